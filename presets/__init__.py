@@ -1,0 +1,22 @@
+"""Presets as data. Today: the default negative prompt per model family.
+
+The Fast (Lightning LoRA) and Quality presets arrive with the presets issue; until then every
+run uses the catalog's Quality defaults (steps, guidance, flow shift) and the UI says so.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+NEGATIVE_PROMPTS_FILE = Path(__file__).with_name("negative_prompts.json")
+
+
+@lru_cache(maxsize=1)
+def _negative_prompts() -> dict[str, str]:
+    return {k: v for k, v in json.loads(NEGATIVE_PROMPTS_FILE.read_text()).items() if not k.startswith("_")}
+
+
+def default_negative_prompt(family: str = "wan") -> str:
+    return _negative_prompts()[family]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install PyTorch into the given Python environment without ever pulling a multi-GB CUDA build
+# onto a machine that has no NVIDIA GPU.
+set -euo pipefail
+PY=${1:-python3}
+VERSION=2.13.0
+if "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('$VERSION') else 1)" 2>/dev/null; then
+  exit 0
+fi
+if command -v nvidia-smi >/dev/null 2>&1 || [ "$(uname -s)" = "Darwin" ]; then
+  # NVIDIA: the registry build carries CUDA; macOS: the registry build has MPS
+  "$PY" -m pip install "torch==$VERSION"
+elif "$PY" -m pip install --no-index "torch==$VERSION+cpu" 2>/dev/null; then
+  :  # a CPU wheel already on this machine (find-links)
+else
+  "$PY" -m pip install "torch==$VERSION" --index-url https://download.pytorch.org/whl/cpu
+fi

@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny models built once per session, a fresh output folder per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The suite never needs the Hub; a test that wants the network to fail sets it up itself.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture
+def settings(tmp_path, tiny_dir, monkeypatch):
+    from wan_studio.settings import load_settings
+
+    monkeypatch.setenv("WAN_STUDIO_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("WAN_STUDIO_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("WAN_STUDIO_TINY_MODELS_DIR", str(tiny_dir))
+    return load_settings()
+
+
+@pytest.fixture
+def engine(settings):
+    from wan_studio.engine import Engine
+
+    return Engine(settings)
+
+
+@pytest.fixture
+def cli_env(settings) -> dict:
+    """Environment for a CLI subprocess that uses this test's folders."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def read_video(path: Path) -> dict:
+    """What a player sees: codec, pixel format, size, fps, frame count and decoded frames."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
+    return {"codec": meta["codec"], "pix_fmt": meta["pix_fmt"], "width": width, "height": height,
+            "fps": meta["fps"], "frames": np.stack(frames), "count": len(frames)}

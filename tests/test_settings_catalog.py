@@ -1,0 +1,83 @@
+"""Settings precedence, the catalog as data, and the light backend probe."""
+
+from __future__ import annotations
+
+import json
+
+from wan_studio import catalog
+from wan_studio.backend import Backend, probe_light
+from wan_studio.settings import load_settings
+
+
+def test_flag_beats_environment_beats_config(tmp_path, monkeypatch):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"output_dir": "from-config", "models_dir": "/abs/models", "port": 9000}))
+    monkeypatch.setenv("WAN_STUDIO_CONFIG", str(config))
+    monkeypatch.delenv("WAN_STUDIO_OUTPUT_DIR", raising=False)
+    monkeypatch.delenv("WAN_STUDIO_MODELS_DIR", raising=False)
+    s = load_settings()
+    assert s.output_dir == tmp_path / "from-config" and str(s.models_dir) == "/abs/models" and s.port == 9000
+    monkeypatch.setenv("WAN_STUDIO_OUTPUT_DIR", str(tmp_path / "from-env"))
+    assert load_settings().output_dir == tmp_path / "from-env"
+    assert load_settings(output_dir=str(tmp_path / "from-flag")).output_dir == tmp_path / "from-flag"
+    assert load_settings(port=7000).port == 7000
+
+
+def test_every_open_checkpoint_of_the_brief_is_in_the_catalog():
+    real = {c.repo_id for c in catalog.checkpoints() if not c.is_tiny}
+    assert real == {
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "Wan-AI/Wan2.1-T2V-14B-Diffusers", "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers", "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "Wan-AI/Wan2.1-VACE-14B-diffusers", "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        "Wan-AI/Wan2.2-T2V-A14B-Diffusers", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", "Wan-AI/Wan2.2-S2V-14B",
+        "Wan-AI/Wan2.2-Animate-14B-Diffusers",
+    }
+    assert {s.generation for s in catalog.api_only_slots()} == {"2.5", "2.6", "2.7"}
+    assert not any(c.generation in ("2.5", "2.6", "2.7") for c in catalog.checkpoints())
+
+
+def test_records_are_self_consistent():
+    for c in catalog.checkpoints():
+        assert c.frames_min <= c.frames_default <= c.frames_max, c.id
+        if c.frame_rule == "4k+1":
+            assert (c.frames_default - 1) % 4 == 0, c.id
+        assert all(w % c.spatial_granularity == 0 and h % c.spatial_granularity == 0 for w, h in c.sizes), c.id
+        assert c.is_moe == (c.boundary_ratio is not None) == (c.guidance_2 is not None), c.id
+        assert all(shared in ("text_encoder", "tokenizer", "vae", "image_encoder", "image_processor")
+                   for shared in c.shared), c.id
+        assert c.footprint_gb()["transformer"] >= 0
+
+
+def test_mode_matrix_is_derived_from_records():
+    matrix = catalog.mode_matrix()
+    assert matrix["t2v"]["2.2"] == ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b"]
+    assert matrix["vace"]["2.2"] == [] and matrix["vace"]["2.1"] == ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]
+    assert matrix["s2v"]["2.2"] == ["wan2.2-s2v-14b"] and matrix["s2v"]["2.1"] == []
+    assert matrix["flf2v"]["2.1"] == ["wan2.1-flf2v-14b-720p"]
+    for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate"):
+        assert matrix[mode]["tiny"], f"no Tiny model for {mode}"
+
+
+def test_footprints_use_fp32_for_the_vae():
+    fp = catalog.get("wan2.2-t2v-a14b").footprint_gb("bfloat16")
+    assert fp["transformer"] == fp["transformer_2"] == round(14.29 * 2, 2)
+    assert fp["wan2.1-vae"] == round(0.127 * 4, 2)
+
+
+def test_backend_dtypes_follow_the_brief():
+    assert Backend("cuda", "cuda", "RTX 4080", bf16=True).transformer_dtype == "bfloat16"
+    assert Backend("mps", "mps", "M3").transformer_dtype == "float16"
+    assert Backend("cpu", "cpu", "x86").transformer_dtype == "float32"
+    assert all(Backend(k, k, "x").vae_dtype == "float32" for k in ("cuda", "mps", "cpu"))
+
+
+def test_light_probe_does_not_import_torch_here():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "import sys; from wan_studio.backend import probe_light; b = probe_light(); print(b.kind, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == "False"
+    assert out.split()[0] == probe_light().kind

@@ -1,0 +1,99 @@
+"""Text to video end to end on the Tiny models through the engine."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_video
+from wan_studio.errors import Cancelled
+from wan_studio.library import read_embedded_recipe
+from wan_studio.requests import T2VRequest, request_from_dict
+
+
+@pytest.mark.parametrize(
+    "model, size, frames",
+    [("tiny-t2v", (96, 64), 13), ("tiny-t2v-moe", (64, 96), 9), ("tiny-ti2v", (64, 64), 9)],
+)
+def test_t2v_writes_playable_mp4_matching_request(engine, model, size, frames):
+    request = T2VRequest(model=model, prompt="a red fox running through snow", width=size[0], height=size[1],
+                         frames=frames, seed=11)
+    result = engine.generate(request)
+
+    video = read_video(result.media)
+    assert video["codec"] == "h264" and video["pix_fmt"].startswith("yuv420p")
+    assert (video["width"], video["height"]) == size
+    assert video["count"] == frames
+    assert video["fps"] == request.checkpoint.fps
+    assert result.thumbnail.is_file() and result.recipe_path.is_file()
+    recipe = json.loads(result.recipe_path.read_text())
+    assert recipe["request"]["seed"] == 11 and recipe["model"]["id"] == model
+    assert recipe["output"] == {"file": result.media.name, "frames": frames, "width": size[0], "height": size[1],
+                                "fps": request.checkpoint.fps, "duration_s": round(frames / request.checkpoint.fps, 3)}
+    # the same recipe is embedded in the mp4 itself
+    assert read_embedded_recipe(result.media)["request"] == recipe["request"]
+
+
+def test_moe_hands_both_guidance_scales_to_the_pipeline(engine, monkeypatch):
+    import pipelines.common as common
+
+    seen = {}
+    original = common.call_pipeline
+
+    def spy(pipe, request, callback, **kwargs):
+        seen.update(kwargs, guidance=request.guidance, has_transformer_2=pipe.transformer_2 is not None,
+                    boundary=pipe.config.boundary_ratio)
+        return original(pipe, request, callback, **kwargs)
+
+    monkeypatch.setattr("pipelines.t2v.call_pipeline", spy)
+    engine.generate(T2VRequest(model="tiny-t2v-moe", prompt="waves", guidance=2.5, guidance_2=6.0, seed=1))
+    assert seen["guidance"] == 2.5 and seen["guidance_scale_2"] == 6.0
+    assert seen["has_transformer_2"] and seen["boundary"] == 0.875
+
+
+def test_same_seed_same_frames_and_recipe_reproduces(engine):
+    first = engine.generate(T2VRequest(model="tiny-t2v", prompt="a lighthouse at night", seed=1234))
+    again = engine.generate(T2VRequest(model="tiny-t2v", prompt="a lighthouse at night", seed=1234))
+    other = engine.generate(T2VRequest(model="tiny-t2v", prompt="a lighthouse at night", seed=99))
+    a, b, c = (read_video(r.media)["frames"] for r in (first, again, other))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+    recipe = json.loads(first.recipe_path.read_text())
+    rerun = engine.generate(request_from_dict(recipe["request"]))
+    assert np.array_equal(read_video(rerun.media)["frames"], a)
+
+
+def test_random_seed_is_drawn_and_recorded(engine):
+    request = T2VRequest(model="tiny-t2v", prompt="clouds")
+    assert isinstance(request.seed, int)
+    result = engine.generate(request)
+    assert result.recipe["request"]["seed"] == request.seed
+
+
+def test_cancel_stops_within_a_step_and_writes_nothing(engine, settings):
+    cancel = threading.Event()
+    steps_seen = []
+
+    def on_progress(event):
+        if event.stage == "denoising":
+            steps_seen.append(event.step)
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        engine.generate(T2VRequest(model="tiny-t2v", prompt="a storm", steps=6, seed=3), on_progress, cancel)
+    assert steps_seen == [1]
+    assert engine.library.list() == []
+    assert not any(settings.output_dir.glob("*")) if settings.output_dir.exists() else True
+
+
+def test_progress_reports_every_step_then_done(engine):
+    events = []
+    engine.generate(T2VRequest(model="tiny-t2v", prompt="rain", steps=5, seed=3), on_progress=events.append)
+    steps = [e.step for e in events if e.stage == "denoising"]
+    assert steps == [1, 2, 3, 4, 5]
+    assert events[0].stage == "loading" and events[-1].stage == "done"
+    assert all(e.remaining_s is not None and e.remaining_s >= 0 for e in events if e.stage == "denoising")

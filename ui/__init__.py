@@ -1,0 +1,1 @@
+"""The Gradio interface. The only package that imports gradio; it talks to the engine only."""

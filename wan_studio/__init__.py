@@ -1,0 +1,8 @@
+"""Wan Studio engine: catalog, models, requests, swap manager, output library.
+
+Nothing heavy happens at import: torch, diffusers and transformers are imported inside the
+functions that need them, so the studio page opens fast and the CLI answers `models` at once.
+The engine never imports gradio.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""What machine this is: CUDA, Apple MPS, CPU, or a Hugging Face ZeroGPU Space.
+
+Two probes, both called explicitly, never at import:
+- `probe_light()` uses NVML and the platform only (no torch, no CUDA initialisation), so the page
+  can say which backend is active before torch is loaded, and so a ZeroGPU main process stays clean.
+- `detect()` asks torch for the full picture (device name, memory, capability, bf16) and picks dtypes.
+
+Dtypes follow the seed brief section 7: bf16 transformer and text encoder on CUDA, fp16 on MPS,
+fp32 on CPU; the VAE is always fp32 because decode quality drops sharply in half precision.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str  # cuda | mps | cpu | zerogpu
+    device: str  # torch device string
+    name: str
+    total_memory_gb: float | None = None
+    free_memory_gb: float | None = None
+    capability: tuple[int, int] | None = None
+    bf16: bool = False
+
+    @property
+    def has_gpu(self) -> bool:
+        return self.kind != "cpu"
+
+    @property
+    def transformer_dtype(self) -> str:
+        if self.kind in ("cuda", "zerogpu"):
+            return "bfloat16" if self.bf16 or self.kind == "zerogpu" else "float16"
+        if self.kind == "mps":
+            return "float16"
+        return "float32"
+
+    @property
+    def vae_dtype(self) -> str:
+        return "float32"
+
+    def describe(self) -> str:
+        if self.kind == "cpu":
+            return f"CPU ({self.name})"
+        mem = f", {self.total_memory_gb:.0f} GB" if self.total_memory_gb else ""
+        label = {"cuda": "CUDA", "mps": "Apple MPS", "zerogpu": "ZeroGPU"}[self.kind]
+        return f"{label}: {self.name}{mem}"
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind, "device": self.device, "name": self.name,
+            "total_memory_gb": self.total_memory_gb, "capability": self.capability,
+            "transformer_dtype": self.transformer_dtype, "vae_dtype": self.vae_dtype,
+        }
+
+
+def is_zerogpu() -> bool:
+    return bool(os.environ.get("SPACES_ZERO_GPU"))
+
+
+def _nvml_first_gpu() -> tuple[str, float] | None:
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            if pynvml.nvmlDeviceGetCount() < 1:
+                return None
+            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            name = pynvml.nvmlDeviceGetName(handle)
+            total = pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**30
+            return (name.decode() if isinstance(name, bytes) else name), total
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        return None
+
+
+def _cpu_name() -> str:
+    return platform.processor() or platform.machine() or "cpu"
+
+
+@lru_cache(maxsize=1)
+def probe_light() -> Backend:
+    """Backend guess without torch. Good enough for labels and defaults; `detect()` is authoritative."""
+    if is_zerogpu():
+        return Backend("zerogpu", "cuda", "ZeroGPU (H200 slice)", bf16=True)
+    gpu = _nvml_first_gpu()
+    if gpu:
+        return Backend("cuda", "cuda", gpu[0], total_memory_gb=round(gpu[1], 1), bf16=True)
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return Backend("mps", "mps", "Apple silicon")
+    return Backend("cpu", "cpu", _cpu_name())
+
+
+@lru_cache(maxsize=1)
+def detect() -> Backend:
+    """The backend the engine runs on. Imports torch; on ZeroGPU it never touches CUDA here."""
+    if is_zerogpu():
+        return probe_light()
+    if platform.system() == "Darwin":
+        # must be set before torch loads so ops MPS lacks fall back to the CPU
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        free, total = torch.cuda.mem_get_info(0)
+        return Backend(
+            "cuda", "cuda", props.name, total_memory_gb=round(total / 2**30, 1),
+            free_memory_gb=round(free / 2**30, 1), capability=(props.major, props.minor),
+            bf16=torch.cuda.is_bf16_supported(),
+        )
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        total = torch.mps.recommended_max_memory() / 2**30
+        return Backend("mps", "mps", "Apple silicon", total_memory_gb=round(total, 1))
+    return Backend("cpu", "cpu", _cpu_name())
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)

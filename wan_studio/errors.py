@@ -1,0 +1,27 @@
+"""Errors a user can act on. Each carries a message meant to be shown as is."""
+
+
+class StudioError(Exception):
+    """Base class: anything the UI, API and CLI show to the user verbatim."""
+
+
+class RequestError(StudioError, ValueError):
+    """A request field is invalid. `field` names the input that caused it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class ModelNotAvailable(StudioError):
+    """The weights of a checkpoint are not on disk and cannot be downloaded now."""
+
+
+class UnknownModel(StudioError, KeyError):
+    def __str__(self):  # KeyError would wrap the message in quotes
+        return self.args[0]
+
+
+class Cancelled(StudioError):
+    """The user stopped the job; nothing was written."""

@@ -1,0 +1,205 @@
+"""Typed generation requests, validated when built.
+
+A request is complete once constructed: fields left as None take the checkpoint's defaults from
+the catalog, and a seed is drawn (and kept) when none is given, so the request recorded in a
+recipe re-runs exactly. Every invalid field raises `RequestError` with its own message, naming
+the field, the value and what would be legal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from wan_studio import catalog
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+
+MAX_SEED = 2**32 - 1
+MAX_STEPS = 200
+GUIDANCE_RANGE = (0.0, 20.0)
+FLOW_SHIFT_RANGE = (0.5, 30.0)
+PROMPT_TOKEN_LIMIT = 512  # UMT5-XXL context used by every Wan pipeline
+
+
+def _legal_frames_near(value: int, record: Checkpoint) -> str:
+    below = max(record.frames_min, ((value - 1) // 4) * 4 + 1)
+    above = min(record.frames_max, below + 4)
+    return f"{below} or {above}" if below != above else str(below)
+
+
+@dataclass
+class GenerationRequest:
+    """Fields every mode has. Subclasses add their inputs and set `mode`."""
+
+    mode: ClassVar[str] = ""
+
+    model: str
+    prompt: str = ""
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    guidance_2: float | None = None
+    flow_shift: float | None = None
+    seed: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        record = catalog.get(self.model)  # raises UnknownModel with the known ids
+        if self.mode not in record.pipelines:
+            options = ", ".join(c.id for c in catalog.for_mode(self.mode)) or "none"
+            raise RequestError(
+                "model", f"{record.name} does not do {self.mode.upper()}; models for {self.mode.upper()}: {options}."
+            )
+        self._fill_defaults(record)
+        self._validate(record)
+
+    # -- defaults -----------------------------------------------------------------------------
+    def _fill_defaults(self, record: Checkpoint) -> None:
+        from presets import default_negative_prompt
+
+        if self.negative_prompt is None:
+            self.negative_prompt = default_negative_prompt()
+        if self.width is None and self.height is None:
+            self.width, self.height = record.default_size
+        if self.frames is None:
+            self.frames = record.frames_default
+        if self.steps is None:
+            self.steps = record.steps
+        if self.guidance is None:
+            self.guidance = record.guidance
+        if self.guidance_2 is None and record.is_moe:
+            self.guidance_2 = record.guidance_2
+        if self.seed is None:
+            self.seed = secrets.randbelow(MAX_SEED + 1)
+        if self.flow_shift is None and isinstance(self.width, int) and isinstance(self.height, int):
+            self.flow_shift = record.flow_shift_for(self.width, self.height)
+
+    # -- validation ---------------------------------------------------------------------------
+    def _validate(self, record: Checkpoint) -> None:
+        self._check_prompt(record)
+        self._check_size(record)
+        self._check_frames(record)
+        if not _is_int(self.steps) or self.steps < 1:
+            raise RequestError("steps", f"Steps must be a whole number of at least 1; got {self.steps!r}.")
+        if self.steps > MAX_STEPS:
+            raise RequestError("steps", f"Steps must be at most {MAX_STEPS}; got {self.steps}.")
+        self._check_range("guidance", self.guidance, GUIDANCE_RANGE, "Guidance")
+        if record.is_moe:
+            self._check_range("guidance_2", self.guidance_2, GUIDANCE_RANGE, "Low-noise guidance (guidance_2)")
+        elif self.guidance_2 is not None:
+            raise RequestError(
+                "guidance_2",
+                f"{record.name} has a single transformer, so it takes no second guidance scale (guidance_2); "
+                "only the Wan 2.2 A14B (MoE) models do.",
+            )
+        self._check_range("flow_shift", self.flow_shift, FLOW_SHIFT_RANGE, "Flow shift")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise RequestError("seed", f"Seed must be a whole number from 0 to {MAX_SEED}; got {self.seed!r}.")
+
+    def _check_prompt(self, record: Checkpoint) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise RequestError("prompt", "The prompt is empty: describe the video you want.")
+        if not isinstance(self.negative_prompt, str):
+            raise RequestError("negative_prompt", "The negative prompt must be text.")
+        for name, text in (("prompt", self.prompt), ("negative_prompt", self.negative_prompt)):
+            count = count_prompt_tokens(record, text)
+            if count > PROMPT_TOKEN_LIMIT:
+                label = "prompt" if name == "prompt" else "negative prompt"
+                raise RequestError(
+                    name,
+                    f"The {label} is {count} tokens long; {record.name} reads at most {PROMPT_TOKEN_LIMIT}. "
+                    f"Shorten it by about {count - PROMPT_TOKEN_LIMIT} tokens.",
+                )
+
+    def _check_size(self, record: Checkpoint) -> None:
+        g = record.spatial_granularity
+        max_side = 2 * max(max(s) for s in record.sizes)
+        for name, value in (("width", self.width), ("height", self.height)):
+            if not _is_int(value):
+                raise RequestError(name, f"{name.capitalize()} must be a whole number of pixels; got {value!r}.")
+            if value % g:
+                lower, upper = value // g * g, (value // g + 1) * g
+                raise RequestError(
+                    name,
+                    f"{name.capitalize()} must be a multiple of {g} for {record.name}; got {value} "
+                    f"(nearest legal: {lower or upper} or {upper}).",
+                )
+            if not g * 2 <= value <= max_side:
+                raise RequestError(
+                    name, f"{name.capitalize()} must be between {g * 2} and {max_side} for {record.name}; got {value}."
+                )
+
+    def _check_frames(self, record: Checkpoint) -> None:
+        value = self.frames
+        if not _is_int(value):
+            raise RequestError("frames", f"Frames must be a whole number; got {value!r}.")
+        if not record.frames_min <= value <= record.frames_max:
+            raise RequestError(
+                "frames",
+                f"Frames must be between {record.frames_min} and {record.frames_max} for {record.name}; got {value}.",
+            )
+        if record.frame_rule == "4k+1" and (value - 1) % 4:
+            raise RequestError(
+                "frames",
+                f"Frames must be of the form 4k+1 (the VAE packs 4 frames per latent); got {value}, "
+                f"nearest legal: {_legal_frames_near(value, record)}.",
+            )
+
+    @staticmethod
+    def _check_range(name: str, value, bounds: tuple[float, float], label: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RequestError(name, f"{label} must be a number; got {value!r}.")
+        if not bounds[0] <= value <= bounds[1]:
+            raise RequestError(name, f"{label} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}.")
+
+    # -- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["mode"] = self.mode
+        return data
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return catalog.get(self.model)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.checkpoint.fps
+
+
+@dataclass
+class T2VRequest(GenerationRequest):
+    mode: ClassVar[str] = "t2v"
+
+
+REQUEST_TYPES: dict[str, type[GenerationRequest]] = {cls.mode: cls for cls in (T2VRequest,)}
+
+
+def request_from_dict(data: dict) -> GenerationRequest:
+    """Rebuild (and re-validate) a request saved in a recipe or a queue record."""
+    data = dict(data)
+    mode = data.pop("mode", None)
+    cls = REQUEST_TYPES.get(mode)
+    if cls is None:
+        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(REQUEST_TYPES)}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RequestError(unknown[0], f"Unknown field(s) for {mode}: {', '.join(unknown)}.")
+    return cls(**data)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def count_prompt_tokens(record: Checkpoint, text: str) -> int:
+    from wan_studio import models
+
+    return models.count_tokens(record, text)

@@ -1,0 +1,73 @@
+"""Settings shared by the app and the CLI: command-line flag, else environment, else config.json.
+
+Relative paths in config.json are relative to the folder config.json lives in, so the studio
+finds its outputs wherever it is started from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "WAN_STUDIO_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    output_dir: Path
+    models_dir: Path
+    tiny_models_dir: Path
+    default_generation: str = "auto"  # "auto" picks Tiny on a machine without a GPU
+    auto_download: bool = True
+    host: str = "127.0.0.1"
+    port: int = 7860
+    model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
+    config_file: Path | None = None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(ENV_PREFIX + "CONFIG", REPO_ROOT / "config.json"))
+
+
+def load_settings(**flags) -> Settings:
+    """Flags given as keyword arguments (None = not given) win over the environment and the file."""
+    path = config_path()
+    raw = json.loads(path.read_text()) if path.exists() else {}
+    base = path.parent
+
+    def pick(key: str, default=None):
+        if flags.get(key) is not None:
+            return flags[key]
+        env = os.environ.get(ENV_PREFIX + key.upper())
+        if env is not None:
+            return env
+        return raw.get(key, default)
+
+    def folder(key: str, default: str) -> Path:
+        value = Path(os.path.expanduser(str(pick(key, default))))
+        return value if value.is_absolute() else (base / value)
+
+    return Settings(
+        output_dir=folder("output_dir", "outputs"),
+        models_dir=folder("models_dir", "models"),
+        tiny_models_dir=folder("tiny_models_dir", ".cache/tiny-models"),
+        default_generation=str(pick("default_generation", "auto")),
+        auto_download=_as_bool(pick("auto_download", True)),
+        host=str(pick("host", "127.0.0.1")),
+        port=int(pick("port", 7860)),
+        model_paths=dict(raw.get("model_paths", {})),
+        config_file=path if path.exists() else None,
+    )
+
+
+def with_overrides(settings: Settings, **changes) -> Settings:
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
