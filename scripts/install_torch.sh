@@ -10,8 +10,9 @@ fi
 if command -v nvidia-smi >/dev/null 2>&1 || [ "$(uname -s)" = "Darwin" ]; then
   # NVIDIA: the registry build carries CUDA; macOS: the registry build has MPS
   "$PY" -m pip install "torch==$VERSION"
-elif "$PY" -m pip install --no-index "torch==$VERSION+cpu" 2>/dev/null; then
-  :  # a CPU wheel already on this machine (find-links)
+elif "$PY" -m pip install "torch==$VERSION+cpu" 2>/dev/null; then
+  :  # a CPU wheel this machine's pip already knows (find-links or a local index)
 else
-  "$PY" -m pip install "torch==$VERSION" --index-url https://download.pytorch.org/whl/cpu
+  # the CPU-only build from PyTorch's own index; its dependencies still come from the registry
+  "$PY" -m pip install "torch==$VERSION+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 fi
