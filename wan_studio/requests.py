@@ -158,6 +158,27 @@ class GenerationRequest:
         if not bounds[0] <= value <= bounds[1]:
             raise RequestError(name, f"{label} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}.")
 
+    # -- input files --------------------------------------------------------------------------
+    #: fields holding paths to user files (images, videos, masks, audio); lists allowed
+    file_fields: ClassVar[tuple[str, ...]] = ()
+
+    def input_files(self) -> dict[str, list[str]]:
+        """Every input file path, by field (a field may hold several, e.g. reference images)."""
+        found = {}
+        for name in self.file_fields:
+            value = getattr(self, name)
+            if value:
+                found[name] = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+        return found
+
+    def with_input_files(self, mapping: dict[str, list[str]]) -> "GenerationRequest":
+        """A copy whose file fields point elsewhere (the queue's or the library's copies)."""
+        changes = {}
+        for name, paths in mapping.items():
+            current = getattr(self, name)
+            changes[name] = list(paths) if isinstance(current, (list, tuple)) else paths[0]
+        return dataclasses.replace(self, **changes)
+
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
