@@ -1,18 +1,28 @@
-"""Wan Studio: start the studio page.  `python app.py [--port N] [--output-dir DIR] [--models-dir DIR]`
+"""Wan Studio: start the studio page.
+
+    python app.py [--port N] [--listen] [--share] [--auth user:password | --auth users.txt]
+                  [--max-upload 500MB] [--output-dir DIR] [--models-dir DIR]
 
 Also the Hugging Face Space's app file. Nothing heavy is imported here: torch and diffusers load
-on the first generation.
+on the first generation. By default the page is served on 127.0.0.1 only (this machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger("wan_studio.app")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Wan Studio")
     parser.add_argument("--port", type=int, help="port to serve on (default: config.json, 7860)")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--listen", action="store_true", help="serve on every network interface (0.0.0.0)")
+    parser.add_argument("--share", action="store_true", help="also make a public gradio.live link")
+    parser.add_argument("--auth", help="user:password, or a file with one user:password per line")
+    parser.add_argument("--max-upload", help="largest upload accepted, e.g. 500MB (default: config.json)")
     parser.add_argument("--output-dir", help="where results go")
     parser.add_argument("--models-dir", help="where model folders live")
     return parser.parse_args(argv)
@@ -20,15 +30,24 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from wan_studio.safety import exposure_warning, parse_auth, parse_size
     from wan_studio.settings import load_settings
 
-    settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=args.host)
+    host = "0.0.0.0" if args.listen else args.host
+    settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
+                             max_upload=args.max_upload)
+    auth = parse_auth(args.auth)
+    warning = exposure_warning(args.listen or settings.host not in ("127.0.0.1", "localhost", "::1"), args.share, auth)
+    if warning:
+        print(f"WARNING: {warning}", flush=True)
+
     from ui.first_page import build_first_page, theme
 
     demo = build_first_page(settings)
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=1).launch(
-        server_name=settings.host, server_port=settings.port, allowed_paths=[str(settings.output_dir)],
+        server_name=settings.host, server_port=settings.port, share=args.share or None, auth=auth or None,
+        max_file_size=parse_size(settings.max_upload), allowed_paths=[str(settings.output_dir)],
         theme=theme(), footer_links=["api", "settings"],
     )
 

@@ -3,13 +3,17 @@ returns frames; the engine does loading (swap manager) and saving (output librar
 
 A wrapper module defines:
     run(pipe, request, record, callback) -> np.ndarray   # uint8 frames (F, H, W, 3)
+and may define:
+    pipeline_mode(request) -> str   # which of the checkpoint's pipelines serves it (default: request.mode)
+    total_steps(request) -> int     # denoising steps the callback will see (default: request.steps)
+    OUTPUT = "image"                # a one-frame result saved as PNG (default: "video")
 """
 
 from __future__ import annotations
 
 import importlib
 
-WRAPPERS = {"t2v": "pipelines.t2v"}
+WRAPPERS = {mode: f"pipelines.{mode}" for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate", "preview")}
 
 
 def wrapper_for(mode: str):
@@ -23,3 +27,13 @@ def wrapper_for(mode: str):
 
 def available_modes() -> tuple[str, ...]:
     return tuple(WRAPPERS)
+
+
+def pipeline_mode(wrapper, request) -> str:
+    chooser = getattr(wrapper, "pipeline_mode", None)
+    return chooser(request) if chooser else request.mode
+
+
+def total_steps(wrapper, request) -> int:
+    counter = getattr(wrapper, "total_steps", None)
+    return counter(request) if counter else request.steps

@@ -49,18 +49,19 @@ def test_page_generates_t2v_and_reports_bad_input(running_app, settings):
     page = urllib.request.urlopen(running_app).read().decode()
     assert "Wan Studio" in page
     client = Client(running_app, verbose=False)
-    args = dict(model="tiny-t2v", prompt="a glass of water", size="96x64", frames=13, steps=3, guidance=5.0,
-                guidance_2=5.0, flow_shift=3.0, seed=21, randomize=False, negative_prompt="")
-    video, status, recipe = client.predict(*args.values(), api_name="/t2v")
+    options = {"width": 96, "height": 64, "frames": 13, "steps": 3, "seed": 21}
+    video, recipe = client.predict("tiny-t2v", "a glass of water", options, api_name="/t2v")
     got = read_video(video)
     assert (got["count"], got["width"], got["height"], got["fps"]) == (13, 96, 64, 16.0)
-    assert recipe["request"]["seed"] == 21 and "13 frames, 96x64" in status
+    assert recipe["request"]["seed"] == 21
     assert (settings.output_dir / recipe["output"]["file"]).is_file()
 
     with pytest.raises(AppError, match="The prompt is empty"):
-        client.predict(*{**args, "prompt": "  "}.values(), api_name="/t2v")
+        client.predict("tiny-t2v", "  ", options, api_name="/t2v")
     with pytest.raises(AppError, match="Frames must be of the form 4k\\+1"):
-        client.predict(*{**args, "frames": 14}.values(), api_name="/t2v")
+        client.predict("tiny-t2v", "water", {**options, "frames": 14}, api_name="/t2v")
+    with pytest.raises(AppError, match="Unknown option for t2v"):
+        client.predict("tiny-t2v", "water", {**options, "cfg": 2}, api_name="/t2v")
     # the server is still up and serves the next job
-    video, _, _ = client.predict(*{**args, "seed": 22}.values(), api_name="/t2v")
+    video, _ = client.predict("tiny-t2v", "water", {**options, "seed": 22}, api_name="/t2v")
     assert read_video(video)["count"] == 13

@@ -172,13 +172,16 @@ def wire(c: T2VControls, settings: Settings) -> None:
     c.frames.change(lambda f, m: duration_text(int(f), catalog.get(m)), [c.frames, c.model], c.duration,
                     queue=False, api_visibility="private")
     c.generate.click(make_run_t2v(settings), c.request_inputs(), [c.video, c.status, c.recipe],
-                     api_name="t2v", concurrency_id="gpu", concurrency_limit=1)
+                     api_name="t2v_page", api_visibility="private", concurrency_id="gpu", concurrency_limit=1)
 
 
 def build_first_page(settings: Settings) -> gr.Blocks:
+    from ui.api import register_api
+
     with gr.Blocks(title="Wan Studio") as demo:
         controls = build_layout(settings)
         wire(controls, settings)
+        register_api(lambda request: get_engine(settings).generate(request))
     return demo
 
 

@@ -4,6 +4,7 @@
     python -m wan_studio generate --recipe RESULT.json     (or the result's .mp4: its recipe is embedded)
     python -m wan_studio models [--generation G] [--json]
     python -m wan_studio download MODEL
+    python -m wan_studio queue list|add FILE|cancel ID|retry ID|remove ID|run
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it.
 Errors print one clear message and exit with status 2.
@@ -27,6 +28,17 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 832x480 (width x height), got {text!r}")
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wan_studio", description="Wan Studio from the command line")
     parser.add_argument("--output-dir", help="where results go (default: WAN_STUDIO_OUTPUT_DIR, else config.json)")
@@ -34,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="make a video and print its path")
-    gen.add_argument("--mode", default="t2v", help="t2v (more modes arrive with their wrappers)")
+    gen.add_argument("--mode", default="t2v", help="t2v, i2v, flf2v, v2v, vace, ti2v, animate, preview")
     gen.add_argument("--model", help="catalog id (see `models`); default: the machine's default for the mode")
     gen.add_argument("--prompt")
     gen.add_argument("--negative-prompt")
@@ -46,6 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance-2", type=float, help="low-noise expert guidance (Wan 2.2 A14B only)")
     gen.add_argument("--flow-shift", type=float)
     gen.add_argument("--recipe", type=Path, help="re-run a saved recipe (.json) or result (.mp4) exactly")
+    inputs = gen.add_argument_group("inputs (file paths; each mode takes the ones it needs)")
+    inputs.add_argument("--image", help="input image (i2v, ti2v), first frame (flf2v, vace extension), character (animate)")
+    inputs.add_argument("--last-image", help="last frame (flf2v, vace extension)")
+    inputs.add_argument("--video", help="source video (v2v), control or source video (vace)")
+    inputs.add_argument("--mask", help="vace inpaint mask: an image for all frames or a mask video (white = generate)")
+    inputs.add_argument("--reference", action="append", help="vace reference image (repeat, up to 3)")
+    inputs.add_argument("--vace-mode", help="depth, pose, flow, scribble, edges, grayscale, layout, inpaint, outpaint, extension, reference")
+    inputs.add_argument("--control-source", choices=["raw", "control"], help="vace: extract the control (raw) or the video already is one")
+    inputs.add_argument("--bbox", type=_ints, help="vace inpaint box x0,y0,x1,y1")
+    inputs.add_argument("--outpaint", type=_words, dest="outpaint_directions", help="vace outpaint sides, e.g. left,right")
+    inputs.add_argument("--outpaint-ratio", type=float)
+    inputs.add_argument("--extension", help="vace: first_frame, last_frame, first_last, first_clip, last_clip")
+    inputs.add_argument("--conditioning-scale", type=float, help="vace control strength")
+    inputs.add_argument("--strength", type=float, help="v2v: how much of the input is repainted (0-1]")
+    inputs.add_argument("--pose-video", help="animate: pre-processed pose video")
+    inputs.add_argument("--face-video", help="animate: pre-processed face video")
+    inputs.add_argument("--background-video", help="animate replace: background video")
+    inputs.add_argument("--mask-video", help="animate replace: mask video (white = the character)")
+    inputs.add_argument("--animate-mode", choices=["animate", "replace"])
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     models = sub.add_parser("models", help="list the catalog with download state")
@@ -54,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="download a model's files from the Hugging Face Hub")
     dl.add_argument("model")
+
+    from wan_studio.queue_cli import add_queue_parser
+
+    add_queue_parser(sub)
     return parser
 
 
@@ -63,30 +98,41 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
-        return {"generate": cmd_generate, "models": cmd_models, "download": cmd_download}[args.command](args, settings)
+        from wan_studio.queue_cli import cmd_queue
+
+        commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue}
+        return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def request_from_args(args, settings):
+    import dataclasses
+
     from wan_studio.defaults import default_model_id
     from wan_studio.errors import RequestError
-    from wan_studio.requests import REQUEST_TYPES, request_from_dict
+    from wan_studio.requests import absolutize_inputs, request_from_dict, request_types
 
     if args.recipe:
-        return request_from_dict(load_recipe(args.recipe)["request"])
-    cls = REQUEST_TYPES.get(args.mode)
+        recipe = load_recipe(args.recipe)
+        return request_from_dict(absolutize_inputs(recipe["request"], args.recipe.resolve().parent))
+    types = request_types()
+    cls = types.get(args.mode)
     if cls is None:
-        raise RequestError("mode", f"Unknown or unavailable mode {args.mode!r}; available: {', '.join(REQUEST_TYPES)}.")
+        raise RequestError("mode", f"Unknown mode {args.mode!r}; available: {', '.join(types)}.")
     if args.prompt is None:
         raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
     width, height = args.size or (None, None)
-    return cls(
-        model=args.model or default_model_id(args.mode, settings), prompt=args.prompt,
-        negative_prompt=args.negative_prompt, width=width, height=height, frames=args.frames, steps=args.steps,
-        guidance=args.guidance, guidance_2=args.guidance_2, flow_shift=args.flow_shift, seed=args.seed,
-    )
+    fields = {f.name for f in dataclasses.fields(cls)}
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    given.update(model=args.model or default_model_id(args.mode, settings), width=width, height=height)
+    unused = [name for name in ("image", "last_image", "video", "mask", "reference", "pose_video", "face_video",
+                                "background_video", "mask_video", "strength") if getattr(args, name, None) and name not in fields]
+    if unused:
+        flag = "--" + unused[0].replace("_", "-")
+        raise RequestError(unused[0], f"{flag} is not an input of {args.mode}.")
+    return cls(**given)
 
 
 def load_recipe(path: Path) -> dict:

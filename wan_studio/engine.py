@@ -15,11 +15,12 @@ import platform
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from wan_studio import __version__
 from wan_studio.errors import Cancelled
-from wan_studio.library import OutputLibrary, Result
+from wan_studio.latent_preview import latent_preview
+from wan_studio.library import OutputLibrary, Result, new_result_id
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings, load_settings
 from wan_studio.swap import SwapManager
@@ -34,6 +35,8 @@ class Progress:
     total: int = 0
     elapsed_s: float = 0.0
     remaining_s: float | None = None
+    preview: Any = None  # uint8 (H, W, 3) picture of the current latents, every few steps
+
 
     @property
     def fraction(self) -> float:
@@ -50,8 +53,9 @@ ProgressFn = Callable[[Progress], None]
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None, backend=None):
+    def __init__(self, settings: Settings | None = None, backend=None, previews: bool = True):
         self.settings = settings or load_settings()
+        self.previews = previews
         self.swap = SwapManager(self.settings, backend)
         self.library = OutputLibrary(self.settings.output_dir)
 
@@ -63,21 +67,26 @@ class Engine:
         report = on_progress or (lambda event: None)
         record = request.checkpoint
         wrapper = pipelines.wrapper_for(request.mode)
+        total = pipelines.total_steps(wrapper, request)
         started = time.perf_counter()
 
         # 1. the pipeline (no-op when already active)
         report(Progress("loading"))
-        pipe = self.swap.activate(record, request.mode)
+        pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request))
         loaded = time.perf_counter()
 
         # 2. denoise and decode, reporting every step and honouring cancel
         step_times: list[float] = []
+        preview_every = max(1, total // 8)
 
         def on_step_end(pipe_, step, timestep, callback_kwargs):
             step_times.append(time.perf_counter())
             done = len(step_times)
             per_step = (step_times[-1] - loaded) / done
-            report(Progress("denoising", done, request.steps, step_times[-1] - loaded, per_step * (request.steps - done)))
+            preview = None
+            if self.previews and (done % preview_every == 0 or done == total):
+                preview = latent_preview(callback_kwargs.get("latents"))
+            report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
             return callback_kwargs
@@ -85,14 +94,26 @@ class Engine:
         frames = wrapper.run(pipe, request, record, on_step_end)
         generated = time.perf_counter()
 
-        # 3. save: mp4 + thumbnail + recipe, atomically
-        report(Progress("saving", request.steps, request.steps, generated - loaded))
+        # 3. save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
+        report(Progress("saving", total, total, generated - loaded))
+        result_id = new_result_id(request.mode)
         recipe = self._recipe(request, record, timings={
             "load_s": round(loaded - started, 3), "generate_s": round(generated - loaded, 3),
             "per_step_s": round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None,
         })
-        result = self.library.save_video(frames, record.fps, recipe)
-        report(Progress("done", request.steps, request.steps, time.perf_counter() - started, 0.0))
+        try:
+            copied = self.library.copy_inputs(result_id, request.input_files())
+            for name, paths in copied.items():
+                recipe["request"][name] = paths if isinstance(recipe["request"][name], list) else paths[0]
+            recipe["inputs"] = copied
+            if getattr(wrapper, "OUTPUT", "video") == "image":
+                result = self.library.save_image(frames[0], recipe, result_id)
+            else:
+                result = self.library.save_video(frames, record.fps, recipe, result_id)
+        except BaseException:
+            self.library.delete(result_id)  # no half-saved result, inputs included
+            raise
+        report(Progress("done", total, total, time.perf_counter() - started, 0.0))
         return result
 
     def _recipe(self, request: GenerationRequest, record, timings: dict) -> dict:

@@ -1,6 +1,8 @@
 """The output library: every result as a browser-playable mp4, a thumbnail and a JSON recipe.
 
-Layout (flat, one stem per result):  <output_dir>/<id>.mp4  <id>.jpg  <id>.json
+Layout (flat, one stem per result):  <output_dir>/<id>.mp4 (or .png)  <id>.jpg  <id>.json
+and <id>.inputs/ with copies of the images, videos and masks the request used; the recipe names
+them relative to the output folder, so reloading a recipe re-runs it exactly.
 - Writes are atomic: each file is written under a hidden temporary name and renamed into place;
   the recipe is renamed last, so a result with a recipe is always complete, and a crash leaves
   only hidden `.partial` files that listing ignores and `sweep_partials` removes.
@@ -100,6 +102,47 @@ class OutputLibrary:
     def _paths(self, result_id: str, ext: str = ".mp4") -> tuple[Path, Path, Path]:
         return self.root / f"{result_id}{ext}", self.root / f"{result_id}.jpg", self.root / f"{result_id}.json"
 
+    def copy_inputs(self, result_id: str, files: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Copy a request's input files beside the result; return their paths relative to the library."""
+        import shutil
+
+        if not files:
+            return {}
+        folder = self.root / f"{result_id}.inputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        copied: dict[str, list[str]] = {}
+        for field_name, paths in files.items():
+            for n, source in enumerate(paths):
+                suffix = Path(source).suffix.lower()
+                name = f"{field_name}{'-' + str(n + 1) if len(paths) > 1 else ''}{suffix}"
+                shutil.copyfile(source, folder / name)
+                copied.setdefault(field_name, []).append(f"{folder.name}/{name}")
+        return copied
+
+    def save_image(self, frame: np.ndarray, recipe: dict, result_id: str | None = None) -> Result:
+        """A one-frame result (preview) as PNG, with thumbnail and recipe."""
+        from io import BytesIO
+
+        from PIL import Image
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        result_id = result_id or new_result_id(recipe.get("mode", "image"))
+        media, thumb, recipe_path = self._paths(result_id, ".png")
+        frame = np.asarray(frame)
+        recipe = {"format": RECIPE_FORMAT, "id": result_id, **recipe,
+                  "output": {"file": media.name, "frames": 1, "width": int(frame.shape[1]), "height": int(frame.shape[0])}}
+        buf = BytesIO()
+        info = None
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("wan_studio_recipe", json.dumps(recipe, ensure_ascii=False, default=str))
+        Image.fromarray(frame).save(buf, format="PNG", pnginfo=info)
+        _write_atomic(media, buf.getvalue())
+        write_thumbnail(thumb, frame)
+        _write_atomic(recipe_path, json.dumps(recipe, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+        return Result(result_id, media, thumb, recipe_path, recipe)
+
     def save_video(self, frames: np.ndarray, fps: int, recipe: dict, result_id: str | None = None) -> Result:
         self.root.mkdir(parents=True, exist_ok=True)
         result_id = result_id or new_result_id(recipe.get("mode", "video"))
@@ -124,7 +167,7 @@ class OutputLibrary:
             return []
         results: dict[str, Result] = {}
         for path in self.root.iterdir():
-            if path.name.startswith(".") or path.suffix not in (".json", ".mp4", ".png"):
+            if path.name.startswith(".") or path.suffix not in (".json", ".mp4", ".png") or not path.is_file():
                 continue
             result_id = path.stem
             if result_id in results:
@@ -164,6 +207,12 @@ class OutputLibrary:
                 removed = True
             except FileNotFoundError:
                 pass
+        inputs = self.root / f"{result_id}.inputs"
+        if inputs.is_dir():
+            import shutil
+
+            shutil.rmtree(inputs, ignore_errors=True)
+            removed = True
         return removed
 
     def sweep_partials(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from wan_studio import catalog
@@ -56,8 +57,19 @@ class GenerationRequest:
             raise RequestError(
                 "model", f"{record.name} does not do {self.mode.upper()}; models for {self.mode.upper()}: {options}."
             )
+        self._check_inputs(record)
         self._fill_defaults(record)
         self._validate(record)
+
+    # -- hooks for modes with input files -----------------------------------------------------
+    def _check_inputs(self, record: Checkpoint) -> None:
+        """Load and check the mode's input files (raising RequestError); runs before defaults."""
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        return record.default_size
+
+    def _suggested_frames(self, record: Checkpoint) -> int:
+        return record.frames_default
 
     # -- defaults -----------------------------------------------------------------------------
     def _fill_defaults(self, record: Checkpoint) -> None:
@@ -66,9 +78,9 @@ class GenerationRequest:
         if self.negative_prompt is None:
             self.negative_prompt = default_negative_prompt()
         if self.width is None and self.height is None:
-            self.width, self.height = record.default_size
+            self.width, self.height = self._suggested_size(record)
         if self.frames is None:
-            self.frames = record.frames_default
+            self.frames = self._suggested_frames(record)
         if self.steps is None:
             self.steps = record.steps
         if self.guidance is None:
@@ -199,21 +211,54 @@ class T2VRequest(GenerationRequest):
     mode: ClassVar[str] = "t2v"
 
 
-REQUEST_TYPES: dict[str, type[GenerationRequest]] = {cls.mode: cls for cls in (T2VRequest,)}
+@dataclass
+class PreviewRequest(GenerationRequest):
+    """One frame from a T2V-capable checkpoint, saved as a PNG: a quick look before a full run."""
+
+    mode: ClassVar[str] = "preview"
+
+    def _suggested_frames(self, record: Checkpoint) -> int:
+        return 1
+
+    def _check_frames(self, record: Checkpoint) -> None:
+        if self.frames != 1:
+            raise RequestError("frames", f"A preview is one frame; got frames={self.frames!r}.")
+
+
+def request_types() -> dict[str, type[GenerationRequest]]:
+    """mode -> request class, for every mode this version can run."""
+    from wan_studio import media_requests
+
+    classes = (T2VRequest, PreviewRequest, *media_requests.MEDIA_REQUESTS)
+    return {cls.mode: cls for cls in classes}
 
 
 def request_from_dict(data: dict) -> GenerationRequest:
     """Rebuild (and re-validate) a request saved in a recipe or a queue record."""
     data = dict(data)
     mode = data.pop("mode", None)
-    cls = REQUEST_TYPES.get(mode)
+    types = request_types()
+    cls = types.get(mode)
     if cls is None:
-        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(REQUEST_TYPES)}.")
+        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(types)}.")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise RequestError(unknown[0], f"Unknown field(s) for {mode}: {', '.join(unknown)}.")
     return cls(**data)
+
+
+def absolutize_inputs(data: dict, base: Path) -> dict:
+    """A saved request's relative input paths (as the library writes them) made absolute."""
+    cls = request_types().get(data.get("mode"))
+    data = dict(data)
+    for name in getattr(cls, "file_fields", ()):
+        value = data.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[name] = str(base / value)
+        elif isinstance(value, list):
+            data[name] = [str(base / v) if not Path(v).is_absolute() else v for v in value]
+    return data
 
 
 def _is_int(value) -> bool:

@@ -24,6 +24,8 @@ class Settings:
     auto_download: bool = True
     host: str = "127.0.0.1"
     port: int = 7860
+    max_upload: str = "1GB"  # largest file a browser or API client may upload
+    multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
     config_file: Path | None = None
 
@@ -58,6 +60,8 @@ def load_settings(**flags) -> Settings:
         auto_download=_as_bool(pick("auto_download", True)),
         host=str(pick("host", "127.0.0.1")),
         port=int(pick("port", 7860)),
+        max_upload=str(pick("max_upload", "1GB")),
+        multi_user=_as_bool(pick("multi_user", bool(os.environ.get("SPACE_ID")))),
         model_paths=dict(raw.get("model_paths", {})),
         config_file=path if path.exists() else None,
     )

@@ -22,9 +22,10 @@ from pathlib import Path
 from wan_studio.catalog import Checkpoint
 
 # Bump when a tiny config changes so stale folders are rebuilt.
-TINY_FORMAT_VERSION = 1
+TINY_FORMAT_VERSION = 4
 TEXT_DIM = 32
 CLIP_DIM = 4
+CLIP_TOKENS = 4 * 4 + 1  # 4x4 patches of the 4-pixel tiny CLIP, plus the class token
 MARKER = ".wan_studio_tiny.json"
 
 
@@ -115,13 +116,24 @@ def make_transformer(kind: str, seed: int = 0):
         return diffusers.WanTransformer3DModel(**_transformer_kwargs())
     if kind == "i2v":
         return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM))
+    if kind == "i2v-moe":  # Wan 2.2 I2V-A14B: image latents only, no CLIP tokens
+        return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=36))
+    if kind == "flf2v":
+        # like FLF2V-14B: the first and last frames' CLIP tokens side by side, with a learned position
+        return diffusers.WanTransformer3DModel(
+            **_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM, pos_embed_seq_len=2 * CLIP_TOKENS)
+        )
     if kind == "ti2v":
         return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=48, out_channels=48))
     if kind == "vace":
         return diffusers.WanVACETransformer3DModel(**_transformer_kwargs(vace_layers=[0], vace_in_channels=96))
     if kind == "animate":
+        # a face adapter after every 2nd block, so the 2-layer model has one like the real one has eight
+        # and a toy motion encoder reading 16x16 face crops (the real one reads 512x512)
         return diffusers.WanAnimateTransformer3DModel(
-            **_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM, pos_embed_seq_len=2 * (4 * 4 + 1))
+            **_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM), inject_face_latents_blocks=2,
+            motion_encoder_size=16, motion_encoder_channel_sizes={"4": 8, "8": 8, "16": 8}, motion_style_dim=16,
+            motion_dim=4, motion_encoder_dim=16, face_encoder_hidden_dim=16, face_encoder_num_heads=2,
         )
     raise ValueError(f"no tiny architecture '{kind}'")
 
