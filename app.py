@@ -41,15 +41,22 @@ def main(argv=None):
     if warning:
         print(f"WARNING: {warning}", flush=True)
 
-    from ui.first_page import build_first_page, theme
+    from ui.first_page import build_first_page, get_studio, theme
 
     demo = build_first_page(settings)
-    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    studio = get_studio(settings)
+    if studio.warning:
+        print(f"WARNING: {studio.warning}", flush=True)
     demo.queue(default_concurrency_limit=1).launch(
         server_name=settings.host, server_port=settings.port, share=args.share or None, auth=auth or None,
         max_file_size=parse_size(settings.max_upload), allowed_paths=[str(settings.output_dir)],
-        theme=theme(), footer_links=["api", "settings"],
+        theme=theme(), footer_links=["api", "settings"], prevent_thread_lock=True,
     )
+    studio.start()  # after the page is up: the queue worker, the stats sampler, the torch warm-up
+    try:
+        demo.block_thread()
+    finally:
+        studio.stop()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def free_port() -> int:
 @pytest.fixture
 def running_app(cli_env):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=cli_env,
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--max-upload", "200KB"], cwd=ROOT, env=cli_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
@@ -65,3 +65,64 @@ def test_page_generates_t2v_and_reports_bad_input(running_app, settings):
     # the server is still up and serves the next job
     video, _ = client.predict("tiny-t2v", "water", {**options, "seed": 22}, api_name="/t2v")
     assert read_video(video)["count"] == 13
+
+
+def test_three_clients_five_jobs_each_run_exactly_once(running_app, settings):
+    import json
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    def client_jobs(n):
+        client = Client(running_app, verbose=False)
+        pending = [client.submit("tiny-t2v", f"client {n} job {k}", {"seed": 100 * n + k, "steps": 2},
+                                 api_name="/t2v") for k in range(5)]
+        return [job.result(timeout=300) for job in pending]
+
+    with ThreadPoolExecutor(3) as pool:
+        results = [r for batch in pool.map(client_jobs, range(3)) for r in batch]
+    seeds = sorted(recipe["request"]["seed"] for _, recipe in results)
+    assert seeds == sorted(100 * n + k for n in range(3) for k in range(5))
+    files = {recipe["output"]["file"] for _, recipe in results}
+    assert len(files) == 15 and all((settings.output_dir / f).is_file() for f in files)
+    with sqlite3.connect(settings.output_dir / "queue.db") as db:
+        rows = db.execute("SELECT state, attempts, request FROM jobs").fetchall()
+    assert len(rows) == 15
+    assert all(state == "done" and attempts == 1 for state, attempts, _ in rows)
+    assert sorted(json.loads(r)["seed"] for _, _, r in rows) == seeds
+
+
+def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+
+    client = Client(running_app, verbose=False)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (120, 90), (200, 40, 40)).save(small)
+    video, recipe = client.predict("tiny-i2v", "it moves", handle_file(str(small)), {"seed": 4}, api_name="/i2v")
+    assert read_video(video)["count"] == 9 and recipe["request"]["image"].endswith("image.png")
+
+    big = tmp_path / "big.bmp"
+    Image.effect_noise((400, 400), 64).convert("RGB").save(big)  # ~480 KB, over the 200 KB limit
+    with pytest.raises(Exception) as info:
+        client.predict("tiny-i2v", "it moves", handle_file(str(big)), {}, api_name="/i2v")
+    assert "large" in str(info.value).lower() or "size" in str(info.value).lower()
+
+    with pytest.raises(AppError, match="'image' is a parameter of its own"):
+        client.predict("tiny-i2v", "x", handle_file(str(small)), {"image": "../../etc/passwd"}, api_name="/i2v")
+    with pytest.raises(AppError, match="Unknown option for t2v"):
+        client.predict("tiny-t2v", "x", {"image": "/etc/passwd"}, api_name="/t2v")
+    for sneaky in ("../../etc/passwd", "/etc/passwd", "..", "sub/../../x"):
+        with pytest.raises(AppError, match="Refused|no result"):
+            client.predict(sneaky, api_name="/rerun")
+    again, again_recipe = client.predict(recipe["id"], api_name="/rerun")
+    assert again_recipe["request"]["seed"] == 4 and again_recipe["id"] != recipe["id"]
+
+    stats = client.predict(api_name="/stats")
+    assert stats["text"]["GPU"] == "n/a" and stats["sample"]["ram_total_gb"] > 0
+    jobs = client.predict(api_name="/queue")
+    assert [j["state"] for j in jobs] == ["done", "done"]
+    with pytest.raises(AppError, match="no job nope"):
+        client.predict("nope", api_name="/stop")

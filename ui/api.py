@@ -5,10 +5,16 @@ Every endpoint takes the same shape: `model`, `prompt`, the mode's input files (
 gradio_client's `handle_file`), and `options`, a dict of any other request fields (frames, width,
 height, seed, steps, guidance, vace_mode, strength, ...). They build the same typed request the
 page and the CLI build, so validation and messages are identical; a bad field comes back as the
-error's message. They return the result file and its recipe.
+error's message. They return the result file and its recipe. Each call is one job in the studio's
+persistent queue, so calls from many clients run one at a time, in order, and none is lost.
+
+Also: `/stats` (the latest CPU / RAM / GPU / VRAM sample), `/queue` (the caller's jobs; every
+job on a single-user studio) and `/stop` (stop one of them by id).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import gradio as gr
 
@@ -46,29 +52,87 @@ def _paths(value):
     return getattr(value, "name", value)
 
 
-def make_endpoint(mode: str, run_request):
+def make_endpoint(mode: str, settings: Settings, get_studio):
+    from ui.first_page import owner_of
+
     names = FILE_INPUTS[mode]
 
-    def endpoint(model, prompt, *rest):
+    def endpoint(model, prompt, *rest, request: gr.Request = None):
         *file_values, options = rest
         files = {name: _paths(value) for name, value in zip(names, file_values)}
         try:
-            request = build_request(mode, model, prompt, files, options)
-            result = run_request(request)
+            typed = build_request(mode, model, prompt, files, options)
+            result = get_studio(settings).run(typed, owner=owner_of(settings, request))
         except StudioError as exc:
             raise gr.Error(str(exc))
         return str(result.media), result.recipe
 
     endpoint.__name__ = f"api_{mode}"
+    # an explicit signature, so gradio maps one input per parameter and injects the gr.Request
+    P = inspect.Parameter
+    endpoint.__signature__ = inspect.Signature(
+        [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("model", "prompt", *names, "options")]
+        + [P("request", P.KEYWORD_ONLY, annotation=gr.Request, default=None)]
+    )
     return endpoint
 
 
-def register_api(run_request) -> None:
-    """Hidden components and one named endpoint per mode; call inside a gr.Blocks context.
+def register_api(settings: Settings, get_studio) -> None:
+    """Hidden components and the named endpoints; call inside a gr.Blocks context."""
+    from ui.first_page import owner_of
 
-    `run_request(request) -> Result` is how a job gets done (the engine, or the queue).
-    """
+    def stats():
+        from wan_studio.stats import format_sample
+
+        sample = get_studio(settings).sampler.latest()
+        return {"sample": sample.as_dict() if sample else None, "text": format_sample(sample)}
+
+    def queue(request: gr.Request):
+        jobs = get_studio(settings).store.list(owner=owner_of(settings, request))
+        return [{"id": j.id, "state": j.state, "mode": j.mode, "model": j.model, "position":
+                 get_studio(settings).store.queue_position(j.id) if j.state == "queued" else None,
+                 "result": j.result_path, "error": j.error_message, "messages": j.messages} for j in jobs]
+
+    def stop(job_id: str, request: gr.Request):
+        studio = get_studio(settings)
+        job = studio.store.get(str(job_id))
+        owner = owner_of(settings, request)
+        if job is None or (owner is not None and job.owner != owner):
+            raise gr.Error(f"There is no job {job_id} of yours in the queue.")
+        try:
+            return studio.worker.stop_job(job.id).state
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+
+    def rerun(result_id: str, request: gr.Request):
+        """Re-run a result of the library from its recipe (the inputs are the library's copies)."""
+        from wan_studio.requests import absolutize_inputs, request_from_dict
+        from wan_studio.safety import check_inside
+
+        studio = get_studio(settings)
+        try:
+            check_inside(settings.output_dir, f"{result_id}.json", "result")
+            result = studio.engine.library.get(str(result_id))
+            if result is None or result.recipe is None:
+                raise StudioError(f"There is no result {result_id!r} with a recipe in the library.")
+            data = absolutize_inputs(result.recipe["request"], settings.output_dir)
+            typed = request_from_dict(data)
+            for paths in typed.input_files().values():
+                for path in paths:
+                    check_inside(settings.output_dir, path, "input file")
+            new = studio.run(typed, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(new.media), new.recipe
+
     with gr.Column(visible=False):
+        job_box, stats_out, queue_out, state_out = gr.Textbox(), gr.JSON(), gr.JSON(), gr.Textbox()
+        result_box, rerun_file, rerun_recipe = gr.Textbox(), gr.File(), gr.JSON()
+        gr.Button("api rerun").click(rerun, result_box, [rerun_file, rerun_recipe], api_name="rerun",
+                                     concurrency_limit=None)
+        gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
+        gr.Button("api queue").click(queue, None, queue_out, api_name="queue", queue=False)
+        gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", queue=False)
         for mode, names in FILE_INPUTS.items():
             model = gr.Textbox(label="model")
             prompt = gr.Textbox(label="prompt")
@@ -76,5 +140,6 @@ def register_api(run_request) -> None:
             options = gr.JSON(label="options")
             out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
             trigger = gr.Button(f"api {mode}")
-            trigger.click(make_endpoint(mode, run_request), [model, prompt, *files, options], [out_file, out_recipe],
-                          api_name=mode, concurrency_id="gpu", concurrency_limit=1)
+            # the studio's queue orders the work; these handlers only wait on their own job
+            trigger.click(make_endpoint(mode, settings, get_studio), [model, prompt, *files, options],
+                          [out_file, out_recipe], api_name=mode, concurrency_limit=None)

@@ -18,19 +18,24 @@ from wan_studio.defaults import default_model_id
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
-_engine = None
-_engine_lock = threading.Lock()
+_studio = None
+_studio_lock = threading.Lock()
 
 
-def get_engine(settings: Settings):
-    """One engine per process, made on first use (this is where torch gets imported)."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            from wan_studio.engine import Engine
+def get_studio(settings: Settings):
+    """The process's studio runtime (engine, queue, worker, stats). Torch loads with the first job."""
+    global _studio
+    with _studio_lock:
+        if _studio is None:
+            from wan_studio.studio import Studio
 
-            _engine = Engine(settings)
-        return _engine
+            _studio = Studio(settings)
+        return _studio
+
+
+def owner_of(settings: Settings, request: gr.Request | None) -> str | None:
+    """On a shared deployment each browser session sees only its own jobs; locally, everything."""
+    return request.session_hash if settings.multi_user and request is not None else None
 
 
 def banner_text() -> str:
@@ -70,9 +75,15 @@ class T2VControls:
     seed: gr.Number
     randomize: gr.Checkbox
     generate: gr.Button
+    stop: gr.Button
+    job_id: gr.State
     video: gr.Video
+    preview: gr.Image
     status: gr.Markdown
     recipe: gr.JSON
+    stats: gr.Markdown
+    queue: gr.Dataframe
+    timer: gr.Timer
 
     def request_inputs(self) -> list:
         return [self.model, self.prompt, self.size, self.frames, self.steps, self.guidance, self.guidance_2,
@@ -115,19 +126,30 @@ def build_layout(settings: Settings) -> T2VControls:
                 with gr.Row():
                     seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
                     randomize = gr.Checkbox(value=True, label="Random seed")
-            generate = gr.Button("Generate", variant="primary", size="lg")
+            with gr.Row():
+                generate = gr.Button("Generate", variant="primary", size="lg", scale=3)
+                stop = gr.Button("Stop", variant="stop", size="lg", scale=1)
+            job_id = gr.State(None)
         with gr.Column(scale=3):
             video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False)
+            preview = gr.Image(label="Live preview (approximate, from the latents)", height=160, interactive=False)
             status = gr.Markdown()
             with gr.Accordion("Recipe", open=False):
                 recipe = gr.JSON()
+    with gr.Accordion("Queue and system", open=False):
+        stats = gr.Markdown("Collecting system figures...")
+        queue = gr.Dataframe(headers=["job", "state", "mode", "model", "prompt", "result"], interactive=False)
+    timer = gr.Timer(2.0)
     return T2VControls(model, prompt, size, frames, duration, negative_prompt, steps, guidance, guidance_2,
-                       flow_shift, seed, randomize, generate, video, status, recipe)
+                       flow_shift, seed, randomize, generate, stop, job_id, video, preview, status, recipe,
+                       stats, queue, timer)
 
 
-def make_run_t2v(settings: Settings):
-    def run_t2v(model, prompt, size, frames, steps, guidance, guidance_2, flow_shift, seed, randomize,
-                negative_prompt, progress=gr.Progress()):
+def make_submit_t2v(settings: Settings):
+    """Validate and enqueue; returns at once with the job id (the wait is a separate step)."""
+
+    def submit_t2v(model, prompt, size, frames, steps, guidance, guidance_2, flow_shift, seed, randomize,
+                   negative_prompt, request: gr.Request):
         from wan_studio.requests import T2VRequest
 
         record = catalog.get(model)
@@ -136,52 +158,115 @@ def make_run_t2v(settings: Settings):
         except ValueError:
             raise gr.Error(f"Size must look like 832x480; got {size!r}.")
         try:
-            request = T2VRequest(
+            t2v_request = T2VRequest(
                 model=model, prompt=prompt or "", negative_prompt=negative_prompt or None, width=width, height=height,
                 frames=_int(frames), steps=_int(steps), guidance=float(guidance),
                 guidance_2=float(guidance_2) if record.is_moe else None, flow_shift=float(flow_shift),
                 seed=None if randomize else _int(seed),
             )
-            engine = get_engine(settings)
-            started = time.perf_counter()
+            job = get_studio(settings).submit(t2v_request, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        position = get_studio(settings).store.queue_position(job.id)
+        return job.id, f"Queued as job **{job.id}**" + (f", position {position}." if position else ".")
 
-            def on_progress(event):
-                if event.stage == "denoising":
-                    progress((event.step, event.total), desc=event.describe(), unit="steps")
-                else:
-                    progress(None, desc=event.describe())
+    return submit_t2v
 
-            result = engine.generate(request, on_progress=on_progress)
+
+def make_wait_t2v(settings: Settings):
+    """Wait for the job, with queue position, step progress and remaining time on the way."""
+
+    def wait_t2v(job_id, progress=gr.Progress()):
+        studio = get_studio(settings)
+        job = studio.store.get(job_id) if job_id else None
+        if job is None:
+            raise gr.Error("There is no job to wait for.")
+        started = time.perf_counter()
+
+        def on_update(waiting):
+            if waiting.total:
+                progress((waiting.step, waiting.total), desc=waiting.describe(), unit="steps")
+            else:
+                progress(None, desc=waiting.describe())
+
+        try:
+            result = studio.wait_for_result(job, on_update=on_update)
         except StudioError as exc:
             raise gr.Error(str(exc))
         out = result.recipe["output"]
         status = (f"Saved **{result.media.name}**: {out['frames']} frames, {out['width']}x{out['height']}, "
-                  f"{out['fps']} fps, seed {request.seed}, {time.perf_counter() - started:.1f} s.")
+                  f"{out['fps']} fps, seed {result.recipe['request']['seed']}, {time.perf_counter() - started:.1f} s.")
         return str(result.media), status, result.recipe
 
-    return run_t2v
+    return wait_t2v
 
 
 def _int(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def stats_text() -> str:
+    from wan_studio.stats import format_sample, get_sampler
+
+    figures = format_sample(get_sampler().latest())
+    return " · ".join(f"**{name}** {value}" for name, value in figures.items() if value != "n/a" or name == "GPU")
+
+
+def queue_rows(settings: Settings, request: gr.Request | None) -> list[list[str]]:
+    from wan_studio.jobs import request_summary
+
+    jobs = get_studio(settings).store.list(owner=owner_of(settings, request), history_limit=20)
+    return [[j.id, j.state, j.mode, j.model, request_summary(j.request), j.result_path or j.error_message or ""]
+            for j in jobs]
+
+
+def live_preview(job_id):
+    if not job_id or _studio is None:
+        return gr.update()
+    try:
+        preview = _studio.status(job_id).preview
+    except StudioError:
+        return gr.update()
+    return preview if preview is not None else gr.update()
+
+
+def stop_job(job_id):
+    if job_id and _studio is not None:
+        try:
+            _studio.worker.stop_job(job_id)
+        except StudioError as exc:
+            gr.Warning(str(exc))
+
+
 def wire(c: T2VControls, settings: Settings) -> None:
+    private = dict(api_visibility="private")
     c.model.change(model_defaults, c.model, [c.size, c.frames, c.duration, c.steps, c.guidance, c.guidance_2, c.flow_shift],
-                   queue=False, api_visibility="private")
+                   queue=False, **private)
     c.frames.change(lambda f, m: duration_text(int(f), catalog.get(m)), [c.frames, c.model], c.duration,
-                    queue=False, api_visibility="private")
-    c.generate.click(make_run_t2v(settings), c.request_inputs(), [c.video, c.status, c.recipe],
-                     api_name="t2v_page", api_visibility="private", concurrency_id="gpu", concurrency_limit=1)
+                    queue=False, **private)
+    # our own queue orders the work, so these handlers may run side by side: each only waits on its job
+    c.generate.click(make_submit_t2v(settings), c.request_inputs(), [c.job_id, c.status], concurrency_limit=None,
+                     **private).success(make_wait_t2v(settings), c.job_id, [c.video, c.status, c.recipe],
+                                        concurrency_limit=None, **private)
+    c.stop.click(stop_job, c.job_id, None, queue=False, **private)
+
+    def refresh(request: gr.Request):
+        return stats_text(), queue_rows(settings, request)
+
+    c.timer.tick(refresh, None, [c.stats, c.queue], **private)
+    c.timer.tick(live_preview, c.job_id, c.preview, **private)
 
 
 def build_first_page(settings: Settings) -> gr.Blocks:
     from ui.api import register_api
 
+    studio = get_studio(settings)
     with gr.Blocks(title="Wan Studio") as demo:
+        if studio.warning:
+            gr.Markdown(f"**Queue warning:** {studio.warning}")
         controls = build_layout(settings)
         wire(controls, settings)
-        register_api(lambda request: get_engine(settings).generate(request))
+        register_api(settings, get_studio)
     return demo
 
 

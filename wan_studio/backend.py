@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -127,3 +128,22 @@ def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+
+_ml_import_lock = threading.Lock()
+
+
+def import_ml() -> None:
+    """Import torch, transformers and diffusers once, one thread at a time.
+
+    Their lazy module objects are not safe to initialise from two threads at once (a second thread
+    can see a half-built `transformers` and fail with "cannot import name ..."), and the studio
+    validates requests in server threads while the worker loads models.
+    """
+    with _ml_import_lock:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+        import transformers
+
+        transformers.PreTrainedTokenizerFast  # noqa: B018  resolve the lazy names we use everywhere
+        transformers.UMT5EncoderModel  # noqa: B018

@@ -63,7 +63,9 @@ class Engine:
         self, request: GenerationRequest, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None
     ) -> Result:
         import pipelines
+        from wan_studio.backend import import_ml
 
+        import_ml()
         report = on_progress or (lambda event: None)
         record = request.checkpoint
         wrapper = pipelines.wrapper_for(request.mode)

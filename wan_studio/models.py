@@ -141,6 +141,9 @@ def count_tokens(record: Checkpoint, text: str) -> int:
     Exact when the tokenizer is on disk; otherwise a conservative estimate (one token per CJK
     character, one per 3.5 other characters) so validation never needs the network.
     """
+    from wan_studio.backend import import_ml
+
+    import_ml()
     if record.is_tiny:
         return len(_tokenizer_for(None, True)(text).input_ids)
     folder = find_local(record)

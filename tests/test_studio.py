@@ -1,0 +1,90 @@
+"""The studio runtime: every generation through the queue; ZeroGPU runs the job in the caller."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from tests.conftest import read_video
+from wan_studio.cli import main as cli_main
+from wan_studio.errors import Cancelled
+from wan_studio.requests import T2VRequest
+from wan_studio.studio import JobFailed, Studio
+
+
+def test_run_goes_through_the_queue_and_reports_position_and_progress(settings):
+    studio = Studio(settings)
+    studio.start(stats_interval_s=0.2)
+    try:
+        first = studio.submit(T2VRequest(model="tiny-t2v", prompt="one", steps=8, seed=1))
+        second = studio.submit(T2VRequest(model="tiny-t2v", prompt="two", steps=3, seed=2))
+        updates = []
+        result = studio.wait_for_result(second, on_update=updates.append, poll_s=0.01)
+        assert read_video(result.media)["count"] == 9
+        assert studio.store.get(first.id).state == "done"  # FIFO: the first finished before the second
+        assert any(u.state == "queued" and u.position == 1 for u in updates)
+        assert studio.sampler.latest() is not None
+    finally:
+        studio.stop()
+
+
+def test_failures_and_stops_come_back_as_errors(settings, monkeypatch):
+    studio = Studio(settings)
+    studio.start()
+    try:
+        monkeypatch.setattr("pipelines.t2v.run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("pipeline broke")))
+        with pytest.raises(JobFailed, match="pipeline broke"):
+            studio.run(T2VRequest(model="tiny-t2v", prompt="boom", seed=1))
+        monkeypatch.undo()
+
+        job = studio.submit(T2VRequest(model="tiny-t2v", prompt="long", steps=200, seed=1))
+        stopper = threading.Timer(1.0, lambda: studio.worker.stop_job(job.id))
+        stopper.start()
+        with pytest.raises(Cancelled):
+            studio.wait_for_result(job)
+        assert studio.store.get(job.id).state == "cancelled"
+        assert not list(settings.output_dir.glob("*.mp4"))
+    finally:
+        studio.stop()
+
+
+def test_zerogpu_runs_the_job_inside_the_callers_request(settings):
+    calls = []
+
+    class FakeGpu:
+        """Stands in for spaces.GPU: records that the job ran in the calling thread."""
+
+        def __init__(self, worker):
+            self.worker = worker
+
+        def __call__(self, job_id):
+            calls.append((job_id, threading.current_thread().name))
+            return self.worker.run_job_now(job_id)
+
+    studio = Studio(settings, gpu_call=None)
+    studio.gpu_call = FakeGpu(studio.worker)
+    studio.start()
+    assert not studio.worker.alive  # no worker thread on ZeroGPU
+    result = studio.run(T2VRequest(model="tiny-t2v", prompt="on zero", seed=5))
+    assert calls and calls[0][1] == threading.current_thread().name
+    job = studio.store.get(calls[0][0])
+    assert job.state == "done" and job.result_id == result.id  # the queue still records it
+
+
+def test_queue_cli_adds_a_batch_and_runs_it_headless(settings, tmp_path, capsys):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": f"shot {k}", "seed": k}
+                                 for k in range(3)]))
+    assert cli_main(["queue", "add", str(batch)]) == 0
+    capsys.readouterr()
+    assert cli_main(["queue", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("queued") == 3 and listing.index("shot 0") < listing.index("shot 2")
+    assert cli_main(["queue", "run", "--quiet"]) == 0
+    assert len(list(settings.output_dir.glob("*.mp4"))) == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"model": "tiny-t2v", "prompt": "ok"}, {"model": "tiny-t2v", "prompt": "x", "frames": 10}]))
+    assert cli_main(["queue", "add", str(bad)]) == 2
+    assert "row 2:" in capsys.readouterr().err
