@@ -33,6 +33,6 @@ def make_video(path: Path, size=(160, 120), fps: float = 24, seconds: float = 2.
 def make_mask_video(path: Path, size=(160, 120), fps: float = 16, seconds: float = 2.0) -> Path:
     """White box in the middle (generate), black around it (keep)."""
     w, h = size
-    return make_video(path, size, fps, seconds, source=f"color=c=black",
+    return make_video(path, size, fps, seconds, source="color=c=black",
                       codec=("-vf", f"drawbox=x={w // 4}:y={h // 4}:w={w // 2}:h={h // 2}:color=white:t=fill",
                              "-c:v", "libx264", "-pix_fmt", "yuv420p", "-qp", "0"))

@@ -19,11 +19,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running_app(cli_env):
+def launch(env, *flags):
+    """Start app.py for real; its output goes to a log file (a pipe nobody reads could fill and block it)."""
+    import tempfile
+
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--max-upload", "200KB"], cwd=ROOT, env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tempfile.NamedTemporaryFile("w+", prefix="wan-app-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *flags], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -32,11 +35,25 @@ def running_app(cli_env):
                 break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read())
+                raise AssertionError(open(log.name).read())
             time.sleep(0.3)
     else:
         proc.kill()
         raise AssertionError("app did not answer in 120 s")
+    return proc, url
+
+
+@pytest.fixture
+def running_app(cli_env):
+    proc, url = launch(cli_env, "--max-upload", "200KB")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def shared_app(cli_env):
+    proc, url = launch(dict(cli_env, WAN_STUDIO_MULTI_USER="1"))
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -126,3 +143,47 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
     assert [j["state"] for j in jobs] == ["done", "done"]
     with pytest.raises(AppError, match="no job nope"):
         client.predict("nope", api_name="/stop")
+
+
+def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from tests.media_fixtures import make_image, make_mask_video, make_video
+
+    image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
+    clip = handle_file(str(make_video(tmp_path / "clip.mp4", (96, 64), fps=16, seconds=1.0)))
+    pose = handle_file(str(make_video(tmp_path / "pose.mp4", (64, 64), fps=30, seconds=0.5)))
+    face = handle_file(str(make_video(tmp_path / "face.mp4", (64, 64), fps=30, seconds=0.5, source="testsrc")))
+    mask = handle_file(str(make_mask_video(tmp_path / "mask.mp4", (96, 64), fps=16, seconds=1.0)))
+    client = Client(running_app, verbose=False)
+    calls = {
+        "t2v": ("tiny-t2v", None), "preview": ("tiny-t2v", None),
+        "i2v": ("tiny-i2v", [image]), "ti2v": ("tiny-ti2v", [image]),
+        "flf2v": ("tiny-flf2v", [image, image]), "v2v": ("tiny-t2v", [clip]),
+        "vace": ("tiny-vace", [clip, mask, None, None, None]),
+        "animate": ("tiny-animate", [image, pose, face, None, None]),
+    }
+    options = {"vace": {"vace_mode": "inpaint", "frames": 9}, "v2v": {"frames": 9}}
+    for mode, (model, files) in calls.items():
+        out, recipe = client.predict(model, f"{mode} test", *(files or []), {"seed": 1, **options.get(mode, {})},
+                                     api_name=f"/{mode}")
+        assert recipe["mode"] == mode
+        if mode == "preview":
+            assert out.endswith(".png")
+        else:
+            got = read_video(out)
+            assert got["count"] == recipe["output"]["frames"] and got["fps"] == recipe["output"]["fps"]
+
+
+def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):
+    from gradio_client import Client
+
+    alice, bob = Client(shared_app, verbose=False), Client(shared_app, verbose=False)
+    alice.predict("tiny-t2v", "alice's shot", {"seed": 1, "steps": 2}, api_name="/t2v")
+    bob.predict("tiny-t2v", "bob's shot", {"seed": 2, "steps": 2}, api_name="/t2v")
+    alice_jobs, bob_jobs = alice.predict(api_name="/queue"), bob.predict(api_name="/queue")
+    assert len(alice_jobs) == 1 and len(bob_jobs) == 1 and alice_jobs[0]["id"] != bob_jobs[0]["id"]
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="no job"):
+        bob.predict(alice_jobs[0]["id"], api_name="/stop")

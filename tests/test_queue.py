@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import ROOT
 from wan_studio.engine import Progress
 from wan_studio.errors import Cancelled, RequestError, StudioError
-from wan_studio.jobs import REQUEUED_MESSAGE, JobStore, QueueError, load_batch
+from wan_studio.batch import load_batch
+from wan_studio.jobs import REQUEUED_MESSAGE, JobStore, QueueError
 from wan_studio.library import OutputLibrary
 from wan_studio.requests import T2VRequest
 from wan_studio.worker import QueueWorker

@@ -57,8 +57,8 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
 
     names = FILE_INPUTS[mode]
 
-    def endpoint(model, prompt, *rest, request: gr.Request = None):
-        *file_values, options = rest
+    def endpoint(model, prompt, *rest):
+        *file_values, options, request = rest
         files = {name: _paths(value) for name, value in zip(names, file_values)}
         try:
             typed = build_request(mode, model, prompt, files, options)
@@ -68,12 +68,12 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
         return str(result.media), result.recipe
 
     endpoint.__name__ = f"api_{mode}"
-    # an explicit signature, so gradio maps one input per parameter and injects the gr.Request
+    # an explicit signature, so gradio maps one input per parameter and passes the gr.Request last
     P = inspect.Parameter
     endpoint.__signature__ = inspect.Signature(
-        [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("model", "prompt", *names, "options")]
-        + [P("request", P.KEYWORD_ONLY, annotation=gr.Request, default=None)]
+        [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("model", "prompt", *names, "options", "request")]
     )
+    endpoint.__annotations__ = {"request": gr.Request}
     return endpoint
 
 
@@ -131,8 +131,9 @@ def register_api(settings: Settings, get_studio) -> None:
         gr.Button("api rerun").click(rerun, result_box, [rerun_file, rerun_recipe], api_name="rerun",
                                      concurrency_limit=None)
         gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
-        gr.Button("api queue").click(queue, None, queue_out, api_name="queue", queue=False)
-        gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", queue=False)
+        # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
+        gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)
+        gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", concurrency_limit=None)
         for mode, names in FILE_INPUTS.items():
             model = gr.Textbox(label="model")
             prompt = gr.Textbox(label="prompt")

@@ -19,7 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from wan_studio.jobs import FINAL_STATES, RUNNING, Job, JobStore, load_batch, request_summary
+from wan_studio.batch import load_batch
+from wan_studio.jobs import FINAL_STATES, RUNNING, Job, JobStore, request_summary
 
 LIST_HISTORY = 20
 
