@@ -1,6 +1,6 @@
 """Engine overhead: Engine.generate (T2V) versus a bare diffusers WanPipeline call.
 
-Same tiny model folder, same settings, same seed; runs interleaved after a warm-up. Two bare
+Same tiny model folder, same settings, same seed; runs interleaved after a warm-up, the order rotated every round. Two bare
 baselines: the pipeline call alone, and the call plus diffusers' own `export_to_video` (the
 fairest comparison, since the engine also writes an mp4, thumbnail and recipe).
 Target: engine / (bare call + export) <= 1.03, ratio of medians.
@@ -64,8 +64,11 @@ def main():
     for run in runners.values():  # warm-up: load, first-call allocations, ffmpeg start
         run()
     samples = {name: [] for name in runners}
-    for _ in range(args.runs):
-        for name, run in runners.items():
+    names = list(runners)
+    for round_ in range(args.runs):
+        # rotate the order every round so no runner always follows the same one (caches, clocks)
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            run = runners[name]
             start = time.perf_counter()
             run()
             samples[name].append(time.perf_counter() - start)
