@@ -23,7 +23,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Iterable, Iterator
 
 from wan_studio.errors import RequestError, StudioError
 from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.runners import Runner
 
 log = logging.getLogger(__name__)
 
@@ -127,58 +127,6 @@ class Job:
             messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
             requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
         )
-
-
-@dataclass(frozen=True)
-class Runner:
-    """The process running a job: enough to tell later whether it is still alive."""
-
-    host: str
-    pid: int
-    started: float | None
-
-    @classmethod
-    def this_process(cls) -> "Runner":
-        return cls(socket.gethostname(), os.getpid(), _process_start_time(os.getpid()))
-
-    def is_alive(self) -> bool:
-        if self.host != socket.gethostname():
-            return True  # another machine sharing the folder: we cannot tell, so leave its job alone
-        return _process_alive(self.pid, self.started)
-
-
-def _process_start_time(pid: int) -> float | None:
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def _process_alive(pid: int, started: float | None) -> bool:
-    try:
-        import psutil
-    except ImportError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # a reused pid belongs to a process started later than the one that claimed the job
-        return started is None or abs(process.create_time() - started) < 1.0
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:
-        return True
 
 
 def _is_lock_error(exc: sqlite3.Error) -> bool:
