@@ -25,10 +25,6 @@ def wrapper_for(mode: str):
     return importlib.import_module(name)
 
 
-def available_modes() -> tuple[str, ...]:
-    return tuple(WRAPPERS)
-
-
 def pipeline_mode(wrapper, request) -> str:
     chooser = getattr(wrapper, "pipeline_mode", None)
     return chooser(request) if chooser else request.mode

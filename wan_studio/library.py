@@ -123,7 +123,7 @@ class OutputLibrary:
         """A one-frame result (preview) as PNG, with thumbnail and recipe."""
         from io import BytesIO
 
-        from PIL import Image
+        from PIL import Image, PngImagePlugin
 
         self.root.mkdir(parents=True, exist_ok=True)
         result_id = result_id or new_result_id(recipe.get("mode", "image"))
@@ -132,9 +132,6 @@ class OutputLibrary:
         recipe = {"format": RECIPE_FORMAT, "id": result_id, **recipe,
                   "output": {"file": media.name, "frames": 1, "width": int(frame.shape[1]), "height": int(frame.shape[0])}}
         buf = BytesIO()
-        info = None
-        from PIL import PngImagePlugin
-
         info = PngImagePlugin.PngInfo()
         info.add_itxt("wan_studio_recipe", json.dumps(recipe, ensure_ascii=False, default=str))
         Image.fromarray(frame).save(buf, format="PNG", pnginfo=info)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +65,6 @@ def load_settings(**flags) -> Settings:
         model_paths=dict(raw.get("model_paths", {})),
         config_file=path if path.exists() else None,
     )
-
-
-def with_overrides(settings: Settings, **changes) -> Settings:
-    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
 
 
 def _as_bool(value) -> bool:
