@@ -6,6 +6,11 @@
 Progress is reported through a callback with `Progress` events; cancelling is a
 `threading.Event` checked after every denoising step, which stops the run within one step and
 writes nothing. The UI, the Gradio API and the CLI all call `Engine.generate`.
+
+Memory: before loading, the engine picks the memory plan (wan_studio/plans.py) for the machine,
+or the one the job or the settings pin. An out-of-memory error (CUDA or MPS) frees memory, steps
+one rung down and runs again from the start; the recipe and the job's messages record each step
+down. After the last rung the job fails with a message saying what to change.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from wan_studio import __version__
-from wan_studio.errors import Cancelled
+from wan_studio.errors import Cancelled, StudioError
 from wan_studio.latent_preview import latent_preview
 from wan_studio.library import OutputLibrary, Result, new_result_id
 from wan_studio.requests import GenerationRequest
@@ -52,32 +57,110 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+class OutOfMemory(StudioError):
+    """Every memory plan ran out of memory; the message says what to change."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
 class Engine:
     def __init__(self, settings: Settings | None = None, backend=None, previews: bool = True):
         self.settings = settings or load_settings()
         self.previews = previews
         self.swap = SwapManager(self.settings, backend)
+        self._machine = None  # wan_studio.plans.Machine, worked out on first use
         self.library = OutputLibrary(self.settings.output_dir)
+
+    @property
+    def machine(self):
+        from wan_studio.plans import machine_from_backend
+
+        if self._machine is None:
+            self._machine = machine_from_backend(self.swap.backend)
+        return self._machine
+
+    def choose_plan(self, request: GenerationRequest):
+        """The memory plan for this request on this machine (a pinned one when the job or settings say)."""
+        from wan_studio.plans import choose
+
+        pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
+        return choose(request.checkpoint, request, self.machine, pinned)
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None
     ) -> Result:
         import pipelines
         from wan_studio.backend import import_ml
+        from wan_studio.plans import next_rung
 
         import_ml()
         report = on_progress or (lambda event: None)
         record = request.checkpoint
         wrapper = pipelines.wrapper_for(request.mode)
-        total = pipelines.total_steps(wrapper, request)
         started = time.perf_counter()
+        choice = self.choose_plan(request)  # NoPlanFits says what would fit, before anything loads
+        plan, messages, steps_down = choice.plan, list(choice.messages), []
+        while True:
+            try:
+                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel)
+                break
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                self.swap.release()  # frees the accelerator before the smaller plan loads
+                smaller = next_rung(record, choice.machine, plan)
+                if smaller is None:
+                    raise OutOfMemory(
+                        f"Out of memory even with the {plan.label} memory plan ({exc.__class__.__name__}). "
+                        "Use fewer frames, a smaller size or a smaller checkpoint; "
+                        "`python -m wan_studio plan` shows what fits this machine."
+                    ) from exc
+                note = f"Out of memory with the {plan.label} plan; ran again with {smaller.label}."
+                log.warning(note)
+                messages.append(note)
+                steps_down.append({"from": plan.name, "to": smaller.name, "error": str(exc).splitlines()[0][:200]})
+                plan = smaller
+        generated = time.perf_counter()
+        total = timings["total"]
 
-        # 1. the pipeline (no-op when already active)
+        # save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
+        report(Progress("saving", total, total, generated - timings["loaded_at"]))
+        result_id = new_result_id(request.mode)
+        recipe = self._recipe(request, record, timings={
+            "load_s": round(timings["loaded_at"] - started, 3), "generate_s": round(generated - timings["loaded_at"], 3),
+            "per_step_s": timings["per_step_s"],
+        }, plan=plan, choice=choice, steps_down=steps_down)
+        recipe["messages"] = messages
+        try:
+            copied = self.library.copy_inputs(result_id, request.input_files())
+            for name, paths in copied.items():
+                recipe["request"][name] = paths if isinstance(recipe["request"][name], list) else paths[0]
+            recipe["inputs"] = copied
+            if getattr(wrapper, "OUTPUT", "video") == "image":
+                result = self.library.save_image(frames[0], recipe, result_id)
+            else:
+                result = self.library.save_video(frames, record.fps, recipe, result_id)
+        except BaseException:
+            self.library.delete(result_id)  # no half-saved result, inputs included
+            raise
+        report(Progress("done", total, total, time.perf_counter() - started, 0.0))
+        return result
+
+    def _denoise(self, request, record, wrapper, plan, report, cancel):
+        """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
+        import pipelines
+
+        total = pipelines.total_steps(wrapper, request)
         report(Progress("loading"))
-        pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request))
+        pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request), plan)
         loaded = time.perf_counter()
-
-        # 2. denoise and decode, reporting every step and honouring cancel
         step_times: list[float] = []
         preview_every = max(1, total // 8)
 
@@ -94,32 +177,14 @@ class Engine:
             return callback_kwargs
 
         frames = wrapper.run(pipe, request, record, on_step_end)
-        generated = time.perf_counter()
+        per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
+        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step}
 
-        # 3. save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
-        report(Progress("saving", total, total, generated - loaded))
-        result_id = new_result_id(request.mode)
-        recipe = self._recipe(request, record, timings={
-            "load_s": round(loaded - started, 3), "generate_s": round(generated - loaded, 3),
-            "per_step_s": round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None,
-        })
-        try:
-            copied = self.library.copy_inputs(result_id, request.input_files())
-            for name, paths in copied.items():
-                recipe["request"][name] = paths if isinstance(recipe["request"][name], list) else paths[0]
-            recipe["inputs"] = copied
-            if getattr(wrapper, "OUTPUT", "video") == "image":
-                result = self.library.save_image(frames[0], recipe, result_id)
-            else:
-                result = self.library.save_video(frames, record.fps, recipe, result_id)
-        except BaseException:
-            self.library.delete(result_id)  # no half-saved result, inputs included
-            raise
-        report(Progress("done", total, total, time.perf_counter() - started, 0.0))
-        return result
+    def _recipe(self, request: GenerationRequest, record, timings: dict, plan, choice, steps_down) -> dict:
+        from wan_studio.plan_apply import vae_tiling_in_use
 
-    def _recipe(self, request: GenerationRequest, record, timings: dict) -> dict:
         backend = self.swap.backend
+        estimate = choice.estimate
         return {
             "mode": request.mode,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -130,8 +195,11 @@ class Engine:
             "request": request.to_dict(),
             "preset": None,
             "memory": {
-                "transformer_dtype": backend.transformer_dtype, "vae_dtype": backend.vae_dtype,
-                "device": backend.device, "offload": "none", "quantization": "none", "vae_tiling": False,
+                **plan.as_dict(), "plan": plan.name, "pinned": choice.pinned, "vae_dtype": backend.vae_dtype,
+                "device": backend.device, "machine": choice.machine.describe(),
+                "vae_tiling_used": vae_tiling_in_use(self.swap.active_pipeline),
+                "estimate": {"peak_gb": estimate.peak_gb, "ram_gb": estimate.ram_gb, "seconds": estimate.seconds},
+                "steps_down": steps_down, "notes": list(self.swap.plan_notes),
             },
             "timings": timings,
             "backend": backend.as_dict(),

@@ -561,7 +561,12 @@ class JobStore:
         return self._require(job_id)
 
     def mark_done(self, job_id: str, result) -> Job:
-        return self._finish(job_id, DONE, result_id=result.id, result_path=str(result.media))
+        """Done; what the run reported (a memory step-down, a fallback) joins the job's messages."""
+        notes = list((getattr(result, "recipe", None) or {}).get("messages") or [])
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            messages = json.dumps([*json.loads(row["messages"] or "[]"), *notes])
+        return self._finish(job_id, DONE, result_id=result.id, result_path=str(result.media), messages=messages)
 
     def mark_failed(self, job_id: str, exc: BaseException, traceback_text: str) -> Job:
         return self._finish(job_id, FAILED, error_type=type(exc).__name__, error_message=str(exc),

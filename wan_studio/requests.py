@@ -48,6 +48,7 @@ class GenerationRequest:
     guidance_2: float | None = None
     flow_shift: float | None = None
     seed: int | None = None
+    memory_plan: str = "auto"  # pin a named memory plan for this job (wan_studio/plans.py)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -113,6 +114,19 @@ class GenerationRequest:
         self._check_range("flow_shift", self.flow_shift, FLOW_SHIFT_RANGE, "Flow shift")
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise RequestError("seed", f"Seed must be a whole number from 0 to {MAX_SEED}; got {self.seed!r}.")
+        self._check_memory_plan()
+
+    def _check_memory_plan(self) -> None:
+        from wan_studio.plans import PLAN_NAMES
+
+        if self.memory_plan in (None, ""):
+            self.memory_plan = "auto"
+        name = str(self.memory_plan).strip().lower().replace(" ", "-").replace("_", "-")
+        if name not in PLAN_NAMES:
+            raise RequestError(
+                "memory_plan", f"Unknown memory plan {self.memory_plan!r}; choose one of {', '.join(PLAN_NAMES)}."
+            )
+        self.memory_plan = name
 
     def _check_prompt(self, record: Checkpoint) -> None:
         if not isinstance(self.prompt, str) or not self.prompt.strip():

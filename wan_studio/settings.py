@@ -27,6 +27,8 @@ class Settings:
     max_upload: str = "1GB"  # largest file a browser or API client may upload
     multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
+    memory_plan: str = "auto"  # auto | max-speed | balanced | low-vram | minimum, unless a job pins one
+    zerogpu_preload: tuple[str, ...] = ()  # model ids loaded at start on a ZeroGPU Space (default: T2V's)
     config_file: Path | None = None
 
 
@@ -63,6 +65,9 @@ def load_settings(**flags) -> Settings:
         max_upload=str(pick("max_upload", "1GB")),
         multi_user=_as_bool(pick("multi_user", bool(os.environ.get("SPACE_ID")))),
         model_paths=dict(raw.get("model_paths", {})),
+        memory_plan=str(pick("memory_plan", "auto")),
+        zerogpu_preload=tuple(str(pick("zerogpu_preload", "") or "").replace(",", " ").split())
+        if not isinstance(raw.get("zerogpu_preload"), list) else tuple(raw["zerogpu_preload"]),
         config_file=path if path.exists() else None,
     )
 
