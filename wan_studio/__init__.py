@@ -6,3 +6,10 @@ The engine never imports gradio.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+import sys as _sys
+
+if _sys.platform == "darwin":
+    # ops Metal lacks fall back to the CPU; it must be set before torch is first imported
+    _os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")

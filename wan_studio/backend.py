@@ -91,7 +91,7 @@ def _cpu_name() -> str:
 def probe_light() -> Backend:
     """Backend guess without torch. Good enough for labels and defaults; `detect()` is authoritative."""
     if is_zerogpu():
-        return Backend("zerogpu", "cuda", "ZeroGPU (H200 slice)", bf16=True)
+        return Backend("zerogpu", "cuda", "ZeroGPU (RTX PRO 6000 Blackwell)", total_memory_gb=48.0, bf16=True)
     gpu = _nvml_first_gpu()
     if gpu:
         return Backend("cuda", "cuda", gpu[0], total_memory_gb=round(gpu[1], 1), bf16=True)
@@ -133,6 +133,15 @@ def torch_dtype(name: str):
 _ml_import_lock = threading.Lock()
 
 
+def _quiet_optional_kernels() -> None:
+    """torchao logs a warning per CUDA kernel library it cannot load on this build (CPU, other CUDA);
+    the Python quantization paths we use work without them, so those lines are noise to a user."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def import_ml() -> None:
     """Import torch, transformers and diffusers once, one thread at a time.
 
@@ -141,6 +150,7 @@ def import_ml() -> None:
     validates requests in server threads while the worker loads models.
     """
     with _ml_import_lock:
+        _quiet_optional_kernels()
         import diffusers  # noqa: F401
         import torch  # noqa: F401
         import transformers

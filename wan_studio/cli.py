@@ -5,6 +5,7 @@
     python -m wan_studio models [--generation G] [--json]
     python -m wan_studio download MODEL
     python -m wan_studio queue list|add FILE|cancel ID|retry ID|remove ID|run
+    python -m wan_studio plan --model M [--size WxH] [--frames N] [--vram 16GiB] [--backend cuda|mps|zerogpu-large|...]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it.
 Errors print one clear message and exit with status 2.
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance", type=float)
     gen.add_argument("--guidance-2", type=float, help="low-noise expert guidance (Wan 2.2 A14B only)")
     gen.add_argument("--flow-shift", type=float)
+    gen.add_argument("--memory-plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
     gen.add_argument("--recipe", type=Path, help="re-run a saved recipe (.json) or result (.mp4) exactly")
     inputs = gen.add_argument_group("inputs (file paths; each mode takes the ones it needs)")
     inputs.add_argument("--image", help="input image (i2v, ti2v), first frame (flf2v, vace extension), character (animate)")
@@ -86,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="download a model's files from the Hugging Face Hub")
     dl.add_argument("model")
 
+    from wan_studio.plan_cli import add_plan_parser
     from wan_studio.queue_cli import add_queue_parser
 
     add_queue_parser(sub)
+    add_plan_parser(sub)
     return parser
 
 
@@ -98,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
+        from wan_studio.plan_cli import cmd_plan
         from wan_studio.queue_cli import cmd_queue
 
-        commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue}
+        commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
+                    "plan": cmd_plan}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

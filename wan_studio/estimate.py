@@ -33,7 +33,7 @@ from wan_studio.footprints import Footprint, footprints, transformer_config
 from wan_studio.plans import Machine, Plan
 
 CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
-GB = 1e9
+GB = 2**30  # all figures are GiB, like the memory a GPU reports
 TEXT_TOKENS = 512
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 QUANT_BYTES = {"none": None, "fp8-storage": 1, "fp8-weight": 1, "fp8-dynamic": 1, "int8-weight": 1}

@@ -128,7 +128,12 @@ def _tiny_footprints(record_id: str) -> dict[str, Footprint]:
 
 
 def _approximate(component: str, params_b: float) -> Footprint:
+    """From the catalog's rounded count; a transformer is assumed to be built like the 14B dense one
+    (40 blocks holding 97 % of the weights), which the S2V and Animate transformers are."""
     params = int(params_b * 1e9)
+    if component.startswith("transformer"):
+        in_blocks = int(params * 0.97)
+        return Footprint(component, params, int(params * 0.98), in_blocks // 40, 40, in_blocks, exact=False)
     return Footprint(component, params, castable=int(params * 0.98), block=0, blocks=0, exact=False)
 
 

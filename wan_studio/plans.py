@@ -69,12 +69,12 @@ class Machine:
 
     def describe(self) -> str:
         if self.kind == "zerogpu":
-            return f"ZeroGPU {self.zerogpu_size} ({self.memory_gb:g} GB)"
+            return f"ZeroGPU {self.zerogpu_size} ({self.memory_gb:g} GiB)"
         if self.kind == "cpu":
-            return f"CPU ({self.ram_gb:.0f} GB RAM)"
+            return f"CPU ({self.ram_gb:.0f} GiB RAM)"
         cap = f", capability {self.capability[0]}.{self.capability[1]}" if self.capability else ""
         label = "Apple MPS" if self.kind == "mps" else "CUDA"
-        return f"{label} {self.name or ''} {self.memory_gb:g} GB{cap}".replace("  ", " ")
+        return f"{label} {self.name or ''} {self.memory_gb:g} GiB{cap}".replace("  ", " ")
 
     def with_zerogpu_size(self, size: str) -> "Machine":
         return dataclasses.replace(self, zerogpu_size=size, memory_gb=ZEROGPU_GB[size])
@@ -273,8 +273,8 @@ def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto") ->
                 return Choice(plan, current, est, tuple(considered), pinned)
     if pinned != "auto":  # the user asked for this plan: run it, and say it may not fit
         plan, est, _ = considered[0]
-        note = (f"The pinned {plan.label} plan is estimated at {est.peak_gb:.1f} GB, more than the "
-                f"{est.budget_gb(machine):.1f} GB available; it may run out of memory and step down.")
+        note = (f"The pinned {plan.label} plan is estimated at {est.peak_gb:.1f} GiB, more than the "
+                f"{est.budget_gb(machine):.1f} GiB available; it may run out of memory and step down.")
         return Choice(plan, machine, est, tuple(considered), pinned, (note,))
     raise NoPlanFits(what_would_fit(record, shape, machine, considered[-1][1]))
 
@@ -297,8 +297,8 @@ def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str
     want = shape_of(shape)
     plan = ladder(machine, record)[-1]
     head = (f"{record.name} at {want.width}x{want.height}, {want.frames} frames needs about "
-            f"{smallest.peak_gb:.1f} GB even with the {plan.label} plan; {machine.describe()} offers "
-            f"{smallest.budget_gb(machine):.1f} GB.")
+            f"{smallest.peak_gb:.1f} GiB even with the {plan.label} plan; {machine.describe()} offers "
+            f"{smallest.budget_gb(machine):.1f} GiB.")
     options = []
     frames = want.frames
     while frames > record.frames_min and record.frame_rule == "4k+1":
@@ -335,7 +335,7 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     except NoPlanFits as exc:
         return f"{head} · does not fit: {exc}"
     est = choice.estimate
-    line = f"{head} · about {_duration(est.seconds)} · peak {est.peak_gb:.1f} GB · {choice.plan.label} plan"
+    line = f"{head} · about {_duration(est.seconds)} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
     if choice.machine.kind == "zerogpu":
         from wan_studio.estimate import zerogpu_duration
 

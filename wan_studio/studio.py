@@ -64,27 +64,57 @@ class Studio:
         self.worker = QueueWorker(self.store, self.engine, self.engine.library)
         self.sampler = get_sampler()
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
-        self.gpu_call = gpu_call if gpu_call is not None else (zerogpu_runner(self.worker) if is_zerogpu() else None)
+        self.gpu_call = gpu_call if gpu_call is not None else (
+            zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)
         self._previews: dict[str, object] = {}
+        self._preload_warning: str | None = None
         self._lock = threading.Lock()
         self.worker.add_listener(self._keep_preview)
 
     @property
     def warning(self) -> str | None:
         """A problem the user should know about at start (a damaged or locked queue database)."""
-        return self.store.warning
+        return self.store.warning or self._preload_warning
 
     def start(self, stats_interval_s: float = 1.0) -> None:
         from wan_studio.backend import import_ml
 
         if self.gpu_call is None:
             self.worker.start()
+        elif is_zerogpu():
+            try:
+                self.preload()
+            except StudioError as exc:  # e.g. weights not downloadable now: the first job loads them instead
+                self._preload_warning = f"Could not load weights at start: {exc}"
         self.sampler.start(stats_interval_s)
         # load torch and diffusers in the background so the first job starts sooner
         threading.Thread(target=import_ml, name="wan-studio-warm-up", daemon=True).start()
 
     def stop(self) -> None:
         self.worker.stop()
+
+    def preload(self) -> list[str]:
+        """ZeroGPU: load weights in the main process at start, where `spaces` only marks them for the GPU
+        (CUDA must never be initialised here); the GPU reservation then starts with them in place."""
+        from wan_studio import catalog
+        from wan_studio.defaults import default_model_id
+        from wan_studio.plan_cli import shape_for
+        from wan_studio.plans import choose
+
+        loaded = []
+        for model_id in self.settings.zerogpu_preload or (default_model_id("t2v", self.settings),):
+            record = catalog.get(model_id)
+            choice = choose(record, shape_for(record), self.engine.machine)
+            self.engine.swap.activate(record, record.modes[0], choice.plan)
+            loaded.append(record.id)
+        return loaded
+
+    def estimate_cost(self, request: GenerationRequest) -> str:
+        """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
+        from wan_studio.plans import cost_line
+
+        return cost_line(request, self.engine.machine, request.memory_plan if request.memory_plan != "auto"
+                         else self.settings.memory_plan)
 
     # -- submitting and waiting ---------------------------------------------------------------
     def submit(self, request: GenerationRequest, owner: str | None = None) -> Job:
@@ -146,15 +176,40 @@ class Studio:
                 self._previews[job.id] = preview
 
 
-def zerogpu_runner(worker: QueueWorker, duration_s: int = 120) -> Callable[[str], object]:
+def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
+    """(size, seconds) to ask ZeroGPU for: the size the chosen plan needs (large before xlarge)
+    and the estimated run time plus a margin; loading counts only when the checkpoint is not in place."""
+    from wan_studio.estimate import zerogpu_duration
+    from wan_studio.requests import request_from_dict
+
+    request = request_from_dict(job.request)
+    choice = engine.choose_plan(request)
+    estimate = choice.estimate
+    active = engine.swap.active_key
+    seconds = zerogpu_duration(estimate)
+    if active is None or active.model != request.model:
+        seconds += int(estimate.seconds_breakdown.get("load", 0))
+    return choice.machine.zerogpu_size or "large", seconds
+
+
+def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], object]:
     """The worker's job call wrapped in `spaces.GPU`, so it runs inside the GPU reservation.
 
-    The reservation is a fixed duration until the memory-plan estimator provides one per request.
+    One wrapped function per ZeroGPU size, because `size` is fixed when decorating; `duration` is a
+    function of the job, so each reservation is as long as that job's estimate (shown to the user).
     """
     import spaces
 
-    @spaces.GPU(duration=duration_s)
-    def run_on_gpu(job_id: str):
+    def run(job_id: str):
         return worker.run_job_now(job_id)
+
+    def duration(job_id: str) -> int:
+        return zerogpu_reservation(engine, worker.store.get(job_id))[1]
+
+    by_size = {size: spaces.GPU(duration=duration, size=size)(run) for size in ("large", "xlarge")}
+
+    def run_on_gpu(job_id: str):
+        size, _ = zerogpu_reservation(engine, worker.store.get(job_id))
+        return by_size[size](job_id)
 
     return run_on_gpu

@@ -1,0 +1,399 @@
+"""Memory plans: exact footprints, the estimator, plan choice per machine, plans applied to Tiny
+models, out-of-memory step-down, and the ZeroGPU reservation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wan_studio import catalog, footprints, plans
+from wan_studio.estimate import Shape, estimate
+from wan_studio.plans import Plan, choose, ladder, simulated_machine
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = [c for c in catalog.checkpoints() if not c.is_tiny]
+
+
+# -- footprints ---------------------------------------------------------------------------------
+def wan_transformer_params(dim, ffn, layers, in_ch, out_ch, text_dim=4096, freq=256, heads_dim=128):
+    """Parameters of a diffusers WanTransformer3DModel counted by hand from its layers."""
+    linear = lambda i, o: i * o + o  # noqa: E731
+    patch = in_ch * 1 * 2 * 2 * dim + dim
+    condition = linear(freq, dim) + linear(dim, dim) + linear(dim, 6 * dim) + linear(text_dim, dim) + linear(dim, dim)
+    attention = 4 * linear(dim, dim) + 2 * dim  # q, k, v, out + RMS norms of q and k across heads
+    block = 2 * attention + 2 * dim + linear(dim, ffn) + linear(ffn, dim) + 6 * dim  # + cross-attn norm, modulation
+    head = linear(dim, out_ch * 4) + 2 * dim
+    return patch + condition + layers * block + head
+
+
+@pytest.mark.parametrize("model, dim, ffn, layers, channels", [
+    ("wan2.1-t2v-1.3b", 1536, 8960, 30, 16),
+    ("wan2.2-ti2v-5b", 3072, 14336, 30, 48),
+])
+def test_meta_footprint_matches_hand_count(model, dim, ffn, layers, channels):
+    fp = footprints.footprints(catalog.get(model))["transformer"]
+    assert fp.params == wan_transformer_params(dim, ffn, layers, channels, channels)
+    assert fp.exact and fp.blocks == layers
+    # the published sizes: 1.3B is 1.42 B parameters, TI2V is 5.0 B
+    assert round(fp.params / 1e9, 2) == {"wan2.1-t2v-1.3b": 1.42, "wan2.2-ti2v-5b": 5.0}[model]
+
+
+def test_shared_encoders_are_counted_exactly():
+    fps = footprints.footprints(catalog.get("wan2.1-i2v-14b-480p"))
+    assert round(fps["text_encoder"].params / 1e9, 2) == 5.68  # UMT5-XXL encoder
+    assert round(fps["image_encoder"].params / 1e9, 2) == 0.63  # CLIP ViT-H/14 vision tower
+    assert round(fps["vae"].params / 1e6) == 127  # Wan 2.1 VAE
+
+
+# -- the estimator --------------------------------------------------------------------------------
+def shape(record, **changes):
+    w, h = record.default_size
+    base = Shape(record.modes[0], w, h, record.frames_default, record.steps, record.guidance, record.guidance_2)
+    return dataclasses.replace(base, **changes)
+
+
+def test_estimate_grows_with_frames_and_size_and_shrinks_with_quantization():
+    record = catalog.get("wan2.1-t2v-14b")
+    machine = simulated_machine("cuda", 16, (8, 9))
+    plan = ladder(machine, record)[1]
+    small = estimate(record, shape(record, frames=33, width=832, height=480), plan, machine)
+    big = estimate(record, shape(record, frames=81), plan, machine)
+    assert big.peak_gb > small.peak_gb and big.seconds > small.seconds
+    assert big.tokens == 21 * 45 * 80  # latent frames x (720/8/2) x (1280/8/2)
+    quantized = estimate(record, shape(record), dataclasses.replace(plan, quantization="fp8-dynamic"), machine)
+    assert quantized.breakdown["weights_transformer"] < 0.55 * big.breakdown["weights_transformer"]
+    tiled = estimate(record, shape(record), dataclasses.replace(plan, vae_tiling=True, vae_tile=128), machine)
+    untiled = estimate(record, shape(record), dataclasses.replace(plan, vae_tiling=False), machine)
+    assert tiled.breakdown["vae_decode_working"] < untiled.breakdown["vae_decode_working"] / 10
+
+
+def test_moe_keeps_one_expert_resident_under_offload():
+    record = catalog.get("wan2.2-t2v-a14b")
+    machine = simulated_machine("cuda", 80, (9, 0))
+    rungs = {p.name: p for p in ladder(machine, record)}
+    both = estimate(record, shape(record), rungs["max-speed"], machine)
+    one = estimate(record, shape(record), rungs["balanced"], machine)
+    expert = both.breakdown["weights_transformer"]
+    assert both.breakdown["denoise_phase"] - one.breakdown["denoise_phase"] >= expert
+    assert rungs["balanced"].active_expert_only and not rungs["max-speed"].active_expert_only
+
+
+# -- choosing a plan, table-driven over machines and every checkpoint at its native sizes -----------
+MACHINES = {
+    "rtx4080-16gb": simulated_machine("cuda", 16, (8, 9)),
+    "rtx3090-24gb": simulated_machine("cuda", 24, (8, 6)),
+    "8gb": simulated_machine("cuda", 8, (8, 9)),
+    "mps-36gb": simulated_machine("mps", 36),
+    "zerogpu-large": simulated_machine("zerogpu-large"),
+    "zerogpu-xlarge": simulated_machine("zerogpu-xlarge"),
+    "cpu-64gb": simulated_machine("cpu", ram_gb=64),
+}
+
+
+def native_shapes(record):
+    for width, height in record.sizes:
+        yield shape(record, width=width, height=height)
+
+
+@pytest.mark.parametrize("machine_name", MACHINES)
+def test_chosen_plan_fits_and_obeys_backend_rules(machine_name):
+    machine = MACHINES[machine_name]
+    chosen, refused = [], []
+    for record in REAL:
+        for s in native_shapes(record):
+            try:
+                choice = choose(record, s, machine)
+            except plans.NoPlanFits as exc:
+                refused.append(record.id)
+                assert "What would fit" in str(exc) or "Nothing smaller fits" in str(exc)
+                assert f"{s.width}x{s.height}" in str(exc)
+                continue
+            chosen.append(choice)
+            assert choice.estimate.peak_gb <= choice.estimate.budget_gb(choice.machine)
+            for plan, _, _ in choice.considered:
+                if machine.kind == "mps" or (machine.kind == "cuda" and machine.capability < (8, 9)):
+                    assert "fp8" not in plan.quantization, (record.id, plan)
+                if machine.kind == "mps":
+                    assert plan.compile == "none" and plan.transformer_dtype == "float16"
+                if machine.kind == "cpu":
+                    assert plan.transformer_dtype == "float32" and plan.offload == "none"
+    if machine_name in ("rtx4080-16gb", "rtx3090-24gb", "mps-36gb", "zerogpu-xlarge"):
+        assert not refused, f"{machine_name} must run every checkpoint at its native sizes: {refused}"
+    assert chosen
+
+
+def test_capability_86_gets_int8_where_16gb_ada_gets_fp8():
+    record = catalog.get("wan2.1-t2v-14b")
+    s = shape(record, width=832, height=480)
+    ampere = choose(record, s, MACHINES["rtx3090-24gb"])
+    assert ampere.plan.quantization == "int8-weight"
+    ada = choose(record, s, simulated_machine("cuda", 24, (8, 9)))
+    assert ada.plan.quantization.startswith("fp8")
+
+
+def test_zerogpu_routes_moe_720p_to_xlarge_and_1_3b_to_large():
+    moe = catalog.get("wan2.2-t2v-a14b")
+    assert choose(moe, shape(moe), MACHINES["zerogpu-large"]).machine.zerogpu_size == "xlarge"
+    small = catalog.get("wan2.1-t2v-1.3b")
+    assert choose(small, shape(small), MACHINES["zerogpu-large"]).machine.zerogpu_size == "large"
+    # a 14B at 480p fits `large` with FP8, as the reference Spaces run it
+    big = catalog.get("wan2.1-t2v-14b")
+    choice = choose(big, shape(big, width=832, height=480), MACHINES["zerogpu-large"])
+    assert choice.machine.zerogpu_size == "large" and choice.plan.quantization == "fp8-dynamic"
+
+
+def test_too_big_says_what_would_fit():
+    record = catalog.get("wan2.1-t2v-14b")
+    with pytest.raises(plans.NoPlanFits) as err:
+        choose(record, shape(record, width=1280, height=720, frames=121), MACHINES["8gb"])
+    message = str(err.value)
+    assert "Wan 2.1 T2V 14B at 1280x720, 121 frames" in message and "What would fit" in message
+
+
+def test_pinned_plan_is_used_and_unknown_names_are_refused():
+    record = catalog.get("wan2.1-t2v-1.3b")
+    choice = choose(record, shape(record), MACHINES["rtx4080-16gb"], "minimum")
+    assert choice.plan.name == "minimum" and choice.plan.offload == "sequential"
+    with pytest.raises(plans.StudioError, match="Unknown memory plan 'turbo'"):
+        choose(record, shape(record), MACHINES["rtx4080-16gb"], "turbo")
+
+
+def test_readme_plan_table_matches_the_estimator():
+    from wan_studio.plan_cli import README_END, README_START, plan_table
+
+    readme = (ROOT / "README.md").read_text()
+    inside = readme.split(README_START)[1].split(README_END)[0].strip()
+    assert inside == plan_table(MACHINES["rtx4080-16gb"]).strip(), (
+        "README plan table is stale: regenerate with `python -m wan_studio plan --table --backend cuda --vram 16GiB`"
+    )
+
+
+def test_plan_cli_prints_choice_and_rejects_bad_machine(cli_env):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "wan_studio", "plan", *a],  # noqa: E731
+                                    capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+    ok = run("--model", "wan2.1-t2v-14b", "--size", "1280x720", "--frames", "81", "--vram", "16GiB",
+             "--backend", "cuda")
+    assert ok.returncode == 0, ok.stderr
+    assert "plan:    Low VRAM" in ok.stdout and "rungs considered:" in ok.stdout
+    assert re.search(r"Max speed\s+[0-9.]+ GiB\s+does not fit", ok.stdout)
+    missing = run("--model", "wan2.1-t2v-14b", "--backend", "cuda")
+    assert missing.returncode == 2 and "--vram 16GiB" in missing.stderr
+
+
+# -- plans applied to Tiny models -------------------------------------------------------------------
+def run_tiny(engine, plan: Plan, model="tiny-t2v", spy=None):
+    import pipelines
+    from wan_studio.requests import T2VRequest
+
+    record = catalog.get(model)
+    request = T2VRequest(model=model, prompt="a red fox in the snow", width=64, height=64, frames=9, steps=3, seed=7)
+    pipe = engine.swap.activate(record, "t2v", plan)
+    if spy is not None:
+        spy(pipe)
+    return pipelines.wrapper_for("t2v").run(pipe, request, record, lambda p, s, t, kw: kw).astype(np.float32)
+
+
+@pytest.fixture
+def plain(engine):
+    return run_tiny(engine, Plan("max-speed", "float32"))
+
+
+@pytest.mark.parametrize("changes", [
+    {"quantization": "fp8-storage"},
+    {"quantization": "int8-weight"},
+    {"offload": "group"},
+])
+def test_plan_elements_run_tiny_and_stay_close(engine, plain, changes):
+    out = run_tiny(engine, Plan("low-vram", "float32", **changes))
+    assert out.shape == plain.shape
+    assert np.abs(out - plain).mean() < 8.0, "output drifted too far from the plain run"
+    pipe = engine.swap.active_pipeline
+    if changes.get("quantization") == "fp8-storage":
+        import torch
+
+        assert pipe.transformer.blocks[0].ffn.net[2].weight.dtype == torch.float8_e4m3fn
+    if changes.get("quantization") == "int8-weight":
+        assert "torchao" in type(pipe.transformer.blocks[0].ffn.net[2].weight).__module__
+    if changes.get("offload") == "group":
+        from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+        assert _is_group_offload_enabled(pipe.transformer)
+
+
+def test_vae_tiling_with_small_tiles_uses_tiles(engine, plain, monkeypatch):
+    calls = []
+
+    def spy(pipe):
+        original = pipe.vae.tiled_decode
+        monkeypatch.setattr(pipe.vae, "tiled_decode", lambda *a, **k: calls.append(1) or original(*a, **k))
+
+    out = run_tiny(engine, Plan("balanced", "float32", vae_tiling=True, vae_tile=32), spy=spy)
+    assert calls, "the VAE decoded without tiles"
+    assert np.abs(out - plain).mean() < 8.0
+
+
+def test_changing_plan_swaps_hooks_and_reloads_only_for_new_weights(engine):
+    record = catalog.get("tiny-t2v")
+    base = Plan("max-speed", "float32")
+    first = engine.swap.activate(record, "t2v", base)
+    loads = engine.swap.loads
+    tiled = engine.swap.activate(record, "t2v", dataclasses.replace(base, name="balanced", vae_tiling=True))
+    assert engine.swap.loads == loads and tiled.transformer is first.transformer and tiled.vae.use_tiling
+    grouped = engine.swap.activate(record, "t2v", dataclasses.replace(base, name="low-vram", offload="group"))
+    assert engine.swap.loads == loads
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    assert _is_group_offload_enabled(grouped.transformer)
+    engine.swap.activate(record, "t2v", base)  # back: the group offload hooks come off
+    assert not _is_group_offload_enabled(engine.swap.active_pipeline.transformer)
+    engine.swap.activate(record, "t2v", dataclasses.replace(base, name="low-vram", quantization="int8-weight"))
+    assert engine.swap.loads == loads + 1, "a new quantization must reload the weights"
+
+
+# -- out of memory ----------------------------------------------------------------------------------
+def inject_oom(monkeypatch, fail_plans: set[str], at_step: int = 2):
+    """Make the T2V wrapper raise torch.OutOfMemoryError at `at_step` while a plan in `fail_plans` is active."""
+    import torch
+
+    import pipelines
+    from pipelines import t2v
+
+    original = t2v.run
+    seen = []
+
+    def run(pipe, request, record, callback):
+        plan_name = _active_plan_name()
+
+        def failing(pipe_, step, timestep, kwargs):
+            if plan_name in fail_plans and step + 1 == at_step:
+                seen.append(plan_name)
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+            return callback(pipe_, step, timestep, kwargs)
+
+        return original(pipe, request, record, failing)
+
+    monkeypatch.setattr(t2v, "run", run)
+    assert pipelines.wrapper_for("t2v").run is run
+    return seen
+
+
+_ENGINES = []
+
+
+def _active_plan_name():
+    return _ENGINES[-1].swap.active_plan.name
+
+
+def test_oom_steps_down_and_the_recipe_says_so(engine, monkeypatch):
+    from wan_studio.requests import T2VRequest
+
+    _ENGINES.append(engine)
+    seen = inject_oom(monkeypatch, {"max-speed"})
+    request = T2VRequest(model="tiny-t2v", prompt="a lighthouse at dusk", width=64, height=64, frames=9, steps=3)
+    result = engine.generate(request)
+    assert seen == ["max-speed"] and result.media.exists()
+    memory = result.recipe["memory"]
+    assert memory["plan"] == "balanced"
+    assert memory["steps_down"] == [{"from": "max-speed", "to": "balanced",
+                                     "error": "CUDA out of memory. Tried to allocate 2.00 GiB (injected)"}]
+    assert any("Out of memory with the Max speed plan" in m for m in result.recipe["messages"])
+
+
+def test_oom_on_every_rung_fails_clearly_and_the_worker_goes_on(settings, monkeypatch):
+    from wan_studio.jobs import DONE, FAILED
+    from wan_studio.requests import T2VRequest
+    from wan_studio.studio import Studio
+
+    studio = Studio(settings)
+    _ENGINES.append(studio.engine)
+    every = {p.name for p in ladder(studio.engine.machine, catalog.get("tiny-t2v"))}
+    seen = inject_oom(monkeypatch, every)
+    request = T2VRequest(model="tiny-t2v", prompt="a lighthouse at dusk", width=64, height=64, frames=9, steps=3)
+    doomed = studio.submit(request)
+    studio.worker.run_until_empty()
+    failed = studio.store.get(doomed.id)
+    assert failed.state == FAILED and failed.error_type == "OutOfMemory"
+    assert "Out of memory even with the Minimum memory plan" in failed.error_message
+    assert seen == ["max-speed", "balanced", "low-vram", "minimum"]
+    assert not list(Path(settings.output_dir).glob("*.mp4"))
+    seen_before = len(seen)
+    monkeypatch.undo()
+    fine = studio.submit(request)
+    studio.worker.run_until_empty()
+    assert studio.store.get(fine.id).state == DONE and len(seen) == seen_before
+
+
+def test_step_down_is_recorded_in_the_job_messages(settings, monkeypatch):
+    from wan_studio.requests import T2VRequest
+    from wan_studio.studio import Studio
+
+    studio = Studio(settings)
+    _ENGINES.append(studio.engine)
+    inject_oom(monkeypatch, {"max-speed"})
+    job = studio.submit(T2VRequest(model="tiny-t2v", prompt="rain on a window", width=64, height=64, frames=9, steps=3))
+    studio.worker.run_until_empty()
+    done = studio.store.get(job.id)
+    assert done.state == "done"
+    assert any("ran again with Balanced" in m for m in done.messages)
+
+
+def test_unknown_memory_plan_is_refused_at_validation():
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import T2VRequest
+
+    with pytest.raises(RequestError, match="Unknown memory plan 'huge'") as err:
+        T2VRequest(model="tiny-t2v", prompt="x", memory_plan="huge")
+    assert err.value.field == "memory_plan"
+    assert T2VRequest(model="tiny-t2v", prompt="x", memory_plan="Low VRAM").memory_plan == "low-vram"
+
+
+# -- ZeroGPU ----------------------------------------------------------------------------------------
+def test_zerogpu_reserves_the_estimate_picks_the_size_and_never_touches_cuda(settings, monkeypatch):
+    import dataclasses as dc
+
+    import spaces
+    import torch
+
+    from wan_studio.backend import Backend
+    from wan_studio.engine import Engine
+    from wan_studio.estimate import zerogpu_duration
+    from wan_studio.requests import T2VRequest
+    from wan_studio.studio import Studio
+
+    assert not spaces.config.Config.zero_gpu, "spaces must be in its local mode here"
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    decorated = []
+    real_gpu = spaces.GPU
+
+    def recording_gpu(task=None, *, duration=None, size=None):
+        decorated.append({"duration": duration, "size": size})
+        return real_gpu(task, duration=duration, size=size)
+
+    monkeypatch.setattr(spaces, "GPU", recording_gpu)
+    # a ZeroGPU machine whose device is the CPU, so the tiny run works here (spaces emulates CUDA on a Space)
+    settings = dc.replace(settings, zerogpu_preload=("tiny-t2v",))
+    engine = Engine(settings, backend=Backend("zerogpu", "cpu", "ZeroGPU (test)", total_memory_gb=48.0, bf16=True))
+    studio = Studio(settings, engine=engine)
+    assert {d["size"] for d in decorated} == {"large", "xlarge"}
+    studio.start()
+    try:
+        assert engine.swap.active_key is not None, "weights are loaded in the main process at start"
+        request = T2VRequest(model="tiny-t2v", prompt="waves on a beach", width=64, height=64, frames=9, steps=2)
+        job = studio.submit(request)
+        duration = decorated[0]["duration"]
+        expected = zerogpu_duration(engine.choose_plan(request).estimate)
+        assert duration(job.id) == expected and expected >= 30
+        result = studio.wait_for_result(job, timeout_s=300)
+        assert result.media.exists()
+        assert result.recipe["memory"]["machine"].startswith("ZeroGPU large")
+        assert "AOTI" in " ".join(result.recipe["memory"]["notes"])
+        assert "reserves ZeroGPU large for" in studio.estimate_cost(request)
+    finally:
+        studio.stop()
+    assert not torch.cuda.is_initialized()
