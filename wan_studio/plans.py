@@ -190,9 +190,9 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
             Plan("minimum", dtype, "int8-weight", text_encoder_quantization="int8-weight", vae_tiling=True,
                  vae_tile=128, vae_slicing=True),
         ]
-    if machine.kind == "mps":  # never FP8 (Metal has no FP8), never compile
+    if machine.kind == "mps":  # never FP8 (Metal has no FP8), never compile; the fp32 VAE always tiles
         return [
-            Plan("max-speed", dtype),
+            Plan("max-speed", dtype, vae_tiling=True),
             Plan("balanced", dtype, text_encoder="offload", offload="model", vae_tiling=True),
             Plan("low-vram", dtype, text_encoder="offload", offload="group", vae_tiling=True),
             Plan("minimum", dtype, text_encoder="offload", offload="sequential", vae_tiling=True, vae_tile=128,
@@ -270,13 +270,21 @@ def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto") ->
             fits = est.fits(current)
             considered.append((plan, est, fits))
             if fits:
-                return Choice(plan, current, est, tuple(considered), pinned)
+                return Choice(plan, current, est, tuple(considered), pinned, _ram_warning(est, current))
     if pinned != "auto":  # the user asked for this plan: run it, and say it may not fit
         plan, est, _ = considered[0]
         note = (f"The pinned {plan.label} plan is estimated at {est.peak_gb:.1f} GiB, more than the "
                 f"{est.budget_gb(machine):.1f} GiB available; it may run out of memory and step down.")
         return Choice(plan, machine, est, tuple(considered), pinned, (note,))
     raise NoPlanFits(what_would_fit(record, shape, machine, considered[-1][1]))
+
+
+def _ram_warning(est, machine: Machine) -> tuple[str, ...]:
+    """RAM does not decide the plan (the OS can page), but a user should know before a slow run."""
+    if machine.kind != "cpu" and est.ram_gb > machine.ram_gb * 0.95:
+        return (f"This run needs about {est.ram_gb:.0f} GiB of RAM for the weights kept off the GPU; "
+                f"the machine has {machine.ram_gb:.0f} GiB, so it may slow down while the system pages.",)
+    return ()
 
 
 def next_rung(record: Checkpoint, machine: Machine, plan: Plan) -> Plan | None:
