@@ -397,3 +397,15 @@ def test_zerogpu_reserves_the_estimate_picks_the_size_and_never_touches_cuda(set
     finally:
         studio.stop()
     assert not torch.cuda.is_initialized()
+
+
+def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
+    from wan_studio.plans import cost_line
+    from wan_studio.requests import T2VRequest
+
+    request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81)
+    line = cost_line(request, MACHINES["rtx4080-16gb"])
+    assert line.startswith("Wan 2.1 T2V 14B · 81 frames (5.1 s) at 1280x720 · about ")
+    assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan$", line)
+    too_big = cost_line(dataclasses.replace(request, frames=121), MACHINES["8gb"])
+    assert "does not fit" in too_big and "What would fit" in too_big
