@@ -161,7 +161,8 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
     if everything:
         encode_peak = sum(resident.values()) + encode_act
     # denoise
-    act_gb = act_bytes * tokens * (cal["activation"]["hidden_copies"] * hidden + cal["activation"]["ffn_copies"] * ffn) / GB
+    act_gb = cal["activation"]["block_fixed_gb"] + act_bytes * tokens * (
+        cal["activation"]["hidden_copies"] * hidden + cal["activation"]["ffn_copies"] * ffn) / GB
     latents_gb = 4 * tokens * 4 * 16 * 3 / GB  # fp32 latents, noise prediction, scheduler state
     expert_gb = sum(resident[n] for n in experts) if everything else max(resident[n] for n in experts)
     denoise_peak = expert_gb + act_gb + latents_gb + others(set(experts))
