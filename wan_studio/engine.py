@@ -111,7 +111,8 @@ class Engine:
             if getattr(wrapper, "OUTPUT", "video") == "image":
                 result = self.library.save_image(frames[0], recipe, result_id)
             else:
-                result = self.library.save_video(frames, record.fps, recipe, result_id)
+                result = self.library.save_video(frames, record.fps, recipe, result_id,
+                                                 audio=pipelines.audio_track(wrapper, request))
         except BaseException:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise

@@ -1,0 +1,191 @@
+"""Speech to video on the Tiny S2V model: audio in any format, the typed request and its errors,
+end to end through the engine and the CLI (mp4 as long as the audio, with the audio in it)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_video
+from tests.media_fixtures import make_image, make_video
+from wan_studio import audio, media
+from wan_studio.cli import main as cli_main
+from wan_studio.errors import Cancelled, RequestError
+from wan_studio.media_requests import S2VRequest
+
+
+def speech_like(seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A voice-like signal: harmonics of a gliding pitch (110-220 Hz) under syllable-rate bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    pitch = 150 + 40 * np.sin(2 * np.pi * 0.7 * t) + 15 * np.sin(2 * np.pi * 3.1 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 9))
+    syllables = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None) ** 0.5
+    signal = 0.25 * voice * syllables + 0.01 * rng.standard_normal(t.size)
+    signal = np.clip(signal, -1, 1).astype(np.float32)
+    if channels == 2:  # the right channel a little quieter and later, like a room
+        signal = np.stack([signal, 0.8 * np.roll(signal, rate // 200)], axis=1)
+    return signal
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    pcm = (np.asarray(samples) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1 if pcm.ndim == 1 else pcm.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def to_mp3(source: Path, target: Path) -> Path:
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-c:a", "libmp3lame",
+                    "-b:a", "64k", str(target)], check=True, capture_output=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def sounds(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sounds")
+    wav = write_wav(folder / "speech.wav", speech_like(2.5), 16000)
+    not_audio = folder / "notes.wav"
+    not_audio.write_text("these are meeting notes, not a recording\n")
+    return {
+        "wav": wav,
+        "mp3": to_mp3(wav, folder / "speech.mp3"),
+        "stereo48k": write_wav(folder / "speech-48k-stereo.wav", speech_like(2.5, 48000, channels=2), 48000),
+        "short": write_wav(folder / "short.wav", speech_like(0.3), 16000),
+        "long": write_wav(folder / "long.wav", speech_like(31.0, 8000), 8000),  # tiny-s2v takes at most 30 s
+        "not_audio": not_audio,
+        "silent_video": make_video(folder / "silent.mp4", (64, 64), fps=16, seconds=1.0),
+        "image": make_image(folder / "face.png", (120, 120), color=(220, 180, 150)),
+        "wide": make_image(folder / "wide.png", (240, 120)),
+        "pose": make_video(folder / "pose.mp4", (96, 96), fps=24, seconds=1.0),
+    }
+
+
+# -- audio -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["wav", "mp3", "stereo48k"])
+def test_any_audio_format_decodes_to_16k_mono(sounds, name):
+    decoded = audio.load_audio(sounds[name])
+    assert decoded.sample_rate == 16000 and decoded.samples.ndim == 1 and decoded.samples.dtype == np.float32
+    assert decoded.duration_s == pytest.approx(2.5, abs=0.06)  # mp3 frames may add a few ms
+    reference = audio.load_audio(sounds["wav"]).samples
+    rms = float(np.sqrt(np.mean(decoded.samples**2)))
+    assert rms == pytest.approx(float(np.sqrt(np.mean(reference**2))), rel=0.25)  # the same speech, not silence
+
+
+def test_unreadable_audio_files_are_named_in_the_error(sounds, tmp_path):
+    with pytest.raises(RequestError, match="notes.wav is not audio ffmpeg can read") as info:
+        audio.load_audio(sounds["not_audio"])
+    assert info.value.field == "audio"
+    with pytest.raises(RequestError, match="silent.mp4 has no sound track"):
+        audio.load_audio(sounds["silent_video"])
+    with pytest.raises(RequestError, match="does not exist"):
+        audio.load_audio(tmp_path / "gone.wav")
+
+
+# -- the request -----------------------------------------------------------------------------------
+def test_request_follows_the_audio_and_the_image(sounds):
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]))
+    assert request.frames == 40 and request.duration_s == pytest.approx(2.5)  # 2.5 s at 16 fps
+    assert request.clip_frames == 32 and request.clips == 2  # the first clip gives 29 frames, so two are needed
+    assert (request.width, request.height) == (128, 128)
+    assert (request.steps, request.guidance) == (2, 4.5)
+    wide = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["wide"]), audio=str(sounds["mp3"]), resolution="720p")
+    assert wide.width > wide.height and wide.width % 64 == 0 and wide.height % 64 == 0
+    real = S2VRequest(model="wan2.2-s2v-14b", prompt="x", image=str(sounds["wide"]), audio=str(sounds["wav"]))
+    assert (real.clip_frames, real.clips, real.steps, real.guidance, real.flow_shift) == (80, 1, 40, 4.5, 3.0)
+    assert (real.width, real.height) == (832, 384)  # the 2:1 image within the 480p area, sides on the 64-pixel grid
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"audio": None}, "audio", "needs an audio file"),
+    ({"audio": "not_audio"}, "audio", "notes.wav is not audio"),
+    ({"audio": "silent_video"}, "audio", "no sound track"),
+    ({"audio": "short"}, "audio", "0.30 s long; S2V needs at least 0.5 s"),
+    ({"audio": "long"}, "audio", "31.0 s long; Tiny S2V .* takes at most 30 s"),
+    ({"image": None}, "image", "needs a reference image"),
+    ({"pose_video": "not_audio"}, "pose_video", "notes.wav"),
+    ({"clip_frames": 30}, "clip_frames", "multiple of 4"),
+    ({"frames": 41}, "frames", "between 1 and 40"),
+    ({"resolution": "1080p"}, "resolution", "480p, 720p"),
+])
+def test_each_bad_input_has_its_own_message(sounds, change, field, message):
+    given = {"image": "image", "audio": "wav", **change}
+    fields = {k: (str(sounds[v]) if isinstance(v, str) and v in sounds else v) for k, v in given.items()}
+    with pytest.raises(RequestError, match=message) as info:
+        S2VRequest(model="tiny-s2v", prompt="a man sings", **fields)
+    assert info.value.field == field
+
+
+def test_refused_cli_job_writes_nothing(sounds, settings, capsys):
+    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x", "--image", str(sounds["image"]),
+                     "--audio", str(sounds["short"])])
+    assert code == 2 and "at least 0.5 s" in capsys.readouterr().err
+    code = cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--audio", str(sounds["wav"])])
+    assert code == 2 and "--audio is not an input of t2v" in capsys.readouterr().err
+    assert not settings.output_dir.exists() or not any(settings.output_dir.iterdir())
+
+
+# -- end to end ------------------------------------------------------------------------------------
+def _audio_of(mp4: Path) -> float:
+    return audio.load_audio(mp4, field="result").duration_s
+
+
+def test_wav_to_video_two_clips_stitched_with_the_audio_muxed(engine, sounds):
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]), seed=5)
+    pipe = engine.swap.activate(request.checkpoint, "s2v")
+    calls = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["drop_motion"]),
+                                                      with_kwargs=True)
+    events = []
+    try:
+        result = engine.generate(request, on_progress=events.append)
+    finally:
+        hook.remove()
+    video = read_video(result.media)
+    assert (video["count"], video["width"], video["height"], video["fps"]) == (40, 128, 128, 16.0)
+    assert media.probe_video(result.media).has_audio
+    assert _audio_of(result.media) == pytest.approx(2.5, abs=0.08)
+    # two clips of 2 steps, each with a conditional and an unconditional pass; the second continues the first
+    assert calls == [True] * 4 + [False] * 4
+    steps = [e.step for e in events if e.stage == "denoising"]
+    assert steps == [1, 2, 3, 4] and {e.total for e in events if e.stage == "denoising"} == {4}
+    # the audio is kept beside the result and the recipe points at the copy
+    copied = result.media.parent / result.recipe["request"]["audio"]
+    assert copied.read_bytes() == sounds["wav"].read_bytes()
+    assert result.recipe["output"]["audio"]["codec"] == "aac" and result.recipe["request"]["clip_frames"] == 32
+
+
+def test_mp3_and_pose_video_through_the_cli(sounds, settings, capsys):
+    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "a man sings",
+                     "--image", str(sounds["wide"]), "--audio", str(sounds["mp3"]), "--pose-video", str(sounds["pose"]),
+                     "--steps", "1", "--seed", "3", "--quiet"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    path = Path(out.out.strip().splitlines()[-1])
+    video = read_video(path)
+    assert video["count"] == 40 and video["fps"] == 16.0
+    assert media.probe_video(path).has_audio and _audio_of(path) == pytest.approx(2.5, abs=0.1)
+
+
+def test_stop_between_steps_saves_nothing(engine, sounds, settings):
+    request = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["image"]), audio=str(sounds["stereo48k"]), seed=1)
+    cancel = threading.Event()
+
+    def on_progress(event):
+        if event.stage == "denoising" and event.step == 1:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        engine.generate(request, on_progress=on_progress, cancel=cancel)
+    assert not list(settings.output_dir.glob("*.mp4"))
