@@ -54,6 +54,43 @@ class WanS2VPipeline(DiffusionPipeline):
         self.vae_scale_factor_temporal = vae.config.scale_factor_temporal if vae is not None else 4
         self.vae_scale_factor_spatial = vae.config.scale_factor_spatial if vae is not None else 8
 
+    # -- loading -----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, folder, **kwargs):
+        """A diffusers-format folder (Tiny S2V, a converted copy) or the original Wan2.2-S2V-14B repo."""
+        if (Path(folder) / "model_index.json").is_file():
+            return super().from_pretrained(folder, **kwargs)
+        return cls.from_original(folder, **kwargs)
+
+    @classmethod
+    def from_original(cls, folder, dtype=None, text_encoder=None, tokenizer=None, vae=None, scheduler=None,
+                      audio_folder: str = "wav2vec2-large-xlsr-53-english", **_ignored):
+        """The original repo layout: the transformer's shards with upstream key names (converted on
+        load), wav2vec2 as a transformers folder, and no text encoder or VAE of its own in diffusers
+        form: those are Wan 2.1's UMT5 and VAE, given by the caller (the swap manager's shared
+        copies) or read from any local diffusers Wan checkpoint that has them."""
+        from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+        from pipelines.common import flow_scheduler
+        from wan_studio.s2v_model import load_original
+
+        folder = Path(folder)
+        dtypes = dtype if isinstance(dtype, dict) else {"default": dtype or torch.float32}
+        default = dtypes.get("default", torch.float32)
+        if text_encoder is None or tokenizer is None or vae is None:
+            found = _shared_wan_components(default, dtypes.get("vae", torch.float32))
+            text_encoder, tokenizer, vae = text_encoder or found[0], tokenizer or found[1], vae or found[2]
+        audio_path = folder / audio_folder
+        if not (audio_path / "config.json").is_file():
+            raise FileNotFoundError(f"the S2V folder {folder} has no {audio_folder}/ (the bundled wav2vec2 audio encoder)")
+        return cls(
+            tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler or flow_scheduler(3.0),
+            transformer=load_original(folder, default),
+            # upstream runs wav2vec2 in fp32; it is small (0.3 B) and the audio features stay exact
+            audio_encoder=Wav2Vec2Model.from_pretrained(audio_path, dtype=torch.float32).eval(),
+            feature_extractor=Wav2Vec2FeatureExtractor.from_pretrained(audio_path),
+        )
+
     # -- encoders --------------------------------------------------------------------------------
     def encode_text(self, prompt: str, max_sequence_length: int = 512) -> torch.Tensor:
         """UMT5 states of the prompt, zero-padded to `max_sequence_length` (as diffusers' Wan does)."""
@@ -220,6 +257,30 @@ class WanS2VPipeline(DiffusionPipeline):
             # a copy of the first frame in front, so the clip's frames fill whole 4-frame latents
             latents.append(self.encode_video(torch.cat([part[:, :, :1], part], dim=2))[:, :, 1:])
         return latents
+
+
+def _shared_wan_components(dtype, vae_dtype):
+    """UMT5 (+ tokenizer) and the Wan 2.1 VAE from a local diffusers Wan checkpoint, or a clear error."""
+    from diffusers import AutoencoderKLWan
+    from transformers import AutoTokenizer, UMT5EncoderModel
+
+    from wan_studio import catalog, models
+    from wan_studio.errors import ModelNotAvailable
+
+    donors = [c for c in catalog.checkpoints() if not c.is_tiny and c.architecture != "s2v"
+              and c.shared.get("text_encoder") == "umt5-xxl" and c.shared.get("vae") == "wan2.1-vae"]
+    for record in donors:
+        folder = models.find_local(record)
+        if folder is not None and (folder / "text_encoder").is_dir() and (folder / "vae").is_dir():
+            return (UMT5EncoderModel.from_pretrained(folder / "text_encoder", dtype=dtype).eval(),
+                    AutoTokenizer.from_pretrained(folder / "tokenizer"),
+                    AutoencoderKLWan.from_pretrained(folder / "vae", dtype=vae_dtype).eval())
+    smallest = min(donors, key=lambda c: c.download_gb)
+    raise ModelNotAvailable(
+        "S2V uses the UMT5 text encoder and Wan 2.1 VAE of the diffusers Wan checkpoints (they are not in the "
+        f"S2V repo in diffusers form), and none is on this machine. Download one, e.g.:\n"
+        f"    {models.download_command(smallest)}"
+    )
 
 
 # -- the mode wrapper --------------------------------------------------------------------------

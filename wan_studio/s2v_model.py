@@ -484,17 +484,23 @@ def load_original(folder: Path, dtype=None) -> WanS2VTransformer3DModel:
     config = config_from_original(json.loads((folder / "config.json").read_text()))
     with init_empty_weights():
         model = WanS2VTransformer3DModel(**config)
-    state = {}
-    for shard in sorted(folder.glob("*.safetensors")):
-        state.update(load_file(shard))
-    if not state:
+    shards = sorted(folder.glob("*.safetensors"))
+    if not shards:
         raise FileNotFoundError(f"no .safetensors weights in {folder}")
-    converted = convert_original_state_dict(state)
-    if dtype is not None:
-        converted = {k: v.to(dtype) for k, v in converted.items()}
-    missing, unexpected = model.load_state_dict(converted, strict=False, assign=True)
-    if missing or unexpected:
-        raise ValueError(f"S2V checkpoint does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    expected, loaded = set(model.state_dict()), set()
+    for shard in shards:  # one shard at a time, so peak memory stays near the model's own size
+        converted = convert_original_state_dict(load_file(shard))
+        if dtype is not None:  # like diffusers' from_pretrained: the precision-critical parts stay fp32
+            keep = set(model._keep_in_fp32_modules)
+            converted = {k: v.to(torch.float32 if keep & set(k.split(".")) else dtype) for k, v in converted.items()}
+        unexpected = sorted(set(converted) - expected)
+        if unexpected:
+            raise ValueError(f"S2V checkpoint does not fit our model: unexpected {unexpected[:5]}")
+        model.load_state_dict(converted, strict=False, assign=True)
+        loaded |= set(converted)
+    missing = sorted(expected - loaded)
+    if missing:
+        raise ValueError(f"S2V checkpoint does not fit our model: missing {missing[:5]}")
     return model.eval()
 
 
