@@ -5,7 +5,7 @@ plus the mode wrapper the engine calls. The pipeline runs clip after clip (80 fr
 on the real model): each clip is conditioned on the reference image, its slice of the audio,
 the prompt, an optional pose video, and (after the first) the last `motion_frames` frames of
 the video so far, re-encoded by the VAE. Progress is reported per step through
-`callback_on_step_end` (which may raise to stop between steps) and per clip through `on_clip`.
+`callback_on_step_end` (which may raise to stop between steps), with the clip number in its kwargs.
 
 UMT5 and the Wan 2.1 VAE are the same objects the swap manager shares with the other Wan 2.x
 checkpoints; only the transformer and the wav2vec2 audio encoder are S2V's own.
@@ -165,7 +165,6 @@ class WanS2VPipeline(DiffusionPipeline):
         guidance_scale: float = 4.5,
         generator: torch.Generator | None = None,
         callback_on_step_end=None,
-        on_clip=None,
         output_type: str = "np",
         max_sequence_length: int = 512,
     ) -> np.ndarray:
@@ -202,8 +201,6 @@ class WanS2VPipeline(DiffusionPipeline):
         generator = generator or torch.Generator("cpu").manual_seed(0)
         outputs, step_index = [], 0
         for clip in range(clips):
-            if on_clip is not None:
-                on_clip(clip, clips)
             first = clip == 0
             latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
             clip_audio = audio_embeds[..., clip * clip_frames : (clip + 1) * clip_frames]
@@ -222,7 +219,7 @@ class WanS2VPipeline(DiffusionPipeline):
                     noise_pred = uncond + guidance_scale * (noise_pred - uncond)
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    returned = callback_on_step_end(self, step_index, t, {"latents": latents})
+                    returned = callback_on_step_end(self, step_index, t, {"latents": latents, "clip": clip + 1, "clips": clips})
                     latents = (returned or {}).get("latents", latents)
                 step_index += 1
 

@@ -125,6 +125,8 @@ def test_wav_to_video_two_clips_stitched_with_the_audio_muxed(engine, sounds):
     assert calls == [True] * 4 + [False] * 4
     steps = [e.step for e in events if e.stage == "denoising"]
     assert steps == [1, 2, 3, 4] and {e.total for e in events if e.stage == "denoising"} == {4}
+    assert [(e.clip, e.clips) for e in events if e.stage == "denoising"] == [(1, 2), (1, 2), (2, 2), (2, 2)]
+    assert "Step 3/4, clip 2/2" in [e for e in events if e.stage == "denoising"][2].describe()
     # the audio is kept beside the result and the recipe points at the copy
     copied = result.media.parent / result.recipe["request"]["audio"]
     assert copied.read_bytes() == sounds["wav"].read_bytes()
