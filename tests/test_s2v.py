@@ -156,3 +156,31 @@ def test_stop_between_steps_saves_nothing(engine, sounds, settings):
     with pytest.raises(Cancelled):
         engine.generate(request, on_progress=on_progress, cancel=cancel)
     assert not list(settings.output_dir.glob("*.mp4"))
+
+
+def test_queued_job_keeps_its_audio_and_the_recipe_reruns_it(engine, sounds, settings, tmp_path, capsys):
+    from wan_studio.jobs import JobStore
+    from wan_studio.worker import QueueWorker
+
+    speech = tmp_path / "take-1.mp3"
+    speech.write_bytes(sounds["mp3"].read_bytes())
+    store = JobStore(tmp_path / "queue" / "queue.db", tmp_path / "queue" / "inputs", busy_timeout_s=2.0)
+    worker = QueueWorker(store, engine, poll_interval_s=0.2)
+    try:
+        job = store.add(S2VRequest(model="tiny-s2v", prompt="a man talks", image=str(sounds["image"]), audio=str(speech),
+                                   steps=1, seed=9))
+        speech.unlink()  # the queue has its own copy
+        assert Path(job.request["audio"]).parent == store.inputs_dir / job.id
+        worker.run_until_empty()
+        done = store.get(job.id)
+    finally:
+        worker.stop(timeout=30)
+        store.close()
+    assert done.state == "done", done.error_message
+    recipe_file = Path(done.result_path).with_suffix(".json")
+    first = read_video(done.result_path)
+    assert first["count"] == 40 and media.probe_video(done.result_path).has_audio
+    # the recipe points at the library's copy of the audio, so the result re-runs exactly
+    assert cli_main(["generate", "--recipe", str(recipe_file), "--quiet"]) == 0
+    again = read_video(Path(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert np.array_equal(again["frames"], first["frames"])
