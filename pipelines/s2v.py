@@ -23,11 +23,11 @@ from diffusers import DiffusionPipeline
 
 from pipelines.common import generator_for, set_flow_shift, to_uint8_frames
 from wan_studio import media
+from wan_studio.media_requests import S2V_FIRST_CLIP_DROP as FIRST_CLIP_DROP
 from wan_studio.s2v_model import WanS2VTransformer3DModel  # noqa: F401  (diffusers finds the class via sys.modules)
 
 WAV2VEC_FPS = 50  # wav2vec2 emits one hidden state per 20 ms
 AUDIO_FEATURE_FPS = 30  # upstream resamples the states to 30 per second before bucketing to the video
-FIRST_CLIP_DROP = 3  # the first clip's first frames (decoded after the reference latent) are dropped
 
 
 def _clean(text: str) -> str:
