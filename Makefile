@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# the upstream S2V reference for the parity test (tests/test_s2v_parity.py), installed with --no-deps:
+# its declared dependencies pull CUDA torchvision and flash-attn; requirements-dev.txt has what it imports
+WAN_REFERENCE := wan22==2.2.11
 
 .PHONY: run test bench clean-venv
 
@@ -18,6 +21,7 @@ $(VENV)/.installed: $(PY) requirements.txt scripts/install_torch.sh
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps $(WAN_REFERENCE)
 	touch $@
 
 run: $(VENV)/.installed

@@ -7,13 +7,16 @@ and may define:
     pipeline_mode(request) -> str   # which of the checkpoint's pipelines serves it (default: request.mode)
     total_steps(request) -> int     # denoising steps the callback will see (default: request.steps)
     OUTPUT = "image"                # a one-frame result saved as PNG (default: "video")
+    audio_track(request) -> (path, seconds)   # a sound track muxed into the mp4 (S2V)
 """
 
 from __future__ import annotations
 
 import importlib
 
-WRAPPERS = {mode: f"pipelines.{mode}" for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate", "preview")}
+WRAPPERS = {mode: f"pipelines.{mode}" for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate", "preview", "s2v")}
+# pipeline classes of our own (not in diffusers): class name -> module
+OWN_PIPELINES = {"WanS2VPipeline": "pipelines.s2v"}
 
 
 def wrapper_for(mode: str):
@@ -33,3 +36,9 @@ def pipeline_mode(wrapper, request) -> str:
 def total_steps(wrapper, request) -> int:
     counter = getattr(wrapper, "total_steps", None)
     return counter(request) if counter else request.steps
+
+
+def audio_track(wrapper, request):
+    """(audio file, seconds) to mux into the result, or None."""
+    track = getattr(wrapper, "audio_track", None)
+    return track(request) if track else None

@@ -13,6 +13,13 @@ def set_flow_shift(pipe, shift: float) -> None:
         pipe.scheduler = type(pipe.scheduler).from_config(config, **{key: shift})
 
 
+def flow_scheduler(shift: float):
+    """The flow-matching UniPC scheduler every diffusers Wan checkpoint ships."""
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
+
+
 def generator_for(seed: int):
     """A CPU generator: the same seed gives the same noise on CUDA, MPS and CPU."""
     import torch

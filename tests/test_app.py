@@ -148,13 +148,14 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
 def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
     from gradio_client import Client, handle_file
 
-    from tests.media_fixtures import make_image, make_mask_video, make_video
+    from tests.media_fixtures import make_image, make_mask_video, make_video, speech_like, write_wav
 
     image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
     clip = handle_file(str(make_video(tmp_path / "clip.mp4", (96, 64), fps=16, seconds=1.0)))
     pose = handle_file(str(make_video(tmp_path / "pose.mp4", (64, 64), fps=30, seconds=0.5)))
     face = handle_file(str(make_video(tmp_path / "face.mp4", (64, 64), fps=30, seconds=0.5, source="testsrc")))
     mask = handle_file(str(make_mask_video(tmp_path / "mask.mp4", (96, 64), fps=16, seconds=1.0)))
+    speech = handle_file(str(write_wav(tmp_path / "speech.wav", speech_like(1.0, 48000, channels=2), 48000)))
     client = Client(running_app, verbose=False)
     calls = {
         "t2v": ("tiny-t2v", None), "preview": ("tiny-t2v", None),
@@ -162,6 +163,7 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
         "flf2v": ("tiny-flf2v", [image, image]), "v2v": ("tiny-t2v", [clip]),
         "vace": ("tiny-vace", [clip, mask, None, None, None]),
         "animate": ("tiny-animate", [image, pose, face, None, None]),
+        "s2v": ("tiny-s2v", [image, speech, None]),
     }
     options = {"vace": {"vace_mode": "inpaint", "frames": 9}, "v2v": {"frames": 9}}
     for mode, (model, files) in calls.items():
@@ -173,6 +175,10 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
         else:
             got = read_video(out)
             assert got["count"] == recipe["output"]["frames"] and got["fps"] == recipe["output"]["fps"]
+        if mode == "s2v":  # 1 s of 48 kHz stereo speech: 16 frames, with the sound muxed in
+            from wan_studio.media import probe_video
+
+            assert recipe["output"]["frames"] == 16 and probe_video(out).has_audio
 
 
 def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):

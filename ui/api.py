@@ -1,5 +1,5 @@
 """Named Gradio API endpoints, one per mode: `/t2v`, `/i2v`, `/flf2v`, `/v2v`, `/vace`, `/ti2v`,
-`/animate`, `/preview`.
+`/animate`, `/preview`, `/s2v`.
 
 Every endpoint takes the same shape: `model`, `prompt`, the mode's input files (uploaded by
 gradio_client's `handle_file`), and `options`, a dict of any other request fields (frames, width,
@@ -26,6 +26,7 @@ FILE_INPUTS = {
     "t2v": (), "preview": (), "i2v": ("image",), "ti2v": ("image",), "flf2v": ("image", "last_image"),
     "v2v": ("video",), "vace": ("video", "mask", "image", "last_image", "reference"),
     "animate": ("image", "pose_video", "face_video", "background_video", "mask_video"),
+    "s2v": ("image", "audio", "pose_video"),
 }
 
 

@@ -152,6 +152,16 @@ def get(model_id: str) -> Checkpoint:
     return found
 
 
+def raw_record(model_id: str) -> dict:
+    """A checkpoint's record as written in catalog.json, including mode-specific facts
+    (e.g. S2V's clip length and transformer config) that the typed record does not carry."""
+    for raw in json.loads(CATALOG_FILE.read_text())["checkpoints"]:
+        if raw["id"] == model_id:
+            return raw
+    get(model_id)  # raises UnknownModel with the known ids
+    return {}
+
+
 def shared_component(shared_id: str) -> SharedComponent:
     return _load()[1][shared_id]
 

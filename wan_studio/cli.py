@@ -1,6 +1,7 @@
 """Command line: the same engine calls as the studio page.
 
     python -m wan_studio generate --mode t2v --prompt "..." [--model M] [--seed N] [--frames N] [--size WxH]
+    python -m wan_studio generate --mode s2v --image IMG --audio SPEECH [--pose-video V] --prompt "..."
     python -m wan_studio generate --recipe RESULT.json     (or the result's .mp4: its recipe is embedded)
     python -m wan_studio models [--generation G] [--json]
     python -m wan_studio download MODEL
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="make a video and print its path")
-    gen.add_argument("--mode", default="t2v", help="t2v, i2v, flf2v, v2v, vace, ti2v, animate, preview")
+    gen.add_argument("--mode", default="t2v", help="t2v, i2v, flf2v, v2v, vace, ti2v, animate, s2v, preview")
     gen.add_argument("--model", help="catalog id (see `models`); default: the machine's default for the mode")
     gen.add_argument("--prompt")
     gen.add_argument("--negative-prompt")
@@ -74,11 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--extension", help="vace: first_frame, last_frame, first_last, first_clip, last_clip")
     inputs.add_argument("--conditioning-scale", type=float, help="vace control strength")
     inputs.add_argument("--strength", type=float, help="v2v: how much of the input is repainted (0-1]")
-    inputs.add_argument("--pose-video", help="animate: pre-processed pose video")
+    inputs.add_argument("--pose-video", help="animate: pre-processed pose video; s2v: optional video whose pose drives the body")
     inputs.add_argument("--face-video", help="animate: pre-processed face video")
     inputs.add_argument("--background-video", help="animate replace: background video")
     inputs.add_argument("--mask-video", help="animate replace: mask video (white = the character)")
     inputs.add_argument("--animate-mode", choices=["animate", "replace"])
+    inputs.add_argument("--audio", help="s2v: the speech or song (any format ffmpeg reads); the video is as long as it")
+    inputs.add_argument("--clip-frames", type=int, help="s2v: frames per clip (a multiple of 4; 80 on S2V-14B)")
+    inputs.add_argument("--resolution", choices=["480p", "720p"], help="s2v: area bucket; the aspect follows --image")
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     models = sub.add_parser("models", help="list the catalog with download state")
@@ -134,7 +138,7 @@ def request_from_args(args, settings):
     given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
     given.update(model=args.model or default_model_id(args.mode, settings), width=width, height=height)
     unused = [name for name in ("image", "last_image", "video", "mask", "reference", "pose_video", "face_video",
-                                "background_video", "mask_video", "strength") if getattr(args, name, None) and name not in fields]
+                                "background_video", "mask_video", "strength", "audio", "clip_frames", "resolution") if getattr(args, name, None) and name not in fields]
     if unused:
         flag = "--" + unused[0].replace("_", "-")
         raise RequestError(unused[0], f"{flag} is not an input of {args.mode}.")

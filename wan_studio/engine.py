@@ -41,6 +41,8 @@ class Progress:
     elapsed_s: float = 0.0
     remaining_s: float | None = None
     preview: Any = None  # uint8 (H, W, 3) picture of the current latents, every few steps
+    clip: int | None = None  # 1-based clip being made, for modes that work clip by clip (S2V)
+    clips: int | None = None
 
 
     @property
@@ -51,7 +53,8 @@ class Progress:
         if self.stage != "denoising":
             return {"loading": "Loading model", "saving": "Encoding video", "done": "Done"}[self.stage]
         eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
-        return f"Step {self.step}/{self.total} ({self.elapsed_s:.0f}s{eta})"
+        clip = f", clip {self.clip}/{self.clips}" if self.clip else ""
+        return f"Step {self.step}/{self.total}{clip} ({self.elapsed_s:.0f}s{eta})"
 
 
 ProgressFn = Callable[[Progress], None]
@@ -146,7 +149,8 @@ class Engine:
             if getattr(wrapper, "OUTPUT", "video") == "image":
                 result = self.library.save_image(frames[0], recipe, result_id)
             else:
-                result = self.library.save_video(frames, record.fps, recipe, result_id)
+                result = self.library.save_video(frames, record.fps, recipe, result_id,
+                                                 audio=pipelines.audio_track(wrapper, request))
         except BaseException:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise
@@ -171,7 +175,8 @@ class Engine:
             preview = None
             if self.previews and (done % preview_every == 0 or done == total):
                 preview = latent_preview(callback_kwargs.get("latents"))
-            report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview))
+            report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview,
+                            clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
             return callback_kwargs

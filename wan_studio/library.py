@@ -48,8 +48,9 @@ def new_result_id(mode: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}-{secrets.token_hex(3)}"
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int, comment: str = "") -> None:
-    """Encode uint8 frames (F, H, W, 3) to H.264 yuv420p; atomic through a temporary file."""
+def write_mp4(path: Path, frames: np.ndarray, fps: int, comment: str = "", audio: tuple | None = None) -> None:
+    """Encode uint8 frames (F, H, W, 3) to H.264 yuv420p; atomic through a temporary file.
+    `audio` = (file, seconds): a sound track muxed in as AAC, cut to that length (S2V)."""
     import imageio_ffmpeg
 
     frames = np.asarray(frames)
@@ -60,9 +61,15 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, comment: str = "") -> No
     params = ["-crf", "17", "-preset", "medium", "-movflags", "+faststart"]
     if comment:
         params += ["-metadata", f"comment={comment}"]
+    sound = {}
+    if audio is not None:
+        from wan_studio.audio import mux_options
+
+        sound = mux_options(*audio)
+        params += sound.pop("output_params")
     writer = imageio_ffmpeg.write_frames(
         str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
-        macro_block_size=2, output_params=params, ffmpeg_log_level="error",
+        macro_block_size=2, output_params=params, ffmpeg_log_level="error", **sound,
     )
     try:
         writer.send(None)
@@ -140,7 +147,8 @@ class OutputLibrary:
         _write_atomic(recipe_path, json.dumps(recipe, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
         return Result(result_id, media, thumb, recipe_path, recipe)
 
-    def save_video(self, frames: np.ndarray, fps: int, recipe: dict, result_id: str | None = None) -> Result:
+    def save_video(self, frames: np.ndarray, fps: int, recipe: dict, result_id: str | None = None,
+                   audio: tuple | None = None) -> Result:
         self.root.mkdir(parents=True, exist_ok=True)
         result_id = result_id or new_result_id(recipe.get("mode", "video"))
         media, thumb, recipe_path = self._paths(result_id)
@@ -152,8 +160,10 @@ class OutputLibrary:
                 "height": int(frames.shape[1]), "fps": fps, "duration_s": round(frames.shape[0] / fps, 3),
             },
         }
+        if audio is not None:
+            recipe["output"]["audio"] = {"codec": "aac", "duration_s": round(audio[1], 3)}
         text = json.dumps(recipe, indent=2, ensure_ascii=False, default=str)
-        write_mp4(media, frames, fps, comment=json.dumps(recipe, ensure_ascii=False, default=str))
+        write_mp4(media, frames, fps, comment=json.dumps(recipe, ensure_ascii=False, default=str), audio=audio)
         write_thumbnail(thumb, frames[len(frames) // 2])
         _write_atomic(recipe_path, text.encode("utf-8"))
         return Result(result_id, media, thumb, recipe_path, recipe)

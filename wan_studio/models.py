@@ -27,8 +27,25 @@ _lock = threading.Lock()
 
 def needed_files(record: Checkpoint) -> list[str]:
     """allow_patterns for snapshot_download: the pipeline's components and nothing else."""
+    own = _original_layout_files(record)
+    if own:
+        return own
     folders = sorted(set(record.components) | set(record.shared))
     return ["model_index.json", "scheduler/*"] + [f"{name}/*" for name in folders]
+
+
+def _original_layout_files(record: Checkpoint) -> list[str] | None:
+    """Files of a checkpoint kept in its original (non-diffusers) layout, as listed in the catalog (S2V)."""
+    from wan_studio.catalog import raw_record
+
+    raw = raw_record(record.id)
+    return list(raw["files"]) if raw.get("layout") == "original" else None
+
+
+def _is_model_folder(folder: Path, record: Checkpoint) -> bool:
+    if _original_layout_files(record):
+        return (folder / "config.json").is_file()
+    return (folder / "model_index.json").is_file()
 
 
 def download_command(record: Checkpoint) -> str:
@@ -53,7 +70,7 @@ def find_local(record: Checkpoint, settings: Settings | None = None) -> Path | N
         folder = tiny.tiny_model_dir(record, settings.tiny_models_dir)
         return folder if tiny.is_built(folder) else None
     for folder in _candidate_folders(record, settings):
-        if (folder / "model_index.json").is_file():
+        if _is_model_folder(folder, record):
             return folder
     return _from_hf_cache(record)
 
@@ -68,7 +85,7 @@ def _from_hf_cache(record: Checkpoint) -> Path | None:
         ))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
-    return path if (path / "model_index.json").is_file() else None
+    return path if _is_model_folder(path, record) else None
 
 
 def resolve(record: Checkpoint, settings: Settings | None = None, allow_download: bool | None = None) -> Path:

@@ -44,6 +44,12 @@ class ActiveKey:
 def pipeline_class(name: str):
     import diffusers
 
+    from pipelines import OWN_PIPELINES
+
+    if name in OWN_PIPELINES:  # ours (S2V): diffusers has no such pipeline
+        import importlib
+
+        return getattr(importlib.import_module(OWN_PIPELINES[name]), name)
     return getattr(diffusers, name)
 
 

@@ -138,11 +138,58 @@ def make_transformer(kind: str, seed: int = 0):
     raise ValueError(f"no tiny architecture '{kind}'")
 
 
+AUDIO_DIM = 16  # hidden size of the tiny wav2vec2
+AUDIO_LAYERS = 2
+
+
+def make_audio_encoder():
+    """A tiny wav2vec2 (same layout as wav2vec2-large-xlsr-53: layer-norm conv stack, stable layer norm)
+    and its feature extractor, made locally. 16 kHz in, 50 states per second out, like the real one."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    _seeded()
+    config = Wav2Vec2Config(
+        vocab_size=8, hidden_size=AUDIO_DIM, num_hidden_layers=AUDIO_LAYERS, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, mask_time_prob=0.0,
+    )
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+    return Wav2Vec2Model(config).eval(), extractor
+
+
+def make_s2v_transformer(motion_frames: int, seed: int = 0):
+    from wan_studio.s2v_model import WanS2VTransformer3DModel
+
+    _seeded(seed)
+    return WanS2VTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=12, text_dim=TEXT_DIM, freq_dim=32, ffn_dim=32, num_layers=2,
+        audio_dim=AUDIO_DIM, num_audio_layers=AUDIO_LAYERS + 1, audio_inject_layers=(0, 1), motion_frames=motion_frames,
+    )
+
+
+def build_s2v_pipeline(record: Checkpoint):
+    from pipelines.s2v import WanS2VPipeline
+    from wan_studio.catalog import raw_record
+
+    tokenizer = make_tokenizer()
+    audio_encoder, feature_extractor = make_audio_encoder()
+    return WanS2VPipeline(
+        tokenizer=tokenizer, text_encoder=make_text_encoder(len(tokenizer)), vae=make_vae(),
+        scheduler=make_scheduler(next(iter(record.flow_shift.values()))),
+        transformer=make_s2v_transformer(raw_record(record.id)["s2v"]["motion_frames"]),
+        audio_encoder=audio_encoder, feature_extractor=feature_extractor,
+    )
+
+
 def build_pipeline(record: Checkpoint):
     """The tiny pipeline object for a catalog record (not yet saved)."""
     import diffusers
 
     kind = record.tiny
+    if kind == "s2v":
+        return build_s2v_pipeline(record)
     tokenizer = make_tokenizer()
     components = dict(
         tokenizer=tokenizer,
