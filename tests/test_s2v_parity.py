@@ -18,14 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("einops")
+import torch
+
+# the reference's own imports: installed by `make test` (requirements-dev.txt), so missing means broken set-up
+import easydict  # noqa: F401,E402
+import einops  # noqa: F401,E402
 
 
 def _load_reference():
     spec = importlib.util.find_spec("wan")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("wan22 (the upstream reference) is not installed; `make .venv/.installed-dev` installs it")
+        pytest.fail("wan22 (the upstream reference) is not installed; `make test` installs it with --no-deps")
     root = Path(list(spec.submodule_search_locations)[0])
     saved = {name: mod for name, mod in sys.modules.items() if name == "wan" or name.startswith("wan.")}
     for name, folder in (("wan", root), ("wan.modules", root / "modules"), ("wan.modules.s2v", root / "modules" / "s2v"),

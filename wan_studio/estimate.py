@@ -99,7 +99,7 @@ def _latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     """(tokens per transformer forward, VAE spatial factor)."""
     vae_factor = 16 if "wan2.2-vae" in record.shared.values() or "tiny-vae-16x" in record.shared.values() else 8
     latent_frames = (shape.frames - 1) // 4 + 1
-    if shape.mode == "animate":
+    if shape.mode in ("animate", "s2v"):
         latent_frames += 1  # the reference image rides along as one more latent frame
     patch = 2
     tokens = latent_frames * math.ceil(shape.height / vae_factor / patch) * math.ceil(shape.width / vae_factor / patch)
