@@ -75,6 +75,9 @@ class Engine:
         # 1. the pipeline (no-op when already active)
         report(Progress("loading"))
         pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request))
+        from wan_studio import lora_apply
+
+        lora_apply.prepare(pipe, request, record)  # the job's LoRAs on, any others off (no reload)
         loaded = time.perf_counter()
 
         # 2. denoise and decode, reporting every step and honouring cancel
@@ -128,7 +131,7 @@ class Engine:
                 "repo_id": record.repo_id, "revision": self._revision(record),
             },
             "request": request.to_dict(),
-            "preset": None,
+            "preset": request.preset_recipe(),
             "memory": {
                 "transformer_dtype": backend.transformer_dtype, "vae_dtype": backend.vae_dtype,
                 "device": backend.device, "offload": "none", "quantization": "none", "vae_tiling": False,

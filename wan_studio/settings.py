@@ -28,6 +28,12 @@ class Settings:
     multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
     config_file: Path | None = None
+    loras_dir: Path | None = None  # LoRA files by name (None: <models_dir>/../loras)
+    enhancer_model: str = ""  # local instruct model (Hub id or folder) for the prompt enhancer
+    enhancer_url: str = ""  # OpenAI-compatible endpoint base URL (…/v1) for the prompt enhancer
+    enhancer_key: str = ""  # its API key (better given as WAN_STUDIO_ENHANCER_KEY)
+    enhancer_endpoint_model: str = ""  # the model name sent to the endpoint
+    enhancer_timeout_s: float = 20.0
 
 
 def config_path() -> Path:
@@ -64,6 +70,12 @@ def load_settings(**flags) -> Settings:
         multi_user=_as_bool(pick("multi_user", bool(os.environ.get("SPACE_ID")))),
         model_paths=dict(raw.get("model_paths", {})),
         config_file=path if path.exists() else None,
+        loras_dir=folder("loras_dir", "loras"),
+        enhancer_model=str(pick("enhancer_model", "") or ""),
+        enhancer_url=str(pick("enhancer_url", "") or ""),
+        enhancer_key=str(pick("enhancer_key", "") or ""),
+        enhancer_endpoint_model=str(pick("enhancer_endpoint_model", "") or ""),
+        enhancer_timeout_s=float(pick("enhancer_timeout_s", 20.0)),
     )
 
 
