@@ -200,3 +200,18 @@ def test_local_model_that_cannot_load_falls_back(settings, tmp_path):
     missing = replace(settings, enhancer_model=str(tmp_path / "no-model"), auto_download=False)
     result = enhance.enhance("a fox", "t2v", llm="local", settings=missing)
     assert result.method == "rules" and result.messages[0].startswith("The local model could not enhance the prompt (")
+
+
+def test_cli_enhance_prints_the_prompt_and_notes_a_fallback(cli_env, chat_server):
+    from tests.test_cli import run_cli
+
+    proc = run_cli(cli_env, "enhance", "一只红狐狸在雪地里", "--mode", "i2v")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == enhance.enhance_rules("一只红狐狸在雪地里", "i2v").prompt
+    chat_server.behaviour = "error"
+    env = dict(cli_env, WAN_STUDIO_ENHANCER_URL=chat_server.url)
+    proc = run_cli(env, "enhance", "a fox", "--llm", "endpoint")
+    assert proc.returncode == 0 and proc.stdout.strip() == enhance.enhance_rules("a fox", "t2v").prompt
+    assert "note: The endpoint could not enhance the prompt (HTTP 500); used the rules instead." in proc.stderr
+    proc = run_cli(cli_env, "enhance", " ")
+    assert proc.returncode == 2 and "error: The prompt is empty" in proc.stderr

@@ -4,6 +4,7 @@ refused when the request is built (nothing queued, nothing written)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,28 @@ def test_recipe_records_each_lora_with_its_sha256_and_reruns(engine, lora_settin
     assert recorded["weight"] == 0.8 and recorded["file"] == "style.safetensors"
     again = request_from_dict(recipe["request"])
     assert [lora.sha256 for lora in again.resolved_loras] == [recorded["sha256"]]
+
+
+def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_settings):
+    from tests.test_cli import run_cli
+
+    env = dict(cli_env, WAN_STUDIO_LORAS_DIR=str(lora_settings.loras_dir))
+    loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v-moe", lora_settings),
+                     layout="kohya", rank=2, metadata={"modelspec.trigger_phrase": "paper craft"})
+    proc = run_cli(env, "generate", "--model", "tiny-t2v-moe", "--prompt", "a paper boat", "--preset", "fast",
+                   "--lora", "style:0.5:low", "--size", "64x64", "--frames", "5", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    recipe = json.loads(Path(proc.stdout.strip()).with_suffix(".json").read_text())
+    assert recipe["request"]["steps"] == 4 and recipe["request"]["guidance"] == 1.0
+    assert [(lora["source"], lora["expert"], lora["weight"]) for lora in recipe["preset"]["loras"]] == [
+        ("tiny-lightning-t2v-moe-high", "high", 1.0), ("tiny-lightning-t2v-moe-low", "low", 1.0), ("style", "low", 0.5)]
+
+    refused = run_cli(env, "generate", "--model", "tiny-t2v", "--prompt", "a boat", "--lora", "missing-one")
+    assert refused.returncode == 2 and "error: LoRA 'missing-one' not found" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    listing = run_cli(env, "loras")
+    assert listing.returncode == 0, listing.stderr
+    line = next(row for row in listing.stdout.splitlines() if row.startswith("style.safetensors"))
+    assert "kohya" in line and "tiny-t2v-moe" in line and "trigger: paper craft" in line
+    assert "non-commercial" in next(row for row in listing.stdout.splitlines() if row.startswith("causvid-t2v-14b"))

@@ -385,10 +385,16 @@ def fits(path: Path, settings, records: list[Checkpoint] | None = None) -> list[
         state_dict, _ = load_converted(path)
     except LoraError:
         return []
+    width = next((v.shape[1] for k, v in state_dict.items() if k.endswith("attn1.to_q.lora_A.weight")), None)
     found = []
     for record in records if records is not None else catalog.checkpoints():
         config = transformer_config(record, "transformer", settings)
-        if config is not None and mismatch(state_dict, module_shapes(config)) is None:
+        if config is None:
+            continue
+        inner = config.get("num_attention_heads", 0) * config.get("attention_head_dim", 0)
+        if width is not None and inner and width != inner:
+            continue  # another model width: no need to build its module map
+        if mismatch(state_dict, module_shapes(config)) is None:
             found.append(record.id)
     return found
 
