@@ -182,3 +182,20 @@ def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_s
     line = next(row for row in listing.stdout.splitlines() if row.startswith("style.safetensors"))
     assert "kohya" in line and "tiny-t2v-moe" in line and "trigger: paper craft" in line
     assert "non-commercial" in next(row for row in listing.stdout.splitlines() if row.startswith("causvid-t2v-14b"))
+
+
+def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lora_settings, tmp_path):
+    from wan_studio.batch import load_batch
+
+    loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
+    batch = tmp_path / "jobs.csv"
+    batch.write_text("model,prompt,preset,loras,width,height,frames\n"
+                     "tiny-t2v,a fox,fast,style:0.5,64,64,5\n"
+                     "tiny-t2v,a boat,quality,,64,64,5\n")
+    fast, quality = load_batch(batch, lora_settings)
+    assert fast.steps == 4 and [(lora.source, lora.weight) for lora in fast.resolved_loras] == [
+        ("tiny-lightning-t2v", 1.0), ("style", 0.5)]
+    assert quality.steps == catalog.get("tiny-t2v").steps and quality.resolved_loras == []
+    batch.write_text("model,prompt,loras\ntiny-t2v,a fox,style\ntiny-t2v,a boat,gone\n")
+    with pytest.raises(RequestError, match="LoRA 'gone' not found"):
+        load_batch(batch, lora_settings)
