@@ -199,3 +199,29 @@ def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lo
     batch.write_text("model,prompt,loras\ntiny-t2v,a fox,style\ntiny-t2v,a boat,gone\n")
     with pytest.raises(RequestError, match="LoRA 'gone' not found"):
         load_batch(batch, lora_settings)
+
+
+def test_hybrid_wan21_i2v_lora_fits_wan22_i2v_without_its_image_attention(lora_settings):
+    configs = json.loads(loras.TRANSFORMER_CONFIGS_FILE.read_text())
+    i2v_21 = {k: v for k, v in loras.module_shapes(configs["wan2.1-i2v-14b-480p"]).items() if k.startswith("blocks.0.")}
+    assert "blocks.0.attn2.add_k_proj" in i2v_21
+    path = loras.write_lora(lora_settings.loras_dir / "lightx2v-i2v-block0.safetensors", i2v_21, layout="lightx2v", rank=2)
+    fitted = loras.check(catalog.get("wan2.2-i2v-a14b"), loras.normalize_specs([str(path)]), lora_settings)
+    assert fitted[0].targets(catalog.get("wan2.2-i2v-a14b")) == ["transformer", "transformer_2"]
+    # on Wan 2.1 I2V the image attention is there, and its matrices are checked too
+    assert loras.check(catalog.get("wan2.1-i2v-14b-480p"), loras.normalize_specs([str(path)]), lora_settings)
+
+
+def test_fast_i2v_on_tiny_moe_loads_the_seko_pair(engine, lora_settings):
+    from tests.media_fixtures import make_image
+    from wan_studio.requests import request_types
+
+    image = make_image(lora_settings.output_dir.parent / "first.png", size=(64, 64))
+    request = request_types()["i2v"](model="tiny-i2v-moe", prompt="it moves", image=str(image), preset="fast",
+                                     width=64, height=64, frames=5, seed=2)
+    assert [lora.layout for lora in request.resolved_loras] == ["seko", "seko"]
+    frames = frames_for(engine, request)
+    assert frames.shape == (5, 64, 64, 3)
+    pipe = engine.swap._active
+    assert pipe.transformer.active_adapters() == [request.resolved_loras[0].adapter_name]
+    assert pipe.transformer_2.active_adapters() == [request.resolved_loras[1].adapter_name]

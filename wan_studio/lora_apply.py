@@ -56,6 +56,7 @@ def _load(pipe, module, component: str, lora: loras.ResolvedLora, record: Checkp
     state_dict, _ = loras.load_converted(lora.path)
     shapes = {name: tuple(m.weight.shape) for name, m in module.named_modules()
               if getattr(m, "weight", None) is not None and m.weight.dim() >= 2}
+    state_dict = loras.fit_to_target(state_dict, shapes)
     problem = loras.mismatch(state_dict, shapes)
     if problem:
         raise loras.LoraError(f"LoRA '{lora.source}' does not fit {record.name} ({component}): {problem}.")

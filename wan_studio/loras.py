@@ -320,6 +320,17 @@ def mismatch(state_dict: dict, shapes: dict[str, tuple], prefix: str = "transfor
     return None
 
 
+IMAGE_ATTENTION = (".attn2.add_k_proj.", ".attn2.add_v_proj.")
+
+
+def fit_to_target(state_dict: dict, shapes: dict[str, tuple]) -> dict:
+    """Drop image cross-attention keys when the target has no CLIP image attention: a Wan 2.1 I2V LoRA
+    on Wan 2.2 I2V-A14B (the community 'hybrid' trick) carries k_img/v_img matrices nothing can take."""
+    if any(".attn2.add_k_proj" in name for name in shapes):
+        return state_dict
+    return {k: v for k, v in state_dict.items() if not any(part in k for part in IMAGE_ATTENTION)}
+
+
 def _prod(values) -> int:
     total = 1
     for v in values:
@@ -353,7 +364,8 @@ def check(record: Checkpoint, specs: list[dict], settings=None, allow_download: 
             config = transformer_config(record, component, settings)
             if config is None:
                 continue  # checked against the loaded modules just before loading (lora_apply)
-            problem = mismatch(state_dict, module_shapes(config))
+            shapes = module_shapes(config)
+            problem = mismatch(fit_to_target(state_dict, shapes), shapes)
             if problem:
                 raise LoraError(f"LoRA '{source}' does not fit {record.name} ({component}): {problem}.")
         resolved.append(lora)
