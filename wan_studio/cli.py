@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--generation", help="only this generation (2.1, 2.2, tiny)")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
-    dl = sub.add_parser("download", help="download a model's files from the Hugging Face Hub")
+    dl = sub.add_parser("download", help="download a model's (or a preset LoRA's) files from the Hugging Face Hub")
     dl.add_argument("model")
 
     lo = sub.add_parser("loras", help="list LoRA files (LoRAs folder and the preset table) with what they fit")
@@ -250,7 +250,13 @@ def cmd_models(args, settings) -> int:
 
 def cmd_download(args, settings) -> int:
     from wan_studio import catalog, models
+    from wan_studio.presets import lora_record
 
+    if lora_record(args.model) is not None:  # a LoRA of the preset table (Lightning files)
+        from wan_studio.loras import locate
+
+        print(locate(args.model, settings, allow_download=True))
+        return 0
     record = catalog.get(args.model)
     print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:.0f} GB)...", file=sys.stderr)
     print(models.download(record, settings))

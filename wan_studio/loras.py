@@ -165,8 +165,12 @@ def _hub_file(source: str, repo: str, filename: str, settings, allow_download: b
             why = f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
     else:
         why = "it is not downloaded"
+    from wan_studio.presets import lora_record
+
+    command = (f"python -m wan_studio download {source}" if lora_record(source)
+               else f"hf download {repo} {filename} --local-dir {loras_dir(settings)}")
     raise LoraError(f"LoRA '{source}' ({repo}/{filename}) is not on this machine: {why}. Download it with:\n"
-                    f"    hf download {repo} {filename} --local-dir {loras_dir(settings)}")
+                    f"    {command}\nor put {Path(filename).name} in {loras_dir(settings)}.")
 
 
 def available_names(settings) -> list[str]:
