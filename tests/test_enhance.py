@@ -215,3 +215,20 @@ def test_cli_enhance_prints_the_prompt_and_notes_a_fallback(cli_env, chat_server
     assert "note: The endpoint could not enhance the prompt (HTTP 500); used the rules instead." in proc.stderr
     proc = run_cli(cli_env, "enhance", " ")
     assert proc.returncode == 2 and "error: The prompt is empty" in proc.stderr
+
+
+def test_in_the_studio_the_local_model_waits_for_the_running_job(settings, tiny_llm, monkeypatch):
+    from wan_studio.studio import Studio
+
+    monkeypatch.setattr(enhance, "LOCAL_MAX_NEW_TOKENS", 20)
+    studio = Studio(replace(settings, enhancer_model=str(tiny_llm), auto_download=False))
+    results = []
+    with studio.worker.accelerator_between_jobs():  # as a running job holds it
+        waiting = threading.Thread(target=lambda: results.append(
+            enhance.enhance_in_studio(studio, "a fox in the snow", "t2v", "local")))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and results == []  # not beside the job
+    waiting.join(timeout=120)
+    assert results[0].method == "local"
+    assert enhance.enhance_in_studio(studio, "a fox", "t2v", "rules").method == "rules"

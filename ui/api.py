@@ -144,12 +144,10 @@ def register_api(settings: Settings, get_studio) -> None:
         return str(new.media), new.recipe
 
     def enhance_prompt(prompt: str, mode: str, llm: str):
-        from wan_studio.enhance import enhance
+        from wan_studio.enhance import enhance_in_studio
 
         try:
-            studio = get_studio(settings) if llm == "local" else None
-            return enhance(prompt, mode or "t2v", llm=llm or "rules", settings=settings,
-                           swap=studio.engine.swap if studio else None).as_dict()
+            return enhance_in_studio(get_studio(settings), prompt, mode or "t2v", llm or "rules").as_dict()
         except StudioError as exc:
             raise gr.Error(str(exc))
 

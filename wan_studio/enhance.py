@@ -205,3 +205,12 @@ def _describe_failure(exc: Exception) -> str:
         return "malformed reply: not JSON"
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"{name}: {first}"[:200]
+
+
+def enhance_in_studio(studio, prompt: str, mode: str = "t2v", llm: str | None = "rules") -> Enhanced:
+    """For the page and the API: a local model waits for the running job and holds the accelerator
+    (through the queue worker) while it runs, so a video job never starts beside it."""
+    if llm != "local":
+        return enhance(prompt, mode, llm=llm, settings=studio.settings)
+    with studio.worker.accelerator_between_jobs():
+        return enhance(prompt, mode, llm=llm, settings=studio.settings, swap=studio.engine.swap)
