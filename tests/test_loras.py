@@ -225,3 +225,12 @@ def test_fast_i2v_on_tiny_moe_loads_the_seko_pair(engine, lora_settings):
     pipe = engine.swap._active
     assert pipe.transformer.active_adapters() == [request.resolved_loras[0].adapter_name]
     assert pipe.transformer_2.active_adapters() == [request.resolved_loras[1].adapter_name]
+
+
+def test_a_pipeline_without_lora_support_refuses_loras_before_the_run(monkeypatch, lora_settings):
+    path = loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
+    record = catalog.get("tiny-t2v")
+    monkeypatch.setitem(record.pipelines, "t2v", "OurOwnPipelineWithoutLoras")
+    with pytest.raises(RequestError, match="runs OurOwnPipelineWithoutLoras, which cannot load LoRAs"):
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[str(path)], **SIZE)
+    assert T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE).resolved_loras == []  # no LoRA: runs as before

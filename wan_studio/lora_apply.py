@@ -48,7 +48,8 @@ def prepare(pipe, request, record: Checkpoint) -> dict[str, list[str]]:
             module.set_adapters([name for name, _ in pairs], weights=[weight for _, weight in pairs])
         else:
             module.disable_lora()
-    _set_scheduler(pipe, request)
+    # the preset's scheduler (UniPC for both presets, seed brief 5.3) is what the Wan pipelines load with;
+    # it is recorded, not forced, so a mode with its own scheduler (S2V) keeps it
     return {component: [name for name, _ in pairs] for component, pairs in wanted.items()}
 
 
@@ -63,13 +64,3 @@ def _load(pipe, module, component: str, lora: loras.ResolvedLora, record: Checkp
     log.info("loading LoRA %s into %s as %s", lora.path.name, component, lora.adapter_name)
     pipe.load_lora_weights(state_dict, adapter_name=lora.adapter_name,
                            load_into_transformer_2=component == "transformer_2")
-
-
-def _set_scheduler(pipe, request) -> None:
-    """The preset's scheduler (UniPC for both presets today), swapped in only when it differs."""
-    resolution = getattr(request, "_preset", None)
-    wanted = resolution.values.get("scheduler") if resolution else None
-    if wanted and type(pipe.scheduler).__name__ != wanted:
-        import diffusers
-
-        pipe.scheduler = getattr(diffusers, wanted).from_config(pipe.scheduler.config)

@@ -347,10 +347,22 @@ def _fmt(shape) -> str:
 
 
 # -- the check a job goes through -----------------------------------------------------------------
-def check(record: Checkpoint, specs: list[dict], settings=None, allow_download: bool = False) -> list[ResolvedLora]:
+def supports_loras(record: Checkpoint, mode: str) -> bool:
+    """Whether the pipeline serving (checkpoint, mode) can load LoRAs (diffusers' Wan LoRA mixin)."""
+    import diffusers
+
+    cls = getattr(diffusers, record.pipelines.get(mode, ""), None)
+    return cls is not None and hasattr(cls, "load_lora_weights")
+
+
+def check(record: Checkpoint, specs: list[dict], settings=None, allow_download: bool = False,
+          mode: str | None = None) -> list[ResolvedLora]:
     """Find, convert and shape-check every LoRA of a job against the checkpoint; refuse with a reason."""
     if not specs:
         return []
+    if mode is not None and not supports_loras(record, mode):
+        raise LoraError(f"{record.name} {mode.upper()} runs {record.pipelines.get(mode)}, which cannot load LoRAs; "
+                        "remove the LoRAs (or pick the Quality preset) for this mode.")
     if settings is None:
         from wan_studio.settings import load_settings
 

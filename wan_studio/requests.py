@@ -114,7 +114,7 @@ class GenerationRequest:
         from wan_studio import loras
 
         self.loras = loras.normalize_specs(self.loras)
-        self._resolved_loras = loras.check(record, self._preset.loras + self.loras)
+        self._resolved_loras = loras.check(record, self._preset.loras + self.loras, mode=self.mode)
 
     @property
     def resolved_loras(self) -> list:
