@@ -1,7 +1,5 @@
-"""Presets as data. Today: the default negative prompt per model family.
-
-The Fast (Lightning LoRA) and Quality presets arrive with the presets issue; until then every
-run uses the catalog's Quality defaults (steps, guidance, flow shift) and the UI says so.
+"""Presets as data: the default negative prompt per model family (here); Fast / Quality, the Lightning
+LoRA table and the enhancer data are JSON files beside it, read by wan_studio.presets, loras and enhance.
 """
 
 from __future__ import annotations

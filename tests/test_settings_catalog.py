@@ -31,6 +31,8 @@ def test_every_open_checkpoint_of_the_brief_is_in_the_catalog():
         "Wan-AI/Wan2.1-VACE-1.3B-diffusers", "Wan-AI/Wan2.1-VACE-14B-diffusers", "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
         "Wan-AI/Wan2.2-T2V-A14B-Diffusers", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", "Wan-AI/Wan2.2-S2V-14B",
         "Wan-AI/Wan2.2-Animate-14B-Diffusers",
+        # FastWan full distilled checkpoints serve the Fast preset where no Lightning LoRA exists
+        "FastVideo/FastWan2.1-T2V-1.3B-Diffusers", "FastVideo/FastWan2.2-TI2V-5B-FullAttn-Diffusers",
     }
     assert {s.generation for s in catalog.api_only_slots()} == {"2.5", "2.6", "2.7"}
     assert not any(c.generation in ("2.5", "2.6", "2.7") for c in catalog.checkpoints())
@@ -50,7 +52,7 @@ def test_records_are_self_consistent():
 
 def test_mode_matrix_is_derived_from_records():
     matrix = catalog.mode_matrix()
-    assert matrix["t2v"]["2.2"] == ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b"]
+    assert matrix["t2v"]["2.2"] == ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b", "fastwan2.2-ti2v-5b"]
     assert matrix["vace"]["2.2"] == [] and matrix["vace"]["2.1"] == ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]
     assert matrix["s2v"]["2.2"] == ["wan2.2-s2v-14b"] and matrix["s2v"]["2.1"] == []
     assert matrix["flf2v"]["2.1"] == ["wan2.1-flf2v-14b-720p"]

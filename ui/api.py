@@ -10,6 +10,11 @@ persistent queue, so calls from many clients run one at a time, in order, and no
 
 Also: `/stats` (the latest CPU / RAM / GPU / VRAM sample), `/queue` (the caller's jobs; every
 job on a single-user studio) and `/stop` (stop one of them by id).
+
+Presets and LoRAs go through `options` like any request field: `{"preset": "fast", "loras":
+[{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
+(a file of the LoRAs folder, a preset-table name or `hf://...`), never a server path.
+`/enhance` (prompt, mode, llm) returns {prompt, method, language, messages}.
 """
 
 from __future__ import annotations
@@ -38,11 +43,24 @@ def build_request(mode: str, model: str, prompt: str, files: dict, options: dict
     clash = sorted(set(options) & ({"model", "prompt", "mode"} | set(files)))
     if clash:
         raise RequestError(clash[0], f"'{clash[0]}' is a parameter of its own; leave it out of options.")
+    _check_lora_names(options.get("loras"))
     cls = request_types()[mode]
     try:
         return cls(model=model, prompt=prompt or "", **{k: v for k, v in files.items() if v}, **options)
     except TypeError as exc:  # an option that is not a field of this mode
         raise RequestError("options", f"Unknown option for {mode}: {exc}.") from None
+
+
+def _check_lora_names(value) -> None:
+    """API clients name LoRAs; a path would let a client read any .safetensors file on the server."""
+    from wan_studio.errors import RequestError
+
+    for item in value if isinstance(value, list) else []:
+        source = item.get("source") if isinstance(item, dict) else item
+        if isinstance(source, str) and not source.startswith("hf://") and (
+                "/" in source or "\\" in source or source.startswith(("~", "."))):
+            raise RequestError("loras", f"LoRA '{source}': over the API a LoRA is named by its file name in the LoRAs "
+                                        "folder or by a preset-table name (see `python -m wan_studio loras`), not a path.")
 
 
 def _paths(value):
@@ -126,6 +144,19 @@ def register_api(settings: Settings, get_studio) -> None:
             raise gr.Error(str(exc))
         return str(new.media), new.recipe
 
+    def enhance_prompt(prompt: str, mode: str, llm: str):
+        from wan_studio.enhance import enhance_in_studio
+
+        try:
+            return enhance_in_studio(get_studio(settings), prompt, mode or "t2v", llm or "rules").as_dict()
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+
+    with gr.Column(visible=False):
+        enhance_in = [gr.Textbox(label="prompt"), gr.Textbox(label="mode"), gr.Textbox(label="llm")]
+        enhance_out = gr.JSON(label="enhanced")
+        gr.Button("api enhance").click(enhance_prompt, enhance_in, enhance_out, api_name="enhance",
+                                       concurrency_limit=None)
     with gr.Column(visible=False):
         job_box, stats_out, queue_out, state_out = gr.Textbox(), gr.JSON(), gr.JSON(), gr.Textbox()
         result_box, rerun_file, rerun_recipe = gr.Textbox(), gr.File(), gr.JSON()

@@ -7,6 +7,9 @@
     python -m wan_studio download MODEL
     python -m wan_studio queue list|add FILE|cancel ID|retry ID|remove ID|run
     python -m wan_studio plan --model M [--size WxH] [--frames N] [--vram 16GiB] [--backend cuda|mps|zerogpu-large|...]
+    python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
+    python -m wan_studio loras [--json]
+    python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it.
 Errors print one clear message and exit with status 2.
@@ -60,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--guidance-2", type=float, help="low-noise expert guidance (Wan 2.2 A14B only)")
     gen.add_argument("--flow-shift", type=float)
     gen.add_argument("--memory-plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
+    gen.add_argument("--preset", choices=["fast", "quality", "fast-hybrid"],
+                     help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists)")
+    gen.add_argument("--lora", dest="loras", action="append", type=_lora_spec, metavar="PATH_OR_NAME[:WEIGHT[:EXPERT]]",
+                     help="a LoRA file or name (see `loras`); EXPERT high, low or both on Wan 2.2 A14B; repeatable")
     gen.add_argument("--recipe", type=Path, help="re-run a saved recipe (.json) or result (.mp4) exactly")
     inputs = gen.add_argument_group("inputs (file paths; each mode takes the ones it needs)")
     inputs.add_argument("--image", help="input image (i2v, ti2v), first frame (flf2v, vace extension), character (animate)")
@@ -89,8 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--generation", help="only this generation (2.1, 2.2, tiny)")
     models.add_argument("--json", action="store_true", help="machine-readable output")
 
-    dl = sub.add_parser("download", help="download a model's files from the Hugging Face Hub")
+    dl = sub.add_parser("download", help="download a model's (or a preset LoRA's) files from the Hugging Face Hub")
     dl.add_argument("model")
+
+    lo = sub.add_parser("loras", help="list LoRA files (LoRAs folder and the preset table) with what they fit")
+    lo.add_argument("--json", action="store_true", help="machine-readable output")
+
+    en = sub.add_parser("enhance", help="expand a short prompt into a detailed one and print it")
+    en.add_argument("prompt")
+    en.add_argument("--mode", default="t2v", help="the mode the prompt is for (i2v: describe the motion)")
+    en.add_argument("--llm", default="rules", choices=["rules", "local", "endpoint"],
+                    help="rules (instant), local (enhancer_model) or endpoint (enhancer_url, OpenAI-compatible)")
 
     from wan_studio.plan_cli import add_plan_parser
     from wan_studio.queue_cli import add_queue_parser
@@ -110,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         from wan_studio.queue_cli import cmd_queue
 
         commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
-                    "plan": cmd_plan}
+                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -174,8 +190,50 @@ def cmd_generate(args, settings) -> int:
         if not args.quiet:
             print(f"\r{event.describe():<60}", end="" if event.stage == "denoising" else "\n", file=sys.stderr)
 
+    for message in request.preset_messages:
+        print(f"note: {message}", file=sys.stderr)
     result = Engine(settings).generate(request, on_progress=show)
     print(result.media)
+    return 0
+
+
+def _lora_spec(text: str) -> dict:
+    from wan_studio.loras import parse_cli_spec
+
+    return parse_cli_spec(text)
+
+
+def cmd_loras(args, settings) -> int:
+    from wan_studio.loras import list_loras, loras_dir
+
+    rows = list_loras(settings)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"LoRAs folder: {loras_dir(settings)}")
+    print(f"{'source':<36} {'layout/licence':<16} {'rank':>4}  {'state':<15} fits")
+    for row in rows:
+        kind = row.get("layout") or row.get("licence", "")
+        state = row.get("state", "file")
+        extra = f"  trigger: {row['trigger_words']}" if row.get("trigger_words") else ""
+        extra += "  (non-commercial: never in a preset)" if row.get("non_commercial") else ""
+        print(f"{row['source']:<36} {kind:<16} {row.get('rank') or 0:>4}  {state:<15} "
+              f"{', '.join(row.get('fits', [])) or 'nothing in the catalog'}{extra}")
+    return 0
+
+
+def cmd_enhance(args, settings) -> int:
+    from wan_studio.enhance import enhance
+
+    swap = None
+    if args.llm == "local":  # on the machine's accelerator, through the swap manager like the studio
+        from wan_studio.swap import SwapManager
+
+        swap = SwapManager(settings)
+    result = enhance(args.prompt, args.mode, llm=args.llm, settings=settings, swap=swap)
+    for message in result.messages:
+        print(f"note: {message}", file=sys.stderr)
+    print(result.prompt)
     return 0
 
 
@@ -201,7 +259,13 @@ def cmd_models(args, settings) -> int:
 
 def cmd_download(args, settings) -> int:
     from wan_studio import catalog, models
+    from wan_studio.presets import lora_record
 
+    if lora_record(args.model) is not None:  # a LoRA of the preset table (Lightning files)
+        from wan_studio.loras import locate
+
+        print(locate(args.model, settings, allow_download=True))
+        return 0
     record = catalog.get(args.model)
     print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:.0f} GB)...", file=sys.stderr)
     print(models.download(record, settings))

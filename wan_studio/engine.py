@@ -164,6 +164,9 @@ class Engine:
         total = pipelines.total_steps(wrapper, request)
         report(Progress("loading"))
         pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request), plan)
+        from wan_studio import lora_apply
+
+        lora_apply.prepare(pipe, request, record)  # the job's LoRAs on, any others off (no reload)
         loaded = time.perf_counter()
         step_times: list[float] = []
         preview_every = max(1, total // 8)
@@ -198,7 +201,7 @@ class Engine:
                 "repo_id": record.repo_id, "revision": self._revision(record),
             },
             "request": request.to_dict(),
-            "preset": None,
+            "preset": request.preset_recipe(),
             "memory": {
                 **plan.as_dict(), "plan": plan.name, "pinned": choice.pinned, "vae_dtype": backend.vae_dtype,
                 "device": backend.device, "machine": choice.machine.describe(),

@@ -50,6 +50,8 @@ class GenerationRequest:
     seed: int | None = None
     memory_plan: str = "auto"  # pin a named memory plan for this job (wan_studio/plans.py)
     extra: dict = field(default_factory=dict)
+    preset: str | None = None  # "fast" | "quality" | "fast-hybrid" (presets/presets.json); None: catalog defaults
+    loras: list = field(default_factory=list)  # the user's LoRAs: {source, weight, expert}; the preset adds its own
 
     def __post_init__(self):
         record = catalog.get(self.model)  # raises UnknownModel with the known ids
@@ -59,8 +61,10 @@ class GenerationRequest:
                 "model", f"{record.name} does not do {self.mode.upper()}; models for {self.mode.upper()}: {options}."
             )
         self._check_inputs(record)
+        record = self._apply_preset(record)
         self._fill_defaults(record)
         self._validate(record)
+        self._check_loras(record)
 
     # -- hooks for modes with input files -----------------------------------------------------
     def _check_inputs(self, record: Checkpoint) -> None:
@@ -92,6 +96,42 @@ class GenerationRequest:
             self.seed = secrets.randbelow(MAX_SEED + 1)
         if self.flow_shift is None and isinstance(self.width, int) and isinstance(self.height, int):
             self.flow_shift = record.flow_shift_for(self.width, self.height)
+
+    # -- presets and LoRAs (checked here, so a LoRA that cannot fit never reaches the queue) -----
+    def _apply_preset(self, record: Checkpoint) -> Checkpoint:
+        from wan_studio import presets
+
+        user_values = {name: getattr(self, name) for name in presets.PRESET_FIELDS}
+        self._preset = presets.resolve(record, self.mode, self.preset, user_values)
+        if self._preset.model != record.id:  # a FastWan checkpoint serves Fast
+            self.model = self._preset.model
+            record = catalog.get(self.model)
+        for name in presets.PRESET_FIELDS:
+            if getattr(self, name) is None and name in self._preset.values:
+                setattr(self, name, self._preset.values[name])
+        return record
+
+    def _check_loras(self, record: Checkpoint) -> None:
+        from wan_studio import loras
+
+        self.loras = loras.normalize_specs(self.loras)
+        self._resolved_loras = loras.check(record, self._preset.loras + self.loras, mode=self.mode)
+
+    @property
+    def resolved_loras(self) -> list:
+        """The preset's and the user's LoRAs, found and shape-checked (`loras.ResolvedLora`)."""
+        return list(getattr(self, "_resolved_loras", []))
+
+    @property
+    def preset_messages(self) -> list[str]:
+        return list(self._preset.messages) if getattr(self, "_preset", None) else []
+
+    def preset_recipe(self) -> dict | None:
+        """What the recipe records: preset, its values, the user's overrides, each LoRA with its sha256."""
+        resolution = getattr(self, "_preset", None)
+        if resolution is None or (resolution.preset is None and not self.resolved_loras):
+            return None
+        return {**resolution.as_recipe(), "loras": [lora.as_recipe() for lora in self.resolved_loras]}
 
     # -- validation ---------------------------------------------------------------------------
     def _validate(self, record: Checkpoint) -> None:

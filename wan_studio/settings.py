@@ -30,6 +30,12 @@ class Settings:
     memory_plan: str = "auto"  # auto | max-speed | balanced | low-vram | minimum, unless a job pins one
     zerogpu_preload: tuple[str, ...] = ()  # model ids loaded at start on a ZeroGPU Space (default: T2V's)
     config_file: Path | None = None
+    loras_dir: Path | None = None  # LoRA files by name (None: <models_dir>/../loras)
+    enhancer_model: str = ""  # local instruct model (Hub id or folder) for the prompt enhancer
+    enhancer_url: str = ""  # OpenAI-compatible endpoint base URL (…/v1) for the prompt enhancer
+    enhancer_key: str = ""  # its API key (better given as WAN_STUDIO_ENHANCER_KEY)
+    enhancer_endpoint_model: str = ""  # the model name sent to the endpoint
+    enhancer_timeout_s: float = 20.0
 
 
 def config_path() -> Path:
@@ -69,6 +75,12 @@ def load_settings(**flags) -> Settings:
         zerogpu_preload=tuple(str(pick("zerogpu_preload", "") or "").replace(",", " ").split())
         if not isinstance(raw.get("zerogpu_preload"), list) else tuple(raw["zerogpu_preload"]),
         config_file=path if path.exists() else None,
+        loras_dir=folder("loras_dir", "loras"),
+        enhancer_model=str(pick("enhancer_model", "") or ""),
+        enhancer_url=str(pick("enhancer_url", "") or ""),
+        enhancer_key=str(pick("enhancer_key", "") or ""),
+        enhancer_endpoint_model=str(pick("enhancer_endpoint_model", "") or ""),
+        enhancer_timeout_s=float(pick("enhancer_timeout_s", 20.0)),
     )
 
 

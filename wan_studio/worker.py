@@ -23,6 +23,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -185,6 +186,18 @@ class QueueWorker:
     def request_free_memory(self) -> MemoryCommand:
         """Release the active pipeline between jobs; shared components stay cached."""
         return self._queue_command("free")
+
+    @contextmanager
+    def accelerator_between_jobs(self):
+        """Hold the accelerator for work that is not a job (the prompt enhancer's local model): waits
+        for the running job or memory command to end, and keeps the next one waiting until done."""
+        with self._cond:
+            self._take_accelerator()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._give_back_accelerator()
 
     def _queue_command(self, kind: str) -> MemoryCommand:
         command = MemoryCommand(kind)
