@@ -75,7 +75,7 @@ def test_expert_low_on_a_dense_model_is_refused(lora_settings):
 
 
 def test_a_1_3b_lora_on_a_14b_model_is_refused_naming_key_and_shapes(lora_settings):
-    small = loras.module_shapes(json.loads((loras.TRANSFORMER_CONFIGS_FILE).read_text())["wan2.1-t2v-1.3b"])
+    small = loras.module_shapes(loras._builtin_configs()["wan2.1-t2v-1.3b"])
     # only block 0 (a real 1.3B LoRA has 30 blocks; the shapes are what matter)
     block0 = {k: v for k, v in small.items() if k.startswith("blocks.0.")}
     path = loras.write_lora(lora_settings.loras_dir / "my-1.3b-style.safetensors", block0, layout="wan", rank=2)
@@ -202,7 +202,7 @@ def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lo
 
 
 def test_hybrid_wan21_i2v_lora_fits_wan22_i2v_without_its_image_attention(lora_settings):
-    configs = json.loads(loras.TRANSFORMER_CONFIGS_FILE.read_text())
+    configs = loras._builtin_configs()
     i2v_21 = {k: v for k, v in loras.module_shapes(configs["wan2.1-i2v-14b-480p"]).items() if k.startswith("blocks.0.")}
     assert "blocks.0.attn2.add_k_proj" in i2v_21
     path = loras.write_lora(lora_settings.loras_dir / "lightx2v-i2v-block0.safetensors", i2v_21, layout="lightx2v", rank=2)

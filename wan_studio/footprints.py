@@ -154,6 +154,18 @@ def footprints(record: Checkpoint) -> dict[str, Footprint]:
     return found
 
 
+def shipped_transformer_configs() -> dict[str, dict]:
+    """checkpoint id -> its transformer's full-size diffusers config (with `_class_name`), for the
+    checkpoints whose transformer is a diffusers class (LoRA shape checks read these)."""
+    data = _data()
+    found = {}
+    for checkpoint_id, components in data["checkpoints"].items():
+        spec = data["components"][components["transformer"]]
+        if spec["class"].startswith("diffusers."):
+            found[checkpoint_id] = {"_class_name": spec["class"].split(".", 1)[1], **spec["config"]}
+    return found
+
+
 def transformer_config(record: Checkpoint) -> dict:
     """The transformer's config (hidden size, layers, heads, ffn) for activation estimates."""
     config_id = config_ids(record).get("transformer")

@@ -264,13 +264,12 @@ def rank_of(state_dict: dict) -> int:
 
 
 # -- target shapes --------------------------------------------------------------------------------
-TRANSFORMER_CONFIGS_FILE = Path(__file__).resolve().parent.parent / "presets" / "transformer_configs.json"
-
-
 @lru_cache(maxsize=1)
 def _builtin_configs() -> dict:
-    data = json.loads(TRANSFORMER_CONFIGS_FILE.read_text())
-    return {k: v for k, v in data.items() if not k.startswith("_")}
+    """The full-size transformer configs the memory plans ship (wan_studio/data/component_configs.json)."""
+    from wan_studio.footprints import shipped_transformer_configs
+
+    return shipped_transformer_configs()
 
 
 def transformer_config(record: Checkpoint, component: str, settings) -> dict | None:
@@ -416,6 +415,8 @@ def fits(path: Path, settings, records: list[Checkpoint] | None = None) -> list[
     width = next((v.shape[1] for k, v in state_dict.items() if k.endswith("attn1.to_q.lora_A.weight")), None)
     found = []
     for record in records if records is not None else catalog.checkpoints():
+        if not any(supports_loras(record, mode) for mode in record.modes):
+            continue  # e.g. our own S2V pipeline: no LoRA loading
         config = transformer_config(record, "transformer", settings)
         if config is None:
             continue
