@@ -10,6 +10,7 @@ a refused request shows its message next to the input that caused it and queues 
 from __future__ import annotations
 
 import html
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -143,7 +144,9 @@ def panel_defaults(mode: str, record) -> list:
     return [
         title_text(mode, record),
         gr.update(choices=sizes, value=sizes[0]),
-        gr.update(minimum=record.frames_min, maximum=record.frames_max, step=4, value=record.frames_default),
+        # a fixed-length checkpoint (S2V clips) still needs minimum < maximum for the slider
+        gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4), step=4,
+                  value=record.frames_default),
         duration_text(record.frames_default, record),
         gr.update(value=record.steps),
         gr.update(value=record.guidance, label="Guidance (high-noise expert)" if record.is_moe else "Guidance"),
@@ -163,7 +166,7 @@ def _image(label: str, mode: str, name: str) -> gr.Image:
 
 
 def _video(label: str, mode: str, name: str) -> gr.Video:
-    return gr.Video(label=label, sources=["upload"], include_audio=False, height=200, elem_id=f"{mode}-{name}")
+    return gr.Video(label=label, sources=["upload"], height=200, elem_id=f"{mode}-{name}")
 
 
 def _mode_inputs(mode: str, errors: dict) -> tuple[dict, gr.Textbox | None]:
@@ -256,7 +259,8 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
-                    frames = gr.Slider(record.frames_min if record else 5, record.frames_max if record else 81,
+                    frames = gr.Slider(record.frames_min if record else 5,
+                                       max(record.frames_max, record.frames_min + 4) if record else 81,
                                        value=record.frames_default if record else 81, step=4,
                                        label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
                                        interactive=not spec.frames_from_input)
@@ -296,7 +300,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
             with gr.Column(scale=3, min_width=320):
                 progress = gr.HTML(_idle_card(), elem_id=f"{mode}-progress")
                 video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
-                                 buttons=["download"], elem_id=f"{mode}-video")
+                                 buttons=["download"], elem_id=f"{mode}-result")
                 preview = gr.Image(label="Live preview (approximate, from the latents)", height=140,
                                    interactive=False, elem_id=f"{mode}-preview")
                 status = gr.Markdown(elem_id=f"{mode}-status")
@@ -438,9 +442,9 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         return panel_defaults(mode, catalog.get(model_id) if model_id else None)
 
     # .input, not .change: a reload from the gallery sets the model and every value itself
-    panel.model.input(on_model, panel.model, [panel.title, panel.size, panel.frames, panel.duration, panel.steps,
-                                              panel.guidance, panel.guidance_2, panel.flow_shift],
-                      queue=False, **private)
+    model_event = panel.model.input(on_model, panel.model, [panel.title, panel.size, panel.frames, panel.duration,
+                                                            panel.steps, panel.guidance, panel.guidance_2,
+                                                            panel.flow_shift], queue=False, **private)
     panel.frames.change(lambda f, m: duration_text(f, catalog.get(m)) if m else "", [panel.frames, panel.model],
                         panel.duration, queue=False, **private)
 
@@ -459,10 +463,13 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)
     panel.estimate = (estimate, components, panel.cost)  # the shell fills the line when the page loads
-    cost_triggers = [panel.model, panel.size, panel.frames, panel.frames_auto, panel.steps,
-                     *[c for n, c in panel.inputs.items() if n in ("image", "last_image", "video", "pose_video", "audio")]]
-    for trigger in cost_triggers:
-        trigger.change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
+    model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
+        trigger.input(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for name in ("image", "last_image", "video", "pose_video", "audio"):
+        if name in panel.inputs:
+            panel.inputs[name].upload(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
 
     if mode == "vace":
         def show_vace_inputs(sub_mode):
@@ -481,7 +488,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
                                      queue=False, **private)
 
-    def submit(*values, request: gr.Request):
+    def submit(*values):
+        *values, request = values
         named = dict(zip(names, values))
         try:
             typed = build_request(mode, named)
@@ -534,6 +542,12 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         timings = result.recipe.get("timings", {})
         yield (_final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
                str(result.media), text, result.recipe)
+
+    # an explicit signature, so gradio passes one value per component and the gr.Request last
+    P = inspect.Parameter
+    submit.__signature__ = inspect.Signature(
+        [P(f"v_{name}", P.POSITIONAL_OR_KEYWORD) for name in names]
+        + [P("request", P.POSITIONAL_OR_KEYWORD, annotation=gr.Request)])
 
     # our own queue orders the work, so these handlers may run side by side: each only waits on its job
     panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],

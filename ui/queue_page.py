@@ -39,7 +39,7 @@ def build_queue_page(visible: bool) -> QueuePage:
                                            ("up", "Move up"), ("down", "Move down"), ("retry", "Retry"))}
         action_status = gr.Markdown(elem_id="queue-action-status")
         batch = gr.File(label="Batch file (JSON or CSV: one request per row)", file_types=[".json", ".csv"],
-                        type="filepath", elem_id="queue-batch")
+                        type="filepath", height=100, elem_id="queue-batch")
         batch_status = gr.Markdown(elem_id="queue-batch-status")
         stats_text = gr.Markdown("Collecting system figures…", elem_id="stats-text")
         with gr.Row():
@@ -84,7 +84,7 @@ def stats_frames(settings: Settings):
                 memory.append((t, gpu.memory_used_gb, f"VRAM {gpu.index}"))
     columns = ["seconds", "value", "series"]
     figures = format_sample(sampler.latest())
-    text = " · ".join(f"**{name}** {value}" for name, value in figures.items())
+    text = " · ".join(f"**{name}** {value}" for name, value in figures.items() if value != "n/a" or name == "GPU")
     return text, pd.DataFrame(percent, columns=columns), pd.DataFrame(memory, columns=columns)
 
 

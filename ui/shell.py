@@ -133,10 +133,15 @@ def add_examples(shell: Shell, settings: Settings) -> None:
 
 
 # -- navigation -------------------------------------------------------------------------------
-def navigation_updates(shell: Shell, key: str) -> list:
-    """Show one section; light its sidebar entry; the stats timer only ticks on its page."""
-    return ([gr.update(visible=k == key) for k in SECTIONS]
-            + [gr.update(variant="primary" if k == key else "secondary") for k in SECTIONS]
+def navigation_updates(shell: Shell, key: str, status: dict | None = None) -> list:
+    """Show one section; light its sidebar entry (and, with `status`, turn mode entries on or off);
+    the stats timer only ticks on its page."""
+    def entry(k):
+        if status is not None and k in status:
+            return gr.update(variant="primary" if k == key else "secondary", interactive=status[k].enabled)
+        return gr.update(variant="primary" if k == key else "secondary")
+
+    return ([gr.update(visible=k == key) for k in SECTIONS] + [entry(k) for k in SECTIONS]
             + [key, gr.Timer(active=key == "queue")])
 
 
@@ -156,13 +161,12 @@ def generation_updates(shell: Shell, generation: str, current: str, models: list
         else:
             record = catalog.default_model(mode, generation)
             updates += [gr.update(choices=choices, value=record.id if record else None)] + panel_defaults(mode, record)
-    updates += [gr.update(interactive=status[m].enabled) for m in NAV_MODES]
     updates += [off_text(generation), reasons_of(generation)]
     for panel in shell.panels.values():
         updates += [gr.update(interactive=status[t].enabled) for t in SEND_TARGETS]
     target = current if current not in status or status[current].enabled else \
         next((m for m in NAV_MODES if status[m].enabled), "gallery")
-    return updates + navigation_updates(shell, target)
+    return updates + navigation_updates(shell, target, status)
 
 
 def generation_outputs(shell: Shell) -> list:
@@ -170,7 +174,7 @@ def generation_outputs(shell: Shell) -> list:
     for panel in shell.panels.values():
         outputs += [panel.model, panel.title, panel.size, panel.frames, panel.duration, panel.steps, panel.guidance,
                     panel.guidance_2, panel.flow_shift]
-    outputs += [shell.nav[m] for m in NAV_MODES] + [shell.off_note, shell.reasons]
+    outputs += [shell.off_note, shell.reasons]
     for panel in shell.panels.values():
         outputs += [panel.send[t] for t in SEND_TARGETS]
     return outputs + navigation_outputs(shell)
@@ -188,7 +192,7 @@ def fill_values(panel: Panel, data: dict) -> list:
         "model": gr.update(choices=model_choices(panel.mode, record.generation), value=record.id),
         "prompt": data.get("prompt", ""),
         "size": gr.update(choices=sizes, value=size),
-        "frames": gr.update(minimum=record.frames_min, maximum=max(record.frames_max, data.get("frames") or 0),
+        "frames": gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4, data.get("frames") or 0),
                             value=data.get("frames")),
         "frames_auto": False,
         "steps": data.get("steps"),
@@ -238,9 +242,11 @@ def wire(shell: Shell, settings: Settings) -> None:
             event.then(fn, inputs, outputs, queue=False, **private)
 
     models = [panel.model for panel in shell.panels.values()]
-    shell.generation.input(lambda g, c, *m: generation_updates(shell, g, c, list(m)),
-                           [shell.generation, shell.current, *models], generation_outputs(shell), queue=False,
-                           **private).then(None, shell.reasons, None, js=REASONS_JS, **private)
+    switched = shell.generation.input(lambda g, c, *m: generation_updates(shell, g, c, list(m)),
+                                      [shell.generation, shell.current, *models], generation_outputs(shell),
+                                      queue=False, **private)
+    switched.then(None, shell.reasons, None, js=REASONS_JS, **private)
+    reestimate(shell, switched)
 
     # "Send to" chips: the video into V2V / VACE / Animate, its last frame into I2V / FLF2V
     for source in shell.panels.values():
@@ -288,10 +294,18 @@ def wire(shell: Shell, settings: Settings) -> None:
         generation = catalog.get(data["model"]).generation
         return updates + [generation] + navigation_updates(shell, mode)
 
-    shell.gallery.reload.click(reload, shell.gallery.selected, [*all_fields, shell.generation, *nav_out],
-                               queue=False, **private).success(
+    reloaded = shell.gallery.reload.click(reload, shell.gallery.selected, [*all_fields, shell.generation, *nav_out],
+                                          queue=False, **private).success(
         lambda g, c, *m: generation_updates(shell, g, c, list(m)), [shell.generation, shell.current, *models],
-        generation_outputs(shell), queue=False, **private).then(None, shell.reasons, None, js=REASONS_JS, **private)
+        generation_outputs(shell), queue=False, **private)
+    reloaded.then(None, shell.reasons, None, js=REASONS_JS, **private)
+    reestimate(shell, reloaded)
+
+
+def reestimate(shell: Shell, event) -> None:
+    for panel in shell.panels.values():
+        fn, inputs, output = panel.estimate
+        event.then(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
 
 
 def build_studio(settings: Settings) -> gr.Blocks:
