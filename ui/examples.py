@@ -56,7 +56,7 @@ def example_media(folder: Path) -> dict[str, Path]:
         files[name] = path
     path = folder / "voice.wav"
     if not path.exists():
-        _speechlike_wav(path, 2.0)
+        speechlike_wav(path, 2.0)
     files["voice"] = path
     return files
 
@@ -71,7 +71,7 @@ def _clip(path: Path, source: str, fps: int, seconds: float) -> None:
     tmp.replace(path)
 
 
-def _speechlike_wav(path: Path, seconds: float, rate: int = 16000) -> None:
+def speechlike_wav(path: Path, seconds: float, rate: int = 16000) -> None:
     """A syllable-like warble (a pitch glide under a 4 Hz envelope), enough to drive S2V's audio path."""
     count = int(seconds * rate)
     samples = (int(12000 * abs(math.sin(math.pi * 4 * n / rate)) * math.sin(2 * math.pi * (180 + 40 * math.sin(n / rate * 3)) * n / rate))

@@ -455,10 +455,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         named["prompt"] = named.get("prompt") or "estimate"
         try:
             return "⌚ " + _cost(build_request(mode, named))
-        except StudioError as exc:
+        except StudioError:
             record = catalog.get(named["model"])
             frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
-            return f"⌚ {record.name} · {frames} frames x {named.get('size')} · estimate once the inputs are valid ({exc})"
+            # the reason itself shows beside its input on Generate; here just what is known so far
+            return f"⌚ {record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
 
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)
@@ -547,7 +548,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     P = inspect.Parameter
     submit.__signature__ = inspect.Signature(
         [P(f"v_{name}", P.POSITIONAL_OR_KEYWORD) for name in names]
-        + [P("request", P.POSITIONAL_OR_KEYWORD, annotation=gr.Request)])
+        + [P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
 
     # our own queue orders the work, so these handlers may run side by side: each only waits on its job
     panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],
