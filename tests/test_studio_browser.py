@@ -336,3 +336,38 @@ def test_sidebar_follows_the_generation(page):
     assert "ANIMATE checkpoint" in page.locator("#nav-off-note").inner_text()
     # a disabled mode's chip is off too, and the page still generates on the Tiny generation
     assert page.locator("#t2v-send-animate").is_disabled()
+
+
+def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studio):
+    import zipfile
+
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", "export me")
+    exported = generate_and_play(page, outputs, "t2v")
+    page.fill("#t2v-prompt textarea", "lose my file")
+    lost = generate_and_play(page, outputs, "t2v")
+    (outputs / lost["output"]["file"]).unlink()  # deleted by hand
+
+    open_mode(page, "gallery")
+    first = page.locator("#gallery-grid button.thumbnail-item").first
+    first.wait_for(state="visible")
+    assert "(file missing)" in page.locator("#gallery-grid").inner_text()
+    first.click()  # the newest: the one whose file is gone
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('is missing')")
+    assert page.locator("#gallery-export").is_disabled() and page.locator("#gallery-reload").is_enabled()
+
+    page.locator("#gallery-grid button.thumbnail-item").nth(1).click()
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('export me')")
+    assert page.locator("#gallery-reload").inner_text() == "Reload into T2V"
+    page.click("#gallery-export")
+    link = page.locator("#gallery-export-file a[download]").first
+    link.wait_for(state="attached")
+    with page.expect_download() as download:
+        link.click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert f"{exported['id']}.mp4" in archive.namelist() and f"{exported['id']}.json" in archive.namelist()
+
+    page.click("#gallery-delete")
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('Select a result')")
+    assert not (outputs / f"{exported['id']}.mp4").exists() and not (outputs / f"{exported['id']}.json").exists()
+    assert "export me" not in page.locator("#gallery-grid").inner_text()
