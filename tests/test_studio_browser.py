@@ -316,6 +316,14 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     set_number(page, "t2v-steps", 2)
     generate_and_play(page, outputs, "t2v")
 
+    # a missing file is marked beside its own input
+    open_mode(page, "i2v")
+    page.fill("#i2v-prompt textarea", "no picture given")
+    page.click("#i2v-generate")
+    page.locator("#i2v-error-image").wait_for(state="visible")
+    assert "needs an input image" in page.locator("#i2v-error-image").inner_text()
+    assert not page.locator("#i2v-error-prompt").is_visible()
+
 
 def test_sidebar_follows_the_generation(page):
     def choose_generation(label):

@@ -30,6 +30,7 @@ class GalleryPage:
     delete: gr.Button
     export: gr.Button
     export_file: gr.File
+    opener: tuple | None = None  # (fn, inputs, outputs) the shell runs when the gallery opens
 
 
 def build_gallery(visible: bool) -> GalleryPage:
@@ -90,7 +91,7 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
                 gr.update(visible=empty))
 
     listing = [g.grid, g.page, g.page_label, g.ids, g.empty, g.go_generate]
-    g.refresh = lambda: (show, g.page, listing)  # used by the shell when the gallery opens
+    g.opener = (show, g.page, listing)
     g.previous.click(lambda p: show(int(p) - 1), g.page, listing, **private)
     g.next.click(lambda p: show(int(p) + 1), g.page, listing, **private)
 

@@ -103,6 +103,7 @@ class Panel:
     general_error: gr.Markdown | None = None
     send: dict = field(default_factory=dict)  # target mode -> chip
     s2v_duration: gr.Textbox | None = None
+    estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
 
     def request_components(self) -> list:
         """Every component the request is built from, in a fixed order named by `request_fields`."""

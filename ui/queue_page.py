@@ -26,6 +26,7 @@ class QueuePage:
     percent_plot: gr.LinePlot
     memory_plot: gr.LinePlot
     timer: gr.Timer
+    opener: tuple | None = None  # (fn, inputs, outputs) the shell runs when the page opens
 
 
 def build_queue_page(visible: bool) -> QueuePage:
@@ -96,8 +97,7 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
         return queue_rows(settings, owner_of(settings, request)), text, percent, memory
 
     outputs = [q.table, q.stats_text, q.percent_plot, q.memory_plot]
-    q.refresh = refresh
-    q.refresh_outputs = outputs
+    q.opener = (refresh, None, outputs)
     q.timer.tick(refresh, None, outputs, show_progress="hidden", **private)
     def pick(evt: gr.SelectData):
         return evt.row_value[0] if evt.row_value else ""

@@ -29,6 +29,7 @@ class SettingsPage:
     save_defaults: gr.Button
     defaults_status: gr.Markdown
     about: gr.Markdown
+    opener: tuple | None = None  # (fn, inputs, outputs) the shell runs when the page opens
 
 
 def model_rows(settings: Settings) -> list[list[str]]:
@@ -89,7 +90,7 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
 
 def wire_settings(s: SettingsPage, settings: Settings) -> None:
     private = dict(api_visibility="private")
-    s.show = lambda: (lambda: (model_rows(settings), about_text(settings)), None, [s.table, s.about])
+    s.opener = (lambda: (model_rows(settings), about_text(settings)), None, [s.table, s.about])
     s.refresh.click(lambda: model_rows(settings), None, s.table, queue=False, **private)
 
     def download(model_id, progress=gr.Progress(track_tqdm=True)):

@@ -11,7 +11,7 @@ import gradio as gr
 
 from ui.availability import NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
-from ui.panels import (COMMON_FIELDS, SEND_TARGETS, Panel, build_panel, model_choices, panel_defaults, size_choices,
+from ui.panels import (SEND_TARGETS, Panel, build_panel, model_choices, panel_defaults, size_choices,
                        SPECS, wire_panel)
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
 from ui.runtime import banner_text, get_studio
@@ -223,12 +223,8 @@ def wire(shell: Shell, settings: Settings) -> None:
     def go(key):
         return lambda: navigation_updates(shell, key)
 
-    gallery_show, gallery_page, gallery_listing = shell.gallery.refresh()
-    openers = {
-        "gallery": (gallery_show, gallery_page, gallery_listing),
-        "settings": shell.settings_page.show(),
-        "queue": (shell.queue.refresh, None, shell.queue.refresh_outputs),
-    }
+    openers = {"gallery": shell.gallery.opener, "settings": shell.settings_page.opener,
+               "queue": shell.queue.opener}
     for key in SECTIONS:
         event = shell.nav[key].click(go(key), None, nav_out, queue=False, **private)
         if key in openers:
