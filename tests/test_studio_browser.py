@@ -180,10 +180,16 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
 
     open_mode(page, "flf2v")
     upload(page, "flf2v-image", media["image"], "img")
-    upload(page, "flf2v-last_image", media["image2"], "img")
+    # the end frame from the "Generate" tab: a one-frame preview run, put into the Upload tab
+    page.locator("#flf2v-end-tabs").get_by_role("tab", name="Generate").click()
+    page.fill("#flf2v-end-prompt textarea", "a night sky")
+    page.click("#flf2v-end-generate")
+    page.locator("#flf2v-last_image img").wait_for(state="visible", timeout=60_000)
     page.fill("#flf2v-prompt textarea", "day turns to night")
     screenshot(page, "mode-flf2v")
-    generate_and_play(page, outputs, "flf2v")
+    recipe = generate_and_play(page, outputs, "flf2v")
+    assert newest_recipe(outputs, "preview")["request"]["prompt"] == "a night sky"
+    assert recipe["request"]["last_image"].endswith("last_image.png")
 
     open_mode(page, "v2v")
     upload(page, "v2v-video", media["clip"], "video")

@@ -104,6 +104,7 @@ class Panel:
     send: dict = field(default_factory=dict)  # target mode -> chip
     s2v_duration: gr.Textbox | None = None
     estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
+    extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
 
     def request_components(self) -> list:
         """Every component the request is built from, in a fixed order named by `request_fields`."""
@@ -170,7 +171,7 @@ def _video(label: str, mode: str, name: str) -> gr.Video:
     return gr.Video(label=label, sources=["upload"], height=200, elem_id=f"{mode}-{name}")
 
 
-def _mode_inputs(mode: str, errors: dict) -> tuple[dict, gr.Textbox | None]:
+def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
     """The distinctive inputs of seed brief 9.9, each followed by its error slot."""
     inputs: dict = {}
     duration_box = None
@@ -186,7 +187,14 @@ def _mode_inputs(mode: str, errors: dict) -> tuple[dict, gr.Textbox | None]:
             with gr.Column():
                 add("image", _image("Start frame", mode, "image"))
             with gr.Column():
-                add("last_image", _image("End frame", mode, "last_image"))
+                # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
+                with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
+                    with gr.Tab("Upload", id="upload"):
+                        add("last_image", _image("End frame", mode, "last_image"))
+                    with gr.Tab("Generate", id="generate"):
+                        end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
+                        end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
+                extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
     elif mode == "v2v":
         add("video", _video("Source video", mode, "video"))
         add("strength", gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="Strength (how much is repainted)",
@@ -252,7 +260,8 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 _error_slot(errors, mode, "model")
                 if spec.note:
                     gr.Markdown(spec.note, elem_classes="mode-note")
-                inputs, s2v_duration = _mode_inputs(mode, errors)
+                extras: dict = {}
+                inputs, s2v_duration = _mode_inputs(mode, errors, extras)
                 prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
                                     elem_id=f"{mode}-prompt")
                 _error_slot(errors, mode, "prompt")
@@ -316,7 +325,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     recipe = gr.JSON(elem_id=f"{mode}-recipe")
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
-                  video, status, recipe, inputs, errors, general_error, send, s2v_duration)
+                  video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras)
     return panel
 
 
@@ -471,7 +480,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         trigger.input(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
     for name in ("image", "last_image", "video", "pose_video", "audio"):
         if name in panel.inputs:
-            panel.inputs[name].upload(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+            # .change: uploads, examples, "Send to" and the end-frame generator all set these
+            panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
 
     if mode == "vace":
         def show_vace_inputs(sub_mode):
@@ -486,6 +496,10 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         panel.inputs["animate_mode"].change(
             lambda m: [gr.update(visible=m == "replace")] * 2, panel.inputs["animate_mode"],
             [panel.inputs["background_video"], panel.inputs["mask_video"]], queue=False, **private)
+    if mode == "flf2v":
+        panel.extras["end_make"].click(
+            _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
+            [panel.inputs["last_image"], panel.extras["end_tabs"]], concurrency_limit=None, **private)
     if mode == "s2v":
         panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
                                      queue=False, **private)
@@ -578,6 +592,26 @@ def _audio_duration(path, model_id):
         return "Could not read the audio's length (use a WAV file)."
     fps = catalog.get(model_id).fps if model_id else 16
     return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
+
+
+def _make_end_frame(settings: Settings):
+    """A one-frame preview from the T2V checkpoint of the FLF2V model's generation, as the end frame."""
+
+    def make_end_frame(prompt, model_id, request: gr.Request = None):
+        from wan_studio.requests import PreviewRequest
+
+        generation = catalog.get(model_id).generation if model_id else "tiny"
+        record = catalog.default_model("preview", generation)
+        if record is None:
+            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
+        try:
+            preview = PreviewRequest(model=record.id, prompt=prompt or "")
+            result = get_studio(settings).run(preview, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(result.media), gr.Tabs(selected="upload")
+
+    return make_end_frame
 
 
 def _stop_job(settings: Settings):
