@@ -385,3 +385,32 @@ def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studi
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('Select a result')")
     assert not (outputs / f"{exported['id']}.mp4").exists() and not (outputs / f"{exported['id']}.json").exists()
     assert "export me" not in page.locator("#gallery-grid").inner_text()
+
+
+def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": f"batch shot {n}", "steps": 2,
+                                  "seed": n} for n in (1, 2)]))
+    open_mode(page, "queue")
+    page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
+    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Queued 2 job')")
+    page.wait_for_function("() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
+    # the worker runs them; the table follows on the stats timer
+    page.wait_for_function("""() => [...document.querySelectorAll('#queue-table [role=row]')]
+        .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#stats-text').innerText.includes('CPU')")
+    row = page.locator("#queue-table [role=row]", has_text="batch shot 1").first
+    job_id = row.inner_text().split()[0]
+    page.fill("#queue-job textarea, #queue-job input", job_id)
+    page.click("#queue-remove")
+    page.wait_for_function("(id) => document.querySelector('#queue-action-status').innerText.includes(id)", arg=job_id)
+    assert "batch shot 1" not in page.locator("#queue-table").inner_text()
+    page.fill("#queue-job textarea, #queue-job input", "nope")
+    page.click("#queue-cancel")
+    page.wait_for_function("() => document.querySelector('#queue-action-status').innerText.includes('no job')")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": "ok"}, {"mode": "t2v", "model": "tiny-t2v",
+                                                                                  "prompt": "", "frames": 14}]))
+    page.locator("#queue-batch input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Nothing was queued')")
+    assert "row 2" in page.locator("#queue-batch-status").inner_text()

@@ -125,7 +125,7 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
                     studio.worker.notify()
             except StudioError as exc:
                 return f"⚠ {exc}", queue_rows(settings, owner)
-            return f"{name.capitalize()}: job {job.id} done.", queue_rows(settings, owner)
+            return f"{name.capitalize()}: applied to job {job.id}.", queue_rows(settings, owner)
 
         return run
 
@@ -135,13 +135,15 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
     def upload_batch(path, request: gr.Request):
         from wan_studio.batch import load_batch
 
+        # the file box empties after each upload, ready for the next batch
         if not path:
-            return gr.update(), gr.update()
+            return gr.update(), gr.update(), None
         try:
             requests = load_batch(path, settings)
             jobs = get_studio(settings).worker.add_many(requests, owner=owner_of(settings, request))
         except StudioError as exc:
-            return f"⚠ Nothing was queued: {exc}", gr.update()
-        return f"Queued {len(jobs)} job(s) from the batch file.", queue_rows(settings, owner_of(settings, request))
+            return f"⚠ Nothing was queued: {exc}", gr.update(), None
+        owner = owner_of(settings, request)
+        return f"Queued {len(jobs)} job(s) from the batch file.", queue_rows(settings, owner), None
 
-    q.batch.upload(upload_batch, q.batch, [q.batch_status, q.table], concurrency_limit=None, **private)
+    q.batch.upload(upload_batch, q.batch, [q.batch_status, q.table, q.batch], concurrency_limit=None, **private)
