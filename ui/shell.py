@@ -36,6 +36,7 @@ CSS = """
 .send-chips { align-items: center; }
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note { opacity: 0.6; font-size: 0.85em; }
+#studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
 """
 # hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
 REASONS_JS = """(reasons) => {
@@ -45,7 +46,17 @@ REASONS_JS = """(reasons) => {
   }
   return [];
 }"""
-DARK_JS = "() => { document.body.classList.add('dark'); }"
+# dark theme (video looks better on dark); on a phone the sidebar starts closed (its toggle opens it)
+DARK_JS = """() => {
+  document.body.classList.add('dark');
+  if (window.innerWidth < 768) {
+    const closeSidebar = () => {
+      const toggle = document.querySelector('button.toggle-button[aria-label="Toggle Sidebar"]');
+      if (toggle) toggle.click(); else setTimeout(closeSidebar, 200);
+    };
+    closeSidebar();
+  }
+}"""
 
 
 @dataclass
