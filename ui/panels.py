@@ -464,7 +464,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             return "No checkpoint for this mode in this generation."
         named["prompt"] = named.get("prompt") or "estimate"
         try:
-            return "⌚ " + _cost(build_request(mode, named))
+            return "⌚ " + _cost(build_request(mode, named), settings)
         except StudioError:
             record = catalog.get(named["model"])
             frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
@@ -574,9 +574,12 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
 
 
-def _cost(request) -> str:
+def _cost(request, settings: Settings) -> str:
     from ui.cost import cost_line
 
+    studio = get_studio(settings)
+    if hasattr(studio, "estimate_cost"):  # issue 6: the studio's machine and memory-plan setting
+        return studio.estimate_cost(request)
     return cost_line(request)
 
 
