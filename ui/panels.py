@@ -277,7 +277,9 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 _error_slot(errors, mode, "size")
                 frames_auto = gr.Checkbox(spec.frames_from_input, label="Frames from the input video (its length)",
                                           visible=spec.frames_from_input, elem_id=f"{mode}-frames_auto")
-                duration = gr.Markdown(duration_text(record.frames_default, record) if record and mode != "s2v" else "",
+                duration = gr.Markdown("Frames follow the input video's length (the line under Generate shows the count)."
+                                       if spec.frames_from_input else
+                                       duration_text(record.frames_default, record) if record and mode != "s2v" else "",
                                        elem_id=f"{mode}-duration")
                 _error_slot(errors, mode, "frames")
                 with gr.Accordion("Advanced", open=False):
@@ -455,8 +457,14 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     model_event = panel.model.input(on_model, panel.model, [panel.title, panel.size, panel.frames, panel.duration,
                                                             panel.steps, panel.guidance, panel.guidance_2,
                                                             panel.flow_shift], queue=False, **private)
-    panel.frames.change(lambda f, m: duration_text(f, catalog.get(m)) if m else "", [panel.frames, panel.model],
-                        panel.duration, queue=False, **private)
+    def duration(frames, model_id, auto):
+        if auto and spec.frames_from_input:
+            return "Frames follow the input video's length (the line under Generate shows the count)."
+        return duration_text(frames, catalog.get(model_id)) if model_id else ""
+
+    for trigger in (panel.frames, panel.frames_auto):
+        trigger.change(duration, [panel.frames, panel.model, panel.frames_auto], panel.duration, queue=False,
+                       **private)
 
     def estimate(*values):
         named = dict(zip(names, values))
