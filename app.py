@@ -1,4 +1,4 @@
-"""Wan Studio: start the studio page.
+"""Wan Studio: start the studio.
 
     python app.py [--port N] [--listen] [--share] [--auth user:password | --auth users.txt]
                   [--max-upload 500MB] [--output-dir DIR] [--models-dir DIR]
@@ -41,16 +41,17 @@ def main(argv=None):
     if warning:
         print(f"WARNING: {warning}", flush=True)
 
-    from ui.first_page import build_first_page, get_studio, theme
+    from ui.runtime import get_studio
+    from ui.shell import build_studio, launch_options
 
-    demo = build_first_page(settings)
+    demo = build_studio(settings)
     studio = get_studio(settings)
     if studio.warning:
         print(f"WARNING: {studio.warning}", flush=True)
     demo.queue(default_concurrency_limit=1).launch(
         server_name=settings.host, server_port=settings.port, share=args.share or None, auth=auth or None,
         max_file_size=parse_size(settings.max_upload), allowed_paths=[str(settings.output_dir)],
-        theme=theme(), footer_links=["api", "settings"], prevent_thread_lock=True,
+        **launch_options(), footer_links=["api", "settings"], prevent_thread_lock=True,
     )
     studio.start()  # after the page is up: the queue worker, the stats sampler, the torch warm-up
     try:

@@ -72,7 +72,7 @@ def _paths(value):
 
 
 def make_endpoint(mode: str, settings: Settings, get_studio):
-    from ui.first_page import owner_of
+    from ui.runtime import owner_of
 
     names = FILE_INPUTS[mode]
 
@@ -98,7 +98,7 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
 
 def register_api(settings: Settings, get_studio) -> None:
     """Hidden components and the named endpoints; call inside a gr.Blocks context."""
-    from ui.first_page import owner_of
+    from ui.runtime import owner_of
 
     def stats():
         from wan_studio.stats import format_sample

@@ -88,3 +88,14 @@ def _as_bool(value) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def save_defaults(updates: dict, path: Path | None = None) -> Path:
+    """Write user defaults (e.g. default_generation) into config.json, keeping every other key."""
+    path = Path(path) if path is not None else config_path()
+    raw = json.loads(path.read_text()) if path.exists() else {}
+    raw.update(updates)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(raw, indent=2) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,415 @@
+"""The studio in a real browser: Playwright driving Debian's Chromium against a launched app on the
+Tiny generation. Each test does what a person would: pick a mode, upload files, Generate, watch
+the progress, play the video. Screenshots of every mode panel go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.media_fixtures import make_image, make_video
+from wan_studio import catalog
+from wan_studio.requests import request_types
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory, tiny_dir):
+    """The app on a free port with its own output folder; the Tiny generation (no GPU here)."""
+    from tests.test_app import launch
+
+    base = tmp_path_factory.mktemp("studio")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"),
+               WAN_STUDIO_MODELS_DIR=str(base / "models"), WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir),
+               WAN_STUDIO_DEFAULT_GENERATION="tiny", WAN_STUDIO_CONFIG=str(base / "config.json"))
+    proc, url = launch(env)
+    yield url, base / "outputs"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"wan-chromium-{os.getpid()}"
+        shutil.rmtree(profile, ignore_errors=True)
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 1000},
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield context
+        context.close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(studio, browser):
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(studio[0])
+    page.wait_for_selector("#nav-t2v")
+    page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("media")
+    return {
+        "image": make_image(folder / "start.png", (96, 64)),
+        "image2": make_image(folder / "end.png", (96, 64), color=(20, 90, 200)),
+        "clip": make_video(folder / "clip.mp4", (96, 64), fps=16, seconds=1.0),
+        "pose": make_video(folder / "pose.mp4", (64, 64), fps=30, seconds=0.6),
+        "face": make_video(folder / "face.mp4", (64, 64), fps=30, seconds=0.6, source="testsrc"),
+        "voice": speech_like(folder / "voice.wav"),
+    }
+
+
+def speech_like(path: Path) -> Path:
+    from ui.examples import speechlike_wav
+
+    speechlike_wav(path, 1.0)
+    return path
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def open_mode(page, mode: str) -> None:
+    page.click(f"#nav-{mode}")
+    page.wait_for_selector(f"#panel-{mode}", state="visible")
+
+
+def set_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def open_advanced(page, mode: str) -> None:
+    steps = page.locator(f"#{mode}-steps")
+    if not steps.is_visible():
+        page.locator(f"#panel-{mode} button.label-wrap:has-text('Advanced')").click()
+        steps.wait_for(state="visible")
+
+
+def upload(page, elem_id: str, path: Path, ready: str) -> None:
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+    page.locator(f"#{elem_id} {ready}").first.wait_for(state="visible")
+
+
+def watch_progress(page, mode: str) -> None:
+    """Record every state the progress card goes through (a tiny run is over in a second)."""
+    page.evaluate("""(mode) => {
+        window.__states = [];
+        const card = document.querySelector('#' + mode + '-progress');
+        const note = () => card.querySelectorAll('.progress-card').forEach(c => {
+            const s = c.dataset.state; if (s && window.__states.at(-1) !== s) window.__states.push(s); });
+        new MutationObserver(note).observe(card, {subtree: true, childList: true, attributes: true, characterData: true});
+    }""", mode)
+
+
+def played_duration(page, mode: str, previous_src: str | None = None) -> tuple[float, str]:
+    """Wait until the player holds a new video the browser can play; its duration in seconds."""
+    page.wait_for_function(
+        """([mode, previous]) => { const v = document.querySelector('#' + mode + '-result video');
+            return v && v.currentSrc && v.currentSrc !== previous && v.readyState >= 1 && v.duration > 0; }""",
+        arg=[mode, previous_src], timeout=60_000)
+    return page.evaluate("""(mode) => { const v = document.querySelector('#' + mode + '-result video');
+        return [v.duration, v.currentSrc, v.loop, v.autoplay]; }""", mode)[:2]
+
+
+def newest_recipe(outputs: Path, mode: str) -> dict:
+    recipes = sorted(outputs.glob(f"*-{mode}-*.json"))
+    assert recipes, f"no {mode} result in {outputs}"
+    return json.loads(recipes[-1].read_text())
+
+
+def generate_and_play(page, outputs: Path, mode: str) -> dict:
+    previous = page.evaluate("(m) => document.querySelector('#' + m + '-result video')?.currentSrc || null", mode)
+    watch_progress(page, mode)
+    page.click(f"#{mode}-generate")
+    duration, _ = played_duration(page, mode, previous)
+    page.wait_for_function("(m) => document.querySelector('#' + m + '-progress [data-state=done]')", arg=mode)
+    recipe = newest_recipe(outputs, mode)
+    out = recipe["output"]
+    assert duration == pytest.approx(out["frames"] / out["fps"], abs=0.08), (duration, out)
+    states = page.evaluate("window.__states")
+    assert states[-1] == "done" and len(states) >= 2, states  # queued / loading / running, then done
+    assert "Saved" in page.locator(f"#{mode}-status").inner_text()
+    return recipe
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# -- tests --------------------------------------------------------------------------------------
+def test_every_mode_generates_a_playable_video(page, studio, media):
+    outputs = studio[1]
+    # T2V: a prompt, 13 frames
+    page.fill("#t2v-prompt textarea", "a lighthouse in a storm")
+    set_number(page, "t2v-frames", 13)
+    page.wait_for_function("() => document.querySelector('#t2v-cost').innerText.includes('13 frames')")
+    screenshot(page, "mode-t2v")
+    assert generate_and_play(page, outputs, "t2v")["output"]["frames"] == 13
+
+    open_mode(page, "i2v")
+    upload(page, "i2v-image", media["image"], "img")
+    page.fill("#i2v-prompt textarea", "the gradient starts to move")
+    screenshot(page, "mode-i2v")
+    recipe = generate_and_play(page, outputs, "i2v")
+    assert recipe["request"]["image"].endswith("image.png")
+
+    open_mode(page, "ti2v")
+    upload(page, "ti2v-image", media["image"], "img")
+    page.fill("#ti2v-prompt textarea", "a boat on a rainy street")
+    screenshot(page, "mode-ti2v")
+    assert generate_and_play(page, outputs, "ti2v")["output"]["fps"] == 24
+
+    open_mode(page, "flf2v")
+    upload(page, "flf2v-image", media["image"], "img")
+    # the end frame from the "Generate" tab: a one-frame preview run, put into the Upload tab
+    page.locator("#flf2v-end-tabs").get_by_role("tab", name="Generate").click()
+    page.fill("#flf2v-end-prompt textarea", "a night sky")
+    page.click("#flf2v-end-generate")
+    page.locator("#flf2v-last_image img").wait_for(state="visible", timeout=60_000)
+    page.fill("#flf2v-prompt textarea", "day turns to night")
+    screenshot(page, "mode-flf2v")
+    recipe = generate_and_play(page, outputs, "flf2v")
+    assert newest_recipe(outputs, "preview")["request"]["prompt"] == "a night sky"
+    assert recipe["request"]["last_image"].endswith("last_image.png")
+
+    open_mode(page, "v2v")
+    upload(page, "v2v-video", media["clip"], "video")
+    page.fill("#v2v-prompt textarea", "as a watercolour")
+    screenshot(page, "mode-v2v")
+    assert generate_and_play(page, outputs, "v2v")["output"]["frames"] == 13  # 1 s at 16 fps, as 4k+1
+
+    open_mode(page, "vace")
+    upload(page, "vace-video", media["clip"], "video")
+    page.fill("#vace-bbox textarea, #vace-bbox input", "16, 16, 64, 48")
+    page.fill("#vace-prompt textarea", "flowers in the box")
+    screenshot(page, "mode-vace")
+    recipe = generate_and_play(page, outputs, "vace")
+    assert recipe["request"]["vace_mode"] == "inpaint" and recipe["request"]["bbox"] == [16, 16, 64, 48]
+
+    open_mode(page, "animate")
+    upload(page, "animate-image", media["image"], "img")
+    upload(page, "animate-pose_video", media["pose"], "video")
+    upload(page, "animate-face_video", media["face"], "video")
+    page.fill("#animate-prompt textarea", "the figure dances")
+    screenshot(page, "mode-animate")
+    assert generate_and_play(page, outputs, "animate")["output"]["fps"] == 30
+
+    s2v = page.locator("#nav-s2v")
+    if "s2v" in request_types() and catalog.for_mode("s2v", "tiny"):
+        open_mode(page, "s2v")
+        upload(page, "s2v-image", media["image"], "img")
+        upload(page, "s2v-audio", media["voice"], "audio, [data-testid=waveform-controls], canvas")
+        page.wait_for_function("() => document.querySelector('#s2v-duration textarea, #s2v-duration input').value.includes('s')")
+        page.fill("#s2v-prompt textarea", "someone speaks")
+        screenshot(page, "mode-s2v")
+        generate_and_play(page, outputs, "s2v")
+    else:  # no engine wrapper on this version: shown, off, with its reason
+        assert s2v.is_disabled() and "not wired into the engine" in s2v.get_attribute("title")
+    open_mode(page, "gallery")
+    screenshot(page, "page-gallery")
+    open_mode(page, "queue")
+    page.wait_for_function("() => ['t2v', 'i2v', 'vace', 'animate'].every(m => document.querySelector('#queue-table').innerText.includes(m))")
+    screenshot(page, "page-queue")
+    open_mode(page, "settings")
+    page.wait_for_function("() => document.querySelector('#settings-about').innerText.includes('Backend')")
+    screenshot(page, "page-settings")
+
+
+def test_send_to_v2v_and_i2v_fill_the_input_and_run(page, studio):
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", "a red ball rolls")
+    generate_and_play(page, outputs, "t2v")
+
+    page.click("#t2v-send-v2v")
+    page.wait_for_selector("#panel-v2v", state="visible")
+    page.locator("#v2v-video video").wait_for(state="attached")
+    page.fill("#v2v-prompt textarea", "the same ball, as a sketch")
+    recipe = generate_and_play(page, outputs, "v2v")
+    assert recipe["request"]["video"].endswith("video.mp4")
+
+    open_mode(page, "t2v")
+    page.click("#t2v-send-i2v")
+    page.wait_for_selector("#panel-i2v", state="visible")
+    page.locator("#i2v-image img").wait_for(state="visible")
+    page.fill("#i2v-prompt textarea", "the ball keeps rolling")
+    recipe = generate_and_play(page, outputs, "i2v")
+    assert recipe["output"]["width"] == 64 and recipe["output"]["height"] == 64  # the last frame's 1:1 shape
+
+
+def test_gallery_reload_restores_every_parameter(page, studio, media):
+    outputs = studio[1]
+    open_mode(page, "i2v")
+    upload(page, "i2v-image", media["image"], "img")
+    page.fill("#i2v-prompt textarea", "reload me exactly")
+    open_advanced(page, "i2v")
+    page.fill("#i2v-negative_prompt textarea", "blurry")
+    set_number(page, "i2v-steps", 3)
+    set_number(page, "i2v-guidance", 4.5)
+    page.locator("#i2v-randomize input").uncheck()
+    set_number(page, "i2v-seed", 4242)
+    set_number(page, "i2v-frames", 13)
+    original = generate_and_play(page, outputs, "i2v")["request"]
+    assert original["seed"] == 4242 and original["steps"] == 3
+
+    # scramble the panel, then reload the result from the gallery
+    page.fill("#i2v-prompt textarea", "something else")
+    set_number(page, "i2v-seed", 1)
+    set_number(page, "i2v-steps", 9)
+    upload(page, "i2v-image", media["image2"], "img[src*='end.png']")
+    open_mode(page, "gallery")
+    page.locator("#gallery-grid button.thumbnail-item").first.click()
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('reload me exactly')")
+    page.click("#gallery-reload")
+    page.wait_for_selector("#panel-i2v", state="visible")
+    page.wait_for_function("() => document.querySelector('#i2v-prompt textarea').value === 'reload me exactly'")
+    assert page.input_value("#i2v-seed input") == "4242"
+    assert page.input_value("#i2v-steps input[type=number]") == "3"
+    assert page.input_value("#i2v-guidance input[type=number]") == "4.5"
+    assert page.input_value("#i2v-frames input[type=number]") == "13"
+    assert page.input_value("#i2v-negative_prompt textarea") == "blurry"
+    assert not page.locator("#i2v-randomize input").is_checked()
+    page.locator("#i2v-image img[src*='image.png']").wait_for(state="visible")  # the library's copy, not end.png
+    again = generate_and_play(page, outputs, "i2v")["request"]
+    for key in ("prompt", "seed", "steps", "guidance", "frames", "width", "height", "negative_prompt", "model"):
+        assert again[key] == original[key], key
+
+
+def test_stop_and_bad_input_leave_the_page_working(page, studio):
+    outputs = studio[1]
+    before = set(outputs.glob("*.mp4"))
+    # a bad input: its message beside the prompt, nothing queued or written
+    page.click("#t2v-generate")
+    error = page.locator("#t2v-error-prompt")
+    error.wait_for(state="visible")
+    assert "The prompt is empty" in error.inner_text()
+    assert set(outputs.glob("*.mp4")) == before
+
+    # a long run, stopped while it is denoising
+    page.fill("#t2v-prompt textarea", "a very long run")
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 200)
+    watch_progress(page, "t2v")
+    page.click("#t2v-generate")
+    page.wait_for_selector("#t2v-progress [data-state=running]")
+    assert "Step" in page.locator("#t2v-progress").inner_text()
+    page.wait_for_function("() => document.querySelector('#t2v-preview img')")  # the live preview
+    page.click("#t2v-stop")
+    page.wait_for_selector("#t2v-progress [data-state=stopped]", timeout=30_000)
+    assert not error.is_visible()
+    assert set(outputs.glob("*.mp4")) == before
+
+    # still usable: the next run goes through
+    set_number(page, "t2v-steps", 2)
+    generate_and_play(page, outputs, "t2v")
+
+    # a missing file is marked beside its own input
+    open_mode(page, "i2v")
+    page.fill("#i2v-prompt textarea", "no picture given")
+    page.click("#i2v-generate")
+    page.locator("#i2v-error-image").wait_for(state="visible")
+    assert "needs an input image" in page.locator("#i2v-error-image").inner_text()
+    assert not page.locator("#i2v-error-prompt").is_visible()
+
+
+def test_sidebar_follows_the_generation(page):
+    def choose_generation(label):
+        page.click("#generation input")
+        page.get_by_role("option", name=label).first.click()
+
+    assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_disabled()
+    choose_generation("Wan 2.2")
+    page.wait_for_function("() => document.querySelector('#nav-vace').disabled")
+    assert page.locator("#nav-v2v").is_disabled() and page.locator("#nav-animate").is_enabled()
+    assert "Wan 2.2 has no VACE checkpoint" in page.locator("#nav-vace").get_attribute("title")
+    assert "— Wan 2.2" in page.locator("#t2v-title").inner_text()  # the panel took a 2.2 checkpoint
+    screenshot(page, "sidebar-wan22")
+    choose_generation("Wan 2.1")
+    page.wait_for_function("() => document.querySelector('#nav-animate').disabled")
+    assert page.locator("#nav-vace").is_enabled() and page.locator("#nav-ti2v").is_disabled()
+    assert "Wan 2.1 has no ANIMATE checkpoint" in page.locator("#nav-animate").get_attribute("title")
+    assert "ANIMATE checkpoint" in page.locator("#nav-off-note").inner_text()
+    # a disabled mode's chip is off too, and the page still generates on the Tiny generation
+    assert page.locator("#t2v-send-animate").is_disabled()
+
+
+def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studio):
+    import zipfile
+
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", "export me")
+    exported = generate_and_play(page, outputs, "t2v")
+    page.fill("#t2v-prompt textarea", "lose my file")
+    lost = generate_and_play(page, outputs, "t2v")
+    (outputs / lost["output"]["file"]).unlink()  # deleted by hand
+
+    open_mode(page, "gallery")
+    first = page.locator("#gallery-grid button.thumbnail-item").first
+    first.wait_for(state="visible")
+    assert "(file missing)" in page.locator("#gallery-grid").inner_text()
+    first.click()  # the newest: the one whose file is gone
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('is missing')")
+    assert page.locator("#gallery-export").is_disabled() and page.locator("#gallery-reload").is_enabled()
+
+    page.locator("#gallery-grid button.thumbnail-item").nth(1).click()
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('export me')")
+    assert page.locator("#gallery-reload").inner_text() == "Reload into T2V"
+    page.click("#gallery-export")
+    link = page.locator("#gallery-export-file a[download]").first
+    link.wait_for(state="attached")
+    with page.expect_download() as download:
+        link.click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert f"{exported['id']}.mp4" in archive.namelist() and f"{exported['id']}.json" in archive.namelist()
+
+    page.click("#gallery-delete")
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('Select a result')")
+    assert not (outputs / f"{exported['id']}.mp4").exists() and not (outputs / f"{exported['id']}.json").exists()
+    assert "export me" not in page.locator("#gallery-grid").inner_text()
+
+
+def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": f"batch shot {n}", "steps": 2,
+                                  "seed": n} for n in (1, 2)]))
+    open_mode(page, "queue")
+    page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
+    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Queued 2 job')")
+    page.wait_for_function("() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
+    # the worker runs them; the table follows on the stats timer
+    page.wait_for_function("""() => [...document.querySelectorAll('#queue-table [role=row]')]
+        .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#stats-text').innerText.includes('CPU')")
+    row = page.locator("#queue-table [role=row]", has_text="batch shot 1").first
+    job_id = row.inner_text().split()[0]
+    page.fill("#queue-job textarea, #queue-job input", job_id)
+    page.click("#queue-remove")
+    page.wait_for_function("(id) => document.querySelector('#queue-action-status').innerText.includes(id)", arg=job_id)
+    assert "batch shot 1" not in page.locator("#queue-table").inner_text()
+    page.fill("#queue-job textarea, #queue-job input", "nope")
+    page.click("#queue-cancel")
+    page.wait_for_function("() => document.querySelector('#queue-action-status').innerText.includes('no job')")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": "ok"}, {"mode": "t2v", "model": "tiny-t2v",
+                                                                                  "prompt": "", "frames": 14}]))
+    page.locator("#queue-batch input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Nothing was queued')")
+    assert "row 2" in page.locator("#queue-batch-status").inner_text()

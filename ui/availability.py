@@ -1,0 +1,57 @@
+"""Which modes the sidebar offers for a generation, and why a mode is off. No gradio here.
+
+One rule for every mode: a mode is on when the chosen generation has a catalog checkpoint for it
+AND the engine has a request type (a wrapper) for it. So a mode whose wrapper lands later (S2V)
+switches itself on without touching the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wan_studio import catalog
+
+# sidebar order (seed brief W1); TI2V sits with the image modes
+NAV_MODES = ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate")
+NAV_LABELS = {"t2v": "🎬 T2V", "i2v": "🖼️ I2V", "ti2v": "✨ TI2V", "flf2v": "⇄ FLF2V", "v2v": "🎞️ V2V",
+              "vace": "🎛️ VACE", "s2v": "🔊 S2V", "animate": "💃 Animate"}
+GENERATION_LABELS = {"2.1": "Wan 2.1", "2.2": "Wan 2.2", "tiny": "Tiny (random weights, CPU)"}
+
+
+@dataclass(frozen=True)
+class ModeStatus:
+    mode: str
+    enabled: bool
+    reason: str  # empty when enabled
+
+
+def engine_modes() -> set[str]:
+    from wan_studio.requests import request_types
+
+    return set(request_types())
+
+
+def mode_status(mode: str, generation: str, wired: set[str] | None = None) -> ModeStatus:
+    wired = engine_modes() if wired is None else wired
+    name = mode.upper()
+    if mode not in wired:
+        return ModeStatus(mode, False, f"{name} is not wired into the engine yet; it arrives in a later release.")
+    if not catalog.for_mode(mode, generation):
+        offered = [GENERATION_LABELS.get(g, g) for g in catalog.GENERATIONS if catalog.for_mode(mode, g)]
+        where = f"; switch Generation to {' or '.join(offered)}" if offered else ""
+        return ModeStatus(mode, False, f"{GENERATION_LABELS.get(generation, generation)} has no {name} checkpoint{where}.")
+    return ModeStatus(mode, True, "")
+
+
+def sidebar_status(generation: str) -> dict[str, ModeStatus]:
+    wired = engine_modes()
+    return {mode: mode_status(mode, generation, wired) for mode in NAV_MODES}
+
+
+def generation_choices() -> list[tuple[str, str]]:
+    return [(GENERATION_LABELS[g], g) for g in catalog.GENERATIONS]
+
+
+def api_only_note() -> str:
+    slots = catalog.api_only_slots()
+    return " · ".join(s.name for s in slots) + ": API-only, no open weights (not selectable)" if slots else ""

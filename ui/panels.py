@@ -1,0 +1,660 @@
+"""One builder for every mode panel, driven by a per-mode input spec.
+
+A panel is inputs on the left (the mode's distinctive inputs, prompt, size, frames, the Advanced
+accordion, Generate / Stop and the cost line) and output on the right (progress card, live
+preview, the player, the recipe and the "Send to" chips). Submitting builds the mode's typed
+request (the same class the API and the CLI build), so validation and messages are identical;
+a refused request shows its message next to the input that caused it and queues nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import time
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from ui.availability import NAV_LABELS
+from ui.runtime import get_studio, owner_of
+from wan_studio import catalog
+from wan_studio.errors import Cancelled, RequestError, StudioError
+from wan_studio.settings import Settings
+
+MATCH_INPUT = "Match input"
+VACE_SUBMODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
+                 "extension", "reference")
+# which VACE inputs each sub-mode shows (the rest are hidden)
+VACE_SHOWS = {
+    **{m: {"video", "control_source"} for m in ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout")},
+    "inpaint": {"video", "mask", "bbox"},
+    "outpaint": {"video", "outpaint_directions", "outpaint_ratio"},
+    "extension": {"extension", "image", "last_image", "video"},
+    "reference": set(),
+}
+VACE_OPTIONAL = {"reference", "conditioning_scale"}  # shown in every sub-mode
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    mode: str
+    prompt_label: str
+    placeholder: str
+    size_from_input: bool = False  # offer "Match input" (the size follows the uploaded picture or video)
+    frames_from_input: bool = False  # offer "Frames from the input video"
+    note: str = ""
+
+
+SPECS = {
+    "t2v": ModeSpec("t2v", "Prompt", "A red fox runs through fresh snow at dawn, tracking shot"),
+    "i2v": ModeSpec("i2v", "Motion prompt", "Slow zoom in, leaves rustling in the wind", size_from_input=True),
+    "ti2v": ModeSpec("ti2v", "Prompt", "A paper boat drifts down a rainy street", size_from_input=True,
+                     note="The image is optional: without one TI2V is text to video."),
+    "flf2v": ModeSpec("flf2v", "Transition prompt", "A penguin spreads its wings and takes flight",
+                      size_from_input=True, note="The output takes the start frame's aspect ratio."),
+    "v2v": ModeSpec("v2v", "Prompt (the new look)", "The same scene as a watercolour painting",
+                    size_from_input=True, frames_from_input=True),
+    "vace": ModeSpec("vace", "Prompt", "A river in autumn, golden light", size_from_input=True,
+                     frames_from_input=True),
+    "s2v": ModeSpec("s2v", "Scene / style prompt", "A cinematic close-up of a woman singing", size_from_input=True,
+                    note="The video is as long as the audio."),
+    "animate": ModeSpec("animate", "Optional prompt", "A person dancing", size_from_input=True, frames_from_input=True,
+                        note="Pose and face videos are Wan-Animate's pre-processed driving videos."),
+}
+COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
+                 "seed", "randomize", "negative_prompt", "preset")
+SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
+ERROR_SLOTS = ("model", "prompt", "image", "last_image", "video", "strength", "vace_mode", "control_source", "mask",
+               "bbox", "outpaint_directions", "extension", "reference", "audio", "pose_video", "face_video",
+               "background_video", "mask_video", "animate_mode", "size", "frames", "steps", "guidance", "flow_shift",
+               "seed")
+
+
+@dataclass
+class Panel:
+    mode: str
+    column: gr.Column
+    title: gr.Markdown
+    model: gr.Dropdown
+    prompt: gr.Textbox
+    size: gr.Dropdown
+    frames: gr.Slider
+    frames_auto: gr.Checkbox
+    duration: gr.Markdown
+    negative_prompt: gr.Textbox
+    steps: gr.Slider
+    guidance: gr.Slider
+    guidance_2: gr.Slider
+    flow_shift: gr.Slider
+    seed: gr.Number
+    randomize: gr.Checkbox
+    generate: gr.Button
+    stop: gr.Button
+    cost: gr.Markdown
+    job_id: gr.State
+    progress: gr.HTML
+    preview: gr.Image
+    video: gr.Video
+    status: gr.Markdown
+    recipe: gr.JSON
+    inputs: dict = field(default_factory=dict)  # request field -> component (mode-specific)
+    errors: dict = field(default_factory=dict)  # request field -> gr.Markdown shown next to it
+    general_error: gr.Markdown | None = None
+    send: dict = field(default_factory=dict)  # target mode -> chip
+    s2v_duration: gr.Textbox | None = None
+    estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
+    extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
+    preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
+
+    def request_components(self) -> list:
+        """Every component the request is built from, in a fixed order named by `request_fields`."""
+        return [getattr(self, name) for name in COMMON_FIELDS] + list(self.inputs.values())
+
+    def request_fields(self) -> list[str]:
+        return list(COMMON_FIELDS) + list(self.inputs)
+
+    def error_components(self) -> list:
+        return list(self.errors.values()) + [self.general_error]
+
+
+# -- choices and defaults ---------------------------------------------------------------------
+def model_choices(mode: str, generation: str) -> list[tuple[str, str]]:
+    return [(c.name, c.id) for c in catalog.for_mode(mode, generation)]
+
+
+def size_choices(record, spec: ModeSpec) -> list[str]:
+    sizes = [f"{w}x{h}" for w, h in record.sizes]
+    return ([MATCH_INPUT] if spec.size_from_input else []) + sizes
+
+
+def duration_text(frames, record) -> str:
+    frames = int(frames or 0)
+    return f"{frames} frames = **{frames / record.fps:.2f} s** at {record.fps} fps"
+
+
+def title_text(mode: str, record) -> str:
+    label = catalog.MODE_LABELS.get(mode, mode)
+    return f"### {NAV_LABELS[mode]} · {label} — {record.name if record else 'no checkpoint in this generation'}"
+
+
+def preset_values(mode: str, record, preset: str) -> tuple[list, list[str]]:
+    """Updates for [steps, guidance, guidance_2, flow_shift] under a preset, and its messages
+    (why Fast falls back to Quality here, or which LoRA it uses)."""
+    from wan_studio.presets import resolve
+
+    if record is None:
+        return [gr.update()] * 4, []
+    try:
+        resolution = resolve(record, mode, preset)
+    except StudioError as exc:  # e.g. fast-hybrid on a checkpoint that has none
+        return [gr.update()] * 4, [str(exc)]
+    values = resolution.values
+    return [
+        gr.update(value=values.get("steps", record.steps)),
+        gr.update(value=values.get("guidance", record.guidance)),
+        gr.update(value=values.get("guidance_2", record.guidance_2 or record.guidance)),
+        gr.update(value=values.get("flow_shift", record.flow_shift_for(*record.default_size))),
+    ], list(resolution.messages)
+
+
+def panel_defaults(mode: str, record) -> list:
+    """Updates for [title, size, frames, duration, steps, guidance, guidance_2, flow_shift] from a checkpoint."""
+    spec = SPECS[mode]
+    if record is None:
+        return [title_text(mode, None)] + [gr.update()] * 7
+    sizes = size_choices(record, spec)
+    return [
+        title_text(mode, record),
+        gr.update(choices=sizes, value=sizes[0]),
+        # a fixed-length checkpoint (S2V clips) still needs minimum < maximum for the slider
+        gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4), step=4,
+                  value=record.frames_default),
+        duration_text(record.frames_default, record),
+        gr.update(value=record.steps),
+        gr.update(value=record.guidance, label="Guidance (high-noise expert)" if record.is_moe else "Guidance"),
+        gr.update(value=record.guidance_2 or record.guidance, visible=record.is_moe),
+        gr.update(value=record.flow_shift_for(*record.default_size)),
+    ]
+
+
+# -- layout -----------------------------------------------------------------------------------
+def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
+    panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
+
+
+def _image(label: str, mode: str, name: str) -> gr.Image:
+    return gr.Image(label=label, type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=200,
+                    elem_id=f"{mode}-{name}")
+
+
+def _video(label: str, mode: str, name: str) -> gr.Video:
+    return gr.Video(label=label, sources=["upload"], height=200, elem_id=f"{mode}-{name}")
+
+
+def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
+    """The distinctive inputs of seed brief 9.9, each followed by its error slot."""
+    inputs: dict = {}
+    duration_box = None
+
+    def add(name, component):
+        inputs[name] = component
+        _error_slot(errors, mode, name)
+
+    if mode in ("i2v", "ti2v"):
+        add("image", _image("Source image" + (" (optional)" if mode == "ti2v" else ""), mode, "image"))
+    elif mode == "flf2v":
+        with gr.Row():
+            with gr.Column():
+                add("image", _image("Start frame", mode, "image"))
+            with gr.Column():
+                # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
+                with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
+                    with gr.Tab("Upload", id="upload"):
+                        add("last_image", _image("End frame", mode, "last_image"))
+                    with gr.Tab("Generate", id="generate"):
+                        end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
+                        end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
+                extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
+    elif mode == "v2v":
+        add("video", _video("Source video", mode, "video"))
+        add("strength", gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="Strength (how much is repainted)",
+                                  elem_id="v2v-strength"))
+    elif mode == "vace":
+        add("vace_mode", gr.Radio(list(VACE_SUBMODES), value="inpaint", label="Sub-mode", elem_id="vace-vace_mode"))
+        add("video", _video("Source video", mode, "video"))
+        add("control_source", gr.Radio([("Extract the control from a normal video", "raw"),
+                                        ("The video already is a control video", "control")],
+                                       value="raw", label="Control source", visible=False, elem_id="vace-control_source"))
+        add("mask", gr.File(label="Mask (image for all frames, or a mask video; white = regenerate)", type="filepath",
+                            file_types=["image", "video"], height=110, elem_id="vace-mask"))
+        add("bbox", gr.Textbox(label="…or a box x0, y0, x1, y1 (output pixels)", placeholder="8, 8, 56, 40",
+                               elem_id="vace-bbox"))
+        add("outpaint_directions", gr.CheckboxGroup(["left", "right", "up", "down"], value=["left", "right"],
+                                                    label="Outpaint directions", visible=False,
+                                                    elem_id="vace-outpaint_directions"))
+        add("outpaint_ratio", gr.Slider(0.05, 2.0, value=0.25, step=0.05, label="Outpaint ratio", visible=False,
+                                        elem_id="vace-outpaint_ratio"))
+        add("extension", gr.Dropdown([("From a first frame", "first_frame"), ("To a last frame", "last_frame"),
+                                      ("Between first and last frames", "first_last"),
+                                      ("Continue after a clip", "first_clip"), ("Lead into a clip", "last_clip")],
+                                     value="first_frame", label="Extension", visible=False, elem_id="vace-extension"))
+        with gr.Row():
+            add("image", gr.Image(label="First frame", type="filepath", height=160, visible=False, elem_id="vace-image"))
+            add("last_image", gr.Image(label="Last frame", type="filepath", height=160, visible=False,
+                                       elem_id="vace-last_image"))
+        add("reference", gr.File(label="Optional reference images (1-3)", file_count="multiple", type="filepath",
+                                 file_types=["image"], height=110, elem_id="vace-reference"))
+        add("conditioning_scale", gr.Slider(0, 2, value=1.0, step=0.05, label="Control strength",
+                                            elem_id="vace-conditioning_scale"))
+    elif mode == "s2v":
+        add("image", _image("Reference character", mode, "image"))
+        add("audio", gr.Audio(label="Driving audio", sources=["upload", "microphone"], type="filepath", format="wav",
+                              elem_id="s2v-audio"))
+        duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
+                                  elem_id="s2v-duration")
+        add("pose_video", _video("Optional pose video (else the audio alone drives the motion)", mode, "pose_video"))
+    elif mode == "animate":
+        add("image", _image("Character reference", mode, "image"))
+        add("animate_mode", gr.Radio([("Animate the character", "animate"), ("Replace a person in the video", "replace")],
+                                     value="animate", label="Mode", elem_id="animate-animate_mode"))
+        add("pose_video", _video("Driving pose video (skeleton renders)", mode, "pose_video"))
+        add("face_video", _video("Driving face video (face crops)", mode, "face_video"))
+        add("background_video", gr.Video(label="Background video", sources=["upload"], height=160, visible=False,
+                                         elem_id="animate-background_video"))
+        add("mask_video", gr.Video(label="Mask video (white = the person to replace)", sources=["upload"], height=160,
+                                   visible=False, elem_id="animate-mask_video"))
+    return inputs, duration_box
+
+
+def build_panel(mode: str, generation: str, visible: bool) -> Panel:
+    spec = SPECS[mode]
+    record = catalog.default_model(mode, generation)
+    choices = model_choices(mode, generation)
+    errors: dict = {}
+    with gr.Column(visible=visible, elem_id=f"panel-{mode}") as column:
+        title = gr.Markdown(title_text(mode, record), elem_id=f"{mode}-title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
+                                    elem_id=f"{mode}-model")
+                _error_slot(errors, mode, "model")
+                if spec.note:
+                    gr.Markdown(spec.note, elem_classes="mode-note")
+                extras: dict = {}
+                inputs, s2v_duration = _mode_inputs(mode, errors, extras)
+                prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
+                                    elem_id=f"{mode}-prompt")
+                _error_slot(errors, mode, "prompt")
+                sizes = size_choices(record, spec) if record else []
+                with gr.Row():
+                    size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
+                                       elem_id=f"{mode}-size")
+                    frames = gr.Slider(record.frames_min if record else 5,
+                                       max(record.frames_max, record.frames_min + 4) if record else 81,
+                                       value=record.frames_default if record else 81, step=4,
+                                       label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
+                                       interactive=not spec.frames_from_input)
+                _error_slot(errors, mode, "size")
+                frames_auto = gr.Checkbox(spec.frames_from_input, label="Frames from the input video (its length)",
+                                          visible=spec.frames_from_input, elem_id=f"{mode}-frames_auto")
+                duration = gr.Markdown("Frames follow the input video's length (the line under Generate shows the count)."
+                                       if spec.frames_from_input else
+                                       duration_text(record.frames_default, record) if record and mode != "s2v" else "",
+                                       elem_id=f"{mode}-duration")
+                _error_slot(errors, mode, "frames")
+                with gr.Accordion("Advanced", open=False):
+                    negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
+                                                 elem_id=f"{mode}-negative_prompt")
+                    steps = gr.Slider(1, 100, value=record.steps if record else 30, step=1, label="Steps",
+                                      elem_id=f"{mode}-steps")
+                    _error_slot(errors, mode, "steps")
+                    moe = bool(record and record.is_moe)
+                    guidance = gr.Slider(0, 20, value=record.guidance if record else 5.0, step=0.1,
+                                         label="Guidance (high-noise expert)" if moe else "Guidance",
+                                         elem_id=f"{mode}-guidance")
+                    guidance_2 = gr.Slider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
+                                           step=0.1, label="Guidance (low-noise expert)", visible=moe,
+                                           elem_id=f"{mode}-guidance_2")
+                    _error_slot(errors, mode, "guidance")
+                    flow_shift = gr.Slider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
+                                           step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
+                    _error_slot(errors, mode, "flow_shift")
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
+                        randomize = gr.Checkbox(value=True, label="Random seed", elem_id=f"{mode}-randomize")
+                    _error_slot(errors, mode, "seed")
+                general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
+                with gr.Row():
+                    generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
+                    stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id=f"{mode}-stop")
+                cost = gr.Markdown(elem_id=f"{mode}-cost", elem_classes="cost-line")
+                job_id = gr.State(None)
+            with gr.Column(scale=3, min_width=320):
+                progress = gr.HTML(_idle_card(), elem_id=f"{mode}-progress")
+                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
+                                 buttons=["download"], elem_id=f"{mode}-result")
+                preview = gr.Image(label="Live preview (approximate, from the latents)", height=140,
+                                   interactive=False, elem_id=f"{mode}-preview")
+                status = gr.Markdown(elem_id=f"{mode}-status")
+                send = {}
+                with gr.Row(elem_classes="send-chips"):
+                    gr.Markdown("Send to:", elem_classes="send-label")
+                    for target in SEND_TARGETS:
+                        what = "last frame" if target in ("i2v", "flf2v") else "video"
+                        send[target] = gr.Button(f"{NAV_LABELS[target]} ({what})", size="sm",
+                                                 elem_id=f"{mode}-send-{target}")
+                with gr.Accordion("Recipe", open=False):
+                    recipe = gr.JSON(elem_id=f"{mode}-recipe")
+    panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
+                  guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
+                  video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras,
+                  preset=gr.State("quality"))
+    return panel
+
+
+# -- building the request ---------------------------------------------------------------------
+def _number(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _parse_bbox(text):
+    if not text or not str(text).strip():
+        return None
+    try:
+        return [int(v) for v in str(text).replace(",", " ").split()]
+    except ValueError:
+        raise RequestError("bbox", f"The box must be four whole numbers x0, y0, x1, y1; got {text!r}.") from None
+
+
+def request_kwargs(mode: str, values: dict) -> dict:
+    """Panel values -> keyword arguments of the mode's request class."""
+    record = catalog.get(values["model"]) if values.get("model") else None
+    if record is None:
+        raise RequestError("model", "Choose a checkpoint for this mode (this generation may have none).")
+    kwargs = dict(model=record.id, prompt=values.get("prompt") or "", negative_prompt=values.get("negative_prompt") or None,
+                  steps=_number(values["steps"]), guidance=float(values["guidance"]),
+                  guidance_2=float(values["guidance_2"]) if record.is_moe else None,
+                  flow_shift=float(values["flow_shift"]),
+                  seed=None if values.get("randomize") else _number(values.get("seed")))
+    size = values.get("size")
+    if size and size != MATCH_INPUT:
+        try:
+            kwargs["width"], kwargs["height"] = (int(v) for v in str(size).lower().split("x"))
+        except ValueError:
+            raise RequestError("size", f"Size must look like 832x480; got {size!r}.") from None
+    if mode != "s2v" and not (SPECS[mode].frames_from_input and values.get("frames_auto")):
+        kwargs["frames"] = _number(values["frames"])
+    if values.get("preset"):
+        kwargs["preset"] = values["preset"]
+    for name, value in values.items():
+        if name in COMMON_FIELDS:
+            continue
+        if name == "bbox":
+            value = _parse_bbox(value)
+        elif name == "reference":
+            value = [getattr(v, "name", v) for v in (value or [])]
+        elif name == "outpaint_directions":
+            value = list(value or [])
+        elif isinstance(value, float):
+            value = _number(value)
+        elif value == "":
+            value = None
+        if value is not None and value != []:
+            kwargs[name] = value
+    if mode == "vace":
+        # only the inputs of the chosen sub-mode go into the request (hidden fields keep stale uploads)
+        shown = VACE_SHOWS.get(kwargs.get("vace_mode"), set()) | VACE_OPTIONAL | {"vace_mode"}
+        kwargs = {k: v for k, v in kwargs.items() if k in shown or k not in VACE_ALL}
+    if mode == "animate" and kwargs.get("animate_mode") != "replace":
+        kwargs.pop("background_video", None)
+        kwargs.pop("mask_video", None)
+    return kwargs
+
+
+VACE_ALL = {"video", "control_source", "mask", "bbox", "outpaint_directions", "outpaint_ratio", "extension", "image",
+            "last_image", "reference", "conditioning_scale", "vace_mode"}
+
+
+def build_request(mode: str, values: dict):
+    from wan_studio.requests import request_types
+
+    cls = request_types().get(mode)
+    if cls is None:
+        raise StudioError(f"{mode.upper()} is not available in this version yet.")
+    return cls(**request_kwargs(mode, values))
+
+
+def error_updates(panel: Panel, exc: Exception | None) -> list:
+    """Show the message next to the input that caused it; hide every other error slot."""
+    field_name = getattr(exc, "field", None)
+    if field_name in ("width", "height"):
+        field_name = "size"
+    if field_name == "guidance_2":
+        field_name = "guidance"
+    slot = field_name if field_name in panel.errors else None
+    updates = []
+    for name in panel.errors:
+        shown = exc is not None and name == slot
+        updates.append(gr.update(value=f"⚠ {exc}" if shown else "", visible=shown))
+    general = exc is not None and slot is None
+    updates.append(gr.update(value=f"⚠ {exc}" if general else "", visible=general))
+    return updates
+
+
+# -- progress card ----------------------------------------------------------------------------
+def _idle_card() -> str:
+    return '<div class="progress-card idle">Generate to preview here.</div>'
+
+
+def progress_card(waiting) -> str:
+    """Queue position, then a bar with step, elapsed and remaining time."""
+    if waiting.state == "queued":
+        where = f"position {waiting.position}" if waiting.position else "next"
+        return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
+    if not waiting.total:
+        return f'<div class="progress-card" data-state="loading">Loading the model… ({waiting.elapsed_s:.0f}s)</div>'
+    eta = f", about {waiting.remaining_s:.0f}s left" if waiting.remaining_s is not None else ""
+    return (f'<div class="progress-card" data-state="running">'
+            f'<progress value="{waiting.step}" max="{waiting.total}"></progress>'
+            f'<span class="progress-text">Step {waiting.step}/{waiting.total} · {waiting.elapsed_s:.1f}s elapsed{eta}</span></div>')
+
+
+def _final_card(state: str, text: str) -> str:
+    return f'<div class="progress-card" data-state="{state}">{html.escape(text)}</div>'
+
+
+# -- wiring -----------------------------------------------------------------------------------
+def wire_panel(panel: Panel, settings: Settings) -> None:
+    private = dict(api_visibility="private")
+    mode = panel.mode
+    spec = SPECS[mode]
+    names = panel.request_fields()
+    components = panel.request_components()
+
+    def on_model(model_id, preset):
+        record = catalog.get(model_id) if model_id else None
+        updates = panel_defaults(mode, record)
+        if preset and preset != "quality":  # keep the chosen preset's steps and guidance on the new checkpoint
+            updates[4:8] = preset_values(mode, record, preset)[0]
+        return updates
+
+    # .input, not .change: a reload from the gallery sets the model and every value itself
+    model_event = panel.model.input(on_model, [panel.model, panel.preset], [panel.title, panel.size, panel.frames, panel.duration,
+                                                            panel.steps, panel.guidance, panel.guidance_2,
+                                                            panel.flow_shift], queue=False, **private)
+    def duration(frames, model_id, auto):
+        if auto and spec.frames_from_input:
+            return "Frames follow the input video's length (the line under Generate shows the count)."
+        return duration_text(frames, catalog.get(model_id)) if model_id else ""
+
+    for trigger in (panel.frames, panel.frames_auto):
+        trigger.change(duration, [panel.frames, panel.model, panel.frames_auto], panel.duration, queue=False,
+                       **private)
+
+    def estimate(*values):
+        named = dict(zip(names, values))
+        if not named.get("model"):
+            return "No checkpoint for this mode in this generation."
+        named["prompt"] = named.get("prompt") or "estimate"
+        try:
+            return "⌚ " + _cost(build_request(mode, named), settings)
+        except StudioError:
+            record = catalog.get(named["model"])
+            frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
+            # the reason itself shows beside its input on Generate; here just what is known so far
+            return f"⌚ {record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
+
+    panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
+                             queue=False, **private)
+    panel.estimate = (estimate, components, panel.cost)  # the shell fills the line when the page loads
+    # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
+    model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
+        trigger.input(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for name in ("image", "last_image", "video", "pose_video", "audio"):
+        if name in panel.inputs:
+            # .change: uploads, examples, "Send to" and the end-frame generator all set these
+            panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+
+    if mode == "vace":
+        def show_vace_inputs(sub_mode):
+            shown = VACE_SHOWS.get(sub_mode, set())
+            return [gr.update(visible=name in shown or name in VACE_OPTIONAL)
+                    for name in VACE_ALL - {"vace_mode"} if name in panel.inputs]
+
+        vace_outputs = [panel.inputs[n] for n in VACE_ALL - {"vace_mode"} if n in panel.inputs]
+        panel.inputs["vace_mode"].change(show_vace_inputs, panel.inputs["vace_mode"], vace_outputs, queue=False,
+                                         **private)
+    if mode == "animate":
+        panel.inputs["animate_mode"].change(
+            lambda m: [gr.update(visible=m == "replace")] * 2, panel.inputs["animate_mode"],
+            [panel.inputs["background_video"], panel.inputs["mask_video"]], queue=False, **private)
+    if mode == "flf2v":
+        panel.extras["end_make"].click(
+            _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
+            [panel.inputs["last_image"], panel.extras["end_tabs"]], concurrency_limit=None, **private)
+    if mode == "s2v":
+        panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
+                                     queue=False, **private)
+
+    def submit(*values):
+        *values, request = values
+        named = dict(zip(names, values))
+        try:
+            typed = build_request(mode, named)
+            studio = get_studio(settings)
+            job = studio.submit(typed, owner=owner_of(settings, request))
+        except StudioError as exc:
+            gr.Warning(str(exc))
+            return [None, _final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
+        position = studio.store.queue_position(job.id)
+        card = progress_card(studio.status(job.id)) if position is None else \
+            f'<div class="progress-card" data-state="queued">Queued as job {job.id}: position {position} in line</div>'
+        return [job.id, card] + error_updates(panel, None)
+
+    def wait(job_id):
+        keep = gr.update()
+        if not job_id:
+            yield keep, keep, keep, keep, keep
+            return
+        studio = get_studio(settings)
+        job = studio.store.get(job_id)
+        if studio.gpu_call is not None:  # ZeroGPU: the job runs here, inside the GPU reservation
+            try:
+                studio.gpu_call(job_id)
+            except StudioError:
+                pass
+        last_preview_step = -1
+        while job is not None and not job.is_final:
+            waiting = studio.status(job_id)
+            new_preview = waiting.preview if waiting.preview is not None and waiting.step != last_preview_step else None
+            if new_preview is not None:
+                last_preview_step = waiting.step
+            yield progress_card(waiting), new_preview if new_preview is not None else keep, keep, keep, keep
+            time.sleep(0.25)
+            job = studio.store.get(job_id)
+        if job is None:
+            yield _final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
+            return
+        try:
+            result = studio.result_of(job)
+        except Cancelled as exc:
+            yield _final_card("stopped", str(exc)), keep, keep, f"Job {job_id} stopped.", keep
+            return
+        except StudioError as exc:
+            yield _final_card("failed", f"Failed: {exc}"), keep, keep, f"**Failed:** {exc}", keep
+            return
+        out = result.recipe.get("output", {})
+        seed = result.recipe.get("request", {}).get("seed")
+        text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
+                f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
+        timings = result.recipe.get("timings", {})
+        yield (_final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
+               str(result.media), text, result.recipe)
+
+    # an explicit signature, so gradio passes one value per component and the gr.Request last
+    P = inspect.Parameter
+    submit.__signature__ = inspect.Signature(
+        [P(f"v_{name}", P.POSITIONAL_OR_KEYWORD) for name in names]
+        + [P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
+
+    # our own queue orders the work, so these handlers may run side by side: each only waits on its job
+    panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],
+                         concurrency_limit=None, show_progress="hidden", **private).then(
+        wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
+        concurrency_limit=None, show_progress="hidden", **private)
+    # the stop event never waits behind a job
+    panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _cost(request, settings: Settings) -> str:
+    return get_studio(settings).estimate_cost(request)  # the studio's machine and memory-plan setting
+
+
+def _audio_duration(path, model_id):
+    if not path:
+        return ""
+    import wave
+
+    try:
+        with wave.open(str(path)) as audio:
+            seconds = audio.getnframes() / audio.getframerate()
+    except (OSError, wave.Error, EOFError):
+        return "Could not read the audio's length (use a WAV file)."
+    fps = catalog.get(model_id).fps if model_id else 16
+    return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
+
+
+def _make_end_frame(settings: Settings):
+    """A one-frame preview from the T2V checkpoint of the FLF2V model's generation, as the end frame."""
+
+    def make_end_frame(prompt, model_id, request: gr.Request = None):
+        from wan_studio.requests import PreviewRequest
+
+        generation = catalog.get(model_id).generation if model_id else "tiny"
+        record = catalog.default_model("preview", generation)
+        if record is None:
+            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
+        try:
+            preview = PreviewRequest(model=record.id, prompt=prompt or "")
+            result = get_studio(settings).run(preview, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(result.media), gr.Tabs(selected="upload")
+
+    return make_end_frame
+
+
+def _stop_job(settings: Settings):
+    def stop_job(job_id):
+        if not job_id:
+            return
+        try:
+            get_studio(settings).worker.stop_job(job_id)
+        except StudioError as exc:
+            gr.Warning(str(exc))
+
+    return stop_job

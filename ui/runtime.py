@@ -1,0 +1,47 @@
+"""The process's studio runtime and the few helpers every page shares.
+
+Torch and diffusers load on the first Generate (or in the background after launch), not at
+import, so the studio opens about as fast as a bare Gradio app.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from wan_studio.backend import probe_light
+from wan_studio.settings import Settings
+
+_studio = None
+_studio_lock = threading.Lock()
+
+
+def get_studio(settings: Settings):
+    """The process's studio runtime (engine, queue, worker, stats). Torch loads with the first job."""
+    global _studio
+    with _studio_lock:
+        if _studio is None:
+            from wan_studio.studio import Studio
+
+            _studio = Studio(settings)
+        return _studio
+
+
+def owner_of(settings: Settings, request: gr.Request | None) -> str | None:
+    """On a shared deployment each browser session sees only its own jobs; locally, everything."""
+    return request.session_hash if settings.multi_user and request is not None else None
+
+
+def banner_text() -> str:
+    backend = probe_light()
+    if not backend.has_gpu:
+        return (
+            f"**Backend: {backend.describe()}.** No GPU found, so the studio runs the built-in *Tiny* models: "
+            "random weights at toy size. Every setting works end to end, **but the output is noise**, not a real video."
+        )
+    return f"**Backend: {backend.describe()}.** Real checkpoints download on first use."
+
+
+def theme():
+    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate")

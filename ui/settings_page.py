@@ -1,0 +1,138 @@
+"""Settings (seed brief W7): checkpoints per mode and their state, download, cache controls,
+defaults saved to config.json, and an About block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ui.availability import NAV_MODES, generation_choices
+from ui.runtime import get_studio
+from wan_studio import catalog
+from wan_studio.errors import StudioError
+from wan_studio.settings import Settings
+
+
+@dataclass
+class SettingsPage:
+    column: gr.Column
+    table: gr.Dataframe
+    refresh: gr.Button
+    download_model: gr.Dropdown
+    download: gr.Button
+    download_status: gr.Markdown
+    clear_cache: gr.Button
+    unload: gr.Button
+    cache_status: gr.Markdown
+    default_generation: gr.Dropdown
+    save_defaults: gr.Button
+    defaults_status: gr.Markdown
+    about: gr.Markdown
+    opener: tuple | None = None  # (fn, inputs, outputs) the shell runs when the page opens
+
+
+def model_rows(settings: Settings) -> list[list[str]]:
+    from wan_studio.models import local_state
+
+    active = get_studio(settings).engine.swap.active_key
+    rows = []
+    for mode in NAV_MODES:
+        for record in catalog.for_mode(mode):
+            loaded = "loaded ✓" if active is not None and active.model == record.id else "not loaded"
+            rows.append([mode.upper(), record.name, record.generation, local_state(record, settings),
+                         f"{record.download_gb:.1f} GB" if not record.is_tiny else "built locally", loaded])
+    return rows
+
+
+def about_text(settings: Settings) -> str:
+    from wan_studio.backend import probe_light
+    from wan_studio.engine import package_versions
+
+    backend = probe_light()
+    versions = " · ".join(f"{k} {v}" for k, v in package_versions().items())
+    gpu = backend.describe() if backend.has_gpu else "none (CPU only: Tiny random-weight models)"
+    return (f"**Versions:** {versions} · gradio {gr.__version__}\n\n**Backend:** {backend.describe()}\n\n"
+            f"**GPU:** {gpu}\n\n**Output folder:** `{settings.output_dir}` · **Models folder:** `{settings.models_dir}`")
+
+
+def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
+    from wan_studio.defaults import default_generation
+
+    with gr.Column(visible=visible, elem_id="panel-settings") as column:
+        gr.Markdown("### ⚙ Settings")
+        gr.Markdown("#### Checkpoints per mode")
+        table = gr.Dataframe(headers=["mode", "checkpoint", "generation", "state", "download", "loaded"],
+                             interactive=False, elem_id="settings-models")
+        refresh = gr.Button("Refresh", size="sm")
+        with gr.Row():
+            download_model = gr.Dropdown([(c.name, c.id) for c in catalog.checkpoints() if not c.is_tiny],
+                                         label="Download a checkpoint", elem_id="settings-download-model")
+            download = gr.Button("Download", elem_id="settings-download")
+        download_status = gr.Markdown(elem_id="settings-download-status")
+        gr.Markdown("#### Cache controls")
+        with gr.Row():
+            clear_cache = gr.Button("Clear unfinished outputs and export cache", elem_id="settings-clear-cache")
+            unload = gr.Button("Unload models (free memory)", elem_id="settings-unload")
+        cache_status = gr.Markdown(elem_id="settings-cache-status")
+        gr.Markdown("#### Defaults (saved to config.json)")
+        with gr.Row():
+            default_gen = gr.Dropdown([("Automatic (Tiny without a GPU, else Wan 2.2)", "auto"), *generation_choices()],
+                                      value=settings.default_generation if settings.default_generation else "auto",
+                                      label="Generation at start", elem_id="settings-default-generation")
+            save = gr.Button("Save defaults", elem_id="settings-save")
+        defaults_status = gr.Markdown(f"Now starting on: {default_generation(settings)}", elem_id="settings-defaults-status")
+        gr.Markdown("#### About")
+        about = gr.Markdown(elem_id="settings-about")
+    return SettingsPage(column, table, refresh, download_model, download, download_status, clear_cache, unload,
+                        cache_status, default_gen, save, defaults_status, about)
+
+
+def wire_settings(s: SettingsPage, settings: Settings) -> None:
+    private = dict(api_visibility="private")
+    s.opener = (lambda: (model_rows(settings), about_text(settings)), None, [s.table, s.about])
+    s.refresh.click(lambda: model_rows(settings), None, s.table, queue=False, **private)
+
+    def download(model_id, progress=gr.Progress(track_tqdm=True)):
+        from wan_studio.models import download as fetch
+
+        if not model_id:
+            return "Choose a checkpoint first."
+        record = catalog.get(model_id)
+        progress(0, desc=f"Downloading {record.name} ({record.download_gb:.0f} GB)")
+        try:
+            folder = fetch(record, settings)
+        except StudioError as exc:
+            return f"⚠ {exc}"
+        except Exception as exc:  # the Hub's own errors (offline, gated, disk full) as they are
+            return f"⚠ Download of {record.name} failed: {exc}"
+        return f"Downloaded {record.name} to `{folder}`."
+
+    s.download.click(download, s.download_model, s.download_status, concurrency_limit=1, **private).then(
+        lambda: model_rows(settings), None, s.table, queue=False, **private)
+
+    def clear_cache():
+        import shutil
+
+        studio = get_studio(settings)
+        swept = studio.engine.library.sweep_partials()
+        exports = settings.output_dir / ".ui" / "exports"
+        shutil.rmtree(exports, ignore_errors=True)
+        return f"Removed {swept} unfinished file(s) and the export cache. Results are kept."
+
+    def unload():
+        command = get_studio(settings).worker.request_unload()
+        done = command.wait(timeout=60)
+        return "Models unloaded; memory freed." if done else "Unload requested: it runs when the current job ends."
+
+    s.clear_cache.click(clear_cache, None, s.cache_status, queue=False, **private)
+    s.unload.click(unload, None, s.cache_status, concurrency_limit=None, **private).then(
+        lambda: model_rows(settings), None, s.table, queue=False, **private)
+
+    def save(generation):
+        from wan_studio.settings import save_defaults
+
+        path = save_defaults({"default_generation": generation}, settings.config_file)
+        return f"Saved: the studio starts on **{generation}** (in `{path}`); takes effect on the next start."
+
+    s.save_defaults.click(save, s.default_generation, s.defaults_status, queue=False, **private)

@@ -1,0 +1,371 @@
+"""The studio shell (seed brief 9.1, W1): left sidebar with one entry per mode plus Gallery, Queue
+& Stats and Settings; a header with the Generation dropdown and the Preset radio; the backend
+banner; one section per entry, of which one is visible. Layout first, wiring after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from ui.availability import NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
+from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
+from ui.panels import (SEND_TARGETS, Panel, build_panel, model_choices, panel_defaults, size_choices,
+                       SPECS, wire_panel)
+from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
+from ui.runtime import banner_text, get_studio
+from ui.settings_page import SettingsPage, build_settings_page, wire_settings
+from wan_studio import catalog
+from wan_studio.errors import StudioError
+from wan_studio.settings import Settings
+
+SECTIONS = (*NAV_MODES, "gallery", "queue", "settings")
+SECTION_LABELS = {**NAV_LABELS, "gallery": "🖼️ Gallery", "queue": "📋 Queue & Stats", "settings": "⚙ Settings"}
+# where a "Send to" chip puts the output: the video itself, or its last frame
+SEND_FIELD = {"v2v": "video", "vace": "video", "animate": "pose_video", "i2v": "image", "flf2v": "image"}
+
+CSS = """
+#studio-sidebar button { justify-content: flex-start; }
+.field-error { color: #f87171; font-weight: 600; }
+.cost-line { opacity: 0.85; font-size: 0.92em; }
+.mode-note { opacity: 0.8; font-size: 0.9em; }
+.progress-card { padding: 10px 12px; border-radius: 8px; background: var(--block-background-fill);
+                 border: 1px solid var(--border-color-primary); }
+.progress-card progress { width: 100%; height: 12px; }
+.send-chips { align-items: center; }
+.send-label { flex: 0 0 auto !important; min-width: 60px !important; }
+#api-only-note { opacity: 0.6; font-size: 0.85em; }
+#studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
+"""
+# hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
+REASONS_JS = """(reasons) => {
+  for (const [mode, why] of Object.entries(reasons || {})) {
+    const button = document.getElementById('nav-' + mode);
+    if (button) button.title = why || '';
+  }
+  return [];
+}"""
+# dark theme (video looks better on dark); on a phone the sidebar starts closed (its toggle opens it)
+DARK_JS = """() => {
+  document.body.classList.add('dark');
+  if (window.innerWidth < 768) {
+    const closeSidebar = () => {
+      const toggle = document.querySelector('button.toggle-button[aria-label="Toggle Sidebar"]');
+      if (toggle) toggle.click(); else setTimeout(closeSidebar, 200);
+    };
+    closeSidebar();
+  }
+}"""
+
+
+@dataclass
+class Shell:
+    generation: gr.Dropdown
+    preset: gr.Radio
+    nav: dict
+    off_note: gr.Markdown
+    reasons: gr.JSON
+    current: gr.State
+    sections: dict
+    panels: dict = field(default_factory=dict)
+    gallery: GalleryPage | None = None
+    queue: QueuePage | None = None
+    settings_page: SettingsPage | None = None
+    history: gr.Button | None = None
+    settings_link: gr.Button | None = None
+
+
+def reasons_of(generation: str) -> dict[str, str]:
+    return {mode: status.reason for mode, status in sidebar_status(generation).items()}
+
+
+def off_text(generation: str) -> str:
+    off = [f"- **{NAV_LABELS[m].split(' ', 1)[1]}**: {s.reason}" for m, s in sidebar_status(generation).items()
+           if not s.enabled]
+    return "Off here:\n" + "\n".join(off) if off else ""
+
+
+def build_layout(settings: Settings) -> Shell:
+    from wan_studio.defaults import default_generation
+
+    generation = default_generation(settings)
+    status = sidebar_status(generation)
+    first = next((m for m in NAV_MODES if status[m].enabled), "t2v")
+    with gr.Row(elem_id="studio-header", equal_height=True):
+        gr.Markdown("## ◉ Wan Studio", elem_id="studio-name")
+        generation_box = gr.Dropdown(generation_choices(), value=generation, label="Generation",
+                                     elem_id="generation", scale=2)
+        preset = gr.Radio([("Fast", "fast"), ("Quality", "quality")], value="quality", label="Preset",
+                          info="Fast: Lightning LoRA, 4 steps (Quality where a mode has none)", elem_id="preset",
+                          scale=2)
+        history = gr.Button("📜 History", size="sm", elem_id="header-history", scale=0, min_width=110)
+        settings_link = gr.Button("⚙ Settings", size="sm", elem_id="header-settings", scale=0, min_width=110)
+    gr.Markdown(api_only_note(), elem_id="api-only-note")
+    gr.Markdown(banner_text(), elem_id="backend-banner")
+    studio_warning = get_studio(settings).warning
+    if studio_warning:
+        gr.Markdown(f"**Queue warning:** {studio_warning}")
+    nav = {}
+    with gr.Sidebar(position="left", open=True, width=240, elem_id="studio-sidebar"):
+        gr.Markdown("**Modes**")
+        for mode in NAV_MODES:
+            nav[mode] = gr.Button(NAV_LABELS[mode], variant="primary" if mode == first else "secondary", size="md",
+                                  interactive=status[mode].enabled, elem_id=f"nav-{mode}")
+        gr.Markdown("---")
+        for key in ("gallery", "queue", "settings"):
+            nav[key] = gr.Button(SECTION_LABELS[key], variant="secondary", size="md", elem_id=f"nav-{key}")
+        off_note = gr.Markdown(off_text(generation), elem_id="nav-off-note")
+        reasons = gr.JSON(reasons_of(generation), visible=False)
+    current = gr.State(first)
+    shell = Shell(generation_box, preset, nav, off_note, reasons, current, {}, history=history,
+                   settings_link=settings_link)
+    for mode in NAV_MODES:
+        shell.panels[mode] = build_panel(mode, generation, visible=mode == first)
+        shell.sections[mode] = shell.panels[mode].column
+    shell.gallery = build_gallery(visible=False)
+    shell.queue = build_queue_page(visible=False)
+    shell.settings_page = build_settings_page(settings, visible=False)
+    shell.sections.update(gallery=shell.gallery.column, queue=shell.queue.column,
+                          settings=shell.settings_page.column)
+    return shell
+
+
+def add_examples(shell: Shell, settings: Settings) -> None:
+    from ui.examples import example_media, examples_for
+
+    files = example_media(settings.output_dir / ".ui" / "examples")
+    for mode, panel in shell.panels.items():
+        names, rows = examples_for(mode, files)
+        components = [panel.prompt if n == "prompt" else panel.inputs[n] for n in names]
+        with panel.column:
+            gr.Examples(rows, components, cache_examples=False, label="Examples (fill the inputs; nothing runs)",
+                        elem_id=f"{mode}-examples")
+
+
+# -- navigation -------------------------------------------------------------------------------
+def navigation_updates(shell: Shell, key: str, status: dict | None = None) -> list:
+    """Show one section; light its sidebar entry (and, with `status`, turn mode entries on or off);
+    the stats timer only ticks on its page."""
+    def entry(k):
+        if status is not None and k in status:
+            return gr.update(variant="primary" if k == key else "secondary", interactive=status[k].enabled)
+        return gr.update(variant="primary" if k == key else "secondary")
+
+    return ([gr.update(visible=k == key) for k in SECTIONS] + [entry(k) for k in SECTIONS]
+            + [key, gr.Timer(active=key == "queue")])
+
+
+def navigation_outputs(shell: Shell) -> list:
+    return [shell.sections[k] for k in SECTIONS] + [shell.nav[k] for k in SECTIONS] + [shell.current, shell.queue.timer]
+
+
+def generation_updates(shell: Shell, generation: str, current: str, models: list, preset: str = "quality") -> list:
+    """New generation: each panel keeps its checkpoint if the generation has it, else takes the first
+    one with its defaults; the sidebar and the chips follow the mode rule."""
+    status = sidebar_status(generation)
+    updates = []
+    for (mode, panel), model_id in zip(shell.panels.items(), models):
+        choices = model_choices(mode, generation)
+        if model_id in [c[1] for c in choices]:
+            updates += [gr.update(choices=choices)] + [gr.update()] * 8
+        else:
+            record = catalog.default_model(mode, generation)
+            defaults = panel_defaults(mode, record)
+            if preset and preset != "quality":  # the new checkpoint takes the chosen preset's values
+                from ui.panels import preset_values
+
+                defaults[4:8] = preset_values(mode, record, preset)[0]
+            updates += [gr.update(choices=choices, value=record.id if record else None)] + defaults
+    updates += [off_text(generation), reasons_of(generation)]
+    for panel in shell.panels.values():
+        updates += [gr.update(interactive=status[t].enabled) for t in SEND_TARGETS]
+    target = current if current not in status or status[current].enabled else \
+        next((m for m in NAV_MODES if status[m].enabled), "gallery")
+    return updates + navigation_updates(shell, target, status)
+
+
+def generation_outputs(shell: Shell) -> list:
+    outputs = []
+    for panel in shell.panels.values():
+        outputs += [panel.model, panel.title, panel.size, panel.frames, panel.duration, panel.steps, panel.guidance,
+                    panel.guidance_2, panel.flow_shift]
+    outputs += [shell.off_note, shell.reasons]
+    for panel in shell.panels.values():
+        outputs += [panel.send[t] for t in SEND_TARGETS]
+    return outputs + navigation_outputs(shell)
+
+
+# -- reload from the gallery ------------------------------------------------------------------
+def fill_values(panel: Panel, data: dict) -> list:
+    """Updates that put a saved request back into a panel: every parameter and input file."""
+    record = catalog.get(data["model"])
+    sizes = size_choices(record, SPECS[panel.mode])
+    size = f"{data['width']}x{data['height']}"
+    if size not in sizes:
+        sizes.append(size)
+    values = {
+        "model": gr.update(choices=model_choices(panel.mode, record.generation), value=record.id),
+        "prompt": data.get("prompt", ""),
+        "size": gr.update(choices=sizes, value=size),
+        "frames": gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4, data.get("frames") or 0),
+                            value=data.get("frames")),
+        "frames_auto": False,
+        "steps": data.get("steps"),
+        "guidance": data.get("guidance"),
+        "guidance_2": gr.update(value=data.get("guidance_2") or data.get("guidance"), visible=record.is_moe),
+        "flow_shift": data.get("flow_shift"),
+        "seed": data.get("seed"),
+        "randomize": False,
+        "negative_prompt": data.get("negative_prompt") or "",
+        "preset": data.get("preset") or "quality",
+    }
+    for name in panel.inputs:
+        value = data.get(name)
+        if name == "bbox":
+            value = ", ".join(str(v) for v in value) if value else ""
+        values[name] = value
+    return [values[name] for name in panel.request_fields()]
+
+
+def wire_preset(shell: Shell) -> None:
+    """The header's Preset radio sets every panel's preset and its steps / guidance / flow shift;
+    a mode without Lightning says why it runs Quality values."""
+    from ui.panels import preset_values
+
+    private = dict(api_visibility="private")
+    panels = list(shell.panels.values())
+    outputs = []
+    for panel in panels:
+        outputs += [panel.preset, panel.steps, panel.guidance, panel.guidance_2, panel.flow_shift]
+
+    def apply(preset, current, *models):
+        updates, notes = [], []
+        for panel, model_id in zip(panels, models):
+            values, messages = preset_values(panel.mode, catalog.get(model_id) if model_id else None, preset)
+            updates += [preset, *values]
+            if panel.mode == current:
+                notes = messages
+        for note in notes:
+            gr.Info(note)
+        return updates
+
+    shell.preset.change(apply, [shell.preset, shell.current, *[p.model for p in panels]], outputs, queue=False,
+                        **private)
+
+
+def wire(shell: Shell, settings: Settings) -> None:
+    private = dict(api_visibility="private")
+    nav_out = navigation_outputs(shell)
+    for mode, panel in shell.panels.items():
+        wire_panel(panel, settings)
+    wire_preset(shell)
+    wire_gallery(shell.gallery, settings)
+    wire_settings(shell.settings_page, settings)
+    wire_queue_page(shell.queue, settings)
+
+    def go(key):
+        return lambda: navigation_updates(shell, key)
+
+    openers = {"gallery": shell.gallery.opener, "settings": shell.settings_page.opener,
+               "queue": shell.queue.opener}
+    for key in SECTIONS:
+        event = shell.nav[key].click(go(key), None, nav_out, queue=False, **private)
+        if key in openers:
+            fn, inputs, outputs = openers[key]
+            event.then(fn, inputs, outputs, queue=False, **private)
+    for link, key in ((shell.history, "gallery"), (shell.settings_link, "settings"),
+                      (shell.gallery.go_generate, "t2v")):
+        event = link.click(go(key), None, nav_out, queue=False, **private)
+        if key in openers:
+            fn, inputs, outputs = openers[key]
+            event.then(fn, inputs, outputs, queue=False, **private)
+
+    models = [panel.model for panel in shell.panels.values()]
+    switched = shell.generation.input(lambda g, c, p, *m: generation_updates(shell, g, c, list(m), p),
+                                      [shell.generation, shell.current, shell.preset, *models],
+                                      generation_outputs(shell),
+                                      queue=False, **private)
+    switched.then(None, shell.reasons, None, js=REASONS_JS, **private)
+    reestimate(shell, switched)
+
+    # "Send to" chips: the video into V2V / VACE / Animate, its last frame into I2V / FLF2V
+    for source in shell.panels.values():
+        for target, chip in source.send.items():
+            target_input = shell.panels[target].inputs[SEND_FIELD[target]]
+
+            def send(video, target=target, source=source.mode):
+                if not video:
+                    gr.Warning("Generate a video first; then send it on.")
+                    return [gr.update()] + [gr.update()] * len(nav_out)
+                if target in ("i2v", "flf2v"):
+                    from pathlib import Path
+
+                    from wan_studio.gallery import save_last_frame
+
+                    stem = Path(video).stem
+                    try:
+                        video = str(save_last_frame(video, settings.output_dir / ".ui" / "frames" / f"{stem}-last.png"))
+                    except StudioError as exc:
+                        gr.Warning(str(exc))
+                        return [gr.update()] + [gr.update()] * len(nav_out)
+                return [video] + navigation_updates(shell, target)
+
+            chip.click(send, source.video, [target_input, *nav_out], queue=False, **private)
+
+    # gallery "Reload into <mode>": every parameter and input file back into its panel
+    all_fields = []
+    for panel in shell.panels.values():
+        all_fields += panel.request_components()
+
+    def reload(result_id):
+        from wan_studio.gallery import reload_request
+
+        try:
+            data = reload_request(get_studio(settings).engine.library, result_id)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        mode = data["mode"]
+        if mode not in shell.panels:
+            raise gr.Error(f"{mode.upper()} results cannot be reloaded into a panel.")
+        updates = []
+        for panel in shell.panels.values():
+            count = len(panel.request_fields())
+            updates += fill_values(panel, data) if panel.mode == mode else [gr.update()] * count
+        generation = catalog.get(data["model"]).generation
+        return updates + [generation] + navigation_updates(shell, mode)
+
+    reloaded = shell.gallery.reload.click(reload, shell.gallery.selected, [*all_fields, shell.generation, *nav_out],
+                                          queue=False, **private).success(
+        lambda g, c, *m: generation_updates(shell, g, c, list(m)), [shell.generation, shell.current, *models],
+        generation_outputs(shell), queue=False, **private)
+    reloaded.then(None, shell.reasons, None, js=REASONS_JS, **private)
+    reestimate(shell, reloaded)
+
+
+def reestimate(shell: Shell, event) -> None:
+    for panel in shell.panels.values():
+        fn, inputs, output = panel.estimate
+        event.then(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
+
+
+def build_studio(settings: Settings) -> gr.Blocks:
+    from ui.api import register_api
+
+    with gr.Blocks(title="Wan Studio") as demo:
+        shell = build_layout(settings)
+        add_examples(shell, settings)
+        wire(shell, settings)
+        demo.load(None, shell.reasons, None, js=REASONS_JS)
+        for panel in shell.panels.values():
+            fn, inputs, output = panel.estimate
+            demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
+        register_api(settings, get_studio)
+    return demo
+
+
+def launch_options() -> dict:
+    """Look and feel, passed to launch() (Gradio 6 takes theme and css there)."""
+    from ui.runtime import theme
+
+    return dict(theme=theme(), css=CSS, js=DARK_JS)
