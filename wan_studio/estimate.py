@@ -243,7 +243,8 @@ def _seconds(record, shape, plan, machine, fps, weights, tokens, hidden, layers,
     elif plan.offload == "sequential":
         compute += forwards * transformer_gb / speed["sequential_gb_s"]
     pixels = shape.frames * shape.width * shape.height
-    decode = pixels * speed["vae_flop_per_pixel"] / effective
+    vae_scale = fps["vae"].params / 1.27e8 if "vae" in fps else 1.0  # the constant is for Wan's 127 M VAE
+    decode = pixels * speed["vae_flop_per_pixel"] * vae_scale / effective
     encode = 2 * 2 * fps["text_encoder"].params * TEXT_TOKENS / effective if "text_encoder" in fps else 0.0
     result = {
         "denoise": round(compute * shape.passes, 2), "transfers": round(transfer, 2),

@@ -352,6 +352,8 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
