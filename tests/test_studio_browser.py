@@ -336,7 +336,7 @@ def test_sidebar_follows_the_generation(page):
         page.click("#generation input")
         page.get_by_role("option", name=label).first.click()
 
-    assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_disabled()
+    assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_enabled()  # Tiny has every mode
     choose_generation("Wan 2.2")
     page.wait_for_function("() => document.querySelector('#nav-vace').disabled")
     assert page.locator("#nav-v2v").is_disabled() and page.locator("#nav-animate").is_enabled()
@@ -346,6 +346,8 @@ def test_sidebar_follows_the_generation(page):
     choose_generation("Wan 2.1")
     page.wait_for_function("() => document.querySelector('#nav-animate').disabled")
     assert page.locator("#nav-vace").is_enabled() and page.locator("#nav-ti2v").is_disabled()
+    assert page.locator("#nav-s2v").is_disabled() and "Wan 2.1 has no S2V checkpoint" in page.locator(
+        "#nav-s2v").get_attribute("title")
     assert "Wan 2.1 has no ANIMATE checkpoint" in page.locator("#nav-animate").get_attribute("title")
     assert "ANIMATE checkpoint" in page.locator("#nav-off-note").inner_text()
     # a disabled mode's chip is off too, and the page still generates on the Tiny generation

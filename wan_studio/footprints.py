@@ -1,8 +1,7 @@
 """Exact weight footprints of every checkpoint, without its weights.
 
 Each component's full-size config ships as data (`data/component_configs.json`); the model is
-instantiated on the meta device with accelerate's `init_empty_weights`, so parameters get shapes
-but no storage, and counting is exact and takes about a second for a 14B transformer. Tiny
+instantiated under `torch.device("meta")`, so parameters get shapes but no storage, and counting is exact and takes about a second for a 14B transformer. Tiny
 checkpoints are counted the same way from the builders in `tiny.py`.
 
 Besides the total, the memory plans need to know
@@ -92,14 +91,16 @@ def _count(component: str, model) -> Footprint:
     return Footprint(component, params, castable, max(sizes, default=0), len(sizes), sum(sizes))
 
 
+# `torch.device("meta")` is a thread-local mode; accelerate's init_empty_weights patches nn.Module for
+# every thread, which would hand meta tensors to a model the worker is loading at the same moment.
 @lru_cache(maxsize=None)
 def _footprint_of_config(config_id: str, component: str) -> Footprint:
-    from accelerate import init_empty_weights
+    import torch
 
     from wan_studio.backend import import_ml
 
     import_ml()
-    with init_empty_weights():
+    with torch.device("meta"):
         model = _build_from_data(config_id)
     if "config_class" in _data()["components"][config_id]:
         model.tie_weights()  # transformers ties embeddings when it loads weights; on meta we do it here
@@ -108,7 +109,7 @@ def _footprint_of_config(config_id: str, component: str) -> Footprint:
 
 @lru_cache(maxsize=None)
 def _tiny_footprints(record_id: str) -> dict[str, Footprint]:
-    from accelerate import init_empty_weights
+    import torch
 
     from wan_studio import catalog, tiny
     from wan_studio.backend import import_ml
@@ -116,7 +117,7 @@ def _tiny_footprints(record_id: str) -> dict[str, Footprint]:
     import_ml()
     record = catalog.get(record_id)
     found = {}
-    with init_empty_weights():
+    with torch.device("meta"):
         found["transformer"] = _count("transformer", tiny.make_transformer(record.tiny))
         if record.is_moe:
             found["transformer_2"] = _count("transformer_2", tiny.make_transformer(record.tiny, seed=1))

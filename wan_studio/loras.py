@@ -291,11 +291,11 @@ def module_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 @lru_cache(maxsize=16)
 def _module_shapes_cached(config_json: str) -> tuple:
     import diffusers
-    from accelerate import init_empty_weights
+    import torch
 
     config = json.loads(config_json)
     cls = getattr(diffusers, config.get("_class_name", "WanTransformer3DModel"))
-    with init_empty_weights():
+    with torch.device("meta"):  # thread-local, unlike init_empty_weights (the worker may be loading a model)
         model = cls.from_config(config)
     return tuple((name, tuple(m.weight.shape)) for name, m in model.named_modules()
                  if hasattr(m, "weight") and getattr(m, "weight", None) is not None and m.weight.dim() >= 2)
