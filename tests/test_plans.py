@@ -409,3 +409,16 @@ def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
     assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan$", line)
     too_big = cost_line(dataclasses.replace(request, frames=121), MACHINES["8gb"])
     assert "does not fit" in too_big and "What would fit" in too_big
+
+
+def test_s2v_time_and_zerogpu_reservation_grow_with_the_audio():
+    from wan_studio.estimate import zerogpu_duration
+
+    record = catalog.get("wan2.2-s2v-14b")
+    machine = MACHINES["zerogpu-large"]
+    plan = ladder(machine, record)[0]
+    one_clip = estimate(record, shape(record, passes=1), plan, machine)
+    four_clips = estimate(record, shape(record, passes=4), plan, machine)  # ~20 s of speech
+    assert four_clips.seconds > 3 * one_clip.seconds - 60
+    assert zerogpu_duration(four_clips) > zerogpu_duration(one_clip)
+    assert four_clips.peak_gb == one_clip.peak_gb  # clips run one after another: memory does not grow
