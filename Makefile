@@ -14,9 +14,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(PY) requirements.txt scripts/install_torch.sh
+# torch first (the CPU build where there is no NVIDIA GPU), then the package itself, editable:
+# its dependencies are requirements.txt (pyproject.toml reads them) and it adds the `wan-studio` command
+$(VENV)/.installed: $(PY) requirements.txt pyproject.toml scripts/install_torch.sh
 	scripts/install_torch.sh $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

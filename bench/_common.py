@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))
 
 
 def summarize(samples: dict[str, list[float]]) -> dict[str, dict]:

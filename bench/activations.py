@@ -25,7 +25,6 @@ SHAPES = {"1.3B": (12, 8960), "5B": (24, 14336), "14B": (40, 13824)}  # heads (x
 
 CHILD = r"""
 import json, resource, sys, torch
-sys.path.insert(0, sys.argv[1])
 from wan_studio.backend import import_ml
 import_ml()
 import diffusers
@@ -61,8 +60,7 @@ def main():
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from wan_studio.estimate import DTYPE_BYTES, calibration
+    from wan_studio.memory.estimate import DTYPE_BYTES, calibration
 
     act = calibration()["activation"]
     rows, results = [], []

@@ -47,7 +47,9 @@ def build_pipeline(record, dtype: str, smoke: bool):
     import torch
     from accelerate import init_empty_weights
 
-    from wan_studio import footprints, tiny
+    from wan_studio.memory import footprints
+
+    from wan_studio.models import tiny
 
     if smoke:
         return tiny.build_pipeline(record)
@@ -74,9 +76,12 @@ def build_pipeline(record, dtype: str, smoke: bool):
 def run_case(name, spec, args):
     import torch
 
-    from wan_studio import catalog, plan_apply
-    from wan_studio.estimate import Shape, estimate
-    from wan_studio.plans import choose, simulated_machine
+    from wan_studio import catalog
+
+    from wan_studio.memory import apply as plan_apply
+    from wan_studio.memory.estimate import Shape, estimate
+    from wan_studio.memory.choose import choose
+    from wan_studio.memory.plans import simulated_machine
 
     model, width, height, frames, steps = spec
     record = catalog.get(model)

@@ -39,7 +39,7 @@ def main():
 
     from pipelines.common import set_flow_shift
     from wan_studio import catalog, models
-    from wan_studio.engine import Engine
+    from wan_studio.runtime.engine import Engine
     from wan_studio.requests import T2VRequest
 
     record = catalog.get(args.model)

@@ -30,7 +30,7 @@ def main():
     import torch
     from accelerate import init_empty_weights
 
-    from wan_studio.s2v_model import WanS2VTransformer3DModel, full_size_config
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, full_size_config
 
     if not torch.cuda.is_available():
         raise SystemExit("bench/s2v.py needs a CUDA GPU (it builds the 14B transformer)")

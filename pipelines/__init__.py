@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib
 
 WRAPPERS = {mode: f"pipelines.{mode}" for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate", "preview", "s2v")}
-# pipeline classes of our own (not in diffusers): class name -> module
-OWN_PIPELINES = {"WanS2VPipeline": "pipelines.s2v"}
 
 
 def wrapper_for(mode: str):

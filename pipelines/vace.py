@@ -1,11 +1,12 @@
 """VACE (Wan 2.1 VACE 1.3B / 14B) through WanVACEPipeline: one pipeline, the sub-mode decides
-what goes into `video`, `mask` and `reference_images` (conventions in wan_studio.vace_inputs:
+what goes into `video`, `mask` and `reference_images` (conventions in wan_studio.media.vace_controls:
 white mask = generate, black = keep, unknown frames mid-grey)."""
 
 from __future__ import annotations
 
 from pipelines.common import call_pipeline
-from wan_studio import media, vace_inputs
+from wan_studio import media
+from wan_studio.media import vace_controls as vace_inputs
 
 
 def _source_frames(request, record, count: int) -> list:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 # The suite never needs the Hub; a test that wants the network to fail sets it up itself.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,7 +30,7 @@ def settings(tmp_path, tiny_dir, monkeypatch):
 
 @pytest.fixture
 def engine(settings):
-    from wan_studio.engine import Engine
+    from wan_studio.runtime.engine import Engine
 
     return Engine(settings)
 
@@ -40,9 +38,7 @@ def engine(settings):
 @pytest.fixture
 def cli_env(settings) -> dict:
     """Environment for a CLI subprocess that uses this test's folders."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
+    return dict(os.environ)
 
 
 def read_video(path: Path) -> dict:

@@ -69,7 +69,7 @@ def test_download_without_hub_explains(cli_env):
 def test_engine_runs_a_job_without_importing_gradio(cli_env):
     code = (
         "import sys\n"
-        "from wan_studio.engine import Engine\n"
+        "from wan_studio.runtime.engine import Engine\n"
         "from wan_studio.requests import T2VRequest\n"
         "r = Engine().generate(T2VRequest(model='tiny-t2v', prompt='a kite', seed=2))\n"
         "assert r.media.is_file()\n"

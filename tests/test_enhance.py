@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from wan_studio import enhance
+from wan_studio.runtime import enhance
 from wan_studio.errors import RequestError
 
 
@@ -218,7 +218,7 @@ def test_cli_enhance_prints_the_prompt_and_notes_a_fallback(cli_env, chat_server
 
 
 def test_in_the_studio_the_local_model_waits_for_the_running_job(settings, tiny_llm, monkeypatch):
-    from wan_studio.studio import Studio
+    from wan_studio.runtime.studio import Studio
 
     monkeypatch.setattr(enhance, "LOCAL_MAX_NEW_TOKENS", 20)
     studio = Studio(replace(settings, enhancer_model=str(tiny_llm), auto_download=False))

@@ -11,8 +11,8 @@ import pytest
 
 from tests.media_fixtures import make_image, make_video
 from wan_studio.errors import StudioError
-from wan_studio.gallery import export_zip, gallery_page, reload_request, save_last_frame
-from wan_studio.library import OutputLibrary
+from wan_studio.runtime.gallery import export_zip, gallery_page, reload_request, save_last_frame
+from wan_studio.runtime.library import OutputLibrary
 
 
 def saved_i2v(lib: OutputLibrary, tmp_path, result_id: str):

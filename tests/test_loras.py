@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wan_studio import catalog, lora_apply, loras
+from wan_studio import catalog, loras
+
+from wan_studio.loras import apply as lora_apply
 from wan_studio.errors import RequestError
 from wan_studio.requests import T2VRequest, request_from_dict
 
@@ -185,7 +187,7 @@ def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_s
 
 
 def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lora_settings, tmp_path):
-    from wan_studio.batch import load_batch
+    from wan_studio.queue.batch import load_batch
 
     loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
     batch = tmp_path / "jobs.csv"

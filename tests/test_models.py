@@ -10,13 +10,14 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from wan_studio import catalog, models, tiny
+from wan_studio import catalog, models
+from wan_studio.models import tiny
 from wan_studio.errors import ModelNotAvailable
 
 
 @pytest.mark.parametrize("model_id", [c.id for c in catalog.checkpoints() if c.is_tiny])
 def test_tiny_models_save_in_diffusers_layout_and_load_with_from_pretrained(settings, model_id):
-    from wan_studio.swap import pipeline_class
+    from wan_studio.runtime.swap import pipeline_class
 
     record = catalog.get(model_id)
     folder = models.resolve(record, settings)

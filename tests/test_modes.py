@@ -13,7 +13,7 @@ from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_mask_video, make_video
 from wan_studio.cli import main as cli_main
 from wan_studio.errors import RequestError
-from wan_studio.media_requests import (AnimateRequest, FLF2VRequest, I2VRequest, TI2VRequest, V2VRequest,
+from wan_studio.requests import (AnimateRequest, FLF2VRequest, I2VRequest, TI2VRequest, V2VRequest,
                                        VACERequest)
 from wan_studio.requests import PreviewRequest
 

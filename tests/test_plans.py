@@ -12,9 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wan_studio import catalog, footprints, plans
-from wan_studio.estimate import Shape, estimate
-from wan_studio.plans import Plan, choose, ladder, simulated_machine
+from wan_studio import catalog
+
+from wan_studio.memory import footprints
+
+from wan_studio.memory import plans
+from wan_studio.memory.estimate import Shape, estimate
+from wan_studio.memory.choose import choose
+from wan_studio.memory.plans import Plan, ladder, simulated_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = [c for c in catalog.checkpoints() if not c.is_tiny]
@@ -165,7 +170,7 @@ def test_pinned_plan_is_used_and_unknown_names_are_refused():
 
 
 def test_readme_plan_table_matches_the_estimator():
-    from wan_studio.plan_cli import README_END, README_START, plan_table
+    from wan_studio.cli.plan import README_END, README_START, plan_table
 
     readme = (ROOT / "README.md").read_text()
     inside = readme.split(README_START)[1].split(README_END)[0].strip()
@@ -306,9 +311,9 @@ def test_oom_steps_down_and_the_recipe_says_so(engine, monkeypatch):
 
 
 def test_oom_on_every_rung_fails_clearly_and_the_worker_goes_on(settings, monkeypatch):
-    from wan_studio.jobs import DONE, FAILED
+    from wan_studio.queue.store import DONE, FAILED
     from wan_studio.requests import T2VRequest
-    from wan_studio.studio import Studio
+    from wan_studio.runtime.studio import Studio
 
     studio = Studio(settings)
     _ENGINES.append(studio.engine)
@@ -331,7 +336,7 @@ def test_oom_on_every_rung_fails_clearly_and_the_worker_goes_on(settings, monkey
 
 def test_step_down_is_recorded_in_the_job_messages(settings, monkeypatch):
     from wan_studio.requests import T2VRequest
-    from wan_studio.studio import Studio
+    from wan_studio.runtime.studio import Studio
 
     studio = Studio(settings)
     _ENGINES.append(studio.engine)
@@ -361,10 +366,10 @@ def test_zerogpu_reserves_the_estimate_picks_the_size_and_never_touches_cuda(set
     import torch
 
     from wan_studio.backend import Backend
-    from wan_studio.engine import Engine
-    from wan_studio.estimate import zerogpu_duration
+    from wan_studio.runtime.engine import Engine
+    from wan_studio.memory.estimate import zerogpu_duration
     from wan_studio.requests import T2VRequest
-    from wan_studio.studio import Studio
+    from wan_studio.runtime.studio import Studio
 
     assert not spaces.config.Config.zero_gpu, "spaces must be in its local mode here"
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
@@ -400,7 +405,7 @@ def test_zerogpu_reserves_the_estimate_picks_the_size_and_never_touches_cuda(set
 
 
 def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
-    from wan_studio.plans import cost_line
+    from wan_studio.memory.choose import cost_line
     from wan_studio.requests import T2VRequest
 
     request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81)
@@ -412,7 +417,7 @@ def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
 
 
 def test_s2v_time_and_zerogpu_reservation_grow_with_the_audio():
-    from wan_studio.estimate import zerogpu_duration
+    from wan_studio.memory.estimate import zerogpu_duration
 
     record = catalog.get("wan2.2-s2v-14b")
     machine = MACHINES["zerogpu-large"]

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from wan_studio import catalog, presets
+from wan_studio import catalog
+
+from wan_studio.catalog import presets
 from wan_studio.errors import RequestError
 from wan_studio.requests import T2VRequest, request_types
 

@@ -19,13 +19,13 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import ROOT
-from wan_studio.engine import Progress
+from wan_studio.runtime.engine import Progress
 from wan_studio.errors import Cancelled, RequestError, StudioError
-from wan_studio.batch import load_batch
-from wan_studio.jobs import REQUEUED_MESSAGE, JobStore, QueueError
-from wan_studio.library import OutputLibrary
+from wan_studio.queue.batch import load_batch
+from wan_studio.queue.store import REQUEUED_MESSAGE, JobStore, QueueError
+from wan_studio.runtime.library import OutputLibrary
 from wan_studio.requests import T2VRequest
-from wan_studio.worker import QueueWorker
+from wan_studio.queue.worker import QueueWorker
 
 SLOW = dict(steps=40, frames=33, width=192, height=192)  # a few seconds on a CPU: time to stop or kill it
 
@@ -90,7 +90,7 @@ class FakeEngine:
 
 def queue_main(argv: list[str], settings) -> int:
     """What `python -m wan_studio queue ...` does once cli.py dispatches to queue_cli."""
-    from wan_studio.queue_cli import add_queue_parser, cmd_queue
+    from wan_studio.cli.queue import add_queue_parser, cmd_queue
 
     parser = argparse.ArgumentParser(prog="wan_studio")
     add_queue_parser(parser.add_subparsers(dest="command", required=True))
@@ -103,7 +103,7 @@ def queue_main(argv: list[str], settings) -> int:
 
 QUEUE_SCRIPT = (
     "import argparse, sys\n"
-    "from wan_studio.queue_cli import add_queue_parser, cmd_queue\n"
+    "from wan_studio.cli.queue import add_queue_parser, cmd_queue\n"
     "from wan_studio.settings import load_settings\n"
     "parser = argparse.ArgumentParser()\n"
     "add_queue_parser(parser.add_subparsers(dest='command'))\n"
@@ -353,7 +353,7 @@ def test_restart_after_kill_9_requeues_the_running_job_at_the_head(settings, cli
 
 def _die_while_running(db_path: Path, inputs: Path, cli_env: dict) -> None:
     """A process that takes the head job and dies without a word (no cleanup, like kill -9)."""
-    script = ("import os, sys\nfrom wan_studio.jobs import JobStore\n"
+    script = ("import os, sys\nfrom wan_studio.queue.store import JobStore\n"
               "JobStore(sys.argv[1], sys.argv[2]).claim()\nos._exit(9)\n")
     proc = subprocess.run([sys.executable, "-c", script, str(db_path), str(inputs)], cwd=ROOT, env=cli_env,
                           capture_output=True, text=True, timeout=60)

@@ -11,10 +11,11 @@ import pytest
 
 from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_video, speech_like, to_mp3, write_wav
-from wan_studio import audio, media
+from wan_studio import media
+from wan_studio.media import audio
 from wan_studio.cli import main as cli_main
 from wan_studio.errors import Cancelled, RequestError
-from wan_studio.media_requests import S2VRequest
+from wan_studio.requests import S2VRequest
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +160,8 @@ def test_stop_between_steps_saves_nothing(engine, sounds, settings):
 
 
 def test_queued_job_keeps_its_audio_and_the_recipe_reruns_it(engine, sounds, settings, tmp_path, capsys):
-    from wan_studio.jobs import JobStore
-    from wan_studio.worker import QueueWorker
+    from wan_studio.queue.store import JobStore
+    from wan_studio.queue.worker import QueueWorker
 
     speech = tmp_path / "take-1.mp3"
     speech.write_bytes(sounds["mp3"].read_bytes())

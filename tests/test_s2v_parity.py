@@ -66,7 +66,7 @@ MOTION_FRAMES = 9  # pixel frames carried over (73 on the real model); 3 latent 
 
 @pytest.fixture(scope="module")
 def models():
-    from wan_studio.s2v_model import WanS2VTransformer3DModel, config_from_original, convert_original_state_dict
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, config_from_original, convert_original_state_dict
 
     reference_module = _load_reference()
     torch.manual_seed(0)
@@ -135,7 +135,7 @@ def test_audio_changes_the_output(models):
 def test_full_size_config_builds_on_meta():
     from accelerate import init_empty_weights
 
-    from wan_studio.s2v_model import WanS2VTransformer3DModel, full_size_config
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, full_size_config
 
     config = full_size_config()
     with init_empty_weights():
@@ -153,7 +153,7 @@ def original_folder(tmp_path_factory):
     config.json) and a wav2vec2 CTC checkpoint with 24 layers in its subfolder, as the real repo has."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
 
-    from wan_studio import tiny
+    from wan_studio.models import tiny
 
     folder = tmp_path_factory.mktemp("Wan2.2-S2V-14B")
     torch.manual_seed(0)
@@ -174,10 +174,10 @@ def original_folder(tmp_path_factory):
 
 
 def test_original_layout_loads_converts_and_runs(original_folder, tmp_path, settings):
-    from pipelines.s2v import WanS2VPipeline
-    from wan_studio import tiny
+    from wan_studio.models.s2v_pipeline import WanS2VPipeline
+    from wan_studio.models import tiny
     from wan_studio.errors import ModelNotAvailable
-    from wan_studio.s2v_model import WanS2VTransformer3DModel, convert_folder
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, convert_folder
     from PIL import Image
 
     folder, reference = original_folder

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from wan_studio import stats
-from wan_studio.stats import GpuSample, Sample, StatsSampler, format_sample, take_sample
+from wan_studio.runtime import stats
+from wan_studio.runtime.stats import GpuSample, Sample, StatsSampler, format_sample, take_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 2**30
@@ -143,7 +143,7 @@ def test_sample_is_cheap():
 def test_nothing_at_import_and_take_sample_does_not_import_torch():
     code = (
         "import sys, threading\n"
-        "from wan_studio.stats import take_sample\n"
+        "from wan_studio.runtime.stats import take_sample\n"
         "assert 'pynvml' not in sys.modules and 'psutil' not in sys.modules, 'probed at import'\n"
         "assert threading.active_count() == 1, 'a thread started at import'\n"
         "s = take_sample()\n"
@@ -154,7 +154,7 @@ def test_nothing_at_import_and_take_sample_does_not_import_torch():
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -11,7 +11,7 @@ from tests.conftest import read_video
 from wan_studio.cli import main as cli_main
 from wan_studio.errors import Cancelled
 from wan_studio.requests import T2VRequest
-from wan_studio.studio import JobFailed, Studio
+from wan_studio.runtime.studio import JobFailed, Studio
 
 
 def test_run_goes_through_the_queue_and_reports_position_and_progress(settings):

@@ -28,7 +28,7 @@ def studio(tmp_path_factory, tiny_dir):
     from tests.test_app import launch
 
     base = tmp_path_factory.mktemp("studio")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"),
+    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"),
                WAN_STUDIO_MODELS_DIR=str(base / "models"), WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir),
                WAN_STUDIO_DEFAULT_GENERATION="tiny", WAN_STUDIO_CONFIG=str(base / "config.json"))
     proc, url = launch(env)

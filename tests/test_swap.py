@@ -7,7 +7,7 @@ import weakref
 
 from wan_studio import catalog
 from wan_studio.requests import T2VRequest
-from wan_studio.swap import module_bytes
+from wan_studio.runtime.swap import module_bytes
 
 
 def test_activate_is_a_noop_when_already_active(engine):

@@ -1,4 +1,4 @@
-"""wan_studio.vace_inputs: the video and mask each VACE sub-mode hands to WanVACEPipeline
+"""wan_studio.media.vace_controls: the video and mask each VACE sub-mode hands to WanVACEPipeline
 (white mask = generate, black = keep, unknown pixels mid grey)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wan_studio import vace_inputs
+from wan_studio.media import vace_controls as vace_inputs
 from wan_studio.errors import RequestError
 
 W, H, COUNT = 96, 64, 9

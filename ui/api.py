@@ -101,7 +101,7 @@ def register_api(settings: Settings, get_studio) -> None:
     from ui.runtime import owner_of
 
     def stats():
-        from wan_studio.stats import format_sample
+        from wan_studio.runtime.stats import format_sample
 
         sample = get_studio(settings).sampler.latest()
         return {"sample": sample.as_dict() if sample else None, "text": format_sample(sample)}
@@ -145,7 +145,7 @@ def register_api(settings: Settings, get_studio) -> None:
         return str(new.media), new.recipe
 
     def enhance_prompt(prompt: str, mode: str, llm: str):
-        from wan_studio.enhance import enhance_in_studio
+        from wan_studio.runtime.enhance import enhance_in_studio
 
         try:
             return enhance_in_studio(get_studio(settings), prompt, mode or "t2v", llm or "rules").as_dict()

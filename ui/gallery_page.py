@@ -77,7 +77,7 @@ def _placeholder(settings: Settings) -> str:
 
 
 def wire_gallery(g: GalleryPage, settings: Settings) -> None:
-    from wan_studio.gallery import gallery_page
+    from wan_studio.runtime.gallery import gallery_page
 
     private = dict(api_visibility="private", queue=False)
 
@@ -129,7 +129,7 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
     g.delete.click(delete, [g.selected, g.page], listing + details, **private)
 
     def export(result_id):
-        from wan_studio.gallery import export_zip
+        from wan_studio.runtime.gallery import export_zip
 
         try:
             path = export_zip(get_studio(settings).engine.library, result_id, settings.output_dir / ".ui" / "exports")

@@ -141,7 +141,7 @@ def title_text(mode: str, record) -> str:
 def preset_values(mode: str, record, preset: str) -> tuple[list, list[str]]:
     """Updates for [steps, guidance, guidance_2, flow_shift] under a preset, and its messages
     (why Fast falls back to Quality here, or which LoRA it uses)."""
-    from wan_studio.presets import resolve
+    from wan_studio.catalog.presets import resolve
 
     if record is None:
         return [gr.update()] * 4, []

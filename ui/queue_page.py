@@ -54,7 +54,7 @@ def build_queue_page(visible: bool) -> QueuePage:
 
 
 def queue_rows(settings: Settings, owner: str | None) -> list[list]:
-    from wan_studio.jobs import request_summary
+    from wan_studio.queue.store import request_summary
 
     store = get_studio(settings).store
     return [[j.id, j.state, store.queue_position(j.id) if j.state == "queued" else "", j.mode, j.model,
@@ -66,7 +66,7 @@ def stats_frames(settings: Settings):
     """Two long-format tables (seconds ago, value, series) for the plots."""
     import pandas as pd
 
-    from wan_studio.stats import format_sample
+    from wan_studio.runtime.stats import format_sample
 
     sampler = get_studio(settings).sampler
     samples = sampler.history(300)
@@ -133,7 +133,7 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
         button.click(act(name), q.job, [q.action_status, q.table], concurrency_limit=None, **private)
 
     def upload_batch(path, request: gr.Request):
-        from wan_studio.batch import load_batch
+        from wan_studio.queue.batch import load_batch
 
         # the file box empties after each upload, ready for the next batch
         if not path:

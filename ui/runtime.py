@@ -22,7 +22,7 @@ def get_studio(settings: Settings):
     global _studio
     with _studio_lock:
         if _studio is None:
-            from wan_studio.studio import Studio
+            from wan_studio.runtime.studio import Studio
 
             _studio = Studio(settings)
         return _studio

@@ -47,7 +47,7 @@ def model_rows(settings: Settings) -> list[list[str]]:
 
 def about_text(settings: Settings) -> str:
     from wan_studio.backend import probe_light
-    from wan_studio.engine import package_versions
+    from wan_studio.runtime.engine import package_versions
 
     backend = probe_light()
     versions = " · ".join(f"{k} {v}" for k, v in package_versions().items())
@@ -57,7 +57,7 @@ def about_text(settings: Settings) -> str:
 
 
 def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
-    from wan_studio.defaults import default_generation
+    from wan_studio.catalog.defaults import default_generation
 
     with gr.Column(visible=visible, elem_id="panel-settings") as column:
         gr.Markdown("### ⚙ Settings")

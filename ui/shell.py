@@ -87,7 +87,7 @@ def off_text(generation: str) -> str:
 
 
 def build_layout(settings: Settings) -> Shell:
-    from wan_studio.defaults import default_generation
+    from wan_studio.catalog.defaults import default_generation
 
     generation = default_generation(settings)
     status = sidebar_status(generation)
@@ -301,7 +301,7 @@ def wire(shell: Shell, settings: Settings) -> None:
                 if target in ("i2v", "flf2v"):
                     from pathlib import Path
 
-                    from wan_studio.gallery import save_last_frame
+                    from wan_studio.runtime.gallery import save_last_frame
 
                     stem = Path(video).stem
                     try:
@@ -319,7 +319,7 @@ def wire(shell: Shell, settings: Settings) -> None:
         all_fields += panel.request_components()
 
     def reload(result_id):
-        from wan_studio.gallery import reload_request
+        from wan_studio.runtime.gallery import reload_request
 
         try:
             data = reload_request(get_studio(settings).engine.library, result_id)

@@ -1,0 +1,190 @@
+"""The checkpoint catalog: one record per open Wan checkpoint, loaded from catalog.json.
+
+Everything that varies by checkpoint (repo, modes, pipeline class, sizes, fps, frame rule,
+default steps / guidance / flow shift, MoE boundary, footprints) lives in the data file.
+The mode x generation matrix, the CLI's `models` listing and the UI's choices are derived
+from these records, never kept as second tables.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from wan_studio.errors import UnknownModel
+
+CATALOG_FILE = Path(__file__).with_name("catalog.json")
+
+MODES = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "s2v", "animate", "preview")
+MODE_LABELS = {
+    "t2v": "Text to video", "i2v": "Image to video", "flf2v": "First-last frame to video",
+    "v2v": "Video to video (restyle)", "vace": "VACE control & editing", "ti2v": "Text+image to video",
+    "s2v": "Speech to video", "animate": "Character animation", "preview": "One-frame preview",
+}
+# S2V: frames the first clip loses (decoded after the reference latent; upstream drops them)
+S2V_FIRST_CLIP_DROP = 3
+GENERATIONS = ("2.1", "2.2", "tiny")
+BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2, "float8": 1, "int8": 1}
+
+
+@dataclass(frozen=True)
+class SharedComponent:
+    id: str
+    components: tuple[str, ...]
+    params_b: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str
+    name: str
+    generation: str
+    architecture: str  # dense | moe | vace | animate | s2v
+    pipelines: dict[str, str]  # mode -> diffusers (or our own) pipeline class name
+    sizes: tuple[tuple[int, int], ...]  # (width, height), the first is the default
+    spatial_granularity: int
+    fps: int
+    frames_default: int
+    frames_min: int
+    frames_max: int
+    frame_rule: str  # "4k+1" or "clip" (fixed clip length, S2V)
+    steps: int
+    guidance: float
+    guidance_2: float | None
+    flow_shift: dict[str, float]  # resolution class ("480p", "720p") -> shift
+    components: dict[str, float]  # own component -> params in billions
+    shared: dict[str, str]  # pipeline component -> shared component id
+    download_gb: float
+    repo_id: str | None = None
+    revision: str | None = None
+    boundary_ratio: float | None = None
+    expand_timesteps: bool = False
+    tiny: str | None = None  # architecture key of a Tiny model built locally
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(m for m in MODES if m in self.pipelines)
+
+    @property
+    def is_moe(self) -> bool:
+        return "transformer_2" in self.components
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.tiny is not None
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        return self.sizes[0]
+
+    def pipeline_class(self, mode: str) -> str:
+        return self.pipelines[mode]
+
+    def flow_shift_for(self, width: int, height: int) -> float:
+        """The shift of the resolution class nearest the requested area (480p or 720p)."""
+        wanted = "720p" if width * height > 832 * 480 * 1.4 else "480p"
+        return self.flow_shift.get(wanted) or next(iter(self.flow_shift.values()))
+
+    def footprint_gb(self, dtype: str = "bfloat16") -> dict[str, float]:
+        """Weight bytes of each component in GB (own and shared; VAE always fp32)."""
+        per = BYTES_PER_PARAM[dtype]
+        sizes = {name: params * per for name, params in self.components.items()}
+        for shared_id in dict.fromkeys(self.shared.values()):
+            comp = shared_component(shared_id)
+            bytes_per = 4 if "vae" in comp.components else per
+            sizes[shared_id] = comp.params_b * bytes_per
+        return {k: round(v, 2) for k, v in sizes.items()}
+
+
+@dataclass(frozen=True)
+class ApiOnlySlot:
+    generation: str
+    name: str
+    note: str
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def _checkpoint_from(raw: dict) -> Checkpoint:
+    frames, defaults = raw["frames"], raw["defaults"]
+    return Checkpoint(
+        id=raw["id"], name=raw["name"], generation=raw["generation"],
+        architecture=raw["architecture"], pipelines=dict(raw["pipelines"]),
+        sizes=tuple(_parse_size(s) for s in raw["sizes"]),
+        spatial_granularity=raw["spatial_granularity"], fps=raw["fps"],
+        frames_default=frames["default"], frames_min=frames["min"], frames_max=frames["max"],
+        frame_rule=frames.get("rule", "4k+1"),
+        steps=defaults["steps"], guidance=defaults["guidance"], guidance_2=defaults.get("guidance_2"),
+        flow_shift=dict(defaults["flow_shift"]), components=dict(raw["components"]),
+        shared=dict(raw["shared"]), download_gb=raw["download_gb"],
+        repo_id=raw.get("repo_id"), revision=raw.get("revision"),
+        boundary_ratio=raw.get("boundary_ratio"), expand_timesteps=raw.get("expand_timesteps", False),
+        tiny=raw.get("tiny"),
+    )
+
+
+@lru_cache(maxsize=1)
+def _load() -> tuple[dict[str, Checkpoint], dict[str, SharedComponent], tuple[ApiOnlySlot, ...]]:
+    data = json.loads(CATALOG_FILE.read_text())
+    checkpoints = {raw["id"]: _checkpoint_from(raw) for raw in data["checkpoints"]}
+    shared = {
+        key: SharedComponent(key, tuple(v["components"]), v["params_b"], v.get("note", ""))
+        for key, v in data["shared_components"].items()
+    }
+    slots = tuple(ApiOnlySlot(s["generation"], s["name"], s["note"]) for s in data["api_only"])
+    return checkpoints, shared, slots
+
+
+def checkpoints() -> list[Checkpoint]:
+    return list(_load()[0].values())
+
+
+def get(model_id: str) -> Checkpoint:
+    found = _load()[0].get(model_id)
+    if found is None:
+        known = ", ".join(_load()[0])
+        raise UnknownModel(f"Unknown model '{model_id}'. Known models: {known}")
+    return found
+
+
+def raw_record(model_id: str) -> dict:
+    """A checkpoint's record as written in catalog.json, including mode-specific facts
+    (e.g. S2V's clip length and transformer config) that the typed record does not carry."""
+    for raw in json.loads(CATALOG_FILE.read_text())["checkpoints"]:
+        if raw["id"] == model_id:
+            return raw
+    get(model_id)  # raises UnknownModel with the known ids
+    return {}
+
+
+def shared_component(shared_id: str) -> SharedComponent:
+    return _load()[1][shared_id]
+
+
+def api_only_slots() -> tuple[ApiOnlySlot, ...]:
+    return _load()[2]
+
+
+def for_mode(mode: str, generation: str | None = None) -> list[Checkpoint]:
+    return [c for c in checkpoints() if mode in c.pipelines and generation in (None, c.generation)]
+
+
+def mode_matrix() -> dict[str, dict[str, list[str]]]:
+    """mode -> generation -> checkpoint ids, derived from the records (seed brief section 4)."""
+    matrix: dict[str, dict[str, list[str]]] = {m: {g: [] for g in GENERATIONS} for m in MODES}
+    for c in checkpoints():
+        for mode in c.modes:
+            matrix[mode][c.generation].append(c.id)
+    return matrix
+
+
+def default_model(mode: str, generation: str) -> Checkpoint | None:
+    options = for_mode(mode, generation)
+    return options[0] if options else None

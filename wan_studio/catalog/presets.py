@@ -1,0 +1,159 @@
+"""Fast / Quality presets, resolved from the data in presets/presets.json (seed brief 5.1, 5.3).
+
+    resolve(checkpoint, mode, preset, user_values) -> PresetResolution(values, loras, messages)
+
+- Quality: the checkpoint's catalog defaults, Lightning LoRAs off.
+- Fast: 4 steps, guidance 1.0 (and guidance_2 1.0 on MoE) with the checkpoint's Lightning LoRA(s);
+  where none exists but a FastWan full checkpoint does (and is on this machine) that checkpoint
+  serves the run; otherwise Quality values with a message naming the reason (the fallback rule).
+- fast-hybrid (Wan 2.2 I2V only): the Wan 2.1 lightx2v I2V LoRA on both experts.
+A value the user typed always wins; `overrides` records which ones differed from the preset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from wan_studio import catalog
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+
+PRESETS_FILE = Path(__file__).resolve().parents[2] / "presets" / "presets.json"
+PRESETS = ("fast", "quality", "fast-hybrid")
+PRESET_FIELDS = ("steps", "guidance", "guidance_2")
+LABELS = {"fast": "Fast (Lightning, 4 steps)", "quality": "Quality", "fast-hybrid": "Fast, hybrid I2V LoRA (advanced)"}
+
+
+@lru_cache(maxsize=1)
+def table() -> dict:
+    return json.loads(PRESETS_FILE.read_text())
+
+
+def lora_record(name: str) -> dict | None:
+    return table()["loras"].get(name)
+
+
+@dataclass
+class PresetResolution:
+    preset: str | None
+    model: str  # the checkpoint that serves the run (a FastWan checkpoint may stand in)
+    values: dict = field(default_factory=dict)  # steps, guidance, guidance_2 (MoE), scheduler
+    loras: list[dict] = field(default_factory=list)  # {source, weight, expert}
+    messages: list[str] = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)  # user values that differ from the preset's
+
+    def __iter__(self):  # values, loras, messages = resolve(...)
+        return iter((self.values, self.loras, self.messages))
+
+    def as_recipe(self) -> dict:
+        return {"name": self.preset, "model": self.model, "values": self.values, "overrides": self.overrides,
+                "messages": self.messages}
+
+
+def _fast_entry(record: Checkpoint, mode: str, preset: str) -> dict | None:
+    key = "fast_hybrid" if preset == "fast-hybrid" else "fast"
+    return table()[key].get(record.id, {}).get(mode)
+
+
+def _lora_specs(names: list) -> list[dict]:
+    specs = []
+    for item in names:
+        item = {"lora": item} if isinstance(item, str) else dict(item)
+        record = lora_record(item["lora"])
+        specs.append({"source": item["lora"], "weight": float(item.get("weight", 1.0)),
+                      "expert": item.get("expert") or record.get("expert") or "both"})
+    return specs
+
+
+def _quality_values(record: Checkpoint) -> dict:
+    values = {"steps": record.steps, "guidance": record.guidance, "scheduler": table()["quality_values"]["scheduler"]}
+    if record.is_moe:
+        values["guidance_2"] = record.guidance_2
+    return values
+
+
+def _fast_values(record: Checkpoint) -> dict:
+    fast = table()["fast_values"]
+    values = {"steps": fast["steps"], "guidance": fast["guidance"], "scheduler": fast["scheduler"]}
+    if record.is_moe:
+        values["guidance_2"] = fast["guidance_2"]
+    return values
+
+
+def _no_fast_reason(record: Checkpoint, mode: str) -> str:
+    reasons = table()["no_fast_reason"]
+    return reasons.get(mode) or reasons.get(record.architecture) or reasons["default"]
+
+
+def resolve(record: Checkpoint | str, mode: str, preset: str | None, user_values: dict | None = None,
+            settings=None) -> PresetResolution:
+    """The values and LoRAs a preset gives this checkpoint and mode; `user_values` win."""
+    record = catalog.get(record) if isinstance(record, str) else record
+    user_values = {k: v for k, v in (user_values or {}).items() if v is not None}
+    if preset not in (None, *PRESETS):
+        raise RequestError("preset", f"Unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}.")
+    result = PresetResolution(preset, record.id)
+    if preset is None:
+        return result
+    serving = record
+    if preset == "quality":
+        result.values = _quality_values(record)
+    else:
+        entry = _fast_entry(record, mode, preset)
+        if preset == "fast-hybrid" and entry is None:
+            raise RequestError("preset", f"The fast-hybrid preset exists only for Wan 2.2 I2V; {record.name} "
+                                         f"{mode.upper()} offers: {', '.join(p['name'] for p in list_presets(record, mode))}.")
+        if entry and entry.get("checkpoint"):
+            serving = _fastwan_if_local(record, mode, entry["checkpoint"], result, settings)
+        if entry and entry.get("loras"):
+            result.values = _fast_values(record)
+            result.loras = _lora_specs(entry["loras"])
+            if entry.get("note"):
+                result.messages.append(entry["note"])
+        elif serving is not record:
+            result.values = _quality_values(serving)  # a distilled checkpoint's own defaults are its fast values
+            result.model = serving.id
+        else:
+            result.values = _quality_values(record)
+            if not result.messages:
+                result.messages.append(
+                    f"Lightning unavailable for {record.name} {mode.upper()}: {_no_fast_reason(record, mode)}. "
+                    f"Using the Quality preset ({record.steps} steps)."
+                )
+    result.overrides = {k: v for k, v in user_values.items() if k in result.values and result.values[k] != v}
+    for name in PRESET_FIELDS:
+        if name in user_values and name in result.values:
+            result.values[name] = user_values[name]
+    return result
+
+
+def _fastwan_if_local(record: Checkpoint, mode: str, fast_id: str, result: PresetResolution, settings) -> Checkpoint:
+    from wan_studio import models
+
+    fast = catalog.get(fast_id)
+    if mode in fast.pipelines and models.find_local(fast, settings) is not None:
+        result.messages.append(f"Fast uses {fast.name}, a distilled full checkpoint ({fast.steps} steps).")
+        return fast
+    result.messages.append(
+        f"Lightning unavailable for {record.name} {mode.upper()}: {_no_fast_reason(record, mode)}; "
+        f"{fast.name} is not downloaded ({models.download_command(fast)}). Using the Quality preset ({record.steps} steps)."
+    )
+    return record
+
+
+def list_presets(record: Checkpoint | str, mode: str) -> list[dict]:
+    """What the Preset radio offers for (checkpoint, mode): name, label, whether Fast is real, why not."""
+    record = catalog.get(record) if isinstance(record, str) else record
+    fast = _fast_entry(record, mode, "fast")
+    offered = [
+        {"name": "quality", "label": LABELS["quality"], "available": True, "note": f"{record.steps} steps"},
+        {"name": "fast", "label": LABELS["fast"], "available": bool(fast),
+         "note": (fast or {}).get("note") or ("" if fast else _no_fast_reason(record, mode))},
+    ]
+    if _fast_entry(record, mode, "fast-hybrid"):
+        offered.append({"name": "fast-hybrid", "label": LABELS["fast-hybrid"], "available": True,
+                        "note": "the Wan 2.1 lightx2v I2V LoRA on both experts"})
+    return offered

@@ -1,0 +1,272 @@
+"""Command line: the same engine calls as the studio page.
+
+    python -m wan_studio generate --mode t2v --prompt "..." [--model M] [--seed N] [--frames N] [--size WxH]
+    python -m wan_studio generate --mode s2v --image IMG --audio SPEECH [--pose-video V] --prompt "..."
+    python -m wan_studio generate --recipe RESULT.json     (or the result's .mp4: its recipe is embedded)
+    python -m wan_studio models [--generation G] [--json]
+    python -m wan_studio download MODEL
+    python -m wan_studio queue list|add FILE|cancel ID|retry ID|remove ID|run
+    python -m wan_studio plan --model M [--size WxH] [--frames N] [--vram 16GiB] [--backend cuda|mps|zerogpu-large|...]
+    python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
+    python -m wan_studio loras [--json]
+    python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
+
+`generate` prints the output path on stdout (progress goes to stderr), so scripts can use it.
+Errors print one clear message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from wan_studio.errors import StudioError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 832x480 (width x height), got {text!r}")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m wan_studio", description="Wan Studio from the command line")
+    parser.add_argument("--output-dir", help="where results go (default: WAN_STUDIO_OUTPUT_DIR, else config.json)")
+    parser.add_argument("--models-dir", help="where model folders live (default: WAN_STUDIO_MODELS_DIR, else config.json)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="make a video and print its path")
+    gen.add_argument("--mode", default="t2v", help="t2v, i2v, flf2v, v2v, vace, ti2v, animate, s2v, preview")
+    gen.add_argument("--model", help="catalog id (see `models`); default: the machine's default for the mode")
+    gen.add_argument("--prompt")
+    gen.add_argument("--negative-prompt")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--frames", type=int, help="4k+1, e.g. 81")
+    gen.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 832x480")
+    gen.add_argument("--steps", type=int)
+    gen.add_argument("--guidance", type=float)
+    gen.add_argument("--guidance-2", type=float, help="low-noise expert guidance (Wan 2.2 A14B only)")
+    gen.add_argument("--flow-shift", type=float)
+    gen.add_argument("--memory-plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
+    gen.add_argument("--preset", choices=["fast", "quality", "fast-hybrid"],
+                     help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists)")
+    gen.add_argument("--lora", dest="loras", action="append", type=_lora_spec, metavar="PATH_OR_NAME[:WEIGHT[:EXPERT]]",
+                     help="a LoRA file or name (see `loras`); EXPERT high, low or both on Wan 2.2 A14B; repeatable")
+    gen.add_argument("--recipe", type=Path, help="re-run a saved recipe (.json) or result (.mp4) exactly")
+    inputs = gen.add_argument_group("inputs (file paths; each mode takes the ones it needs)")
+    inputs.add_argument("--image", help="input image (i2v, ti2v), first frame (flf2v, vace extension), character (animate)")
+    inputs.add_argument("--last-image", help="last frame (flf2v, vace extension)")
+    inputs.add_argument("--video", help="source video (v2v), control or source video (vace)")
+    inputs.add_argument("--mask", help="vace inpaint mask: an image for all frames or a mask video (white = generate)")
+    inputs.add_argument("--reference", action="append", help="vace reference image (repeat, up to 3)")
+    inputs.add_argument("--vace-mode", help="depth, pose, flow, scribble, edges, grayscale, layout, inpaint, outpaint, extension, reference")
+    inputs.add_argument("--control-source", choices=["raw", "control"], help="vace: extract the control (raw) or the video already is one")
+    inputs.add_argument("--bbox", type=_ints, help="vace inpaint box x0,y0,x1,y1")
+    inputs.add_argument("--outpaint", type=_words, dest="outpaint_directions", help="vace outpaint sides, e.g. left,right")
+    inputs.add_argument("--outpaint-ratio", type=float)
+    inputs.add_argument("--extension", help="vace: first_frame, last_frame, first_last, first_clip, last_clip")
+    inputs.add_argument("--conditioning-scale", type=float, help="vace control strength")
+    inputs.add_argument("--strength", type=float, help="v2v: how much of the input is repainted (0-1]")
+    inputs.add_argument("--pose-video", help="animate: pre-processed pose video; s2v: optional video whose pose drives the body")
+    inputs.add_argument("--face-video", help="animate: pre-processed face video")
+    inputs.add_argument("--background-video", help="animate replace: background video")
+    inputs.add_argument("--mask-video", help="animate replace: mask video (white = the character)")
+    inputs.add_argument("--animate-mode", choices=["animate", "replace"])
+    inputs.add_argument("--audio", help="s2v: the speech or song (any format ffmpeg reads); the video is as long as it")
+    inputs.add_argument("--clip-frames", type=int, help="s2v: frames per clip (a multiple of 4; 80 on S2V-14B)")
+    inputs.add_argument("--resolution", choices=["480p", "720p"], help="s2v: area bucket; the aspect follows --image")
+    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    models = sub.add_parser("models", help="list the catalog with download state")
+    models.add_argument("--generation", help="only this generation (2.1, 2.2, tiny)")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+
+    dl = sub.add_parser("download", help="download a model's (or a preset LoRA's) files from the Hugging Face Hub")
+    dl.add_argument("model")
+
+    lo = sub.add_parser("loras", help="list LoRA files (LoRAs folder and the preset table) with what they fit")
+    lo.add_argument("--json", action="store_true", help="machine-readable output")
+
+    en = sub.add_parser("enhance", help="expand a short prompt into a detailed one and print it")
+    en.add_argument("prompt")
+    en.add_argument("--mode", default="t2v", help="the mode the prompt is for (i2v: describe the motion)")
+    en.add_argument("--llm", default="rules", choices=["rules", "local", "endpoint"],
+                    help="rules (instant), local (enhancer_model) or endpoint (enhancer_url, OpenAI-compatible)")
+
+    from wan_studio.cli.plan import add_plan_parser
+    from wan_studio.cli.queue import add_queue_parser
+
+    add_queue_parser(sub)
+    add_plan_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from wan_studio.settings import load_settings
+
+    settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
+    try:
+        from wan_studio.cli.plan import cmd_plan
+        from wan_studio.cli.queue import cmd_queue
+
+        commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
+                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance}
+        return commands[args.command](args, settings)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def request_from_args(args, settings):
+    import dataclasses
+
+    from wan_studio.catalog.defaults import default_model_id
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import absolutize_inputs, request_from_dict, request_types
+
+    if args.recipe:
+        recipe = load_recipe(args.recipe)
+        return request_from_dict(absolutize_inputs(recipe["request"], args.recipe.resolve().parent))
+    types = request_types()
+    cls = types.get(args.mode)
+    if cls is None:
+        raise RequestError("mode", f"Unknown mode {args.mode!r}; available: {', '.join(types)}.")
+    if args.prompt is None:
+        raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
+    width, height = args.size or (None, None)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    given.update(model=args.model or default_model_id(args.mode, settings), width=width, height=height)
+    unused = [name for name in ("image", "last_image", "video", "mask", "reference", "pose_video", "face_video",
+                                "background_video", "mask_video", "strength", "audio", "clip_frames", "resolution") if getattr(args, name, None) and name not in fields]
+    if unused:
+        flag = "--" + unused[0].replace("_", "-")
+        raise RequestError(unused[0], f"{flag} is not an input of {args.mode}.")
+    return cls(**given)
+
+
+def load_recipe(path: Path) -> dict:
+    from wan_studio.errors import RequestError
+    from wan_studio.runtime.library import read_embedded_recipe
+
+    if not path.is_file():
+        raise RequestError("recipe", f"Recipe file not found: {path}")
+    if path.suffix.lower() == ".mp4":
+        recipe = read_embedded_recipe(path)
+        if recipe is None:
+            raise RequestError("recipe", f"{path} carries no Wan Studio recipe in its metadata.")
+        return recipe
+    try:
+        recipe = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError("recipe", f"{path} is not a valid recipe JSON file ({exc}).")
+    if not isinstance(recipe, dict) or "request" not in recipe:
+        raise RequestError("recipe", f"{path} is not a Wan Studio recipe (it has no 'request').")
+    return recipe
+
+
+def cmd_generate(args, settings) -> int:
+    from wan_studio.runtime.engine import Engine
+
+    request = request_from_args(args, settings)
+
+    def show(event):
+        if not args.quiet:
+            print(f"\r{event.describe():<60}", end="" if event.stage == "denoising" else "\n", file=sys.stderr)
+
+    for message in request.preset_messages:
+        print(f"note: {message}", file=sys.stderr)
+    result = Engine(settings).generate(request, on_progress=show)
+    print(result.media)
+    return 0
+
+
+def _lora_spec(text: str) -> dict:
+    from wan_studio.loras import parse_cli_spec
+
+    return parse_cli_spec(text)
+
+
+def cmd_loras(args, settings) -> int:
+    from wan_studio.loras import list_loras, loras_dir
+
+    rows = list_loras(settings)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"LoRAs folder: {loras_dir(settings)}")
+    print(f"{'source':<36} {'layout/licence':<16} {'rank':>4}  {'state':<15} fits")
+    for row in rows:
+        kind = row.get("layout") or row.get("licence", "")
+        state = row.get("state", "file")
+        extra = f"  trigger: {row['trigger_words']}" if row.get("trigger_words") else ""
+        extra += "  (non-commercial: never in a preset)" if row.get("non_commercial") else ""
+        print(f"{row['source']:<36} {kind:<16} {row.get('rank') or 0:>4}  {state:<15} "
+              f"{', '.join(row.get('fits', [])) or 'nothing in the catalog'}{extra}")
+    return 0
+
+
+def cmd_enhance(args, settings) -> int:
+    from wan_studio.runtime.enhance import enhance
+
+    swap = None
+    if args.llm == "local":  # on the machine's accelerator, through the swap manager like the studio
+        from wan_studio.runtime.swap import SwapManager
+
+        swap = SwapManager(settings)
+    result = enhance(args.prompt, args.mode, llm=args.llm, settings=settings, swap=swap)
+    for message in result.messages:
+        print(f"note: {message}", file=sys.stderr)
+    print(result.prompt)
+    return 0
+
+
+def cmd_models(args, settings) -> int:
+    from wan_studio import catalog, models
+
+    rows = [c for c in catalog.checkpoints() if args.generation in (None, c.generation)]
+    if args.json:
+        print(json.dumps([
+            {"id": c.id, "name": c.name, "generation": c.generation, "modes": list(c.modes),
+             "repo_id": c.repo_id, "download_gb": c.download_gb, "state": models.local_state(c, settings)}
+            for c in rows
+        ], indent=2))
+        return 0
+    print(f"{'id':<24} {'generation':<10} {'modes':<26} state")
+    for c in rows:
+        print(f"{c.id:<24} {c.generation:<10} {','.join(c.modes):<26} {models.local_state(c, settings)}")
+    for slot in catalog.api_only_slots():
+        if args.generation in (None, slot.generation):
+            print(f"{'(' + slot.name + ')':<24} {slot.generation:<10} {'-':<26} {slot.note}")
+    return 0
+
+
+def cmd_download(args, settings) -> int:
+    from wan_studio import catalog, models
+    from wan_studio.catalog.presets import lora_record
+
+    if lora_record(args.model) is not None:  # a LoRA of the preset table (Lightning files)
+        from wan_studio.loras import locate
+
+        print(locate(args.model, settings, allow_download=True))
+        return 0
+    record = catalog.get(args.model)
+    print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:.0f} GB)...", file=sys.stderr)
+    print(models.download(record, settings))
+    return 0

@@ -1,0 +1,164 @@
+"""Apply a memory plan to a loaded pipeline with the libraries' own switches, and take it off again.
+
+Two parts, because changing the plan of the active checkpoint should reload weights only when it must:
+- `convert_weights`: what changes the weights themselves (FP8 storage through diffusers' layerwise
+  casting, torchao float8 / int8 quantization, compile). Undoing it means reloading from disk.
+- `attach_runtime`: what only hooks or moves modules (offload, VAE tiling and slicing, attention
+  backend). `detach_runtime` removes it, so another plan's hooks can go on the same weights.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from wan_studio.memory.plans import Plan
+
+log = logging.getLogger(__name__)
+TRANSFORMERS = ("transformer", "transformer_2")
+_TORCHAO_CONFIGS = {
+    "fp8-weight": "Float8WeightOnlyConfig",
+    "fp8-dynamic": "Float8DynamicActivationFloat8WeightConfig",
+    "int8-weight": "Int8WeightOnlyConfig",
+}
+_said_once: set[str] = set()
+
+
+def _once(message: str) -> None:
+    if message not in _said_once:
+        _said_once.add(message)
+        log.info(message)
+
+
+def transformers_of(pipe) -> list:
+    return [m for name in TRANSFORMERS if (m := getattr(pipe, name, None)) is not None]
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
+
+
+def quantize(module, kind: str) -> None:
+    """torchao weight quantization of every Linear in `module` (in place)."""
+    import torchao.quantization as tq
+
+    tq.quantize_(module, getattr(tq, _TORCHAO_CONFIGS[kind])())
+
+
+def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> list[str]:
+    """Quantize / cast / compile the pipeline's weights for `plan`; returns notes for the recipe."""
+    import torch
+
+    notes = []
+    compute = _torch_dtype(plan.transformer_dtype)
+    for transformer in transformers_of(pipe):
+        if plan.quantization == "fp8-storage":
+            transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
+        elif plan.quantization != "none":
+            quantize(transformer, plan.quantization)
+    text_encoder = getattr(pipe, "text_encoder", None)
+    if plan.text_encoder_quantization != "none" and text_encoder is not None:
+        quantize(text_encoder, plan.text_encoder_quantization)
+    if plan.compile == "repeated-blocks":
+        if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
+            for transformer in transformers_of(pipe):
+                transformer.compile_repeated_blocks(fullgraph=True)
+        else:
+            notes.append("compile skipped: torch.compile needs CUDA and Triton here")
+    elif plan.compile == "aoti":
+        notes += _load_aoti(pipe, plan, aoti)
+    return notes
+
+
+def _load_aoti(pipe, plan: Plan, aoti: dict | None) -> list[str]:
+    """ZeroGPU: ahead-of-time compiled blocks from the Hub through `spaces`, when there are some."""
+    try:
+        import spaces
+    except ImportError:
+        return ["AOTI skipped: the spaces package is not installed"]
+    if not aoti or not hasattr(spaces, "aoti_blocks_load"):
+        _once("AOTI: no compiled graphs for this checkpoint; running eager")
+        return ["AOTI skipped: no compiled graphs for this checkpoint"]
+    variant = aoti.get("variants", {}).get(plan.quantization)
+    try:
+        for transformer in transformers_of(pipe):
+            spaces.aoti_blocks_load(transformer, aoti["repo"], variant=variant)
+    except Exception as exc:  # the Hub or the graphs may be missing: eager still works
+        _once(f"AOTI: could not load compiled graphs ({exc}); running eager")
+        return [f"AOTI skipped: {exc}"]
+    return [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
+
+
+def attach_runtime(pipe, plan: Plan, device: str) -> list[str]:
+    """Offload hooks, VAE tiling/slicing and the attention backend for `plan`."""
+    notes = []
+    if plan.attention != "native":
+        for transformer in transformers_of(pipe):
+            try:
+                transformer.set_attention_backend(plan.attention)
+            except Exception as exc:  # a backend that is installed but unsupported on this GPU
+                notes.append(f"attention backend {plan.attention} unavailable ({exc}); using SDPA")
+                transformer.reset_attention_backend()
+    vae = getattr(pipe, "vae", None)
+    if vae is not None:
+        if plan.vae_tiling:
+            tile = plan.vae_tile
+            vae.enable_tiling(tile_sample_min_height=tile, tile_sample_min_width=tile,
+                              tile_sample_stride_height=tile * 3 // 4, tile_sample_stride_width=tile * 3 // 4)
+        else:
+            vae.disable_tiling()
+        vae.enable_slicing() if plan.vae_slicing else vae.disable_slicing()
+    _place(pipe, plan, device)
+    return notes
+
+
+def _place(pipe, plan: Plan, device: str) -> None:
+    import torch
+
+    if plan.offload == "none":
+        pipe.to(device)
+        if plan.text_encoder == "cpu" and getattr(pipe, "text_encoder", None) is not None:
+            pipe.text_encoder.to("cpu")
+    elif plan.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif plan.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif plan.offload == "group":
+        from diffusers.hooks import apply_group_offloading
+
+        onload = torch.device(device)
+        streams = onload.type == "cuda"
+        for transformer in transformers_of(pipe):
+            transformer.enable_group_offload(
+                onload_device=onload, offload_device=torch.device("cpu"), offload_type="block_level",
+                num_blocks_per_group=1, use_stream=streams, non_blocking=streams,
+            )
+        if getattr(pipe, "text_encoder", None) is not None:
+            apply_group_offloading(pipe.text_encoder, onload_device=onload, offload_type="leaf_level",
+                                   use_stream=streams, non_blocking=streams)
+        for name in ("vae", "image_encoder"):  # small: they stay on the accelerator
+            module = getattr(pipe, name, None)
+            if module is not None:
+                module.to(onload)
+    else:
+        raise ValueError(f"unknown offload '{plan.offload}'")
+
+
+def detach_runtime(pipe) -> None:
+    """Remove offload hooks (accelerate's and diffusers' group offloading) from every component."""
+    import torch
+    from diffusers.hooks import HookRegistry
+
+    pipe.remove_all_hooks()
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module) and hasattr(module, "_diffusers_hook"):
+            registry = HookRegistry.check_if_exists_or_initialize(module)
+            for name in ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"):
+                registry.remove_hook(name, recurse=True)
+
+
+def vae_tiling_in_use(pipe) -> bool:
+    vae = getattr(pipe, "vae", None)
+    return bool(getattr(vae, "use_tiling", False))

@@ -1,0 +1,141 @@
+"""Choosing a memory plan: the first rung of the machine's ladder (memory.plans) whose estimate
+(memory.estimate) fits with a safety margin; a pinned plan name starts at that rung. Below the
+last rung `NoPlanFits` says what would fit instead."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import StudioError
+from wan_studio.memory.estimate import estimate, shape_of, zerogpu_duration
+from wan_studio.memory.plans import PLAN_NAMES, Machine, NoPlanFits, Plan, ladder, machine_from_backend
+
+
+def _tier(name: str) -> tuple[str, ...]:
+    """The rungs a pinned plan name may use (Balanced may quantize if plain Balanced does not fit)."""
+    return {"balanced": ("balanced", "balanced-quantized")}.get(name, (name,))
+
+
+@dataclass(frozen=True)
+class Choice:
+    plan: Plan
+    machine: Machine
+    estimate: object  # wan_studio.memory.estimate.Estimate
+    considered: tuple  # (Plan, Estimate, fits) for every rung looked at, in order
+    pinned: str = "auto"
+    messages: tuple[str, ...] = ()
+
+    @property
+    def rungs(self) -> list[Plan]:
+        return [plan for plan, _, _ in self.considered]
+
+
+def _check_plan_name(name: str) -> str:
+    name = (name or "auto").strip().lower().replace(" ", "-").replace("_", "-")
+    if name not in PLAN_NAMES:
+        raise StudioError(f"Unknown memory plan '{name}'; choose one of {', '.join(PLAN_NAMES)}.")
+    return name
+
+
+def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto") -> Choice:
+    """The fastest plan whose estimate fits; `shape` is a request (or anything with its fields).
+
+    On ZeroGPU without a fixed size, `large` is tried before `xlarge` (half the quota cost).
+    """
+    pinned = _check_plan_name(pinned)
+    if machine.kind == "zerogpu" and machine.zerogpu_size is None:
+        machine = machine.with_zerogpu_size("large")
+    sizes = ["large", "xlarge"] if machine.kind == "zerogpu" and machine.zerogpu_size == "large" else [None]
+    considered = []
+    for size in sizes:
+        current = machine.with_zerogpu_size(size) if size else machine
+        rungs = ladder(current, record)
+        if pinned != "auto":
+            allowed = _tier(pinned)
+            matching = [p for p in rungs if p.name in allowed]
+            if not matching:  # e.g. Low VRAM on ZeroGPU: the nearest smaller rung it has
+                matching = [rungs[-1]]
+            rungs = matching
+        for plan in rungs:
+            est = estimate(record, shape, plan, current)
+            fits = est.fits(current)
+            considered.append((plan, est, fits))
+            if fits:
+                return Choice(plan, current, est, tuple(considered), pinned, _ram_warning(est, current))
+    if pinned != "auto":  # the user asked for this plan: run it, and say it may not fit
+        plan, est, _ = considered[0]
+        note = (f"The pinned {plan.label} plan is estimated at {est.peak_gb:.1f} GiB, more than the "
+                f"{est.budget_gb(machine):.1f} GiB available; it may run out of memory and step down.")
+        return Choice(plan, machine, est, tuple(considered), pinned, (note,))
+    raise NoPlanFits(what_would_fit(record, shape, machine, considered[-1][1]))
+
+
+def _ram_warning(est, machine: Machine) -> tuple[str, ...]:
+    """RAM does not decide the plan (the OS can page), but a user should know before a slow run."""
+    if machine.kind != "cpu" and est.ram_gb > machine.ram_gb * 0.95:
+        return (f"This run needs about {est.ram_gb:.0f} GiB of RAM for the weights kept off the GPU; "
+                f"the machine has {machine.ram_gb:.0f} GiB, so it may slow down while the system pages.",)
+    return ()
+
+
+def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str:
+    """A message for a run no plan can hold: what it needs, and what would fit instead."""
+    from wan_studio import catalog
+
+    want = shape_of(shape)
+    plan = ladder(machine, record)[-1]
+    head = (f"{record.name} at {want.width}x{want.height}, {want.frames} frames needs about "
+            f"{smallest.peak_gb:.1f} GiB even with the {plan.label} plan; {machine.describe()} offers "
+            f"{smallest.budget_gb(machine):.1f} GiB.")
+    options = []
+    frames = want.frames
+    while frames > record.frames_min and record.frame_rule == "4k+1":
+        frames -= 4
+        if estimate(record, dataclasses.replace(want, frames=frames), plan, machine).fits(machine):
+            options.append(f"{frames} frames at this size")
+            break
+    for width, height in sorted(record.sizes, key=lambda s: s[0] * s[1]):
+        if width * height < want.width * want.height:
+            if estimate(record, dataclasses.replace(want, width=width, height=height), plan, machine).fits(machine):
+                options.append(f"{width}x{height} with {want.frames} frames")
+                break
+    for other in catalog.for_mode(want.mode, record.generation):
+        if other.id != record.id and not other.is_tiny:
+            w, h = other.default_size
+            other_shape = dataclasses.replace(want, width=w, height=h, frames=min(want.frames, other.frames_max))
+            if estimate(other, other_shape, ladder(machine, other)[-1], machine).fits(machine):
+                options.append(f"{other.name} at {w}x{h}")
+                break
+    tail = " What would fit: " + "; or ".join(options) + "." if options else " Nothing smaller fits this machine."
+    return head + tail
+
+
+def cost_line(request, machine: Machine | None = None, pinned: str | None = None) -> str:
+    """One line for the interface before a run: checkpoint, frames x size, time, memory, plan."""
+    from wan_studio.backend import detect
+
+    record = request.checkpoint
+    machine = machine or machine_from_backend(detect())
+    seconds = request.frames / record.fps
+    head = f"{record.name} · {request.frames} frames ({seconds:.1f} s) at {request.width}x{request.height}"
+    try:
+        choice = choose(record, request, machine, pinned or getattr(request, "memory_plan", "auto"))
+    except NoPlanFits as exc:
+        return f"{head} · does not fit: {exc}"
+    est = choice.estimate
+    line = f"{head} · about {_duration(est.seconds)} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
+    if choice.machine.kind == "zerogpu":
+        line += f" · reserves ZeroGPU {choice.machine.zerogpu_size} for {zerogpu_duration(est)} s"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

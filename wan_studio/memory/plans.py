@@ -1,0 +1,228 @@
+"""Memory plans: what the swap manager does to a pipeline so it fits the machine.
+
+A `Plan` is a typed set of switches that the libraries provide (diffusers layerwise casting,
+torchao quantization, model / group / sequential offload, VAE tiling and slicing, attention
+backend, compile). Each backend has a ladder of plans from fastest to smallest:
+
+    max-speed -> balanced -> balanced-quantized -> low-vram -> minimum
+
+`memory.choose` takes the first rung whose estimate (memory.estimate) fits the machine with a
+safety margin; a pinned plan name starts at that rung. On out-of-memory the engine steps one rung
+down (`next_rung`). Below the last rung `NoPlanFits` says what would fit instead.
+
+Backend rules (seed brief 6-8):
+- CUDA: bf16; FP8 (torchao dynamic-activation FP8, layerwise FP8 storage) only on capability
+  >= 8.9, int8 weight-only below; compile of the repeated blocks.
+- ZeroGPU: bf16, no offload, FP8 for 14B and MoE on `large` (48 GB), `xlarge` (96 GB) when `large`
+  cannot hold the run; AOTI instead of compile.
+- MPS: fp16 transformer, never FP8, never compile, offload for 14B.
+- CPU: fp32; int8 weight-only on the lower rungs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import StudioError
+
+RUNGS = ("max-speed", "balanced", "balanced-quantized", "low-vram", "minimum")
+PLAN_NAMES = ("auto", "max-speed", "balanced", "low-vram", "minimum")
+PLAN_LABELS = {
+    "auto": "Auto", "max-speed": "Max speed", "balanced": "Balanced", "balanced-quantized": "Balanced (quantized)",
+    "low-vram": "Low VRAM", "minimum": "Minimum",
+}
+QUANTIZATIONS = ("none", "fp8-storage", "fp8-weight", "fp8-dynamic", "int8-weight")
+OFFLOADS = ("none", "model", "group", "sequential")
+BACKENDS = ("cuda", "mps", "zerogpu-large", "zerogpu-xlarge", "cpu")
+ZEROGPU_GB = {"large": 48.0, "xlarge": 96.0}
+FP8_MIN_CAPABILITY = (8, 9)
+
+
+class NoPlanFits(StudioError):
+    """Even the smallest plan does not fit; the message says what would."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What a plan must fit: the accelerator's memory, the RAM, and what the backend can do."""
+
+    kind: str  # cuda | mps | cpu | zerogpu
+    memory_gb: float  # accelerator memory (on CPU: RAM)
+    ram_gb: float
+    name: str = ""
+    capability: tuple[int, int] | None = None
+    zerogpu_size: str | None = None  # large | xlarge on ZeroGPU
+
+    @property
+    def fp8(self) -> bool:
+        return self.kind == "zerogpu" or (self.kind == "cuda" and (self.capability or (0, 0)) >= FP8_MIN_CAPABILITY)
+
+    @property
+    def compute_dtype(self) -> str:
+        if self.kind == "zerogpu":
+            return "bfloat16"
+        if self.kind == "cuda":
+            return "bfloat16" if (self.capability or (8, 0)) >= (8, 0) else "float16"
+        return "float16" if self.kind == "mps" else "float32"
+
+    def describe(self) -> str:
+        if self.kind == "zerogpu":
+            return f"ZeroGPU {self.zerogpu_size} ({self.memory_gb:g} GiB)"
+        if self.kind == "cpu":
+            return f"CPU ({self.ram_gb:.0f} GiB RAM)"
+        cap = f", capability {self.capability[0]}.{self.capability[1]}" if self.capability else ""
+        label = "Apple MPS" if self.kind == "mps" else "CUDA"
+        return f"{label} {self.name or ''} {self.memory_gb:g} GiB{cap}".replace("  ", " ")
+
+    def with_zerogpu_size(self, size: str) -> "Machine":
+        return dataclasses.replace(self, zerogpu_size=size, memory_gb=ZEROGPU_GB[size])
+
+
+def simulated_machine(backend: str, vram_gb: float | None = None, capability: tuple[int, int] | None = None,
+                      ram_gb: float | None = None, name: str = "") -> Machine:
+    """A machine described on the command line or in tests (`--backend cuda --vram 16GiB`)."""
+    if backend not in BACKENDS:
+        raise StudioError(f"Unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}.")
+    if backend.startswith("zerogpu-"):
+        size = backend.split("-", 1)[1]
+        return Machine("zerogpu", ZEROGPU_GB[size], ram_gb or 64.0, "ZeroGPU", (12, 0), size)
+    if backend == "cpu":
+        ram = ram_gb or vram_gb or 32.0
+        return Machine("cpu", ram, ram, name or "CPU")
+    if vram_gb is None:
+        raise StudioError(f"Say how much memory the {backend} device has, e.g. --vram 16GiB.")
+    if backend == "mps":
+        return Machine("mps", vram_gb, ram_gb or vram_gb, name or "Apple silicon")
+    return Machine("cuda", vram_gb, ram_gb or max(32.0, 2 * vram_gb), name or "", capability or (8, 9))
+
+
+def machine_from_backend(backend) -> Machine:
+    """The machine at hand, from `wan_studio.backend.Backend` plus the RAM psutil reports."""
+    import psutil
+
+    ram = psutil.virtual_memory().total / 2**30
+    if backend.kind == "zerogpu":
+        return Machine("zerogpu", ZEROGPU_GB["large"], ram, backend.name, (12, 0), "large")
+    if backend.kind == "cpu":
+        return Machine("cpu", ram, ram, backend.name)
+    return Machine(backend.kind, backend.total_memory_gb or 8.0, ram, backend.name, backend.capability)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str  # a rung of RUNGS
+    transformer_dtype: str
+    quantization: str = "none"  # of the transformer(s)
+    text_encoder: str = "accelerator"  # accelerator | offload (moved in only to encode) | cpu
+    text_encoder_quantization: str = "none"
+    offload: str = "none"
+    vae_tiling: bool = False
+    vae_tile: int = 256  # pixels, when tiling
+    vae_slicing: bool = False
+    attention: str = "native"  # diffusers attention backend name; native = PyTorch SDPA
+    compile: str = "none"  # none | repeated-blocks | aoti
+
+    @property
+    def label(self) -> str:
+        return PLAN_LABELS[self.name]
+
+    @property
+    def active_expert_only(self) -> bool:
+        """MoE: only the expert in use sits on the accelerator (the offload hooks move them)."""
+        return self.offload != "none"
+
+    @property
+    def weights_key(self) -> tuple:
+        """What changes the weights themselves: changing it means reloading from disk."""
+        return (self.transformer_dtype, self.quantization, self.text_encoder_quantization, self.compile)
+
+    def describe(self) -> str:
+        parts = [self.transformer_dtype.replace("bfloat16", "bf16").replace("float16", "fp16").replace("float32", "fp32")]
+        if self.quantization != "none":
+            parts.append(self.quantization)
+        parts.append("no offload" if self.offload == "none" else f"{self.offload} offload")
+        if self.text_encoder != "accelerator" and self.offload == "none":
+            parts.append(f"text encoder on {self.text_encoder}")
+        if self.text_encoder_quantization != "none":
+            parts.append(f"text encoder {self.text_encoder_quantization}")
+        if self.vae_tiling:
+            parts.append(f"VAE tiles {self.vae_tile}px" + (" + slicing" if self.vae_slicing else ""))
+        if self.attention != "native":
+            parts.append(f"{self.attention} attention")
+        if self.compile != "none":
+            parts.append(f"compile {self.compile}")
+        return f"{self.label}: " + ", ".join(parts)
+
+    def as_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["label"] = self.label
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Plan":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _attention_backend(machine: Machine) -> str:
+    """FlashAttention or SageAttention where installed and supported, PyTorch SDPA otherwise."""
+    import importlib.util
+
+    if machine.kind not in ("cuda", "zerogpu") or (machine.capability or (0, 0)) < (8, 0):
+        return "native"
+    if importlib.util.find_spec("flash_attn") is not None:
+        return "flash"
+    if importlib.util.find_spec("sageattention") is not None:
+        return "sage"
+    return "native"
+
+
+def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
+    """The plans this machine can run for this checkpoint, fastest first."""
+    dtype = machine.compute_dtype
+    if machine.kind == "cpu":
+        return [
+            Plan("max-speed", dtype),
+            Plan("balanced", dtype, vae_tiling=True),
+            Plan("low-vram", dtype, "int8-weight", vae_tiling=True),
+            Plan("minimum", dtype, "int8-weight", text_encoder_quantization="int8-weight", vae_tiling=True,
+                 vae_tile=128, vae_slicing=True),
+        ]
+    if machine.kind == "mps":  # never FP8 (Metal has no FP8), never compile; the fp32 VAE always tiles
+        return [
+            Plan("max-speed", dtype, vae_tiling=True),
+            Plan("balanced", dtype, text_encoder="offload", offload="model", vae_tiling=True),
+            Plan("low-vram", dtype, text_encoder="offload", offload="group", vae_tiling=True),
+            Plan("minimum", dtype, text_encoder="offload", offload="sequential", vae_tiling=True, vae_tile=128,
+                 vae_slicing=True),
+        ]
+    attention = _attention_backend(machine)
+    if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI instead of compile
+        return [
+            Plan("max-speed", dtype, attention=attention, compile="aoti"),
+            Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention, compile="aoti"),
+        ]
+    quantized = "fp8-dynamic" if machine.fp8 else "int8-weight"
+    stored = "fp8-storage" if machine.fp8 else "int8-weight"
+    return [
+        Plan("max-speed", dtype, attention=attention, compile="repeated-blocks"),
+        Plan("balanced", dtype, text_encoder="offload", offload="model", vae_tiling=True, attention=attention,
+             compile="repeated-blocks"),
+        Plan("balanced-quantized", dtype, quantized, text_encoder="offload", offload="model", vae_tiling=True,
+             attention=attention, compile="repeated-blocks"),
+        Plan("low-vram", dtype, stored, text_encoder="offload", offload="group", vae_tiling=True, attention=attention),
+        Plan("minimum", dtype, stored, text_encoder="offload", text_encoder_quantization="int8-weight",
+             offload="sequential", vae_tiling=True, vae_tile=128, vae_slicing=True, attention=attention),
+    ]
+
+
+def next_rung(record: Checkpoint, machine: Machine, plan: Plan) -> Plan | None:
+    """The plan one rung smaller than `plan` on this machine, or None at the bottom."""
+    rungs = ladder(machine, record)
+    names = [p.name for p in rungs]
+    if plan.name not in names:
+        return None
+    index = names.index(plan.name)
+    return rungs[index + 1] if index + 1 < len(rungs) else None

@@ -1,0 +1,243 @@
+"""Tiny random-weight Wan models, one per architecture, built locally and saved in diffusers format.
+
+They exist so every mode runs end to end on a CPU (CI, laptops) and in tests. Each is built once
+from a small config after a fixed seed, saved with `save_pretrained` into the tiny-models folder,
+and from then on loaded through exactly the same `from_pretrained` path as the real checkpoints.
+The tokenizer is made here with the `tokenizers` library (byte-level, so any prompt in any
+language tokenizes), so nothing is downloaded. Output is noise: the weights are random.
+
+Components that real checkpoints share (text encoder, VAE, image encoder) are built from the same
+seed for every tiny checkpoint, so sharing them between tiny checkpoints is as valid as between
+real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from wan_studio.catalog import Checkpoint
+
+# Bump when a tiny config changes so stale folders are rebuilt.
+TINY_FORMAT_VERSION = 4
+TEXT_DIM = 32
+CLIP_DIM = 4
+CLIP_TOKENS = 4 * 4 + 1  # 4x4 patches of the 4-pixel tiny CLIP, plus the class token
+MARKER = ".wan_studio_tiny.json"
+
+
+def _seeded(seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def make_tokenizer():
+    """A byte-level tokenizer: 3 specials + 256 byte symbols, `</s>` appended like UMT5's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    for symbol in pre_tokenizers.ByteLevel.alphabet():
+        vocab.setdefault(symbol, len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
+    )
+
+
+def make_text_encoder(vocab_size: int):
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    _seeded()
+    config = UMT5Config(
+        vocab_size=vocab_size, d_model=TEXT_DIM, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, relative_attention_max_distance=16,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )
+    return UMT5EncoderModel(config).eval()
+
+
+def make_vae(sixteen_x: bool = False):
+    from diffusers import AutoencoderKLWan
+
+    _seeded()
+    if not sixteen_x:
+        return AutoencoderKLWan(
+            base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+        )
+    # Wan 2.2 VAE layout: 16x16 spatial (patchified 2x2 + 8x), 48 latent channels
+    return AutoencoderKLWan(
+        base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+        latents_mean=[0.0] * 48, latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        scale_factor_spatial=16, scale_factor_temporal=4, temperal_downsample=[False, True, True],
+    )
+
+
+def make_image_encoder():
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    _seeded()
+    config = CLIPVisionConfig(
+        hidden_size=CLIP_DIM, projection_dim=CLIP_DIM, num_hidden_layers=2, num_attention_heads=2,
+        image_size=4, intermediate_size=16, patch_size=1,
+    )
+    return CLIPVisionModel(config).eval(), CLIPImageProcessor(crop_size=4, size=4)
+
+
+def make_scheduler(flow_shift: float):
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=flow_shift)
+
+
+def _transformer_kwargs(**overrides) -> dict:
+    kwargs = dict(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=TEXT_DIM, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def make_transformer(kind: str, seed: int = 0):
+    import diffusers
+
+    _seeded(seed)
+    if kind in ("dense", "moe"):
+        return diffusers.WanTransformer3DModel(**_transformer_kwargs())
+    if kind == "i2v":
+        return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM))
+    if kind == "i2v-moe":  # Wan 2.2 I2V-A14B: image latents only, no CLIP tokens
+        return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=36))
+    if kind == "flf2v":
+        # like FLF2V-14B: the first and last frames' CLIP tokens side by side, with a learned position
+        return diffusers.WanTransformer3DModel(
+            **_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM, pos_embed_seq_len=2 * CLIP_TOKENS)
+        )
+    if kind == "ti2v":
+        return diffusers.WanTransformer3DModel(**_transformer_kwargs(in_channels=48, out_channels=48))
+    if kind == "vace":
+        return diffusers.WanVACETransformer3DModel(**_transformer_kwargs(vace_layers=[0], vace_in_channels=96))
+    if kind == "animate":
+        # a face adapter after every 2nd block, so the 2-layer model has one like the real one has eight
+        # and a toy motion encoder reading 16x16 face crops (the real one reads 512x512)
+        return diffusers.WanAnimateTransformer3DModel(
+            **_transformer_kwargs(in_channels=36, image_dim=CLIP_DIM), inject_face_latents_blocks=2,
+            motion_encoder_size=16, motion_encoder_channel_sizes={"4": 8, "8": 8, "16": 8}, motion_style_dim=16,
+            motion_dim=4, motion_encoder_dim=16, face_encoder_hidden_dim=16, face_encoder_num_heads=2,
+        )
+    raise ValueError(f"no tiny architecture '{kind}'")
+
+
+AUDIO_DIM = 16  # hidden size of the tiny wav2vec2
+AUDIO_LAYERS = 2
+
+
+def make_audio_encoder():
+    """A tiny wav2vec2 (same layout as wav2vec2-large-xlsr-53: layer-norm conv stack, stable layer norm)
+    and its feature extractor, made locally. 16 kHz in, 50 states per second out, like the real one."""
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    _seeded()
+    config = Wav2Vec2Config(
+        vocab_size=8, hidden_size=AUDIO_DIM, num_hidden_layers=AUDIO_LAYERS, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, mask_time_prob=0.0,
+    )
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+    return Wav2Vec2Model(config).eval(), extractor
+
+
+def make_s2v_transformer(motion_frames: int, seed: int = 0):
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel
+
+    _seeded(seed)
+    return WanS2VTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=12, text_dim=TEXT_DIM, freq_dim=32, ffn_dim=32, num_layers=2,
+        audio_dim=AUDIO_DIM, num_audio_layers=AUDIO_LAYERS + 1, audio_inject_layers=(0, 1), motion_frames=motion_frames,
+    )
+
+
+def build_s2v_pipeline(record: Checkpoint):
+    from wan_studio.models.s2v_pipeline import WanS2VPipeline
+    from wan_studio.catalog import raw_record
+
+    tokenizer = make_tokenizer()
+    audio_encoder, feature_extractor = make_audio_encoder()
+    return WanS2VPipeline(
+        tokenizer=tokenizer, text_encoder=make_text_encoder(len(tokenizer)), vae=make_vae(),
+        scheduler=make_scheduler(next(iter(record.flow_shift.values()))),
+        transformer=make_s2v_transformer(raw_record(record.id)["s2v"]["motion_frames"]),
+        audio_encoder=audio_encoder, feature_extractor=feature_extractor,
+    )
+
+
+def build_pipeline(record: Checkpoint):
+    """The tiny pipeline object for a catalog record (not yet saved)."""
+    import diffusers
+
+    kind = record.tiny
+    if kind == "s2v":
+        return build_s2v_pipeline(record)
+    tokenizer = make_tokenizer()
+    components = dict(
+        tokenizer=tokenizer,
+        text_encoder=make_text_encoder(len(tokenizer)),
+        vae=make_vae(sixteen_x=kind == "ti2v"),
+        scheduler=make_scheduler(next(iter(record.flow_shift.values()))),
+        transformer=make_transformer(kind),
+    )
+    if "image_encoder" in record.shared:
+        components["image_encoder"], components["image_processor"] = make_image_encoder()
+    cls_name = record.pipelines[record.modes[0]]
+    if cls_name in ("WanPipeline", "WanImageToVideoPipeline", "WanVACEPipeline"):
+        components["transformer_2"] = make_transformer(kind, seed=1) if record.is_moe else None
+        components["boundary_ratio"] = record.boundary_ratio
+    if cls_name in ("WanPipeline", "WanImageToVideoPipeline"):
+        components["expand_timesteps"] = record.expand_timesteps
+    return getattr(diffusers, cls_name)(**components)
+
+
+def tiny_model_dir(record: Checkpoint, root: Path) -> Path:
+    return Path(root) / record.id
+
+
+def is_built(folder: Path) -> bool:
+    marker = folder / MARKER
+    try:
+        return json.loads(marker.read_text()).get("version") == TINY_FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
+    """Build and save the tiny checkpoint once; return its folder. Safe if two processes race."""
+    folder = tiny_model_dir(record, root)
+    if is_built(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
+    try:
+        build_pipeline(record).save_pretrained(staging)
+        (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(staging, folder)
+        except OSError:
+            if not is_built(folder):  # another process may have won the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -1,0 +1,638 @@
+"""The job store: a FIFO queue of generation jobs kept in SQLite, so nothing queued is lost.
+
+Policy
+- Every change is written at once, in one short `BEGIN IMMEDIATE` transaction, to a WAL-mode
+  database with a busy timeout, so the studio, its worker thread and a CLI in another process
+  can all use the same file. One re-entrant lock guards the store's single connection.
+- A job keeps the full typed request (`request.to_dict()`) and copies of its input files in
+  `inputs_dir/<job id>/`, so it can be retried or re-run exactly after the originals are gone.
+- Queue order is `position` among queued jobs (unique among them); listings show running jobs
+  first, then the queue, then finished jobs newest first, capped.
+- A job left `running` by a process that died is put back at the head of the queue once
+  (`requeued_after_interrupt`); if it dies again it stays `interrupted` and waits for a manual
+  retry, so a job that kills its process cannot take the studio down in a loop.
+- The database is never deleted: a damaged file is moved aside as `<name>.corrupt-<time>`, and a
+  file locked by another process is left alone for a separate `queue-<pid>.db` beside it. Both
+  set `warning`, and the studio still starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from wan_studio.errors import RequestError, StudioError
+from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.queue.runners import Runner
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
+STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+FINAL_STATES = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
+RETRYABLE_STATES = frozenset({FAILED, INTERRUPTED, CANCELLED})
+HISTORY_LIMIT = 200
+SCHEMA_VERSION = 1
+REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the head of the queue (once)."
+INTERRUPTED_AGAIN_MESSAGE = ("Interrupted again after being put back once; left out of the queue so it cannot "
+                             "crash the studio in a loop. Retry it by hand.")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    request TEXT NOT NULL,
+    owner TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    result_id TEXT,
+    result_path TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    messages TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 1,
+    requeued_after_interrupt INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    runner_host TEXT,
+    runner_pid INTEGER,
+    runner_started REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state_position ON jobs (state, position);
+"""
+
+
+class QueueError(StudioError):
+    """A queue action that cannot be done in the job's present state (or on a missing job)."""
+
+
+@dataclass
+class Job:
+    id: str
+    state: str
+    position: int
+    mode: str
+    request: dict
+    owner: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    result_id: str | None = None
+    result_path: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    messages: list[str] = field(default_factory=list)
+    attempts: int = 1
+    requeued_after_interrupt: bool = False
+    stop_requested: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def prompt(self) -> str:
+        return str(self.request.get("prompt") or "")
+
+    @property
+    def model(self) -> str:
+        return str(self.request.get("model") or "")
+
+    def typed_request(self) -> GenerationRequest:
+        """The request rebuilt (and re-validated) from the stored record."""
+        return request_from_dict(self.request)
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> "Job":
+        return cls(
+            id=row["id"], state=row["state"], position=row["position"], mode=row["mode"],
+            request=json.loads(row["request"]), owner=row["owner"], created=row["created"], started=row["started"],
+            finished=row["finished"], result_id=row["result_id"], result_path=row["result_path"],
+            error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
+            messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
+            requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
+        )
+
+
+def _is_lock_error(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _with_message(row: sqlite3.Row, text: str) -> str:
+    """The row's messages with one more, as stored (JSON)."""
+    return json.dumps([*json.loads(row["messages"] or "[]"), text])
+
+
+def _is_damage_error(exc: sqlite3.Error) -> bool:
+    """Not a database, or a damaged one (not: a folder we cannot write, a full disk...)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    if header and header != SQLITE_HEADER:
+        raise _Corrupt("it is not an SQLite database")
+
+
+class _Locked(Exception):
+    pass
+
+
+class _Corrupt(Exception):
+    pass
+
+
+class JobStore:
+    """Jobs in SQLite. Safe for several threads (one lock) and several processes (WAL, busy timeout)."""
+
+    def __init__(self, db_path: Path | str, inputs_dir: Path | str, busy_timeout_s: float = 5.0,
+                 fallback_on_lock: bool = True, history_limit: int = HISTORY_LIMIT):
+        self.requested_path = Path(db_path)
+        self.inputs_dir = Path(inputs_dir)
+        self.busy_timeout_s = busy_timeout_s
+        self.history_limit = history_limit
+        self.warning: str | None = None
+        self._lock = threading.RLock()
+        self.requested_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.requested_path
+        self._conn = self._open_or_recover(fallback_on_lock)
+        self.recover_interrupted()
+
+    # -- opening ------------------------------------------------------------------------------
+    def _open_or_recover(self, fallback_on_lock: bool) -> sqlite3.Connection:
+        try:
+            return self._open(self.requested_path)
+        except _Corrupt as exc:
+            kept = self._move_aside(self.requested_path)
+            self.warning = (f"The job queue database {self.requested_path} was damaged ({exc}); it was kept as "
+                            f"{kept} and a new, empty queue was started.")
+            log.warning(self.warning)
+            return self._open(self.requested_path)
+        except _Locked:
+            if not fallback_on_lock:
+                raise QueueError(
+                    f"The job queue {self.requested_path} is locked by another process (waited "
+                    f"{self.busy_timeout_s:g}s). Is another Wan Studio using this output folder? Try again later."
+                ) from None
+            fallback = self.requested_path.with_name(f"{self.requested_path.stem}-{os.getpid()}.db")
+            self.warning = (f"The job queue {self.requested_path} is locked by another process — is another Wan "
+                            f"Studio using this output folder? This session uses {fallback} instead; jobs queued "
+                            f"here are not seen by the other one.")
+            log.warning(self.warning)
+            self.db_path = fallback
+            return self._open(fallback)
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        _check_header(path)  # before SQLite opens it, so it cannot touch a stranger's -wal beside it
+        conn = None
+        try:
+            conn = sqlite3.connect(path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise _Corrupt(f"integrity check: {check}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")  # a write lock now, so a locked file is found at start
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if version < SCHEMA_VERSION:
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if _is_lock_error(exc):
+                raise _Locked(str(exc)) from exc
+            if _is_damage_error(exc):
+                raise _Corrupt(str(exc)) from exc
+            raise
+        except _Corrupt:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _move_aside(path: Path) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = path.with_name(f"{path.name}.corrupt-{stamp}")
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        os.replace(path, kept)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, kept.with_name(kept.name + suffix))
+        return kept
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that see one consistent state of the queue."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise QueueError(f"There is no job {job_id} in the queue.")
+        return row
+
+    def _new_id(self, reserved: set[str]) -> str:
+        """A short id no job has (the primary key still guards against a race with another process)."""
+        while True:
+            job_id = secrets.token_hex(3)
+            if job_id not in reserved and not self._read("SELECT 1 FROM jobs WHERE id = ?", (job_id,)) \
+                    and not (self.inputs_dir / job_id).exists():
+                return job_id
+
+    @staticmethod
+    def _tail_position(conn: sqlite3.Connection) -> int:
+        return conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
+
+    @staticmethod
+    def _head_position(conn: sqlite3.Connection) -> int:
+        return conn.execute("SELECT COALESCE(MIN(position), 1) - 1 FROM jobs WHERE state = ?", (QUEUED,)).fetchone()[0]
+
+    # -- adding -------------------------------------------------------------------------------
+    def add(self, request: GenerationRequest, owner: str | None = None) -> Job:
+        return self.add_many([request], owner)[0]
+
+    def add_many(self, requests: Iterable[GenerationRequest], owner: str | None = None) -> list[Job]:
+        """Queue every request or none: input files are copied first, rows inserted in one transaction."""
+        requests = list(requests)
+        for request in requests:
+            if not isinstance(request, GenerationRequest):
+                raise TypeError(f"expected a typed request (GenerationRequest), got {type(request).__name__}")
+        planned: list[tuple[str, GenerationRequest]] = []
+        reserved: set[str] = set()
+        try:
+            for request in requests:
+                job_id = self._new_id(reserved)
+                reserved.add(job_id)
+                planned.append((job_id, self._with_copied_inputs(job_id, request)))  # slow part, outside the lock
+            now = time.time()
+            with self._write() as conn:
+                position = self._tail_position(conn)
+                for offset, (job_id, request) in enumerate(planned):
+                    conn.execute(
+                        "INSERT INTO jobs (id, state, position, mode, request, owner, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (job_id, QUEUED, position + offset, request.mode, json.dumps(request.to_dict()), owner, now),
+                    )
+        except BaseException:
+            for job_id in reserved:
+                shutil.rmtree(self.inputs_dir / job_id, ignore_errors=True)
+            raise
+        return [self._require(job_id) for job_id, _ in planned]
+
+    def _with_copied_inputs(self, job_id: str, request: GenerationRequest) -> GenerationRequest:
+        """Copy the request's input files into the job's folder; files already there are kept as they are."""
+        files = request.input_files()
+        if not files:
+            return request
+        folder = self.inputs_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        mapping: dict[str, list[str]] = {}
+        for field_name, paths in files.items():
+            for n, source in enumerate(paths):
+                source_path = Path(source)
+                if source_path.resolve().parent == folder.resolve():
+                    mapping.setdefault(field_name, []).append(str(source_path.resolve()))
+                    continue
+                stem = f"{field_name}-{n + 1}" if len(paths) > 1 else field_name
+                target = folder / f"{stem}{source_path.suffix.lower()}"
+                k = 1
+                while target.exists():
+                    k += 1
+                    target = folder / f"{stem}.{k}{source_path.suffix.lower()}"
+                try:
+                    shutil.copyfile(source_path, target)
+                except OSError as exc:
+                    raise RequestError(field_name, f"Could not copy the input file {source} for the queue: {exc}") \
+                        from exc
+                mapping.setdefault(field_name, []).append(str(target))
+        return request.with_input_files(mapping)
+
+    # -- reading ------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        rows = self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job._from_row(rows[0]) if rows else None
+
+    def _require(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise QueueError(f"There is no job {job_id} in the queue.")
+        return job
+
+    def list(self, owner: str | None = None, states: Iterable[str] | None = None,
+             history_limit: int | None = None) -> list[Job]:
+        """Running jobs first, then queued ones in queue order, then finished ones newest first (capped)."""
+        wanted = set(states) if states is not None else set(STATES)
+        unknown = wanted - set(STATES)
+        if unknown:
+            raise QueueError(f"Unknown job state(s): {', '.join(sorted(unknown))}; known: {', '.join(STATES)}.")
+        where, params = "", []
+        if owner is not None:
+            where, params = " AND owner = ?", [owner]
+        limit = self.history_limit if history_limit is None else history_limit
+        jobs: list[Job] = []
+        finished = sorted(wanted & FINAL_STATES)
+        with self._snapshot():
+            if RUNNING in wanted:
+                jobs += self._select(f"state = ?{where} ORDER BY started", [RUNNING, *params])
+            if QUEUED in wanted:
+                jobs += self._select(f"state = ?{where} ORDER BY position, created", [QUEUED, *params])
+            if finished:
+                marks = ", ".join("?" for _ in finished)
+                jobs += self._select(f"state IN ({marks}){where} ORDER BY COALESCE(finished, created) DESC LIMIT ?",
+                                     [*finished, *params, limit])
+        return jobs
+
+    def _select(self, clause: str, params: list) -> list[Job]:
+        return [Job._from_row(row) for row in self._read(f"SELECT * FROM jobs WHERE {clause}", params)]
+
+    def next_queued(self) -> Job | None:
+        jobs = self._select("state = ? ORDER BY position, created LIMIT 1", [QUEUED])
+        return jobs[0] if jobs else None
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to run; None when the job is not waiting in the queue."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM jobs AS mine JOIN jobs AS ahead ON ahead.state = mine.state "
+            "AND ahead.position <= mine.position WHERE mine.id = ? AND mine.state = ?", (job_id, QUEUED))
+        return rows[0][0] or None  # the job itself is counted: 1 when it is next
+
+    # -- user actions -------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> Job:
+        """A queued job will not run."""
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] == RUNNING:
+                raise QueueError(f"Job {job_id} is running; stop it instead of cancelling it.")
+            if row["state"] != QUEUED:
+                raise QueueError(f"Job {job_id} is {row['state']}, not queued; only a queued job can be cancelled.")
+            conn.execute("UPDATE jobs SET state = ?, finished = ?, messages = ? WHERE id = ?",
+                         (CANCELLED, time.time(), _with_message(row, "Cancelled before it ran."), job_id))
+        return self._require(job_id)
+
+    def request_stop(self, job_id: str) -> Job:
+        """Ask whichever worker (in any process) runs this job to stop it; it checks about once a second."""
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] != RUNNING:
+                raise QueueError(f"Job {job_id} is {row['state']}, not running; there is nothing to stop.")
+            conn.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
+        return self._require(job_id)
+
+    def remove(self, job_id: str) -> None:
+        """Forget a job that is not running, and delete its input copies."""
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] == RUNNING:
+                raise QueueError(f"Job {job_id} is running; stop it instead of removing it.")
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        shutil.rmtree(self.inputs_dir / job_id, ignore_errors=True)
+
+    def move(self, job_id: str, direction: str) -> Job:
+        """Move a queued job one place "up" or "down", or to the "top" of the queue."""
+        if direction not in ("up", "down", "top"):
+            raise QueueError(f"Unknown direction {direction!r}; use up, down or top.")
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] != QUEUED:
+                raise QueueError(f"Job {job_id} is {row['state']}; only queued jobs can be moved.")
+            order = [r["id"] for r in conn.execute(
+                "SELECT id FROM jobs WHERE state = ? ORDER BY position, created", (QUEUED,))]
+            index = order.index(job_id)
+            target = {"up": max(0, index - 1), "down": min(len(order) - 1, index + 1), "top": 0}[direction]
+            if target != index:
+                order.insert(target, order.pop(index))
+                # renumber the queued jobs in their new order; finished jobs keep their positions
+                base = conn.execute("SELECT MIN(position) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()[0]
+                for offset, queued_id in enumerate(order):
+                    conn.execute("UPDATE jobs SET position = ? WHERE id = ?", (base + offset, queued_id))
+        return self._require(job_id)
+
+    def edit(self, job_id: str, request: GenerationRequest) -> Job:
+        """Replace a queued job's request (already validated: it is a typed request)."""
+        if not isinstance(request, GenerationRequest):
+            raise TypeError(f"edit takes a typed request (GenerationRequest), got {type(request).__name__}")
+        job = self._require(job_id)
+        if job.state != QUEUED:
+            raise QueueError(f"Job {job_id} is {job.state}; only a queued job can be edited.")
+        request = self._with_copied_inputs(job_id, request)
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] != QUEUED:
+                raise QueueError(f"Job {job_id} is {row['state']}; only a queued job can be edited.")
+            conn.execute("UPDATE jobs SET request = ?, mode = ?, messages = ? WHERE id = ?",
+                         (json.dumps(request.to_dict()), request.mode,
+                          _with_message(row, "Edited while queued."), job_id))
+        self._drop_unused_inputs(job_id, request)
+        return self._require(job_id)
+
+    def _drop_unused_inputs(self, job_id: str, request: GenerationRequest) -> None:
+        folder = self.inputs_dir / job_id
+        if not folder.is_dir():
+            return
+        used = {str(Path(p).resolve()) for paths in request.input_files().values() for p in paths}
+        for path in folder.iterdir():
+            if str(path.resolve()) not in used:
+                path.unlink(missing_ok=True)
+
+    def retry(self, job_id: str) -> Job:
+        """Queue a failed, interrupted or cancelled job again, at the tail, with the same request and inputs."""
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] not in RETRYABLE_STATES:
+                raise QueueError(
+                    f"Job {job_id} is {row['state']}; only failed, interrupted or cancelled jobs can be retried.")
+            ended = row["state"]
+            if row["error_type"]:
+                ended = f"failed: {row['error_type']}: {row['error_message']}"
+            note = f"Retry {row['attempts'] + 1} (the previous attempt was {ended})."
+            conn.execute(
+                "UPDATE jobs SET state = ?, position = ?, attempts = attempts + 1, requeued_after_interrupt = 0, "
+                "started = NULL, finished = NULL, result_id = NULL, result_path = NULL, error_type = NULL, "
+                "error_message = NULL, traceback = NULL, stop_requested = 0, messages = ? WHERE id = ?",
+                (QUEUED, self._tail_position(conn), _with_message(row, note), job_id),
+            )
+        return self._require(job_id)
+
+    # -- the worker's updates -----------------------------------------------------------------
+    def claim(self, job_id: str | None = None, runner: Runner | None = None) -> Job | None:
+        """Atomically take a queued job (the given one, else the head of the queue) and mark it running."""
+        runner = runner or Runner.this_process()
+        with self._write() as conn:
+            if job_id is None:
+                row = conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created LIMIT 1",
+                                   (QUEUED,)).fetchone()
+                if row is None:
+                    return None
+            else:
+                row = self._row(conn, job_id)
+                if row["state"] != QUEUED:
+                    raise QueueError(f"Job {job_id} is {row['state']}; only a queued job can be started.")
+            conn.execute(
+                "UPDATE jobs SET state = ?, started = ?, stop_requested = 0, runner_host = ?, runner_pid = ?, "
+                "runner_started = ? WHERE id = ?",
+                (RUNNING, time.time(), runner.host, runner.pid, runner.started, row["id"]),
+            )
+            job_id = row["id"]
+        return self._require(job_id)
+
+    def mark_running(self, job_id: str) -> Job:
+        return self.claim(job_id)
+
+    def _finish(self, job_id: str, state: str, message: str | None = None, **columns) -> Job:
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] != RUNNING and not (state == CANCELLED and row["state"] == QUEUED):
+                raise QueueError(f"Job {job_id} is {row['state']}, not running; it cannot be marked {state}.")
+            columns.update(state=state, finished=time.time(), stop_requested=0)
+            if message:
+                columns["messages"] = _with_message(row, message)
+            names = ", ".join(f"{name} = ?" for name in columns)
+            conn.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*columns.values(), job_id))
+        return self._require(job_id)
+
+    def mark_done(self, job_id: str, result) -> Job:
+        """Done; what the run reported (a memory step-down, a fallback) joins the job's messages."""
+        notes = list((getattr(result, "recipe", None) or {}).get("messages") or [])
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            messages = json.dumps([*json.loads(row["messages"] or "[]"), *notes])
+        return self._finish(job_id, DONE, result_id=result.id, result_path=str(result.media), messages=messages)
+
+    def mark_failed(self, job_id: str, exc: BaseException, traceback_text: str) -> Job:
+        return self._finish(job_id, FAILED, error_type=type(exc).__name__, error_message=str(exc),
+                            traceback=traceback_text)
+
+    def mark_cancelled(self, job_id: str, message: str = "Stopped by the user; nothing was saved.") -> Job:
+        return self._finish(job_id, CANCELLED, message)
+
+    def mark_interrupted(self, job_id: str, message: str) -> Job:
+        return self._finish(job_id, INTERRUPTED, message)
+
+    def requeue_at_head(self, job_id: str, message: str) -> Job:
+        """A running job put back first in line (the studio shut down mid-run); it is not counted as failed."""
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["state"] != RUNNING:
+                raise QueueError(f"Job {job_id} is {row['state']}, not running; it cannot be put back.")
+            conn.execute("UPDATE jobs SET state = ?, position = ?, started = NULL, stop_requested = 0, messages = ? "
+                         "WHERE id = ?", (QUEUED, self._head_position(conn), _with_message(row, message),
+                                          job_id))
+        return self._require(job_id)
+
+    def add_message(self, job_id: str, text: str) -> Job:
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            conn.execute("UPDATE jobs SET messages = ? WHERE id = ?", (_with_message(row, text), job_id))
+        return self._require(job_id)
+
+    def stop_requested(self, job_id: str) -> bool:
+        rows = self._read("SELECT stop_requested FROM jobs WHERE id = ?", (job_id,))
+        return bool(rows and rows[0]["stop_requested"])
+
+    # -- restart recovery ---------------------------------------------------------------------
+    def recover_interrupted(self) -> list[Job]:
+        """Jobs left running by a process that is gone: back to the head of the queue once, else interrupted."""
+        def dead_runners(rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+            return [row for row in rows if row["runner_pid"] is None
+                    or not Runner(row["runner_host"], row["runner_pid"], row["runner_started"]).is_alive()]
+
+        running = "SELECT * FROM jobs WHERE state = ? ORDER BY position"
+        if not dead_runners(self._read(running, (RUNNING,))):
+            return []  # the usual case, checked without taking the write lock
+        recovered = []
+        with self._write() as conn:
+            dead = dead_runners(conn.execute(running, (RUNNING,)).fetchall())
+            head = self._head_position(conn)
+            # keep their relative order at the head: the earliest claimed goes first
+            for row in sorted(dead, key=lambda r: r["started"] or 0, reverse=True):
+                if row["requeued_after_interrupt"]:
+                    conn.execute("UPDATE jobs SET state = ?, finished = ?, messages = ? WHERE id = ?",
+                                 (INTERRUPTED, time.time(), _with_message(row, INTERRUPTED_AGAIN_MESSAGE),
+                                  row["id"]))
+                else:
+                    conn.execute(
+                        "UPDATE jobs SET state = ?, position = ?, started = NULL, requeued_after_interrupt = 1, "
+                        "attempts = attempts + 1, stop_requested = 0, messages = ? WHERE id = ?",
+                        (QUEUED, head, _with_message(row, REQUEUED_MESSAGE), row["id"]),
+                    )
+                    head -= 1
+                recovered.append(row["id"])
+        jobs = [self._require(job_id) for job_id in recovered]
+        for job in jobs:
+            log.warning("job %s was interrupted (its process is gone); now %s", job.id, job.state)
+        return jobs
+
+
+def request_summary(request: dict, width: int = 48) -> str:
+    prompt = str(request.get("prompt") or "").replace("\n", " ")
+    return prompt if len(prompt) <= width else prompt[: width - 1] + "…"

@@ -1,0 +1,395 @@
+"""The queue worker: the one place that runs jobs, so one job at a time owns the accelerator.
+
+Policy
+- `start()` runs the loop in a daemon thread; `run_until_empty()` runs the same loop in the
+  calling thread (headless batches) and `run_job_now(id)` runs one job in the calling thread
+  (ZeroGPU, where GPU work must happen inside the request that holds the GPU). Whichever runs,
+  the accelerator is taken through one slot, so two jobs never run together in this process.
+- The loop sleeps on a condition variable: `notify()` (or `add()`) wakes it at once, and it looks
+  at the database about once a second anyway, for jobs another process queued, stop requests
+  from another process, and jobs a dead process left running.
+- Memory commands (`request_unload`, `request_free_memory`) are queued and run between jobs.
+- Stopping a job sets its cancel event; the engine checks it after every denoising step and
+  writes nothing. Stopping the worker (`stop()`) puts a running job back at the head of the
+  queue instead of counting it as cancelled.
+- A job that raises is recorded as failed (type, message, traceback) and the next one runs.
+- One condition (and its lock) guards all of the worker's in-memory state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+from wan_studio.errors import Cancelled
+from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
+from wan_studio.requests import GenerationRequest, request_from_dict
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_MESSAGE = "The studio shut down while this job ran; it was put back at the head of the queue."
+MEMORY_ACTIONS = {"unload": "unload_all", "free": "release"}  # command -> swap manager method
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """What listeners hear: kind is started | progress | finished; progress is the engine's event."""
+
+    kind: str
+    progress: object = None  # wan_studio.runtime.engine.Progress for kind == "progress"
+
+
+Listener = Callable[[Job, JobEvent], None]
+
+
+@dataclass
+class MemoryCommand:
+    kind: str  # unload | free
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+
+@dataclass
+class _RunningJob:
+    job_id: str
+    cancel: threading.Event
+    started: float
+    progress: dict
+    thread: threading.Thread = field(default_factory=threading.current_thread)
+    shutting_down: bool = False
+    last_stop_check: float = 0.0
+
+
+class QueueWorker:
+    def __init__(self, store: JobStore, engine, library=None, poll_interval_s: float = 1.0):
+        self.store = store
+        self.engine = engine
+        self.library = library if library is not None else getattr(engine, "library", None)
+        self.poll_interval_s = poll_interval_s
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._wake = False
+        self._accelerator_busy = False
+        self._running: _RunningJob | None = None
+        self._commands: deque[MemoryCommand] = deque()
+        self._listeners: list[Listener] = []
+        self._finished_count = 0
+        self._swept = False
+        self.memory_log: list[str] = []  # the memory commands run, in order (for the UI and tests)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker thread (a no-op when it already runs)."""
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = False
+        self._sweep_partials_once()
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._serve, kwargs={"until_empty": False},
+                                            name="wan-studio-queue-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Stop the thread; a running job ends within one step and goes back to the head of the queue.
+
+        Returns True when the thread has ended.
+        """
+        with self._cond:
+            self._stopping = True
+            thread = self._thread
+            if self._running is not None and thread is not None and self._running.thread is thread:
+                self._running.shutting_down = True
+                self._running.cancel.set()
+            self._cond.notify_all()
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_until_empty(self) -> None:
+        """Run queued jobs in this thread until none is left (memory commands included)."""
+        self._sweep_partials_once()
+        self._serve(until_empty=True)
+
+    def run_job_now(self, job_id: str) -> Job:
+        """Run this queued job in the calling thread and return it finished."""
+        self._run_memory_commands()
+        return self._run_next(job_id)
+
+    # -- adding and waking --------------------------------------------------------------------
+    def notify(self) -> None:
+        """Wake the worker: a job or a command is waiting."""
+        with self._cond:
+            self._wake = True
+            self._cond.notify_all()
+
+    def add(self, request: GenerationRequest, owner: str | None = None) -> Job:
+        job = self.store.add(request, owner)
+        self.notify()
+        return job
+
+    def add_many(self, requests: list[GenerationRequest], owner: str | None = None) -> list[Job]:
+        jobs = self.store.add_many(requests, owner)
+        self.notify()
+        return jobs
+
+    # -- stopping jobs ------------------------------------------------------------------------
+    def stop_current(self) -> str | None:
+        """Stop the job running now (within one step); returns its id, or None when idle."""
+        with self._cond:
+            running = self._running
+            if running is None:
+                return None
+            running.cancel.set()
+            return running.job_id
+
+    def stop_job(self, job_id: str) -> Job:
+        """Stop a job wherever it is: running here, queued, or running in another process."""
+        with self._cond:
+            if self._running is not None and self._running.job_id == job_id:
+                self._running.cancel.set()
+                return self.store.get(job_id)
+        job = self.store.get(job_id)
+        if job is None:
+            raise QueueError(f"There is no job {job_id} in the queue.")
+        if job.state == QUEUED:
+            try:
+                return self.store.cancel(job_id)
+            except QueueError:
+                job = self.store.get(job_id)  # it started meanwhile
+        if job.state == RUNNING:
+            return self.store.request_stop(job_id)
+        raise QueueError(f"Job {job_id} is {job.state}; there is nothing to stop.")
+
+    # -- memory commands ----------------------------------------------------------------------
+    def request_unload(self) -> MemoryCommand:
+        """Unload every model (shared components too) between jobs."""
+        return self._queue_command("unload")
+
+    def request_free_memory(self) -> MemoryCommand:
+        """Release the active pipeline between jobs; shared components stay cached."""
+        return self._queue_command("free")
+
+    @contextmanager
+    def accelerator_between_jobs(self):
+        """Hold the accelerator for work that is not a job (the prompt enhancer's local model): waits
+        for the running job or memory command to end, and keeps the next one waiting until done."""
+        with self._cond:
+            self._take_accelerator()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._give_back_accelerator()
+
+    def _queue_command(self, kind: str) -> MemoryCommand:
+        command = MemoryCommand(kind)
+        with self._cond:
+            self._commands.append(command)
+            self._wake = True
+            self._cond.notify_all()
+        return command
+
+    def _run_memory_commands(self) -> None:
+        while True:
+            with self._cond:
+                if not self._commands:
+                    return
+                self._take_accelerator()
+                command = self._commands.popleft()
+            try:
+                getattr(self.engine.swap, MEMORY_ACTIONS[command.kind])()
+                self.memory_log.append(command.kind)
+            except Exception as exc:  # reported to whoever waits on the command; the worker goes on
+                command.error = f"{type(exc).__name__}: {exc}"
+                log.exception("memory command %s failed", command.kind)
+            finally:
+                with self._cond:
+                    self._give_back_accelerator()
+                command.done.set()
+
+    # -- listening ----------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> Listener:
+        """Call `listener(job, event)` from the worker thread on every start, progress and finish."""
+        with self._cond:
+            self._listeners.append(listener)
+        return listener
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _emit(self, job: Job, event: JobEvent) -> None:
+        with self._cond:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(job, event)
+            except Exception:  # a broken listener must not stop the queue
+                log.exception("queue listener %r failed on %s of job %s", listener, event.kind, job.id)
+
+    def progress(self, job_id: str) -> dict | None:
+        """The latest progress of a job running in this process: step, total, elapsed_s, remaining_s, stage."""
+        with self._cond:
+            if self._running is None or self._running.job_id != job_id:
+                return None
+            return dict(self._running.progress)
+
+    @property
+    def current_job_id(self) -> str | None:
+        with self._cond:
+            return self._running.job_id if self._running is not None else None
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job is done, failed, cancelled or interrupted; TimeoutError after `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                seen = self._finished_count
+            job = self.store.get(job_id)
+            if job is None:
+                raise QueueError(f"There is no job {job_id} in the queue.")
+            if job.is_final:
+                return job
+            pause = self.poll_interval_s
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"Job {job_id} is still {job.state} after {timeout:g}s.")
+                pause = min(pause, remaining)
+            with self._cond:
+                if self._finished_count == seen:
+                    self._cond.wait(pause)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _serve(self, until_empty: bool) -> None:
+        last_check = 0.0
+        while True:
+            with self._cond:
+                if self._stopping and not until_empty:
+                    return
+                self._wake = False
+            try:
+                self._run_memory_commands()
+                if time.monotonic() - last_check >= self.poll_interval_s:
+                    last_check = time.monotonic()
+                    self.store.recover_interrupted()  # a CLI run killed while we were up
+                if self._run_next() is not None:
+                    continue
+            except Exception:  # the database or a listener broke; keep serving, say so in the log
+                log.exception("queue worker error; carrying on")
+                if until_empty:
+                    raise
+            if until_empty:
+                self._run_memory_commands()
+                return
+            with self._cond:
+                if not (self._stopping or self._wake or self._commands):
+                    self._cond.wait(self.poll_interval_s)
+
+    def _take_accelerator(self) -> None:
+        """Wait (holding the condition) until no job or command uses the accelerator, then take it."""
+        while self._accelerator_busy:
+            self._cond.wait()
+        self._accelerator_busy = True
+
+    def _give_back_accelerator(self) -> None:
+        self._accelerator_busy = False
+        self._running = None
+        self._cond.notify_all()
+
+    def _run_next(self, job_id: str | None = None) -> Job | None:
+        """Claim a job (this one, else the head of the queue) and run it; None when nothing is queued."""
+        with self._cond:
+            self._take_accelerator()
+        try:
+            job = self.store.claim(job_id)
+            if job is None:
+                return None
+            running = _RunningJob(job.id, threading.Event(), time.monotonic(),
+                                  {"job_id": job.id, "stage": "starting", "step": 0, "total": 0,
+                                   "elapsed_s": 0.0, "remaining_s": None})
+            with self._cond:
+                self._running = running
+                if self._stopping and self._thread is threading.current_thread():
+                    running.shutting_down = True
+                    running.cancel.set()
+            return self._execute(job, running)
+        finally:
+            with self._cond:
+                self._give_back_accelerator()
+
+    def _execute(self, job: Job, running: _RunningJob) -> Job:
+        self._emit(job, JobEvent("started"))
+
+        def on_progress(event) -> None:
+            with self._cond:
+                running.progress = {
+                    "job_id": job.id, "stage": event.stage, "step": event.step, "total": event.total,
+                    "elapsed_s": round(time.monotonic() - running.started, 3), "remaining_s": event.remaining_s,
+                }
+            self._check_stop_request(running)
+            self._emit(job, JobEvent("progress", event))
+
+        try:
+            if self.store.stop_requested(job.id):
+                raise Cancelled("Stopped before it started; nothing was saved.")
+            request = request_from_dict(job.request)
+            result = self.engine.generate(request, on_progress=on_progress, cancel=running.cancel)
+        except Cancelled:
+            if running.shutting_down:
+                final = self.store.requeue_at_head(job.id, SHUTDOWN_MESSAGE)
+            else:
+                final = self.store.mark_cancelled(job.id)
+        except Exception as exc:  # recorded structurally; the queue goes on with the next job
+            log.warning("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
+            final = self.store.mark_failed(job.id, exc, traceback.format_exc())
+        except BaseException as exc:  # Ctrl+C or interpreter exit: record it, then let it through
+            self.store.mark_interrupted(job.id, f"Interrupted by {type(exc).__name__}; retry it to run it again.")
+            raise
+        else:
+            final = self.store.mark_done(job.id, result)
+        with self._cond:
+            self._finished_count += 1
+            self._cond.notify_all()
+        self._emit(final, JobEvent("finished"))
+        return final
+
+    def _check_stop_request(self, running: _RunningJob) -> None:
+        """A stop asked for from another process (the CLI), read at most once per poll interval."""
+        now = time.monotonic()
+        if now - running.last_stop_check < self.poll_interval_s:
+            return
+        running.last_stop_check = now
+        if self.store.stop_requested(running.job_id):
+            running.cancel.set()
+
+    def _sweep_partials_once(self) -> None:
+        """Remove half-written files of a crash, unless a job runs in another process right now."""
+        if self._swept or self.library is None:
+            return
+        self._swept = True
+        if self.store.list(states=[RUNNING]):
+            log.info("not sweeping partial files: a job is running in another process")
+            return
+        removed = self.library.sweep_partials()
+        if removed:
+            log.info("removed %d half-written file(s) left by an interrupted run", removed)

@@ -1,0 +1,64 @@
+"""Typed generation requests: one module per mode, each a dataclass that declares its fields.
+
+`request_types()` maps each mode to its class; `request_from_dict` rebuilds one from a recipe or
+a queue record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from wan_studio.errors import RequestError
+# the package's API: every request class and the constants callers use
+from wan_studio.requests.animate import ANIMATE_MODES, PREPROCESS_HINT, AnimateRequest
+from wan_studio.requests.base import (
+    FLOW_SHIFT_RANGE, GUIDANCE_RANGE, MAX_SEED, MAX_STEPS, PROMPT_TOKEN_LIMIT, GenerationRequest, count_prompt_tokens,
+)
+from wan_studio.requests.flf2v import FLF2VRequest
+from wan_studio.requests.i2v import I2VRequest
+from wan_studio.requests.inputs import looks_like_video, native_area, size_from
+from wan_studio.requests.preview import PreviewRequest
+from wan_studio.requests.s2v import S2V_MIN_AUDIO_S, S2V_RESOLUTIONS, S2VRequest
+from wan_studio.requests.t2v import T2VRequest
+from wan_studio.requests.ti2v import TI2VRequest
+from wan_studio.requests.v2v import V2VRequest
+from wan_studio.requests.vace import MAX_REFERENCES, VACE_CONTROL_MODES, VACE_MODES, VACERequest
+
+REQUEST_TYPES: tuple[type[GenerationRequest], ...] = (
+    T2VRequest, I2VRequest, FLF2VRequest, V2VRequest, VACERequest, TI2VRequest, S2VRequest, AnimateRequest,
+    PreviewRequest,
+)
+
+
+def request_types() -> dict[str, type[GenerationRequest]]:
+    """mode -> request class, for every mode this version can run."""
+    return {cls.mode: cls for cls in REQUEST_TYPES}
+
+
+def request_from_dict(data: dict) -> GenerationRequest:
+    """Rebuild (and re-validate) a request saved in a recipe or a queue record."""
+    data = dict(data)
+    mode = data.pop("mode", None)
+    types = request_types()
+    cls = types.get(mode)
+    if cls is None:
+        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(types)}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RequestError(unknown[0], f"Unknown field(s) for {mode}: {', '.join(unknown)}.")
+    return cls(**data)
+
+
+def absolutize_inputs(data: dict, base: Path) -> dict:
+    """A saved request's relative input paths (as the library writes them) made absolute."""
+    cls = request_types().get(data.get("mode"))
+    data = dict(data)
+    for name in getattr(cls, "file_fields", ()):
+        value = data.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[name] = str(base / value)
+        elif isinstance(value, list):
+            data[name] = [str(base / v) if not Path(v).is_absolute() else v for v in value]
+    return data

@@ -1,0 +1,86 @@
+"""Wan-Animate: a character image driven by pose and face videos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wan_studio import media
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.inputs import VideoInput, size_from
+
+
+ANIMATE_MODES = ("animate", "replace")
+PREPROCESS_HINT = (
+    "Turning a raw driving video into these needs Wan-Animate's preprocessing models (ViTPose-H, YOLOv10, SAM2 from "
+    "Wan-AI/Wan2.2-Animate-14B process_checkpoint), which are not installed here: make them with the Wan 2.2 "
+    "preprocessing script and upload the resulting videos."
+)
+
+
+@dataclass
+class AnimateRequest(VideoInput, GenerationRequest):
+    """Wan-Animate: a character image driven by pre-processed pose and face videos (animate), or
+    put into a background video where the mask is white (replace). Long driving videos run in
+    segments of `segment_frame_length` frames, each conditioned on the end of the previous one."""
+
+    mode: ClassVar[str] = "animate"
+    file_fields: ClassVar[tuple[str, ...]] = ("image", "pose_video", "face_video", "background_video", "mask_video")
+
+    image: str | None = None
+    pose_video: str | None = None
+    face_video: str | None = None
+    background_video: str | None = None
+    mask_video: str | None = None
+    animate_mode: str = "animate"
+    segment_frame_length: int | None = None
+    prev_segment_conditioning_frames: int = 1
+
+    def _check_inputs(self, record: Checkpoint) -> None:
+        if self.animate_mode not in ANIMATE_MODES:
+            raise RequestError("animate_mode", f"Animate mode must be 'animate' or 'replace'; got {self.animate_mode!r}.")
+        if not self.image:
+            raise RequestError("image", "Animate needs a character image: the person or figure to bring to life.")
+        self._image_size = media.load_image(self.image, field="image").size
+        for name, what in (("pose_video", "pose video (skeleton renders)"), ("face_video", "face video (face crops)")):
+            if not getattr(self, name):
+                raise RequestError(name, f"Animate needs a pre-processed {what}. {PREPROCESS_HINT}")
+        self._pose = self._probe("pose_video", record)
+        self._available = self._available_frames(self._pose, record)
+        if self._available < 5:
+            raise RequestError("pose_video", f"The pose video gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
+        extra = ("background_video", "mask_video") if self.animate_mode == "replace" else ()
+        if self.animate_mode == "replace":
+            for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
+                if not getattr(self, name):
+                    raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
+        for name in ("face_video", *extra):
+            info = self._probe(name, record)
+            count = self._available_frames(info, record)
+            if count < min(self._available, self.frames or self._available):
+                raise RequestError(name, f"The {name.replace('_', ' ')} gives {count} frames at {record.fps} fps but the pose video needs {self._available}.")
+        if self.prev_segment_conditioning_frames not in (1, 5):
+            raise RequestError("prev_segment_conditioning_frames", f"Frames carried between segments must be 1 or 5; got {self.prev_segment_conditioning_frames!r}.")
+        if self.segment_frame_length is None:
+            self.segment_frame_length = record.frames_default
+        seg = self.segment_frame_length
+        if not isinstance(seg, int) or isinstance(seg, bool) or seg < 5 or (seg - 1) % 4 or seg > record.frames_max:
+            raise RequestError("segment_frame_length", f"Segment length must be of the form 4k+1 between 5 and {record.frames_max}; got {seg!r}.")
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        return size_from(record, *self._image_size)
+
+    def _suggested_frames(self, record: Checkpoint) -> int:
+        return self._available
+
+    def _check_frames(self, record: Checkpoint) -> None:
+        # the output is as long as the driving video: any length, made segment by segment
+        if not isinstance(self.frames, int) or isinstance(self.frames, bool) or not 1 <= self.frames <= self._available:
+            raise RequestError("frames", f"Frames must be between 1 and {self._available} (the pose video's length at {record.fps} fps); got {self.frames!r}.")
+
+    @property
+    def segments(self) -> int:
+        effective = self.segment_frame_length - self.prev_segment_conditioning_frames
+        return max(1, -(-(self.frames - self.prev_segment_conditioning_frames) // effective))

@@ -1,0 +1,33 @@
+"""First and last frame to video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wan_studio import media
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.inputs import size_from
+
+
+@dataclass
+class FLF2VRequest(GenerationRequest):
+    mode: ClassVar[str] = "flf2v"
+    file_fields: ClassVar[tuple[str, ...]] = ("image", "last_image")
+
+    image: str | None = None
+    last_image: str | None = None
+
+    def _check_inputs(self, record: Checkpoint) -> None:
+        if not self.image:
+            raise RequestError("image", "First-last frame to video needs a first frame image.")
+        if not self.last_image:
+            raise RequestError("last_image", "First-last frame to video needs a last frame image.")
+        self._image_size = media.load_image(self.image, field="image").size
+        media.load_image(self.last_image, field="last_image")
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        # the output takes the first frame's aspect ratio; the last frame is centre-cropped to it
+        return size_from(record, *self._image_size)

@@ -1,0 +1,26 @@
+"""Wan 2.2 TI2V-5B: text to video, with an optional first image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wan_studio import media
+from wan_studio.catalog import Checkpoint
+from wan_studio.requests.i2v import I2VRequest
+
+
+@dataclass
+class TI2VRequest(I2VRequest):
+    """Wan 2.2 TI2V-5B: text to video, or text + image when an image is given."""
+
+    mode: ClassVar[str] = "ti2v"
+
+    def _check_inputs(self, record: Checkpoint) -> None:
+        self._image_size = media.load_image(self.image, field="image").size if self.image else None
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        if self._image_size is None:
+            return record.default_size
+        width, height = self._image_size
+        return record.default_size if width >= height else tuple(reversed(record.default_size))

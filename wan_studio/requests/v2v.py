@@ -1,0 +1,35 @@
+"""Video to video: restyle an input video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.inputs import VideoInput, size_from
+
+
+@dataclass
+class V2VRequest(VideoInput, GenerationRequest):
+    mode: ClassVar[str] = "v2v"
+    file_fields: ClassVar[tuple[str, ...]] = ("video",)
+
+    video: str | None = None
+    strength: float = 0.8
+
+    def _check_inputs(self, record: Checkpoint) -> None:
+        self._info = self._probe("video", record)
+        self._check_frames_fit("video", self._info, record)
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
+            raise RequestError(
+                "strength",
+                f"Strength must be a number above 0 and at most 1 (how much of the input is repainted); got {self.strength!r}.",
+            )
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        return size_from(record, self._info.width, self._info.height)
+
+    def _suggested_frames(self, record: Checkpoint) -> int:
+        return self._frames_from_video("video", self._info, record)

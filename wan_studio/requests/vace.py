@@ -1,0 +1,143 @@
+"""VACE: control videos, masking, extension and reference images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from wan_studio import media
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.inputs import VideoInput, looks_like_video, size_from
+
+MAX_REFERENCES = 3
+
+VACE_MODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
+              "extension", "reference")
+VACE_CONTROL_MODES = VACE_MODES[:7]
+
+
+@dataclass
+class VACERequest(VideoInput, GenerationRequest):
+    """VACE: control video, masking (inpaint / outpaint / extension) or reference-only, plus up to
+    three reference images with any of them."""
+
+    mode: ClassVar[str] = "vace"
+    file_fields: ClassVar[tuple[str, ...]] = ("video", "mask", "image", "last_image", "reference")
+
+    vace_mode: str = "reference"
+    video: str | None = None
+    control_source: str = "raw"  # raw: extract the control from a normal video; control: it already is one
+    mask: str | None = None  # mask image (all frames) or mask video
+    bbox: list[int] | None = None  # inpaint box x0, y0, x1, y1 in output pixels
+    outpaint_directions: list[str] = field(default_factory=lambda: ["left", "right"])
+    outpaint_ratio: float = 0.25
+    extension: str = "first_frame"
+    image: str | None = None  # first frame for extension
+    last_image: str | None = None  # last frame for extension
+    reference: list[str] = field(default_factory=list)
+    conditioning_scale: float = 1.0
+
+    def _check_inputs(self, record: Checkpoint) -> None:
+        from wan_studio.media import vace_controls as vace_inputs
+
+        if self.vace_mode not in VACE_MODES:
+            raise RequestError("vace_mode", f"Unknown VACE sub-mode {self.vace_mode!r}; choose one of: {', '.join(VACE_MODES)}.")
+        if self.control_source not in ("raw", "control"):
+            raise RequestError("control_source", f"control_source must be 'raw' or 'control'; got {self.control_source!r}.")
+        refs = list(self.reference or [])
+        if len(refs) > MAX_REFERENCES:
+            raise RequestError("reference", f"VACE takes at most {MAX_REFERENCES} reference images; got {len(refs)}.")
+        for path in refs:
+            media.load_image(path, field="reference")
+        self._info = None
+        self._image_size = None
+        kind = self.vace_mode
+        if kind == "reference" and not refs:
+            raise RequestError("reference", "Reference mode needs 1 to 3 reference images (a face, an object, a style).")
+        if kind in VACE_CONTROL_MODES or kind in ("inpaint", "outpaint") or (
+            kind == "extension" and self.extension in ("first_clip", "last_clip")
+        ):
+            self._info = self._probe("video", record)
+            self._check_frames_fit("video", self._info, record)
+        if kind in ("depth", "pose", "layout") and self.control_source == "raw":
+            vace_inputs.check_annotator(kind, self._annotators_dir())
+        if kind == "inpaint":
+            self._check_inpaint_mask()
+        if kind == "outpaint":
+            bad = [d for d in self.outpaint_directions or [] if d not in vace_inputs.OUTPAINT_DIRECTIONS]
+            if bad or not self.outpaint_directions:
+                raise RequestError(
+                    "outpaint_directions",
+                    f"Outpaint directions must be some of {', '.join(vace_inputs.OUTPAINT_DIRECTIONS)}; got {self.outpaint_directions!r}.",
+                )
+            if isinstance(self.outpaint_ratio, bool) or not isinstance(self.outpaint_ratio, (int, float)) or not 0 < self.outpaint_ratio <= 2:
+                raise RequestError("outpaint_ratio", f"Outpaint ratio must be above 0 and at most 2; got {self.outpaint_ratio!r}.")
+        if kind == "extension":
+            self._check_extension()
+        if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 2:
+            raise RequestError("conditioning_scale", f"Conditioning scale must be between 0 and 2; got {self.conditioning_scale!r}.")
+
+    def _annotators_dir(self) -> Path:
+        from wan_studio.settings import load_settings
+
+        return load_settings().models_dir / "annotators"
+
+    def _check_inpaint_mask(self) -> None:
+        if not self.mask and not self.bbox:
+            raise RequestError("mask", "Inpaint needs a mask (an image for all frames, or a mask video) or a bounding box.")
+        if self.bbox is not None:
+            box = list(self.bbox)
+            if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box) or box[0] >= box[2] or box[1] >= box[3] or min(box) < 0:
+                raise RequestError("bbox", f"The bounding box must be four whole numbers x0, y0, x1, y1 with x0 < x1 and y0 < y1; got {self.bbox!r}.")
+        if self.mask:
+            self._mask_is_video = looks_like_video(self.mask)
+            if self._mask_is_video:
+                info = media.probe_video(self.mask, field="mask")
+                needed = self.frames if isinstance(self.frames, int) else None
+                mask_frames = self._available_frames(info, self.checkpoint)
+                if needed and mask_frames < needed:
+                    raise RequestError("mask", f"The mask video gives {mask_frames} frames at {self.checkpoint.fps} fps but the video needs {needed}.")
+            else:
+                media.load_image(self.mask, field="mask")
+
+    def _check_extension(self) -> None:
+        from wan_studio.media import vace_controls as vace_inputs
+
+        if self.extension not in vace_inputs.EXTENSION_KINDS:
+            raise RequestError("extension", f"Unknown extension {self.extension!r}; choose one of: {', '.join(vace_inputs.EXTENSION_KINDS)}.")
+        needs_first = self.extension in ("first_frame", "first_last")
+        needs_last = self.extension in ("last_frame", "first_last")
+        if needs_first and not self.image:
+            raise RequestError("image", f"The {self.extension.replace('_', ' ')} extension needs a first frame image.")
+        if needs_last and not self.last_image:
+            raise RequestError("last_image", f"The {self.extension.replace('_', ' ')} extension needs a last frame image.")
+        if self.image:
+            self._image_size = media.load_image(self.image, field="image").size
+        if self.last_image:
+            size = media.load_image(self.last_image, field="last_image").size
+            self._image_size = self._image_size or size
+
+    def outpaint_scale(self) -> tuple[float, float]:
+        """How much wider and taller the outpainted frame is than the source."""
+        sides = set(self.outpaint_directions or [])
+        return (1 + self.outpaint_ratio * len(sides & {"left", "right"}),
+                1 + self.outpaint_ratio * len(sides & {"up", "down"}))
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        if self._info is not None and self.vace_mode == "outpaint":
+            sx, sy = self.outpaint_scale()
+            return size_from(record, round(self._info.width * sx), round(self._info.height * sy))
+        if self._info is not None:
+            return size_from(record, self._info.width, self._info.height)
+        if self._image_size is not None:
+            return size_from(record, *self._image_size)
+        return record.default_size
+
+    def _suggested_frames(self, record: Checkpoint) -> int:
+        clip_extension = self.vace_mode == "extension" and self.extension in ("first_clip", "last_clip")
+        if self._info is not None and not clip_extension:
+            return self._frames_from_video("video", self._info, record)
+        return record.frames_default

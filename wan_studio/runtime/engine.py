@@ -1,0 +1,238 @@
+"""The engine: one call from a validated request to a saved result.
+
+    request -> swap manager (active pipeline) -> mode wrapper (pipelines/) -> frames
+            -> output library (mp4 + thumbnail + recipe)
+
+Progress is reported through a callback with `Progress` events; cancelling is a
+`threading.Event` checked after every denoising step, which stops the run within one step and
+writes nothing. The UI, the Gradio API and the CLI all call `Engine.generate`.
+
+Memory: before loading, the engine picks the memory plan (wan_studio/plans.py) for the machine,
+or the one the job or the settings pin. An out-of-memory error (CUDA or MPS) frees memory, steps
+one rung down and runs again from the start; the recipe and the job's messages record each step
+down. After the last rung the job fails with a message saying what to change.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from wan_studio import __version__
+from wan_studio.errors import Cancelled, StudioError
+from wan_studio.media.previews import latent_preview
+from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
+from wan_studio.requests import GenerationRequest
+from wan_studio.settings import Settings, load_settings
+from wan_studio.runtime.swap import SwapManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # loading | denoising | saving | done
+    step: int = 0
+    total: int = 0
+    elapsed_s: float = 0.0
+    remaining_s: float | None = None
+    preview: Any = None  # uint8 (H, W, 3) picture of the current latents, every few steps
+    clip: int | None = None  # 1-based clip being made, for modes that work clip by clip (S2V)
+    clips: int | None = None
+
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+    def describe(self) -> str:
+        if self.stage != "denoising":
+            return {"loading": "Loading model", "saving": "Encoding video", "done": "Done"}[self.stage]
+        eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
+        clip = f", clip {self.clip}/{self.clips}" if self.clip else ""
+        return f"Step {self.step}/{self.total}{clip} ({self.elapsed_s:.0f}s{eta})"
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class OutOfMemory(StudioError):
+    """Every memory plan ran out of memory; the message says what to change."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, backend=None, previews: bool = True):
+        self.settings = settings or load_settings()
+        self.previews = previews
+        self.swap = SwapManager(self.settings, backend)
+        self._machine = None  # wan_studio.memory.plans.Machine, worked out on first use
+        self.library = OutputLibrary(self.settings.output_dir)
+
+    @property
+    def machine(self):
+        from wan_studio.memory.plans import machine_from_backend
+
+        if self._machine is None:
+            self._machine = machine_from_backend(self.swap.backend)
+        return self._machine
+
+    def choose_plan(self, request: GenerationRequest):
+        """The memory plan for this request on this machine (a pinned one when the job or settings say)."""
+        from wan_studio.memory.choose import choose
+
+        pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
+        return choose(request.checkpoint, request, self.machine, pinned)
+
+    def generate(
+        self, request: GenerationRequest, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ) -> Result:
+        import pipelines
+        from wan_studio.backend import import_ml
+        from wan_studio.memory.plans import next_rung
+
+        import_ml()
+        report = on_progress or (lambda event: None)
+        record = request.checkpoint
+        wrapper = pipelines.wrapper_for(request.mode)
+        started = time.perf_counter()
+        choice = self.choose_plan(request)  # NoPlanFits says what would fit, before anything loads
+        plan, messages, steps_down = choice.plan, list(choice.messages), []
+        while True:
+            try:
+                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel)
+                break
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                self.swap.release()  # frees the accelerator before the smaller plan loads
+                smaller = next_rung(record, choice.machine, plan)
+                if smaller is None:
+                    raise OutOfMemory(
+                        f"Out of memory even with the {plan.label} memory plan ({exc.__class__.__name__}). "
+                        "Use fewer frames, a smaller size or a smaller checkpoint; "
+                        "`python -m wan_studio plan` shows what fits this machine."
+                    ) from exc
+                note = f"Out of memory with the {plan.label} plan; ran again with {smaller.label}."
+                log.warning(note)
+                messages.append(note)
+                steps_down.append({"from": plan.name, "to": smaller.name, "error": str(exc).splitlines()[0][:200]})
+                plan = smaller
+        generated = time.perf_counter()
+        total = timings["total"]
+
+        # save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
+        report(Progress("saving", total, total, generated - timings["loaded_at"]))
+        result_id = new_result_id(request.mode)
+        recipe = self._recipe(request, record, timings={
+            "load_s": round(timings["loaded_at"] - started, 3), "generate_s": round(generated - timings["loaded_at"], 3),
+            "per_step_s": timings["per_step_s"],
+        }, plan=plan, choice=choice, steps_down=steps_down)
+        recipe["messages"] = messages
+        try:
+            copied = self.library.copy_inputs(result_id, request.input_files())
+            for name, paths in copied.items():
+                recipe["request"][name] = paths if isinstance(recipe["request"][name], list) else paths[0]
+            recipe["inputs"] = copied
+            if getattr(wrapper, "OUTPUT", "video") == "image":
+                result = self.library.save_image(frames[0], recipe, result_id)
+            else:
+                result = self.library.save_video(frames, record.fps, recipe, result_id,
+                                                 audio=pipelines.audio_track(wrapper, request))
+        except BaseException:
+            self.library.delete(result_id)  # no half-saved result, inputs included
+            raise
+        report(Progress("done", total, total, time.perf_counter() - started, 0.0))
+        return result
+
+    def _denoise(self, request, record, wrapper, plan, report, cancel):
+        """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
+        import pipelines
+
+        total = pipelines.total_steps(wrapper, request)
+        report(Progress("loading"))
+        pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request), plan)
+        from wan_studio.loras import apply as lora_apply
+
+        lora_apply.prepare(pipe, request, record)  # the job's LoRAs on, any others off (no reload)
+        loaded = time.perf_counter()
+        step_times: list[float] = []
+        preview_every = max(1, total // 8)
+
+        def on_step_end(pipe_, step, timestep, callback_kwargs):
+            step_times.append(time.perf_counter())
+            done = len(step_times)
+            per_step = (step_times[-1] - loaded) / done
+            preview = None
+            if self.previews and (done % preview_every == 0 or done == total):
+                preview = latent_preview(callback_kwargs.get("latents"))
+            report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview,
+                            clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Stopped by the user; nothing was saved.")
+            return callback_kwargs
+
+        frames = wrapper.run(pipe, request, record, on_step_end)
+        per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
+        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step}
+
+    def _recipe(self, request: GenerationRequest, record, timings: dict, plan, choice, steps_down) -> dict:
+        from wan_studio.memory.apply import vae_tiling_in_use
+
+        backend = self.swap.backend
+        estimate = choice.estimate
+        return {
+            "mode": request.mode,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": {
+                "id": record.id, "name": record.name, "generation": record.generation,
+                "repo_id": record.repo_id, "revision": self._revision(record),
+            },
+            "request": request.to_dict(),
+            "preset": request.preset_recipe(),
+            "memory": {
+                **plan.as_dict(), "plan": plan.name, "pinned": choice.pinned, "vae_dtype": backend.vae_dtype,
+                "device": backend.device, "machine": choice.machine.describe(),
+                "vae_tiling_used": vae_tiling_in_use(self.swap.active_pipeline),
+                "estimate": {"peak_gb": estimate.peak_gb, "ram_gb": estimate.ram_gb, "seconds": estimate.seconds},
+                "steps_down": steps_down, "notes": list(self.swap.plan_notes),
+            },
+            "timings": timings,
+            "backend": backend.as_dict(),
+            "versions": package_versions(),
+        }
+
+    def _revision(self, record) -> str:
+        from wan_studio import models
+        from wan_studio.models import tiny
+
+        if record.is_tiny:
+            return f"tiny-v{tiny.TINY_FORMAT_VERSION}"
+        folder = models.find_local(record, self.settings)
+        if folder is not None and folder.parent.name == "snapshots":
+            return folder.name  # the Hub commit hash of the cached snapshot
+        return f"local:{folder}" if folder else "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"wan_studio": __version__, "python": platform.python_version()}
+    for name in ("torch", "diffusers", "transformers", "accelerate", "imageio-ffmpeg"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

@@ -1,0 +1,277 @@
+"""The output library: every result as a browser-playable mp4, a thumbnail and a JSON recipe.
+
+Layout (flat, one stem per result):  <output_dir>/<id>.mp4 (or .png)  <id>.jpg  <id>.json
+and <id>.inputs/ with copies of the images, videos and masks the request used; the recipe names
+them relative to the output folder, so reloading a recipe re-runs it exactly.
+- Writes are atomic: each file is written under a hidden temporary name and renamed into place;
+  the recipe is renamed last, so a result with a recipe is always complete, and a crash leaves
+  only hidden `.partial` files that listing ignores and `sweep_partials` removes.
+- The mp4 is H.264, yuv420p, +faststart, at the model's native fps, with the recipe embedded in
+  its comment tag, so the file alone is enough to reproduce it.
+- Listing and deleting tolerate files removed by hand: a result whose video is gone is listed as
+  missing, never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RECIPE_FORMAT = "wan-studio-recipe/1"
+THUMB_WIDTH = 320
+
+
+@dataclass
+class Result:
+    id: str
+    media: Path  # the mp4 (or png for one-frame previews)
+    thumbnail: Path
+    recipe_path: Path
+    recipe: dict | None
+
+    @property
+    def missing(self) -> bool:
+        return not self.media.exists()
+
+    @property
+    def mode(self) -> str:
+        return (self.recipe or {}).get("mode", "?")
+
+
+def new_result_id(mode: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}-{secrets.token_hex(3)}"
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int, comment: str = "", audio: tuple | None = None) -> None:
+    """Encode uint8 frames (F, H, W, 3) to H.264 yuv420p; atomic through a temporary file.
+    `audio` = (file, seconds): a sound track muxed in as AAC, cut to that length (S2V)."""
+    import imageio_ffmpeg
+
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (F, H, W, 3), got {frames.dtype} {frames.shape}")
+    height, width = frames.shape[1:3]
+    tmp = path.with_name(f".{path.stem}.partial.mp4")
+    params = ["-crf", "17", "-preset", "medium", "-movflags", "+faststart"]
+    if comment:
+        params += ["-metadata", f"comment={comment}"]
+    sound = {}
+    if audio is not None:
+        from wan_studio.media.audio import mux_options
+
+        sound = mux_options(*audio)
+        params += sound.pop("output_params")
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None,
+        macro_block_size=2, output_params=params, ffmpeg_log_level="error", **sound,
+    )
+    try:
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_thumbnail(path: Path, frame: np.ndarray) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.fromarray(frame)
+    if image.width > THUMB_WIDTH:
+        image = image.resize((THUMB_WIDTH, max(2, round(image.height * THUMB_WIDTH / image.width))))
+    buf = BytesIO()
+    image.save(buf, format="JPEG", quality=88)
+    _write_atomic(path, buf.getvalue())
+
+
+class OutputLibrary:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _paths(self, result_id: str, ext: str = ".mp4") -> tuple[Path, Path, Path]:
+        return self.root / f"{result_id}{ext}", self.root / f"{result_id}.jpg", self.root / f"{result_id}.json"
+
+    def copy_inputs(self, result_id: str, files: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Copy a request's input files beside the result; return their paths relative to the library."""
+        import shutil
+
+        if not files:
+            return {}
+        folder = self.root / f"{result_id}.inputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        copied: dict[str, list[str]] = {}
+        for field_name, paths in files.items():
+            for n, source in enumerate(paths):
+                suffix = Path(source).suffix.lower()
+                name = f"{field_name}{'-' + str(n + 1) if len(paths) > 1 else ''}{suffix}"
+                shutil.copyfile(source, folder / name)
+                copied.setdefault(field_name, []).append(f"{folder.name}/{name}")
+        return copied
+
+    def save_image(self, frame: np.ndarray, recipe: dict, result_id: str | None = None) -> Result:
+        """A one-frame result (preview) as PNG, with thumbnail and recipe."""
+        from io import BytesIO
+
+        from PIL import Image, PngImagePlugin
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        result_id = result_id or new_result_id(recipe.get("mode", "image"))
+        media, thumb, recipe_path = self._paths(result_id, ".png")
+        frame = np.asarray(frame)
+        recipe = {"format": RECIPE_FORMAT, "id": result_id, **recipe,
+                  "output": {"file": media.name, "frames": 1, "width": int(frame.shape[1]), "height": int(frame.shape[0])}}
+        buf = BytesIO()
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("wan_studio_recipe", json.dumps(recipe, ensure_ascii=False, default=str))
+        Image.fromarray(frame).save(buf, format="PNG", pnginfo=info)
+        _write_atomic(media, buf.getvalue())
+        write_thumbnail(thumb, frame)
+        _write_atomic(recipe_path, json.dumps(recipe, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+        return Result(result_id, media, thumb, recipe_path, recipe)
+
+    def save_video(self, frames: np.ndarray, fps: int, recipe: dict, result_id: str | None = None,
+                   audio: tuple | None = None) -> Result:
+        self.root.mkdir(parents=True, exist_ok=True)
+        result_id = result_id or new_result_id(recipe.get("mode", "video"))
+        media, thumb, recipe_path = self._paths(result_id)
+        frames = np.asarray(frames)
+        recipe = {
+            "format": RECIPE_FORMAT, "id": result_id, **recipe,
+            "output": {
+                "file": media.name, "frames": int(frames.shape[0]), "width": int(frames.shape[2]),
+                "height": int(frames.shape[1]), "fps": fps, "duration_s": round(frames.shape[0] / fps, 3),
+            },
+        }
+        if audio is not None:
+            recipe["output"]["audio"] = {"codec": "aac", "duration_s": round(audio[1], 3)}
+        text = json.dumps(recipe, indent=2, ensure_ascii=False, default=str)
+        write_mp4(media, frames, fps, comment=json.dumps(recipe, ensure_ascii=False, default=str), audio=audio)
+        write_thumbnail(thumb, frames[len(frames) // 2])
+        _write_atomic(recipe_path, text.encode("utf-8"))
+        return Result(result_id, media, thumb, recipe_path, recipe)
+
+    def list(self) -> list[Result]:
+        """Every result, newest first. Recipes without media and media without recipes are kept."""
+        if not self.root.is_dir():
+            return []
+        results: dict[str, Result] = {}
+        for path in self.root.iterdir():
+            if path.name.startswith(".") or path.suffix not in (".json", ".mp4", ".png") or not path.is_file():
+                continue
+            result_id = path.stem
+            if result_id in results:
+                continue
+            results[result_id] = self._load(result_id)
+        return sorted(results.values(), key=lambda r: r.id, reverse=True)
+
+    def _load(self, result_id: str) -> Result:
+        _, thumb, recipe_path = self._paths(result_id)
+        recipe = None
+        try:
+            recipe = json.loads(recipe_path.read_text())
+        except (OSError, ValueError):
+            pass
+        name = (recipe or {}).get("output", {}).get("file")
+        media = self.root / name if name else next(
+            (p for p in (self.root / f"{result_id}.mp4", self.root / f"{result_id}.png") if p.exists()),
+            self.root / f"{result_id}.mp4",
+        )
+        return Result(result_id, media, thumb, recipe_path, recipe)
+
+    def get(self, result_id: str) -> Result | None:
+        if "/" in result_id or "\\" in result_id or result_id.startswith("."):
+            return None
+        result = self._load(result_id)
+        return result if (result.recipe or not result.missing) else None
+
+    def delete(self, result_id: str) -> bool:
+        """Remove a result's files; files already gone are fine. True if anything was removed."""
+        result = self.get(result_id)
+        if result is None:
+            return False
+        removed = False
+        for path in (result.media, result.thumbnail, result.recipe_path):
+            try:
+                path.unlink()
+                removed = True
+            except FileNotFoundError:
+                pass
+        inputs = self.root / f"{result_id}.inputs"
+        if inputs.is_dir():
+            import shutil
+
+            shutil.rmtree(inputs, ignore_errors=True)
+            removed = True
+        return removed
+
+    def sweep_partials(self) -> int:
+        """Remove leftovers of writes that were interrupted (a crash mid-encode)."""
+        count = 0
+        if self.root.is_dir():
+            for path in self.root.glob(".*.partial*"):
+                path.unlink(missing_ok=True)
+                count += 1
+        return count
+
+
+def read_embedded_recipe(mp4: Path) -> dict | None:
+    """The recipe stored in an mp4's comment tag, read back with the bundled ffmpeg."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(mp4), "-f", "ffmetadata", "-"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    # ffmetadata escapes '=', ';', '#', '\\' and newlines with a backslash
+    for line in _join_continuations(out):
+        if line.startswith("comment="):
+            value = _unescape(line[len("comment="):])
+            try:
+                return json.loads(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _join_continuations(text: str) -> list[str]:
+    lines, current = [], ""
+    for raw in text.split("\n"):
+        current += raw
+        if raw.endswith("\\") and not raw.endswith("\\\\"):
+            current = current[:-1] + "\n"
+            continue
+        lines.append(current)
+        current = ""
+    return lines
+
+
+def _unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            out.append(value[i + 1])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)

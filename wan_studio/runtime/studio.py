@@ -1,0 +1,215 @@
+"""The studio runtime of one process: the engine, the persistent queue, its worker and the stats
+sampler, shared by the page, the Gradio API and anything else that submits work.
+
+Every generation goes through the queue: `submit(request)` records it (with copies of its input
+files), the worker runs jobs one at a time, and `wait_for_result(job)` blocks the caller until its
+job is finished, reporting queue position and progress on the way. On a Hugging Face ZeroGPU
+Space the GPU work must happen inside the request that holds the GPU, so there the caller runs its
+own job through `gpu_call` instead of waiting for the worker thread; the queue still records it.
+
+Nothing starts on construction; `start()` opens the worker and the sampler.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from wan_studio.backend import is_zerogpu
+from wan_studio.runtime.engine import Engine
+from wan_studio.errors import Cancelled, StudioError
+from wan_studio.queue.store import CANCELLED, DONE, Job, JobStore
+from wan_studio.runtime.library import Result
+from wan_studio.requests import GenerationRequest
+from wan_studio.settings import Settings
+from wan_studio.runtime.stats import get_sampler
+from wan_studio.queue.worker import QueueWorker
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What a caller waiting on its job sees: its place in line, or the job's progress."""
+
+    job_id: str
+    state: str
+    position: int | None = None
+    step: int = 0
+    total: int = 0
+    elapsed_s: float = 0.0
+    remaining_s: float | None = None
+    preview: object = None
+
+    def describe(self) -> str:
+        if self.state == "queued":
+            return f"Queued: position {self.position}" if self.position else "Queued"
+        if not self.total:
+            return "Loading model"
+        eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
+        return f"Step {self.step}/{self.total} ({self.elapsed_s:.0f}s{eta})"
+
+
+class JobFailed(StudioError):
+    """The job ran and failed; the message is the job's error message."""
+
+
+class Studio:
+    def __init__(self, settings: Settings, engine: Engine | None = None, gpu_call: Callable | None = None):
+        self.settings = settings
+        self.engine = engine or Engine(settings)
+        db_dir = settings.output_dir
+        db_dir.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(db_dir / "queue.db", db_dir / ".queue" / "inputs")
+        self.worker = QueueWorker(self.store, self.engine, self.engine.library)
+        self.sampler = get_sampler()
+        # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
+        self.gpu_call = gpu_call if gpu_call is not None else (
+            zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)
+        self._previews: dict[str, object] = {}
+        self._preload_warning: str | None = None
+        self._lock = threading.Lock()
+        self.worker.add_listener(self._keep_preview)
+
+    @property
+    def warning(self) -> str | None:
+        """A problem the user should know about at start (a damaged or locked queue database)."""
+        return self.store.warning or self._preload_warning
+
+    def start(self, stats_interval_s: float = 1.0) -> None:
+        from wan_studio.backend import import_ml
+
+        if self.gpu_call is None:
+            self.worker.start()
+        elif is_zerogpu():
+            try:
+                self.preload()
+            except StudioError as exc:  # e.g. weights not downloadable now: the first job loads them instead
+                self._preload_warning = f"Could not load weights at start: {exc}"
+        self.sampler.start(stats_interval_s)
+        # load torch and diffusers in the background so the first job starts sooner
+        threading.Thread(target=import_ml, name="wan-studio-warm-up", daemon=True).start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def preload(self) -> list[str]:
+        """ZeroGPU: load weights in the main process at start, where `spaces` only marks them for the GPU
+        (CUDA must never be initialised here); the GPU reservation then starts with them in place."""
+        from wan_studio import catalog
+        from wan_studio.catalog.defaults import default_model_id
+        from wan_studio.memory.estimate import shape_for
+        from wan_studio.memory.choose import choose
+
+        loaded = []
+        for model_id in self.settings.zerogpu_preload or (default_model_id("t2v", self.settings),):
+            record = catalog.get(model_id)
+            choice = choose(record, shape_for(record), self.engine.machine)
+            self.engine.swap.activate(record, record.modes[0], choice.plan)
+            loaded.append(record.id)
+        return loaded
+
+    def estimate_cost(self, request: GenerationRequest) -> str:
+        """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
+        from wan_studio.memory.choose import cost_line
+
+        return cost_line(request, self.engine.machine, request.memory_plan if request.memory_plan != "auto"
+                         else self.settings.memory_plan)
+
+    # -- submitting and waiting ---------------------------------------------------------------
+    def submit(self, request: GenerationRequest, owner: str | None = None) -> Job:
+        return self.worker.add(request, owner)
+
+    def status(self, job_id: str) -> Waiting:
+        job = self.store.get(job_id)
+        if job is None:
+            raise StudioError(f"There is no job {job_id}.")
+        progress = self.worker.progress(job_id) or {}
+        with self._lock:
+            preview = self._previews.get(job_id)
+        return Waiting(
+            job_id, job.state, self.store.queue_position(job_id) if job.state == "queued" else None,
+            progress.get("step", 0), progress.get("total", 0), progress.get("elapsed_s", 0.0),
+            progress.get("remaining_s"), preview,
+        )
+
+    def wait_for_result(self, job: Job, on_update: Callable[[Waiting], None] | None = None,
+                        poll_s: float = 0.2, timeout_s: float | None = None) -> Result:
+        """Block until the job is finished; return its result or raise its error."""
+        if self.gpu_call is not None:
+            self.gpu_call(job.id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            current = self.store.get(job.id)
+            if current is None:
+                raise StudioError(f"Job {job.id} was removed from the queue.")
+            if current.is_final:
+                break
+            if on_update is not None:
+                on_update(self.status(job.id))
+            if deadline is not None and time.monotonic() > deadline:
+                raise StudioError(f"Job {job.id} did not finish within {timeout_s:g} s; it is still {current.state}.")
+            time.sleep(poll_s)
+        with self._lock:
+            self._previews.pop(job.id, None)
+        return self.result_of(current)
+
+    def result_of(self, job: Job) -> Result:
+        if job.state == DONE:
+            result = self.engine.library.get(job.result_id)
+            if result is None:
+                raise StudioError(f"Job {job.id} finished but its result {job.result_id} is no longer in the library.")
+            return result
+        if job.state == CANCELLED:
+            raise Cancelled("Stopped; nothing was saved.")
+        raise JobFailed(job.error_message or f"Job {job.id} ended as {job.state}.")
+
+    def run(self, request: GenerationRequest, owner: str | None = None,
+            on_update: Callable[[Waiting], None] | None = None) -> Result:
+        """Submit and wait: what the page and the API do for one generation."""
+        return self.wait_for_result(self.submit(request, owner), on_update)
+
+    def _keep_preview(self, job, event) -> None:
+        preview = getattr(event.progress, "preview", None)
+        if preview is not None:
+            with self._lock:
+                self._previews[job.id] = preview
+
+
+def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
+    """(size, seconds) to ask ZeroGPU for: the size the chosen plan needs (large before xlarge)
+    and the estimated run time plus a margin; loading counts only when the checkpoint is not in place."""
+    from wan_studio.memory.estimate import zerogpu_duration
+    from wan_studio.requests import request_from_dict
+
+    request = request_from_dict(job.request)
+    choice = engine.choose_plan(request)
+    estimate = choice.estimate
+    active = engine.swap.active_key
+    seconds = zerogpu_duration(estimate)
+    if active is None or active.model != request.model:
+        seconds += int(estimate.seconds_breakdown.get("load", 0))
+    return choice.machine.zerogpu_size or "large", seconds
+
+
+def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], object]:
+    """The worker's job call wrapped in `spaces.GPU`, so it runs inside the GPU reservation.
+
+    One wrapped function per ZeroGPU size, because `size` is fixed when decorating; `duration` is a
+    function of the job, so each reservation is as long as that job's estimate (shown to the user).
+    """
+    import spaces
+
+    def run(job_id: str):
+        return worker.run_job_now(job_id)
+
+    def duration(job_id: str) -> int:
+        return zerogpu_reservation(engine, worker.store.get(job_id))[1]
+
+    by_size = {size: spaces.GPU(duration=duration, size=size)(run) for size in ("large", "xlarge")}
+
+    def run_on_gpu(job_id: str):
+        size, _ = zerogpu_reservation(engine, worker.store.get(job_id))
+        return by_size[size](job_id)
+
+    return run_on_gpu

@@ -1,0 +1,210 @@
+"""The swap manager: exactly one active pipeline on the accelerator.
+
+Policy
+- `activate(record, mode)` returns the pipeline for that checkpoint and mode. It is a no-op when
+  that pipeline is already active.
+- Same checkpoint, another pipeline class (T2V -> V2V on one checkpoint): built with diffusers'
+  `from_pipe`, which shares every module, so nothing is loaded twice.
+- Another checkpoint: the previous pipeline is released first (its own modules dropped, garbage
+  collected, the CUDA cache emptied), so two never sit on the accelerator together.
+- Components that checkpoints share (UMT5 text encoder + tokenizer, VAE, CLIP image encoder) are
+  loaded once per shared id (catalog `shared`) and handed to every pipeline that declares them.
+  Shared components the active pipeline does not use are parked in CPU memory.
+- A memory plan (wan_studio/plans.py) is applied on activation: weight conversions (FP8 storage,
+  torchao quantization, compile) then runtime hooks (offload, VAE tiling, attention backend).
+  A new plan for the active checkpoint swaps only the hooks when the weights can stay as they are,
+  and reloads from disk when the dtype or quantization differs. Hooks come off before a pipeline
+  is released, so shared components never carry another pipeline's offload hooks.
+- One re-entrant lock guards every public method; the worker that runs jobs is the only caller
+  that touches the accelerator.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from dataclasses import dataclass
+
+from wan_studio import models
+from wan_studio.backend import Backend, detect, torch_dtype
+from wan_studio.catalog import Checkpoint
+from wan_studio.memory.plans import Plan
+from wan_studio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    model: str
+    pipeline_class: str
+
+
+def pipeline_class(name: str):
+    import diffusers
+
+    from wan_studio.models import OWN_PIPELINES
+
+    if name in OWN_PIPELINES:  # ours (S2V): diffusers has no such pipeline
+        import importlib
+
+        return getattr(importlib.import_module(OWN_PIPELINES[name]), name)
+    return getattr(diffusers, name)
+
+
+def module_bytes(modules) -> int:
+    """Bytes of parameters and buffers of the given modules, each tensor counted once."""
+    seen, total = set(), 0
+    for module in modules:
+        if not hasattr(module, "parameters"):
+            continue
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if tensor.data_ptr() in seen or tensor.device.type == "meta":
+                continue
+            seen.add(tensor.data_ptr())
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+class SwapManager:
+    def __init__(self, settings: Settings, backend: Backend | None = None):
+        self.settings = settings
+        self._backend = backend
+        self._lock = threading.RLock()
+        self._active = None
+        self._active_key: ActiveKey | None = None
+        self._active_plan: Plan | None = None
+        self.plan_notes: list[str] = []  # what applying the active plan skipped or changed
+        self._shared: dict[str, dict[str, object]] = {}  # shared id -> {component name: object}
+        self.loads = 0  # how many times weights were read from disk (for tests and stats)
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = detect()
+        return self._backend
+
+    @property
+    def active_key(self) -> ActiveKey | None:
+        return self._active_key
+
+    @property
+    def active_plan(self) -> Plan | None:
+        return self._active_plan
+
+    @property
+    def active_pipeline(self):
+        return self._active
+
+    def default_plan(self) -> Plan:
+        """No offload, no quantization: what runs when no plan is asked for."""
+        return Plan("max-speed", self.backend.transformer_dtype)
+
+    def activate(self, record: Checkpoint, mode: str, plan: Plan | None = None):
+        from wan_studio.memory import apply as plan_apply
+
+        plan = plan or self.default_plan()
+        with self._lock:
+            key = ActiveKey(record.id, record.pipeline_class(mode))
+            if key == self._active_key and plan == self._active_plan:
+                return self._active
+            cls = pipeline_class(key.pipeline_class)
+            same_weights = (
+                self._active is not None and self._active_key.model == record.id
+                and self._active_plan.weights_key == plan.weights_key
+            )
+            if same_weights:  # only the hooks or the pipeline class change: keep the weights
+                plan_apply.detach_runtime(self._active)
+                pipe = self._active if key == self._active_key else cls.from_pipe(self._active)
+                if pipe is not self._active:
+                    pipe.set_progress_bar_config(disable=True)
+                notes = list(self.plan_notes)
+            else:
+                self.release()
+                pipe = self._load(record, cls, plan)
+                pipe.set_progress_bar_config(disable=True)
+                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"))
+            notes += plan_apply.attach_runtime(pipe, plan, self.backend.device)
+            self._active, self._active_key, self._active_plan = pipe, key, plan
+            self.plan_notes = notes
+            return pipe
+
+    def _load(self, record: Checkpoint, cls, plan: Plan):
+        folder = models.resolve(record, self.settings)
+        backend = self.backend
+        own_text_encoder = plan.text_encoder_quantization != "none"  # a quantized copy is never shared
+        given = {}
+        for component, shared_id in record.shared.items():
+            if own_text_encoder and component == "text_encoder":
+                continue
+            cached = self._shared.get(shared_id, {}).get(component)
+            if cached is not None:
+                given[component] = cached
+        dtypes = {"default": torch_dtype(plan.transformer_dtype), "vae": torch_dtype(backend.vae_dtype)}
+        log.info("loading %s from %s (reusing %s)", record.id, folder, sorted(given) or "nothing")
+        pipe = cls.from_pretrained(folder, dtype=dtypes, **given)
+        self.loads += 1
+        for component, shared_id in record.shared.items():
+            obj = getattr(pipe, component, None)
+            if obj is not None and not (own_text_encoder and component == "text_encoder"):
+                self._shared.setdefault(shared_id, {})[component] = obj
+        self._park_unused_shared(record)
+        return pipe
+
+    def _park_unused_shared(self, record: Checkpoint) -> None:
+        in_use = set(record.shared.values())
+        for shared_id, parts in self._shared.items():
+            if shared_id not in in_use:
+                for obj in parts.values():
+                    if hasattr(obj, "to"):
+                        obj.to("cpu")
+
+    def release(self) -> None:
+        """Drop the active pipeline and free what only it held (shared components stay cached)."""
+        with self._lock:
+            if self._active is None:
+                return
+            from wan_studio.memory import apply as plan_apply
+
+            log.info("releasing %s", self._active_key.model)
+            plan_apply.detach_runtime(self._active)
+            for component in ("text_encoder", "vae", "image_encoder"):  # shared parts wait on the CPU
+                module = getattr(self._active, component, None)
+                if module is not None and hasattr(module, "to") and not _is_quantized(module):
+                    module.to("cpu")
+            self._active, self._active_key, self._active_plan = None, None, None
+            self.plan_notes = []
+            _free_memory()
+
+    def unload_all(self) -> None:
+        """Release the active pipeline and the shared components too."""
+        with self._lock:
+            self.release()
+            self._shared.clear()
+            _free_memory()
+
+    def resident_bytes(self) -> dict[str, int]:
+        """Weights held: of the active pipeline's own modules, and of the shared cache."""
+        with self._lock:
+            shared = [obj for parts in self._shared.values() for obj in parts.values()]
+            shared_ids = {id(obj) for obj in shared}
+            own = []
+            if self._active is not None:
+                own = [m for m in self._active.components.values() if id(m) not in shared_ids]
+            return {"active": module_bytes(own), "shared": module_bytes(shared)}
+
+
+def _is_quantized(module) -> bool:
+    """torchao tensors cannot always move between devices; such modules are dropped, not parked."""
+    return any(type(p).__module__.startswith("torchao") for p in module.parameters())
+
+
+def _free_memory() -> None:
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
