@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,5 +90,11 @@ def test_missing_model_with_no_hub_gives_one_clear_error(cli_env, hub):
     assert "Traceback" not in proc.stderr
     assert "Wan 2.1 T2V 1.3B (Wan-AI/Wan2.1-T2V-1.3B-Diffusers, about 18 GB) is not on this machine" in proc.stderr
     assert "python -m wan_studio download wan2.1-t2v-1.3b" in proc.stderr
-    outputs = os.environ.get("WAN_STUDIO_OUTPUT_DIR")
-    assert not outputs or not os.path.exists(outputs) or not os.listdir(outputs)
+    # no result is written; the queue keeps the failed job with its message, so it can be retried later
+    outputs = Path(env["WAN_STUDIO_OUTPUT_DIR"])
+    assert not list(outputs.glob("*.mp4")) and not list(outputs.glob("*.json"))
+    from wan_studio.queue.store import JobStore
+
+    jobs = JobStore(outputs / "queue.db", outputs / ".queue" / "inputs").list()
+    assert [job.state for job in jobs] == ["failed"]
+    assert "python -m wan_studio download wan2.1-t2v-1.3b" in jobs[0].error_message

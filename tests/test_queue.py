@@ -348,7 +348,7 @@ def test_restart_after_kill_9_requeues_the_running_job_at_the_head(settings, cli
     assert all(Path(job.result_path).is_file() for job in done)
     names = {p.name for p in settings.output_dir.iterdir()}
     assert results <= names
-    assert names - results <= {"queue.db", "queue.db-wal", "queue.db-shm", ".queue"}  # no .partial, no strays
+    assert names - results <= {"queue.db", "queue.db-wal", "queue.db-shm", "queue.serving", ".queue"}  # no .partial, no strays
 
 
 def _die_while_running(db_path: Path, inputs: Path, cli_env: dict) -> None:

@@ -11,7 +11,10 @@
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
 
-`generate` prints the output path on stdout (progress goes to stderr), so scripts can use it.
+`generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
+goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
+there and this waits; otherwise this process serves its own job. `--dry-run` prints the prepared
+request as JSON and loads nothing.
 Errors print one clear message and exit with status 2.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from wan_studio.errors import StudioError
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--clip-frames", type=int, help="s2v: frames per clip (a multiple of 4; 80 on S2V-14B)")
     inputs.add_argument("--resolution", choices=["480p", "720p"], help="s2v: area bucket; the aspect follows --image")
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    gen.add_argument("--dry-run", action="store_true",
+                     help="check and prepare the request, print it as JSON with its memory plan and estimate; load nothing")
 
     models = sub.add_parser("models", help="list the catalog with download state")
     models.add_argument("--generation", help="only this generation (2.1, 2.2, tiny)")
@@ -182,19 +188,89 @@ def load_recipe(path: Path) -> dict:
 
 
 def cmd_generate(args, settings) -> int:
-    from wan_studio.runtime.engine import Engine
-
     request = request_from_args(args, settings)
+    if args.dry_run:
+        from wan_studio.runtime.dry_run import prepared_summary
 
-    def show(event):
-        if not args.quiet:
-            print(f"\r{event.describe():<60}", end="" if event.stage == "denoising" else "\n", file=sys.stderr)
-
+        print(json.dumps(prepared_summary(request, settings), indent=2, ensure_ascii=False))
+        return 0
     for message in request.preset_messages:
         print(f"note: {message}", file=sys.stderr)
-    result = Engine(settings).generate(request, on_progress=show)
-    print(result.media)
+    job = run_through_queue(request, settings, quiet=args.quiet)
+    for message in job.messages:
+        print(f"note: {message}", file=sys.stderr)
+    print(job.result_path)
     return 0
+
+
+def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.25):
+    """One GPU owner: the job joins the output folder's queue. While a studio or `queue run` serves
+    that queue, it runs there and this waits for it; with nobody serving, this process serves its
+    own job (and only that one). Returns the finished job; a failed or stopped one raises."""
+    from wan_studio.cli.queue import open_store
+    from wan_studio.errors import Cancelled
+    from wan_studio.queue.serving import ServingLock
+    from wan_studio.queue.store import CANCELLED, DONE, QUEUED
+
+    store = open_store(settings)
+    serving = ServingLock(settings.output_dir)
+    job = store.add(request)
+    said = None
+    try:
+        while True:
+            current = store.get(job.id)
+            if current is None:
+                raise StudioError(f"Job {job.id} was removed from the queue.")
+            if current.is_final:
+                break
+            if current.state == QUEUED and serving.acquire():
+                _serve_own_job(store, serving, job.id, settings, quiet)
+                continue
+            status = (f"queued at place {store.queue_position(job.id)}; another process serves this queue"
+                      if current.state == QUEUED else "running in the process that serves this queue")
+            if status != said and not quiet:
+                print(f"{job.id} {status}", file=sys.stderr)
+                said = status
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        _stop_on_interrupt(store, job.id)
+        raise
+    finally:
+        serving.release()
+    if current.state == DONE:
+        return current
+    if current.state == CANCELLED:
+        raise Cancelled(current.error_message or "Stopped; nothing was saved.")
+    raise StudioError(current.error_message or f"Job {job.id} ended as {current.state}.")
+
+
+def _serve_own_job(store, serving, job_id: str, settings, quiet: bool) -> None:
+    from wan_studio.queue.worker import QueueWorker
+    from wan_studio.runtime.engine import Engine
+
+    worker = QueueWorker(store, Engine(settings), serving=serving)
+
+    def show(job, event):
+        if event.kind == "progress" and not quiet:
+            progress = event.progress
+            print(f"\r{progress.describe():<60}", end="" if progress.stage == "denoising" else "\n", file=sys.stderr)
+
+    worker.add_listener(show)
+    worker.run_job_now(job_id)
+
+
+def _stop_on_interrupt(store, job_id: str) -> None:
+    """Ctrl+C: a job still waiting leaves the queue; one running elsewhere is asked to stop."""
+    from wan_studio.queue.store import QUEUED, RUNNING, QueueError
+
+    current = store.get(job_id)
+    try:
+        if current is not None and current.state == QUEUED:
+            store.cancel(job_id)
+        elif current is not None and current.state == RUNNING:
+            store.request_stop(job_id)
+    except QueueError:
+        pass  # it finished meanwhile
 
 
 def _lora_spec(text: str) -> dict:

@@ -129,12 +129,17 @@ def _remove(args, settings, store: JobStore) -> int:
 
 def _run(args, settings, store: JobStore) -> int:
     from wan_studio.runtime.engine import Engine
+    from wan_studio.queue.serving import ServingLock
     from wan_studio.queue.worker import QueueWorker
 
     if store.next_queued() is None:
         print("The queue is empty.", file=sys.stderr)
         return 0
-    worker = QueueWorker(store, Engine(settings))
+    serving = ServingLock(settings.output_dir)
+    if not serving.acquire():
+        print("Another process (a studio or `queue run`) is serving this queue; its jobs run there.", file=sys.stderr)
+        return 0
+    worker = QueueWorker(store, Engine(settings), serving=serving)
     outcomes: list[str] = []
 
     def report(job: Job, event) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from wan_studio.errors import Cancelled
+from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
 from wan_studio.requests import GenerationRequest, request_from_dict
 
@@ -70,11 +71,14 @@ class _RunningJob:
 
 
 class QueueWorker:
-    def __init__(self, store: JobStore, engine, library=None, poll_interval_s: float = 1.0):
+    def __init__(self, store: JobStore, engine, library=None, poll_interval_s: float = 1.0,
+                 serving: ServingLock | None = None):
         self.store = store
         self.engine = engine
         self.library = library if library is not None else getattr(engine, "library", None)
         self.poll_interval_s = poll_interval_s
+        # with a lock, the thread runs jobs only while it holds it: one process serves a queue folder
+        self.serving = serving
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -281,6 +285,13 @@ class QueueWorker:
 
     # -- the loop -----------------------------------------------------------------------------
     def _serve(self, until_empty: bool) -> None:
+        try:
+            self._serve_loop(until_empty)
+        finally:
+            if self.serving is not None:
+                self.serving.release()
+
+    def _serve_loop(self, until_empty: bool) -> None:
         last_check = 0.0
         while True:
             with self._cond:
@@ -292,7 +303,7 @@ class QueueWorker:
                 if time.monotonic() - last_check >= self.poll_interval_s:
                     last_check = time.monotonic()
                     self.store.recover_interrupted()  # a CLI run killed while we were up
-                if self._run_next() is not None:
+                if self._may_serve() and self._run_next() is not None:
                     continue
             except Exception:  # the database or a listener broke; keep serving, say so in the log
                 log.exception("queue worker error; carrying on")
@@ -304,6 +315,10 @@ class QueueWorker:
             with self._cond:
                 if not (self._stopping or self._wake or self._commands):
                     self._cond.wait(self.poll_interval_s)
+
+    def _may_serve(self) -> bool:
+        """True when this worker may run jobs: it has no serving lock, or it holds it (taken here)."""
+        return self.serving is None or self.serving.acquire()
 
     def _take_accelerator(self) -> None:
         """Wait (holding the condition) until no job or command uses the accelerator, then take it."""

@@ -20,6 +20,7 @@ from typing import Callable
 from wan_studio.backend import is_zerogpu
 from wan_studio.runtime.engine import Engine
 from wan_studio.errors import Cancelled, StudioError
+from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.store import CANCELLED, DONE, Job, JobStore
 from wan_studio.runtime.library import Result
 from wan_studio.requests import GenerationRequest
@@ -61,7 +62,7 @@ class Studio:
         db_dir = settings.output_dir
         db_dir.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(db_dir / "queue.db", db_dir / ".queue" / "inputs")
-        self.worker = QueueWorker(self.store, self.engine, self.engine.library)
+        self.worker = QueueWorker(self.store, self.engine, self.engine.library, serving=ServingLock(db_dir))
         self.sampler = get_sampler()
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
         self.gpu_call = gpu_call if gpu_call is not None else (

@@ -1,0 +1,100 @@
+"""`generate --dry-run`: the prepared request as JSON, for every mode and checkpoint, loading nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.media_fixtures import make_image, make_video, speech_like, write_wav
+from wan_studio import catalog
+from wan_studio.cli import main as cli_main
+
+REQUIRED = {"mode", "model", "width", "height", "frames", "fps", "steps", "guidance", "flow_shift", "seed",
+            "negative_prompt", "plan", "estimate"}
+AUDIO_S = 6.0
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dry-run-media")
+    return {
+        "image": make_image(folder / "face.png", (160, 120)),
+        "video": make_video(folder / "clip.mp4", (160, 120), fps=24, seconds=3.0),
+        "pose": make_video(folder / "pose.mp4", (64, 64), fps=30, seconds=3.0),
+        "face": make_video(folder / "face.mp4", (64, 64), fps=30, seconds=3.0, source="testsrc"),
+        "audio": write_wav(folder / "speech.wav", speech_like(AUDIO_S), 16000),
+    }
+
+
+def mode_flags(mode: str, inputs) -> list[str]:
+    return {
+        "t2v": [], "preview": [], "ti2v": [],
+        "i2v": ["--image", inputs["image"]],
+        "flf2v": ["--image", inputs["image"], "--last-image", inputs["image"]],
+        "v2v": ["--video", inputs["video"]],
+        "vace": ["--vace-mode", "reference", "--reference", inputs["image"]],
+        "animate": ["--image", inputs["image"], "--pose-video", inputs["pose"], "--face-video", inputs["face"]],
+        "s2v": ["--image", inputs["image"], "--audio", inputs["audio"]],
+    }[mode]
+
+
+PAIRS = [(c.id, mode) for c in catalog.checkpoints() for mode in c.modes]
+
+
+@pytest.mark.parametrize(("model", "mode"), PAIRS, ids=[f"{m}-{mode}" for m, mode in PAIRS])
+def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mode):
+    flags = [str(v) for v in mode_flags(mode, inputs)]
+    built_before = sorted(settings.tiny_models_dir.rglob("*")) if settings.tiny_models_dir.exists() else []
+    code = cli_main(["generate", "--mode", mode, "--model", model, "--prompt", "a lighthouse at dusk", "--seed", "7",
+                     "--dry-run", *flags])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert REQUIRED <= set(data), REQUIRED - set(data)
+    record = catalog.get(model)
+    assert (data["mode"], data["model"], data["seed"], data["fps"]) == (mode, model, 7, record.fps)
+    assert data["width"] % record.spatial_granularity == 0 and data["height"] % record.spatial_granularity == 0
+    assert data["steps"] == record.steps and data["guidance"] == record.guidance
+    assert set(data["estimate"]) == {"seconds", "peak_gib", "ram_gib"}
+    assert data["estimate"]["seconds"] > 0 and data["estimate"]["peak_gib"] > 0
+    assert data["plan"] in ("max-speed", "balanced", "balanced-quantized", "low-vram", "minimum")
+    if mode == "preview":
+        assert data["frames"] == 1
+    elif mode == "s2v":
+        frames = math.ceil(AUDIO_S * record.fps)  # as long as the audio
+        assert data["frames"] == frames
+        assert data["clips"] == math.ceil((frames + catalog.S2V_FIRST_CLIP_DROP) / record.frames_default)
+    elif mode == "v2v":  # the 3 s input video at the model's fps, trimmed to 4k+1
+        available = min(3 * record.fps, record.frames_max)
+        assert data["frames"] == (available - 1) // 4 * 4 + 1
+    elif mode == "animate":  # as long as the 3 s pose video at 30 fps
+        assert data["frames"] == 90
+    elif record.frame_rule == "4k+1":
+        assert data["frames"] == record.frames_default and (data["frames"] - 1) % 4 == 0
+    # nothing was loaded, built, queued or written
+    built_after = sorted(settings.tiny_models_dir.rglob("*")) if settings.tiny_models_dir.exists() else []
+    assert built_after == built_before
+    assert not list(settings.output_dir.glob("*.mp4")) and not (settings.output_dir / "queue.db").exists()
+
+
+@pytest.mark.parametrize(("vram_gib", "plan", "fits"), [(16, "low-vram", True), (2, "minimum", False)])
+def test_dry_run_plans_for_the_machine(settings, capsys, monkeypatch, vram_gib, plan, fits):
+    from wan_studio.memory import plans
+
+    monkeypatch.setattr(plans, "machine_from_backend", lambda backend: plans.simulated_machine("cuda", vram_gib, (8, 9)))
+    code = cli_main(["generate", "--model", "wan2.1-t2v-14b", "--prompt", "a fox", "--size", "1280x720", "--dry-run"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (data["plan"], data["fits"]) == (plan, fits)  # README table: 14B at 1280x720 on 16 GiB is Low VRAM
+    if not fits:
+        assert any("What would fit" in m or "Nothing smaller fits" in m for m in data["messages"])
+
+
+def test_dry_run_refuses_a_bad_request_like_a_real_run(settings, capsys):
+    assert cli_main(["generate", "--model", "tiny-t2v", "--prompt", "x", "--frames", "12", "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "4k+1" in err and "nearest legal: 9 or 13" in err
+    assert cli_main(["generate", "--mode", "i2v", "--model", "tiny-i2v", "--prompt", "x", "--dry-run"]) == 2
+    assert "needs an input image" in capsys.readouterr().err
