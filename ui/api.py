@@ -26,13 +26,13 @@ import gradio as gr
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
-# mode -> file inputs (request field names), in endpoint parameter order
-FILE_INPUTS = {
-    "t2v": (), "preview": (), "i2v": ("image",), "ti2v": ("image",), "flf2v": ("image", "last_image"),
-    "v2v": ("video",), "vace": ("video", "mask", "image", "last_image", "reference"),
-    "animate": ("image", "pose_video", "face_video", "background_video", "mask_video"),
-    "s2v": ("image", "audio", "pose_video"),
-}
+
+
+def file_inputs() -> dict[str, tuple[str, ...]]:
+    """mode -> its file inputs (request field names) in endpoint parameter order, as the request declares them."""
+    from wan_studio.requests import request_types
+
+    return {mode: cls.file_fields for mode, cls in request_types().items()}
 
 
 def build_request(mode: str, model: str, prompt: str, files: dict, options: dict | None):
@@ -74,7 +74,7 @@ def _paths(value):
 def make_endpoint(mode: str, settings: Settings, get_studio):
     from ui.runtime import owner_of
 
-    names = FILE_INPUTS[mode]
+    names = file_inputs()[mode]
 
     def endpoint(model, prompt, *rest):
         *file_values, options, request = rest
@@ -166,10 +166,15 @@ def register_api(settings: Settings, get_studio) -> None:
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)
         gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", concurrency_limit=None)
-        for mode, names in FILE_INPUTS.items():
+        from wan_studio.requests import request_types
+        from wan_studio.requests.fields import meta
+
+        for mode, names in file_inputs().items():
+            cls = request_types()[mode]
             model = gr.Textbox(label="model")
             prompt = gr.Textbox(label="prompt")
-            files = [gr.File(label=name, file_count="multiple" if name == "reference" else "single") for name in names]
+            files = [gr.File(label=name, file_count="multiple" if meta(cls, name)["multiple"] else "single")
+                     for name in names]
             options = gr.JSON(label="options")
             out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
             trigger = gr.Button(f"api {mode}")

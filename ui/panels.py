@@ -9,6 +9,7 @@ a refused request shows its message next to the input that caused it and queues 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import inspect
 import time
@@ -17,23 +18,13 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from ui.availability import NAV_LABELS
+from wan_studio.requests import ANY_SUBMODE_INPUTS, REPLACE_INPUTS, SUBMODE_INPUTS, VACE_MODES
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, RequestError, StudioError
 from wan_studio.settings import Settings
 
 MATCH_INPUT = "Match input"
-VACE_SUBMODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
-                 "extension", "reference")
-# which VACE inputs each sub-mode shows (the rest are hidden)
-VACE_SHOWS = {
-    **{m: {"video", "control_source"} for m in ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout")},
-    "inpaint": {"video", "mask", "bbox"},
-    "outpaint": {"video", "outpaint_directions", "outpaint_ratio"},
-    "extension": {"extension", "image", "last_image", "video"},
-    "reference": set(),
-}
-VACE_OPTIONAL = {"reference", "conditioning_scale"}  # shown in every sub-mode
 
 
 @dataclass(frozen=True)
@@ -65,10 +56,14 @@ SPECS = {
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
                  "seed", "randomize", "negative_prompt", "preset")
 SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
-ERROR_SLOTS = ("model", "prompt", "image", "last_image", "video", "strength", "vace_mode", "control_source", "mask",
-               "bbox", "outpaint_directions", "extension", "reference", "audio", "pose_video", "face_video",
-               "background_video", "mask_video", "animate_mode", "size", "frames", "steps", "guidance", "flow_shift",
-               "seed")
+
+
+def label(mode: str, name: str) -> str:
+    """The input's label, as the mode's request class declares it."""
+    from wan_studio.requests import request_types
+    from wan_studio.requests.fields import label as declared_label
+
+    return declared_label(request_types()[mode], name)
 
 
 @dataclass
@@ -202,67 +197,67 @@ def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbo
         _error_slot(errors, mode, name)
 
     if mode in ("i2v", "ti2v"):
-        add("image", _image("Source image" + (" (optional)" if mode == "ti2v" else ""), mode, "image"))
+        add("image", _image(label(mode, "image"), mode, "image"))
     elif mode == "flf2v":
         with gr.Row():
             with gr.Column():
-                add("image", _image("Start frame", mode, "image"))
+                add("image", _image(label(mode, "image"), mode, "image"))
             with gr.Column():
                 # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
                 with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
                     with gr.Tab("Upload", id="upload"):
-                        add("last_image", _image("End frame", mode, "last_image"))
+                        add("last_image", _image(label(mode, "last_image"), mode, "last_image"))
                     with gr.Tab("Generate", id="generate"):
                         end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
                         end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
                 extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
     elif mode == "v2v":
-        add("video", _video("Source video", mode, "video"))
-        add("strength", gr.Slider(0.05, 1.0, value=0.8, step=0.05, label="Strength (how much is repainted)",
+        add("video", _video(label(mode, "video"), mode, "video"))
+        add("strength", gr.Slider(0.05, 1.0, value=0.8, step=0.05, label=label(mode, "strength"),
                                   elem_id="v2v-strength"))
     elif mode == "vace":
-        add("vace_mode", gr.Radio(list(VACE_SUBMODES), value="inpaint", label="Sub-mode", elem_id="vace-vace_mode"))
-        add("video", _video("Source video", mode, "video"))
+        add("vace_mode", gr.Radio(list(VACE_MODES), value="inpaint", label=label(mode, "vace_mode"), elem_id="vace-vace_mode"))
+        add("video", _video(label(mode, "video"), mode, "video"))
         add("control_source", gr.Radio([("Extract the control from a normal video", "raw"),
                                         ("The video already is a control video", "control")],
-                                       value="raw", label="Control source", visible=False, elem_id="vace-control_source"))
-        add("mask", gr.File(label="Mask (image for all frames, or a mask video; white = regenerate)", type="filepath",
+                                       value="raw", label=label(mode, "control_source"), visible=False, elem_id="vace-control_source"))
+        add("mask", gr.File(label=label(mode, "mask"), type="filepath",
                             file_types=["image", "video"], height=110, elem_id="vace-mask"))
-        add("bbox", gr.Textbox(label="…or a box x0, y0, x1, y1 (output pixels)", placeholder="8, 8, 56, 40",
+        add("bbox", gr.Textbox(label=label(mode, "bbox"), placeholder="8, 8, 56, 40",
                                elem_id="vace-bbox"))
         add("outpaint_directions", gr.CheckboxGroup(["left", "right", "up", "down"], value=["left", "right"],
-                                                    label="Outpaint directions", visible=False,
+                                                    label=label(mode, "outpaint_directions"), visible=False,
                                                     elem_id="vace-outpaint_directions"))
-        add("outpaint_ratio", gr.Slider(0.05, 2.0, value=0.25, step=0.05, label="Outpaint ratio", visible=False,
+        add("outpaint_ratio", gr.Slider(0.05, 2.0, value=0.25, step=0.05, label=label(mode, "outpaint_ratio"), visible=False,
                                         elem_id="vace-outpaint_ratio"))
         add("extension", gr.Dropdown([("From a first frame", "first_frame"), ("To a last frame", "last_frame"),
                                       ("Between first and last frames", "first_last"),
                                       ("Continue after a clip", "first_clip"), ("Lead into a clip", "last_clip")],
-                                     value="first_frame", label="Extension", visible=False, elem_id="vace-extension"))
+                                     value="first_frame", label=label(mode, "extension"), visible=False, elem_id="vace-extension"))
         with gr.Row():
-            add("image", gr.Image(label="First frame", type="filepath", height=160, visible=False, elem_id="vace-image"))
-            add("last_image", gr.Image(label="Last frame", type="filepath", height=160, visible=False,
+            add("image", gr.Image(label=label(mode, "image"), type="filepath", height=160, visible=False, elem_id="vace-image"))
+            add("last_image", gr.Image(label=label(mode, "last_image"), type="filepath", height=160, visible=False,
                                        elem_id="vace-last_image"))
-        add("reference", gr.File(label="Optional reference images (1-3)", file_count="multiple", type="filepath",
+        add("reference", gr.File(label=label(mode, "reference"), file_count="multiple", type="filepath",
                                  file_types=["image"], height=110, elem_id="vace-reference"))
-        add("conditioning_scale", gr.Slider(0, 2, value=1.0, step=0.05, label="Control strength",
+        add("conditioning_scale", gr.Slider(0, 2, value=1.0, step=0.05, label=label(mode, "conditioning_scale"),
                                             elem_id="vace-conditioning_scale"))
     elif mode == "s2v":
-        add("image", _image("Reference character", mode, "image"))
-        add("audio", gr.Audio(label="Driving audio", sources=["upload", "microphone"], type="filepath", format="wav",
+        add("image", _image(label(mode, "image"), mode, "image"))
+        add("audio", gr.Audio(label=label(mode, "audio"), sources=["upload", "microphone"], type="filepath", format="wav",
                               elem_id="s2v-audio"))
         duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
                                   elem_id="s2v-duration")
-        add("pose_video", _video("Optional pose video (else the audio alone drives the motion)", mode, "pose_video"))
+        add("pose_video", _video(label(mode, "pose_video"), mode, "pose_video"))
     elif mode == "animate":
-        add("image", _image("Character reference", mode, "image"))
+        add("image", _image(label(mode, "image"), mode, "image"))
         add("animate_mode", gr.Radio([("Animate the character", "animate"), ("Replace a person in the video", "replace")],
-                                     value="animate", label="Mode", elem_id="animate-animate_mode"))
-        add("pose_video", _video("Driving pose video (skeleton renders)", mode, "pose_video"))
-        add("face_video", _video("Driving face video (face crops)", mode, "face_video"))
-        add("background_video", gr.Video(label="Background video", sources=["upload"], height=160, visible=False,
+                                     value="animate", label=label(mode, "animate_mode"), elem_id="animate-animate_mode"))
+        add("pose_video", _video(label(mode, "pose_video"), mode, "pose_video"))
+        add("face_video", _video(label(mode, "face_video"), mode, "face_video"))
+        add("background_video", gr.Video(label=label(mode, "background_video"), sources=["upload"], height=160, visible=False,
                                          elem_id="animate-background_video"))
-        add("mask_video", gr.Video(label="Mask video (white = the person to replace)", sources=["upload"], height=160,
+        add("mask_video", gr.Video(label=label(mode, "mask_video"), sources=["upload"], height=160,
                                    visible=False, elem_id="animate-mask_video"))
     return inputs, duration_box
 
@@ -406,16 +401,19 @@ def request_kwargs(mode: str, values: dict) -> dict:
             kwargs[name] = value
     if mode == "vace":
         # only the inputs of the chosen sub-mode go into the request (hidden fields keep stale uploads)
-        shown = VACE_SHOWS.get(kwargs.get("vace_mode"), set()) | VACE_OPTIONAL | {"vace_mode"}
-        kwargs = {k: v for k, v in kwargs.items() if k in shown or k not in VACE_ALL}
+        shown = {*SUBMODE_INPUTS.get(kwargs.get("vace_mode"), ()), *ANY_SUBMODE_INPUTS, "vace_mode"}
+        kwargs = {k: v for k, v in kwargs.items() if k in shown or k not in vace_inputs()}
     if mode == "animate" and kwargs.get("animate_mode") != "replace":
-        kwargs.pop("background_video", None)
-        kwargs.pop("mask_video", None)
+        for name in REPLACE_INPUTS:
+            kwargs.pop(name, None)
     return kwargs
 
 
-VACE_ALL = {"video", "control_source", "mask", "bbox", "outpaint_directions", "outpaint_ratio", "extension", "image",
-            "last_image", "reference", "conditioning_scale", "vace_mode"}
+def vace_inputs() -> set[str]:
+    """Every input of the VACE panel that a sub-mode may show or hide."""
+    from wan_studio.requests import VACERequest, request_types
+
+    return {f.name for f in dataclasses.fields(VACERequest)} - {f.name for f in dataclasses.fields(request_types()["t2v"])}
 
 
 def build_request(mode: str, values: dict):
@@ -520,18 +518,19 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
 
     if mode == "vace":
-        def show_vace_inputs(sub_mode):
-            shown = VACE_SHOWS.get(sub_mode, set())
-            return [gr.update(visible=name in shown or name in VACE_OPTIONAL)
-                    for name in VACE_ALL - {"vace_mode"} if name in panel.inputs]
+        switchable = sorted(vace_inputs() - {"vace_mode"})
 
-        vace_outputs = [panel.inputs[n] for n in VACE_ALL - {"vace_mode"} if n in panel.inputs]
+        def show_vace_inputs(sub_mode):
+            shown = {*SUBMODE_INPUTS.get(sub_mode, ()), *ANY_SUBMODE_INPUTS}
+            return [gr.update(visible=name in shown) for name in switchable if name in panel.inputs]
+
+        vace_outputs = [panel.inputs[n] for n in switchable if n in panel.inputs]
         panel.inputs["vace_mode"].change(show_vace_inputs, panel.inputs["vace_mode"], vace_outputs, queue=False,
                                          **private)
     if mode == "animate":
         panel.inputs["animate_mode"].change(
-            lambda m: [gr.update(visible=m == "replace")] * 2, panel.inputs["animate_mode"],
-            [panel.inputs["background_video"], panel.inputs["mask_video"]], queue=False, **private)
+            lambda m: [gr.update(visible=m == "replace")] * len(REPLACE_INPUTS), panel.inputs["animate_mode"],
+            [panel.inputs[name] for name in REPLACE_INPUTS], queue=False, **private)
     if mode == "flf2v":
         panel.extras["end_make"].click(
             _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
@@ -617,13 +616,12 @@ def _cost(request, settings: Settings) -> str:
 def _audio_duration(path, model_id):
     if not path:
         return ""
-    import wave
+    from wan_studio.media.audio import audio_duration
 
     try:
-        with wave.open(str(path)) as audio:
-            seconds = audio.getnframes() / audio.getframerate()
-    except (OSError, wave.Error, EOFError):
-        return "Could not read the audio's length (use a WAV file)."
+        seconds = audio_duration(path)
+    except StudioError as exc:
+        return str(exc)
     fps = catalog.get(model_id).fps if model_id else 16
     return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
 

@@ -29,71 +29,19 @@ from pathlib import Path
 from wan_studio.errors import StudioError
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 832x480 (width x height), got {text!r}")
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}")
-
-
-def _words(text: str) -> list[str]:
-    return [w.strip() for w in text.split(",") if w.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from wan_studio.cli.request_flags import add_request_flags
+    from wan_studio.requests import request_types
+
     parser = argparse.ArgumentParser(prog="python -m wan_studio", description="Wan Studio from the command line")
     parser.add_argument("--output-dir", help="where results go (default: WAN_STUDIO_OUTPUT_DIR, else config.json)")
     parser.add_argument("--models-dir", help="where model folders live (default: WAN_STUDIO_MODELS_DIR, else config.json)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="make a video and print its path")
-    gen.add_argument("--mode", default="t2v", help="t2v, i2v, flf2v, v2v, vace, ti2v, animate, s2v, preview")
-    gen.add_argument("--model", help="catalog id (see `models`); default: the machine's default for the mode")
-    gen.add_argument("--prompt")
-    gen.add_argument("--negative-prompt")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--frames", type=int, help="4k+1, e.g. 81")
-    gen.add_argument("--size", type=_size, help="WIDTHxHEIGHT, e.g. 832x480")
-    gen.add_argument("--steps", type=int)
-    gen.add_argument("--guidance", type=float)
-    gen.add_argument("--guidance-2", type=float, help="low-noise expert guidance (Wan 2.2 A14B only)")
-    gen.add_argument("--flow-shift", type=float)
-    gen.add_argument("--memory-plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
-    gen.add_argument("--preset", choices=["fast", "quality", "fast-hybrid"],
-                     help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists)")
-    gen.add_argument("--lora", dest="loras", action="append", type=_lora_spec, metavar="PATH_OR_NAME[:WEIGHT[:EXPERT]]",
-                     help="a LoRA file or name (see `loras`); EXPERT high, low or both on Wan 2.2 A14B; repeatable")
+    gen.add_argument("--mode", default="t2v", help=", ".join(request_types()))
     gen.add_argument("--recipe", type=Path, help="re-run a saved recipe (.json) or result (.mp4) exactly")
-    inputs = gen.add_argument_group("inputs (file paths; each mode takes the ones it needs)")
-    inputs.add_argument("--image", help="input image (i2v, ti2v), first frame (flf2v, vace extension), character (animate)")
-    inputs.add_argument("--last-image", help="last frame (flf2v, vace extension)")
-    inputs.add_argument("--video", help="source video (v2v), control or source video (vace)")
-    inputs.add_argument("--mask", help="vace inpaint mask: an image for all frames or a mask video (white = generate)")
-    inputs.add_argument("--reference", action="append", help="vace reference image (repeat, up to 3)")
-    inputs.add_argument("--vace-mode", help="depth, pose, flow, scribble, edges, grayscale, layout, inpaint, outpaint, extension, reference")
-    inputs.add_argument("--control-source", choices=["raw", "control"], help="vace: extract the control (raw) or the video already is one")
-    inputs.add_argument("--bbox", type=_ints, help="vace inpaint box x0,y0,x1,y1")
-    inputs.add_argument("--outpaint", type=_words, dest="outpaint_directions", help="vace outpaint sides, e.g. left,right")
-    inputs.add_argument("--outpaint-ratio", type=float)
-    inputs.add_argument("--extension", help="vace: first_frame, last_frame, first_last, first_clip, last_clip")
-    inputs.add_argument("--conditioning-scale", type=float, help="vace control strength")
-    inputs.add_argument("--strength", type=float, help="v2v: how much of the input is repainted (0-1]")
-    inputs.add_argument("--pose-video", help="animate: pre-processed pose video; s2v: optional video whose pose drives the body")
-    inputs.add_argument("--face-video", help="animate: pre-processed face video")
-    inputs.add_argument("--background-video", help="animate replace: background video")
-    inputs.add_argument("--mask-video", help="animate replace: mask video (white = the character)")
-    inputs.add_argument("--animate-mode", choices=["animate", "replace"])
-    inputs.add_argument("--audio", help="s2v: the speech or song (any format ffmpeg reads); the video is as long as it")
-    inputs.add_argument("--clip-frames", type=int, help="s2v: frames per clip (a multiple of 4; 80 on S2V-14B)")
-    inputs.add_argument("--resolution", choices=["480p", "720p"], help="s2v: area bucket; the aspect follows --image")
+    add_request_flags(gen)  # one flag per request field, from the request classes
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
     gen.add_argument("--dry-run", action="store_true",
                      help="check and prepare the request, print it as JSON with its memory plan and estimate; load nothing")
@@ -140,9 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def request_from_args(args, settings):
-    import dataclasses
-
     from wan_studio.catalog.defaults import default_model_id
+    from wan_studio.cli.request_flags import request_values
     from wan_studio.errors import RequestError
     from wan_studio.requests import absolutize_inputs, request_from_dict, request_types
 
@@ -155,16 +102,9 @@ def request_from_args(args, settings):
         raise RequestError("mode", f"Unknown mode {args.mode!r}; available: {', '.join(types)}.")
     if args.prompt is None:
         raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
-    width, height = args.size or (None, None)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    given.update(model=args.model or default_model_id(args.mode, settings), width=width, height=height)
-    unused = [name for name in ("image", "last_image", "video", "mask", "reference", "pose_video", "face_video",
-                                "background_video", "mask_video", "strength", "audio", "clip_frames", "resolution") if getattr(args, name, None) and name not in fields]
-    if unused:
-        flag = "--" + unused[0].replace("_", "-")
-        raise RequestError(unused[0], f"{flag} is not an input of {args.mode}.")
-    return cls(**given)
+    values = request_values(args, cls)
+    values["model"] = args.model or default_model_id(args.mode, settings)
+    return cls(**values)
 
 
 def load_recipe(path: Path) -> dict:
@@ -271,12 +211,6 @@ def _stop_on_interrupt(store, job_id: str) -> None:
             store.request_stop(job_id)
     except QueueError:
         pass  # it finished meanwhile
-
-
-def _lora_spec(text: str) -> dict:
-    from wan_studio.loras import parse_cli_spec
-
-    return parse_cli_spec(text)
 
 
 def cmd_loras(args, settings) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import types
 import typing
 from pathlib import Path
 
 from wan_studio.errors import RequestError, StudioError
-from wan_studio.requests import GenerationRequest, absolutize_inputs, request_from_dict, request_types
+from wan_studio.requests import GenerationRequest, absolutize_inputs, fields, request_from_dict, request_types
 
 
 def load_batch(path: Path | str, settings=None) -> list[GenerationRequest]:
@@ -51,7 +53,30 @@ def _request_from_row(data: dict, base: Path, settings) -> GenerationRequest:
         from wan_studio.catalog.defaults import default_model_id
 
         data["model"] = default_model_id(data["mode"], settings)
+    cls = request_types().get(data["mode"])
+    if cls is not None:
+        data = cli_spellings(data, cls)
     return request_from_dict(absolutize_inputs(data, base))
+
+
+def cli_spellings(data: dict, cls) -> dict:
+    """Cells written as on the command line: size = 640x480, bbox = 8,8,56,40, outpaint_directions =
+    left,right, loras = style:0.8;detail:0.5:low (several separated by ';')."""
+    data = dict(data)
+    if "size" in data:
+        if data.get("width") is not None or data.get("height") is not None:
+            raise RequestError("size", "Give either size or width and height, not both.")
+        data["width"], data["height"] = fields.size(data.pop("size"))
+    for f in dataclasses.fields(cls):
+        form = fields.TEXT_FORMS.get(f.metadata.get("text"))
+        value = data.get(f.name)
+        if form is None or not isinstance(value, str) or value.strip().startswith(("[", "{")):
+            continue
+        if f.metadata.get("multiple"):
+            data[f.name] = [form(part.strip(), f.name) for part in value.split(";") if part.strip()]
+        else:
+            data[f.name] = form(value, f.name)
+    return data
 
 
 def _json_rows(path: Path) -> list[tuple[int, object]]:
@@ -96,15 +121,17 @@ def _convert_csv_cells(raw: dict[str, str]) -> dict:
     if cls is None:
         return raw  # request_from_dict names the known modes
     hints = typing.get_type_hints(cls)
+    spelled = {f.name for f in dataclasses.fields(cls) if f.metadata.get("text")}  # cli_spellings reads these
     converted = {}
     for name, text in raw.items():
-        hint = hints.get(name)
+        hint = hints.get(name) if name not in spelled else None
         converted[name] = _convert_cell(name, text, hint) if hint is not None else text
     return converted
 
 
 def _convert_cell(name: str, text: str, hint) -> object:
-    kinds = set(typing.get_args(hint)) or {hint}
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kinds = set(typing.get_args(hint)) if union else {hint}  # list[str] is a list, not a str
     kinds.discard(type(None))
     origins = {typing.get_origin(k) or k for k in kinds}
     value = text.strip()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wan_studio.errors import RequestError
 # the package's API: every request class and the constants callers use
-from wan_studio.requests.animate import ANIMATE_MODES, PREPROCESS_HINT, AnimateRequest
+from wan_studio.requests.animate import ANIMATE_MODES, PREPROCESS_HINT, REPLACE_INPUTS, AnimateRequest
 from wan_studio.requests.base import (
     FLOW_SHIFT_RANGE, GUIDANCE_RANGE, MAX_SEED, MAX_STEPS, PROMPT_TOKEN_LIMIT, GenerationRequest, count_prompt_tokens,
 )
@@ -23,7 +23,9 @@ from wan_studio.requests.s2v import S2V_MIN_AUDIO_S, S2V_RESOLUTIONS, S2VRequest
 from wan_studio.requests.t2v import T2VRequest
 from wan_studio.requests.ti2v import TI2VRequest
 from wan_studio.requests.v2v import V2VRequest
-from wan_studio.requests.vace import MAX_REFERENCES, VACE_CONTROL_MODES, VACE_MODES, VACERequest
+from wan_studio.requests.vace import (
+    ANY_SUBMODE_INPUTS, MAX_REFERENCES, SUBMODE_INPUTS, VACE_CONTROL_MODES, VACE_MODES, VACERequest,
+)
 
 REQUEST_TYPES: tuple[type[GenerationRequest], ...] = (
     T2VRequest, I2VRequest, FLF2VRequest, V2VRequest, VACERequest, TI2VRequest, S2VRequest, AnimateRequest,

@@ -9,10 +9,12 @@ from wan_studio import media
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
 
 
 ANIMATE_MODES = ("animate", "replace")
+REPLACE_INPUTS = ("background_video", "mask_video")  # only replace mode uses these
 PREPROCESS_HINT = (
     "Turning a raw driving video into these needs Wan-Animate's preprocessing models (ViTPose-H, YOLOv10, SAM2 from "
     "Wan-AI/Wan2.2-Animate-14B process_checkpoint), which are not installed here: make them with the Wan 2.2 "
@@ -27,16 +29,18 @@ class AnimateRequest(VideoInput, GenerationRequest):
     segments of `segment_frame_length` frames, each conditioned on the end of the previous one."""
 
     mode: ClassVar[str] = "animate"
-    file_fields: ClassVar[tuple[str, ...]] = ("image", "pose_video", "face_video", "background_video", "mask_video")
 
-    image: str | None = None
-    pose_video: str | None = None
-    face_video: str | None = None
-    background_video: str | None = None
-    mask_video: str | None = None
-    animate_mode: str = "animate"
-    segment_frame_length: int | None = None
-    prev_segment_conditioning_frames: int = 1
+    image: str | None = request_field(label="Character reference", file="image", help="the character to bring to life")
+    pose_video: str | None = request_field(label="Driving pose video (skeleton renders)", file="video",
+                                           help="pre-processed pose video")
+    face_video: str | None = request_field(label="Driving face video (face crops)", file="video",
+                                           help="pre-processed face video")
+    background_video: str | None = request_field(label="Background video", file="video", help="replace mode: the background")
+    mask_video: str | None = request_field(label="Mask video (white = the person to replace)", file="video",
+                                           help="replace mode: white = the character")
+    animate_mode: str = request_field("animate", label="Mode", choices=ANIMATE_MODES, help="animate: the character moves; replace: it takes a person's place")
+    segment_frame_length: int | None = request_field(label="Segment length", help="frames per segment (4k+1)")
+    prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", help="1 or 5")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         if self.animate_mode not in ANIMATE_MODES:
@@ -51,7 +55,7 @@ class AnimateRequest(VideoInput, GenerationRequest):
         self._available = self._available_frames(self._pose, record)
         if self._available < 5:
             raise RequestError("pose_video", f"The pose video gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
-        extra = ("background_video", "mask_video") if self.animate_mode == "replace" else ()
+        extra = REPLACE_INPUTS if self.animate_mode == "replace" else ()
         if self.animate_mode == "replace":
             for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
                 if not getattr(self, name):

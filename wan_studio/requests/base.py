@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 from typing import ClassVar
 
 from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.requests.fields import FileFields, request_field
 
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 200
@@ -36,21 +37,25 @@ class GenerationRequest:
 
     mode: ClassVar[str] = ""
 
-    model: str
-    prompt: str = ""
-    negative_prompt: str | None = None
-    width: int | None = None
-    height: int | None = None
-    frames: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    guidance_2: float | None = None
-    flow_shift: float | None = None
-    seed: int | None = None
-    memory_plan: str = "auto"  # pin a named memory plan for this job (wan_studio/plans.py)
-    extra: dict = field(default_factory=dict)
-    preset: str | None = None  # "fast" | "quality" | "fast-hybrid" (presets/presets.json); None: catalog defaults
-    loras: list = field(default_factory=list)  # the user's LoRAs: {source, weight, expert}; the preset adds its own
+    #: fields holding paths to user files (images, videos, masks, audio), from their declarations
+    file_fields: ClassVar[tuple[str, ...]] = FileFields()
+
+    model: str = request_field(MISSING, label="Checkpoint", help="catalog id (see `models`); default: the machine's default for the mode")
+    prompt: str = request_field("", label="Prompt", help="what the video shows")
+    negative_prompt: str | None = request_field(label="Negative prompt", help="what to avoid (empty: Wan's standard one)")
+    width: int | None = request_field(label="Width", help="pixels, a multiple of the checkpoint's granularity")
+    height: int | None = request_field(label="Height", help="pixels, a multiple of the checkpoint's granularity")
+    frames: int | None = request_field(label="Frames", help="4k+1, e.g. 81")
+    steps: int | None = request_field(label="Steps", help="denoising steps")
+    guidance: float | None = request_field(label="Guidance", help="classifier-free guidance scale")
+    guidance_2: float | None = request_field(label="Guidance (low-noise expert)", help="low-noise expert guidance (Wan 2.2 A14B only)")
+    flow_shift: float | None = request_field(label="Flow shift", help="the scheduler's shift (default: the checkpoint's for the size)")
+    seed: int | None = request_field(label="Seed", help="0 to 2^32-1; empty: a random one, kept in the recipe")
+    memory_plan: str = request_field("auto", label="Memory plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
+    extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
+    preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"), help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists); quality; fast-hybrid")
+    loras: list = request_field(factory=list, label="LoRAs", text="lora", flag="--lora", multiple=True,
+                                help="a LoRA file or name (see `loras`) as NAME[:WEIGHT[:high|low|both]]; EXPERT on Wan 2.2 A14B")
 
     def __post_init__(self):
         record = catalog.get(self.model)  # raises UnknownModel with the known ids
@@ -224,9 +229,6 @@ class GenerationRequest:
             raise RequestError(name, f"{label} must be between {bounds[0]:g} and {bounds[1]:g}; got {value:g}.")
 
     # -- input files --------------------------------------------------------------------------
-    #: fields holding paths to user files (images, videos, masks, audio); lists allowed
-    file_fields: ClassVar[tuple[str, ...]] = ()
-
     def input_files(self) -> dict[str, list[str]]:
         """Every input file path, by field (a field may hold several, e.g. reference images)."""
         found = {}

@@ -9,16 +9,16 @@ from wan_studio import media
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
 
 
 @dataclass
 class FLF2VRequest(GenerationRequest):
     mode: ClassVar[str] = "flf2v"
-    file_fields: ClassVar[tuple[str, ...]] = ("image", "last_image")
 
-    image: str | None = None
-    last_image: str | None = None
+    image: str | None = request_field(label="Start frame", file="image", help="the first frame")
+    last_image: str | None = request_field(label="End frame", file="image", help="the last frame")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         if not self.image:

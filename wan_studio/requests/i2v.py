@@ -9,15 +9,15 @@ from wan_studio import media
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
 
 
 @dataclass
 class I2VRequest(GenerationRequest):
     mode: ClassVar[str] = "i2v"
-    file_fields: ClassVar[tuple[str, ...]] = ("image",)
 
-    image: str | None = None
+    image: str | None = request_field(label="Source image", file="image", help="the picture the video starts from")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         if not self.image:

@@ -63,4 +63,4 @@ class VideoInput:
 
 
 def looks_like_video(path: str) -> bool:
-    return Path(path).suffix.lower() in {".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v"}
+    return Path(path).suffix.lower() in media.VIDEO_SUFFIXES

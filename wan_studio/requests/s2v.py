@@ -11,6 +11,7 @@ from wan_studio import media
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP, Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import native_area
 
 
@@ -26,13 +27,14 @@ class S2VRequest(GenerationRequest):
     clip of `clip_frames` frames, each continuing from the last frames of the one before."""
 
     mode: ClassVar[str] = "s2v"
-    file_fields: ClassVar[tuple[str, ...]] = ("image", "audio", "pose_video")
 
-    image: str | None = None
-    audio: str | None = None
-    pose_video: str | None = None
-    clip_frames: int | None = None
-    resolution: str = "480p"  # the area bucket; the aspect ratio follows the image
+    image: str | None = request_field(label="Reference character", file="image", help="the person who speaks or sings")
+    audio: str | None = request_field(label="Driving audio", file="audio",
+                                      help="the speech or song (any format ffmpeg reads); the video is as long as it")
+    pose_video: str | None = request_field(label="Optional pose video (else the audio alone drives the motion)",
+                                           file="video", help="optional video whose pose drives the body")
+    clip_frames: int | None = request_field(label="Clip length", help="frames per clip (a multiple of 4; 80 on S2V-14B)")
+    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, help="area bucket: 480p or 720p; the aspect follows the image")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         from wan_studio import catalog

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from wan_studio import media
 from wan_studio.catalog import Checkpoint
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.i2v import I2VRequest
 
 
@@ -15,6 +16,9 @@ class TI2VRequest(I2VRequest):
     """Wan 2.2 TI2V-5B: text to video, or text + image when an image is given."""
 
     mode: ClassVar[str] = "ti2v"
+
+    image: str | None = request_field(label="Source image (optional)", file="image",
+                                      help="optional: without one TI2V is text to video")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         self._image_size = media.load_image(self.image, field="image").size if self.image else None

@@ -8,16 +8,16 @@ from typing import ClassVar
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
 
 
 @dataclass
 class V2VRequest(VideoInput, GenerationRequest):
     mode: ClassVar[str] = "v2v"
-    file_fields: ClassVar[tuple[str, ...]] = ("video",)
 
-    video: str | None = None
-    strength: float = 0.8
+    video: str | None = request_field(label="Source video", file="video", help="the video to restyle")
+    strength: float = request_field(0.8, label="Strength (how much is repainted)", help="above 0 and at most 1")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         self._info = self._probe("video", record)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,6 +10,7 @@ from wan_studio import media
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, looks_like_video, size_from
 
 MAX_REFERENCES = 3
@@ -17,6 +18,15 @@ MAX_REFERENCES = 3
 VACE_MODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
               "extension", "reference")
 VACE_CONTROL_MODES = VACE_MODES[:7]
+# the inputs each sub-mode uses (the page shows these and leaves the others out of the request)
+SUBMODE_INPUTS = {
+    **{kind: ("video", "control_source") for kind in VACE_CONTROL_MODES},
+    "inpaint": ("video", "mask", "bbox"),
+    "outpaint": ("video", "outpaint_directions", "outpaint_ratio"),
+    "extension": ("extension", "image", "last_image", "video"),
+    "reference": (),
+}
+ANY_SUBMODE_INPUTS = ("reference", "conditioning_scale")  # used with every sub-mode
 
 
 @dataclass
@@ -25,20 +35,26 @@ class VACERequest(VideoInput, GenerationRequest):
     three reference images with any of them."""
 
     mode: ClassVar[str] = "vace"
-    file_fields: ClassVar[tuple[str, ...]] = ("video", "mask", "image", "last_image", "reference")
 
-    vace_mode: str = "reference"
-    video: str | None = None
-    control_source: str = "raw"  # raw: extract the control from a normal video; control: it already is one
-    mask: str | None = None  # mask image (all frames) or mask video
-    bbox: list[int] | None = None  # inpaint box x0, y0, x1, y1 in output pixels
-    outpaint_directions: list[str] = field(default_factory=lambda: ["left", "right"])
-    outpaint_ratio: float = 0.25
-    extension: str = "first_frame"
-    image: str | None = None  # first frame for extension
-    last_image: str | None = None  # last frame for extension
-    reference: list[str] = field(default_factory=list)
-    conditioning_scale: float = 1.0
+    vace_mode: str = request_field("reference", label="Sub-mode", help=", ".join(VACE_MODES))
+    video: str | None = request_field(label="Source video", file="video", help="control or source video")
+    control_source: str = request_field("raw", label="Control source", choices=("raw", "control"),
+                                        help="raw: extract the control from a normal video; control: it already is one")
+    mask: str | None = request_field(label="Mask (image for all frames, or a mask video; white = regenerate)",
+                                     file="image-or-video", help="inpaint mask: an image for all frames or a mask video")
+    bbox: list[int] | None = request_field(label="…or a box x0, y0, x1, y1 (output pixels)", text="whole-numbers",
+                                           help="inpaint box x0,y0,x1,y1 in output pixels")
+    outpaint_directions: list[str] = request_field(factory=lambda: ["left", "right"], label="Outpaint directions",
+                                                   text="words", flag="--outpaint",
+                                                   help="sides to extend, e.g. left,right (of left, right, up, down)")
+    outpaint_ratio: float = request_field(0.25, label="Outpaint ratio", help="how much wider or taller, per side (0-2]")
+    extension: str = request_field("first_frame", label="Extension",
+                                   help="first_frame, last_frame, first_last, first_clip, last_clip")
+    image: str | None = request_field(label="First frame", file="image", help="first frame (extension)")
+    last_image: str | None = request_field(label="Last frame", file="image", help="last frame (extension)")
+    reference: list[str] = request_field(factory=list, label="Optional reference images (1-3)", file="image",
+                                         multiple=True, help="reference image (repeat, up to 3)")
+    conditioning_scale: float = request_field(1.0, label="Control strength", help="0 to 2")
 
     def _check_inputs(self, record: Checkpoint) -> None:
         from wan_studio.media import vace_controls as vace_inputs

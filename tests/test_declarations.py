@@ -1,0 +1,82 @@
+"""A mode's fields are declared once, on its request class; the CLI, the API, batch files and the
+page are derived from the declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.media_fixtures import make_image, make_video
+from wan_studio.cli import build_parser
+from wan_studio.cli import main as cli_main
+from wan_studio.errors import RequestError
+from wan_studio.queue.batch import load_batch
+from wan_studio.requests import request_types
+from wan_studio.requests.fields import FILE_KINDS
+
+
+def test_every_field_is_declared_with_a_label_and_files_with_their_kind():
+    for mode, cls in request_types().items():
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("label"), (mode, f.name)
+            assert f.metadata.get("file") in (None, *FILE_KINDS), (mode, f.name)
+    # the inputs a user uploads, per mode, in the API's parameter order (README, "Gradio API")
+    assert request_types()["s2v"].file_fields == ("image", "audio", "pose_video")
+    assert request_types()["flf2v"].file_fields == ("image", "last_image")
+    assert request_types()["t2v"].file_fields == ()
+
+
+def test_a_new_field_on_a_request_class_becomes_a_cli_flag(monkeypatch):
+    from wan_studio.requests import V2VRequest
+    from wan_studio.requests.fields import request_field
+
+    @dataclasses.dataclass
+    class SlowMotion(V2VRequest):
+        mode = "v2v"
+        speed: float = request_field(1.0, label="Speed", help="playback speed of the result")
+
+    monkeypatch.setattr("wan_studio.cli.request_flags.request_types", lambda: {"v2v": SlowMotion})
+    parser = build_parser()
+    args = parser.parse_args(["generate", "--mode", "v2v", "--speed", "0.5"])
+    assert args.speed == 0.5
+    assert "playback speed of the result" in parser._subparsers._group_actions[0].choices["generate"].format_help()
+
+
+def test_cli_spellings_and_flags_of_other_modes(settings, tmp_path, capsys):
+    video = make_video(tmp_path / "clip.mp4", (64, 48), fps=16, seconds=1.0)
+    code = cli_main(["generate", "--mode", "vace", "--model", "tiny-vace", "--prompt", "a vase", "--vace-mode",
+                     "outpaint", "--video", str(video), "--outpaint", "left,up", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert '"outpaint_directions": [\n    "left",\n    "up"\n  ]' in out
+    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--audio", "a.wav"]) == 2
+    assert "--audio is not an input of t2v" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--bbox", "8,eight,56,40"])
+    assert "bbox must be whole numbers" in capsys.readouterr().err
+
+
+def test_batch_cells_take_the_cli_spellings(settings, tmp_path):
+    image = make_image(tmp_path / "ref.png", (64, 64))
+    batch = tmp_path / "jobs.csv"
+    batch.write_text("mode,model,prompt,size,vace_mode,reference,bbox\n"
+                     "t2v,tiny-t2v,a fox,96x64,,,\n"
+                     f"vace,tiny-vace,a vase,64x64,reference,{image.name},\n")
+    fox, vase = load_batch(batch, settings)
+    assert (fox.width, fox.height) == (96, 64)
+    assert vase.reference == [str(image)] and (vase.width, vase.height) == (64, 64)
+    batch.write_text("mode,model,prompt,size\nt2v,tiny-t2v,a fox,96 by 64\n")
+    with pytest.raises(RequestError, match="row 2: Size must look like 832x480"):
+        load_batch(batch, settings)
+    both = tmp_path / "jobs.json"
+    both.write_text('[{"model": "tiny-t2v", "prompt": "a", "size": "96x64", "width": 96}]')
+    with pytest.raises(RequestError, match="either size or width and height"):
+        load_batch(both, settings)
+
+
+def test_the_api_offers_each_modes_declared_files():
+    from ui.api import file_inputs
+
+    assert file_inputs() == {mode: cls.file_fields for mode, cls in request_types().items()}
+    assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video")
