@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
@@ -258,6 +259,22 @@ def load_converted(path: Path) -> tuple[dict, str]:
     return to_diffusers(load_file(str(path)), path.name)
 
 
+class _Shaped(NamedTuple):
+    shape: tuple
+
+
+def converted_shapes(path: Path) -> tuple[dict, str]:
+    """(diffusers key -> an object with the tensor's .shape, layout): the file is read in full once per
+    version (media.facts), not on every rebuild of the request that names it."""
+    from wan_studio.media import facts
+
+    def read():
+        state_dict, layout = load_converted(path)
+        return {key: _Shaped(tuple(tensor.shape)) for key, tensor in state_dict.items()}, layout
+
+    return facts.remember("lora-shapes", path, read)
+
+
 def rank_of(state_dict: dict) -> int:
     ranks = [v.shape[0] for k, v in state_dict.items() if k.endswith("lora_A.weight")]
     return max(ranks) if ranks else 0
@@ -373,7 +390,7 @@ def check(record: Checkpoint, specs: list[dict], settings=None, allow_download: 
             raise LoraError(f"LoRA '{source}': expert 'low' needs a Wan 2.2 A14B (MoE) model; "
                             f"{record.name} has one transformer. Use 'both' (or leave expert out).")
         path = locate(source, settings, allow_download=allow_download)
-        state_dict, layout = load_converted(path)
+        state_dict, layout = converted_shapes(path)
         lora = ResolvedLora(source, path, spec["weight"], spec["expert"], sha256_of(path), layout, rank_of(state_dict))
         for component in lora.targets(record):
             config = transformer_config(record, component, settings)

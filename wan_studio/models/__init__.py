@@ -78,9 +78,18 @@ def count_tokens(record: Checkpoint, text: str) -> int:
     """Tokens the model's tokenizer makes of `text` (with the end token).
 
     Exact when the tokenizer is on disk; otherwise a conservative estimate (one token per CJK
-    character, one per 3.5 other characters) so validation never needs the network.
+    character, one per 3.5 other characters) so validation never needs the network. Remembered
+    per (checkpoint, text): the page rebuilds its request on every slider move.
     """
+    return _count_tokens(record.id, text)
+
+
+@lru_cache(maxsize=256)
+def _count_tokens(model_id: str, text: str) -> int:
+    from wan_studio import catalog
     from wan_studio.backend import import_ml
+
+    record = catalog.get(model_id)
 
     import_ml()
     if record.is_tiny:

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from wan_studio.errors import RequestError, StudioError
-from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.media import facts
 from wan_studio.queue.runners import Runner
+from wan_studio.requests import GenerationRequest, request_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -374,6 +375,7 @@ class JobStore:
                 except OSError as exc:
                     raise RequestError(field_name, f"Could not copy the input file {source} for the queue: {exc}") \
                         from exc
+                facts.carry(source_path, target)  # the copy is not probed again
                 mapping.setdefault(field_name, []).append(str(target))
         return request.with_input_files(mapping)
 

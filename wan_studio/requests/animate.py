@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
@@ -47,7 +47,7 @@ class AnimateRequest(VideoInput, GenerationRequest):
             raise RequestError("animate_mode", f"Animate mode must be 'animate' or 'replace'; got {self.animate_mode!r}.")
         if not self.image:
             raise RequestError("image", "Animate needs a character image: the person or figure to bring to life.")
-        self._image_size = media.load_image(self.image, field="image").size
+        self._image_size = facts.image_size(self.image, "image")
         for name, what in (("pose_video", "pose video (skeleton renders)"), ("face_video", "face video (face crops)")):
             if not getattr(self, name):
                 raise RequestError(name, f"Animate needs a pre-processed {what}. {PREPROCESS_HINT}")

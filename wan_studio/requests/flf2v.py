@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
@@ -25,8 +25,8 @@ class FLF2VRequest(GenerationRequest):
             raise RequestError("image", "First-last frame to video needs a first frame image.")
         if not self.last_image:
             raise RequestError("last_image", "First-last frame to video needs a last frame image.")
-        self._image_size = media.load_image(self.image, field="image").size
-        media.load_image(self.last_image, field="last_image")
+        self._image_size = facts.image_size(self.image, "image")
+        facts.image_size(self.last_image, "last_image")
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         # the output takes the first frame's aspect ratio; the last frame is centre-cropped to it

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
@@ -22,7 +22,7 @@ class I2VRequest(GenerationRequest):
     def _check_inputs(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Image to video needs an input image: the picture the video starts from.")
-        self._image_size = media.load_image(self.image, field="image").size
+        self._image_size = facts.image_size(self.image, "image")
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         return size_from(record, *self._image_size)

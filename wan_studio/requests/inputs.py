@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 
@@ -33,7 +34,7 @@ class VideoInput:
             if required:
                 raise RequestError(name, f"{self.mode.upper()} needs an input video ({name.replace('_', ' ')}).")
             return None
-        return media.probe_video(path, field=name)
+        return facts.video_info(path, name)
 
     @staticmethod
     def _available_frames(info: media.VideoInfo, record: Checkpoint) -> int:

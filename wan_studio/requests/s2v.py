@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP, Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
@@ -38,29 +39,28 @@ class S2VRequest(GenerationRequest):
 
     def _check_inputs(self, record: Checkpoint) -> None:
         from wan_studio import catalog
-        from wan_studio.media import audio
 
         if self.resolution not in S2V_RESOLUTIONS:
             raise RequestError("resolution", f"Resolution must be one of {', '.join(S2V_RESOLUTIONS)}; got {self.resolution!r}.")
 
-        facts = catalog.raw_record(record.id).get("s2v", {})
+        s2v_facts = catalog.raw_record(record.id).get("s2v", {})
         if not self.image:
             raise RequestError("image", "Speech to video needs a reference image: the person (or character) who speaks.")
-        self._image_size = media.load_image(self.image, field="image").size
+        self._image_size = facts.image_size(self.image, "image")
         if not self.audio:
             raise RequestError("audio", "Speech to video needs an audio file: the speech or song that drives the video.")
-        self._audio_s = audio.audio_duration(self.audio, field="audio")
+        self._audio_s = facts.audio_seconds(self.audio, "audio")
         name = Path(self.audio).name
         if self._audio_s < S2V_MIN_AUDIO_S:
             raise RequestError("audio", f"The audio {name} is {self._audio_s:.2f} s long; S2V needs at least {S2V_MIN_AUDIO_S} s.")
-        longest = facts.get("max_audio_s", 300)
+        longest = s2v_facts.get("max_audio_s", 300)
         if self._audio_s > longest:
             raise RequestError(
                 "audio", f"The audio {name} is {self._audio_s:.1f} s long; {record.name} takes at most {longest} s. "
                 "Cut it into parts and make one video per part.",
             )
         if self.pose_video:
-            media.probe_video(self.pose_video, field="pose_video")
+            facts.video_info(self.pose_video, "pose_video")
         if self.clip_frames is None:
             self.clip_frames = record.frames_default
         clip = self.clip_frames

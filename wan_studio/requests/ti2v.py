@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.i2v import I2VRequest
@@ -21,7 +21,7 @@ class TI2VRequest(I2VRequest):
                                       help="optional: without one TI2V is text to video")
 
     def _check_inputs(self, record: Checkpoint) -> None:
-        self._image_size = media.load_image(self.image, field="image").size if self.image else None
+        self._image_size = facts.image_size(self.image, "image") if self.image else None
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         if self._image_size is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from wan_studio import media
+from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
@@ -67,7 +67,7 @@ class VACERequest(VideoInput, GenerationRequest):
         if len(refs) > MAX_REFERENCES:
             raise RequestError("reference", f"VACE takes at most {MAX_REFERENCES} reference images; got {len(refs)}.")
         for path in refs:
-            media.load_image(path, field="reference")
+            facts.image_size(path, "reference")
         self._info = None
         self._image_size = None
         kind = self.vace_mode
@@ -111,13 +111,13 @@ class VACERequest(VideoInput, GenerationRequest):
         if self.mask:
             self._mask_is_video = looks_like_video(self.mask)
             if self._mask_is_video:
-                info = media.probe_video(self.mask, field="mask")
+                info = facts.video_info(self.mask, "mask")
                 needed = self.frames if isinstance(self.frames, int) else None
                 mask_frames = self._available_frames(info, self.checkpoint)
                 if needed and mask_frames < needed:
                     raise RequestError("mask", f"The mask video gives {mask_frames} frames at {self.checkpoint.fps} fps but the video needs {needed}.")
             else:
-                media.load_image(self.mask, field="mask")
+                facts.image_size(self.mask, "mask")
 
     def _check_extension(self) -> None:
         from wan_studio.media import vace_controls as vace_inputs
@@ -131,9 +131,9 @@ class VACERequest(VideoInput, GenerationRequest):
         if needs_last and not self.last_image:
             raise RequestError("last_image", f"The {self.extension.replace('_', ' ')} extension needs a last frame image.")
         if self.image:
-            self._image_size = media.load_image(self.image, field="image").size
+            self._image_size = facts.image_size(self.image, "image")
         if self.last_image:
-            size = media.load_image(self.last_image, field="last_image").size
+            size = facts.image_size(self.last_image, "last_image")
             self._image_size = self._image_size or size
 
     def outpaint_scale(self) -> tuple[float, float]:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wan_studio.media import facts
+
 RECIPE_FORMAT = "wan-studio-recipe/1"
 THUMB_WIDTH = 320
 
@@ -123,6 +125,7 @@ class OutputLibrary:
                 suffix = Path(source).suffix.lower()
                 name = f"{field_name}{'-' + str(n + 1) if len(paths) > 1 else ''}{suffix}"
                 shutil.copyfile(source, folder / name)
+                facts.carry(source, folder / name)
                 copied.setdefault(field_name, []).append(f"{folder.name}/{name}")
         return copied
 
