@@ -19,13 +19,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(env, *flags):
-    """Start app.py for real; its output goes to a log file (a pipe nobody reads could fill and block it)."""
+def launch(env, *flags, prelude: str | None = None):
+    """Start app.py for real; its output goes to a log file (a pipe nobody reads could fill and block it).
+    `prelude`: Python run in the app's process before app.py (a test's hooks on the worker)."""
     import tempfile
 
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="wan-app-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *flags], cwd=ROOT, env=env,
+    start = ["app.py"] if prelude is None else [
+        "-c", f"{prelude}\nimport runpy, sys\nsys.argv[0] = 'app.py'\nrunpy.run_path('app.py', run_name='__main__')\n"]
+    proc = subprocess.Popen([sys.executable, *start, "--port", str(port), *flags], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
