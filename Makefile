@@ -35,6 +35,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/overhead.py
 	$(PY) bench/startup.py
+	$(PY) bench/stats.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -64,6 +63,7 @@ class FakeChatServer:
 
     def __init__(self):
         self.behaviour, self.seen = "ok", []
+        self.release = threading.Event()  # a "slow" reply waits for this: longer than any client timeout
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,7 +71,7 @@ class FakeChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
                 if owner.behaviour == "slow":
-                    time.sleep(1.5)
+                    owner.release.wait(120)
                 status, payload = 200, {"choices": [{"message": {"role": "assistant", "content":
                     "A red fox trots through deep snow, its breath visible in the cold air; the camera tracks "
                     "it at ground level in soft morning light, cinematic and realistic."}}]}
@@ -103,6 +103,7 @@ class FakeChatServer:
 def chat_server():
     server = FakeChatServer()
     yield server
+    server.release.set()
     server.server.shutdown()
     server.server.server_close()
 
@@ -110,7 +111,7 @@ def chat_server():
 @pytest.fixture
 def endpoint_settings(settings, chat_server):
     return replace(settings, enhancer_url=chat_server.url, enhancer_key="secret-key",
-                   enhancer_endpoint_model="qwen-test", enhancer_timeout_s=0.5)
+                   enhancer_endpoint_model="qwen-test", enhancer_timeout_s=60)  # a loaded CI still answers
 
 
 def test_endpoint_success_sends_our_mode_instructions(endpoint_settings, chat_server):
@@ -133,6 +134,8 @@ def test_endpoint_success_sends_our_mode_instructions(endpoint_settings, chat_se
 ])
 def test_endpoint_failures_fall_back_to_rules_with_a_message(endpoint_settings, chat_server, behaviour, reason):
     chat_server.behaviour = behaviour
+    if behaviour == "slow":  # the server holds its reply until the test ends; the client gives up first
+        endpoint_settings = replace(endpoint_settings, enhancer_timeout_s=0.5)
     result = enhance.enhance("a fox", "t2v", llm="endpoint", settings=endpoint_settings)
     assert result.method == "rules" and result.prompt == enhance.enhance_rules("a fox", "t2v").prompt
     assert result.messages == [f"The endpoint could not enhance the prompt ({reason}); used the rules instead."]

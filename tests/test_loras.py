@@ -1,14 +1,17 @@
 """LoRA manager: every key layout loads into Tiny pipelines, toggles exactly, and a LoRA that cannot fit is
-refused when the request is built (nothing queued, nothing written)."""
+refused when the request is built (nothing queued, nothing written). The LoRA files are built from the
+published key layouts in tests/data/lora_layouts.json (tests/lora_fixtures.py), not by our reader's code."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.lora_fixtures import LAYOUTS, WAN21_1_3B, WAN21_14B, tiny_dims, write_lora_file
 from wan_studio import catalog, loras
 
 from wan_studio.loras import apply as lora_apply
@@ -26,11 +29,6 @@ def lora_settings(settings, tmp_path, monkeypatch):
     return load_settings()
 
 
-def shapes_of(model_id: str, settings, component: str = "transformer") -> dict:
-    record = catalog.get(model_id)
-    return loras.module_shapes(loras.transformer_config(record, component, settings))
-
-
 def frames_for(engine, request) -> np.ndarray:
     import pipelines
 
@@ -41,10 +39,10 @@ def frames_for(engine, request) -> np.ndarray:
     return wrapper.run(pipe, request, record, None)
 
 
-@pytest.mark.parametrize("layout", ["diffusers", "peft", "wan", "lightx2v", "kijai", "kohya", "seko"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS["layouts"]))
 def test_every_layout_changes_the_output_and_disabling_restores_it_exactly(engine, lora_settings, layout):
-    path = loras.write_lora(lora_settings.loras_dir / f"style-{layout}.safetensors", shapes_of("tiny-t2v", lora_settings),
-                            layout=layout, rank=4, seed=5)
+    path = write_lora_file(lora_settings.loras_dir / f"style-{layout}.safetensors", layout,
+                           tiny_dims("tiny-t2v", lora_settings), rank=4, seed=5)
     base = frames_for(engine, T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE))
     with_lora = T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": path.name, "weight": 1.0}], **SIZE)
     assert with_lora.resolved_loras[0].layout == ("lightx2v" if layout == "kijai" else layout)
@@ -57,10 +55,10 @@ def test_every_layout_changes_the_output_and_disabling_restores_it_exactly(engin
 
 
 def test_moe_pair_low_lora_reaches_transformer_2_only(engine, lora_settings):
-    high = loras.write_lora(lora_settings.loras_dir / "high.safetensors", shapes_of("tiny-t2v-moe", lora_settings),
-                            layout="kijai", rank=4, seed=1)
-    low = loras.write_lora(lora_settings.loras_dir / "low.safetensors",
-                           shapes_of("tiny-t2v-moe", lora_settings, "transformer_2"), layout="kijai", rank=2, seed=2)
+    high = write_lora_file(lora_settings.loras_dir / "high.safetensors", "kijai",
+                           tiny_dims("tiny-t2v-moe", lora_settings), rank=4, seed=1)
+    low = write_lora_file(lora_settings.loras_dir / "low.safetensors", "kijai",
+                          tiny_dims("tiny-t2v-moe", lora_settings, "transformer_2"), rank=2, seed=2)
     request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", loras=["high:1.0:high", f"{low}:0.7:low"], **SIZE)
     frames_for(engine, request)
     pipe = engine.swap._active
@@ -71,16 +69,14 @@ def test_moe_pair_low_lora_reaches_transformer_2_only(engine, lora_settings):
 
 
 def test_expert_low_on_a_dense_model_is_refused(lora_settings):
-    path = loras.write_lora(lora_settings.loras_dir / "x.safetensors", shapes_of("tiny-t2v", lora_settings))
+    path = write_lora_file(lora_settings.loras_dir / "x.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
     with pytest.raises(RequestError, match="expert 'low' needs a Wan 2.2 A14B"):
         T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": str(path), "expert": "low"}], **SIZE)
 
 
 def test_a_1_3b_lora_on_a_14b_model_is_refused_naming_key_and_shapes(lora_settings):
-    small = loras.module_shapes(loras._builtin_configs()["wan2.1-t2v-1.3b"])
     # only block 0 (a real 1.3B LoRA has 30 blocks; the shapes are what matter)
-    block0 = {k: v for k, v in small.items() if k.startswith("blocks.0.")}
-    path = loras.write_lora(lora_settings.loras_dir / "my-1.3b-style.safetensors", block0, layout="wan", rank=2)
+    path = write_lora_file(lora_settings.loras_dir / "my-1.3b-style.safetensors", "wan", WAN21_1_3B, rank=2, blocks=[0])
     record = catalog.get("wan2.1-t2v-14b")
     with pytest.raises(RequestError) as refused:
         loras.check(record, loras.normalize_specs([str(path)]), lora_settings)
@@ -90,13 +86,15 @@ def test_a_1_3b_lora_on_a_14b_model_is_refused_naming_key_and_shapes(lora_settin
 
 
 def test_mismatched_lora_refused_at_validation_and_nothing_written(engine, lora_settings):
-    wrong = loras.write_lora(lora_settings.loras_dir / "i2v-only.safetensors", shapes_of("tiny-i2v", lora_settings))
-    # a LoRA trained for another width: the tiny transformer with 3 heads instead of 2
-    other = {k: (v[0] * 3 // 2, v[1]) if k.endswith("attn1.to_q") else v for k, v in shapes_of("tiny-t2v", lora_settings).items()}
-    bad = loras.write_lora(lora_settings.loras_dir / "wide.safetensors", other, layout="diffusers")
+    wrong = write_lora_file(lora_settings.loras_dir / "i2v-only.safetensors", "diffusers", tiny_dims("tiny-i2v", lora_settings))
+    # a LoRA trained for another width: the tiny transformer with 3 heads of 12 (36) instead of 2 (24)
+    tiny = tiny_dims("tiny-t2v", lora_settings)
+    write_lora_file(lora_settings.loras_dir / "wide.safetensors", "diffusers", dict(tiny, dim=36))
     with pytest.raises(RequestError) as refused:
         T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": "wide"}], **SIZE)
-    assert "wide" in str(refused.value) and "lora_B.weight has shape 36x4" in str(refused.value)
+    assert str(refused.value).startswith("LoRA 'wide' does not fit Tiny T2V (random weights) (transformer): key ")
+    assert re.search(r"key transformer\.blocks\.[01]\.[a-z0-9_.]+\.lora_[AB]\.weight has shape (4x36|36x4) but "
+                     r"'blocks\.[01]\.[a-z0-9_.]+' (takes 24 inputs|gives 24 outputs)", str(refused.value)), refused.value
     assert refused.value.field == "loras"
     assert wrong.is_file()
     assert not lora_settings.output_dir.exists() or not any(lora_settings.output_dir.rglob("*.mp4"))
@@ -135,8 +133,8 @@ def test_cli_spec_parsing():
 
 
 def test_listing_tells_layout_rank_trigger_words_and_fits(lora_settings):
-    loras.write_lora(lora_settings.loras_dir / "anime.safetensors", shapes_of("tiny-t2v", lora_settings), layout="kohya",
-                     rank=3, metadata={"modelspec.trigger_phrase": "anime style", "ss_base_model_version": "wan_tiny"})
+    write_lora_file(lora_settings.loras_dir / "anime.safetensors", "kohya", tiny_dims("tiny-t2v", lora_settings), rank=3,
+                    metadata={"modelspec.trigger_phrase": "anime style", "ss_base_model_version": "wan_tiny"})
     rows = {row["source"]: row for row in loras.list_loras(lora_settings)}
     anime = rows["anime.safetensors"]
     assert anime["layout"] == "kohya" and anime["rank"] == 3 and anime["trigger_words"] == "anime style"
@@ -150,7 +148,7 @@ def test_listing_tells_layout_rank_trigger_words_and_fits(lora_settings):
 def test_recipe_records_each_lora_with_its_sha256_and_reruns(engine, lora_settings):
     import hashlib
 
-    path = loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
+    path = write_lora_file(lora_settings.loras_dir / "style.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
     request = T2VRequest(model="tiny-t2v", prompt="a fox", loras=["style:0.8"], **SIZE)
     result = engine.generate(request)
     recipe = json.loads(result.recipe_path.read_text())
@@ -165,8 +163,8 @@ def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_s
     from tests.test_cli import run_cli
 
     env = dict(cli_env, WAN_STUDIO_LORAS_DIR=str(lora_settings.loras_dir))
-    loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v-moe", lora_settings),
-                     layout="kohya", rank=2, metadata={"modelspec.trigger_phrase": "paper craft"})
+    write_lora_file(lora_settings.loras_dir / "style.safetensors", "kohya", tiny_dims("tiny-t2v-moe", lora_settings),
+                    rank=2, metadata={"modelspec.trigger_phrase": "paper craft"})
     proc = run_cli(env, "generate", "--model", "tiny-t2v-moe", "--prompt", "a paper boat", "--preset", "fast",
                    "--lora", "style:0.5:low", "--size", "64x64", "--frames", "5", "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -189,7 +187,7 @@ def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_s
 def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lora_settings, tmp_path):
     from wan_studio.queue.batch import load_batch
 
-    loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
+    write_lora_file(lora_settings.loras_dir / "style.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
     batch = tmp_path / "jobs.csv"
     batch.write_text("model,prompt,preset,loras,width,height,frames\n"
                      "tiny-t2v,a fox,fast,style:0.5,64,64,5\n"
@@ -204,10 +202,9 @@ def test_batch_csv_rows_carry_preset_and_loras_and_a_bad_row_refuses_the_file(lo
 
 
 def test_hybrid_wan21_i2v_lora_fits_wan22_i2v_without_its_image_attention(lora_settings):
-    configs = loras._builtin_configs()
-    i2v_21 = {k: v for k, v in loras.module_shapes(configs["wan2.1-i2v-14b-480p"]).items() if k.startswith("blocks.0.")}
-    assert "blocks.0.attn2.add_k_proj" in i2v_21
-    path = loras.write_lora(lora_settings.loras_dir / "lightx2v-i2v-block0.safetensors", i2v_21, layout="lightx2v", rank=2)
+    # block 0 of a Wan 2.1 I2V 14B lightx2v LoRA, with its image attention (k_img, v_img)
+    path = write_lora_file(lora_settings.loras_dir / "lightx2v-i2v-block0.safetensors", "lightx2v", WAN21_14B, rank=2,
+                           blocks=[0], image_attention=True)
     fitted = loras.check(catalog.get("wan2.2-i2v-a14b"), loras.normalize_specs([str(path)]), lora_settings)
     assert fitted[0].targets(catalog.get("wan2.2-i2v-a14b")) == ["transformer", "transformer_2"]
     # on Wan 2.1 I2V the image attention is there, and its matrices are checked too
@@ -230,7 +227,7 @@ def test_fast_i2v_on_tiny_moe_loads_the_seko_pair(engine, lora_settings):
 
 
 def test_a_pipeline_without_lora_support_refuses_loras_before_the_run(monkeypatch, lora_settings):
-    path = loras.write_lora(lora_settings.loras_dir / "style.safetensors", shapes_of("tiny-t2v", lora_settings))
+    path = write_lora_file(lora_settings.loras_dir / "style.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
     record = catalog.get("tiny-t2v")
     monkeypatch.setitem(record.pipelines, "t2v", "OurOwnPipelineWithoutLoras")
     with pytest.raises(RequestError, match="runs OurOwnPipelineWithoutLoras, which cannot load LoRAs"):

@@ -187,12 +187,11 @@ def test_api_takes_preset_and_loras_in_options_and_enhances(cli_env, settings, t
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
+    from tests.lora_fixtures import tiny_dims, write_lora_file
     from tests.test_app import launch
-    from wan_studio import loras
 
     folder = tmp_path / "loras"
-    shapes = loras.module_shapes(loras.transformer_config(catalog.get("tiny-t2v"), "transformer", settings))
-    loras.write_lora(folder / "style.safetensors", shapes, layout="wan", rank=2)
+    write_lora_file(folder / "style.safetensors", "wan", tiny_dims("tiny-t2v", settings), rank=2)
     proc, url = launch(dict(cli_env, WAN_STUDIO_LORAS_DIR=str(folder)))
     try:
         client = Client(url, verbose=False)

@@ -111,6 +111,24 @@ QUEUE_SCRIPT = (
 )
 
 
+FREEZING_QUEUE_SCRIPT = (  # the queue runner, frozen at step 2 of its first job so a kill lands mid-run
+    "import sys, threading\n"
+    "from pathlib import Path\n"
+    "from wan_studio.queue.worker import QueueWorker\n"
+    "marker = Path(sys.argv.pop(1))\n"
+    "def freeze_at_step_two(job, event):\n"
+    "    if event.kind == 'progress' and event.progress.stage == 'denoising' and event.progress.step == 2:\n"
+    "        marker.touch()\n"
+    "        threading.Event().wait()\n"
+    "plain_init = QueueWorker.__init__\n"
+    "def init_and_freeze(self, *args, **kwargs):\n"
+    "    plain_init(self, *args, **kwargs)\n"
+    "    self.add_listener(freeze_at_step_two)\n"
+    "QueueWorker.__init__ = init_and_freeze\n"
+    + QUEUE_SCRIPT
+)
+
+
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -146,22 +164,32 @@ def test_stop_running_job_within_one_step_and_cancel_queued(store, engine, setti
     slow, skipped, after = store.add_many([t2v("slow", **SLOW), t2v("skipped"), t2v("after")])
     worker = make_worker(store, engine)
     steps: list[int] = []
-    worker.add_listener(lambda job, event: event.kind == "progress" and job.id == slow.id
-                        and event.progress.stage == "denoising" and steps.append(event.progress.step))
+    at_step_two, stop_sent = threading.Event(), threading.Event()
+
+    def hold_at_step_two(job, event):
+        """The slow job waits at step 2 until the stop is sent: however fast the CPU, it is mid-run."""
+        if event.kind == "progress" and job.id == slow.id and event.progress.stage == "denoising":
+            steps.append(event.progress.step)
+            if event.progress.step == 2:
+                at_step_two.set()
+                stop_sent.wait(120)
+
+    worker.add_listener(hold_at_step_two)
     worker.start()
     worker.start()  # idempotent
-
-    at_stop = wait_for(lambda: (worker.progress(slow.id) or {}).get("step", 0) >= 2 and steps[-1], 120,
-                       "the slow job to take two steps")
-    progress = worker.progress(slow.id)
-    assert progress["stage"] == "denoising" and progress["total"] == SLOW["steps"]
-    assert set(progress) >= {"step", "total", "elapsed_s", "remaining_s", "stage"}
-    assert worker.stop_job(skipped.id).state == "cancelled"  # a queued job: cancelled at once
-    assert worker.stop_current() == slow.id
+    try:
+        assert at_step_two.wait(120), "the slow job did not reach step 2 in 120 s"
+        progress = worker.progress(slow.id)
+        assert progress["stage"] == "denoising" and (progress["step"], progress["total"]) == (2, SLOW["steps"])
+        assert set(progress) >= {"step", "total", "elapsed_s", "remaining_s", "stage"}
+        assert worker.stop_job(skipped.id).state == "cancelled"  # a queued job: cancelled at once
+        assert worker.stop_current() == slow.id
+    finally:
+        stop_sent.set()
 
     stopped = worker.wait(slow.id, timeout=60)
     assert stopped.state == "cancelled" and stopped.result_path is None
-    assert max(steps) <= at_stop + 2 < SLOW["steps"]  # within one step of the request
+    assert max(steps) <= 3 < SLOW["steps"]  # stopped within one step of the request
     assert worker.wait(after.id, timeout=60).state == "done"
     assert store.get(skipped.id).started is None  # never ran
     # nothing of the stopped job in the output folder: only the one finished result
@@ -317,15 +345,14 @@ def test_restart_after_kill_9_requeues_the_running_job_at_the_head(settings, cli
     jobs = store.add_many([t2v("killed mid-run", **SLOW), t2v("second", steps=2), t2v("third", steps=2)])
     store.close()
 
-    proc = subprocess.Popen([sys.executable, "-c", QUEUE_SCRIPT, "run"], cwd=ROOT, env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    frozen = settings.output_dir.parent / "frozen-at-step-2"
+    proc = subprocess.Popen([sys.executable, "-c", FREEZING_QUEUE_SCRIPT, str(frozen), "run"], cwd=ROOT,
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         watcher = JobStore(db_path, inputs)
-        wait_for(lambda: watcher.get(jobs[0].id).state == "running" or proc.poll() is not None, 120,
-                 "the first job to start")
+        wait_for(lambda: frozen.exists() or proc.poll() is not None, 120, "the first job's second step")
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.5)  # into the denoising loop
-        assert watcher.get(jobs[0].id).state == "running"
+        assert watcher.get(jobs[0].id).state == "running"  # killed in the denoising loop
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         watcher.close()
@@ -426,9 +453,7 @@ def test_locked_database_falls_back_to_a_separate_one_without_touching_it(tmp_pa
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        started = time.monotonic()
         store = JobStore(db_path, tmp_path / "inputs", busy_timeout_s=0.3)
-        assert time.monotonic() - started < 10
         assert store.db_path == tmp_path / f"queue-{os.getpid()}.db"
         assert "locked by another process" in store.warning and str(store.db_path) in store.warning
         job = store.add(t2v("in the fallback"))
@@ -527,19 +552,19 @@ def test_memory_commands_run_between_jobs(store, tmp_path, make_worker):
     assert all(command.done.is_set() and command.error is None for command in commands)
 
     worker.start()  # idle thread: a command runs promptly
-    assert worker.request_unload().wait(5)
+    assert worker.request_unload().wait(60)
     assert engine.calls[-1] == "unload" and worker.memory_log == ["unload", "free", "unload"]
 
 
 def test_worker_sees_jobs_and_stop_requests_from_another_process(store, tmp_path, make_worker):
-    engine = FakeEngine(tmp_path, steps=200, step_s=0.01)
+    engine = FakeEngine(tmp_path, steps=100_000, step_s=0.01)  # 1000 s: only the stop can end it
     worker = make_worker(store, engine)
     worker.start()
     other = JobStore(store.db_path, store.inputs_dir)  # as the CLI would: no notify()
     job = other.add(t2v("from the CLI"))
-    wait_for(lambda: worker.progress(job.id), 10, "the worker to pick up the job")
+    wait_for(lambda: worker.progress(job.id), 120, "the worker to pick up the job")
     other.request_stop(job.id)
-    stopped = worker.wait(job.id, timeout=10)
+    stopped = worker.wait(job.id, timeout=120)
     assert stopped.state == "cancelled"
     assert engine.calls == ["job:from the CLI"]
     other.close()
@@ -562,12 +587,12 @@ def test_run_job_now_runs_one_chosen_job_in_the_calling_thread(store, tmp_path, 
 
 
 def test_stopping_the_worker_puts_the_running_job_back_first(store, tmp_path, make_worker):
-    engine = FakeEngine(tmp_path, steps=500, step_s=0.01)
+    engine = FakeEngine(tmp_path, steps=100_000, step_s=0.01)  # 1000 s: only the shutdown can end it
     worker = make_worker(store, engine)
     running, waiting = store.add_many([t2v("long"), t2v("waiting")])
     worker.start()
-    wait_for(lambda: worker.progress(running.id), 10, "the job to start")
-    assert worker.stop(timeout=10)
+    wait_for(lambda: worker.progress(running.id), 120, "the job to start")
+    assert worker.stop(timeout=120)
     back = store.get(running.id)
     assert back.state == "queued" and store.queue_position(running.id) == 1 and "shut down" in back.messages[-1]
     assert store.get(waiting.id).state == "queued"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -187,16 +188,30 @@ def test_auth_file_without_entries(tmp_path):
         parse_auth(str(path))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_auth_file_unreadable(tmp_path):
+def test_auth_file_unreadable(tmp_path, monkeypatch):
+    # the read itself is refused, as for a file of another user (root, as in CI, reads any mode)
     path = tmp_path / "auth.txt"
     path.write_text("alice:x\n")
-    path.chmod(0)
-    try:
-        with pytest.raises(StudioError, match="Cannot read"):
-            parse_auth(str(path))
-    finally:
-        path.chmod(0o600)
+    plain_read_text = Path.read_text
+
+    def refuse(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return plain_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(StudioError) as info:
+        parse_auth(str(path))
+    assert str(info.value).startswith(f"Cannot read the auth file {path}: ")
+    assert "Permission denied" in str(info.value)
+
+
+def test_auth_file_that_is_not_text(tmp_path):
+    path = tmp_path / "auth.txt"
+    path.write_bytes(b"alice:\xff\xfe secret\n")  # not UTF-8
+    with pytest.raises(StudioError, match=f"^Cannot read the auth file {re.escape(str(path))}: 'utf-8' codec") as info:
+        parse_auth(str(path))
+    assert "secret" not in str(info.value)
 
 
 # --- parse_size --------------------------------------------------------------------------------

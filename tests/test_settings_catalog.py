@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from wan_studio import catalog
 from wan_studio.backend import Backend, probe_light
 from wan_studio.settings import load_settings
@@ -47,7 +49,37 @@ def test_records_are_self_consistent():
         assert c.is_moe == (c.boundary_ratio is not None) == (c.guidance_2 is not None), c.id
         assert all(shared in ("text_encoder", "tokenizer", "vae", "image_encoder", "image_processor")
                    for shared in c.shared), c.id
-        assert c.footprint_gb()["transformer"] >= 0
+
+
+# Published sizes. A transformer named "14B" has about 14e9 parameters, 2 bytes each in bf16; the names
+# round down (the 1.3B counts 1.42e9, I2V's image cross-attention adds about 17%), so 0.95x to 1.2x.
+NAMED_BILLIONS = {
+    "wan2.1-t2v-1.3b": 1.3, "fastwan2.1-t2v-1.3b": 1.3, "wan2.2-ti2v-5b": 5, "fastwan2.2-ti2v-5b": 5,
+    "wan2.1-t2v-14b": 14, "wan2.1-i2v-14b-480p": 14, "wan2.1-i2v-14b-720p": 14, "wan2.1-flf2v-14b-720p": 14,
+    "wan2.2-t2v-a14b": 14, "wan2.2-i2v-a14b": 14,  # A14B: 14B per expert
+    "wan2.2-s2v-14b": 14, "wan2.2-animate-14b": 14,
+}
+# the shared files as Wan-AI publishes them: umt5-xxl-enc-bf16 11.36 GB, Wan2.1_VAE.pth 508 MB (fp32),
+# Wan2.2_VAE.pth 2.82 GB (fp32)
+SHARED_GB = {"umt5-xxl": 11.36, "wan2.1-vae": 0.508, "wan2.2-vae": 2.82}
+
+
+def test_weight_sizes_match_the_published_models():
+    for model, billions in NAMED_BILLIONS.items():
+        sizes = catalog.get(model).footprint_gb("bfloat16")
+        transformers = [sizes[key] for key in ("transformer", "transformer_2") if key in sizes]
+        assert len(transformers) == (2 if "a14b" in model else 1), model
+        for gb in transformers:
+            assert 0.95 * 2 * billions <= gb <= 1.2 * 2 * billions, (model, gb)
+        for shared, published in SHARED_GB.items():
+            if shared in sizes:
+                assert sizes[shared] == pytest.approx(published, rel=0.03), (model, shared)
+    assert catalog.get("wan2.1-t2v-1.3b").footprint_gb("float32")["transformer"] == pytest.approx(5.68, rel=0.02)
+    # VACE is its base model plus control blocks (no count of its own is published): bigger than the base
+    for vace, base in (("wan2.1-vace-1.3b", "wan2.1-t2v-1.3b"), ("wan2.1-vace-14b", "wan2.1-t2v-14b")):
+        assert catalog.get(vace).footprint_gb()["transformer"] > catalog.get(base).footprint_gb()["transformer"]
+    assert set(NAMED_BILLIONS) | {"wan2.1-vace-1.3b", "wan2.1-vace-14b"} == {
+        c.id for c in catalog.checkpoints() if not c.is_tiny}
 
 
 def test_mode_matrix_is_derived_from_records():

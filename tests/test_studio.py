@@ -25,7 +25,7 @@ def test_run_goes_through_the_queue_and_reports_position_and_progress(settings):
         assert read_video(result.media)["count"] == 9
         assert studio.store.get(first.id).state == "done"  # FIFO: the first finished before the second
         assert any(u.state == "queued" and u.position == 1 for u in updates)
-        assert studio.sampler.latest() is not None
+        assert studio.sampler.latest().ram_total_gb > 0  # the studio started its stats sampler
     finally:
         studio.stop()
 
@@ -39,11 +39,19 @@ def test_failures_and_stops_come_back_as_errors(settings, monkeypatch):
             studio.run(T2VRequest(model="tiny-t2v", prompt="boom", seed=1))
         monkeypatch.undo()
 
+        stopped_at = []  # (job id, step): the only job left to run is the long one
+
+        def stop_on_first_step(running, event):
+            """Stop the job from its first denoising step: no timer that a fast CPU could outrun."""
+            if event.kind == "progress" and event.progress.stage == "denoising" and not stopped_at:
+                stopped_at.append((running.id, event.progress.step))
+                studio.worker.stop_job(running.id)
+
+        studio.worker.add_listener(stop_on_first_step)
         job = studio.submit(T2VRequest(model="tiny-t2v", prompt="long", steps=200, seed=1))
-        stopper = threading.Timer(1.0, lambda: studio.worker.stop_job(job.id))
-        stopper.start()
         with pytest.raises(Cancelled):
             studio.wait_for_result(job)
+        assert stopped_at and stopped_at[0][0] == job.id and stopped_at[0][1] < 200  # stopped mid-denoising
         assert studio.store.get(job.id).state == "cancelled"
         assert not list(settings.output_dir.glob("*.mp4"))
     finally:

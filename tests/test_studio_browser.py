@@ -11,15 +11,51 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
 from tests.media_fixtures import make_image, make_video
-from wan_studio import catalog
-from wan_studio.requests import request_types
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)")
+WAIT_MS = 120_000  # every wait is on a condition; this only bounds it on a loaded machine
+LONG_RUN = "a very long run"  # the prompt of the run the stop test stops
+
+# In the app's process: a run prompted LONG_RUN, once it has shown a live preview, waits at its next
+# step until Stop is pressed for it, so the page can always stop it mid-denoising however fast the CPU.
+HOLD_LONG_RUN_UNTIL_STOPPED = f"""
+import threading
+from wan_studio.queue.worker import QueueWorker
+
+stop_pressed, previewed = {{}}, set()
+plain_stop_job, plain_init = QueueWorker.stop_job, QueueWorker.__init__
+
+def stop_job(self, job_id):
+    job = plain_stop_job(self, job_id)
+    stop_pressed.setdefault(job_id, threading.Event()).set()
+    return job
+
+def hold_long_run(job, event):
+    if job.request.get("prompt") != {LONG_RUN!r} or event.kind != "progress" or event.progress.stage != "denoising":
+        return
+    if event.progress.preview is not None:
+        previewed.add(job.id)
+    elif job.id in previewed:
+        stop_pressed.setdefault(job.id, threading.Event()).wait(600)
+
+def init(self, *args, **kwargs):
+    plain_init(self, *args, **kwargs)
+    self.add_listener(hold_long_run)
+
+QueueWorker.stop_job, QueueWorker.__init__ = stop_job, init
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium():
+    """The browser tests never skip: without Chromium they fail, saying how to get it."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install it (apt-get install chromium); .ci/run does")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +67,7 @@ def studio(tmp_path_factory, tiny_dir):
     env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"),
                WAN_STUDIO_MODELS_DIR=str(base / "models"), WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir),
                WAN_STUDIO_DEFAULT_GENERATION="tiny", WAN_STUDIO_CONFIG=str(base / "config.json"))
-    proc, url = launch(env)
+    proc, url = launch(env, prelude=HOLD_LONG_RUN_UNTIL_STOPPED)
     yield url, base / "outputs"
     proc.terminate()
     proc.wait(timeout=30)
@@ -56,7 +92,8 @@ def browser():
 @pytest.fixture
 def page(studio, browser):
     page = browser.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
     page.goto(studio[0])
     page.wait_for_selector("#nav-t2v")
     page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
@@ -124,7 +161,7 @@ def played_duration(page, mode: str, previous_src: str | None = None) -> tuple[f
     page.wait_for_function(
         """([mode, previous]) => { const v = document.querySelector('#' + mode + '-result video');
             return v && v.currentSrc && v.currentSrc !== previous && v.readyState >= 1 && v.duration > 0; }""",
-        arg=[mode, previous_src], timeout=60_000)
+        arg=[mode, previous_src])
     return page.evaluate("""(mode) => { const v = document.querySelector('#' + mode + '-result video');
         return [v.duration, v.currentSrc, v.loop, v.autoplay]; }""", mode)[:2]
 
@@ -146,7 +183,7 @@ def generate_and_play(page, outputs: Path, mode: str) -> dict:
     assert duration == pytest.approx(out["frames"] / out["fps"], abs=0.08), (duration, out)
     states = page.evaluate("window.__states")
     assert states[-1] == "done" and len(states) >= 2, states  # queued / loading / running, then done
-    assert "Saved" in page.locator(f"#{mode}-status").inner_text()
+    expect(page.locator(f"#{mode}-status")).to_contain_text("Saved")
     return recipe
 
 
@@ -184,7 +221,7 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     page.locator("#flf2v-end-tabs").get_by_role("tab", name="Generate").click()
     page.fill("#flf2v-end-prompt textarea", "a night sky")
     page.click("#flf2v-end-generate")
-    page.locator("#flf2v-last_image img").wait_for(state="visible", timeout=60_000)
+    page.locator("#flf2v-last_image img").wait_for(state="visible")
     page.fill("#flf2v-prompt textarea", "day turns to night")
     screenshot(page, "mode-flf2v")
     recipe = generate_and_play(page, outputs, "flf2v")
@@ -213,18 +250,14 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     screenshot(page, "mode-animate")
     assert generate_and_play(page, outputs, "animate")["output"]["fps"] == 30
 
-    s2v = page.locator("#nav-s2v")
-    if "s2v" in request_types() and catalog.for_mode("s2v", "tiny"):
-        open_mode(page, "s2v")
-        upload(page, "s2v-image", media["image"], "img")
-        # the waveform player keeps its <audio> hidden; the read-only duration shows the upload arrived
-        page.locator("#s2v-audio input[type=file]").set_input_files(str(media["voice"]))
-        page.wait_for_function("() => document.querySelector('#s2v-duration textarea, #s2v-duration input').value.includes('s')")
-        page.fill("#s2v-prompt textarea", "someone speaks")
-        screenshot(page, "mode-s2v")
-        generate_and_play(page, outputs, "s2v")
-    else:  # no engine wrapper on this version: shown, off, with its reason
-        assert s2v.is_disabled() and "not wired into the engine" in s2v.get_attribute("title")
+    open_mode(page, "s2v")  # Tiny has S2V (test_sidebar_follows_the_generation)
+    upload(page, "s2v-image", media["image"], "img")
+    # the waveform player keeps its <audio> hidden; the read-only duration shows the upload arrived
+    page.locator("#s2v-audio input[type=file]").set_input_files(str(media["voice"]))
+    page.wait_for_function("() => document.querySelector('#s2v-duration textarea, #s2v-duration input').value.includes('s')")
+    page.fill("#s2v-prompt textarea", "someone speaks")
+    screenshot(page, "mode-s2v")
+    generate_and_play(page, outputs, "s2v")
     open_mode(page, "gallery")
     screenshot(page, "page-gallery")
     open_mode(page, "queue")
@@ -277,7 +310,9 @@ def test_gallery_reload_restores_every_parameter(page, studio, media):
     set_number(page, "i2v-steps", 9)
     upload(page, "i2v-image", media["image2"], "img[src*='end.png']")
     open_mode(page, "gallery")
-    page.locator("#gallery-grid button.thumbnail-item").first.click()
+    newest = page.locator("#gallery-grid button.thumbnail-item").first
+    expect(newest).to_contain_text("reload me exactly")  # the grid has refreshed since the run
+    newest.click()
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('reload me exactly')")
     page.click("#gallery-reload")
     page.wait_for_selector("#panel-i2v", state="visible")
@@ -304,17 +339,17 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     assert "The prompt is empty" in error.inner_text()
     assert set(outputs.glob("*.mp4")) == before
 
-    # a long run, stopped while it is denoising
-    page.fill("#t2v-prompt textarea", "a very long run")
+    # a long run, stopped while it is denoising (the app holds it after its first preview until Stop)
+    page.fill("#t2v-prompt textarea", LONG_RUN)
     open_advanced(page, "t2v")
     set_number(page, "t2v-steps", 200)
     watch_progress(page, "t2v")
     page.click("#t2v-generate")
     page.wait_for_selector("#t2v-progress [data-state=running]")
-    assert "Step" in page.locator("#t2v-progress").inner_text()
+    expect(page.locator("#t2v-progress")).to_contain_text("Step")
     page.wait_for_function("() => document.querySelector('#t2v-preview img')")  # the live preview
     page.click("#t2v-stop")
-    page.wait_for_selector("#t2v-progress [data-state=stopped]", timeout=30_000)
+    page.wait_for_selector("#t2v-progress [data-state=stopped]")
     assert not error.is_visible()
     assert set(outputs.glob("*.mp4")) == before
 
@@ -365,16 +400,18 @@ def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studi
     (outputs / lost["output"]["file"]).unlink()  # deleted by hand
 
     open_mode(page, "gallery")
-    first = page.locator("#gallery-grid button.thumbnail-item").first
-    first.wait_for(state="visible")
-    assert "(file missing)" in page.locator("#gallery-grid").inner_text()
-    first.click()  # the newest: the one whose file is gone
+    thumbnails = page.locator("#gallery-grid button.thumbnail-item")
+    expect(thumbnails.first).to_contain_text("lose my file (file missing)")  # the grid has refreshed since the runs
+    expect(thumbnails.nth(1)).to_contain_text("export me")
+    thumbnails.first.click()  # the newest: the one whose file is gone
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('is missing')")
-    assert page.locator("#gallery-export").is_disabled() and page.locator("#gallery-reload").is_enabled()
+    expect(page.locator("#gallery-export")).to_be_disabled()
+    expect(page.locator("#gallery-reload")).to_be_enabled()
 
-    page.locator("#gallery-grid button.thumbnail-item").nth(1).click()
+    thumbnails.nth(1).click()
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('export me')")
-    assert page.locator("#gallery-reload").inner_text() == "Reload into T2V"
+    expect(page.locator("#gallery-reload")).to_have_text("Reload into T2V")
+    expect(page.locator("#gallery-export")).to_be_enabled()
     page.click("#gallery-export")
     link = page.locator("#gallery-export-file a[download]").first
     link.wait_for(state="attached")
@@ -386,7 +423,7 @@ def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studi
     page.click("#gallery-delete")
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('Select a result')")
     assert not (outputs / f"{exported['id']}.mp4").exists() and not (outputs / f"{exported['id']}.json").exists()
-    assert "export me" not in page.locator("#gallery-grid").inner_text()
+    expect(page.locator("#gallery-grid")).not_to_contain_text("export me")
 
 
 def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
@@ -399,14 +436,14 @@ def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
     page.wait_for_function("() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
     # the worker runs them; the table follows on the stats timer
     page.wait_for_function("""() => [...document.querySelectorAll('#queue-table [role=row]')]
-        .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""", timeout=60_000)
+        .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""")
     page.wait_for_function("() => document.querySelector('#stats-text').innerText.includes('CPU')")
     row = page.locator("#queue-table [role=row]", has_text="batch shot 1").first
     job_id = row.inner_text().split()[0]
     page.fill("#queue-job textarea, #queue-job input", job_id)
     page.click("#queue-remove")
     page.wait_for_function("(id) => document.querySelector('#queue-action-status').innerText.includes(id)", arg=job_id)
-    assert "batch shot 1" not in page.locator("#queue-table").inner_text()
+    expect(page.locator("#queue-table")).not_to_contain_text("batch shot 1")
     page.fill("#queue-job textarea, #queue-job input", "nope")
     page.click("#queue-cancel")
     page.wait_for_function("() => document.querySelector('#queue-action-status').innerText.includes('no job')")

@@ -483,10 +483,11 @@ def loras_for(record: Checkpoint | str, settings) -> list[dict]:
     return [row for row in list_loras(settings) if record.id in row.get("fits", [])]
 
 
-# -- writing (Tiny Lightning stand-ins, and LoRAs in every layout for tests) ----------------------
-def write_lora(path: Path, shapes: dict[str, tuple], layout: str = "diffusers", rank: int = 4, seed: int = 0,
-               scale: float = 0.5, blocks_only: bool = True, metadata: dict | None = None) -> Path:
-    """Random LoRA matrices for the given module shapes, saved in one of the known key layouts."""
+# -- writing the Tiny Lightning stand-ins ----------------------------------------------------------
+def _write_tiny_lora(path: Path, shapes: dict[str, tuple], layout: str = "diffusers", rank: int = 4, seed: int = 0,
+                     scale: float = 0.5, blocks_only: bool = True, metadata: dict | None = None) -> Path:
+    """Random LoRA matrices for the given module shapes, in one of the key layouts, for `ensure_tiny_lora`.
+    Tests build their LoRA files from the published layouts (tests/lora_fixtures.py), not with this."""
     import torch
     from safetensors.torch import save_file
 
@@ -537,6 +538,6 @@ def ensure_tiny_lora(name: str, settings) -> Path:
         target = next(c for c in catalog.checkpoints() if c.tiny == named["tiny"])
         component = "transformer_2" if named.get("expert") == "low" else "transformer"
         shapes = module_shapes(transformer_config(target, component, settings))
-        write_lora(path, shapes, layout=named.get("layout", "diffusers"), rank=named.get("rank", 4),
+        _write_tiny_lora(path, shapes, layout=named.get("layout", "diffusers"), rank=named.get("rank", 4),
                    seed=named.get("seed", 0), metadata={"base_model": target.id, "about": named.get("about", "")})
     return path
