@@ -19,7 +19,7 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import ROOT
-from wan_studio.runtime.engine import Progress
+from wan_studio.queue.status import JobStatus
 from wan_studio.errors import Cancelled, RequestError, StudioError
 from wan_studio.queue.batch import load_batch
 from wan_studio.queue.store import REQUEUED_MESSAGE, JobStore, QueueError
@@ -82,7 +82,7 @@ class FakeEngine:
             self.on_job[request.prompt]()
         for step in range(1, self.steps + 1):
             time.sleep(self.step_s)
-            on_progress(Progress("denoising", step, self.steps, step * self.step_s, 0.0))
+            on_progress(JobStatus("running", step=step, total=self.steps, elapsed_s=step * self.step_s, remaining_s=0.0))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
         return SimpleNamespace(id=f"fake-{request.prompt}", media=Path(f"/nowhere/{request.prompt}.mp4"))
@@ -179,9 +179,9 @@ def test_stop_running_job_within_one_step_and_cancel_queued(store, engine, setti
     worker.start()  # idempotent
     try:
         assert at_step_two.wait(120), "the slow job did not reach step 2 in 120 s"
-        progress = worker.progress(slow.id)
-        assert progress["stage"] == "denoising" and (progress["step"], progress["total"]) == (2, SLOW["steps"])
-        assert set(progress) >= {"step", "total", "elapsed_s", "remaining_s", "stage"}
+        status = worker.status(slow.id)
+        assert status.state == "running" and (status.step, status.total) == (2, SLOW["steps"])
+        assert status.job_id == slow.id and status.elapsed_s > 0 and status.remaining_s is not None
         assert worker.stop_job(skipped.id).state == "cancelled"  # a queued job: cancelled at once
         assert worker.stop_current() == slow.id
     finally:
@@ -196,7 +196,7 @@ def test_stop_running_job_within_one_step_and_cancel_queued(store, engine, setti
     names = sorted(p.name for p in settings.output_dir.iterdir())
     result_id = store.get(after.id).result_id
     assert names == sorted(f"{result_id}{ext}" for ext in (".mp4", ".jpg", ".json"))
-    assert worker.progress(slow.id) is None
+    assert worker.status(slow.id) is None
 
 
 # -- actions and their errors -----------------------------------------------------------------
@@ -562,7 +562,7 @@ def test_worker_sees_jobs_and_stop_requests_from_another_process(store, tmp_path
     worker.start()
     other = JobStore(store.db_path, store.inputs_dir)  # as the CLI would: no notify()
     job = other.add(t2v("from the CLI"))
-    wait_for(lambda: worker.progress(job.id), 120, "the worker to pick up the job")
+    wait_for(lambda: worker.status(job.id), 120, "the worker to pick up the job")
     other.request_stop(job.id)
     stopped = worker.wait(job.id, timeout=120)
     assert stopped.state == "cancelled"
@@ -591,7 +591,7 @@ def test_stopping_the_worker_puts_the_running_job_back_first(store, tmp_path, ma
     worker = make_worker(store, engine)
     running, waiting = store.add_many([t2v("long"), t2v("waiting")])
     worker.start()
-    wait_for(lambda: worker.progress(running.id), 120, "the job to start")
+    wait_for(lambda: worker.status(running.id), 120, "the job to start")
     assert worker.stop(timeout=120)
     back = store.get(running.id)
     assert back.state == "queued" and store.queue_position(running.id) == 1 and "shut down" in back.messages[-1]

@@ -18,13 +18,31 @@ def test_run_goes_through_the_queue_and_reports_position_and_progress(settings):
     studio = Studio(settings)
     studio.start(stats_interval_s=0.2)
     try:
+        seen_queued, seen_step_two = threading.Event(), threading.Event()
+
+        def hold(job, event):  # the worker waits until the waiter has seen what this test checks
+            if event.kind == "progress" and event.progress.state == "running" and event.progress.step == 1:
+                (seen_queued if job.prompt == "one" else seen_step_two).wait(60)
+
+        def on_update(status):
+            updates.append(status)
+            if status.state == "queued":
+                seen_queued.set()
+            if status.state == "running" and status.step == 1:
+                seen_step_two.set()
+
+        studio.worker.add_listener(hold)
         first = studio.submit(T2VRequest(model="tiny-t2v", prompt="one", steps=8, seed=1))
         second = studio.submit(T2VRequest(model="tiny-t2v", prompt="two", steps=3, seed=2))
         updates = []
-        result = studio.wait_for_result(second, on_update=updates.append, poll_s=0.01)
+        result = studio.wait_for_result(second, on_update=on_update)
         assert read_video(result.media)["count"] == 9
         assert studio.store.get(first.id).state == "done"  # FIFO: the first finished before the second
-        assert any(u.state == "queued" and u.position == 1 for u in updates)
+        assert updates[0].state == "queued" and updates[0].position == 1
+        running = [u for u in updates if u.state == "running"]
+        assert running and running[0].step == 1  # its own steps, as the worker reported them
+        assert all(u.job_id == second.id and u.total == 3 for u in running)
+        assert [u.step for u in running] == sorted(u.step for u in running)
         assert studio.sampler.latest().ram_total_gb > 0  # the studio started its stats sampler
     finally:
         studio.stop()

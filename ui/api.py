@@ -107,10 +107,14 @@ def register_api(settings: Settings, get_studio) -> None:
         return {"sample": sample.as_dict() if sample else None, "text": format_sample(sample)}
 
     def queue(request: gr.Request):
-        jobs = get_studio(settings).store.list(owner=owner_of(settings, request))
-        return [{"id": j.id, "state": j.state, "mode": j.mode, "model": j.model, "position":
-                 get_studio(settings).store.queue_position(j.id) if j.state == "queued" else None,
-                 "result": j.result_path, "error": j.error_message, "messages": j.messages} for j in jobs]
+        """Each of the caller's jobs: its status (queue/status.py JobStatus) with its mode, model and messages."""
+        studio = get_studio(settings)
+        rows = []
+        for job in studio.store.list(owner=owner_of(settings, request)):
+            status = studio.status(job.id).as_dict()
+            rows.append({"id": job.id, **status, "mode": job.mode, "model": job.model, "result": job.result_path,
+                         "error": job.error_message, "messages": job.messages})
+        return rows
 
     def stop(job_id: str, request: gr.Request):
         studio = get_studio(settings)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import inspect
-import time
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -447,17 +446,18 @@ def _idle_card() -> str:
     return '<div class="progress-card idle">Generate to preview here.</div>'
 
 
-def progress_card(waiting) -> str:
-    """Queue position, then a bar with step, elapsed and remaining time."""
-    if waiting.state == "queued":
-        where = f"position {waiting.position}" if waiting.position else "next"
+def progress_card(status) -> str:
+    """Queue position, then a bar with step (and clip), elapsed and remaining time (a queue.status.JobStatus)."""
+    if status.state == "queued":
+        where = f"position {status.position}" if status.position else "next"
         return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
-    if not waiting.total:
-        return f'<div class="progress-card" data-state="loading">Loading the model… ({waiting.elapsed_s:.0f}s)</div>'
-    eta = f", about {waiting.remaining_s:.0f}s left" if waiting.remaining_s is not None else ""
+    if not status.total:
+        return f'<div class="progress-card" data-state="loading">Loading the model… ({status.elapsed_s:.0f}s)</div>'
+    eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""
+    clip = f" · clip {status.clip}/{status.clips}" if status.clip else ""
     return (f'<div class="progress-card" data-state="running">'
-            f'<progress value="{waiting.step}" max="{waiting.total}"></progress>'
-            f'<span class="progress-text">Step {waiting.step}/{waiting.total} · {waiting.elapsed_s:.1f}s elapsed{eta}</span></div>')
+            f'<progress value="{status.step}" max="{status.total}"></progress>'
+            f'<span class="progress-text">Step {status.step}/{status.total}{clip} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
 
 
 def _final_card(state: str, text: str) -> str:
@@ -560,21 +560,25 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             yield keep, keep, keep, keep, keep
             return
         studio = get_studio(settings)
-        job = studio.store.get(job_id)
         if studio.gpu_call is not None:  # ZeroGPU: the job runs here, inside the GPU reservation
             try:
                 studio.gpu_call(job_id)
             except StudioError:
                 pass
-        last_preview_step = -1
-        while job is not None and not job.is_final:
-            waiting = studio.status(job_id)
-            new_preview = waiting.preview if waiting.preview is not None and waiting.step != last_preview_step else None
-            if new_preview is not None:
-                last_preview_step = waiting.step
-            yield progress_card(waiting), new_preview if new_preview is not None else keep, keep, keep, keep
-            time.sleep(0.25)
-            job = studio.store.get(job_id)
+        shown_preview = None
+        try:
+            # driven by the worker's events; at most ten page updates a second
+            for status in studio.watch(job_id, min_interval_s=0.1):
+                if status.is_final:
+                    break
+                new_preview = status.preview if status.preview is not None and status.preview is not shown_preview else None
+                if new_preview is not None:
+                    shown_preview = new_preview
+                yield progress_card(status), new_preview if new_preview is not None else keep, keep, keep, keep
+        except StudioError as exc:  # removed from the queue while waiting
+            yield _final_card("failed", str(exc)), keep, keep, keep, keep
+            return
+        job = studio.store.get(job_id)
         if job is None:
             yield _final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
             return

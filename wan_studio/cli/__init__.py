@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from wan_studio.errors import StudioError
@@ -150,38 +149,35 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
     from wan_studio.cli.queue import open_store
     from wan_studio.errors import Cancelled
     from wan_studio.queue.serving import ServingLock
+    from wan_studio.queue.status import watch
     from wan_studio.queue.store import CANCELLED, DONE, QUEUED
 
     store = open_store(settings)
     serving = ServingLock(settings.output_dir)
     job = store.add(request)
-    said = None
+    final = said = None
     try:
-        while True:
-            current = store.get(job.id)
-            if current is None:
-                raise StudioError(f"Job {job.id} was removed from the queue.")
-            if current.is_final:
-                break
-            if current.state == QUEUED and serving.acquire():
+        # every poll, changed or not: the process serving the queue may stop, and then this one serves
+        for status in watch(store, job.id, poll_s=poll_s, repeat=True):
+            if status.state == QUEUED and serving.acquire():
                 _serve_own_job(store, serving, job.id, settings, quiet)
                 continue
-            status = (f"queued at place {store.queue_position(job.id)}; another process serves this queue"
-                      if current.state == QUEUED else "running in the process that serves this queue")
-            if status != said and not quiet:
-                print(f"{job.id} {status}", file=sys.stderr)
-                said = status
-            time.sleep(poll_s)
+            line = (f"{job.id} queued at place {status.position}; another process serves this queue"
+                    if status.state == QUEUED else f"{job.id} {status.describe()}")
+            if not quiet and not status.is_final and line != said:
+                print(line, file=sys.stderr)
+                said = line
+            final = status
     except KeyboardInterrupt:
         _stop_on_interrupt(store, job.id)
         raise
     finally:
         serving.release()
-    if current.state == DONE:
-        return current
-    if current.state == CANCELLED:
-        raise Cancelled(current.error_message or "Stopped; nothing was saved.")
-    raise StudioError(current.error_message or f"Job {job.id} ended as {current.state}.")
+    if final.state == DONE:
+        return store.get(job.id)
+    if final.state == CANCELLED:
+        raise Cancelled(final.message or "Stopped; nothing was saved.")
+    raise StudioError(final.message or f"Job {job.id} ended as {final.state}.")
 
 
 def _serve_own_job(store, serving, job_id: str, settings, quiet: bool) -> None:

@@ -29,6 +29,7 @@ from typing import Callable
 
 from wan_studio.errors import Cancelled
 from wan_studio.queue.serving import ServingLock
+from wan_studio.queue.status import JobStatus
 from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
 from wan_studio.requests import GenerationRequest, request_from_dict
 
@@ -43,7 +44,7 @@ class JobEvent:
     """What listeners hear: kind is started | progress | finished; progress is the engine's event."""
 
     kind: str
-    progress: object = None  # wan_studio.runtime.engine.Progress for kind == "progress"
+    progress: JobStatus | None = None  # for kind == "progress": the engine's report, stamped with the job
 
 
 Listener = Callable[[Job, JobEvent], None]
@@ -64,7 +65,7 @@ class _RunningJob:
     job_id: str
     cancel: threading.Event
     started: float
-    progress: dict
+    status: JobStatus
     thread: threading.Thread = field(default_factory=threading.current_thread)
     shutting_down: bool = False
     last_stop_check: float = 0.0
@@ -88,6 +89,7 @@ class QueueWorker:
         self._commands: deque[MemoryCommand] = deque()
         self._listeners: list[Listener] = []
         self._finished_count = 0
+        self._changes = 0  # counts every start, step and finish: waiters wake on a change, not a timer
         self._swept = False
         self.memory_log: list[str] = []  # the memory commands run, in order (for the UI and tests)
 
@@ -250,12 +252,29 @@ class QueueWorker:
             except Exception:  # a broken listener must not stop the queue
                 log.exception("queue listener %r failed on %s of job %s", listener, event.kind, job.id)
 
-    def progress(self, job_id: str) -> dict | None:
-        """The latest progress of a job running in this process: step, total, elapsed_s, remaining_s, stage."""
+    def status(self, job_id: str) -> JobStatus | None:
+        """The latest status of a job running in this process (None when it does not run here)."""
         with self._cond:
             if self._running is None or self._running.job_id != job_id:
                 return None
-            return dict(self._running.progress)
+            return self._running.status
+
+    @property
+    def changes(self) -> int:
+        with self._cond:
+            return self._changes
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until something changed since `changes` was `seen` (or `timeout`); the new count."""
+        with self._cond:
+            if self._changes == seen:
+                self._cond.wait(timeout)
+            return self._changes
+
+    def _changed(self) -> None:
+        """Call holding the condition."""
+        self._changes += 1
+        self._cond.notify_all()
 
     @property
     def current_job_id(self) -> str | None:
@@ -339,11 +358,10 @@ class QueueWorker:
             job = self.store.claim(job_id)
             if job is None:
                 return None
-            running = _RunningJob(job.id, threading.Event(), time.monotonic(),
-                                  {"job_id": job.id, "stage": "starting", "step": 0, "total": 0,
-                                   "elapsed_s": 0.0, "remaining_s": None})
+            running = _RunningJob(job.id, threading.Event(), time.monotonic(), JobStatus("loading", job_id=job.id))
             with self._cond:
                 self._running = running
+                self._changed()
                 if self._stopping and self._thread is threading.current_thread():
                     running.shutting_down = True
                     running.cancel.set()
@@ -355,14 +373,17 @@ class QueueWorker:
     def _execute(self, job: Job, running: _RunningJob) -> Job:
         self._emit(job, JobEvent("started"))
 
-        def on_progress(event) -> None:
+        def on_progress(event: JobStatus) -> None:
+            # the latest preview stays with the status until a newer one comes (previews come every few steps)
+            status = event.replace(job_id=job.id, elapsed_s=round(time.monotonic() - running.started, 3),
+                                   preview=event.preview if event.preview is not None else running.status.preview,
+                                   # the engine's "done" is the saved result; the job is done once the store says so
+                                   state="saving" if event.is_final else event.state)
             with self._cond:
-                running.progress = {
-                    "job_id": job.id, "stage": event.stage, "step": event.step, "total": event.total,
-                    "elapsed_s": round(time.monotonic() - running.started, 3), "remaining_s": event.remaining_s,
-                }
+                running.status = status
+                self._changed()
             self._check_stop_request(running)
-            self._emit(job, JobEvent("progress", event))
+            self._emit(job, JobEvent("progress", status))
 
         try:
             if self.store.stop_requested(job.id):
@@ -384,7 +405,7 @@ class QueueWorker:
             final = self.store.mark_done(job.id, result)
         with self._cond:
             self._finished_count += 1
-            self._cond.notify_all()
+            self._changed()
         self._emit(final, JobEvent("finished"))
         return final
 

@@ -3,7 +3,7 @@
     request -> swap manager (active pipeline) -> mode wrapper (pipelines/) -> frames
             -> output library (mp4 + thumbnail + recipe)
 
-Progress is reported through a callback with `Progress` events; cancelling is a
+Progress is reported through a callback with `JobStatus` events (queue/status.py); cancelling is a
 `threading.Event` checked after every denoising step, which stops the run within one step and
 writes nothing. The UI, the Gradio API and the CLI all call `Engine.generate`.
 
@@ -19,12 +19,12 @@ import logging
 import platform
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from wan_studio import __version__
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
+from wan_studio.queue.status import JobStatus
 from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings, load_settings
@@ -33,31 +33,7 @@ from wan_studio.runtime.swap import SwapManager
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Progress:
-    stage: str  # loading | denoising | saving | done
-    step: int = 0
-    total: int = 0
-    elapsed_s: float = 0.0
-    remaining_s: float | None = None
-    preview: Any = None  # uint8 (H, W, 3) picture of the current latents, every few steps
-    clip: int | None = None  # 1-based clip being made, for modes that work clip by clip (S2V)
-    clips: int | None = None
-
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 0.0
-
-    def describe(self) -> str:
-        if self.stage != "denoising":
-            return {"loading": "Loading model", "saving": "Encoding video", "done": "Done"}[self.stage]
-        eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
-        clip = f", clip {self.clip}/{self.clips}" if self.clip else ""
-        return f"Step {self.step}/{self.total}{clip} ({self.elapsed_s:.0f}s{eta})"
-
-
-ProgressFn = Callable[[Progress], None]
+ProgressFn = Callable[[JobStatus], None]
 
 
 class OutOfMemory(StudioError):
@@ -134,7 +110,7 @@ class Engine:
         total = timings["total"]
 
         # save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
-        report(Progress("saving", total, total, generated - timings["loaded_at"]))
+        report(JobStatus("saving", step=total, total=total, elapsed_s=generated - timings["loaded_at"]))
         result_id = new_result_id(request.mode)
         recipe = self._recipe(request, record, timings={
             "load_s": round(timings["loaded_at"] - started, 3), "generate_s": round(generated - timings["loaded_at"], 3),
@@ -154,7 +130,7 @@ class Engine:
         except BaseException:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise
-        report(Progress("done", total, total, time.perf_counter() - started, 0.0))
+        report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
         return result
 
     def _denoise(self, request, record, wrapper, plan, report, cancel):
@@ -162,7 +138,7 @@ class Engine:
         import pipelines
 
         total = pipelines.total_steps(wrapper, request)
-        report(Progress("loading"))
+        report(JobStatus("loading"))
         pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request), plan)
         from wan_studio.loras import apply as lora_apply
 
@@ -178,8 +154,9 @@ class Engine:
             preview = None
             if self.previews and (done % preview_every == 0 or done == total):
                 preview = latent_preview(callback_kwargs.get("latents"))
-            report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview,
-                            clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
+            report(JobStatus("running", step=done, total=total, elapsed_s=step_times[-1] - loaded,
+                             remaining_s=per_step * max(0, total - done), preview=preview,
+                             clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
             return callback_kwargs

@@ -14,41 +14,19 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from wan_studio.backend import is_zerogpu
 from wan_studio.runtime.engine import Engine
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.queue.serving import ServingLock
+from wan_studio.queue.status import JobStatus, watch
 from wan_studio.queue.store import CANCELLED, DONE, Job, JobStore
 from wan_studio.runtime.library import Result
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings
 from wan_studio.runtime.stats import get_sampler
 from wan_studio.queue.worker import QueueWorker
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """What a caller waiting on its job sees: its place in line, or the job's progress."""
-
-    job_id: str
-    state: str
-    position: int | None = None
-    step: int = 0
-    total: int = 0
-    elapsed_s: float = 0.0
-    remaining_s: float | None = None
-    preview: object = None
-
-    def describe(self) -> str:
-        if self.state == "queued":
-            return f"Queued: position {self.position}" if self.position else "Queued"
-        if not self.total:
-            return "Loading model"
-        eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
-        return f"Step {self.step}/{self.total} ({self.elapsed_s:.0f}s{eta})"
 
 
 class JobFailed(StudioError):
@@ -67,10 +45,7 @@ class Studio:
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
         self.gpu_call = gpu_call if gpu_call is not None else (
             zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)
-        self._previews: dict[str, object] = {}
         self._preload_warning: str | None = None
-        self._lock = threading.Lock()
-        self.worker.add_listener(self._keep_preview)
 
     @property
     def warning(self) -> str | None:
@@ -121,39 +96,29 @@ class Studio:
     def submit(self, request: GenerationRequest, owner: str | None = None) -> Job:
         return self.worker.add(request, owner)
 
-    def status(self, job_id: str) -> Waiting:
-        job = self.store.get(job_id)
-        if job is None:
-            raise StudioError(f"There is no job {job_id}.")
-        progress = self.worker.progress(job_id) or {}
-        with self._lock:
-            preview = self._previews.get(job_id)
-        return Waiting(
-            job_id, job.state, self.store.queue_position(job_id) if job.state == "queued" else None,
-            progress.get("step", 0), progress.get("total", 0), progress.get("elapsed_s", 0.0),
-            progress.get("remaining_s"), preview,
-        )
+    def status(self, job_id: str) -> JobStatus:
+        """Where the job is now: its place in line, its step (with the latest preview), or its outcome."""
+        for status in watch(self.store, job_id, self.worker):
+            return status
 
-    def wait_for_result(self, job: Job, on_update: Callable[[Waiting], None] | None = None,
-                        poll_s: float = 0.2, timeout_s: float | None = None) -> Result:
+    def watch(self, job_id: str, min_interval_s: float = 0.0):
+        """Each change of the job's status until it ends (queue/status.py `watch`)."""
+        return watch(self.store, job_id, self.worker, min_interval_s=min_interval_s)
+
+    def wait_for_result(self, job: Job, on_update: Callable[[JobStatus], None] | None = None,
+                        timeout_s: float | None = None) -> Result:
         """Block until the job is finished; return its result or raise its error."""
         if self.gpu_call is not None:
             self.gpu_call(job.id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            current = self.store.get(job.id)
-            if current is None:
-                raise StudioError(f"Job {job.id} was removed from the queue.")
-            if current.is_final:
+        for status in self.watch(job.id):
+            if status.is_final:
                 break
             if on_update is not None:
-                on_update(self.status(job.id))
+                on_update(status)
             if deadline is not None and time.monotonic() > deadline:
-                raise StudioError(f"Job {job.id} did not finish within {timeout_s:g} s; it is still {current.state}.")
-            time.sleep(poll_s)
-        with self._lock:
-            self._previews.pop(job.id, None)
-        return self.result_of(current)
+                raise StudioError(f"Job {job.id} did not finish within {timeout_s:g} s; it is still {status.state}.")
+        return self.result_of(self.store.get(job.id))
 
     def result_of(self, job: Job) -> Result:
         if job.state == DONE:
@@ -166,15 +131,9 @@ class Studio:
         raise JobFailed(job.error_message or f"Job {job.id} ended as {job.state}.")
 
     def run(self, request: GenerationRequest, owner: str | None = None,
-            on_update: Callable[[Waiting], None] | None = None) -> Result:
+            on_update: Callable[[JobStatus], None] | None = None) -> Result:
         """Submit and wait: what the page and the API do for one generation."""
         return self.wait_for_result(self.submit(request, owner), on_update)
-
-    def _keep_preview(self, job, event) -> None:
-        preview = getattr(event.progress, "preview", None)
-        if preview is not None:
-            with self._lock:
-                self._previews[job.id] = preview
 
 
 def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
