@@ -2,7 +2,7 @@
 
 For each case: full-size architectures with random weights (built from the shipped configs, no
 download), the plan the studio chooses for a 16 GiB card of this GPU's capability, applied with the
-same code as the swap manager (wan_studio/plan_apply.py), then one run with
+same code as the swap manager (wan_studio/memory/apply.py), then one run with
 `torch.cuda.set_per_process_memory_fraction` capping the process at 16 GiB. Reports the chosen plan,
 predicted vs measured peak (`torch.cuda.max_memory_allocated`), seconds per step and total time.
 Targets: no out-of-memory under the cap; prediction within 15 % of measured.

@@ -7,7 +7,7 @@ Progress is reported through a callback with `JobStatus` events (queue/status.py
 `threading.Event` checked after every denoising step, which stops the run within one step and
 writes nothing. The UI, the Gradio API and the CLI all call `Engine.generate`.
 
-Memory: before loading, the engine picks the memory plan (wan_studio/plans.py) for the machine,
+Memory: before loading, the engine picks the memory plan (wan_studio/memory/) for the machine,
 or the one the job or the settings pin. An out-of-memory error (CUDA or MPS) frees memory, steps
 one rung down and runs again from the start; the recipe and the job's messages record each step
 down. After the last rung the job fails with a message saying what to change.

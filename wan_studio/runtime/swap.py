@@ -10,7 +10,7 @@ Policy
 - Components that checkpoints share (UMT5 text encoder + tokenizer, VAE, CLIP image encoder) are
   loaded once per shared id (catalog `shared`) and handed to every pipeline that declares them.
   Shared components the active pipeline does not use are parked in CPU memory.
-- A memory plan (wan_studio/plans.py) is applied on activation: weight conversions (FP8 storage,
+- A memory plan (wan_studio/memory/) is applied on activation: weight conversions (FP8 storage,
   torchao quantization, compile) then runtime hooks (offload, VAE tiling, attention backend).
   A new plan for the active checkpoint swaps only the hooks when the weights can stay as they are,
   and reloads from disk when the dtype or quantization differs. Hooks come off before a pipeline
