@@ -1,0 +1,111 @@
+"""Where a real checkpoint's weights are on this machine, and fetching them from the Hub.
+
+Resolution order (Tiny records are built locally instead: wan_studio.models):
+1. An explicit folder for that model id (`model_paths` in config.json).
+2. The models folder: `<models_dir>/<repo name>` or `<models_dir>/<model id>`, in diffusers layout.
+3. The Hugging Face cache (`snapshot_download(..., local_files_only=True)`), restricted to the files
+   the pipeline needs.
+4. A download from the Hub when allowed. When that fails the user gets one message naming the
+   model, its download size and the exact command that fetches it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import ModelNotAvailable
+from wan_studio.settings import Settings, load_settings
+
+
+def needed_files(record: Checkpoint) -> list[str]:
+    """allow_patterns for snapshot_download: the pipeline's components and nothing else."""
+    own = _original_layout_files(record)
+    if own:
+        return own
+    folders = sorted(set(record.components) | set(record.shared))
+    return ["model_index.json", "scheduler/*"] + [f"{name}/*" for name in folders]
+
+
+def _original_layout_files(record: Checkpoint) -> list[str] | None:
+    """Files of a checkpoint kept in its original (non-diffusers) layout, as listed in the catalog (S2V)."""
+    from wan_studio.catalog import raw_record
+
+    raw = raw_record(record.id)
+    return list(raw["files"]) if raw.get("layout") == "original" else None
+
+
+def _is_model_folder(folder: Path, record: Checkpoint) -> bool:
+    if _original_layout_files(record):
+        return (folder / "config.json").is_file()
+    return (folder / "model_index.json").is_file()
+
+
+def download_command(record: Checkpoint) -> str:
+    return f"python -m wan_studio download {record.id}"
+
+
+def _candidate_folders(record: Checkpoint, settings: Settings) -> list[Path]:
+    explicit = settings.model_paths.get(record.id)
+    folders = [Path(explicit).expanduser()] if explicit else []
+    if record.repo_id:
+        folders.append(settings.models_dir / record.repo_id.split("/")[-1])
+    folders.append(settings.models_dir / record.id)
+    return folders
+
+
+def find_local(record: Checkpoint, settings: Settings | None = None) -> Path | None:
+    """The folder holding the checkpoint if it is already on this machine; never touches the network."""
+    settings = settings or load_settings()
+    for folder in _candidate_folders(record, settings):
+        if _is_model_folder(folder, record):
+            return folder
+    return _from_hf_cache(record)
+
+
+def _from_hf_cache(record: Checkpoint) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(
+            record.repo_id, revision=record.revision, allow_patterns=needed_files(record), local_files_only=True
+        ))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return path if _is_model_folder(path, record) else None
+
+
+def resolve(record: Checkpoint, settings: Settings | None = None, allow_download: bool | None = None) -> Path:
+    """The local folder of a checkpoint, building (Tiny) or downloading it when needed and allowed."""
+    settings = settings or load_settings()
+    local = find_local(record, settings)
+    if local is not None:
+        return local
+    if allow_download is None:
+        allow_download = settings.auto_download
+    if not allow_download:
+        raise ModelNotAvailable(_missing_message(record, settings, "automatic download is off"))
+    return download(record, settings)
+
+
+def download(record: Checkpoint, settings: Settings | None = None) -> Path:
+    """Fetch the files the pipeline needs into the Hugging Face cache (tqdm progress bars)."""
+    settings = settings or load_settings()
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(record.repo_id, revision=record.revision, allow_patterns=needed_files(record)))
+    except Exception as exc:  # offline mode, DNS failure, HTTP errors, gated repo: one clear message
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        raise ModelNotAvailable(_missing_message(record, settings, f"the Hugging Face Hub is unreachable ({reason})")) from exc
+
+
+def _missing_message(record: Checkpoint, settings: Settings, why: str) -> str:
+    target = settings.models_dir / record.repo_id.split("/")[-1]
+    return (
+        f"{record.name} ({record.repo_id}, about {record.download_gb:.0f} GB) is not on this machine and "
+        f"could not be fetched: {why}.\n"
+        f"Download it on a connected machine with:\n    {download_command(record)}\n"
+        f"or put its diffusers folder at {target}."
+    )
