@@ -105,6 +105,7 @@ class Engine:
 
         import_ml()
         report = on_progress or (lambda event: None)
+        previews = self.previews and on_progress is not None  # a preview nobody sees is wasted work
         record = request.checkpoint
         wrapper = pipelines.wrapper_for(request.mode)
         started = time.perf_counter()
@@ -112,7 +113,7 @@ class Engine:
         plan, messages, steps_down = choice.plan, list(choice.messages), []
         while True:
             try:
-                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel)
+                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
                 break
             except Exception as exc:
                 if not is_out_of_memory(exc):
@@ -157,7 +158,7 @@ class Engine:
         report(Progress("done", total, total, time.perf_counter() - started, 0.0))
         return result
 
-    def _denoise(self, request, record, wrapper, plan, report, cancel):
+    def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
         """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
         import pipelines
 
@@ -176,7 +177,7 @@ class Engine:
             done = len(step_times)
             per_step = (step_times[-1] - loaded) / done
             preview = None
-            if self.previews and (done % preview_every == 0 or done == total):
+            if previews and (done % preview_every == 0 or done == total):
                 preview = latent_preview(callback_kwargs.get("latents"))
             report(Progress("denoising", done, total, step_times[-1] - loaded, per_step * max(0, total - done), preview,
                             clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
