@@ -15,6 +15,7 @@ down. After the last rung the job fails with a message saying what to change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import threading
@@ -212,7 +213,7 @@ class Engine:
             },
             "timings": timings,
             "backend": backend.as_dict(),
-            "versions": package_versions(),
+            "versions": dict(package_versions()),
         }
 
     def _revision(self, record) -> str:
@@ -227,6 +228,7 @@ class Engine:
         return f"local:{folder}" if folder else "unknown"
 
 
+@functools.cache  # installed versions do not change while the studio runs; reading them scans site-packages
 def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
