@@ -45,15 +45,17 @@ def main(argv=None):
     from ui.shell import build_studio, launch_options
 
     demo = build_studio(settings)
-    studio = get_studio(settings)
-    if studio.warning:
-        print(f"WARNING: {studio.warning}", flush=True)
-    demo.queue(default_concurrency_limit=1).launch(
+    demo.launch(
         server_name=settings.host, server_port=settings.port, share=args.share or None, auth=auth or None,
         max_file_size=parse_size(settings.max_upload), allowed_paths=[str(settings.output_dir)],
         **launch_options(), footer_links=["api", "settings"], prevent_thread_lock=True,
     )
-    studio.start()  # after the page is up: the queue worker, the stats sampler, the torch warm-up
+    # after the page is up: the studio (queue database, engine), then its worker, the stats sampler
+    # and the torch warm-up
+    studio = get_studio(settings)
+    if studio.warning:
+        print(f"WARNING: {studio.warning}", flush=True)
+    studio.start()
     try:
         demo.block_thread()
     finally:
