@@ -166,12 +166,14 @@ def register_api(settings: Settings, get_studio) -> None:
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)
         gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", concurrency_limit=None)
+        # the mode endpoints share their components, one per field: each hidden component costs
+        # start-up time and page size, and holds nothing between calls
+        model, prompt, options = gr.Textbox(label="model"), gr.Textbox(label="prompt"), gr.JSON(label="options")
+        out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
+        file_inputs = {name: gr.File(label=name, file_count="multiple" if name == "reference" else "single")
+                       for name in dict.fromkeys(n for names in FILE_INPUTS.values() for n in names)}
         for mode, names in FILE_INPUTS.items():
-            model = gr.Textbox(label="model")
-            prompt = gr.Textbox(label="prompt")
-            files = [gr.File(label=name, file_count="multiple" if name == "reference" else "single") for name in names]
-            options = gr.JSON(label="options")
-            out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
+            files = [file_inputs[name] for name in names]
             trigger = gr.Button(f"api {mode}")
             # the studio's queue orders the work; these handlers only wait on their own job
             trigger.click(make_endpoint(mode, settings, get_studio), [model, prompt, *files, options],
