@@ -98,3 +98,35 @@ def test_progress_reports_every_step_then_done(engine):
     assert events[0].stage == "loading" and events[-1].stage == "done"
     remaining = [e.remaining_s for e in events if e.stage == "denoising"]
     assert all(r > 0 for r in remaining[:-1]) and remaining[-1] == 0  # an estimate until the last step, then none left
+
+
+def test_listeners_get_latent_previews_and_the_last_step_always_has_one(engine, monkeypatch):
+    events = []
+    engine.generate(T2VRequest(model="tiny-t2v", prompt="rain", width=64, height=64, frames=9, steps=10, seed=3),
+                    on_progress=events.append)
+    previews = [e for e in events if e.stage == "denoising" and e.preview is not None]
+    assert previews and previews[-1].step == 10
+    assert all(e.preview.dtype == np.uint8 and e.preview.ndim == 3 and e.preview.shape[2] == 3 for e in previews)
+
+    # with nobody listening no preview is drawn at all
+    import wan_studio.runtime.engine as engine_module
+
+    drawn = []
+    monkeypatch.setattr(engine_module, "latent_preview", lambda latents: drawn.append(1))
+    engine.generate(T2VRequest(model="tiny-t2v", prompt="rain", width=64, height=64, frames=9, steps=4, seed=3))
+    assert drawn == []
+
+
+def test_latent_preview_is_stable_rgb_of_the_middle_frame():
+    import torch
+
+    from wan_studio.media.previews import latent_preview
+
+    latents = torch.randn(1, 16, 5, 12, 20, generator=torch.Generator().manual_seed(0))
+    image = latent_preview(latents)
+    assert image.dtype == np.uint8 and image.shape == (12 * 12, 20 * 12, 3)  # upscaled by whole pixels to <= 256
+    assert image.min() == 0 and image.max() == 255  # stretched to the full range
+    assert np.array_equal(image, latent_preview(latents.clone()))
+    assert np.array_equal(latent_preview(latents.to(torch.bfloat16)).shape, image.shape)
+    assert latent_preview(torch.randn(1, 2, 8, 8)).shape == (256, 256, 3)  # fewer than 3 channels: grey-ish
+    assert latent_preview(None) is None and latent_preview(torch.randn(3, 3)) is None

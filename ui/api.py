@@ -173,14 +173,17 @@ def register_api(settings: Settings, get_studio) -> None:
         from wan_studio.requests import request_types
         from wan_studio.requests.fields import meta
 
+        # the mode endpoints share their components, one per field: each hidden component costs
+        # start-up time and page size, and holds nothing between calls
+        model, prompt, options = gr.Textbox(label="model"), gr.Textbox(label="prompt"), gr.JSON(label="options")
+        out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
+        shared_files = {}
         for mode, names in file_inputs().items():
             cls = request_types()[mode]
-            model = gr.Textbox(label="model")
-            prompt = gr.Textbox(label="prompt")
-            files = [gr.File(label=name, file_count="multiple" if meta(cls, name)["multiple"] else "single")
-                     for name in names]
-            options = gr.JSON(label="options")
-            out_file, out_recipe = gr.File(label="result"), gr.JSON(label="recipe")
+            for name in names:
+                if name not in shared_files:
+                    shared_files[name] = gr.File(label=name, file_count="multiple" if meta(cls, name)["multiple"] else "single")
+            files = [shared_files[name] for name in names]
             trigger = gr.Button(f"api {mode}")
             # the studio's queue orders the work; these handlers only wait on their own job
             trigger.click(make_endpoint(mode, settings, get_studio), [model, prompt, *files, options],

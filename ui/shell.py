@@ -74,6 +74,7 @@ class Shell:
     settings_page: SettingsPage | None = None
     history: gr.Button | None = None
     settings_link: gr.Button | None = None
+    queue_warning: gr.Markdown | None = None
 
 
 def reasons_of(generation: str) -> dict[str, str]:
@@ -103,9 +104,8 @@ def build_layout(settings: Settings) -> Shell:
         settings_link = gr.Button("⚙ Settings", size="sm", elem_id="header-settings", scale=0, min_width=110)
     gr.Markdown(api_only_note(), elem_id="api-only-note")
     gr.Markdown(banner_text(), elem_id="backend-banner")
-    studio_warning = get_studio(settings).warning
-    if studio_warning:
-        gr.Markdown(f"**Queue warning:** {studio_warning}")
+    # filled when the page loads: the studio (queue database, engine) is created after the page is up
+    queue_warning = gr.Markdown(visible=False, elem_id="queue-warning")
     nav = {}
     with gr.Sidebar(position="left", open=True, width=240, elem_id="studio-sidebar"):
         gr.Markdown("**Modes**")
@@ -119,7 +119,7 @@ def build_layout(settings: Settings) -> Shell:
         reasons = gr.JSON(reasons_of(generation), visible=False)
     current = gr.State(first)
     shell = Shell(generation_box, preset, nav, off_note, reasons, current, {}, history=history,
-                   settings_link=settings_link)
+                   settings_link=settings_link, queue_warning=queue_warning)
     for mode in NAV_MODES:
         shell.panels[mode] = build_panel(mode, generation, visible=mode == first)
         shell.sections[mode] = shell.panels[mode].column
@@ -353,15 +353,26 @@ def build_studio(settings: Settings) -> gr.Blocks:
     from ui.api import register_api
 
     with gr.Blocks(title="Wan Studio") as demo:
+        # queue() rebuilds the server app, a pass over every component: here, before there are any,
+        # it costs nothing; after the layout it cost a tenth of a second of start-up
+        demo.queue(default_concurrency_limit=1)
         shell = build_layout(settings)
         add_examples(shell, settings)
         wire(shell, settings)
         demo.load(None, shell.reasons, None, js=REASONS_JS)
+        demo.load(lambda: queue_warning_update(settings), None, shell.queue_warning, queue=False,
+                  api_visibility="private")
         for panel in shell.panels.values():
             fn, inputs, output = panel.estimate
             demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
         register_api(settings, get_studio)
     return demo
+
+
+def queue_warning_update(settings: Settings):
+    """A problem with the queue database (damaged, locked), shown above the panels."""
+    warning = get_studio(settings).warning
+    return gr.update(value=f"**Queue warning:** {warning}" if warning else "", visible=bool(warning))
 
 
 def launch_options() -> dict:

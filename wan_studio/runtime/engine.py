@@ -15,6 +15,7 @@ down. After the last rung the job fails with a message saying what to change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import threading
@@ -81,6 +82,7 @@ class Engine:
 
         import_ml()
         report = on_progress or (lambda event: None)
+        previews = self.previews and on_progress is not None  # a preview nobody sees is wasted work
         record = request.checkpoint
         wrapper = pipelines.wrapper_for(request.mode)
         started = time.perf_counter()
@@ -88,7 +90,7 @@ class Engine:
         plan, messages, steps_down = choice.plan, list(choice.messages), []
         while True:
             try:
-                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel)
+                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
                 break
             except Exception as exc:
                 if not is_out_of_memory(exc):
@@ -133,7 +135,7 @@ class Engine:
         report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
         return result
 
-    def _denoise(self, request, record, wrapper, plan, report, cancel):
+    def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
         """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
         import pipelines
 
@@ -152,7 +154,7 @@ class Engine:
             done = len(step_times)
             per_step = (step_times[-1] - loaded) / done
             preview = None
-            if self.previews and (done % preview_every == 0 or done == total):
+            if previews and (done % preview_every == 0 or done == total):
                 preview = latent_preview(callback_kwargs.get("latents"))
             report(JobStatus("running", step=done, total=total, elapsed_s=step_times[-1] - loaded,
                              remaining_s=per_step * max(0, total - done), preview=preview,
@@ -188,7 +190,7 @@ class Engine:
             },
             "timings": timings,
             "backend": backend.as_dict(),
-            "versions": package_versions(),
+            "versions": dict(package_versions()),
         }
 
     def _revision(self, record) -> str:
@@ -203,6 +205,7 @@ class Engine:
         return f"local:{folder}" if folder else "unknown"
 
 
+@functools.cache  # installed versions do not change while the studio runs; reading them scans site-packages
 def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
