@@ -40,8 +40,9 @@ def test_run_goes_through_the_queue_and_reports_position_and_progress(settings):
         assert studio.store.get(first.id).state == "done"  # FIFO: the first finished before the second
         places = [u.position for u in updates if u.state == "queued"]
         assert updates[0].state == "queued" and places[-1] == 1 and places == sorted(places, reverse=True)
-        running = [u for u in updates if u.state == "running"]
-        assert running and running[0].step == 1  # its own steps, as the worker reported them
+        # its own steps, as the worker reported them ("running" with no step yet: claimed, not yet loading)
+        running = [u for u in updates if u.state == "running" and u.total]
+        assert running and running[0].step == 1
         assert all(u.job_id == second.id and u.total == 3 for u in running)
         assert [u.step for u in running] == sorted(u.step for u in running)
         assert studio.sampler.latest().ram_total_gb > 0  # the studio started its stats sampler
