@@ -34,10 +34,6 @@ class JobStatus:
         return self.state in FINAL
 
     @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 0.0
-
-    @property
     def stage(self) -> str:
         """The engine's word for the running states (denoising for running)."""
         return "denoising" if self.state == "running" else self.state

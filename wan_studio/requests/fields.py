@@ -66,11 +66,6 @@ TEXT_FORMS = {"whole-numbers": whole_numbers, "words": words, "size": size, "lor
 
 
 # -- reading the declarations --------------------------------------------------------------------
-def declared(cls) -> list[dataclasses.Field]:
-    """The request class's fields, in declaration order."""
-    return list(dataclasses.fields(cls))
-
-
 def meta(cls, name: str) -> dict:
     for f in dataclasses.fields(cls):
         if f.name == name:
