@@ -26,6 +26,12 @@ def test_save_writes_mp4_thumbnail_and_recipe(tmp_path):
     assert not list(tmp_path.glob(".*")), "temporary files left behind"
 
 
+def test_results_of_one_second_are_listed_newest_first(tmp_path):
+    lib = OutputLibrary(tmp_path)
+    made = [lib.save_image(frames(1)[0], {"mode": "preview", "request": {"prompt": str(n)}}) for n in range(6)]
+    assert [r.id for r in lib.list()] == [r.id for r in reversed(made)]
+
+
 def test_listing_is_newest_first_and_tolerates_files_removed_by_hand(tmp_path):
     lib = OutputLibrary(tmp_path)
     a = lib.save_video(frames(), 16, {"mode": "t2v"}, result_id="20260101-000000-t2v-aaaaaa")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,19 @@ class Result:
         return (self.recipe or {}).get("mode", "?")
 
 
+_last_ms = 0
+_id_lock = threading.Lock()
+
+
 def new_result_id(mode: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{mode}-{secrets.token_hex(3)}"
+    """Sortable by creation: the time to the millisecond, strictly increasing within a process (two
+    results of one second must not fall in random order: the gallery lists newest first by id)."""
+    global _last_ms
+    with _id_lock:
+        _last_ms = max(int(time.time() * 1000), _last_ms + 1)
+        ms = _last_ms
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ms / 1000))
+    return f"{stamp}-{ms % 1000:03d}-{mode}-{secrets.token_hex(3)}"
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int, comment: str = "", audio: tuple | None = None) -> None:
