@@ -54,7 +54,7 @@ def build_queue_page(visible: bool) -> QueuePage:
 
 
 def queue_rows(settings: Settings, owner: str | None) -> list[list]:
-    from wan_studio.queue.store import request_summary
+    from wan_studio.queue.job import request_summary
 
     store = get_studio(settings).store
     return [[j.id, j.state, store.queue_position(j.id) if j.state == "queued" else "", j.mode, j.model,

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from wan_studio.queue.batch import load_batch
-from wan_studio.queue.store import FINAL_STATES, RUNNING, Job, JobStore, request_summary
+from wan_studio.queue.job import FINAL_STATES, RUNNING, Job, request_summary
+from wan_studio.queue.store import JobStore
 
 LIST_HISTORY = 20
 

@@ -27,22 +27,19 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from wan_studio.errors import RequestError, StudioError
 from wan_studio.media import facts
+from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
+    CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
+)
 from wan_studio.queue.runners import Runner
-from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, DONE = "queued", "running", "done"
-FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
-STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
-FINAL_STATES = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
-RETRYABLE_STATES = frozenset({FAILED, INTERRUPTED, CANCELLED})
 HISTORY_LIMIT = 200
 SCHEMA_VERSION = 1
 REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the head of the queue (once)."
@@ -79,55 +76,6 @@ CREATE INDEX IF NOT EXISTS jobs_state_position ON jobs (state, position);
 
 class QueueError(StudioError):
     """A queue action that cannot be done in the job's present state (or on a missing job)."""
-
-
-@dataclass
-class Job:
-    id: str
-    state: str
-    position: int
-    mode: str
-    request: dict
-    owner: str | None = None
-    created: float = 0.0
-    started: float | None = None
-    finished: float | None = None
-    result_id: str | None = None
-    result_path: str | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    traceback: str | None = None
-    messages: list[str] = field(default_factory=list)
-    attempts: int = 1
-    requeued_after_interrupt: bool = False
-    stop_requested: bool = False
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    @property
-    def prompt(self) -> str:
-        return str(self.request.get("prompt") or "")
-
-    @property
-    def model(self) -> str:
-        return str(self.request.get("model") or "")
-
-    def typed_request(self) -> GenerationRequest:
-        """The request rebuilt (and re-validated) from the stored record."""
-        return request_from_dict(self.request)
-
-    @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> "Job":
-        return cls(
-            id=row["id"], state=row["state"], position=row["position"], mode=row["mode"],
-            request=json.loads(row["request"]), owner=row["owner"], created=row["created"], started=row["started"],
-            finished=row["finished"], result_id=row["result_id"], result_path=row["result_path"],
-            error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
-            messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
-            requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
-        )
 
 
 def _is_lock_error(exc: sqlite3.Error) -> bool:
@@ -633,8 +581,3 @@ class JobStore:
         for job in jobs:
             log.warning("job %s was interrupted (its process is gone); now %s", job.id, job.state)
         return jobs
-
-
-def request_summary(request: dict, width: int = 48) -> str:
-    prompt = str(request.get("prompt") or "").replace("\n", " ")
-    return prompt if len(prompt) <= width else prompt[: width - 1] + "…"

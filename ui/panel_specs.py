@@ -1,0 +1,132 @@
+"""What each mode's panel asks for, and how a panel's values become the mode's typed request.
+
+No gradio here: the panel builder (ui/panels.py) lays these out and wires them; this module is the
+contract between a panel and the engine, so it is tested without a browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from wan_studio import catalog
+from wan_studio.errors import RequestError, StudioError
+from wan_studio.requests import ANY_SUBMODE_INPUTS, REPLACE_INPUTS, SUBMODE_INPUTS
+
+MATCH_INPUT = "Match input"
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    mode: str
+    prompt_label: str
+    placeholder: str
+    size_from_input: bool = False  # offer "Match input" (the size follows the uploaded picture or video)
+    frames_from_input: bool = False  # offer "Frames from the input video"
+    note: str = ""
+
+
+SPECS = {
+    "t2v": ModeSpec("t2v", "Prompt", "A red fox runs through fresh snow at dawn, tracking shot"),
+    "i2v": ModeSpec("i2v", "Motion prompt", "Slow zoom in, leaves rustling in the wind", size_from_input=True),
+    "ti2v": ModeSpec("ti2v", "Prompt", "A paper boat drifts down a rainy street", size_from_input=True,
+                     note="The image is optional: without one TI2V is text to video."),
+    "flf2v": ModeSpec("flf2v", "Transition prompt", "A penguin spreads its wings and takes flight",
+                      size_from_input=True, note="The output takes the start frame's aspect ratio."),
+    "v2v": ModeSpec("v2v", "Prompt (the new look)", "The same scene as a watercolour painting",
+                    size_from_input=True, frames_from_input=True),
+    "vace": ModeSpec("vace", "Prompt", "A river in autumn, golden light", size_from_input=True,
+                     frames_from_input=True),
+    "s2v": ModeSpec("s2v", "Scene / style prompt", "A cinematic close-up of a woman singing", size_from_input=True,
+                    note="The video is as long as the audio."),
+    "animate": ModeSpec("animate", "Optional prompt", "A person dancing", size_from_input=True, frames_from_input=True,
+                        note="Pose and face videos are Wan-Animate's pre-processed driving videos."),
+}
+COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
+                 "seed", "randomize", "negative_prompt", "preset")
+SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
+
+
+def label(mode: str, name: str) -> str:
+    """The input's label, as the mode's request class declares it."""
+    from wan_studio.requests import request_types
+    from wan_studio.requests.fields import label as declared_label
+
+    return declared_label(request_types()[mode], name)
+
+
+# -- building the request ---------------------------------------------------------------------
+def _number(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _parse_bbox(text):
+    if not text or not str(text).strip():
+        return None
+    try:
+        return [int(v) for v in str(text).replace(",", " ").split()]
+    except ValueError:
+        raise RequestError("bbox", f"The box must be four whole numbers x0, y0, x1, y1; got {text!r}.") from None
+
+
+def request_kwargs(mode: str, values: dict) -> dict:
+    """Panel values -> keyword arguments of the mode's request class."""
+    record = catalog.get(values["model"]) if values.get("model") else None
+    if record is None:
+        raise RequestError("model", "Choose a checkpoint for this mode (this generation may have none).")
+    kwargs = dict(model=record.id, prompt=values.get("prompt") or "", negative_prompt=values.get("negative_prompt") or None,
+                  steps=_number(values["steps"]), guidance=float(values["guidance"]),
+                  guidance_2=float(values["guidance_2"]) if record.is_moe else None,
+                  flow_shift=float(values["flow_shift"]),
+                  seed=None if values.get("randomize") else _number(values.get("seed")))
+    size = values.get("size")
+    if size and size != MATCH_INPUT:
+        try:
+            kwargs["width"], kwargs["height"] = (int(v) for v in str(size).lower().split("x"))
+        except ValueError:
+            raise RequestError("size", f"Size must look like 832x480; got {size!r}.") from None
+    if mode != "s2v" and not (SPECS[mode].frames_from_input and values.get("frames_auto")):
+        kwargs["frames"] = _number(values["frames"])
+    if values.get("preset"):
+        kwargs["preset"] = values["preset"]
+    for name, value in values.items():
+        if name in COMMON_FIELDS:
+            continue
+        if name == "bbox":
+            value = _parse_bbox(value)
+        elif name == "reference":
+            value = [getattr(v, "name", v) for v in (value or [])]
+        elif name == "outpaint_directions":
+            value = list(value or [])
+        elif isinstance(value, float):
+            value = _number(value)
+        elif value == "":
+            value = None
+        if value is not None and value != []:
+            kwargs[name] = value
+    if mode == "vace":
+        # only the inputs of the chosen sub-mode go into the request (hidden fields keep stale uploads)
+        shown = {*SUBMODE_INPUTS.get(kwargs.get("vace_mode"), ()), *ANY_SUBMODE_INPUTS, "vace_mode"}
+        kwargs = {k: v for k, v in kwargs.items() if k in shown or k not in vace_inputs()}
+    if mode == "animate" and kwargs.get("animate_mode") != "replace":
+        for name in REPLACE_INPUTS:
+            kwargs.pop(name, None)
+    return kwargs
+
+
+def vace_inputs() -> set[str]:
+    """Every input of the VACE panel that a sub-mode may show or hide."""
+    from wan_studio.requests import VACERequest, request_types
+
+    return {f.name for f in dataclasses.fields(VACERequest)} - {f.name for f in dataclasses.fields(request_types()["t2v"])}
+
+
+def build_request(mode: str, values: dict):
+    from wan_studio.requests import request_types
+
+    cls = request_types().get(mode)
+    if cls is None:
+        raise StudioError(f"{mode.upper()} is not available in this version yet.")
+    return cls(**request_kwargs(mode, values))

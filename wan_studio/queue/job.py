@@ -1,0 +1,69 @@
+"""A job of the queue as the store records it: its state, place, request, outcome and messages."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from wan_studio.requests import GenerationRequest, request_from_dict
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
+STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+FINAL_STATES = frozenset({DONE, FAILED, CANCELLED, INTERRUPTED})
+RETRYABLE_STATES = frozenset({FAILED, INTERRUPTED, CANCELLED})
+
+
+@dataclass
+class Job:
+    id: str
+    state: str
+    position: int
+    mode: str
+    request: dict
+    owner: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    result_id: str | None = None
+    result_path: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    messages: list[str] = field(default_factory=list)
+    attempts: int = 1
+    requeued_after_interrupt: bool = False
+    stop_requested: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def prompt(self) -> str:
+        return str(self.request.get("prompt") or "")
+
+    @property
+    def model(self) -> str:
+        return str(self.request.get("model") or "")
+
+    def typed_request(self) -> GenerationRequest:
+        """The request rebuilt (and re-validated) from the stored record."""
+        return request_from_dict(self.request)
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> "Job":
+        return cls(
+            id=row["id"], state=row["state"], position=row["position"], mode=row["mode"],
+            request=json.loads(row["request"]), owner=row["owner"], created=row["created"], started=row["started"],
+            finished=row["finished"], result_id=row["result_id"], result_path=row["result_path"],
+            error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
+            messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
+            requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
+        )
+
+
+def request_summary(request: dict, width: int = 48) -> str:
+    prompt = str(request.get("prompt") or "").replace("\n", " ")
+    return prompt if len(prompt) <= width else prompt[: width - 1] + "…"
