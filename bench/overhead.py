@@ -47,7 +47,7 @@ def main():
 
     record = catalog.get(args.model)
     request = T2VRequest(model=record.id, prompt="a red fox running through fresh snow", width=width, height=height,
-                         frames=args.frames, steps=args.steps, seed=7)
+                         frames=args.frames, steps=args.steps, seed=7).prepare()  # as a queued job holds it
     folder = models.resolve(record)
     bare = getattr(diffusers, record.pipeline_class("t2v")).from_pretrained(folder, dtype=torch.float32)
     bare.set_progress_bar_config(disable=True)

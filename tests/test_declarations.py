@@ -80,3 +80,41 @@ def test_the_api_offers_each_modes_declared_files():
 
     assert file_inputs() == {mode: cls.file_fields for mode, cls in request_types().items()}
     assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video")
+
+
+def test_the_page_lays_out_each_modes_declared_inputs():
+    from ui.panel_specs import page_inputs
+
+    vace = [(item.name, item.kind, item.visible) for item in page_inputs("vace")]
+    assert vace == [  # declaration order; the page starts on inpaint, so only its inputs show
+        ("vace_mode", "choice", True), ("video", "video", True), ("control_source", "choice", False),
+        ("mask", "image-or-video", True), ("bbox", "text", True), ("outpaint_directions", "choices", False),
+        ("outpaint_ratio", "number", False), ("extension", "choice", False), ("image", "image", False),
+        ("last_image", "image", False), ("reference", "image", True), ("conditioning_scale", "number", True),
+    ]
+    assert [item.name for item in page_inputs("s2v")] == ["image", "audio", "pose_video"]  # clip length: CLI and API
+    animate = {item.name: item for item in page_inputs("animate")}
+    assert animate["animate_mode"].choices == (("Animate the character", "animate"),
+                                               ("Replace a person in the video", "replace"))
+    assert (animate["mask_video"].visible, animate["pose_video"].visible) == (False, True)
+
+
+def test_a_new_field_on_a_request_class_appears_on_its_panel(monkeypatch):
+    import gradio as gr
+
+    from ui import panels
+    from wan_studio.requests import V2VRequest
+    from wan_studio.requests.fields import request_field
+
+    @dataclasses.dataclass
+    class SlowMotion(V2VRequest):
+        mode = "v2v"
+        speed: float = request_field(1.0, label="Playback speed", bounds=(0.25, 4.0, 0.25), help="of the result")
+
+    monkeypatch.setattr("wan_studio.requests.request_types", lambda: {**request_types(), "v2v": SlowMotion})
+    with gr.Blocks():
+        panel = panels.build_panel("v2v", "2.1", visible=True)
+    speed = panel.inputs["speed"]
+    assert isinstance(speed, gr.Slider)
+    assert (speed.label, speed.minimum, speed.maximum, speed.step, speed.value) == ("Playback speed", 0.25, 4.0, 0.25, 1.0)
+    assert list(panel.inputs) == ["video", "strength", "speed"]

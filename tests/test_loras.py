@@ -1,5 +1,5 @@
 """LoRA manager: every key layout loads into Tiny pipelines, toggles exactly, and a LoRA that cannot fit is
-refused when the request is built (nothing queued, nothing written). The LoRA files are built from the
+refused when the request is prepared at submit (nothing queued, nothing written). The LoRA files are built from the
 published key layouts in tests/data/lora_layouts.json (tests/lora_fixtures.py), not by our reader's code."""
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ def frames_for(engine, request) -> np.ndarray:
 def test_every_layout_changes_the_output_and_disabling_restores_it_exactly(engine, lora_settings, layout):
     path = write_lora_file(lora_settings.loras_dir / f"style-{layout}.safetensors", layout,
                            tiny_dims("tiny-t2v", lora_settings), rank=4, seed=5)
-    base = frames_for(engine, T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE))
-    with_lora = T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": path.name, "weight": 1.0}], **SIZE)
+    base = frames_for(engine, T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE).prepare())
+    with_lora = T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": path.name, "weight": 1.0}], **SIZE).prepare()
     assert with_lora.resolved_loras[0].layout == ("lightx2v" if layout == "kijai" else layout)
     changed = frames_for(engine, with_lora)
     assert not np.array_equal(base, changed)
     loads = engine.swap.loads
-    again = frames_for(engine, T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE))
+    again = frames_for(engine, T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE).prepare())
     assert np.array_equal(base, again)  # disabled: exactly the base output
     assert engine.swap.loads == loads  # toggled on the active pipeline, no reload
 
@@ -59,7 +59,7 @@ def test_moe_pair_low_lora_reaches_transformer_2_only(engine, lora_settings):
                            tiny_dims("tiny-t2v-moe", lora_settings), rank=4, seed=1)
     low = write_lora_file(lora_settings.loras_dir / "low.safetensors", "kijai",
                           tiny_dims("tiny-t2v-moe", lora_settings, "transformer_2"), rank=2, seed=2)
-    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", loras=["high:1.0:high", f"{low}:0.7:low"], **SIZE)
+    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", loras=["high:1.0:high", f"{low}:0.7:low"], **SIZE).prepare()
     frames_for(engine, request)
     pipe = engine.swap._active
     high_name, low_name = (lora.adapter_name for lora in request.resolved_loras)
@@ -71,7 +71,7 @@ def test_moe_pair_low_lora_reaches_transformer_2_only(engine, lora_settings):
 def test_expert_low_on_a_dense_model_is_refused(lora_settings):
     path = write_lora_file(lora_settings.loras_dir / "x.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
     with pytest.raises(RequestError, match="expert 'low' needs a Wan 2.2 A14B"):
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": str(path), "expert": "low"}], **SIZE)
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": str(path), "expert": "low"}], **SIZE).prepare()
 
 
 def test_a_1_3b_lora_on_a_14b_model_is_refused_naming_key_and_shapes(lora_settings):
@@ -91,7 +91,7 @@ def test_mismatched_lora_refused_at_validation_and_nothing_written(engine, lora_
     tiny = tiny_dims("tiny-t2v", lora_settings)
     write_lora_file(lora_settings.loras_dir / "wide.safetensors", "diffusers", dict(tiny, dim=36))
     with pytest.raises(RequestError) as refused:
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": "wide"}], **SIZE)
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[{"source": "wide"}], **SIZE).prepare()
     assert str(refused.value).startswith("LoRA 'wide' does not fit Tiny T2V (random weights) (transformer): key ")
     assert re.search(r"key transformer\.blocks\.[01]\.[a-z0-9_.]+\.lora_[AB]\.weight has shape (4x36|36x4) but "
                      r"'blocks\.[01]\.[a-z0-9_.]+' (takes 24 inputs|gives 24 outputs)", str(refused.value)), refused.value
@@ -108,7 +108,7 @@ def test_mismatched_lora_refused_at_validation_and_nothing_written(engine, lora_
 ])
 def test_bad_lora_entries_get_specific_messages(lora_settings, loras_value, message):
     with pytest.raises(RequestError, match=message):
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=loras_value, **SIZE)
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=loras_value, **SIZE).prepare()
 
 
 def test_unknown_key_format_and_non_safetensors_are_refused(lora_settings):
@@ -119,10 +119,10 @@ def test_unknown_key_format_and_non_safetensors_are_refused(lora_settings):
     folder.mkdir(parents=True)
     save_file({"unet.down_blocks.0.weight": torch.zeros(2, 2)}, str(folder / "sdxl.safetensors"))
     with pytest.raises(RequestError, match=r"unknown key format \(first key: unet.down_blocks.0.weight\)"):
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=["sdxl"], **SIZE)
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=["sdxl"], **SIZE).prepare()
     (folder / "old.pt").write_bytes(b"not safe")
     with pytest.raises(RequestError, match="not a .safetensors file"):
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[str(folder / "old.pt")], **SIZE)
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[str(folder / "old.pt")], **SIZE).prepare()
 
 
 def test_cli_spec_parsing():
@@ -149,13 +149,13 @@ def test_recipe_records_each_lora_with_its_sha256_and_reruns(engine, lora_settin
     import hashlib
 
     path = write_lora_file(lora_settings.loras_dir / "style.safetensors", "diffusers", tiny_dims("tiny-t2v", lora_settings))
-    request = T2VRequest(model="tiny-t2v", prompt="a fox", loras=["style:0.8"], **SIZE)
+    request = T2VRequest(model="tiny-t2v", prompt="a fox", loras=["style:0.8"], **SIZE).prepare()
     result = engine.generate(request)
     recipe = json.loads(result.recipe_path.read_text())
     recorded = recipe["preset"]["loras"][0]
     assert recorded["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert recorded["weight"] == 0.8 and recorded["file"] == "style.safetensors"
-    again = request_from_dict(recipe["request"])
+    again = request_from_dict(recipe["request"]).prepare()
     assert [lora.sha256 for lora in again.resolved_loras] == [recorded["sha256"]]
 
 
@@ -217,7 +217,7 @@ def test_fast_i2v_on_tiny_moe_loads_the_seko_pair(engine, lora_settings):
 
     image = make_image(lora_settings.output_dir.parent / "first.png", size=(64, 64))
     request = request_types()["i2v"](model="tiny-i2v-moe", prompt="it moves", image=str(image), preset="fast",
-                                     width=64, height=64, frames=5, seed=2)
+                                     width=64, height=64, frames=5, seed=2).prepare()
     assert [lora.layout for lora in request.resolved_loras] == ["seko", "seko"]
     frames = frames_for(engine, request)
     assert frames.shape == (5, 64, 64, 3)
@@ -231,5 +231,5 @@ def test_a_pipeline_without_lora_support_refuses_loras_before_the_run(monkeypatc
     record = catalog.get("tiny-t2v")
     monkeypatch.setitem(record.pipelines, "t2v", "OurOwnPipelineWithoutLoras")
     with pytest.raises(RequestError, match="runs OurOwnPipelineWithoutLoras, which cannot load LoRAs"):
-        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[str(path)], **SIZE)
-    assert T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE).resolved_loras == []  # no LoRA: runs as before
+        T2VRequest(model="tiny-t2v", prompt="a fox", loras=[str(path)], **SIZE).prepare()
+    assert T2VRequest(model="tiny-t2v", prompt="a fox", **SIZE).prepare().resolved_loras == []  # no LoRA: runs as before

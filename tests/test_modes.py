@@ -58,7 +58,7 @@ def check_video(result, frames, width, height, fps):
 
 
 def test_i2v_size_follows_the_image(engine, media, spy):
-    request = I2VRequest(model="tiny-i2v", prompt="the sun sets", image=str(media["wide"]), seed=1)
+    request = I2VRequest(model="tiny-i2v", prompt="the sun sets", image=str(media["wide"]), seed=1).prepare()
     assert (request.width, request.height) == (80, 32)  # 2:1 image into the 64x64 native area, each side snapped down to the 16-pixel grid
     result = engine.generate(request)
     check_video(result, 9, 80, 32, 16.0)
@@ -105,7 +105,7 @@ def test_flf2v_last_frame_is_cropped_to_the_first_frames_size(engine, media, spy
 
 
 def test_v2v_resamples_the_video_to_model_fps_and_legal_frames(engine, media, spy):
-    request = V2VRequest(model="tiny-t2v", prompt="as an oil painting", video=str(media["clip"]), strength=0.6, seed=4)
+    request = V2VRequest(model="tiny-t2v", prompt="as an oil painting", video=str(media["clip"]), strength=0.6, seed=4).prepare()
     assert request.frames == 29  # 2 s at 16 fps = 32 frames -> largest 4k+1 is 29
     assert (request.width, request.height) == (64, 48)
     check_video(engine.generate(request), 29, 64, 48, 16.0)
@@ -129,7 +129,7 @@ def test_vace_built_in_controls(engine, media, spy, kind):
 @pytest.mark.parametrize("kind", ["depth", "pose", "layout"])
 def test_vace_controls_that_need_annotators(engine, media, spy, kind):
     with pytest.raises(RequestError) as info:
-        VACERequest(model="tiny-vace", prompt="x", vace_mode=kind, video=str(media["clip"]), frames=9)
+        VACERequest(model="tiny-vace", prompt="x", vace_mode=kind, video=str(media["clip"]), frames=9).prepare()
     assert info.value.field == "video" and kind in str(info.value).lower()
     # a control video the user made elsewhere is used as is
     request = VACERequest(model="tiny-vace", prompt="x", vace_mode=kind, video=str(media["clip"]),
@@ -155,7 +155,7 @@ def test_vace_inpaint_with_mask_image_mask_video_and_box(engine, media, spy, tmp
 
 def test_vace_outpaint_pads_and_masks_the_border(engine, media, spy):
     request = VACERequest(model="tiny-vace", prompt="a wide landscape", vace_mode="outpaint", video=str(media["clip"]),
-                          outpaint_directions=["left", "right"], outpaint_ratio=0.5, frames=9, seed=7)
+                          outpaint_directions=["left", "right"], outpaint_ratio=0.5, frames=9, seed=7).prepare()
     assert request.width > request.height  # wider than the 4:3 source
     result = engine.generate(request)
     check_video(result, 9, request.width, request.height, 16.0)
@@ -174,7 +174,7 @@ def test_vace_outpaint_pads_and_masks_the_border(engine, media, spy):
 def test_vace_extension_kinds(engine, media, spy, extension, inputs, known):
     paths = {k: str(media[v]) for k, v in inputs.items()}
     request = VACERequest(model="tiny-vace", prompt="continue the shot", vace_mode="extension", extension=extension,
-                          frames=9, seed=8, **paths)
+                          frames=9, seed=8, **paths).prepare()
     result = engine.generate(request)
     check_video(result, 9, request.width, request.height, 16.0)
     masks = [np.asarray(m.convert("L")) for m in spy[-1]["mask"]]
@@ -199,7 +199,7 @@ def test_animate_long_driving_video_in_segments(engine, media, spy, mode):
     events = []
     request = AnimateRequest(model="tiny-animate", prompt="the character dances", image=str(media["square"]),
                              pose_video=str(media["pose"]), face_video=str(media["face"]), animate_mode=mode,
-                             seed=10, **extra)
+                             seed=10, **extra).prepare()
     assert request.frames == 45 and request.segments == 3  # 1.5 s at 30 fps, segments of 17 with 1 carried over
     result = engine.generate(request, on_progress=events.append)
     check_video(result, 45, request.width, request.height, 30.0)
@@ -247,7 +247,7 @@ def test_preview_is_a_png_with_its_recipe(engine):
 ])
 def test_bad_inputs_have_their_messages(media, build, field, message):
     with pytest.raises(RequestError) as info:
-        build(media)
+        build(media).prepare()  # the structure fails on construction, a file's content when prepared
     assert info.value.field == field
     assert message in str(info.value)
 
@@ -259,7 +259,7 @@ def test_vace_mask_size_must_match_video(engine, media, tmp_path):
     short_mask = make_mask_video(tmp_path / "short_mask.mp4", fps=16, seconds=0.25)
     with pytest.raises(RequestError, match="mask video gives 4 frames"):
         VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(media["clip"]),
-                    mask=str(short_mask), frames=9)
+                    mask=str(short_mask), frames=9).prepare()
     assert request.bbox == [0, 0, 500, 500]
 
 

@@ -244,7 +244,7 @@ def run_tiny(engine, plan: Plan, model="tiny-t2v", spy=None):
     from wan_studio.requests import T2VRequest
 
     record = catalog.get(model)
-    request = T2VRequest(model=model, prompt="a red fox in the snow", width=64, height=64, frames=9, steps=3, seed=7)
+    request = T2VRequest(model=model, prompt="a red fox in the snow", width=64, height=64, frames=9, steps=3, seed=7).prepare()
     pipe = engine.swap.activate(record, "t2v", plan)
     if spy is not None:
         spy(pipe)
@@ -457,11 +457,11 @@ def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
     from wan_studio.memory.choose import cost_line
     from wan_studio.requests import T2VRequest
 
-    request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81)
+    request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81).prepare()
     line = cost_line(request, MACHINES["rtx4080-16gb"])
     assert line.startswith("Wan 2.1 T2V 14B · 81 frames (5.1 s) at 1280x720 · about ")
     assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan$", line)
-    too_big = cost_line(dataclasses.replace(request, frames=121), MACHINES["8gb"])
+    too_big = cost_line(dataclasses.replace(request, frames=121).prepare(), MACHINES["8gb"])
     assert "does not fit" in too_big and "What would fit" in too_big
 
 

@@ -135,7 +135,7 @@ def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine
         return real_call(pipe, *args, **kwargs)
 
     monkeypatch.setattr(diffusers.WanPipeline, "__call__", spy)
-    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1)
+    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1).prepare()
     high, low = request.resolved_loras
     result = engine.generate(request)
     assert seen == {"steps": 4, "guidance": 1.0, "guidance_2": 1.0, "high": [high.adapter_name],
@@ -148,7 +148,7 @@ def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine
     # Quality on the same pipeline: adapters off, no reload, catalog values
     loads = engine.swap.loads
     quality = T2VRequest(model="tiny-t2v-moe", prompt="a fox", preset="quality", width=64, height=64, frames=5, seed=1,
-                         steps=3)
+                         steps=3).prepare()
     quality_result = engine.generate(quality)
     assert engine.swap.loads == loads
     assert seen["steps"] == 3 and seen["guidance"] == 3.0 and seen["guidance_2"] == 4.0
@@ -170,7 +170,7 @@ def test_fast_fallback_message_reaches_the_recipe(engine):
     from wan_studio.requests import request_types
 
     cls = request_types()["t2v"]
-    request = cls(model="tiny-ti2v", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1)
+    request = cls(model="tiny-ti2v", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1).prepare()
     assert request.steps == 4 and request.guidance == 5.0  # tiny-ti2v's Quality values
     assert "Lightning unavailable for Tiny" in request.preset_messages[0]
     recipe = json.loads(engine.generate(request).recipe_path.read_text())

@@ -1,4 +1,5 @@
-"""Each invalid field of a T2V request gets its own specific message."""
+"""Each invalid field of a T2V request gets its own specific message: structure when the request
+is built, what needs the tokenizer (or another file) when it is prepared at submit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def make(**overrides):
     fields = dict(model="tiny-t2v", prompt="a fox", width=64, height=64, frames=9, steps=4, guidance=5.0, seed=1)
     fields.update(overrides)
     return T2VRequest(**fields)
+
+
+PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt is", "guidance_2": "single transformer"}
 
 
 @pytest.mark.parametrize(
@@ -41,8 +45,11 @@ def make(**overrides):
     ],
 )
 def test_each_invalid_field_has_its_own_message(overrides, field, message):
+    needs_preparing = PREPARE_TIME.get(field, "\0") in message
     with pytest.raises(RequestError) as info:
-        make(**overrides)
+        request = make(**overrides)  # the structure: checked on construction
+        assert needs_preparing, "construction let a structural error through"
+        request.prepare()
     assert info.value.field == field
     assert message in str(info.value)
 
@@ -68,24 +75,32 @@ def test_unknown_model_lists_known_ones():
     assert "Unknown model 'wan9-t2v'" in str(info.value) and "tiny-t2v" in str(info.value)
 
 
-def test_defaults_come_from_the_catalog():
-    request = T2VRequest(model="wan2.2-t2v-a14b", prompt="a city at night")
+def test_defaults_come_from_the_catalog_when_prepared():
+    plain = T2VRequest(model="wan2.2-t2v-a14b", prompt="a city at night")
+    assert (plain.width, plain.frames, plain.seed) == (None, None, None)  # a value: what the user gave
+    request = plain.prepare()
     assert (request.width, request.height, request.frames) == (1280, 720, 81)
     assert (request.steps, request.guidance, request.guidance_2, request.flow_shift) == (40, 3.0, 4.0, 12.0)
-    small = T2VRequest(model="wan2.1-t2v-14b", prompt="a city", width=832, height=480)
+    small = T2VRequest(model="wan2.1-t2v-14b", prompt="a city", width=832, height=480).prepare()
     assert small.flow_shift == 3.0  # 480p shift; 720p would be 5.0
-    assert T2VRequest(model="wan2.1-t2v-14b", prompt="a city").flow_shift == 5.0
-    ti2v = T2VRequest(model="wan2.2-ti2v-5b", prompt="a city")
+    assert T2VRequest(model="wan2.1-t2v-14b", prompt="a city").prepare().flow_shift == 5.0
+    ti2v = T2VRequest(model="wan2.2-ti2v-5b", prompt="a city").prepare()
     assert (ti2v.width, ti2v.height, ti2v.frames) == (1280, 704, 121)
     with pytest.raises(RequestError, match="multiple of 32"):
         T2VRequest(model="wan2.2-ti2v-5b", prompt="a city", width=1280, height=720)
 
 
+def test_preparing_twice_is_the_same_request():
+    request = make(seed=None).prepare()
+    assert request.prepare() is request  # prepared once: the seed drawn stays
+    assert request.is_prepared and not make().is_prepared
+
+
 def test_long_prompt_estimate_for_models_not_on_disk():
-    ok = T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 300)  # ~430 estimated tokens
+    ok = T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 300).prepare()  # ~430 estimated tokens
     assert ok.prompt
     with pytest.raises(RequestError, match="reads at most 512"):
-        T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 500)
+        T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 500).prepare()
 
 
 def test_round_trip_through_dict_keeps_every_field():

@@ -61,14 +61,14 @@ def test_unreadable_audio_files_are_named_in_the_error(sounds, tmp_path):
 
 # -- the request -----------------------------------------------------------------------------------
 def test_request_follows_the_audio_and_the_image(sounds):
-    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]))
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"])).prepare()
     assert request.frames == 40 and request.duration_s == pytest.approx(2.5)  # 2.5 s at 16 fps
     assert request.clip_frames == 32 and request.clips == 2  # the first clip gives 29 frames, so two are needed
     assert (request.width, request.height) == (128, 128)
     assert (request.steps, request.guidance) == (2, 4.5)
-    wide = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["wide"]), audio=str(sounds["mp3"]), resolution="720p")
+    wide = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["wide"]), audio=str(sounds["mp3"]), resolution="720p").prepare()
     assert wide.width > wide.height and wide.width % 64 == 0 and wide.height % 64 == 0
-    real = S2VRequest(model="wan2.2-s2v-14b", prompt="x", image=str(sounds["wide"]), audio=str(sounds["wav"]))
+    real = S2VRequest(model="wan2.2-s2v-14b", prompt="x", image=str(sounds["wide"]), audio=str(sounds["wav"])).prepare()
     assert (real.clip_frames, real.clips, real.steps, real.guidance, real.flow_shift) == (80, 1, 40, 4.5, 3.0)
     assert (real.width, real.height) == (832, 384)  # the 2:1 image within the 480p area, sides on the 64-pixel grid
 
@@ -89,7 +89,7 @@ def test_each_bad_input_has_its_own_message(sounds, change, field, message):
     given = {"image": "image", "audio": "wav", **change}
     fields = {k: (str(sounds[v]) if isinstance(v, str) and v in sounds else v) for k, v in given.items()}
     with pytest.raises(RequestError, match=message) as info:
-        S2VRequest(model="tiny-s2v", prompt="a man sings", **fields)
+        S2VRequest(model="tiny-s2v", prompt="a man sings", **fields).prepare()
     assert info.value.field == field
 
 

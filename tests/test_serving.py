@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.conftest import ROOT, read_video
@@ -46,18 +47,38 @@ def test_the_lock_goes_with_a_killed_process(tmp_path):
     assert ServingLock(tmp_path).acquire()
 
 
-def test_generate_runs_in_the_studio_that_serves_the_queue(settings, cli_env):
+def test_generate_runs_in_the_studio_that_serves_the_queue_and_shows_its_steps(settings, cli_env):
     studio = Studio(settings)
-    ran_here = []
-    studio.worker.add_listener(lambda job, event: ran_here.append(job.prompt) if event.kind == "started" else None)
+    ran_here, lines, step_shown = [], [], threading.Event()
+
+    def listen(job, event):
+        if event.kind == "started":
+            ran_here.append(job.prompt)
+        if event.kind == "progress" and event.progress.state == "running" and event.progress.step == 1:
+            step_shown.wait(60)  # the studio's job waits until the CLI, another process, has printed its step
+
+    studio.worker.add_listener(listen)
     studio.start()
     try:
         proc = generate_cli(cli_env, prompt="a boat from the command line")
-        out, err = proc.communicate(timeout=300)
+
+        def read_stderr():
+            for line in proc.stderr:
+                lines.append(line)
+                if "Step 1/3" in line:
+                    step_shown.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        out = proc.stdout.read()
+        proc.wait(timeout=300)
+        reader.join(30)
     finally:
         studio.stop()
+    err = "".join(lines)
     assert proc.returncode == 0, err
     assert "another process serves this queue" in err
+    assert step_shown.is_set(), err  # the step of a job run elsewhere reaches the waiting CLI
     assert ran_here == ["a boat from the command line"]  # the studio's worker ran it, not the CLI
     video = read_video(Path(out.strip()))
     assert (video["count"], video["width"], video["height"]) == (9, 64, 64)

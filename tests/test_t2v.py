@@ -68,7 +68,7 @@ def test_same_seed_same_frames_and_recipe_reproduces(engine):
 
 
 def test_random_seed_is_drawn_and_recorded(engine):
-    request = T2VRequest(model="tiny-t2v", prompt="clouds")
+    request = T2VRequest(model="tiny-t2v", prompt="clouds").prepare()
     assert isinstance(request.seed, int)
     result = engine.generate(request)
     assert result.recipe["request"]["seed"] == request.seed

@@ -24,6 +24,8 @@ class ModeSpec:
     size_from_input: bool = False  # offer "Match input" (the size follows the uploaded picture or video)
     frames_from_input: bool = False  # offer "Frames from the input video"
     note: str = ""
+    starts_with: dict = dataclasses.field(default_factory=dict)  # the page's first value, where not the request's default
+    placeholders: dict = dataclasses.field(default_factory=dict)  # an example in an empty text input
 
 
 SPECS = {
@@ -36,7 +38,8 @@ SPECS = {
     "v2v": ModeSpec("v2v", "Prompt (the new look)", "The same scene as a watercolour painting",
                     size_from_input=True, frames_from_input=True),
     "vace": ModeSpec("vace", "Prompt", "A river in autumn, golden light", size_from_input=True,
-                     frames_from_input=True),
+                     frames_from_input=True, starts_with={"vace_mode": "inpaint"},
+                     placeholders={"bbox": "8, 8, 56, 40"}),
     "s2v": ModeSpec("s2v", "Scene / style prompt", "A cinematic close-up of a woman singing", size_from_input=True,
                     note="The video is as long as the audio."),
     "animate": ModeSpec("animate", "Optional prompt", "A person dancing", size_from_input=True, frames_from_input=True,
@@ -45,6 +48,60 @@ SPECS = {
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
                  "seed", "randomize", "negative_prompt", "preset")
 SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
+
+
+@dataclass(frozen=True)
+class PageInput:
+    """One of a mode's own inputs on its panel, as the request class declares it."""
+
+    name: str
+    label: str
+    kind: str  # a file kind (image, video, audio, image-or-video), or choice, choices, number, text
+    value: object = None  # what the page shows first
+    choices: tuple = ()  # (the page's words, value) pairs
+    bounds: tuple | None = None  # (low, high, step) of a slider
+    multiple: bool = False  # several files
+    visible: bool = True  # shown before the user changes anything (a VACE sub-mode, Animate's replace)
+    placeholder: str = ""
+
+
+def page_inputs(mode: str) -> list[PageInput]:
+    """The mode's own inputs in declaration order: what the page lays out, each with its error slot."""
+    from wan_studio.requests import GenerationRequest, request_types
+
+    cls = request_types()[mode]
+    spec = SPECS[mode]
+    shared = {f.name for f in dataclasses.fields(GenerationRequest)}
+    found = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if f.name in shared or not meta.get("page", True):
+            continue
+        choices = meta.get("choices") or ()
+        pairs = tuple((choices[v] if isinstance(choices, dict) else v, v) for v in choices)
+        if meta.get("file"):
+            kind = meta["file"]
+        elif choices:
+            kind = "choices" if meta.get("text") == "words" else "choice"
+        else:
+            kind = "number" if meta.get("bounds") else "text"
+        if f.name in spec.starts_with:
+            value = spec.starts_with[f.name]
+        else:
+            value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        found.append(PageInput(f.name, meta["label"], kind, value, pairs, meta.get("bounds"), bool(meta.get("multiple")),
+                               placeholder=spec.placeholders.get(f.name, "")))
+    first = {item.name: item.value for item in found}
+    return [dataclasses.replace(item, visible=is_shown(mode, item.name, first)) for item in found]
+
+
+def is_shown(mode: str, name: str, values: dict) -> bool:
+    """Whether the panel shows an input, given the panel's values (a VACE sub-mode, Animate's mode)."""
+    if mode == "vace":
+        return name in {"vace_mode", *SUBMODE_INPUTS.get(values.get("vace_mode"), ()), *ANY_SUBMODE_INPUTS}
+    if mode == "animate" and name in REPLACE_INPUTS:
+        return values.get("animate_mode") == "replace"
+    return True
 
 
 def label(mode: str, name: str) -> str:

@@ -17,12 +17,11 @@ import gradio as gr
 
 from ui.availability import NAV_LABELS
 from ui.panel_specs import (
-    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, build_request, label, vace_inputs,
+    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, PageInput, build_request, is_shown, page_inputs,
 )
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
-from wan_studio.requests import ANY_SUBMODE_INPUTS, REPLACE_INPUTS, SUBMODE_INPUTS, VACE_MODES
 from wan_studio.settings import Settings
 
 
@@ -138,87 +137,69 @@ def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
     panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
 
 
-def _image(label: str, mode: str, name: str) -> gr.Image:
-    return gr.Image(label=label, type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=200,
-                    elem_id=f"{mode}-{name}")
-
-
-def _video(label: str, mode: str, name: str) -> gr.Video:
-    return gr.Video(label=label, sources=["upload"], height=200, elem_id=f"{mode}-{name}")
+def _component(mode: str, item: PageInput, height: int = 200):
+    """The page's input for a declared field: its kind, label, choices and first value from the request class."""
+    common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
+    if item.kind == "image" and item.multiple:
+        return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=110, **common)
+    if item.kind == "image":
+        return gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height, **common)
+    if item.kind == "video":
+        return gr.Video(sources=["upload"], height=height, **common)
+    if item.kind == "image-or-video":
+        return gr.File(type="filepath", file_types=["image", "video"], height=110, **common)
+    if item.kind == "audio":
+        return gr.Audio(sources=["upload", "microphone"], type="filepath", format="wav", **common)
+    if item.kind == "choices":
+        return gr.CheckboxGroup(list(item.choices), value=item.value, **common)
+    if item.kind == "choice" and len(item.choices) > 3 and any(words != value for words, value in item.choices):
+        return gr.Dropdown(list(item.choices), value=item.value, **common)
+    if item.kind == "choice":
+        return gr.Radio(list(item.choices), value=item.value, **common)
+    if item.kind == "number":
+        low, high, step = item.bounds
+        return gr.Slider(low, high, value=item.value, step=step, **common)
+    return gr.Textbox(value=item.value, placeholder=item.placeholder, **common)
 
 
 def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
-    """The distinctive inputs of seed brief 9.9, each followed by its error slot."""
+    """The mode's own inputs, as its request class declares them, each followed by its error slot.
+
+    Placement only is decided here: FLF2V's end frame can also be drawn by a preview run, VACE's
+    first and last frames sit side by side, and S2V shows the audio's length under the audio."""
     inputs: dict = {}
     duration_box = None
+    declared = {item.name: item for item in page_inputs(mode)}
 
-    def add(name, component):
-        inputs[name] = component
+    def add(name, **options):
+        inputs[name] = _component(mode, declared[name], **options)
         _error_slot(errors, mode, name)
 
-    if mode in ("i2v", "ti2v"):
-        add("image", _image(label(mode, "image"), mode, "image"))
-    elif mode == "flf2v":
-        with gr.Row():
-            with gr.Column():
-                add("image", _image(label(mode, "image"), mode, "image"))
-            with gr.Column():
-                # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
-                with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
-                    with gr.Tab("Upload", id="upload"):
-                        add("last_image", _image(label(mode, "last_image"), mode, "last_image"))
-                    with gr.Tab("Generate", id="generate"):
-                        end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
-                        end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
-                extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
-    elif mode == "v2v":
-        add("video", _video(label(mode, "video"), mode, "video"))
-        add("strength", gr.Slider(0.05, 1.0, value=0.8, step=0.05, label=label(mode, "strength"),
-                                  elem_id="v2v-strength"))
-    elif mode == "vace":
-        add("vace_mode", gr.Radio(list(VACE_MODES), value="inpaint", label=label(mode, "vace_mode"), elem_id="vace-vace_mode"))
-        add("video", _video(label(mode, "video"), mode, "video"))
-        add("control_source", gr.Radio([("Extract the control from a normal video", "raw"),
-                                        ("The video already is a control video", "control")],
-                                       value="raw", label=label(mode, "control_source"), visible=False, elem_id="vace-control_source"))
-        add("mask", gr.File(label=label(mode, "mask"), type="filepath",
-                            file_types=["image", "video"], height=110, elem_id="vace-mask"))
-        add("bbox", gr.Textbox(label=label(mode, "bbox"), placeholder="8, 8, 56, 40",
-                               elem_id="vace-bbox"))
-        add("outpaint_directions", gr.CheckboxGroup(["left", "right", "up", "down"], value=["left", "right"],
-                                                    label=label(mode, "outpaint_directions"), visible=False,
-                                                    elem_id="vace-outpaint_directions"))
-        add("outpaint_ratio", gr.Slider(0.05, 2.0, value=0.25, step=0.05, label=label(mode, "outpaint_ratio"), visible=False,
-                                        elem_id="vace-outpaint_ratio"))
-        add("extension", gr.Dropdown([("From a first frame", "first_frame"), ("To a last frame", "last_frame"),
-                                      ("Between first and last frames", "first_last"),
-                                      ("Continue after a clip", "first_clip"), ("Lead into a clip", "last_clip")],
-                                     value="first_frame", label=label(mode, "extension"), visible=False, elem_id="vace-extension"))
-        with gr.Row():
-            add("image", gr.Image(label=label(mode, "image"), type="filepath", height=160, visible=False, elem_id="vace-image"))
-            add("last_image", gr.Image(label=label(mode, "last_image"), type="filepath", height=160, visible=False,
-                                       elem_id="vace-last_image"))
-        add("reference", gr.File(label=label(mode, "reference"), file_count="multiple", type="filepath",
-                                 file_types=["image"], height=110, elem_id="vace-reference"))
-        add("conditioning_scale", gr.Slider(0, 2, value=1.0, step=0.05, label=label(mode, "conditioning_scale"),
-                                            elem_id="vace-conditioning_scale"))
-    elif mode == "s2v":
-        add("image", _image(label(mode, "image"), mode, "image"))
-        add("audio", gr.Audio(label=label(mode, "audio"), sources=["upload", "microphone"], type="filepath", format="wav",
-                              elem_id="s2v-audio"))
-        duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
-                                  elem_id="s2v-duration")
-        add("pose_video", _video(label(mode, "pose_video"), mode, "pose_video"))
-    elif mode == "animate":
-        add("image", _image(label(mode, "image"), mode, "image"))
-        add("animate_mode", gr.Radio([("Animate the character", "animate"), ("Replace a person in the video", "replace")],
-                                     value="animate", label=label(mode, "animate_mode"), elem_id="animate-animate_mode"))
-        add("pose_video", _video(label(mode, "pose_video"), mode, "pose_video"))
-        add("face_video", _video(label(mode, "face_video"), mode, "face_video"))
-        add("background_video", gr.Video(label=label(mode, "background_video"), sources=["upload"], height=160, visible=False,
-                                         elem_id="animate-background_video"))
-        add("mask_video", gr.Video(label=label(mode, "mask_video"), sources=["upload"], height=160,
-                                   visible=False, elem_id="animate-mask_video"))
+    names = list(declared)
+    while names:
+        name = names.pop(0)
+        if mode == "flf2v" and name == "image":
+            with gr.Row():
+                with gr.Column():
+                    add("image")
+                with gr.Column():
+                    # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
+                    with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
+                        with gr.Tab("Upload", id="upload"):
+                            add(names.pop(names.index("last_image")))
+                        with gr.Tab("Generate", id="generate"):
+                            end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
+                            end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
+                    extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
+        elif mode == "vace" and name == "image":
+            with gr.Row():
+                add("image", height=160)
+                add(names.pop(names.index("last_image")), height=160)
+        else:
+            add(name)
+        if mode == "s2v" and name == "audio":
+            duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
+                                      elem_id="s2v-duration")
     return inputs, duration_box
 
 
@@ -401,20 +382,16 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             # .change: uploads, examples, "Send to" and the end-frame generator all set these
             panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
 
-    if mode == "vace":
-        switchable = sorted(vace_inputs() - {"vace_mode"})
+    # an input the chosen sub-mode (VACE) or mode (Animate) does not use is hidden
+    switch = {"vace": "vace_mode", "animate": "animate_mode"}.get(mode)
+    if switch:
+        switchable = [name for name in panel.inputs if name != switch]
 
-        def show_vace_inputs(sub_mode):
-            shown = {*SUBMODE_INPUTS.get(sub_mode, ()), *ANY_SUBMODE_INPUTS}
-            return [gr.update(visible=name in shown) for name in switchable if name in panel.inputs]
+        def show_inputs(choice):
+            return [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
 
-        vace_outputs = [panel.inputs[n] for n in switchable if n in panel.inputs]
-        panel.inputs["vace_mode"].change(show_vace_inputs, panel.inputs["vace_mode"], vace_outputs, queue=False,
-                                         **private)
-    if mode == "animate":
-        panel.inputs["animate_mode"].change(
-            lambda m: [gr.update(visible=m == "replace")] * len(REPLACE_INPUTS), panel.inputs["animate_mode"],
-            [panel.inputs[name] for name in REPLACE_INPUTS], queue=False, **private)
+        panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable],
+                                    queue=False, **private)
     if mode == "flf2v":
         panel.extras["end_make"].click(
             _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],

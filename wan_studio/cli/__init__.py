@@ -127,7 +127,7 @@ def load_recipe(path: Path) -> dict:
 
 
 def cmd_generate(args, settings) -> int:
-    request = request_from_args(args, settings)
+    request = request_from_args(args, settings).prepare()  # reads the inputs once; the job keeps what it found
     if args.dry_run:
         from wan_studio.runtime.dry_run import prepared_summary
 

@@ -35,11 +35,12 @@ def _converter(name: str, form=None, kind: type = str):
 def _add(group, cls, f: dataclasses.Field, help_text: str) -> None:
     meta = f.metadata
     options = dict(dest=f.name, help=help_text, default=None)
-    if meta.get("choices"):
+    listed = bool(meta.get("choices")) and not meta.get("text")  # a text form (e.g. left,right) is checked after
+    if listed:
         options["choices"] = list(meta["choices"])
     if meta.get("multiple"):
         options["action"] = "append"
-    if not meta.get("choices"):
+    if not listed:
         form = declared_fields.TEXT_FORMS.get(meta.get("text"))
         options["type"] = _converter(f.name, form, declared_fields.value_type(cls, f.name))
     if meta.get("file"):

@@ -17,6 +17,7 @@ a 14B model is refused with the LoRA, the first offending key and both shapes na
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -74,6 +75,14 @@ class ResolvedLora:
     def as_recipe(self) -> dict:
         return {"source": self.source, "file": self.path.name, "sha256": self.sha256, "weight": self.weight,
                 "expert": self.expert, "layout": self.layout, "rank": self.rank}
+
+    def to_dict(self) -> dict:
+        """What a job keeps, so the worker neither looks for nor hashes the file again."""
+        return {**dataclasses.asdict(self), "path": str(self.path)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ResolvedLora":
+        return cls(**{**data, "path": Path(data["path"])})
 
 
 # -- job specs ------------------------------------------------------------------------------------

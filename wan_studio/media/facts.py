@@ -1,10 +1,11 @@
 """Facts about input files, read once per version of a file: an image's size, a video's length and
 size, an audio file's duration, a LoRA file's header.
 
-A request is rebuilt often (every cost-line refresh on the page, again when the worker runs it);
-keyed by the file's identity (resolved path, size, modification time), each file is opened once,
-and a file edited in place is read again. The queue's and the library's copies of an input
-`carry` the facts of the original, so the worker does not probe its copy.
+A request is prepared often (every cost-line refresh on the page, again at submit); keyed by the
+file's identity (resolved path, size, modification time), each file is opened once, and a file
+edited in place is read again. A queued job keeps what its preparation found (requests/prepared.py),
+so the worker reads nothing; the library's copies of an input `carry` the facts of the original,
+so a re-run from the gallery does not probe its copy either.
 """
 
 from __future__ import annotations

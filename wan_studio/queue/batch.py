@@ -56,7 +56,7 @@ def _request_from_row(data: dict, base: Path, settings) -> GenerationRequest:
     cls = request_types().get(data["mode"])
     if cls is not None:
         data = cli_spellings(data, cls)
-    return request_from_dict(absolutize_inputs(data, base))
+    return request_from_dict(absolutize_inputs(data, base)).prepare()  # a bad file is named with its row
 
 
 def cli_spellings(data: dict, cls) -> dict:

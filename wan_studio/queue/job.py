@@ -22,6 +22,8 @@ class Job:
     position: int
     mode: str
     request: dict
+    prepared: dict | None = None  # what preparing the request found (Preparation.to_dict()): no file is read again
+    progress: dict | None = None  # a running job's last JobStatus.as_dict(), written about once a second
     owner: str | None = None
     created: float = 0.0
     started: float | None = None
@@ -49,14 +51,15 @@ class Job:
         return str(self.request.get("model") or "")
 
     def typed_request(self) -> GenerationRequest:
-        """The request rebuilt (and re-validated) from the stored record."""
-        return request_from_dict(self.request)
+        """The request rebuilt from the stored record, prepared from the stored preparation."""
+        return request_from_dict(self.request, self.prepared)
 
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> "Job":
         return cls(
             id=row["id"], state=row["state"], position=row["position"], mode=row["mode"],
-            request=json.loads(row["request"]), owner=row["owner"], created=row["created"], started=row["started"],
+            request=json.loads(row["request"]), prepared=json.loads(row["prepared"] or "null"),
+            progress=json.loads(row["progress"] or "null"), owner=row["owner"], created=row["created"], started=row["started"],
             finished=row["finished"], result_id=row["result_id"], result_path=row["result_path"],
             error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
             messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],

@@ -63,12 +63,16 @@ class JobStatus:
         return dataclasses.replace(self, **changes)
 
 
+_FIELDS = {f.name for f in dataclasses.fields(JobStatus)}
+
+
 def status_of(job, position: int | None = None) -> JobStatus:
     """What the store knows of a job (a `queue.store.Job`): its state, place in line or outcome."""
     if job.state == "queued":
         return JobStatus("queued", job_id=job.id, position=position)
-    if job.state == "running":  # in another process: no step counts here
-        return JobStatus("running", job_id=job.id)
+    if job.state == "running":  # run by another process: its last saved progress (about once a second)
+        saved = {k: v for k, v in (job.progress or {}).items() if k in _FIELDS and k not in ("job_id", "preview")}
+        return JobStatus(**{"state": "running", **saved, "job_id": job.id})
     message = job.error_message or ("; ".join(job.messages) if job.messages else None)
     return JobStatus(job.state, job_id=job.id, message=message, result_path=job.result_path)
 

@@ -4,8 +4,9 @@ Policy
 - Every change is written at once, in one short `BEGIN IMMEDIATE` transaction, to a WAL-mode
   database with a busy timeout, so the studio, its worker thread and a CLI in another process
   can all use the same file. One re-entrant lock guards the store's single connection.
-- A job keeps the full typed request (`request.to_dict()`) and copies of its input files in
-  `inputs_dir/<job id>/`, so it can be retried or re-run exactly after the originals are gone.
+- A job keeps the full typed request (`request.to_dict()`), what preparing it found (file facts,
+  LoRA hashes: `prepared`, so the worker reads none of it again) and copies of its input files
+  in `inputs_dir/<job id>/`, so it can be retried or re-run exactly after the originals are gone.
 - Queue order is `position` among queued jobs (unique among them); listings show running jobs
   first, then the queue, then finished jobs newest first, capped.
 - A job left `running` by a process that died is put back at the head of the queue once
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from wan_studio.errors import RequestError, StudioError
-from wan_studio.media import facts
 from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
     CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
 )
@@ -41,7 +41,8 @@ from wan_studio.requests import GenerationRequest
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the prepared and progress columns
+ADDED_COLUMNS = ("prepared", "progress")  # in version 2; a version-1 queue gains them on opening
 REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the head of the queue (once)."
 INTERRUPTED_AGAIN_MESSAGE = ("Interrupted again after being put back once; left out of the queue so it cannot "
                              "crash the studio in a loop. Retry it by hand.")
@@ -68,7 +69,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     stop_requested INTEGER NOT NULL DEFAULT 0,
     runner_host TEXT,
     runner_pid INTEGER,
-    runner_started REAL
+    runner_started REAL,
+    prepared TEXT,
+    progress TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state_position ON jobs (state, position);
 """
@@ -179,6 +182,10 @@ class JobStore:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+                for column in ADDED_COLUMNS:  # a queue from version 1: its jobs are prepared when they run
+                    if column not in columns:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
                 if version < SCHEMA_VERSION:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
@@ -276,6 +283,7 @@ class JobStore:
         for request in requests:
             if not isinstance(request, GenerationRequest):
                 raise TypeError(f"expected a typed request (GenerationRequest), got {type(request).__name__}")
+        requests = [request.prepare() for request in requests]  # all checked before any is queued
         planned: list[tuple[str, GenerationRequest]] = []
         reserved: set[str] = set()
         try:
@@ -288,9 +296,10 @@ class JobStore:
                 position = self._tail_position(conn)
                 for offset, (job_id, request) in enumerate(planned):
                     conn.execute(
-                        "INSERT INTO jobs (id, state, position, mode, request, owner, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (job_id, QUEUED, position + offset, request.mode, json.dumps(request.to_dict()), owner, now),
+                        "INSERT INTO jobs (id, state, position, mode, request, prepared, owner, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (job_id, QUEUED, position + offset, request.mode, json.dumps(request.to_dict()),
+                         json.dumps(request.preparation.to_dict()), owner, now),
                     )
         except BaseException:
             for job_id in reserved:
@@ -323,7 +332,6 @@ class JobStore:
                 except OSError as exc:
                     raise RequestError(field_name, f"Could not copy the input file {source} for the queue: {exc}") \
                         from exc
-                facts.carry(source_path, target)  # the copy is not probed again
                 mapping.setdefault(field_name, []).append(str(target))
         return request.with_input_files(mapping)
 
@@ -434,13 +442,13 @@ class JobStore:
         job = self._require(job_id)
         if job.state != QUEUED:
             raise QueueError(f"Job {job_id} is {job.state}; only a queued job can be edited.")
-        request = self._with_copied_inputs(job_id, request)
+        request = self._with_copied_inputs(job_id, request.prepare())
         with self._write() as conn:
             row = self._row(conn, job_id)
             if row["state"] != QUEUED:
                 raise QueueError(f"Job {job_id} is {row['state']}; only a queued job can be edited.")
-            conn.execute("UPDATE jobs SET request = ?, mode = ?, messages = ? WHERE id = ?",
-                         (json.dumps(request.to_dict()), request.mode,
+            conn.execute("UPDATE jobs SET request = ?, prepared = ?, mode = ?, messages = ? WHERE id = ?",
+                         (json.dumps(request.to_dict()), json.dumps(request.preparation.to_dict()), request.mode,
                           _with_message(row, "Edited while queued."), job_id))
         self._drop_unused_inputs(job_id, request)
         return self._require(job_id)
@@ -488,12 +496,18 @@ class JobStore:
                 if row["state"] != QUEUED:
                     raise QueueError(f"Job {job_id} is {row['state']}; only a queued job can be started.")
             conn.execute(
-                "UPDATE jobs SET state = ?, started = ?, stop_requested = 0, runner_host = ?, runner_pid = ?, "
-                "runner_started = ? WHERE id = ?",
+                "UPDATE jobs SET state = ?, started = ?, stop_requested = 0, progress = NULL, runner_host = ?, "
+                "runner_pid = ?, runner_started = ? WHERE id = ?",
                 (RUNNING, time.time(), runner.host, runner.pid, runner.started, row["id"]),
             )
             job_id = row["id"]
         return self._require(job_id)
+
+    def set_progress(self, job_id: str, status: dict) -> None:
+        """Where a running job is (JobStatus.as_dict()), for waiters in other processes."""
+        with self._write() as conn:
+            conn.execute("UPDATE jobs SET progress = ? WHERE id = ? AND state = ?",
+                         (json.dumps(status), job_id, RUNNING))
 
     def mark_running(self, job_id: str) -> Job:
         return self.claim(job_id)

@@ -31,7 +31,7 @@ from wan_studio.errors import Cancelled
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
 from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
-from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class _RunningJob:
     thread: threading.Thread = field(default_factory=threading.current_thread)
     shutting_down: bool = False
     last_stop_check: float = 0.0
+    saved: JobStatus | None = None  # the progress last written to the store
+    saved_at: float = 0.0
 
 
 class QueueWorker:
@@ -382,13 +384,14 @@ class QueueWorker:
             with self._cond:
                 running.status = status
                 self._changed()
+            self._save_progress(running, status)
             self._check_stop_request(running)
             self._emit(job, JobEvent("progress", status))
 
         try:
             if self.store.stop_requested(job.id):
                 raise Cancelled("Stopped before it started; nothing was saved.")
-            request = request_from_dict(job.request)
+            request = job.typed_request()  # prepared from what the job keeps: no input file is read
             result = self.engine.generate(request, on_progress=on_progress, cancel=running.cancel)
         except Cancelled:
             if running.shutting_down:
@@ -408,6 +411,15 @@ class QueueWorker:
             self._changed()
         self._emit(final, JobEvent("finished"))
         return final
+
+    def _save_progress(self, running: _RunningJob, status: JobStatus) -> None:
+        """For a CLI waiting in another process: each new state at once, steps about once a poll interval."""
+        now = time.monotonic()
+        if running.saved is not None and status.state == running.saved.state and \
+                now - running.saved_at < self.poll_interval_s:
+            return
+        running.saved, running.saved_at = status, now
+        self.store.set_progress(running.job_id, status.as_dict())
 
     def _check_stop_request(self, running: _RunningJob) -> None:
         """A stop asked for from another process (the CLI), read at most once per poll interval."""

@@ -18,6 +18,7 @@ from wan_studio.requests.base import (
 from wan_studio.requests.flf2v import FLF2VRequest
 from wan_studio.requests.i2v import I2VRequest
 from wan_studio.requests.inputs import looks_like_video, native_area, size_from
+from wan_studio.requests.prepared import Preparation
 from wan_studio.requests.preview import PreviewRequest
 from wan_studio.requests.s2v import S2V_MIN_AUDIO_S, S2V_RESOLUTIONS, S2VRequest
 from wan_studio.requests.t2v import T2VRequest
@@ -38,8 +39,11 @@ def request_types() -> dict[str, type[GenerationRequest]]:
     return {cls.mode: cls for cls in REQUEST_TYPES}
 
 
-def request_from_dict(data: dict) -> GenerationRequest:
-    """Rebuild (and re-validate) a request saved in a recipe or a queue record."""
+def request_from_dict(data: dict, preparation: dict | None = None) -> GenerationRequest:
+    """Rebuild a request saved in a recipe or a queue record (its structure checked).
+
+    With the `preparation` stored beside it (a queued job's), it comes back prepared without
+    reading any file; without one it is a plain value to `prepare()` at submit."""
     data = dict(data)
     mode = data.pop("mode", None)
     types = request_types()
@@ -50,7 +54,9 @@ def request_from_dict(data: dict) -> GenerationRequest:
     unknown = sorted(set(data) - names)
     if unknown:
         raise RequestError(unknown[0], f"Unknown field(s) for {mode}: {', '.join(unknown)}.")
-    return cls(**data)
+    request = cls(**data)
+    known = Preparation.from_dict(preparation)
+    return request.prepare(known=known) if known is not None else request
 
 
 def absolutize_inputs(data: dict, base: Path) -> dict:

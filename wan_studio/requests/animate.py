@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
+from wan_studio.requests.prepared import InputFacts
 
 
 ANIMATE_MODES = ("animate", "replace")
@@ -31,6 +31,8 @@ class AnimateRequest(VideoInput, GenerationRequest):
     mode: ClassVar[str] = "animate"
 
     image: str | None = request_field(label="Character reference", file="image", help="the character to bring to life")
+    animate_mode: str = request_field("animate", label="Mode", help="animate: the character moves; replace: it takes a person's place",
+                                      choices=dict(zip(ANIMATE_MODES, ("Animate the character", "Replace a person in the video"))))
     pose_video: str | None = request_field(label="Driving pose video (skeleton renders)", file="video",
                                            help="pre-processed pose video")
     face_video: str | None = request_field(label="Driving face video (face crops)", file="video",
@@ -38,33 +40,19 @@ class AnimateRequest(VideoInput, GenerationRequest):
     background_video: str | None = request_field(label="Background video", file="video", help="replace mode: the background")
     mask_video: str | None = request_field(label="Mask video (white = the person to replace)", file="video",
                                            help="replace mode: white = the character")
-    animate_mode: str = request_field("animate", label="Mode", choices=ANIMATE_MODES, help="animate: the character moves; replace: it takes a person's place")
-    segment_frame_length: int | None = request_field(label="Segment length", help="frames per segment (4k+1)")
-    prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", help="1 or 5")
+    segment_frame_length: int | None = request_field(label="Segment length", page=False, help="frames per segment (4k+1)")
+    prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", page=False, help="1 or 5")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
-        if self.animate_mode not in ANIMATE_MODES:
-            raise RequestError("animate_mode", f"Animate mode must be 'animate' or 'replace'; got {self.animate_mode!r}.")
+    def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Animate needs a character image: the person or figure to bring to life.")
-        self._image_size = facts.image_size(self.image, "image")
         for name, what in (("pose_video", "pose video (skeleton renders)"), ("face_video", "face video (face crops)")):
             if not getattr(self, name):
                 raise RequestError(name, f"Animate needs a pre-processed {what}. {PREPROCESS_HINT}")
-        self._pose = self._probe("pose_video", record)
-        self._available = self._available_frames(self._pose, record)
-        if self._available < 5:
-            raise RequestError("pose_video", f"The pose video gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
-        extra = REPLACE_INPUTS if self.animate_mode == "replace" else ()
         if self.animate_mode == "replace":
             for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
                 if not getattr(self, name):
                     raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
-        for name in ("face_video", *extra):
-            info = self._probe(name, record)
-            count = self._available_frames(info, record)
-            if count < min(self._available, self.frames or self._available):
-                raise RequestError(name, f"The {name.replace('_', ' ')} gives {count} frames at {record.fps} fps but the pose video needs {self._available}.")
         if self.prev_segment_conditioning_frames not in (1, 5):
             raise RequestError("prev_segment_conditioning_frames", f"Frames carried between segments must be 1 or 5; got {self.prev_segment_conditioning_frames!r}.")
         if self.segment_frame_length is None:
@@ -73,11 +61,27 @@ class AnimateRequest(VideoInput, GenerationRequest):
         if not isinstance(seg, int) or isinstance(seg, bool) or seg < 5 or (seg - 1) % 4 or seg > record.frames_max:
             raise RequestError("segment_frame_length", f"Segment length must be of the form 4k+1 between 5 and {record.frames_max}; got {seg!r}.")
 
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._image_size = inputs.image_size("image", self.image)
+        pose = inputs.video_info("pose_video", self.pose_video)
+        self._available = self._available_frames(pose, record)
+        if self._available < 5:
+            raise RequestError("pose_video", f"The pose video gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
+        extra = REPLACE_INPUTS if self.animate_mode == "replace" else ()
+        for name in ("face_video", *extra):
+            count = self._available_frames(inputs.video_info(name, getattr(self, name)), record)
+            if count < min(self._available, self.frames or self._available):
+                raise RequestError(name, f"The {name.replace('_', ' ')} gives {count} frames at {record.fps} fps but the pose video needs {self._available}.")
+
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         return size_from(record, *self._image_size)
 
     def _suggested_frames(self, record: Checkpoint) -> int:
         return self._available
+
+    def _check_frames_shape(self, record: Checkpoint) -> None:
+        if not isinstance(self.frames, int) or isinstance(self.frames, bool) or self.frames < 1:
+            raise RequestError("frames", f"Frames must be a whole number of at least 1; got {self.frames!r}.")
 
     def _check_frames(self, record: Checkpoint) -> None:
         # the output is as long as the driving video: any length, made segment by segment

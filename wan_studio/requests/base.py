@@ -1,9 +1,12 @@
-"""Typed generation requests, validated when built.
+"""Typed generation requests: values checked when built, prepared once at submit.
 
-A request is complete once constructed: fields left as None take the checkpoint's defaults from
-the catalog, and a seed is drawn (and kept) when none is given, so the request recorded in a
-recipe re-runs exactly. Every invalid field raises `RequestError` with its own message, naming
-the field, the value and what would be legal.
+Constructing a request checks its structure only (types, ranges, choices, 4k+1 frames, size
+multiples), so building one is cheap and reads no file. `prepare()` is the one step that reads
+files, the tokenizer and LoRA files: it fills the checkpoint's defaults (size and frames from the
+inputs, a seed drawn and kept, so the recipe re-runs exactly) and records what it learned in a
+`Preparation` stored with the job, so the worker does not read any of it again. Every invalid
+field raises `RequestError` with its own message, naming the field, the value and what would be
+legal.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.fields import FileFields, request_field
+from wan_studio.requests.fields import label as field_label
+from wan_studio.requests.prepared import InputFacts, Preparation
 
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 200
@@ -64,15 +69,88 @@ class GenerationRequest:
             raise RequestError(
                 "model", f"{record.name} does not do {self.mode.upper()}; models for {self.mode.upper()}: {options}."
             )
-        self._check_inputs(record)
+        self._preparation: Preparation | None = None
+        self._check_structure(record)
+
+    # -- preparing: the one step that reads files, tokenizers and LoRAs --------------------------
+    def prepare(self, known: Preparation | None = None) -> "GenerationRequest":
+        """A copy with every default filled and every input checked against its file.
+
+        Reads each input file's facts (once per file version), counts the prompt's tokens and finds,
+        hashes and shape-checks the LoRAs. With `known` (what an earlier preparation of this same
+        request found, as stored with its job) nothing is read again. A prepared request returns
+        itself."""
+        if self._preparation is not None and known is None:
+            return self
+        prepared = dataclasses.replace(self)
+        prepared._fill(known)
+        return prepared
+
+    @property
+    def is_prepared(self) -> bool:
+        return self._preparation is not None
+
+    @property
+    def preparation(self) -> Preparation:
+        if self._preparation is None:
+            raise RuntimeError(f"{type(self).__name__} is not prepared; call .prepare() before reading its preparation")
+        return self._preparation
+
+    def _read_fact(self, attribute: str, what: str):
+        """A fact `_read_inputs` found (e.g. the audio's length): there once the request is prepared."""
+        if not hasattr(self, attribute):
+            raise RuntimeError(f"{type(self).__name__} is not prepared; call .prepare() before reading {what}")
+        return getattr(self, attribute)
+
+    def _fill(self, known: Preparation | None) -> None:
+        record = self.checkpoint
+        inputs = InputFacts(self.input_files(), known)
+        self._read_inputs(record, inputs)
         record = self._apply_preset(record)
         self._fill_defaults(record)
         self._validate(record)
-        self._check_loras(record)
+        if known is None:
+            for name in ("prompt", "negative_prompt"):
+                self._check_token_count(record, name)
+            self._check_loras(record)
+        else:
+            from wan_studio.loras import ResolvedLora
+
+            self._resolved_loras = [ResolvedLora.from_dict(lora) for lora in known.loras]
+        self._preparation = Preparation(facts=inputs.found, loras=[lora.to_dict() for lora in self._resolved_loras])
+
+    # -- structure: checked on construction, without opening any file ---------------------------
+    def _check_structure(self, record: Checkpoint) -> None:
+        from wan_studio import loras
+        from wan_studio.requests.fields import meta
+
+        self._check_fields(record)
+        for f in dataclasses.fields(self):
+            choices, value = meta(type(self), f.name).get("choices"), getattr(self, f.name)
+            for item in value if isinstance(value, list) else [value]:
+                if choices and item is not None and item not in choices:
+                    raise RequestError(f.name, f"Unknown {field_label(type(self), f.name).lower()} {item!r}; "
+                                               f"choose one of: {', '.join(choices)}.")
+        self._check_prompt_text()
+        for name in ("width", "height"):
+            if getattr(self, name) is not None:
+                self._check_side(record, name)
+        if self.frames is not None:
+            self._check_frames_shape(record)
+        self._check_numbers(record)
+        self._check_memory_plan()
+        self.loras = loras.normalize_specs(self.loras)
+
+    def _check_fields(self, record: Checkpoint) -> None:
+        """Hook: the mode's own fields (sub-modes, strengths, boxes), checked without their files."""
+
+    def _check_frames_shape(self, record: Checkpoint) -> None:
+        """Hook: the frame count as far as it can be checked without the inputs."""
+        self._check_frames(record)
 
     # -- hooks for modes with input files -----------------------------------------------------
-    def _check_inputs(self, record: Checkpoint) -> None:
-        """Load and check the mode's input files (raising RequestError); runs before defaults."""
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        """Read and check the mode's input files through `inputs` (raising RequestError); runs before defaults."""
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         return record.default_size
@@ -139,26 +217,38 @@ class GenerationRequest:
 
     # -- validation ---------------------------------------------------------------------------
     def _validate(self, record: Checkpoint) -> None:
-        self._check_prompt(record)
-        self._check_size(record)
+        """The filled request, whole: every field set and legal for the (preset's) checkpoint."""
+        self._check_prompt_text()
+        for name in ("width", "height"):
+            self._check_side(record, name)
         self._check_frames(record)
-        if not is_whole_number(self.steps) or self.steps < 1:
-            raise RequestError("steps", f"Steps must be a whole number of at least 1; got {self.steps!r}.")
-        if self.steps > MAX_STEPS:
-            raise RequestError("steps", f"Steps must be at most {MAX_STEPS}; got {self.steps}.")
-        self._check_range("guidance", self.guidance, GUIDANCE_RANGE, "Guidance")
-        if record.is_moe:
-            self._check_range("guidance_2", self.guidance_2, GUIDANCE_RANGE, "Low-noise guidance (guidance_2)")
-        elif self.guidance_2 is not None:
+        for name in ("steps", "guidance", "flow_shift", "seed"):
+            if getattr(self, name) is None:
+                raise RequestError(name, f"{field_label(type(self), name)} is missing.")
+        if record.is_moe and self.guidance_2 is None:
+            raise RequestError("guidance_2", "Low-noise guidance (guidance_2) is missing.")
+        if not record.is_moe and self.guidance_2 is not None:
             raise RequestError(
                 "guidance_2",
                 f"{record.name} has a single transformer, so it takes no second guidance scale (guidance_2); "
                 "only the Wan 2.2 A14B (MoE) models do.",
             )
-        self._check_range("flow_shift", self.flow_shift, FLOW_SHIFT_RANGE, "Flow shift")
-        if not is_whole_number(self.seed) or not 0 <= self.seed <= MAX_SEED:
+        self._check_numbers(record)
+
+    def _check_numbers(self, record: Checkpoint) -> None:
+        """Steps, guidance, flow shift and seed, those that are set."""
+        if self.steps is not None:
+            if not is_whole_number(self.steps) or self.steps < 1:
+                raise RequestError("steps", f"Steps must be a whole number of at least 1; got {self.steps!r}.")
+            if self.steps > MAX_STEPS:
+                raise RequestError("steps", f"Steps must be at most {MAX_STEPS}; got {self.steps}.")
+        for name, label in (("guidance", "Guidance"), ("guidance_2", "Low-noise guidance (guidance_2)")):
+            if getattr(self, name) is not None:
+                self._check_range(name, getattr(self, name), GUIDANCE_RANGE, label)
+        if self.flow_shift is not None:
+            self._check_range("flow_shift", self.flow_shift, FLOW_SHIFT_RANGE, "Flow shift")
+        if self.seed is not None and (not is_whole_number(self.seed) or not 0 <= self.seed <= MAX_SEED):
             raise RequestError("seed", f"Seed must be a whole number from 0 to {MAX_SEED}; got {self.seed!r}.")
-        self._check_memory_plan()
 
     def _check_memory_plan(self) -> None:
         from wan_studio.memory.plans import PLAN_NAMES
@@ -172,38 +262,39 @@ class GenerationRequest:
             )
         self.memory_plan = name
 
-    def _check_prompt(self, record: Checkpoint) -> None:
+    def _check_prompt_text(self) -> None:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise RequestError("prompt", "The prompt is empty: describe the video you want.")
-        if not isinstance(self.negative_prompt, str):
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise RequestError("negative_prompt", "The negative prompt must be text.")
-        for name, text in (("prompt", self.prompt), ("negative_prompt", self.negative_prompt)):
-            count = count_prompt_tokens(record, text)
-            if count > PROMPT_TOKEN_LIMIT:
-                label = "prompt" if name == "prompt" else "negative prompt"
-                raise RequestError(
-                    name,
-                    f"The {label} is {count} tokens long; {record.name} reads at most {PROMPT_TOKEN_LIMIT}. "
-                    f"Shorten it by about {count - PROMPT_TOKEN_LIMIT} tokens.",
-                )
 
-    def _check_size(self, record: Checkpoint) -> None:
+    def _check_token_count(self, record: Checkpoint, name: str) -> None:
+        count = count_prompt_tokens(record, getattr(self, name))
+        if count > PROMPT_TOKEN_LIMIT:
+            label = "prompt" if name == "prompt" else "negative prompt"
+            raise RequestError(
+                name,
+                f"The {label} is {count} tokens long; {record.name} reads at most {PROMPT_TOKEN_LIMIT}. "
+                f"Shorten it by about {count - PROMPT_TOKEN_LIMIT} tokens.",
+            )
+
+    def _check_side(self, record: Checkpoint, name: str) -> None:
         g = record.spatial_granularity
         max_side = 2 * max(max(s) for s in record.sizes)
-        for name, value in (("width", self.width), ("height", self.height)):
-            if not is_whole_number(value):
-                raise RequestError(name, f"{name.capitalize()} must be a whole number of pixels; got {value!r}.")
-            if value % g:
-                lower, upper = value // g * g, (value // g + 1) * g
-                raise RequestError(
-                    name,
-                    f"{name.capitalize()} must be a multiple of {g} for {record.name}; got {value} "
-                    f"(nearest legal: {lower or upper} or {upper}).",
-                )
-            if not g * 2 <= value <= max_side:
-                raise RequestError(
-                    name, f"{name.capitalize()} must be between {g * 2} and {max_side} for {record.name}; got {value}."
-                )
+        value = getattr(self, name)
+        if not is_whole_number(value):
+            raise RequestError(name, f"{name.capitalize()} must be a whole number of pixels; got {value!r}.")
+        if value % g:
+            lower, upper = value // g * g, (value // g + 1) * g
+            raise RequestError(
+                name,
+                f"{name.capitalize()} must be a multiple of {g} for {record.name}; got {value} "
+                f"(nearest legal: {lower or upper} or {upper}).",
+            )
+        if not g * 2 <= value <= max_side:
+            raise RequestError(
+                name, f"{name.capitalize()} must be between {g * 2} and {max_side} for {record.name}; got {value}."
+            )
 
     def _check_frames(self, record: Checkpoint) -> None:
         value = self.frames
@@ -244,7 +335,9 @@ class GenerationRequest:
         for name, paths in mapping.items():
             current = getattr(self, name)
             changes[name] = list(paths) if isinstance(current, (list, tuple)) else paths[0]
-        return dataclasses.replace(self, **changes)
+        copy = dataclasses.replace(self, **changes)
+        # same bytes, same facts (they are kept by field, not by path): nothing is read again
+        return copy.prepare(known=self._preparation) if self._preparation is not None else copy
 
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
+from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
@@ -20,13 +20,15 @@ class FLF2VRequest(GenerationRequest):
     image: str | None = request_field(label="Start frame", file="image", help="the first frame")
     last_image: str | None = request_field(label="End frame", file="image", help="the last frame")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
+    def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "First-last frame to video needs a first frame image.")
         if not self.last_image:
             raise RequestError("last_image", "First-last frame to video needs a last frame image.")
-        self._image_size = facts.image_size(self.image, "image")
-        facts.image_size(self.last_image, "last_image")
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._image_size = inputs.image_size("image", self.image)
+        inputs.image_size("last_image", self.last_image)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         # the output takes the first frame's aspect ratio; the last frame is centre-cropped to it

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
+from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
@@ -19,10 +19,12 @@ class I2VRequest(GenerationRequest):
 
     image: str | None = request_field(label="Source image", file="image", help="the picture the video starts from")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
+    def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Image to video needs an input image: the picture the video starts from.")
-        self._image_size = facts.image_size(self.image, "image")
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._image_size = inputs.image_size("image", self.image)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         return size_from(record, *self._image_size)

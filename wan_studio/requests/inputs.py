@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from wan_studio import media
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 
@@ -28,13 +27,9 @@ def _seconds(frames: int, fps: float) -> str:
 class VideoInput:
     """Mixin: a source video whose length at the model's fps bounds the frame count."""
 
-    def _probe(self, name: str, record: Checkpoint, required: bool = True) -> media.VideoInfo | None:
-        path = getattr(self, name)
-        if not path:
-            if required:
-                raise RequestError(name, f"{self.mode.upper()} needs an input video ({name.replace('_', ' ')}).")
-            return None
-        return facts.video_info(path, name)
+    def _require_video(self, name: str) -> None:
+        if not getattr(self, name):
+            raise RequestError(name, f"{self.mode.upper()} needs an input video ({name.replace('_', ' ')}).")
 
     @staticmethod
     def _available_frames(info: media.VideoInfo, record: Checkpoint) -> int:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from wan_studio import media
-from wan_studio.media import facts
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP, Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import native_area
+from wan_studio.requests.prepared import InputFacts
 
 
 S2V_MIN_AUDIO_S = 0.5
@@ -34,39 +34,37 @@ class S2VRequest(GenerationRequest):
                                       help="the speech or song (any format ffmpeg reads); the video is as long as it")
     pose_video: str | None = request_field(label="Optional pose video (else the audio alone drives the motion)",
                                            file="video", help="optional video whose pose drives the body")
-    clip_frames: int | None = request_field(label="Clip length", help="frames per clip (a multiple of 4; 80 on S2V-14B)")
-    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, help="area bucket: 480p or 720p; the aspect follows the image")
+    clip_frames: int | None = request_field(label="Clip length", page=False, help="frames per clip (a multiple of 4; 80 on S2V-14B)")
+    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False, help="area bucket: 480p or 720p; the aspect follows the image")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
-        from wan_studio import catalog
-
-        if self.resolution not in S2V_RESOLUTIONS:
-            raise RequestError("resolution", f"Resolution must be one of {', '.join(S2V_RESOLUTIONS)}; got {self.resolution!r}.")
-
-        s2v_facts = catalog.raw_record(record.id).get("s2v", {})
+    def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Speech to video needs a reference image: the person (or character) who speaks.")
-        self._image_size = facts.image_size(self.image, "image")
         if not self.audio:
             raise RequestError("audio", "Speech to video needs an audio file: the speech or song that drives the video.")
-        self._audio_s = facts.audio_seconds(self.audio, "audio")
-        name = Path(self.audio).name
-        if self._audio_s < S2V_MIN_AUDIO_S:
-            raise RequestError("audio", f"The audio {name} is {self._audio_s:.2f} s long; S2V needs at least {S2V_MIN_AUDIO_S} s.")
-        longest = s2v_facts.get("max_audio_s", 300)
-        if self._audio_s > longest:
-            raise RequestError(
-                "audio", f"The audio {name} is {self._audio_s:.1f} s long; {record.name} takes at most {longest} s. "
-                "Cut it into parts and make one video per part.",
-            )
-        if self.pose_video:
-            facts.video_info(self.pose_video, "pose_video")
         if self.clip_frames is None:
             self.clip_frames = record.frames_default
         clip = self.clip_frames
         if not isinstance(clip, int) or isinstance(clip, bool) or clip < 8 or clip % 4 or clip > record.frames_max:
             raise RequestError(
                 "clip_frames", f"Clip length must be a multiple of 4 between 8 and {record.frames_max} frames; got {clip!r}.")
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        from wan_studio import catalog
+
+        self._image_size = inputs.image_size("image", self.image)
+        self._audio_s = inputs.audio_seconds("audio", self.audio)
+        name = Path(self.audio).name
+        if self._audio_s < S2V_MIN_AUDIO_S:
+            raise RequestError("audio", f"The audio {name} is {self._audio_s:.2f} s long; S2V needs at least {S2V_MIN_AUDIO_S} s.")
+        longest = catalog.raw_record(record.id).get("s2v", {}).get("max_audio_s", 300)
+        if self._audio_s > longest:
+            raise RequestError(
+                "audio", f"The audio {name} is {self._audio_s:.1f} s long; {record.name} takes at most {longest} s. "
+                "Cut it into parts and make one video per part.",
+            )
+        if self.pose_video:
+            inputs.video_info("pose_video", self.pose_video)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         # 480p: the checkpoint's default area; 720p: its largest; at the image's aspect ratio
@@ -76,6 +74,11 @@ class S2VRequest(GenerationRequest):
 
     def _suggested_frames(self, record: Checkpoint) -> int:
         return self.audio_frames
+
+    def _check_frames_shape(self, record: Checkpoint) -> None:
+        if not isinstance(self.frames, int) or isinstance(self.frames, bool) or self.frames < 1:
+            raise RequestError("frames", f"Frames must be a whole number of at least 1; got {self.frames!r}. "
+                               "Leave it empty to follow the audio.")
 
     def _check_frames(self, record: Checkpoint) -> None:
         most = self.audio_frames
@@ -88,11 +91,11 @@ class S2VRequest(GenerationRequest):
     @property
     def audio_frames(self) -> int:
         """Frames that cover the whole audio at the model's fps."""
-        return max(1, math.ceil(self._audio_s * self.checkpoint.fps - 1e-6))
+        return max(1, math.ceil(self._read_fact("_audio_s", "the audio's length") * self.checkpoint.fps - 1e-6))
 
     @property
     def audio_duration_s(self) -> float:
-        return self._audio_s
+        return self._read_fact("_audio_s", "the audio's length")
 
     @property
     def clips(self) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.i2v import I2VRequest
+from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
@@ -20,8 +20,11 @@ class TI2VRequest(I2VRequest):
     image: str | None = request_field(label="Source image (optional)", file="image",
                                       help="optional: without one TI2V is text to video")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
-        self._image_size = facts.image_size(self.image, "image") if self.image else None
+    def _check_fields(self, record: Checkpoint) -> None:
+        pass  # the image is optional
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._image_size = inputs.image_size("image", self.image) if self.image else None
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         if self._image_size is None:

@@ -10,6 +10,7 @@ from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
+from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
@@ -17,16 +18,19 @@ class V2VRequest(VideoInput, GenerationRequest):
     mode: ClassVar[str] = "v2v"
 
     video: str | None = request_field(label="Source video", file="video", help="the video to restyle")
-    strength: float = request_field(0.8, label="Strength (how much is repainted)", help="above 0 and at most 1")
+    strength: float = request_field(0.8, label="Strength (how much is repainted)", bounds=(0.05, 1.0, 0.05), help="above 0 and at most 1")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
-        self._info = self._probe("video", record)
-        self._check_frames_fit("video", self._info, record)
+    def _check_fields(self, record: Checkpoint) -> None:
+        self._require_video("video")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
             raise RequestError(
                 "strength",
                 f"Strength must be a number above 0 and at most 1 (how much of the input is repainted); got {self.strength!r}.",
             )
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._info = inputs.video_info("video", self.video)
+        self._check_frames_fit("video", self._info, record)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
         return size_from(record, self._info.width, self._info.height)

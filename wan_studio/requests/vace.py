@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from wan_studio.media import facts
 from wan_studio.catalog import Checkpoint
+from wan_studio.media.vace_controls import EXTENSION_KINDS, OUTPAINT_DIRECTIONS
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, looks_like_video, size_from
+from wan_studio.requests.prepared import InputFacts
 
 MAX_REFERENCES = 3
 
@@ -36,105 +37,116 @@ class VACERequest(VideoInput, GenerationRequest):
 
     mode: ClassVar[str] = "vace"
 
-    vace_mode: str = request_field("reference", label="Sub-mode", help=", ".join(VACE_MODES))
+    vace_mode: str = request_field("reference", label="Sub-mode", choices=VACE_MODES, help=", ".join(VACE_MODES))
     video: str | None = request_field(label="Source video", file="video", help="control or source video")
-    control_source: str = request_field("raw", label="Control source", choices=("raw", "control"),
+    control_source: str = request_field("raw", label="Control source",
+                                        choices={"raw": "Extract the control from a normal video",
+                                                 "control": "The video already is a control video"},
                                         help="raw: extract the control from a normal video; control: it already is one")
     mask: str | None = request_field(label="Mask (image for all frames, or a mask video; white = regenerate)",
                                      file="image-or-video", help="inpaint mask: an image for all frames or a mask video")
     bbox: list[int] | None = request_field(label="…or a box x0, y0, x1, y1 (output pixels)", text="whole-numbers",
                                            help="inpaint box x0,y0,x1,y1 in output pixels")
     outpaint_directions: list[str] = request_field(factory=lambda: ["left", "right"], label="Outpaint directions",
-                                                   text="words", flag="--outpaint",
+                                                   text="words", flag="--outpaint", choices=OUTPAINT_DIRECTIONS,
                                                    help="sides to extend, e.g. left,right (of left, right, up, down)")
-    outpaint_ratio: float = request_field(0.25, label="Outpaint ratio", help="how much wider or taller, per side (0-2]")
-    extension: str = request_field("first_frame", label="Extension",
-                                   help="first_frame, last_frame, first_last, first_clip, last_clip")
+    outpaint_ratio: float = request_field(0.25, label="Outpaint ratio", bounds=(0.05, 2.0, 0.05),
+                                          help="how much wider or taller, per side (0-2]")
+    extension: str = request_field("first_frame", label="Extension", help=", ".join(EXTENSION_KINDS), choices=dict(zip(
+        EXTENSION_KINDS, ("From a first frame", "To a last frame", "Between first and last frames",
+                          "Continue after a clip", "Lead into a clip"))))
     image: str | None = request_field(label="First frame", file="image", help="first frame (extension)")
     last_image: str | None = request_field(label="Last frame", file="image", help="last frame (extension)")
     reference: list[str] = request_field(factory=list, label="Optional reference images (1-3)", file="image",
                                          multiple=True, help="reference image (repeat, up to 3)")
-    conditioning_scale: float = request_field(1.0, label="Control strength", help="0 to 2")
+    conditioning_scale: float = request_field(1.0, label="Control strength", bounds=(0.0, 2.0, 0.05), help="0 to 2")
 
-    def _check_inputs(self, record: Checkpoint) -> None:
-        from wan_studio.media import vace_controls as vace_inputs
+    def _check_fields(self, record: Checkpoint) -> None:
+        from wan_studio.media import vace_controls
 
         if self.vace_mode not in VACE_MODES:
             raise RequestError("vace_mode", f"Unknown VACE sub-mode {self.vace_mode!r}; choose one of: {', '.join(VACE_MODES)}.")
-        if self.control_source not in ("raw", "control"):
-            raise RequestError("control_source", f"control_source must be 'raw' or 'control'; got {self.control_source!r}.")
         refs = list(self.reference or [])
         if len(refs) > MAX_REFERENCES:
             raise RequestError("reference", f"VACE takes at most {MAX_REFERENCES} reference images; got {len(refs)}.")
-        for path in refs:
-            facts.image_size(path, "reference")
-        self._info = None
-        self._image_size = None
         kind = self.vace_mode
         if kind == "reference" and not refs:
             raise RequestError("reference", "Reference mode needs 1 to 3 reference images (a face, an object, a style).")
-        if kind in VACE_CONTROL_MODES or kind in ("inpaint", "outpaint") or (
-            kind == "extension" and self.extension in ("first_clip", "last_clip")
-        ):
-            self._info = self._probe("video", record)
-            self._check_frames_fit("video", self._info, record)
-        if kind in ("depth", "pose", "layout") and self.control_source == "raw":
-            vace_inputs.check_annotator(kind, self._annotators_dir())
+        if self._uses_video():
+            self._require_video("video")
         if kind == "inpaint":
-            self._check_inpaint_mask()
+            self._check_inpaint_fields()
         if kind == "outpaint":
-            bad = [d for d in self.outpaint_directions or [] if d not in vace_inputs.OUTPAINT_DIRECTIONS]
+            bad = [d for d in self.outpaint_directions or [] if d not in vace_controls.OUTPAINT_DIRECTIONS]
             if bad or not self.outpaint_directions:
                 raise RequestError(
                     "outpaint_directions",
-                    f"Outpaint directions must be some of {', '.join(vace_inputs.OUTPAINT_DIRECTIONS)}; got {self.outpaint_directions!r}.",
+                    f"Outpaint directions must be some of {', '.join(vace_controls.OUTPAINT_DIRECTIONS)}; got {self.outpaint_directions!r}.",
                 )
             if isinstance(self.outpaint_ratio, bool) or not isinstance(self.outpaint_ratio, (int, float)) or not 0 < self.outpaint_ratio <= 2:
                 raise RequestError("outpaint_ratio", f"Outpaint ratio must be above 0 and at most 2; got {self.outpaint_ratio!r}.")
         if kind == "extension":
-            self._check_extension()
+            self._check_extension_fields()
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 2:
             raise RequestError("conditioning_scale", f"Conditioning scale must be between 0 and 2; got {self.conditioning_scale!r}.")
+
+    def _uses_video(self) -> bool:
+        kind = self.vace_mode
+        return kind in VACE_CONTROL_MODES or kind in ("inpaint", "outpaint") or (
+            kind == "extension" and self.extension in ("first_clip", "last_clip"))
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        from wan_studio.media import vace_controls
+
+        for path in self.reference or []:
+            inputs.image_size("reference", path)
+        self._info = None
+        self._image_size = None
+        if self._uses_video():
+            self._info = inputs.video_info("video", self.video)
+            self._check_frames_fit("video", self._info, record)
+        if self.vace_mode in ("depth", "pose", "layout") and self.control_source == "raw":
+            vace_controls.check_annotator(self.vace_mode, self._annotators_dir())
+        if self.vace_mode == "inpaint" and self.mask:
+            self._mask_is_video = looks_like_video(self.mask)
+            if self._mask_is_video:
+                mask_frames = self._available_frames(inputs.video_info("mask", self.mask), record)
+                needed = self.frames if isinstance(self.frames, int) else None
+                if needed and mask_frames < needed:
+                    raise RequestError("mask", f"The mask video gives {mask_frames} frames at {record.fps} fps but the video needs {needed}.")
+            else:
+                inputs.image_size("mask", self.mask)
+        if self.vace_mode == "extension":
+            if self.image:
+                self._image_size = inputs.image_size("image", self.image)
+            if self.last_image:
+                size = inputs.image_size("last_image", self.last_image)
+                self._image_size = self._image_size or size
 
     def _annotators_dir(self) -> Path:
         from wan_studio.settings import load_settings
 
         return load_settings().models_dir / "annotators"
 
-    def _check_inpaint_mask(self) -> None:
+    def _check_inpaint_fields(self) -> None:
         if not self.mask and not self.bbox:
             raise RequestError("mask", "Inpaint needs a mask (an image for all frames, or a mask video) or a bounding box.")
         if self.bbox is not None:
             box = list(self.bbox)
             if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box) or box[0] >= box[2] or box[1] >= box[3] or min(box) < 0:
                 raise RequestError("bbox", f"The bounding box must be four whole numbers x0, y0, x1, y1 with x0 < x1 and y0 < y1; got {self.bbox!r}.")
-        if self.mask:
-            self._mask_is_video = looks_like_video(self.mask)
-            if self._mask_is_video:
-                info = facts.video_info(self.mask, "mask")
-                needed = self.frames if isinstance(self.frames, int) else None
-                mask_frames = self._available_frames(info, self.checkpoint)
-                if needed and mask_frames < needed:
-                    raise RequestError("mask", f"The mask video gives {mask_frames} frames at {self.checkpoint.fps} fps but the video needs {needed}.")
-            else:
-                facts.image_size(self.mask, "mask")
 
-    def _check_extension(self) -> None:
-        from wan_studio.media import vace_controls as vace_inputs
+    def _check_extension_fields(self) -> None:
+        from wan_studio.media import vace_controls
 
-        if self.extension not in vace_inputs.EXTENSION_KINDS:
-            raise RequestError("extension", f"Unknown extension {self.extension!r}; choose one of: {', '.join(vace_inputs.EXTENSION_KINDS)}.")
+        if self.extension not in vace_controls.EXTENSION_KINDS:
+            raise RequestError("extension", f"Unknown extension {self.extension!r}; choose one of: {', '.join(vace_controls.EXTENSION_KINDS)}.")
         needs_first = self.extension in ("first_frame", "first_last")
         needs_last = self.extension in ("last_frame", "first_last")
         if needs_first and not self.image:
             raise RequestError("image", f"The {self.extension.replace('_', ' ')} extension needs a first frame image.")
         if needs_last and not self.last_image:
             raise RequestError("last_image", f"The {self.extension.replace('_', ' ')} extension needs a last frame image.")
-        if self.image:
-            self._image_size = facts.image_size(self.image, "image")
-        if self.last_image:
-            size = facts.image_size(self.last_image, "last_image")
-            self._image_size = self._image_size or size
 
     def outpaint_scale(self) -> tuple[float, float]:
         """How much wider and taller the outpainted frame is than the source."""

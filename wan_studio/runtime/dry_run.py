@@ -23,6 +23,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     from wan_studio.memory.estimate import estimate
     from wan_studio.memory.plans import NoPlanFits, ladder, machine_from_backend
 
+    request = request.prepare()
     record = request.checkpoint
     machine = machine or machine_from_backend(detect())
     pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan

@@ -70,6 +70,7 @@ class Engine:
         """The memory plan for this request on this machine (a pinned one when the job or settings say)."""
         from wan_studio.memory.choose import choose
 
+        request = request.prepare()
         pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
         return choose(request.checkpoint, request, self.machine, pinned)
 
@@ -81,6 +82,7 @@ class Engine:
         from wan_studio.memory.plans import next_rung
 
         import_ml()
+        request = request.prepare()  # a no-op for a queued job's request (prepared at submit)
         report = on_progress or (lambda event: None)
         previews = self.previews and on_progress is not None  # a preview nobody sees is wasted work
         record = request.checkpoint

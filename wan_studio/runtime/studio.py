@@ -89,6 +89,7 @@ class Studio:
         """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
         from wan_studio.memory.choose import cost_line
 
+        request = request.prepare()  # file facts come from the cache: moving a slider reads no file
         return cost_line(request, self.engine.machine, request.memory_plan if request.memory_plan != "auto"
                          else self.settings.memory_plan)
 
@@ -140,9 +141,7 @@ def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
     """(size, seconds) to ask ZeroGPU for: the size the chosen plan needs (large before xlarge)
     and the estimated run time plus a margin; loading counts only when the checkpoint is not in place."""
     from wan_studio.memory.estimate import zerogpu_duration
-    from wan_studio.requests import request_from_dict
-
-    request = request_from_dict(job.request)
+    request = job.typed_request()
     choice = engine.choose_plan(request)
     estimate = choice.estimate
     active = engine.swap.active_key

@@ -1,0 +1,64 @@
+"""What preparing a request learned from its files, kept with the job so nobody reads them again.
+
+Preparing (`GenerationRequest.prepare`) is the one step that touches files: image sizes, video
+lengths, audio durations, LoRA headers and hashes. Its findings are a `Preparation`, a plain
+JSON-able value stored with the queued job. The worker rebuilds the request from the stored
+fields and this value, so it opens no input file and hashes no LoRA again, even in another
+process. File facts are keyed by field and position (`image-size:image:0`), not by path, so they
+still hold for the queue's and the library's copies of the inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preparation:
+    facts: dict = field(default_factory=dict)  # "kind:field:index" -> JSON value
+    loras: list = field(default_factory=list)  # ResolvedLora.to_dict() of each LoRA, the preset's first
+
+    def to_dict(self) -> dict:
+        return {"facts": dict(self.facts), "loras": [dict(lora) for lora in self.loras]}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Preparation | None":
+        if not data:
+            return None
+        return cls(facts=dict(data.get("facts") or {}), loras=list(data.get("loras") or []))
+
+
+class InputFacts:
+    """The facts a request's preparation asks for: from a stored preparation when it has them,
+    else read (once per file version, `media.facts`). Records every fact handed out."""
+
+    def __init__(self, files: dict[str, list[str]], known: Preparation | None = None):
+        self._files = files
+        self._known = known.facts if known is not None else {}
+        self.found: dict[str, object] = {}
+
+    def _fact(self, kind: str, name: str, path, read):
+        paths = self._files.get(name, [])
+        index = paths.index(str(path)) if str(path) in paths else 0
+        key = f"{kind}:{name}:{index}"
+        value = self._known[key] if key in self._known else read()
+        self.found[key] = value
+        return value
+
+    def image_size(self, name: str, path) -> tuple[int, int]:
+        from wan_studio.media import facts
+
+        return tuple(self._fact("image-size", name, path, lambda: list(facts.image_size(path, name))))
+
+    def video_info(self, name: str, path):
+        from wan_studio import media
+        from wan_studio.media import facts
+
+        found = self._fact("video-info", name, path, lambda: dataclasses.asdict(facts.video_info(path, name)))
+        return media.VideoInfo(**found)
+
+    def audio_seconds(self, name: str, path) -> float:
+        from wan_studio.media import facts
+
+        return float(self._fact("audio-seconds", name, path, lambda: facts.audio_seconds(path, name)))
