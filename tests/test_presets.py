@@ -1,4 +1,4 @@
-"""Fast / Quality presets, table-driven against seed brief 5.1 and 5.3, and a Fast run on a Tiny MoE model."""
+"""Fast / Quality presets, table-driven against the published Lightning releases, and a Fast run on a Tiny MoE model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from wan_studio.catalog import presets
 from wan_studio.errors import RequestError
 from wan_studio.requests import T2VRequest, request_types
 
-# (checkpoint, mode) -> the Fast LoRAs of seed brief 5.1 with their expert, or None where Fast falls back
+# (checkpoint, mode) -> the Fast LoRAs (lightx2v / Wan2.2-Lightning releases) with their expert, or None where Fast falls back
 FAST_LORAS = {
     ("wan2.1-t2v-14b", "t2v"): [("lightx2v-t2v-14b", "both")],
     ("wan2.1-t2v-14b", "v2v"): [("lightx2v-t2v-14b", "both")],

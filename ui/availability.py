@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from wan_studio import catalog
 
-# sidebar order (seed brief W1); TI2V sits with the image modes
+# sidebar order; TI2V sits with the image modes
 NAV_MODES = ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate")
 NAV_LABELS = {"t2v": "🎬 T2V", "i2v": "🖼️ I2V", "ti2v": "✨ TI2V", "flf2v": "⇄ FLF2V", "v2v": "🎞️ V2V",
               "vace": "🎛️ VACE", "s2v": "🔊 S2V", "animate": "💃 Animate"}

@@ -1,4 +1,4 @@
-"""Gallery (seed brief W8): every result newest first, paged, with player, recipe, reload, delete, export."""
+"""Gallery: every result newest first, paged, with player, recipe, reload, delete, export."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings (seed brief W7): checkpoints per mode and their state, download, cache controls,
+"""Settings: checkpoints per mode and their state, download, cache controls,
 defaults saved to config.json, and an About block."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The studio shell (seed brief 9.1, W1): left sidebar with one entry per mode plus Gallery, Queue
+"""The studio shell: left sidebar with one entry per mode plus Gallery, Queue
 & Stats and Settings; a header with the Generation dropdown and the Preset radio; the backend
 banner; one section per entry, of which one is visible. Layout first, wiring after.
 """

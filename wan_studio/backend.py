@@ -5,7 +5,7 @@ Two probes, both called explicitly, never at import:
   can say which backend is active before torch is loaded, and so a ZeroGPU main process stays clean.
 - `detect()` asks torch for the full picture (device name, memory, capability, bf16) and picks dtypes.
 
-Dtypes follow the seed brief section 7: bf16 transformer and text encoder on CUDA, fp16 on MPS,
+Dtypes: bf16 transformer and text encoder on CUDA, fp16 on MPS,
 fp32 on CPU; the VAE is always fp32 because decode quality drops sharply in half precision.
 """
 

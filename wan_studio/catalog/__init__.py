@@ -177,7 +177,7 @@ def for_mode(mode: str, generation: str | None = None) -> list[Checkpoint]:
 
 
 def mode_matrix() -> dict[str, dict[str, list[str]]]:
-    """mode -> generation -> checkpoint ids, derived from the records (seed brief section 4)."""
+    """mode -> generation -> checkpoint ids, derived from the records."""
     matrix: dict[str, dict[str, list[str]]] = {m: {g: [] for g in GENERATIONS} for m in MODES}
     for c in checkpoints():
         for mode in c.modes:

@@ -1,4 +1,4 @@
-"""Fast / Quality presets, resolved from the data in presets/presets.json (seed brief 5.1, 5.3).
+"""Fast / Quality presets, resolved from the data in presets/presets.json.
 
     resolve(checkpoint, mode, preset, user_values) -> PresetResolution(values, loras, messages)
 

@@ -48,7 +48,7 @@ def prepare(pipe, request, record: Checkpoint) -> dict[str, list[str]]:
             module.set_adapters([name for name, _ in pairs], weights=[weight for _, weight in pairs])
         else:
             module.disable_lora()
-    # the preset's scheduler (UniPC for both presets, seed brief 5.3) is what the Wan pipelines load with;
+    # the preset's scheduler (UniPC for both presets) is what the Wan pipelines load with;
     # it is recorded, not forced, so a mode with its own scheduler (S2V) keeps it
     return {component: [name for name, _ in pairs] for component, pairs in wanted.items()}
 

@@ -10,7 +10,7 @@ backend, compile). Each backend has a ladder of plans from fastest to smallest:
 safety margin; a pinned plan name starts at that rung. On out-of-memory the engine steps one rung
 down (`next_rung`). Below the last rung `NoPlanFits` says what would fit instead.
 
-Backend rules (seed brief 6-8):
+Backend rules:
 - CUDA: bf16; FP8 (torchao dynamic-activation FP8, layerwise FP8 storage) only on capability
   >= 8.9, int8 weight-only below; compile of the repeated blocks.
 - ZeroGPU: bf16, no offload, FP8 for 14B and MoE on `large` (48 GB), `xlarge` (96 GB) when `large`
