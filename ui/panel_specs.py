@@ -46,7 +46,7 @@ SPECS = {
                         note="Pose and face videos are Wan-Animate's pre-processed driving videos."),
 }
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
-                 "seed", "randomize", "negative_prompt", "preset")
+                 "seed", "randomize", "negative_prompt", "preset", "cache")
 SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
 
 
@@ -104,6 +104,12 @@ def is_shown(mode: str, name: str, values: dict) -> bool:
     return True
 
 
+def request_class(mode: str):
+    from wan_studio.requests import request_types
+
+    return request_types()[mode]
+
+
 def label(mode: str, name: str) -> str:
     """The input's label, as the mode's request class declares it."""
     from wan_studio.requests import request_types
@@ -146,8 +152,9 @@ def request_kwargs(mode: str, values: dict) -> dict:
             raise RequestError("size", f"Size must look like 832x480; got {size!r}.") from None
     if mode != "s2v" and not (SPECS[mode].frames_from_input and values.get("frames_auto")):
         kwargs["frames"] = _number(values["frames"])
-    if values.get("preset"):
-        kwargs["preset"] = values["preset"]
+    for name in ("preset", "cache"):
+        if values.get(name):
+            kwargs[name] = values[name]
     for name, value in values.items():
         if name in COMMON_FIELDS:
             continue

@@ -18,10 +18,13 @@ import gradio as gr
 from ui.availability import NAV_LABELS
 from ui.panel_specs import (
     COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, PageInput, build_request, is_shown, page_inputs,
+    request_class,
 )
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
+from wan_studio.requests.fields import label as field_label
+from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
 
 
@@ -60,6 +63,7 @@ class Panel:
     estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
     extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
     preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
+    cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
 
     def request_components(self) -> list:
         """Every component the request is built from, in a fixed order named by `request_fields`."""
@@ -260,6 +264,11 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                         seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
                         randomize = gr.Checkbox(value=True, label="Random seed", elem_id=f"{mode}-randomize")
                     _error_slot(errors, mode, "seed")
+                    cache = gr.Radio(list(field_meta(request_class(mode), "cache")["choices"]), value="off",
+                                     label=field_label(request_class(mode), "cache"),
+                                     info="skips transformer work at steps that barely change: faster, slightly different",
+                                     elem_id=f"{mode}-cache")
+                    _error_slot(errors, mode, "cache")
                 general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
@@ -285,7 +294,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
                   video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras,
-                  preset=gr.State("quality"))
+                  preset=gr.State("quality"), cache=cache)
     return panel
 
 

@@ -219,6 +219,7 @@ def fill_values(panel: Panel, data: dict) -> list:
         "randomize": False,
         "negative_prompt": data.get("negative_prompt") or "",
         "preset": data.get("preset") or "quality",
+        "cache": data.get("cache") or "off",
     }
     for name in panel.inputs:
         value = data.get(name)

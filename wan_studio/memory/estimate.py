@@ -59,17 +59,21 @@ class Shape:
     guidance: float
     guidance_2: float | None = None
     passes: int = 1  # clips run one after another (S2V)
+    skip: float = 0.0  # share of the transformer work the step cache is expected to skip
 
 
 def shape_of(request) -> Shape:
     if isinstance(request, Shape):
         return request
+    from wan_studio.memory import step_cache
+
     clip = getattr(request, "clip_frames", None)
     passes = getattr(request, "clips", None) or 1
+    method, _ = step_cache.method_for(request.checkpoint, request.mode, step_cache.conditioning_of(request))
     return Shape(
         mode=request.mode, width=request.width, height=request.height, frames=clip or request.frames,
         steps=request.steps, guidance=request.guidance, guidance_2=getattr(request, "guidance_2", None),
-        passes=int(passes),
+        passes=int(passes), skip=step_cache.expected_skip(getattr(request, "cache", None) or "off", method),
     )
 
 
@@ -248,6 +252,7 @@ def _seconds(record, shape, plan, machine, fps, weights, tokens, hidden, layers,
     forwards = shape.steps * (2 if shape.guidance > 1 else 1)
     if shape.guidance_2 is not None:  # MoE: low-noise steps use guidance_2; about half the steps each
         forwards = shape.steps / 2 * ((2 if shape.guidance > 1 else 1) + (2 if shape.guidance_2 > 1 else 1))
+    forwards *= 1 - shape.skip  # a step cache skips part of the transformer's work
     compute = forwards * flops_forward / effective + forwards * speed["step_overhead_s"][machine.kind]
     transformer_gb = weights[experts[0]]
     transfer = 0.0

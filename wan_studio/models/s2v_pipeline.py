@@ -202,6 +202,8 @@ class WanS2VPipeline(DiffusionPipeline):
             clip_audio = audio_embeds[..., clip * clip_frames : (clip + 1) * clip_frames]
             pose = pose_latents[clip] if pose_latents is not None else None
             self.scheduler.set_timesteps(num_inference_steps, device=device)
+            if transformer.is_cache_enabled:
+                transformer._reset_stateful_cache()  # a step cache starts afresh with each clip
             for t in self.scheduler.timesteps:
                 common = dict(
                     reference_latents=reference_latents, motion_latents=motion_latents, pose_latents=pose,
@@ -209,9 +211,12 @@ class WanS2VPipeline(DiffusionPipeline):
                 )
                 model_input = latents.to(transformer.dtype)
                 timestep = t.expand(1).to(device)
-                noise_pred = transformer(model_input, timestep, text, audio_embeds=clip_audio, **common).float()
+                with transformer.cache_context("cond"):  # the step cache keeps one state per pass
+                    noise_pred = transformer(model_input, timestep, text, audio_embeds=clip_audio, **common).float()
                 if do_cfg:
-                    uncond = transformer(model_input, timestep, negative, audio_embeds=clip_audio * 0, **common).float()
+                    with transformer.cache_context("uncond"):
+                        uncond = transformer(model_input, timestep, negative, audio_embeds=clip_audio * 0,
+                                             **common).float()
                     noise_pred = uncond + guidance_scale * (noise_pred - uncond)
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:

@@ -33,7 +33,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.models.attention import FeedForward
+from diffusers.models.cache_utils import CacheMixin
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.normalization import AdaLayerNorm, FP32LayerNorm
 from diffusers.models.transformers.transformer_wan import WanAttention, WanAttnProcessor, WanTransformerBlock
@@ -230,7 +232,12 @@ def timestep_features(timesteps: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(angle), torch.sin(angle)], dim=1).float()
 
 
-class WanS2VTransformer3DModel(ModelMixin, ConfigMixin):
+# diffusers' step caches look blocks up by their exact class: ours returns the hidden states alone, as Wan's does
+TransformerBlockRegistry.register(WanS2VTransformerBlock, TransformerBlockMetadata(
+    return_hidden_states_index=0, return_encoder_hidden_states_index=None))
+
+
+class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
     """Wan 2.2 S2V-14B's denoiser (`dim` = heads x head_dim).
 
     forward(hidden_states (B, C, F, H, W) noisy latents of one clip, timestep (B,),

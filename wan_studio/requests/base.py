@@ -19,6 +19,7 @@ from typing import ClassVar
 from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.memory import step_cache
 from wan_studio.requests.fields import FileFields, request_field
 from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.prepared import InputFacts, Preparation
@@ -56,6 +57,9 @@ class GenerationRequest:
     guidance_2: float | None = request_field(label="Guidance (low-noise expert)", help="low-noise expert guidance (Wan 2.2 A14B only)")
     flow_shift: float | None = request_field(label="Flow shift", help="the scheduler's shift (default: the checkpoint's for the size)")
     seed: int | None = request_field(label="Seed", help="0 to 2^32-1; empty: a random one, kept in the recipe")
+    cache: str | None = request_field(label="Step cache", choices=step_cache.SETTINGS,
+                                      help="skip transformer work at steps that barely change: off, balanced, "
+                                           "aggressive (default: off; balanced for a preview)")
     memory_plan: str = request_field("auto", label="Memory plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
     extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
     preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"), help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists); quality; fast-hybrid")
@@ -158,6 +162,9 @@ class GenerationRequest:
     def _suggested_frames(self, record: Checkpoint) -> int:
         return record.frames_default
 
+    def _default_cache(self) -> str:
+        return "off"  # full quality unless asked
+
     # -- defaults -----------------------------------------------------------------------------
     def _fill_defaults(self, record: Checkpoint) -> None:
         from presets import default_negative_prompt
@@ -176,6 +183,8 @@ class GenerationRequest:
             self.guidance_2 = record.guidance_2
         if self.seed is None:
             self.seed = secrets.randbelow(MAX_SEED + 1)
+        if self.cache is None:
+            self.cache = self._default_cache()
         if self.flow_shift is None and isinstance(self.width, int) and isinstance(self.height, int):
             self.flow_shift = record.flow_shift_for(self.width, self.height)
 

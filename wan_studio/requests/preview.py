@@ -19,6 +19,9 @@ class PreviewRequest(GenerationRequest):
     def _suggested_frames(self, record: Checkpoint) -> int:
         return 1
 
+    def _default_cache(self) -> str:
+        return "balanced"  # a quick look: worth the small difference
+
     def _check_frames(self, record: Checkpoint) -> None:
         if self.frames != 1:
             raise RequestError("frames", f"A preview is one frame; got frames={self.frames!r}.")

@@ -17,6 +17,17 @@ def _gib(value: float) -> float:
     return round(value, 2)
 
 
+def _cache_summary(request, record) -> dict:
+    from wan_studio.memory import step_cache
+
+    method, reason = step_cache.method_for(record, request.mode, step_cache.conditioning_of(request))
+    found = {"setting": request.cache, "method": method if request.cache != "off" else None,
+             "expected_skip": step_cache.expected_skip(request.cache, method)}
+    if request.cache != "off" and reason:
+        found["message"] = f"Runs without a step cache: {reason}."
+    return found
+
+
 def prepared_summary(request: GenerationRequest, settings: Settings, machine=None) -> dict:
     from wan_studio.backend import detect
     from wan_studio.memory.choose import choose
@@ -34,6 +45,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         "guidance_2": request.guidance_2, "flow_shift": request.flow_shift, "seed": request.seed,
         "preset": request.preset, "loras": [lora.as_recipe() for lora in request.resolved_loras],
         "inputs": request.input_files(), "messages": request.preset_messages,
+        "cache": _cache_summary(request, record),
     }
     # the mode's own fields (VACE sub-mode, strength, clip length, ...) as the request holds them
     shared = {f.name for f in dataclasses.fields(GenerationRequest)}

@@ -25,6 +25,7 @@ from typing import Callable
 from wan_studio import __version__
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
+from wan_studio.memory import step_cache
 from wan_studio.queue.status import JobStatus
 from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
 from wan_studio.requests import GenerationRequest
@@ -120,7 +121,8 @@ class Engine:
             "load_s": round(timings["loaded_at"] - started, 3), "generate_s": round(generated - timings["loaded_at"], 3),
             "per_step_s": timings["per_step_s"],
         }, plan=plan, choice=choice, steps_down=steps_down)
-        recipe["messages"] = messages
+        recipe["cache"] = timings["cache"].as_recipe()
+        recipe["messages"] = messages + ([timings["cache"].message] if timings["cache"].message else [])
         try:
             copied = self.library.copy_inputs(result_id, request.input_files())
             for name, paths in copied.items():
@@ -147,6 +149,7 @@ class Engine:
         from wan_studio.loras import apply as lora_apply
 
         lora_apply.prepare(pipe, request, record)  # the job's LoRAs on, any others off (no reload)
+        cache = step_cache.apply(pipe, request, record)  # after the LoRAs: outside group offloading
         loaded = time.perf_counter()
         step_times: list[float] = []
         preview_every = max(1, total // 8)
@@ -165,9 +168,12 @@ class Engine:
                 raise Cancelled("Stopped by the user; nothing was saved.")
             return callback_kwargs
 
-        frames = wrapper.run(pipe, request, record, on_step_end)
+        try:
+            frames = wrapper.run(pipe, request, record, on_step_end)
+        finally:
+            cache.remove()
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
-        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step}
+        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache}
 
     def _recipe(self, request: GenerationRequest, record, timings: dict, plan, choice, steps_down) -> dict:
         from wan_studio.memory.apply import vae_tiling_in_use
