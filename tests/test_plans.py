@@ -4,6 +4,7 @@ models, out-of-memory step-down, and the ZeroGPU reservation."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -216,14 +217,79 @@ def test_pinned_plan_is_used_and_unknown_names_are_refused():
         choose(record, shape(record), MACHINES["rtx4080-16gb"], "turbo")
 
 
-def test_readme_plan_table_matches_the_estimator():
-    from wan_studio.cli.plan import README_END, README_START, plan_table
+def test_readme_minutes_table_matches_the_estimator():
+    from wan_studio.cli.plan import README_END, README_START, minutes_table
 
     readme = (ROOT / "README.md").read_text()
     inside = readme.split(README_START)[1].split(README_END)[0].strip()
-    assert inside == plan_table(MACHINES["rtx4080-16gb"]).strip(), (
-        "README plan table is stale: regenerate with `python -m wan_studio plan --table --backend cuda --vram 16GiB`"
+    assert inside == minutes_table().strip(), (
+        "README minutes table is stale: regenerate with `python -m wan_studio plan --table --write-readme`"
     )
+
+
+@pytest.mark.parametrize("model, size, frames, published_s", [
+    ("wan2.1-t2v-1.3b", "832x480", "81", 261.4),  # Wan 2.1 README: RTX 4090, --offload_model True --t5_cpu
+    ("wan2.2-ti2v-5b", "1280x704", "121", 534.7),  # Wan 2.2 README: RTX 4090, --offload_model True --t5_cpu
+])
+def test_a_named_gpu_reproduces_wans_published_times(cli_env, model, size, frames, published_s):
+    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--gpu", "RTX 4090", "--model", model, "--size",
+                          size, "--frames", frames, "--plan", "balanced", "--json"],
+                         capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout)
+    assert (found["plan"], found["attention"], found["cache"]) == ("balanced", "native", "off")
+    assert found["shape"]["steps"] == 50 and "RTX 4090 24 GiB" in found["machine"]
+    assert 0.8 <= found["seconds"] / published_s <= 1.2, found["seconds"]
+    assert found["peak_gib"] > 0 and found["ram_gib"] > 0
+
+
+def test_the_gpu_table_drives_time_fp8_speeds_linear_layers_only():
+    from wan_studio.memory.estimate import estimate, shape_for
+    from wan_studio.memory.fit import machine_of
+
+    record = catalog.get("wan2.1-t2v-14b")
+    run = shape_for(record, "t2v", "1280x720", 81, 50)
+    bf16, fp8 = Plan("balanced", "bfloat16", offload="model"), Plan("balanced", "bfloat16", "fp8-dynamic", offload="model")
+    seconds = {gpu: estimate(record, run, bf16, machine_of(gpu)).seconds_breakdown["denoise"] for gpu in ("RTX 4080", "RTX 4090")}
+    assert seconds["RTX 4080"] / seconds["RTX 4090"] == pytest.approx(165.2 / 97.5, rel=0.01)  # the table's bf16 rates
+    with_fp8 = estimate(record, run, fp8, machine_of("RTX 4090")).seconds_breakdown["denoise"]
+    # FP8 doubles the linear layers' peak rate (x0.8 efficiency) and leaves attention, most of a 720p run, alone
+    assert 0.5 * seconds["RTX 4090"] < with_fp8 < 0.9 * seconds["RTX 4090"]
+    on_a100 = estimate(record, run, fp8, machine_of("A100")).seconds_breakdown["denoise"]  # no FP8 tensor cores
+    assert on_a100 == estimate(record, run, bf16, machine_of("A100")).seconds_breakdown["denoise"]
+
+
+def test_wan_22_vae_costs_about_twice_the_21_vae_per_pixel_not_its_parameter_ratio():
+    from wan_studio.memory.estimate import estimate, shape_for
+    from wan_studio.memory.fit import machine_of
+
+    plan, gpu = Plan("balanced", "bfloat16", offload="model"), machine_of("RTX 4090")
+    per_pixel = {}
+    for model, size in (("wan2.1-t2v-1.3b", "832x480"), ("wan2.2-ti2v-5b", "832x480")):
+        record = catalog.get(model)
+        run = shape_for(record, "t2v", size, 81, 50)
+        per_pixel[model] = estimate(record, run, plan, gpu).seconds_breakdown["decode"] / (81 * 832 * 480)
+    # counted with torch's FLOP counter: 8.7 and 18.9 MFLOP per decoded pixel (scripts/count_vae_flops.py)
+    assert per_pixel["wan2.2-ti2v-5b"] / per_pixel["wan2.1-t2v-1.3b"] == pytest.approx(18.9 / 8.7, rel=0.01)
+
+
+def test_the_stored_time_model_is_the_fit_of_the_timed_runs():
+    from wan_studio.memory import fit
+    from wan_studio.memory.estimate import calibration
+
+    stored = {k: v for k, v in calibration()["utilisation"].items() if k != "source"}
+    assert fit.fit(calibration()["published_runs"]) == stored, "refit with `python -m wan_studio plan --fit --write`"
+    ratios = [fit.predicted_seconds(run, stored) / run["seconds"] for run in calibration()["published_runs"]]
+    assert len(ratios) == 15 and all(0.8 <= r <= 1.2 for r in ratios)
+    with pytest.raises(plans.StudioError, match="at least as many timed runs"):
+        fit.fit(calibration()["published_runs"][:1])
+
+
+def test_plan_refuses_an_unknown_gpu(cli_env):
+    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--gpu", "RTX 9999", "--model", "wan2.1-t2v-1.3b"],
+                         capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+    assert run.returncode == 2
+    assert "Unknown GPU 'RTX 9999'" in run.stderr and "RTX 4080" in run.stderr and "H100" in run.stderr
 
 
 def test_plan_cli_prints_choice_and_rejects_bad_machine(cli_env):

@@ -1,9 +1,11 @@
 """`python -m wan_studio plan`: the memory plan a run gets, its estimate, and the rungs considered.
 
-    python -m wan_studio plan --model wan2.1-t2v-14b --size 1280x720 --frames 81 --vram 16GiB --backend cuda
-    python -m wan_studio plan --table [--vram 16GiB --backend cuda]    (the README's table)
+    python -m wan_studio plan --model wan2.1-t2v-14b --size 1280x720 --frames 81 --gpu "RTX 4080" [--json]
+    python -m wan_studio plan --model wan2.2-t2v-a14b --vram 16GiB --backend cuda    (a GPU not in the table)
+    python -m wan_studio plan --table [--write-readme]    (the README's table: minutes per GPU and preset)
+    python -m wan_studio plan --fit [bench/results/gpu-*.json] [--write]    (refit the time model)
 
-Without --backend the machine at hand is used.
+Without --gpu or --backend the machine at hand is used.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def capability(text: str) -> tuple[int, int]:
 
 def add_plan_parser(sub) -> None:
     from wan_studio.memory.plans import BACKENDS, PLAN_NAMES
+    from wan_studio.memory.step_cache import SETTINGS as STEP_CACHE_SETTINGS
 
     plan = sub.add_parser("plan", help="show the memory plan, estimate and rungs for a run on a machine")
     plan.add_argument("--model", help="catalog id (see `models`)")
@@ -43,12 +46,19 @@ def add_plan_parser(sub) -> None:
     plan.add_argument("--frames", type=int)
     plan.add_argument("--steps", type=int)
     plan.add_argument("--plan", default="auto", help=f"pin a plan: {', '.join(PLAN_NAMES)}")
+    plan.add_argument("--gpu", help='a GPU of the estimator\'s table, e.g. "RTX 4080", "H100" (its memory and capability)')
+    plan.add_argument("--preset", choices=("quality", "fast"), help="steps and guidance of a preset")
+    plan.add_argument("--cache", choices=STEP_CACHE_SETTINGS, default="off", help="step cache setting")
     plan.add_argument("--backend", choices=BACKENDS, help="simulate a machine instead of this one")
     plan.add_argument("--vram", help="accelerator memory of the simulated machine, e.g. 16GiB")
     plan.add_argument("--capability", default="8.9", help="CUDA compute capability of the simulated GPU")
     plan.add_argument("--ram", help="RAM of the simulated machine, e.g. 64GiB")
-    plan.add_argument("--table", action="store_true", help="every checkpoint at its native sizes, as a Markdown table")
+    plan.add_argument("--table", action="store_true",
+                      help="minutes for a 5 s clip of every checkpoint on a few GPUs, as a Markdown table")
     plan.add_argument("--write-readme", action="store_true", help="with --table: replace the README's table")
+    plan.add_argument("--fit", nargs="*", metavar="RESULTS",
+                      help="refit the time model to Wan's published runs (and bench/gpu.py result files)")
+    plan.add_argument("--write", action="store_true", help="with --fit: store the fit in data/calibration.json")
     plan.add_argument("--json", action="store_true")
 
 
@@ -56,6 +66,10 @@ def machine_from_args(args):
     from wan_studio.backend import detect
     from wan_studio.memory.plans import machine_from_backend, simulated_machine
 
+    if args.gpu:
+        from wan_studio.memory.fit import machine_of
+
+        return machine_of(args.gpu, memory_gib(args.vram) if args.vram else None)
     if args.backend is None:
         return machine_from_backend(detect())
     return simulated_machine(
@@ -64,23 +78,46 @@ def machine_from_args(args):
     )
 
 
+def run_shape(record, mode=None, size=None, frames=None, steps=None, preset=None, cache="off"):
+    """The shape of a run with a preset's steps and guidance and a step cache's expected skip;
+    (shape, whether the preset has its own values: False where Fast falls back to Quality)."""
+    import dataclasses
+
+    from wan_studio.catalog.presets import resolve
+    from wan_studio.memory import step_cache
+    from wan_studio.memory.estimate import shape_for
+
+    shape = shape_for(record, mode, size, frames, steps)
+    own = True
+    if preset:
+        resolution = resolve(record, shape.mode, preset, {"steps": steps})
+        own = preset == "quality" or bool(resolution.loras)
+        values = resolution.values
+        shape = dataclasses.replace(shape, steps=values.get("steps", shape.steps),
+                                    guidance=values.get("guidance", shape.guidance),
+                                    guidance_2=values.get("guidance_2", shape.guidance_2) if record.is_moe else None)
+    method, _ = step_cache.method_for(record, shape.mode, "text")
+    return dataclasses.replace(shape, skip=step_cache.expected_skip(cache, method)), own
+
+
 def cmd_plan(args, settings) -> int:
     from wan_studio import catalog
     from wan_studio.memory.choose import choose
-    from wan_studio.memory.estimate import shape_for
     from wan_studio.memory.plans import NoPlanFits
 
-    machine = machine_from_args(args)
+    if args.fit is not None:
+        return cmd_fit(args.fit, args.write)
     if args.table:
-        table = plan_table(machine)
+        table = minutes_table()
         if args.write_readme:
             write_readme_table(table)
         print(table)
         return 0
+    machine = machine_from_args(args)
     if not args.model:
         raise StudioError("Say which checkpoint: --model ID (see `python -m wan_studio models`), or --table.")
     record = catalog.get(args.model)
-    shape = shape_for(record, args.mode, args.size, args.frames, args.steps)
+    shape, _ = run_shape(record, args.mode, args.size, args.frames, args.steps, args.preset, args.cache)
     try:
         choice = choose(record, shape, machine, args.plan)
     except NoPlanFits as exc:
@@ -88,9 +125,12 @@ def cmd_plan(args, settings) -> int:
         print(f"nothing fits: {exc}")
         return 1
     if args.json:
+        est = choice.estimate
         print(json.dumps({
-            "model": record.id, "shape": shape.__dict__, "machine": choice.machine.describe(),
-            "plan": choice.plan.as_dict(), "estimate": choice.estimate.as_dict(),
+            "model": record.id, "machine": choice.machine.describe(), "plan": choice.plan.name,
+            "attention": choice.plan.attention, "cache": args.cache, "preset": args.preset or "quality",
+            "seconds": est.seconds, "peak_gib": est.peak_gb, "ram_gib": est.ram_gb, "shape": shape.__dict__,
+            "plan_details": choice.plan.as_dict(), "estimate": est.as_dict(),
             "considered": [{"plan": p.name, "peak_gb": e.peak_gb, "fits": f} for p, e, f in choice.considered],
         }, indent=2))
         return 0
@@ -111,33 +151,71 @@ def cmd_plan(args, settings) -> int:
     return 0
 
 
-def plan_table(machine) -> str:
-    """Markdown: the plan and predicted peak of every real checkpoint at each native size."""
+TABLE_GPUS = ("RTX 4080", "RTX 4090", "H100", "ZeroGPU large")
+TARGET_MINUTES = 9.0  # the seed's goal: a 5 s 720p clip in under 9 minutes on an RTX 4080
+
+
+def minutes_table() -> str:
+    """Markdown: minutes for a 5 s clip of every real checkpoint at each native size, per GPU and
+    preset (Quality / Fast), with the plan each GPU gets; ✓ where the RTX 4080 meets 9 minutes."""
     from wan_studio import catalog
     from wan_studio.memory.choose import choose
-    from wan_studio.memory.estimate import shape_for
-    from wan_studio.memory.plans import NoPlanFits
+    from wan_studio.memory.fit import machine_of
+    from wan_studio.memory.plans import NoPlanFits, simulated_machine
 
-    lines = [
-        f"| Checkpoint | Size x frames | Plan on {machine.describe()} | Peak GiB | RAM GiB | Time (est.) |",
-        "|---|---|---|---|---|---|",
-    ]
+    machines = {gpu: simulated_machine("zerogpu-large") if gpu.startswith("ZeroGPU") else machine_of(gpu)
+                for gpu in TABLE_GPUS}
+    lines = ["| Checkpoint | Size x frames | " + " | ".join(f"{gpu}: Quality / Fast" for gpu in TABLE_GPUS) + " |",
+             "|---|---|" + "---|" * len(TABLE_GPUS)]
     for record in catalog.checkpoints():
         if record.is_tiny:
             continue
-        for width, height in dict.fromkeys(tuple(sorted(s, reverse=True)) for s in record.sizes):  # one per orientation pair
-            shape = shape_for(record, size=f"{width}x{height}")
-            try:
-                choice = choose(record, shape, machine)
-            except NoPlanFits:
-                lines.append(f"| {record.name} | {width}x{height}x{shape.frames} | does not fit | - | - | - |")
-                continue
-            est = choice.estimate
-            lines.append(
-                f"| {record.name} | {width}x{height}x{shape.frames} | {choice.plan.label} | {est.peak_gb:.1f} "
-                f"| {est.ram_gb:.0f} | {est.seconds / 60:.0f} min |"
-            )
+        for width, height in dict.fromkeys(tuple(sorted(s, reverse=True)) for s in record.sizes):
+            size = f"{width}x{height}"
+            cells = []
+            for gpu, machine in machines.items():
+                minutes = []
+                for preset in ("quality", "fast"):
+                    shape, own = run_shape(record, size=size, preset=preset)
+                    try:
+                        choice = choose(record, shape, machine)
+                    except NoPlanFits:
+                        minutes.append("does not fit")
+                        continue
+                    value = choice.estimate.seconds / 60
+                    mark = " ✓" if gpu == "RTX 4080" and value <= TARGET_MINUTES else ""
+                    text = f"{value:.1f}{mark}" if value < 10 else f"{value:.0f}{mark}"
+                    minutes.append(text if own else "–")
+                    if preset == "quality":
+                        plan_label = choice.plan.label
+                cells.append(f"{minutes[0]} / {minutes[1]} ({plan_label})" if minutes[0] != "does not fit" else "does not fit")
+            lines.append(f"| {record.name} | {size}x{shape.frames} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cmd_fit(paths: list[str], write: bool) -> int:
+    """Refit the time model's utilisations and print how each timed run comes out."""
+    from wan_studio.memory import fit
+    from wan_studio.memory.estimate import CALIBRATION_FILE, calibration
+
+    runs = list(calibration()["published_runs"]) + fit.measured_runs(paths)
+    found = fit.fit(runs)
+    print(f"{'run':<52} {'measured s':>10} {'predicted s':>11} {'ratio':>6}")
+    for run in runs:
+        predicted = fit.predicted_seconds(run, found)
+        name = f"{run['model']} {run['size']}x{run['frames']} {run['steps']} steps, {run['gpu']}"
+        print(f"{name:<52} {run['seconds']:>10.1f} {predicted:>11.1f} {predicted / run['seconds']:>6.2f}")
+    print(json.dumps(found))
+    if write:
+        data = json.loads(CALIBRATION_FILE.read_text())
+        data["utilisation"] = {**found, "source": (
+            f"least-squares fit (relative error) of the time model to {len(runs)} timed runs: data/calibration.json "
+            f"published_runs{' and ' + ', '.join(paths) if paths else ''}, by `python -m wan_studio plan --fit --write`. "
+            "vae is not fitted (too small a share of those runs): assumed.")}
+        CALIBRATION_FILE.write_text(json.dumps(data, indent=1) + "\n")
+        calibration.cache_clear()
+        print(f"stored in {CALIBRATION_FILE}")
+    return 0
 
 
 def write_readme_table(table: str) -> None:

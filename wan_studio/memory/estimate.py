@@ -14,9 +14,11 @@ two blocks (the one running, the one prefetched); sequential offload keeps about
 
 Weights come from exact meta-device footprints (footprints.py); the activation, VAE and speed
 constants are data (data/calibration.json) with their sources. Time counts the FLOPs of every
-transformer forward (2 x linear params x tokens + 4 x tokens^2 x hidden per attention layer, one
-forward per step, two with classifier-free guidance) at the device's bf16 throughput times a
-utilisation, plus transfers for offload, the VAE decode and (when not yet loaded) the load.
+transformer forward (linear: 2 x linear params x tokens; attention: 4 x tokens^2 x hidden per layer
+plus cross-attention; one forward per step, two with classifier-free guidance, fewer with a step
+cache) and of the VAE decode (FLOPs per pixel, counted), each over the GPU's published dense rate
+(FP8's for the linear layers only) times a utilisation fitted per GPU family to timed runs
+(memory/fit.py), plus transfers for offload, the text encoder and (when not yet loaded) the load.
 """
 
 from __future__ import annotations
@@ -213,7 +215,8 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
         on_cpu = total_weights + act_gb
     ram = 1.5 + max(on_cpu, max(weights.values()) if not loaded else 0.0) + frames_out
 
-    seconds = _seconds(record, shape, plan, machine, fps, weights, tokens, hidden, attention_layers, loaded)
+    seconds = _seconds(time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, attention_layers, loaded),
+                       plan, weights, machine)
     notes = []
     if not all(fp.exact for fp in fps.values()):
         notes.append("Some weights are estimated from the catalog's rounded parameter counts.")
@@ -223,57 +226,121 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
     )
 
 
-def _throughput_tflops(machine: Machine) -> float:
-    table = calibration()["bf16_tflops"]
+def gpu_spec(machine: Machine) -> dict:
+    """The machine's entry of the GPU table (data/calibration.json "gpus"): dense rates and bandwidth.
+
+    Found by name ("RTX 4080" in "NVIDIA GeForce RTX 4080 SUPER" -> the longest match); ZeroGPU by
+    its size; an unknown CUDA GPU, MPS and CPU by their generic rows."""
+    table = calibration()["gpus"]
     if machine.kind == "zerogpu":
-        return table[f"zerogpu-{machine.zerogpu_size or 'large'}"]
+        return table[f"ZeroGPU {machine.zerogpu_size or 'large'}"]
     if machine.kind in ("mps", "cpu"):
         return table[machine.kind]
     name = (machine.name or "").upper()
-    matches = [key for key in table if key.upper() in name and key not in ("cuda", "mps", "cpu", "source")]
+    matches = [key for key in table if key.upper() in name and not key.startswith(("ZeroGPU", "cuda"))]
     return table[max(matches, key=len)] if matches else table["cuda"]
 
 
-def _seconds(record, shape, plan, machine, fps, weights, tokens, hidden, layers, loaded) -> dict[str, float]:
+def gpu_named(name: str) -> tuple[str, dict]:
+    """A GPU of the table by (part of) its name: "4080", "rtx 4090", "H100"; a clear error otherwise."""
+    table = {k: v for k, v in calibration()["gpus"].items() if not k.startswith("_") and k not in ("mps", "cpu", "cuda")}
+    wanted = " ".join(str(name).lower().replace("nvidia", "").replace("geforce", "").split())
+    exact = [key for key in table if key.lower() == wanted]
+    found = exact or [key for key in table if wanted and wanted in key.lower()]
+    if len(found) != 1:
+        known = ", ".join(table)
+        raise StudioError(f"Unknown GPU {name!r}" + (f" (could be {', '.join(found)})" if found else "")
+                          + f"; known: {known}.")
+    return found[0], table[found[0]]
+
+
+def peak_rates(machine: Machine, plan: Plan) -> dict[str, float]:
+    """FLOP/s at full use of the device for the transformer's linear layers, its attention and the VAE.
+
+    FP8 (dynamic activations) speeds the linear layers only, where the GPU has FP8 tensor cores;
+    weight-only formats cost a little for dequantising; the attention backend has its own factor;
+    the VAE runs in fp32, which PyTorch runs as TF32 (half the bf16 rate) on tensor cores. The
+    attention backend's speed is part of the utilisation (`utilisation`)."""
+    cal = calibration()
+    gpu = gpu_spec(machine)
+    bf16 = gpu["bf16_tflops"] * 1e12
+    linear = bf16
+    if plan.quantization == "fp8-dynamic" and machine.kind in ("cuda", "zerogpu") and gpu.get("fp8_tflops"):
+        linear = gpu["fp8_tflops"] * 1e12 * cal["speed"]["fp8_efficiency"]
+    elif plan.quantization in cal["speed"]:
+        linear *= cal["speed"][plan.quantization]
+    if plan.compile != "none":
+        linear *= cal["speed"]["compile"]
+    return {"linear": linear, "attention": bf16, "vae": bf16 / 2}
+
+
+def time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, layers, loaded) -> dict[str, float]:
+    """Seconds of each kind of work at full use of the device ("linear", "attention", "vae"; each is
+    divided by its utilisation), and the seconds that do not scale with it ("fixed")."""
     cal = calibration()
     speed = cal["speed"]
-    effective = _throughput_tflops(machine) * 1e12 * cal["mfu"]["value"]
-    if plan.quantization in speed and machine.kind in ("cuda", "zerogpu"):
-        effective *= speed[plan.quantization]
-    elif plan.quantization == "int8-weight":
-        effective *= speed["int8-weight"]
-    if plan.compile != "none":
-        effective *= speed["compile"]
-
+    peak = peak_rates(machine, plan)
     experts = [n for n in TRANSFORMERS if n in fps]
-    linear = fps[experts[0]].castable
     context = TEXT_TOKENS + (257 if "image_encoder" in fps else 0)
-    flops_forward = 2 * linear * tokens + 4 * tokens * tokens * hidden * layers + 4 * tokens * context * hidden * layers
     forwards = shape.steps * (2 if shape.guidance > 1 else 1)
     if shape.guidance_2 is not None:  # MoE: low-noise steps use guidance_2; about half the steps each
         forwards = shape.steps / 2 * ((2 if shape.guidance > 1 else 1) + (2 if shape.guidance_2 > 1 else 1))
-    forwards *= 1 - shape.skip  # a step cache skips part of the transformer's work
-    compute = forwards * flops_forward / effective + forwards * speed["step_overhead_s"][machine.kind]
-    transformer_gb = weights[experts[0]]
-    transfer = 0.0
+    forwards *= (1 - shape.skip) * shape.passes  # a step cache skips part of the transformer's work
+    linear_flops = 2 * fps[experts[0]].castable * tokens
+    attention_flops = 4 * tokens * tokens * hidden * layers + 4 * tokens * context * hidden * layers
+    vae = next((sid for comp, sid in record.shared.items() if comp == "vae"), "wan2.1-vae")
+    per_pixel = cal["vae_decode_flop_per_pixel"].get(vae, cal["vae_decode_flop_per_pixel"]["wan2.1-vae"])
+    fixed = forwards * speed["step_overhead_s"][machine.kind]
     if plan.offload == "model":
-        transfer = sum(weights.values()) / speed["pcie_gb_s"]
-    elif plan.offload == "group":  # streams overlap the copy of the next block with compute
-        per_forward = max(flops_forward / effective, transformer_gb / speed["pcie_gb_s"])
-        compute = forwards * per_forward + forwards * speed["step_overhead_s"][machine.kind]
+        fixed += sum(weights.values()) / speed["pcie_gb_s"]
     elif plan.offload == "sequential":
-        compute += forwards * transformer_gb / speed["sequential_gb_s"]
-    pixels = shape.frames * shape.width * shape.height
-    vae_scale = fps["vae"].params / 1.27e8 if "vae" in fps else 1.0  # the constant is for Wan's 127 M VAE
-    decode = pixels * speed["vae_flop_per_pixel"] * vae_scale / effective
-    encode = 2 * 2 * fps["text_encoder"].params * TEXT_TOKENS / effective if "text_encoder" in fps else 0.0
-    result = {
-        "denoise": round(compute * shape.passes, 2), "transfers": round(transfer, 2),
-        "decode": round(decode * shape.passes, 2), "encode": round(encode, 2),
+        fixed += forwards * weights[experts[0]] / speed["sequential_gb_s"]
+    if "text_encoder" in fps:  # the prompt and the negative prompt
+        encode_flops = 2 * 2 * fps["text_encoder"].params * TEXT_TOKENS
+        cpu = plan.text_encoder == "cpu" or machine.kind == "cpu"
+        fixed += encode_flops / (calibration()["gpus"]["cpu"]["bf16_tflops"] * 1e12 if cpu else peak["linear"])
+    return {
+        "linear": forwards * linear_flops / peak["linear"],
+        "attention": forwards * attention_flops / peak["attention"],
+        "vae": shape.frames * shape.width * shape.height * shape.passes * per_pixel / peak["vae"],
+        "fixed": fixed, "forwards": forwards, "load": 0.0 if loaded else sum(weights.values()) / speed["disk_gb_s"],
     }
-    if not loaded:
-        result["load"] = round(sum(weights.values()) / speed["disk_gb_s"], 2)
-    return result
+
+
+def utilisation(machine: Machine, attention: str = "native", table: dict | None = None) -> dict[str, float]:
+    """The share of peak a run reaches, per kind of work: fitted per GPU family to timed runs
+    (memory/fit.py; `table` is such a fit, by default the stored one), the attention backend's
+    factor included."""
+    cal = table or calibration()["utilisation"]
+    family = cal["hopper"] if machine.kind == "cuda" and (machine.capability or (0, 0))[0] == 9 else cal["default"]
+    factor = family.get(attention, calibration()["attention_speed"].get(attention, 1.0))
+    return {"linear": family["linear"], "attention": family["attention"] * factor, "vae": cal["vae"]}
+
+
+def _seconds(terms: dict, plan: Plan, weights: dict, machine: Machine) -> dict[str, float]:
+    speed = calibration()["speed"]
+    use = utilisation(machine, plan.attention)
+    denoise = terms["linear"] / use["linear"] + terms["attention"] / use["attention"]
+    if plan.offload == "group" and terms["forwards"]:  # streams overlap the copy of the next block with compute
+        expert = next(weights[n] for n in TRANSFORMERS if n in weights)
+        denoise = terms["forwards"] * max(denoise / terms["forwards"], expert / speed["pcie_gb_s"])
+    found = {"denoise": round(denoise, 2), "decode": round(terms["vae"] / use["vae"], 2),
+             "other": round(terms["fixed"], 2)}
+    if terms["load"]:
+        found["load"] = round(terms["load"], 2)
+    return found
+
+
+def work_terms(record: Checkpoint, request, plan: Plan, machine: Machine) -> dict[str, float]:
+    """`time_terms` of a run with its weights in place (what a fit of the utilisations reads)."""
+    shape = shape_of(request)
+    fps = footprints(record)
+    cfg = transformer_config(record)
+    weights = {name: _weights_gb(fp, plan, machine, name in TRANSFORMERS) for name, fp in fps.items()}
+    tokens, _ = _latent_geometry(record, shape)
+    layers = cfg["num_layers"] + len(cfg.get("vace_layers") or [])
+    return time_terms(record, shape, plan, machine, fps, weights, tokens,
+                      cfg["num_attention_heads"] * cfg["attention_head_dim"], layers, loaded=True)
 
 
 def zerogpu_duration(est: Estimate, margin: float = 1.25, floor_s: int = 30, ceiling_s: int = 1800) -> int:

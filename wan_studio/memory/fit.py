@@ -1,0 +1,106 @@
+"""Fit the estimator's utilisations to runs whose time is known.
+
+The estimate's time is linear in the inverse utilisations (estimate.time_terms):
+
+    seconds = linear / u_linear + attention / u_attention + vae / u_vae + fixed
+
+(attention on FlashAttention 3 over u_attention x the flash3 factor), with one u_linear and one
+u_attention per GPU family (Hopper reaches a smaller share of its peak than Ada and Ampere). So
+the utilisations that make a set of timed runs come out right, in relative error, are one weighted
+least-squares solve. The
+VAE's share is too small in these runs to be told apart, so u_vae stays as the data gives it. The
+runs are data (data/calibration.json "published_runs": Wan's own published timings, and what
+bench/gpu.py measures, read by `plan --fit`).
+"""
+
+from __future__ import annotations
+
+from wan_studio.errors import StudioError
+
+def family_of(capability) -> str:
+    """The utilisation family of a GPU: Hopper reaches a smaller share of its peak than the others."""
+    return "hopper" if str(capability or "").startswith("9.") else "default"
+
+
+def machine_of(gpu_name: str, memory_gb: float | None = None):
+    """A simulated CUDA machine for a GPU of the table (its memory and compute capability)."""
+    from wan_studio.memory.estimate import gpu_named
+    from wan_studio.memory.plans import simulated_machine
+
+    name, spec = gpu_named(gpu_name)
+    major, minor = (int(v) for v in str(spec.get("capability") or "8.9").split("."))
+    return simulated_machine("cuda", memory_gb or spec.get("memory_gb") or 24.0, (major, minor), name=name)
+
+
+def run_terms(run: dict) -> dict[str, float]:
+    """The work terms of one timed run: its checkpoint, shape, GPU and how it was run."""
+    from wan_studio import catalog
+    from wan_studio.memory.estimate import shape_for, work_terms
+    from wan_studio.memory.plans import Plan
+
+    record = catalog.get(run["model"])
+    shape = shape_for(record, run.get("mode"), run["size"], run["frames"], run["steps"])
+    # attention at SDPA's rate: the fit finds the flash3 factor itself
+    plan = Plan("published", "bfloat16", offload=run.get("offload", "none"), text_encoder=run.get("text_encoder", "accelerator"))
+    return work_terms(record, shape, plan, machine_of(run["gpu"]))
+
+
+def fit(runs: list[dict]) -> dict:
+    """Utilisations per GPU family, and the flash3 factor, that fit `runs` best in relative error."""
+    import numpy as np
+
+    from wan_studio.memory.estimate import calibration, gpu_named
+
+    vae_use = calibration()["utilisation"]["vae"]
+    columns: list[tuple[str, str]] = []  # (family, "linear" | "attention" | "flash3")
+    rows, targets, weights = [], [], []
+    for run in runs:
+        terms = run_terms(run)
+        family = family_of(gpu_named(run["gpu"])[1].get("capability"))
+        kind = "flash3" if run.get("attention") == "flash3" else "attention"
+        row = {}
+        for column, value in (((family, "linear"), terms["linear"]), ((family, kind), terms["attention"])):
+            if column not in columns:
+                columns.append(column)
+            row[column] = value
+        rows.append(row)
+        targets.append(float(run["seconds"]) - terms["fixed"] - terms["vae"] / vae_use)
+        weights.append(1 / float(run["seconds"]))
+    if len(runs) < len(columns):
+        raise StudioError(f"Fitting {len(columns)} utilisations needs at least as many timed runs; got {len(runs)}.")
+    a = np.array([[row.get(column, 0.0) for column in columns] for row in rows]) * np.array(weights)[:, None]
+    inverse, *_ = np.linalg.lstsq(a, np.array(targets) * np.array(weights), rcond=None)
+    if (inverse <= 0).any():
+        raise StudioError("The timed runs do not fit this time model (a utilisation came out negative); "
+                          "check them for a wrong GPU, size or plan.")
+    found: dict = {"vae": vae_use}
+    for (family, kind), value in zip(columns, inverse):
+        found.setdefault(family, {})[kind] = round(float(1 / value), 3)
+    for family in [f for f in found if f != "vae"]:
+        if "flash3" in found[family]:  # kept as a factor over the family's SDPA attention
+            found[family]["flash3"] = round(found[family]["flash3"] / found[family]["attention"], 3)
+    return found
+
+
+def predicted_seconds(run: dict, found: dict) -> float:
+    """A timed run's seconds as the fit `found` predicts them."""
+    from wan_studio.memory.estimate import utilisation
+
+    terms = run_terms(run)
+    use = utilisation(machine_of(run["gpu"]), run.get("attention", "native"), found)
+    return terms["linear"] / use["linear"] + terms["attention"] / use["attention"] + terms["vae"] / use["vae"] + terms["fixed"]
+
+
+def measured_runs(paths) -> list[dict]:
+    """Timed runs from bench/gpu.py result files (their "runs" lists)."""
+    import json
+    from pathlib import Path
+
+    found = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise StudioError(f"Cannot read the benchmark results {path}: {exc}") from exc
+        found += [run for run in data.get("runs", []) if run.get("seconds")]
+    return found
