@@ -8,7 +8,7 @@ ARGS ?=
 # its declared dependencies pull CUDA torchvision and flash-attn; requirements-dev.txt has what it imports
 WAN_REFERENCE := wan22==2.2.11
 
-.PHONY: run test bench clean-venv
+.PHONY: run test bench bench-gpu clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/overhead.py
 	$(PY) bench/startup.py
 	$(PY) bench/stats.py
+
+bench-gpu: $(VENV)/.installed-dev
+	$(PY) bench/gpu.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

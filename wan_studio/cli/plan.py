@@ -198,13 +198,16 @@ def cmd_fit(paths: list[str], write: bool) -> int:
     from wan_studio.memory import fit
     from wan_studio.memory.estimate import CALIBRATION_FILE, calibration
 
-    runs = list(calibration()["published_runs"]) + fit.measured_runs(paths)
+    measured, left_out = fit.measured_runs(paths)
+    runs = list(calibration()["published_runs"]) + measured
+    for line in left_out:
+        print(f"left out: {line}")
     found = fit.fit(runs)
-    print(f"{'run':<52} {'measured s':>10} {'predicted s':>11} {'ratio':>6}")
+    print(f"{'run':<64} {'measured s':>10} {'predicted s':>11} {'ratio':>6}")
     for run in runs:
         predicted = fit.predicted_seconds(run, found)
-        name = f"{run['model']} {run['size']}x{run['frames']} {run['steps']} steps, {run['gpu']}"
-        print(f"{name:<52} {run['seconds']:>10.1f} {predicted:>11.1f} {predicted / run['seconds']:>6.2f}")
+        name = f"{run['model']} {run['size']}x{run['frames']} {run['steps']} steps, {run['gpu']}"[:64]
+        print(f"{name:<64} {run['seconds']:>10.1f} {predicted:>11.1f} {predicted / run['seconds']:>6.2f}")
     print(json.dumps(found))
     if write:
         data = json.loads(CALIBRATION_FILE.read_text())

@@ -245,8 +245,9 @@ def gpu_named(name: str) -> tuple[str, dict]:
     """A GPU of the table by (part of) its name: "4080", "rtx 4090", "H100"; a clear error otherwise."""
     table = {k: v for k, v in calibration()["gpus"].items() if not k.startswith("_") and k not in ("mps", "cpu", "cuda")}
     wanted = " ".join(str(name).lower().replace("nvidia", "").replace("geforce", "").split())
-    exact = [key for key in table if key.lower() == wanted]
-    found = exact or [key for key in table if wanted and wanted in key.lower()]
+    inside = sorted((key for key in table if key.lower() in wanted), key=len)  # "H100" in "h100 80gb hbm3"
+    found = [key for key in table if key.lower() == wanted] or inside[-1:] or [
+        key for key in table if wanted and wanted in key.lower()]
     if len(found) != 1:
         known = ", ".join(table)
         raise StudioError(f"Unknown GPU {name!r}" + (f" (could be {', '.join(found)})" if found else "")

@@ -35,14 +35,19 @@ def machine_of(gpu_name: str, memory_gb: float | None = None):
 def run_terms(run: dict) -> dict[str, float]:
     """The work terms of one timed run: its checkpoint, shape, GPU and how it was run."""
     from wan_studio import catalog
-    from wan_studio.memory.estimate import shape_for, work_terms
+    from wan_studio.memory.estimate import calibration, shape_for, work_terms
     from wan_studio.memory.plans import Plan
 
     record = catalog.get(run["model"])
     shape = shape_for(record, run.get("mode"), run["size"], run["frames"], run["steps"])
     # attention at SDPA's rate: the fit finds the flash3 factor itself
     plan = Plan("published", "bfloat16", offload=run.get("offload", "none"), text_encoder=run.get("text_encoder", "accelerator"))
-    return work_terms(record, shape, plan, machine_of(run["gpu"]))
+    machine = machine_of(run["gpu"])
+    terms = work_terms(record, shape, plan, machine)
+    if run.get("only") == "denoise":  # a benchmark of the transformer alone (bench/gpu.py)
+        overhead = calibration()["speed"]["step_overhead_s"][machine.kind]
+        terms = {**terms, "vae": 0.0, "fixed": terms["forwards"] * overhead}
+    return terms
 
 
 def fit(runs: list[dict]) -> dict:
@@ -91,16 +96,27 @@ def predicted_seconds(run: dict, found: dict) -> float:
     return terms["linear"] / use["linear"] + terms["attention"] / use["attention"] + terms["vae"] / use["vae"] + terms["fixed"]
 
 
-def measured_runs(paths) -> list[dict]:
-    """Timed runs from bench/gpu.py result files (their "runs" lists)."""
+def measured_runs(paths) -> tuple[list[dict], list[str]]:
+    """Timed runs from bench/gpu.py result files (their "runs" lists), and why any were left out:
+    a run with a step cache (its skips are not in the time model's work) or not on a GPU of the table."""
     import json
     from pathlib import Path
 
-    found = []
+    from wan_studio.memory.estimate import gpu_named
+
+    found, left_out = [], []
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
             raise StudioError(f"Cannot read the benchmark results {path}: {exc}") from exc
-        found += [run for run in data.get("runs", []) if run.get("seconds")]
-    return found
+        for run in data.get("runs", []):
+            if run.get("cache", "off") != "off" or not run.get("seconds"):
+                continue
+            try:
+                gpu_named(run["gpu"])
+            except StudioError:
+                left_out.append(f"{path}: {run['model']} on {run['gpu']} (not a GPU of the table)")
+                continue
+            found.append(run)
+    return found, left_out
