@@ -233,7 +233,7 @@ def test_readme_minutes_table_matches_the_estimator():
 ])
 def test_a_named_gpu_reproduces_wans_published_times(cli_env, model, size, frames, published_s):
     run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--gpu", "RTX 4090", "--model", model, "--size",
-                          size, "--frames", frames, "--plan", "balanced", "--json"],
+                          size, "--frames", frames, "--plan", "balanced", "--attention", "native", "--json"],
                          capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout)
@@ -524,9 +524,10 @@ def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
     from wan_studio.requests import T2VRequest
 
     request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81).prepare()
-    line = cost_line(request, MACHINES["rtx4080-16gb"])
+    line = cost_line(request, MACHINES["rtx4080-16gb"], attention="native")
     assert line.startswith("Wan 2.1 T2V 14B · 81 frames (5.1 s) at 1280x720 · about ")
     assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan$", line)
+    assert cost_line(request, MACHINES["rtx4080-16gb"], attention="sage").endswith("Low VRAM plan · SageAttention")
     too_big = cost_line(dataclasses.replace(request, frames=121).prepare(), MACHINES["8gb"])
     assert "does not fit" in too_big and "What would fit" in too_big
 

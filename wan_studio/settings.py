@@ -28,6 +28,7 @@ class Settings:
     multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
     memory_plan: str = "auto"  # auto | max-speed | balanced | low-vram | minimum, unless a job pins one
+    attention: str = "auto"  # auto (the fastest that passes its check) or a backend name, unless a job pins one
     zerogpu_preload: tuple[str, ...] = ()  # model ids loaded at start on a ZeroGPU Space (default: T2V's)
     config_file: Path | None = None
     loras_dir: Path | None = None  # LoRA files by name (None: <models_dir>/../loras)
@@ -72,6 +73,7 @@ def load_settings(**flags) -> Settings:
         multi_user=_as_bool(pick("multi_user", bool(os.environ.get("SPACE_ID")))),
         model_paths=dict(raw.get("model_paths", {})),
         memory_plan=str(pick("memory_plan", "auto")),
+        attention=str(pick("attention", "auto")),
         zerogpu_preload=tuple(str(pick("zerogpu_preload", "") or "").replace(",", " ").split())
         if not isinstance(raw.get("zerogpu_preload"), list) else tuple(raw["zerogpu_preload"]),
         config_file=path if path.exists() else None,

@@ -37,6 +37,7 @@ def capability(text: str) -> tuple[int, int]:
 
 def add_plan_parser(sub) -> None:
     from wan_studio.memory.plans import BACKENDS, PLAN_NAMES
+    from wan_studio.memory.attention import BACKENDS as ATTENTION_BACKENDS
     from wan_studio.memory.step_cache import SETTINGS as STEP_CACHE_SETTINGS
 
     plan = sub.add_parser("plan", help="show the memory plan, estimate and rungs for a run on a machine")
@@ -49,6 +50,8 @@ def add_plan_parser(sub) -> None:
     plan.add_argument("--gpu", help='a GPU of the estimator\'s table, e.g. "RTX 4080", "H100" (its memory and capability)')
     plan.add_argument("--preset", choices=("quality", "fast"), help="steps and guidance of a preset")
     plan.add_argument("--cache", choices=STEP_CACHE_SETTINGS, default="off", help="step cache setting")
+    plan.add_argument("--attention", choices=("auto", *ATTENTION_BACKENDS), default="auto",
+                      help="pin an attention backend (auto: the device's checked choice)")
     plan.add_argument("--backend", choices=BACKENDS, help="simulate a machine instead of this one")
     plan.add_argument("--vram", help="accelerator memory of the simulated machine, e.g. 16GiB")
     plan.add_argument("--capability", default="8.9", help="CUDA compute capability of the simulated GPU")
@@ -119,7 +122,7 @@ def cmd_plan(args, settings) -> int:
     record = catalog.get(args.model)
     shape, _ = run_shape(record, args.mode, args.size, args.frames, args.steps, args.preset, args.cache)
     try:
-        choice = choose(record, shape, machine, args.plan)
+        choice = choose(record, shape, machine, args.plan, args.attention)
     except NoPlanFits as exc:
         print(f"{record.name} · {shape.width}x{shape.height} · {shape.frames} frames on {machine.describe()}")
         print(f"nothing fits: {exc}")

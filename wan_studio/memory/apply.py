@@ -91,16 +91,21 @@ def _load_aoti(pipe, plan: Plan, aoti: dict | None) -> list[str]:
     return [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
 
 
-def attach_runtime(pipe, plan: Plan, device: str) -> list[str]:
-    """Offload hooks, VAE tiling/slicing and the attention backend for `plan`."""
+def attach_runtime(pipe, plan: Plan, device: str, attention: str | None = None) -> list[str]:
+    """Offload hooks, VAE tiling/slicing and the attention backend (the device's checked choice,
+    memory/attention.py; else the plan's)."""
     notes = []
-    if plan.attention != "native":
-        for transformer in transformers_of(pipe):
+    backend = attention or plan.attention
+    for transformer in transformers_of(pipe):
+        if backend != "native":
             try:
-                transformer.set_attention_backend(plan.attention)
-            except Exception as exc:  # a backend that is installed but unsupported on this GPU
-                notes.append(f"attention backend {plan.attention} unavailable ({exc}); using SDPA")
+                transformer.set_attention_backend(backend)
+            except Exception as exc:  # passed its check but refuses this model
+                notes.append(f"attention backend {backend} unavailable ({exc}); using SDPA")
                 transformer.reset_attention_backend()
+        elif getattr(transformer, "_attention_backend_set", False):
+            transformer.reset_attention_backend()
+        transformer._attention_backend_set = backend != "native"
     vae = getattr(pipe, "vae", None)
     if vae is not None:
         if plan.vae_tiling:

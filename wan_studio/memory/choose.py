@@ -39,10 +39,11 @@ def _check_plan_name(name: str) -> str:
     return name
 
 
-def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto") -> Choice:
+def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto", attention: str = "auto") -> Choice:
     """The fastest plan whose estimate fits; `shape` is a request (or anything with its fields).
 
-    On ZeroGPU without a fixed size, `large` is tried before `xlarge` (half the quota cost).
+    On ZeroGPU without a fixed size, `large` is tried before `xlarge` (half the quota cost). A
+    pinned attention backend replaces the device's choice on a CUDA GPU (elsewhere only SDPA runs).
     """
     pinned = _check_plan_name(pinned)
     if machine.kind == "zerogpu" and machine.zerogpu_size is None:
@@ -52,6 +53,8 @@ def choose(record: Checkpoint, shape, machine: Machine, pinned: str = "auto") ->
     for size in sizes:
         current = machine.with_zerogpu_size(size) if size else machine
         rungs = ladder(current, record)
+        if attention not in (None, "auto") and current.kind in ("cuda", "zerogpu"):
+            rungs = [dataclasses.replace(p, attention=attention, attention_pinned=True) for p in rungs]
         if pinned != "auto":
             allowed = _tier(pinned)
             matching = [p for p in rungs if p.name in allowed]
@@ -112,7 +115,7 @@ def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str
     return head + tail
 
 
-def cost_line(request, machine: Machine | None = None, pinned: str | None = None) -> str:
+def cost_line(request, machine: Machine | None = None, pinned: str | None = None, attention: str = "auto") -> str:
     """One line for the interface before a run: checkpoint, frames x size, time, memory, plan."""
     from wan_studio.backend import detect
 
@@ -121,11 +124,15 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     seconds = request.frames / record.fps
     head = f"{record.name} · {request.frames} frames ({seconds:.1f} s) at {request.width}x{request.height}"
     try:
-        choice = choose(record, request, machine, pinned or getattr(request, "memory_plan", "auto"))
+        choice = choose(record, request, machine, pinned or getattr(request, "memory_plan", "auto"), attention)
     except NoPlanFits as exc:
         return f"{head} · does not fit: {exc}"
     est = choice.estimate
     line = f"{head} · about {_duration(est.seconds)} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
+    if choice.plan.attention != "native":
+        from wan_studio.memory.attention import LABELS
+
+        line += f" · {LABELS.get(choice.plan.attention, choice.plan.attention)}"
     if choice.machine.kind == "zerogpu":
         line += f" · reserves ZeroGPU {choice.machine.zerogpu_size} for {zerogpu_duration(est)} s"
     return line

@@ -123,6 +123,7 @@ class Plan:
     vae_slicing: bool = False
     attention: str = "native"  # diffusers attention backend name; native = PyTorch SDPA
     compile: str = "none"  # none | repeated-blocks | aoti
+    attention_pinned: bool = False  # the user chose the backend (else the device's checked choice is used)
 
     @property
     def label(self) -> str:
@@ -167,16 +168,13 @@ class Plan:
 
 
 def _attention_backend(machine: Machine) -> str:
-    """FlashAttention or SageAttention where installed and supported, PyTorch SDPA otherwise."""
-    import importlib.util
+    """What a plan names before the first job checks it: this device's checked choice when one is
+    remembered, else the fastest installed candidate (memory/attention.py)."""
+    from wan_studio.memory import attention
+    from wan_studio.settings import load_settings
 
-    if machine.kind not in ("cuda", "zerogpu") or (machine.capability or (0, 0)) < (8, 0):
-        return "native"
-    if importlib.util.find_spec("flash_attn") is not None:
-        return "flash"
-    if importlib.util.find_spec("sageattention") is not None:
-        return "sage"
-    return "native"
+    known = attention.remembered(load_settings().models_dir / attention.STORE_NAME, machine.name or "")
+    return attention.preferred(machine.kind, machine.capability, known.name if known else None)
 
 
 def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:

@@ -19,6 +19,7 @@ from typing import ClassVar
 from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.memory import attention as attention_backends
 from wan_studio.memory import step_cache
 from wan_studio.requests.fields import FileFields, request_field
 from wan_studio.requests.fields import label as field_label
@@ -60,6 +61,9 @@ class GenerationRequest:
     cache: str | None = request_field(label="Step cache", choices=step_cache.SETTINGS,
                                       help="skip transformer work at steps that barely change: off, balanced, "
                                            "aggressive (default: off; balanced for a preview)")
+    attention: str | None = request_field(label="Attention backend", choices=("auto", *attention_backends.BACKENDS),
+                                          help="pin an attention kernel (auto: the fastest that passes its check "
+                                               "on this GPU; native = PyTorch SDPA)")
     memory_plan: str = request_field("auto", label="Memory plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
     extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
     preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"), help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists); quality; fast-hybrid")

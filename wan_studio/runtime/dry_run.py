@@ -33,6 +33,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     from wan_studio.memory.choose import choose
     from wan_studio.memory.estimate import estimate
     from wan_studio.memory.plans import NoPlanFits, ladder, machine_from_backend
+    from wan_studio.runtime.engine import attention_of
 
     request = request.prepare()
     record = request.checkpoint
@@ -56,14 +57,14 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         if hasattr(type(request), derived):
             summary[derived] = getattr(request, derived)
     try:
-        choice = choose(record, request, machine, pinned)
+        choice = choose(record, request, machine, pinned, attention_of(request, settings))
         plan, est, fits, notes = choice.plan, choice.estimate, choice.estimate.fits(choice.machine), choice.messages
         machine = choice.machine
     except NoPlanFits as exc:  # say what the smallest plan would need, and that it does not fit
         plan = ladder(machine, record)[-1]
         est, fits, notes = estimate(record, request, plan, machine), False, (str(exc),)
     summary.update(
-        plan=plan.name, plan_label=plan.label, machine=machine.describe(), fits=fits,
+        plan=plan.name, plan_label=plan.label, attention=plan.attention, machine=machine.describe(), fits=fits,
         estimate={"seconds": round(est.seconds, 1), "peak_gib": _gib(est.peak_gb), "ram_gib": _gib(est.ram_gb)},
     )
     summary["messages"] = [*summary["messages"], *notes]

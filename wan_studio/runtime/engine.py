@@ -73,7 +73,7 @@ class Engine:
 
         request = request.prepare()
         pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
-        return choose(request.checkpoint, request, self.machine, pinned)
+        return choose(request.checkpoint, request, self.machine, pinned, attention_of(request, self.settings))
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None
@@ -191,6 +191,7 @@ class Engine:
             "preset": request.preset_recipe(),
             "memory": {
                 **plan.as_dict(), "plan": plan.name, "pinned": choice.pinned, "vae_dtype": backend.vae_dtype,
+                "attention": self.swap.attention.name if self.swap.attention else plan.attention,
                 "device": backend.device, "machine": choice.machine.describe(),
                 "vae_tiling_used": vae_tiling_in_use(self.swap.active_pipeline),
                 "estimate": {"peak_gb": estimate.peak_gb, "ram_gb": estimate.ram_gb, "seconds": estimate.seconds},
@@ -211,6 +212,11 @@ class Engine:
         if folder is not None and folder.parent.name == "snapshots":
             return folder.name  # the Hub commit hash of the cached snapshot
         return f"local:{folder}" if folder else "unknown"
+
+
+def attention_of(request, settings: Settings) -> str:
+    """The job's attention pin, else the studio's (config.json `attention`), else auto."""
+    return request.attention if request.attention not in (None, "auto") else settings.attention
 
 
 @functools.cache  # installed versions do not change while the studio runs; reading them scans site-packages

@@ -89,9 +89,11 @@ class Studio:
         """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
         from wan_studio.memory.choose import cost_line
 
+        from wan_studio.runtime.engine import attention_of
+
         request = request.prepare()  # file facts come from the cache: moving a slider reads no file
         return cost_line(request, self.engine.machine, request.memory_plan if request.memory_plan != "auto"
-                         else self.settings.memory_plan)
+                         else self.settings.memory_plan, attention_of(request, self.settings))
 
     # -- submitting and waiting ---------------------------------------------------------------
     def submit(self, request: GenerationRequest, owner: str | None = None) -> Job:

@@ -76,6 +76,7 @@ class SwapManager:
         self._active_key: ActiveKey | None = None
         self._active_plan: Plan | None = None
         self.plan_notes: list[str] = []  # what applying the active plan skipped or changed
+        self.attention = None  # memory.attention.Choice of the active pipeline
         self._shared: dict[str, dict[str, object]] = {}  # shared id -> {component name: object}
         self.loads = 0  # how many times weights were read from disk (for tests and stats)
 
@@ -125,10 +126,22 @@ class SwapManager:
                 pipe = self._load(record, cls, plan)
                 pipe.set_progress_bar_config(disable=True)
                 notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"))
-            notes += plan_apply.attach_runtime(pipe, plan, self.backend.device)
+            self.attention = self._settle_attention(plan)
+            notes += self.attention.messages
+            notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name)
             self._active, self._active_key, self._active_plan = pipe, key, plan
             self.plan_notes = notes
             return pipe
+
+    def _settle_attention(self, plan: Plan):
+        """The attention backend for this device: checked once per device and package versions."""
+        from wan_studio.memory import attention
+
+        backend = self.backend
+        gpu = backend.kind in ("cuda", "zerogpu")
+        return attention.settle(backend.device, backend.name, backend.kind, backend.capability,
+                                pinned=plan.attention if plan.attention_pinned else None,
+                                store=self.settings.models_dir / attention.STORE_NAME if gpu else None)
 
     def _load(self, record: Checkpoint, cls, plan: Plan):
         folder = models.resolve(record, self.settings)
