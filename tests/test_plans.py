@@ -344,6 +344,24 @@ def test_plan_elements_run_tiny_and_stay_close(engine, plain, changes):
         assert _is_group_offload_enabled(pipe.transformer)
 
 
+def test_quantizing_keeps_embedders_and_the_output_projection_in_full_precision(engine):
+    import torch
+
+    from wan_studio.memory.apply import convert_weights
+
+    pipe = engine.swap.activate(catalog.get("tiny-t2v"), "t2v", Plan("max-speed", "float32"))
+    engine.swap.release()  # a copy of our own to convert
+    convert_weights(pipe, Plan("low-vram", "float32", "int8-weight"), "cpu")
+    linears = {name: module for name, module in pipe.transformer.named_modules() if isinstance(module, torch.nn.Linear)}
+    blocks = [name for name in linears if name.startswith("blocks.")]
+    others = [name for name in linears if not name.startswith("blocks.")]
+    assert blocks and any(name.startswith("condition_embedder.") for name in others) and "proj_out" in others
+    for name in blocks:  # torchao's quantized weight tensor
+        assert type(linears[name].weight).__name__ != "Parameter" and type(linears[name].weight) is not torch.Tensor, name
+    for name in others:
+        assert type(linears[name].weight) is torch.nn.Parameter and linears[name].weight.dtype == torch.float32, name
+
+
 def test_vae_tiling_with_small_tiles_uses_tiles(engine, plain, monkeypatch):
     calls = []
 

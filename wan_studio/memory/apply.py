@@ -40,11 +40,22 @@ def _torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def quantize(module, kind: str) -> None:
-    """torchao weight quantization of every Linear in `module` (in place)."""
+def in_repeated_blocks(module, name: str) -> bool:
+    """The Linear layers of the transformer's repeated blocks: the time and text embedders and the
+    output projection stay in bf16, as the field's FP8 recipes keep them (small, and sensitive)."""
+    import torch
+
+    return isinstance(module, torch.nn.Linear) and name.split(".", 1)[0] in ("blocks", "vace_blocks")
+
+
+def quantize(module, kind: str, transformer: bool = True) -> None:
+    """torchao weight quantization in place: of a transformer's block Linears (FP8 with per-row
+    scales), or of every Linear of another module (the text encoder)."""
     import torchao.quantization as tq
 
-    tq.quantize_(module, getattr(tq, _TORCHAO_CONFIGS[kind])())
+    config = getattr(tq, _TORCHAO_CONFIGS[kind])
+    config = config(granularity=tq.PerRow()) if kind == "fp8-dynamic" else config()
+    tq.quantize_(module, config, **({"filter_fn": in_repeated_blocks} if transformer else {}))
 
 
 def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> list[str]:
@@ -60,7 +71,7 @@ def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> 
             quantize(transformer, plan.quantization)
     text_encoder = getattr(pipe, "text_encoder", None)
     if plan.text_encoder_quantization != "none" and text_encoder is not None:
-        quantize(text_encoder, plan.text_encoder_quantization)
+        quantize(text_encoder, plan.text_encoder_quantization, transformer=False)
     if plan.compile == "repeated-blocks":
         if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
             for transformer in transformers_of(pipe):
