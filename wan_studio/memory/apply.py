@@ -65,6 +65,10 @@ def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> 
     notes = []
     compute = _torch_dtype(plan.transformer_dtype)
     for transformer in transformers_of(pipe):
+        if getattr(transformer, "quantization_method", None) == "gguf":  # already quantized in its file
+            if plan.quantization != "none":
+                notes.append(f"{plan.quantization} skipped: the transformer's weights come quantized from a GGUF file")
+            continue
         if plan.quantization == "fp8-storage":
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
         elif plan.quantization != "none":

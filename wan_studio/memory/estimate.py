@@ -128,6 +128,19 @@ def _latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     return tokens, vae_factor
 
 
+def _gguf_weights(record: Checkpoint, fps: dict) -> dict[str, float]:
+    """A transformer loaded from a GGUF file (config.json transformer_files) weighs what its file does."""
+    from wan_studio.settings import load_settings
+
+    settings = load_settings()
+    if record.id not in (settings.transformer_files or {}):
+        return {}
+    from wan_studio.models import gguf
+
+    sizes = {name: gguf.file_gb(record, settings, name) for name in TRANSFORMERS if name in fps}
+    return {name: gb for name, gb in sizes.items() if gb is not None}
+
+
 def _weights_gb(fp: Footprint, plan: Plan, machine: Machine, is_transformer: bool) -> float:
     if fp.component == "vae":
         return fp.bytes(4) / GB
@@ -163,6 +176,7 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
     act_bytes = DTYPE_BYTES[machine.compute_dtype]
 
     weights = {name: _weights_gb(fp, plan, machine, name in TRANSFORMERS) for name, fp in fps.items()}
+    weights.update(_gguf_weights(record, fps))
     resident = {name: _resident_gb(fps[name], gb, plan) for name, gb in weights.items()}
     if plan.text_encoder == "cpu" and "text_encoder" in resident:
         resident["text_encoder"] = 0.0

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 
 from wan_studio import models
+from wan_studio.models import gguf
 from wan_studio.backend import Backend, detect, torch_dtype
 from wan_studio.catalog import Checkpoint
 from wan_studio.memory.plans import Plan
@@ -155,6 +156,8 @@ class SwapManager:
             if cached is not None:
                 given[component] = cached
         dtypes = {"default": torch_dtype(plan.transformer_dtype), "vae": torch_dtype(backend.vae_dtype)}
+        for component, source in gguf.transformer_files(record, self.settings).items():
+            given[component] = gguf.load(record, component, source, folder, dtypes["default"], self.settings)
         log.info("loading %s from %s (reusing %s)", record.id, folder, sorted(given) or "nothing")
         pipe = cls.from_pretrained(folder, dtype=dtypes, **given)
         self.loads += 1

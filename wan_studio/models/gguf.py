@@ -1,0 +1,91 @@
+"""GGUF transformers: a checkpoint's transformer from a quantized `.gguf` file (Q4-Q8, as owners of
+8-12 GB cards run Wan), loaded through diffusers' single-file GGUF path.
+
+config.json names the file per checkpoint, for its transformer (and Wan 2.2 A14B's second expert):
+
+    "transformer_files": {"wan2.1-t2v-14b": "/models/wan2.1-t2v-14b-Q5_K_M.gguf",
+                          "wan2.2-t2v-a14b": {"transformer": "hf://owner/repo/high-Q4.gguf",
+                                              "transformer_2": "hf://owner/repo/low-Q4.gguf"}}
+
+The rest of the pipeline (text encoder, VAE, the transformer's config) comes from the checkpoint's
+folder as usual. The weights stay quantized on the device and are dequantized layer by layer, so
+the memory plan counts the file's real size and applies no other quantization to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wan_studio.errors import ModelNotAvailable, StudioError
+
+COMPONENTS = ("transformer", "transformer_2")
+
+
+def transformer_files(record, settings) -> dict[str, str]:
+    """component -> the GGUF file (path or hf:// address) config.json names for this checkpoint."""
+    entry = (getattr(settings, "transformer_files", None) or {}).get(record.id)
+    if not entry:
+        return {}
+    files = {"transformer": entry} if isinstance(entry, str) else dict(entry)
+    unknown = sorted(set(files) - set(COMPONENTS))
+    if unknown:
+        raise StudioError(f"transformer_files for {record.id}: unknown component(s) {', '.join(unknown)}; "
+                          f"use {', '.join(COMPONENTS)}.")
+    if "transformer_2" in files and not record.is_moe:
+        raise StudioError(f"transformer_files for {record.id}: {record.name} has one transformer (no transformer_2).")
+    return files
+
+
+def local_file(source: str, settings, allow_download: bool = False) -> Path:
+    """The GGUF file on disk: a path, or an hf://owner/repo/path/file.gguf from the cache (or the Hub)."""
+    if source.startswith("hf://"):
+        owner, repo, *rest = source[len("hf://"):].split("/")
+        if not rest:
+            raise StudioError(f"{source} is not a Hub file address: use hf://owner/repo/path/file.gguf.")
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(f"{owner}/{repo}", "/".join(rest), local_files_only=not allow_download))
+        except LocalEntryNotFoundError:
+            raise ModelNotAvailable(
+                f"The GGUF file {source} is not in the Hugging Face cache and cannot be downloaded here. Download it "
+                f"with `hf download {owner}/{repo} {'/'.join(rest)}` on a machine with internet access."
+            ) from None
+    path = Path(source).expanduser()
+    if path.suffix.lower() != ".gguf":
+        raise StudioError(f"{path.name} is not a .gguf file (transformer_files takes GGUF files).")
+    if not path.is_file():
+        raise ModelNotAvailable(f"The GGUF file {path} does not exist.")
+    return path
+
+
+def file_gb(record, settings, component: str = "transformer") -> float | None:
+    """Size of the GGUF file that replaces a transformer's weights, in GiB (None: no such file here)."""
+    source = transformer_files(record, settings).get(component)
+    if source is None:
+        return None
+    try:
+        return local_file(source, settings).stat().st_size / 2**30
+    except StudioError:
+        return None
+
+
+def load(record, component: str, source: str, folder: Path, dtype, settings, cls=None):
+    """The transformer from a GGUF file, its config from the checkpoint's folder."""
+    import diffusers
+
+    import json
+
+    path = local_file(source, settings, allow_download=getattr(settings, "auto_download", False))
+    if cls is None:  # the class the checkpoint's folder names for this component (VACE, Animate: their own)
+        index = json.loads((Path(folder) / "model_index.json").read_text())
+        cls = getattr(diffusers, index.get(component, [None, "WanTransformer3DModel"])[1])
+    try:
+        return cls.from_single_file(str(path), quantization_config=diffusers.GGUFQuantizationConfig(compute_dtype=dtype),
+                                    config=str(folder), subfolder=component, torch_dtype=dtype)
+    except ImportError as exc:
+        raise StudioError(f"Loading GGUF files needs the gguf package: pip install gguf ({exc}).") from exc
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise StudioError(f"The GGUF file {path.name} does not fit {record.name}'s {component}: "
+                          f"{str(exc).splitlines()[0][:200]}") from exc
