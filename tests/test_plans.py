@@ -344,14 +344,20 @@ def test_plan_elements_run_tiny_and_stay_close(engine, plain, changes):
         assert _is_group_offload_enabled(pipe.transformer)
 
 
-def test_quantizing_keeps_embedders_and_the_output_projection_in_full_precision(engine):
+@pytest.mark.parametrize("when", ["while loading", "after loading"])
+def test_quantizing_keeps_embedders_and_the_output_projection_in_full_precision(engine, when):
     import torch
 
     from wan_studio.memory.apply import convert_weights
 
-    pipe = engine.swap.activate(catalog.get("tiny-t2v"), "t2v", Plan("max-speed", "float32"))
-    engine.swap.release()  # a copy of our own to convert
-    convert_weights(pipe, Plan("low-vram", "float32", "int8-weight"), "cpu")
+    int8 = Plan("low-vram", "float32", "int8-weight")
+    if when == "while loading":  # what the swap manager does: diffusers' torchao quantizer, shard by shard
+        pipe = engine.swap.activate(catalog.get("tiny-t2v"), "t2v", int8)
+        assert pipe.transformer.quantization_method == "torchao"
+    else:  # a transformer that came unquantized (convert_weights quantizes it in place)
+        pipe = engine.swap.activate(catalog.get("tiny-t2v"), "t2v", Plan("max-speed", "float32"))
+        engine.swap.release()
+        convert_weights(pipe, int8, "cpu")
     linears = {name: module for name, module in pipe.transformer.named_modules() if isinstance(module, torch.nn.Linear)}
     blocks = [name for name in linears if name.startswith("blocks.")]
     others = [name for name in linears if not name.startswith("blocks.")]

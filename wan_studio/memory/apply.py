@@ -48,14 +48,34 @@ def in_repeated_blocks(module, name: str) -> bool:
     return isinstance(module, torch.nn.Linear) and name.split(".", 1)[0] in ("blocks", "vace_blocks")
 
 
+FULL_PRECISION = ["condition_embedder", "proj_out"]  # a transformer's modules outside its repeated blocks
+
+
+def _torchao_config(kind: str):
+    import torchao.quantization as tq
+
+    config = getattr(tq, _TORCHAO_CONFIGS[kind])
+    return config(granularity=tq.PerRow()) if kind == "fp8-dynamic" else config()
+
+
+def load_quantization(plan: Plan, components: list[str]):
+    """diffusers' quantize-while-loading config for the plan's transformers (torchao), or None: each
+    shard is quantized as it loads, so RAM never holds the whole model in bf16."""
+    if plan.quantization not in _TORCHAO_CONFIGS or not components:
+        return None
+    from diffusers import PipelineQuantizationConfig, TorchAoConfig
+
+    return PipelineQuantizationConfig(quant_mapping={
+        name: TorchAoConfig(_torchao_config(plan.quantization), modules_to_not_convert=list(FULL_PRECISION))
+        for name in components})
+
+
 def quantize(module, kind: str, transformer: bool = True) -> None:
     """torchao weight quantization in place: of a transformer's block Linears (FP8 with per-row
     scales), or of every Linear of another module (the text encoder)."""
     import torchao.quantization as tq
 
-    config = getattr(tq, _TORCHAO_CONFIGS[kind])
-    config = config(granularity=tq.PerRow()) if kind == "fp8-dynamic" else config()
-    tq.quantize_(module, config, **({"filter_fn": in_repeated_blocks} if transformer else {}))
+    tq.quantize_(module, _torchao_config(kind), **({"filter_fn": in_repeated_blocks} if transformer else {}))
 
 
 def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> list[str]:
@@ -65,9 +85,12 @@ def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> 
     notes = []
     compute = _torch_dtype(plan.transformer_dtype)
     for transformer in transformers_of(pipe):
-        if getattr(transformer, "quantization_method", None) == "gguf":  # already quantized in its file
+        method = getattr(transformer, "quantization_method", None)
+        if method == "gguf":  # already quantized in its file
             if plan.quantization != "none":
                 notes.append(f"{plan.quantization} skipped: the transformer's weights come quantized from a GGUF file")
+            continue
+        if method == "torchao":  # quantized while loading (load_quantization)
             continue
         if plan.quantization == "fp8-storage":
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)

@@ -159,7 +159,12 @@ class SwapManager:
         for component, source in gguf.transformer_files(record, self.settings).items():
             given[component] = gguf.load(record, component, source, folder, dtypes["default"], self.settings)
         log.info("loading %s from %s (reusing %s)", record.id, folder, sorted(given) or "nothing")
-        pipe = cls.from_pretrained(folder, dtype=dtypes, **given)
+        from wan_studio.memory.apply import load_quantization
+
+        quantization = load_quantization(plan, [c for c in ("transformer", "transformer_2")
+                                                if c not in given and (folder / c).is_dir()])
+        pipe = cls.from_pretrained(folder, dtype=dtypes, **given,
+                                   **({"quantization_config": quantization} if quantization else {}))
         self.loads += 1
         for component, shared_id in record.shared.items():
             obj = getattr(pipe, component, None)
