@@ -534,13 +534,39 @@ def test_zerogpu_reserves_the_estimate_picks_the_size_and_never_touches_cuda(set
         result = studio.wait_for_result(job, timeout_s=300)
         assert result.media.exists()
         assert result.recipe["memory"]["machine"].startswith("ZeroGPU large")
-        # ZeroGPU plans ask for AOTI; Tiny has no compiled graphs on the Hub, so it runs eager and says so
-        assert result.recipe["memory"]["compile"] == "aoti"
-        assert "AOTI skipped: no compiled graphs for this checkpoint" in result.recipe["memory"]["notes"]
+        # Tiny has no compiled blocks in the catalog: no AOTI in the plan (nor in the estimate), and it says so
+        assert result.recipe["memory"]["compile"] == "none"
+        assert ("AOTI skipped: the catalog names no compiled blocks for Tiny T2V (random weights); runs uncompiled"
+                in result.recipe["memory"]["notes"])
         assert "reserves ZeroGPU large for" in studio.estimate_cost(request)
     finally:
         studio.stop()
     assert not torch.cuda.is_initialized()
+
+
+def test_zerogpu_loads_the_compiled_blocks_the_catalog_names_and_credits_them_only_then(engine, monkeypatch):
+    import dataclasses as dc
+
+    import spaces
+
+    from wan_studio.memory.apply import convert_weights
+    from wan_studio.memory.estimate import shape_for
+
+    record = catalog.get("wan2.2-t2v-a14b")
+    space = simulated_machine("zerogpu-large")
+    run = shape_for(record, "t2v", "1280x720", 81, 40)
+    plain = choose(record, run, space)
+    compiled = dc.replace(record, extra={"aoti": {"repo": "owner/wan22-aoti", "variants": {"fp8-dynamic": "fp8da"}}})
+    with_blocks = choose(compiled, run, space)
+    assert (plain.plan.compile, with_blocks.plan.compile) == ("none", "aoti")
+    assert with_blocks.estimate.seconds < plain.estimate.seconds  # the compile speed-up, only where it applies
+    loaded = []
+    monkeypatch.setattr(spaces, "aoti_blocks_load", lambda module, repo, variant=None: loaded.append((repo, variant)))
+    pipe = engine.swap.activate(catalog.get("tiny-t2v-moe"), "t2v", Plan("max-speed", "float32"))
+    notes = convert_weights(pipe, dc.replace(with_blocks.plan, quantization="none"), "cpu",
+                            compiled.extra["aoti"])
+    assert loaded == [("owner/wan22-aoti", None), ("owner/wan22-aoti", None)]  # both experts
+    assert notes == ["AOTI blocks from owner/wan22-aoti"]
 
 
 def test_cost_line_names_checkpoint_frames_time_memory_and_plan():

@@ -127,6 +127,7 @@ def _checkpoint_from(raw: dict) -> Checkpoint:
         repo_id=raw.get("repo_id"), revision=raw.get("revision"),
         boundary_ratio=raw.get("boundary_ratio"), expand_timesteps=raw.get("expand_timesteps", False),
         tiny=raw.get("tiny"),
+        extra={key: raw[key] for key in ("aoti",) if raw.get(key)},  # ZeroGPU: {"repo", "variants"} of compiled blocks
     )
 
 

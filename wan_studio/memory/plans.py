@@ -197,10 +197,11 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
                  vae_slicing=True),
         ]
     attention = _attention_backend(machine)
-    if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI instead of compile
+    if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI (where compiled blocks exist) for compile
+        aoti = "aoti" if record.extra.get("aoti") else "none"
         return [
-            Plan("max-speed", dtype, attention=attention, compile="aoti"),
-            Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention, compile="aoti"),
+            Plan("max-speed", dtype, attention=attention, compile=aoti),
+            Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention, compile=aoti),
         ]
     quantized = "fp8-dynamic" if machine.fp8 else "int8-weight"
     stored = "fp8-storage" if machine.fp8 else "int8-weight"

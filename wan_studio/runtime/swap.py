@@ -129,6 +129,8 @@ class SwapManager:
                 notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"))
             self.attention = self._settle_attention(plan)
             notes += self.attention.messages
+            if self.backend.kind == "zerogpu" and plan.compile == "none" and not same_weights:
+                notes.append(f"AOTI skipped: the catalog names no compiled blocks for {record.name}; runs uncompiled")
             notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name)
             self._active, self._active_key, self._active_plan = pipe, key, plan
             self.plan_notes = notes
