@@ -14,7 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def decode_flops_per_pixel(name: str, latent_frames: int = 3, side: int = 64) -> float:
+def flops_per_pixel(name: str, latent_frames: int = 3, side: int = 64) -> tuple[float, float]:
+    """(decode, encode) FLOPs per pixel of the video."""
     import torch
     from diffusers import AutoencoderKLWan
     from torch.utils.flop_counter import FlopCounterMode
@@ -25,9 +26,14 @@ def decode_flops_per_pixel(name: str, latent_frames: int = 3, side: int = 64) ->
     latent = torch.randn(1, config.get("z_dim", 16), latent_frames, side // scale, side // scale)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         video = vae.decode(latent).sample
-    return counter.get_total_flops() / (video.shape[2] * video.shape[3] * video.shape[4])
+    pixels = video.shape[2] * video.shape[3] * video.shape[4]
+    decode = counter.get_total_flops() / pixels
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        vae.encode(video)
+    return decode, counter.get_total_flops() / pixels
 
 
 if __name__ == "__main__":
     for vae in ("wan2.1-vae", "wan2.2-vae"):
-        print(f"{vae}: {decode_flops_per_pixel(vae) / 1e6:.1f} MFLOP per decoded pixel")
+        decode, encode = flops_per_pixel(vae)
+        print(f"{vae}: {decode / 1e6:.1f} MFLOP per decoded pixel, {encode / 1e6:.1f} MFLOP per encoded pixel")

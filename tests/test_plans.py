@@ -273,6 +273,24 @@ def test_wan_22_vae_costs_about_twice_the_21_vae_per_pixel_not_its_parameter_rat
     assert per_pixel["wan2.2-ti2v-5b"] / per_pixel["wan2.1-t2v-1.3b"] == pytest.approx(18.9 / 8.7, rel=0.01)
 
 
+def test_s2v_counts_its_motion_tokens_and_the_per_clip_decode_and_re_encode():
+    import dataclasses as dc
+
+    from wan_studio.memory.estimate import estimate, shape_for
+    from wan_studio.memory.fit import machine_of
+
+    record, plan, gpu = catalog.get("wan2.2-s2v-14b"), Plan("balanced", "bfloat16", offload="model"), machine_of("H100")
+    one = shape_for(record, "s2v", "832x448", 80, 40)
+    est = estimate(record, one, plan, gpu)
+    # 20 latent frames + the reference, 28 x 52 tokens each; the motion frames packed 1 + 2/2 + 16/4 at
+    # full, 1/4 and 1/16 of that grid: 1456 + 364 + 364
+    assert est.tokens == 21 * 28 * 52 + 1456 + 364 + 364
+    two = estimate(record, dc.replace(one, passes=2), plan, gpu).seconds_breakdown
+    # the second clip decodes after the 73 motion frames and re-encodes them: more than twice one clip's decode
+    assert two["decode"] > 2 * est.seconds_breakdown["decode"] and two["denoise"] == pytest.approx(
+        2 * est.seconds_breakdown["denoise"], rel=0.01)
+
+
 def test_the_stored_time_model_is_the_fit_of_the_timed_runs():
     from wan_studio.memory import fit
     from wan_studio.memory.estimate import calibration

@@ -124,7 +124,12 @@ def _latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     if shape.mode in ("animate", "s2v"):
         latent_frames += 1  # the reference image rides along as one more latent frame
     patch = 2
-    tokens = latent_frames * math.ceil(shape.height / vae_factor / patch) * math.ceil(shape.width / vae_factor / patch)
+    rows, cols = shape.height / vae_factor, shape.width / vae_factor
+    tokens = latent_frames * math.ceil(rows / patch) * math.ceil(cols / patch)
+    if shape.mode == "s2v":  # the motion frames, packed: the newest at full detail, older ones 2x and 4x coarser
+        near, middle, far = transformer_config(record).get("framepack_buckets") or (1, 2, 16)
+        tokens += (near * math.ceil(rows / 2) * math.ceil(cols / 2) + middle // 2 * math.ceil(rows / 4) * math.ceil(cols / 4)
+                   + far // 4 * math.ceil(rows / 8) * math.ceil(cols / 8))
     return tokens, vae_factor
 
 
@@ -305,6 +310,13 @@ def time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, layer
     attention_flops = 4 * tokens * tokens * hidden * layers + 4 * tokens * context * hidden * layers
     vae = next((sid for comp, sid in record.shared.items() if comp == "vae"), "wan2.1-vae")
     per_pixel = cal["vae_decode_flop_per_pixel"].get(vae, cal["vae_decode_flop_per_pixel"]["wan2.1-vae"])
+    decoded = shape.frames * shape.passes
+    encoded = 0
+    if shape.mode == "s2v":  # each clip decodes after the motion frames and re-encodes them for the next
+        motion = transformer_config(record).get("motion_frames", 73)
+        decoded += motion * (shape.passes - 1)
+        encoded = motion * shape.passes
+    encode_per_pixel = cal["vae_encode_flop_per_pixel"].get(vae, cal["vae_encode_flop_per_pixel"]["wan2.1-vae"])
     fixed = forwards * speed["step_overhead_s"][machine.kind]
     if plan.offload == "model":
         fixed += sum(weights.values()) / speed["pcie_gb_s"]
@@ -317,7 +329,7 @@ def time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, layer
     return {
         "linear": forwards * linear_flops / peak["linear"],
         "attention": forwards * attention_flops / peak["attention"],
-        "vae": shape.frames * shape.width * shape.height * shape.passes * per_pixel / peak["vae"],
+        "vae": shape.width * shape.height * (decoded * per_pixel + encoded * encode_per_pixel) / peak["vae"],
         "fixed": fixed, "forwards": forwards, "load": 0.0 if loaded else sum(weights.values()) / speed["disk_gb_s"],
     }
 
