@@ -169,12 +169,15 @@ class GenerationRequest:
     def _default_cache(self) -> str:
         return "off"  # full quality unless asked
 
-    # -- defaults -----------------------------------------------------------------------------
-    def _fill_defaults(self, record: Checkpoint) -> None:
+    def _default_negative_prompt(self) -> str:
         from presets import default_negative_prompt
 
+        return default_negative_prompt()
+
+    # -- defaults -----------------------------------------------------------------------------
+    def _fill_defaults(self, record: Checkpoint) -> None:
         if self.negative_prompt is None:
-            self.negative_prompt = default_negative_prompt()
+            self.negative_prompt = self._default_negative_prompt()
         if self.width is None and self.height is None:
             self.width, self.height = self._suggested_size(record)
         if self.frames is None:

@@ -18,6 +18,36 @@ from wan_studio.requests.prepared import InputFacts
 
 S2V_MIN_AUDIO_S = 0.5
 S2V_RESOLUTIONS = ("480p", "720p")
+SIZE_STEPS = 100  # scales tried between the largest and the smallest, as Wan's S2V reference does
+
+
+def size_within_area(width: int, height: int, area: int, divisor: int = 64) -> tuple[int, int]:
+    """The output size Wan's S2V reference picks for an image: the image scaled by the largest of
+    `SIZE_STEPS` evenly spaced factors whose size, each side padded up to a multiple of `divisor`,
+    has at most `area` pixels (the picture is then resized to cover it and centre-cropped). The
+    factors run from 1 down to 0.1 for an image already within the area (it is never enlarged),
+    else from sqrt(area / image area) down to a lower bound from the padding (the reference solves
+    its quadratic with 2ac where 4ac is usual; kept, so the sizes match it)."""
+    pixels = width * height
+    if pixels <= area:
+        top, bottom = 1.0, 0.1
+    else:
+        pad = divisor - 1
+        b = pad * (width + height)
+        bottom = (-b + math.sqrt(b * b - 2 * pixels * (pad * pad - area))) / (2 * pixels)
+        top = math.sqrt(area / pixels)
+    for step in range(SIZE_STEPS):
+        scale = top - (top - bottom) * step / SIZE_STEPS
+        padded_w = -(-int(width * scale) // divisor) * divisor
+        padded_h = -(-int(height * scale) // divisor) * divisor
+        if padded_w * padded_h <= area:
+            return padded_w, padded_h
+    # nothing fits (a very thin picture): the aspect ratio within the area, sides on the divisor grid
+    ratio = width / height
+    fit_w, fit_h = int((area * ratio) ** 0.5 // divisor * divisor), int((area / ratio) ** 0.5 // divisor * divisor)
+    if fit_w >= width or fit_h >= height:
+        fit_w, fit_h = width // divisor * divisor, height // divisor * divisor
+    return fit_w, fit_h
 
 
 @dataclass
@@ -66,11 +96,25 @@ class S2VRequest(GenerationRequest):
         if self.pose_video:
             inputs.video_info("pose_video", self.pose_video)
 
+    def _default_negative_prompt(self) -> str:
+        from presets import default_negative_prompt
+
+        return default_negative_prompt("wan-s2v")  # S2V's own: it adds 情绪激动剧烈 and 手快速抖动
+
+    def _fill_defaults(self, record: Checkpoint) -> None:
+        if self.negative_prompt == "":  # as the reference does: an empty negative prompt means the default
+            self.negative_prompt = None
+        super()._fill_defaults(record)
+
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
-        # 480p: the checkpoint's default area; 720p: its largest; at the image's aspect ratio
-        areas = sorted(w * h for w, h in record.sizes)
-        area = native_area(record) if self.resolution == "480p" else areas[-1]
-        return media.fit_size(*self._image_size, area, record.spatial_granularity)
+        from wan_studio import catalog
+
+        # the area of the resolution bucket (832x480 or 1024x704 on S2V-14B), as the reference picks it
+        areas = catalog.raw_record(record.id).get("s2v", {}).get("areas") or {
+            "480p": native_area(record), "720p": max(w * h for w, h in record.sizes)}
+        g = record.spatial_granularity
+        width, height = size_within_area(*self._image_size, areas[self.resolution], g)
+        return max(width, 2 * g), max(height, 2 * g)  # a side the model takes, for a very small or thin picture
 
     def _suggested_frames(self, record: Checkpoint) -> int:
         return self.audio_frames

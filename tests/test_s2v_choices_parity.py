@@ -1,0 +1,90 @@
+"""S2V's choices against the upstream reference (`wan22` 2.2.11, test-only): the output size for an
+image and the default negative prompt. The reference package cannot be imported on CPU as a whole,
+so its config module is loaded under stub parent packages, and its size function is read from its
+source and run on its own."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from tests.media_fixtures import make_image, speech_like, write_wav
+from wan_studio.requests import S2VRequest
+from wan_studio.requests.s2v import size_within_area
+
+
+def reference_root() -> Path:
+    spec = importlib.util.find_spec("wan")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("wan22 (the upstream reference) is not installed; `make test` installs it with --no-deps")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def reference_size_function():
+    """upstream WanS2V.get_size_less_than_area, taken from its source and run alone (it needs only math)."""
+    source = (reference_root() / "speech2video.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == "get_size_less_than_area":
+            namespace = {"math": math}
+            exec(compile(ast.Module([node], []), "speech2video.py", "exec"), namespace)
+            function = namespace["get_size_less_than_area"]
+            return lambda height, width, area: function(None, height, width, target_area=area)
+    pytest.fail("upstream speech2video.py has no get_size_less_than_area")
+
+
+def reference_s2v_config():
+    root = reference_root()
+    saved = {name: mod for name, mod in sys.modules.items() if name == "wan" or name.startswith("wan.")}
+    for name, folder in (("wan", root), ("wan.configs", root / "configs")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(folder)]
+        sys.modules[name] = package
+    try:
+        return importlib.import_module("wan.configs.wan_s2v_14B").s2v_14B
+    finally:
+        for name in [n for n in sys.modules if n == "wan" or n.startswith("wan.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+IMAGES = [(1920, 1080), (1080, 1920), (1280, 720), (720, 1280), (1024, 1024), (640, 480), (480, 640), (3000, 2000),
+          (2000, 3000), (1366, 768), (1000, 1333), (800, 800), (4032, 3024), (3024, 4032), (2560, 1080), (1080, 2560),
+          (512, 512), (240, 120), (120, 240), (96, 96), (4000, 500), (500, 4000), (1600, 900), (900, 1600), (777, 555)]
+
+
+@pytest.mark.parametrize("area", [832 * 480, 1024 * 704])  # S2V-14B's 480p and 720p buckets
+def test_the_output_size_is_the_one_the_reference_picks(area):
+    reference = reference_size_function()
+    for width, height in IMAGES:
+        ref_height, ref_width = reference(height, width, area)
+        assert size_within_area(width, height, area) == (ref_width, ref_height), (width, height, area)
+
+
+def test_a_16_by_9_photo_at_both_resolutions(tmp_path):
+    photo = make_image(tmp_path / "photo.jpg", (1920, 1080))
+    audio = write_wav(tmp_path / "speech.wav", speech_like(2.0), 16000)
+    sizes = {resolution: S2VRequest(model="wan2.2-s2v-14b", prompt="she sings", image=str(photo), audio=str(audio),
+                                    resolution=resolution).prepare() for resolution in ("480p", "720p")}
+    # the sizes the issue measured on the reference (ours used to be 768x448 and 1088x576)
+    assert (sizes["480p"].width, sizes["480p"].height) == (832, 448)
+    assert (sizes["720p"].width, sizes["720p"].height) == (1088, 640)
+
+
+def test_the_default_negative_prompt_is_s2vs_own_and_an_empty_one_means_it(tmp_path):
+    expected = reference_s2v_config().sample_neg_prompt
+    assert "情绪激动剧烈" in expected and "色调艳丽" not in expected  # S2V's, not the generic Wan one
+    image = make_image(tmp_path / "face.png", (120, 120))
+    audio = write_wav(tmp_path / "speech.wav", speech_like(1.0), 16000)
+    for given in (None, ""):
+        request = S2VRequest(model="tiny-s2v", prompt="a man talks", image=str(image), audio=str(audio),
+                             negative_prompt=given).prepare()
+        assert request.negative_prompt == expected
+    kept = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), negative_prompt="blurry")
+    assert kept.prepare().negative_prompt == "blurry"
