@@ -63,9 +63,9 @@ def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mo
     if mode == "preview":
         assert data["frames"] == 1
     elif mode == "s2v":
-        frames = math.ceil(AUDIO_S * record.fps)  # as long as the audio
-        assert data["frames"] == frames
-        assert data["clips"] == math.ceil((frames + catalog.S2V_FIRST_CLIP_DROP) / record.frames_default)
+        # 6 s of audio: the reference's audio buckets make 3 clips of 32 frames (tiny; 93 frames after the first
+        # clip's 3) or 2 of 80 (S2V-14B, enough for all 96 frames at 16 fps)
+        assert (data["frames"], data["clips"]) == {"tiny-s2v": (93, 3), "wan2.2-s2v-14b": (96, 2)}[model]
     elif mode == "v2v":  # the 3 s input video at the model's fps, trimmed to 4k+1
         available = min(3 * record.fps, record.frames_max)
         assert data["frames"] == (available - 1) // 4 * 4 + 1

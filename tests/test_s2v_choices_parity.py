@@ -88,3 +88,52 @@ def test_the_default_negative_prompt_is_s2vs_own_and_an_empty_one_means_it(tmp_p
         assert request.negative_prompt == expected
     kept = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), negative_prompt="blurry")
     assert kept.prepare().negative_prompt == "blurry"
+
+
+def reference_audio_buckets():
+    """upstream AudioEncoder.get_audio_embed_bucket_fps (and the sampling helper it calls), from source."""
+    import numpy as np
+    import torch
+
+    source = (reference_root() / "modules" / "s2v" / "audio_encoder.py").read_text()
+    wanted = {"get_audio_embed_bucket_fps", "get_sample_indices"}
+    nodes = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef) and node.name in wanted]
+    assert {node.name for node in nodes} == wanted
+    namespace = {"math": math, "np": np, "torch": torch}
+    exec(compile(ast.Module(nodes, []), "audio_encoder.py", "exec"), namespace)
+    encoder = types.SimpleNamespace(video_rate=30)  # AudioEncoder's rate after its linear interpolation
+
+    def clips(audio_s: float, clip_frames: int = 80) -> int:
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+        # the feature count wav2vec2's convolutions give for this many 16 kHz samples
+        model = types.SimpleNamespace(config=Wav2Vec2Config())  # only its convolution layout is read
+        samples = torch.tensor(round(audio_s * 16000))
+        features = int(Wav2Vec2Model._get_feat_extract_output_lengths(model, samples))
+        resampled = int(features / 50.0 * 30)  # linear_interpolation(feat, input_fps=50, output_fps=30)
+        embeds = torch.zeros(2, resampled, 4)
+        return namespace["get_audio_embed_bucket_fps"](encoder, embeds, fps=16, batch_frames=clip_frames)[1]
+
+    return clips
+
+
+def test_clip_and_frame_counts_near_every_clip_boundary_match_the_reference(tmp_path):
+    reference = reference_audio_buckets()
+    image = make_image(tmp_path / "face.png", (120, 120))
+    lengths = [round(boundary + delta, 3) for boundary in (5.0, 10.0, 15.0) for delta in (-0.2, -0.06, -0.02, 0.0, 0.02, 0.06, 0.1, 0.2)]
+    for seconds in lengths:
+        audio = write_wav(tmp_path / f"speech-{seconds}.wav", speech_like(seconds), 16000)
+        request = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), clip_frames=80).prepare()
+        clips = reference(seconds)
+        assert request.clips == clips, seconds
+        assert request.frames == min(math.ceil(seconds * 16 - 1e-6), clips * 80 - 3), seconds  # trimmed with the audio
+
+
+def test_five_seconds_of_audio_make_one_clip_and_a_little_more_makes_two(tmp_path):
+    image = make_image(tmp_path / "face.png", (120, 120))
+    made = {}
+    for seconds in (5.0, 5.1):
+        audio = write_wav(tmp_path / f"speech-{seconds}.wav", speech_like(seconds), 16000)
+        request = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), clip_frames=80).prepare()
+        made[seconds] = (request.clips, request.frames)
+    assert made == {5.0: (1, 77), 5.1: (2, 82)}  # ours used to run two clips for 5.0 s

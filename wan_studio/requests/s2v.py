@@ -19,6 +19,20 @@ from wan_studio.requests.prepared import InputFacts
 S2V_MIN_AUDIO_S = 0.5
 S2V_RESOLUTIONS = ("480p", "720p")
 SIZE_STEPS = 100  # scales tried between the largest and the smallest, as Wan's S2V reference does
+# wav2vec2 reads 16 kHz audio in 400-sample windows every 320 samples (nominally 50 features a second);
+# the reference resamples those features to 30 a second before counting its audio buckets (clips)
+WAV2VEC_RATE, WAV2VEC_WINDOW, WAV2VEC_HOP, WAV2VEC_FPS = 16000, 400, 320, 50
+REFERENCE_AUDIO_FPS = 30
+
+
+def reference_clip_count(audio_s: float, clip_frames: int, fps: float) -> int:
+    """The clips Wan's S2V reference makes for `audio_s` seconds of audio: its audio-bucket count,
+    from the wav2vec2 feature count resampled to 30 a second (so 5.0 s makes one 80-frame clip and
+    5.1 s two)."""
+    samples = round(audio_s * WAV2VEC_RATE)
+    features = max(0, (samples - WAV2VEC_WINDOW) // WAV2VEC_HOP + 1)
+    resampled = int(features / WAV2VEC_FPS * REFERENCE_AUDIO_FPS)
+    return int(resampled / (clip_frames * REFERENCE_AUDIO_FPS / fps)) + 1
 
 
 def size_within_area(width: int, height: int, area: int, divisor: int = 64) -> tuple[int, int]:
@@ -134,8 +148,11 @@ class S2VRequest(GenerationRequest):
 
     @property
     def audio_frames(self) -> int:
-        """Frames that cover the whole audio at the model's fps."""
-        return max(1, math.ceil(self._read_fact("_audio_s", "the audio's length") * self.checkpoint.fps - 1e-6))
+        """Frames that cover the audio at the model's fps, as far as the clips the reference makes for
+        it reach (the first clip gives `clip_frames` - 3): 5.0 s gives one clip of 77 frames."""
+        seconds, fps = self._read_fact("_audio_s", "the audio's length"), self.checkpoint.fps
+        made = reference_clip_count(seconds, self.clip_frames, fps) * self.clip_frames - S2V_FIRST_CLIP_DROP
+        return max(1, min(math.ceil(seconds * fps - 1e-6), made))
 
     @property
     def audio_duration_s(self) -> float:
