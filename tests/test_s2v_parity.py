@@ -173,6 +173,32 @@ def original_folder(tmp_path_factory):
     return folder, reference
 
 
+def test_loading_leaves_the_models_other_threads_build_alone(original_folder, monkeypatch):
+    import threading
+
+    from wan_studio.models import s2v_transformer
+
+    folder, _ = original_folder
+    inside, built = threading.Event(), threading.Event()
+    real_init = s2v_transformer.WanS2VFramePack.__init__
+
+    def paused_init(self, *args, **kwargs):  # the loader is in the middle of building its model
+        real_init(self, *args, **kwargs)
+        inside.set()
+        built.wait(30)
+
+    monkeypatch.setattr(s2v_transformer.WanS2VFramePack, "__init__", paused_init)
+    loader = threading.Thread(target=s2v_transformer.load_original, args=(folder,))
+    loader.start()
+    try:
+        assert inside.wait(60)
+        layer = torch.nn.Linear(4, 4)  # another thread (the page, the worker) builds a module meanwhile
+    finally:
+        built.set()
+        loader.join(60)
+    assert layer.weight.device.type == "cpu" and layer.weight.abs().sum() > 0
+
+
 def test_original_layout_loads_converts_and_runs(original_folder, tmp_path, settings):
     from wan_studio.models.s2v_pipeline import WanS2VPipeline
     from wan_studio.models import tiny

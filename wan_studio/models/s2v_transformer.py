@@ -484,12 +484,14 @@ def config_from_original(original: dict) -> dict:
 
 def load_original(folder: Path, dtype=None) -> WanS2VTransformer3DModel:
     """Build the transformer from an original-layout folder (config.json + *.safetensors shards)."""
-    from accelerate import init_empty_weights
     from safetensors.torch import load_file
 
     folder = Path(folder)
     config = config_from_original(json.loads((folder / "config.json").read_text()))
-    with init_empty_weights():
+    # torch's device mode is thread-local; accelerate's init_empty_weights patches nn.Module for every
+    # thread, so a model another thread builds meanwhile would get meta tensors. Every tensor of ours
+    # (buffers too) is in the state dict, so nothing is left on meta.
+    with torch.device("meta"):
         model = WanS2VTransformer3DModel(**config)
     shards = sorted(folder.glob("*.safetensors"))
     if not shards:
