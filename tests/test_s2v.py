@@ -135,6 +135,62 @@ def test_wav_to_video_two_clips_stitched_with_the_audio_muxed(engine, sounds):
     assert result.recipe["output"]["audio"]["codec"] == "aac" and result.recipe["request"]["clip_frames"] == 32
 
 
+def test_each_frame_is_driven_by_the_audio_it_plays_with(engine, sounds, monkeypatch):
+    """Wan's reference drops the first clip's first 3 frames but feeds that clip audio from t=0, so its
+    picture leads the sound by 187.5 ms. Here an audio encoder whose every state is its own time stamp
+    shows which moment of the audio drove each output frame."""
+    import types
+
+    import torch
+
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]),
+                         steps=1, seed=5).prepare()
+    pipe = engine.swap.activate(request.checkpoint, "s2v")
+    config = pipe.audio_encoder.config
+
+    class Clock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))  # for the pipeline's dtype and device
+            self.config = config
+
+        @property
+        def device(self):
+            return self.anchor.device
+
+        @property
+        def dtype(self):
+            return self.anchor.dtype
+
+        def forward(self, values, output_hidden_states=True):
+            count = (values.shape[-1] - 400) // 320 + 1  # wav2vec2's 50-a-second frames
+            stamp = (torch.arange(count, dtype=torch.float32) + 1)[None, :, None].expand(1, count, config.hidden_size)
+            return types.SimpleNamespace(hidden_states=(stamp,) * (config.num_hidden_layers + 1))
+
+    monkeypatch.setattr(pipe, "audio_encoder", Clock())
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["audio_embeds"][0, 0, 0].float().clone()), with_kwargs=True)
+    try:
+        engine.generate(request)
+    finally:
+        hook.remove()
+    conditional = [embeds for embeds in seen if embeds.abs().sum() > 0]  # the unconditional passes get silence
+    assert len(conditional) == request.clips == 2
+    checked = 0
+    for clip, embeds in enumerate(conditional):
+        for index, stamp in enumerate(embeds.tolist()):
+            frame = clip * request.clip_frames - 3 + index  # the first clip's first 3 frames are dropped
+            if frame < 0 or stamp == 0:
+                assert frame < 0 or frame >= 40, (clip, index)  # silence only before the start or past the end
+                continue
+            heard = (stamp - 1) / 50  # the moment of the audio (50 wav2vec2 frames a second) that drove it
+            # within a 30 fps feature step plus the 50 -> 30 resampling's stretch (~1 %); the old lead was 0.1875 s
+            assert abs(heard - frame / 16) <= 0.07, (frame, heard)
+            checked += 1
+    assert checked == 40  # every output frame
+
+
 def test_mp3_and_pose_video_through_the_cli(sounds, settings, capsys):
     code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "a man sings",
                      "--image", str(sounds["wide"]), "--audio", str(sounds["mp3"]), "--pose-video", str(sounds["pose"]),

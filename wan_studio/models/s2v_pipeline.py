@@ -102,9 +102,14 @@ class WanS2VPipeline(DiffusionPipeline):
         padded[:, :length] = states[:, :length]
         return padded.to(self.transformer.dtype)
 
-    def encode_audio(self, samples: np.ndarray, sample_rate: int, video_frames: int, fps: int) -> torch.Tensor:
+    def encode_audio(self, samples: np.ndarray, sample_rate: int, video_frames: int, fps: int,
+                     lead_frames: int = 0) -> torch.Tensor:
         """wav2vec2 states of every layer, one set per video frame: (1, layers, dim, video_frames).
-        Frames past the end of the audio get zeros (silence for the model)."""
+
+        Frame i gets the audio at (i - lead_frames) / fps: the first clip's first `lead_frames`
+        frames are made and dropped, so the kept frame k is driven by the audio at k / fps, the time
+        it plays at in the mp4. Frames before the start or past the end of the audio get zeros
+        (silence for the model)."""
         device = self._execution_device
         values = self.feature_extractor(samples, sampling_rate=sample_rate, return_tensors="pt").input_values
         encoder_dtype = next(self.audio_encoder.parameters()).dtype
@@ -113,9 +118,9 @@ class WanS2VPipeline(DiffusionPipeline):
         length = int(states.shape[1] / WAV2VEC_FPS * AUDIO_FEATURE_FPS)
         states = F.interpolate(states.transpose(1, 2), size=length, mode="linear", align_corners=True)  # layers, dim, T30
         # each video frame takes the 30 fps state nearest its start time
-        index = np.round(np.arange(video_frames) / fps * AUDIO_FEATURE_FPS).astype(int)
+        index = np.round((np.arange(video_frames) - lead_frames) / fps * AUDIO_FEATURE_FPS).astype(int)
         picked = torch.zeros(states.shape[0], states.shape[1], video_frames, device=device)
-        inside = index < length
+        inside = (index >= 0) & (index < length)
         picked[..., torch.from_numpy(np.nonzero(inside)[0]).to(device)] = states[..., torch.from_numpy(index[inside]).to(device)]
         return picked[None]
 
@@ -183,7 +188,10 @@ class WanS2VPipeline(DiffusionPipeline):
         negative = self.encode_text(negative_prompt or "", max_sequence_length) if do_cfg else None
 
         # 3. audio, one wav2vec2 state set per output frame of every clip
-        audio_embeds = self.encode_audio(audio, audio_sample_rate, clips * clip_frames, fps).to(transformer.dtype)
+        # upstream feeds the first clip audio from t=0 and drops its first frames, so its picture leads the
+        # sound by FIRST_CLIP_DROP / fps (187.5 ms); ours starts the audio that much later instead
+        audio_embeds = self.encode_audio(audio, audio_sample_rate, clips * clip_frames, fps,
+                                         lead_frames=FIRST_CLIP_DROP).to(transformer.dtype)
 
         # 4. reference image, the (blank) motion frames, the pose video
         reference_latents = self.encode_video(self._to_pixels(image))
