@@ -92,7 +92,8 @@ def test_the_page_lays_out_each_modes_declared_inputs():
         ("outpaint_ratio", "number", False), ("extension", "choice", False), ("image", "image", False),
         ("last_image", "image", False), ("reference", "image", True), ("conditioning_scale", "number", True),
     ]
-    assert [item.name for item in page_inputs("s2v")] == ["image", "audio", "pose_video"]  # clip length: CLI and API
+    s2v = [(item.name, item.kind) for item in page_inputs("s2v")]  # clip length and resolution: CLI and API
+    assert s2v == [("image", "image"), ("audio", "audio"), ("pose_video", "video"), ("init_first_frame", "flag")]
     animate = {item.name: item for item in page_inputs("animate")}
     assert animate["animate_mode"].choices == (("Animate the character", "animate"),
                                                ("Replace a person in the video", "replace"))

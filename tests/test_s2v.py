@@ -191,6 +191,28 @@ def test_each_frame_is_driven_by_the_audio_it_plays_with(engine, sounds, monkeyp
     assert checked == 40  # every output frame
 
 
+def test_starting_from_the_reference_picture_keeps_the_first_clips_frames(engine, sounds, tmp_path, capsys):
+    audio = write_wav(tmp_path / "two-seconds.wav", speech_like(2.0), 16000)
+    fields = dict(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(audio), steps=1, seed=2)
+    plain = S2VRequest(**fields).prepare()
+    started = S2VRequest(**fields, init_first_frame=True).prepare()
+    assert (plain.clips, plain.frames) == (1, 29)  # made after blank motion frames, the clip loses its first 3
+    assert (started.clips, started.frames) == (1, 32)  # continuing from the picture it keeps all 2.0 s
+    pipe = engine.swap.activate(started.checkpoint, "s2v")
+    drops = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda module, args, kwargs: drops.append(kwargs["drop_motion"]),
+                                                      with_kwargs=True)
+    try:
+        result = engine.generate(started)
+    finally:
+        hook.remove()
+    assert read_video(result.media)["count"] == 32 and drops == [False, False]  # the motion frames are used
+    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x", "--image", str(sounds["image"]),
+                     "--audio", str(audio), "--init-first-frame", "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0 and '"init_first_frame": true' in out and '"frames": 32' in out
+
+
 def test_mp3_and_pose_video_through_the_cli(sounds, settings, capsys):
     code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "a man sings",
                      "--image", str(sounds["wide"]), "--audio", str(sounds["mp3"]), "--pose-video", str(sounds["pose"]),

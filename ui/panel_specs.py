@@ -81,6 +81,8 @@ def page_inputs(mode: str) -> list[PageInput]:
         pairs = tuple((choices[v] if isinstance(choices, dict) else v, v) for v in choices)
         if meta.get("file"):
             kind = meta["file"]
+        elif meta.get("text") == "yes-no":
+            kind = "flag"
         elif choices:
             kind = "choices" if meta.get("text") == "words" else "choice"
         else:

@@ -154,6 +154,8 @@ def _component(mode: str, item: PageInput, height: int = 200):
         return gr.File(type="filepath", file_types=["image", "video"], height=110, **common)
     if item.kind == "audio":
         return gr.Audio(sources=["upload", "microphone"], type="filepath", format="wav", **common)
+    if item.kind == "flag":
+        return gr.Checkbox(value=bool(item.value), **common)
     if item.kind == "choices":
         return gr.CheckboxGroup(list(item.choices), value=item.value, **common)
     if item.kind == "choice" and len(item.choices) > 3 and any(words != value for words, value in item.choices):

@@ -35,6 +35,9 @@ def _converter(name: str, form=None, kind: type = str):
 def _add(group, cls, f: dataclasses.Field, help_text: str) -> None:
     meta = f.metadata
     options = dict(dest=f.name, help=help_text, default=None)
+    if declared_fields.value_type(cls, f.name) is bool:  # a switch: --init-first-frame
+        group.add_argument(_flag(f), dest=f.name, help=help_text, default=None, action="store_true")
+        return
     listed = bool(meta.get("choices")) and not meta.get("text")  # a text form (e.g. left,right) is checked after
     if listed:
         options["choices"] = list(meta["choices"])

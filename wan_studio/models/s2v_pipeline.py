@@ -21,6 +21,8 @@ from diffusers import DiffusionPipeline
 
 from pipelines.common import flow_scheduler, generator_for, to_uint8_frames
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP as FIRST_CLIP_DROP
+
+INIT_MOTION_FRAMES = 6  # motion frames set to the reference picture when a video starts from it (as upstream)
 from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel  # noqa: F401  (diffusers finds the class via sys.modules)
 
 WAV2VEC_FPS = 50  # wav2vec2 emits one hidden state per 20 ms
@@ -158,6 +160,7 @@ class WanS2VPipeline(DiffusionPipeline):
         height: int = 448,
         width: int = 832,
         num_frames: int | None = None,
+        init_first_frame: bool = False,
         clip_frames: int = 80,
         pose_video: list | None = None,
         audio_sample_rate: int = 16000,
@@ -177,7 +180,10 @@ class WanS2VPipeline(DiffusionPipeline):
             raise ValueError(f"clip_frames must be a multiple of {self.vae_scale_factor_temporal}, got {clip_frames}")
         audio_frames = max(1, math.ceil(len(audio) / audio_sample_rate * fps - 1e-6))
         num_frames = num_frames or audio_frames
-        clips = max(1, math.ceil((num_frames + FIRST_CLIP_DROP) / clip_frames))
+        # the first clip is made after blank motion frames and loses its first frames; starting from the
+        # reference image (upstream's init_first_frame) it continues from the picture and keeps them all
+        dropped = 0 if init_first_frame else FIRST_CLIP_DROP
+        clips = max(1, math.ceil((num_frames + dropped) / clip_frames))
         device = self._execution_device
         transformer = self.transformer
         motion_frames = transformer.config.motion_frames
@@ -191,11 +197,14 @@ class WanS2VPipeline(DiffusionPipeline):
         # upstream feeds the first clip audio from t=0 and drops its first frames, so its picture leads the
         # sound by FIRST_CLIP_DROP / fps (187.5 ms); ours starts the audio that much later instead
         audio_embeds = self.encode_audio(audio, audio_sample_rate, clips * clip_frames, fps,
-                                         lead_frames=FIRST_CLIP_DROP).to(transformer.dtype)
+                                         lead_frames=dropped).to(transformer.dtype)
 
         # 4. reference image, the (blank) motion frames, the pose video
-        reference_latents = self.encode_video(self._to_pixels(image))
+        reference_pixels = self._to_pixels(image)
+        reference_latents = self.encode_video(reference_pixels)
         motion_pixels = torch.zeros(1, 3, motion_frames, height, width)
+        if init_first_frame:  # the newest motion frames show the reference picture
+            motion_pixels[:, :, -INIT_MOTION_FRAMES:] = reference_pixels.cpu().float()
         motion_latents = self.encode_video(motion_pixels)
         pose_latents = self._pose_latents(pose_video, clips, clip_frames, height, width)
 
@@ -205,7 +214,7 @@ class WanS2VPipeline(DiffusionPipeline):
         generator = generator or torch.Generator("cpu").manual_seed(0)
         outputs, step_index = [], 0
         for clip in range(clips):
-            first = clip == 0
+            first = clip == 0 and not init_first_frame  # a first clip made after blank motion frames
             latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
             clip_audio = audio_embeds[..., clip * clip_frames : (clip + 1) * clip_frames]
             pose = pose_latents[clip] if pose_latents is not None else None
@@ -236,7 +245,7 @@ class WanS2VPipeline(DiffusionPipeline):
             before = reference_latents if first else motion_latents
             video = self.decode(torch.cat([before, latents.to(before.dtype)], dim=2))[:, :, -clip_frames:].cpu()
             if first:
-                video = video[:, :, FIRST_CLIP_DROP:]
+                video = video[:, :, dropped:]
             outputs.append(video)
             if clip + 1 < clips:
                 overlap = min(motion_frames, video.shape[2])

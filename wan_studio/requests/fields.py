@@ -65,7 +65,16 @@ def lora(text: str, name: str = "loras") -> dict:
     return parse_cli_spec(text)
 
 
-TEXT_FORMS = {"whole-numbers": whole_numbers, "words": words, "size": size, "lora": lora}
+def yes_no(text: str, name: str = "value") -> bool:
+    answer = str(text).strip().lower()
+    if answer in ("1", "true", "yes", "on"):
+        return True
+    if answer in ("0", "false", "no", "off", ""):
+        return False
+    raise RequestError(name, f"{name} must be yes or no (true / false); got {text!r}.")
+
+
+TEXT_FORMS = {"whole-numbers": whole_numbers, "words": words, "size": size, "lora": lora, "yes-no": yes_no}
 
 
 # -- reading the declarations --------------------------------------------------------------------

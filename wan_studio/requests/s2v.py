@@ -79,9 +79,14 @@ class S2VRequest(GenerationRequest):
     pose_video: str | None = request_field(label="Optional pose video (else the audio alone drives the motion)",
                                            file="video", help="optional video whose pose drives the body")
     clip_frames: int | None = request_field(label="Clip length", page=False, help="frames per clip (a multiple of 4; 80 on S2V-14B)")
+    init_first_frame: bool = request_field(False, label="Start from the reference picture", text="yes-no",
+                                           help="the video continues from the reference image instead of blank "
+                                                "motion frames, so its first frames are kept (upstream's init_first_frame)")
     resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False, help="area bucket: 480p or 720p; the aspect follows the image")
 
     def _check_fields(self, record: Checkpoint) -> None:
+        if not isinstance(self.init_first_frame, bool):
+            raise RequestError("init_first_frame", f"init_first_frame must be true or false; got {self.init_first_frame!r}.")
         if not self.image:
             raise RequestError("image", "Speech to video needs a reference image: the person (or character) who speaks.")
         if not self.audio:
@@ -151,7 +156,7 @@ class S2VRequest(GenerationRequest):
         """Frames that cover the audio at the model's fps, as far as the clips the reference makes for
         it reach (the first clip gives `clip_frames` - 3): 5.0 s gives one clip of 77 frames."""
         seconds, fps = self._read_fact("_audio_s", "the audio's length"), self.checkpoint.fps
-        made = reference_clip_count(seconds, self.clip_frames, fps) * self.clip_frames - S2V_FIRST_CLIP_DROP
+        made = reference_clip_count(seconds, self.clip_frames, fps) * self.clip_frames - self.dropped_frames
         return max(1, min(math.ceil(seconds * fps - 1e-6), made))
 
     @property
@@ -159,6 +164,11 @@ class S2VRequest(GenerationRequest):
         return self._read_fact("_audio_s", "the audio's length")
 
     @property
+    def dropped_frames(self) -> int:
+        """Frames the first clip loses: made after blank motion frames, its first ones are dropped."""
+        return 0 if self.init_first_frame else S2V_FIRST_CLIP_DROP
+
+    @property
     def clips(self) -> int:
-        """Clips the pipeline runs (each `clip_frames` long; the first loses a few frames)."""
-        return max(1, math.ceil((self.frames + S2V_FIRST_CLIP_DROP) / self.clip_frames))
+        """Clips the pipeline runs (each `clip_frames` long; the first may lose a few frames)."""
+        return max(1, math.ceil((self.frames + self.dropped_frames) / self.clip_frames))
