@@ -25,7 +25,7 @@ def run(pipe, request, record, callback):
     video = pipe(
         image=image, audio=sound.samples, audio_sample_rate=sound.sample_rate, prompt=request.prompt,
         negative_prompt=request.negative_prompt, height=request.height, width=request.width, num_frames=request.frames,
-        init_first_frame=request.init_first_frame,
+        init_first_frame=request.init_first_frame, solver=request.solver,
         clip_frames=request.clip_frames, pose_video=pose, fps=record.fps, num_inference_steps=request.steps,
         guidance_scale=request.guidance, generator=generator_for(request.seed), callback_on_step_end=callback,
     )

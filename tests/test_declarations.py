@@ -93,7 +93,8 @@ def test_the_page_lays_out_each_modes_declared_inputs():
         ("last_image", "image", False), ("reference", "image", True), ("conditioning_scale", "number", True),
     ]
     s2v = [(item.name, item.kind) for item in page_inputs("s2v")]  # clip length and resolution: CLI and API
-    assert s2v == [("image", "image"), ("audio", "audio"), ("pose_video", "video"), ("init_first_frame", "flag")]
+    assert s2v == [("image", "image"), ("audio", "audio"), ("pose_video", "video"), ("init_first_frame", "flag"),
+                   ("solver", "choice")]
     animate = {item.name: item for item in page_inputs("animate")}
     assert animate["animate_mode"].choices == (("Animate the character", "animate"),
                                                ("Replace a person in the video", "replace"))

@@ -213,6 +213,20 @@ def test_starting_from_the_reference_picture_keeps_the_first_clips_frames(engine
     assert code == 0 and '"init_first_frame": true' in out and '"frames": 32' in out
 
 
+def test_the_dpm_plus_plus_sampler_runs_every_step_of_every_clip(engine, sounds, monkeypatch):
+    from diffusers import DPMSolverMultistepScheduler
+
+    steps = []
+    real_step = DPMSolverMultistepScheduler.step
+    monkeypatch.setattr(DPMSolverMultistepScheduler, "step",
+                        lambda self, *args, **kwargs: steps.append(1) or real_step(self, *args, **kwargs))
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]),
+                         steps=3, seed=4, solver="dpm++").prepare()
+    result = engine.generate(request)
+    assert read_video(result.media)["count"] == 40 and len(steps) == 3 * request.clips == 6
+    assert result.recipe["request"]["solver"] == "dpm++"
+
+
 def test_mp3_and_pose_video_through_the_cli(sounds, settings, capsys):
     code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "a man sings",
                      "--image", str(sounds["wide"]), "--audio", str(sounds["mp3"]), "--pose-video", str(sounds["pose"]),

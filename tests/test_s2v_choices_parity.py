@@ -137,3 +137,33 @@ def test_five_seconds_of_audio_make_one_clip_and_a_little_more_makes_two(tmp_pat
         request = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), clip_frames=80).prepare()
         made[seconds] = (request.clips, request.frames)
     assert made == {5.0: (1, 77), 5.1: (2, 82)}  # ours used to run two clips for 5.0 s
+
+
+def reference_sampling_sigmas():
+    """upstream get_sampling_sigmas (its dpm++ schedule), from source."""
+    import numpy as np
+
+    source = (reference_root() / "utils" / "fm_solvers.py").read_text()
+    node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "get_sampling_sigmas")
+    namespace = {"np": np}
+    exec(compile(ast.Module([node], []), "fm_solvers.py", "exec"), namespace)
+    return namespace["get_sampling_sigmas"]
+
+
+@pytest.mark.parametrize("steps, shift", [(40, 3.0), (20, 5.0), (8, 3.0)])
+def test_dpm_plus_plus_samples_upstreams_sigmas(settings, steps, shift):
+    """diffusers' DPM-Solver++ on flow sigmas starts at 1 - 1/1000 where upstream starts at 1; the
+    rest of the schedule agrees to 1e-3."""
+    import numpy as np
+
+    from wan_studio import catalog
+    from wan_studio.runtime.engine import Engine
+    from pipelines.common import set_flow_shift
+
+    pipe = Engine(settings).swap.activate(catalog.get("tiny-s2v"), "s2v")
+    set_flow_shift(pipe, shift)
+    scheduler = pipe._scheduler_for("dpm++")
+    assert type(scheduler).__name__ == "DPMSolverMultistepScheduler"
+    scheduler.set_timesteps(steps)
+    ours = scheduler.sigmas[:steps].numpy()
+    assert np.abs(ours - reference_sampling_sigmas()(steps, shift)).max() < 1e-3

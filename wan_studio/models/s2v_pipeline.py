@@ -126,6 +126,19 @@ class WanS2VPipeline(DiffusionPipeline):
         picked[..., torch.from_numpy(np.nonzero(inside)[0]).to(device)] = states[..., torch.from_numpy(index[inside]).to(device)]
         return picked[None]
 
+    def _scheduler_for(self, solver: str):
+        """The run's sampler: the pipeline's flow UniPC, or multistep DPM-Solver++ on the same flow
+        sigmas and shift (upstream's `dpm++`)."""
+        if solver == "unipc":
+            return self.scheduler
+        if solver != "dpm++":
+            raise ValueError(f"unknown solver {solver!r}; use unipc or dpm++")
+        from diffusers import DPMSolverMultistepScheduler
+
+        shift = self.scheduler.config.get("flow_shift", 1.0)
+        return DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift,
+                                           algorithm_type="dpmsolver++", solver_order=2)
+
     def _vae_stats(self, device, dtype):
         config = self.vae.config
         mean = torch.tensor(config.latents_mean).view(1, -1, 1, 1, 1).to(device, dtype)
@@ -161,6 +174,7 @@ class WanS2VPipeline(DiffusionPipeline):
         width: int = 832,
         num_frames: int | None = None,
         init_first_frame: bool = False,
+        solver: str = "unipc",
         clip_frames: int = 80,
         pose_video: list | None = None,
         audio_sample_rate: int = 16000,
@@ -209,6 +223,7 @@ class WanS2VPipeline(DiffusionPipeline):
         pose_latents = self._pose_latents(pose_video, clips, clip_frames, height, width)
 
         # 5. denoise clip by clip, each continuing from the end of the video so far
+        scheduler = self._scheduler_for(solver)
         latent_shape = (1, transformer.config.in_channels, clip_frames // self.vae_scale_factor_temporal,
                         height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial)
         generator = generator or torch.Generator("cpu").manual_seed(0)
@@ -218,10 +233,10 @@ class WanS2VPipeline(DiffusionPipeline):
             latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
             clip_audio = audio_embeds[..., clip * clip_frames : (clip + 1) * clip_frames]
             pose = pose_latents[clip] if pose_latents is not None else None
-            self.scheduler.set_timesteps(num_inference_steps, device=device)
+            scheduler.set_timesteps(num_inference_steps, device=device)
             if transformer.is_cache_enabled:
                 transformer._reset_stateful_cache()  # a step cache starts afresh with each clip
-            for t in self.scheduler.timesteps:
+            for t in scheduler.timesteps:
                 common = dict(
                     reference_latents=reference_latents, motion_latents=motion_latents, pose_latents=pose,
                     drop_motion=first,
@@ -235,7 +250,7 @@ class WanS2VPipeline(DiffusionPipeline):
                         uncond = transformer(model_input, timestep, negative, audio_embeds=clip_audio * 0,
                                              **common).float()
                     noise_pred = uncond + guidance_scale * (noise_pred - uncond)
-                latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+                latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     returned = callback_on_step_end(self, step_index, t, {"latents": latents, "clip": clip + 1, "clips": clips})
                     latents = (returned or {}).get("latents", latents)

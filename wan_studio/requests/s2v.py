@@ -18,6 +18,7 @@ from wan_studio.requests.prepared import InputFacts
 
 S2V_MIN_AUDIO_S = 0.5
 S2V_RESOLUTIONS = ("480p", "720p")
+S2V_SOLVERS = ("unipc", "dpm++")
 SIZE_STEPS = 100  # scales tried between the largest and the smallest, as Wan's S2V reference does
 # wav2vec2 reads 16 kHz audio in 400-sample windows every 320 samples (nominally 50 features a second);
 # the reference resamples those features to 30 a second before counting its audio buckets (clips)
@@ -82,6 +83,8 @@ class S2VRequest(GenerationRequest):
     init_first_frame: bool = request_field(False, label="Start from the reference picture", text="yes-no",
                                            help="the video continues from the reference image instead of blank "
                                                 "motion frames, so its first frames are kept (upstream's init_first_frame)")
+    solver: str = request_field("unipc", label="Sampler", choices=S2V_SOLVERS,
+                                help="unipc (the default) or dpm++ (multistep DPM-Solver++ on the same flow sigmas)")
     resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False, help="area bucket: 480p or 720p; the aspect follows the image")
 
     def _check_fields(self, record: Checkpoint) -> None:
