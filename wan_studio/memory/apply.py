@@ -40,15 +40,18 @@ def _torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def in_repeated_blocks(module, name: str) -> bool:
-    """The Linear layers of the transformer's repeated blocks: the time and text embedders and the
-    output projection stay in bf16, as the field's FP8 recipes keep them (small, and sensitive)."""
+# a transformer's embedders, encoders and output projection (diffusers' and our S2V's names): they stay
+# in full precision, as the field's FP8 recipes keep them (small, and sensitive); one list for both
+# quantizing while loading and after
+FULL_PRECISION = ("condition_embedder", "text_embedder", "time_embedder", "time_proj", "proj_out",
+                  "patch_embedding", "vace_patch_embedding", "motion_encoder", "audio_encoder")
+
+
+def quantizable(module, name: str) -> bool:
+    """A transformer's Linear layers outside FULL_PRECISION."""
     import torch
 
-    return isinstance(module, torch.nn.Linear) and name.split(".", 1)[0] in ("blocks", "vace_blocks")
-
-
-FULL_PRECISION = ["condition_embedder", "proj_out"]  # a transformer's modules outside its repeated blocks
+    return isinstance(module, torch.nn.Linear) and name.split(".", 1)[0] not in FULL_PRECISION
 
 
 def _torchao_config(kind: str):
@@ -71,11 +74,11 @@ def load_quantization(plan: Plan, components: list[str]):
 
 
 def quantize(module, kind: str, transformer: bool = True) -> None:
-    """torchao weight quantization in place: of a transformer's block Linears (FP8 with per-row
-    scales), or of every Linear of another module (the text encoder)."""
+    """torchao weight quantization in place: of a transformer's Linears outside FULL_PRECISION (FP8
+    with per-row scales), or of every Linear of another module (the text encoder)."""
     import torchao.quantization as tq
 
-    tq.quantize_(module, _torchao_config(kind), **({"filter_fn": in_repeated_blocks} if transformer else {}))
+    tq.quantize_(module, _torchao_config(kind), **({"filter_fn": quantizable} if transformer else {}))
 
 
 def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> list[str]:
