@@ -167,3 +167,21 @@ def test_dpm_plus_plus_samples_upstreams_sigmas(settings, steps, shift):
     scheduler.set_timesteps(steps)
     ours = scheduler.sigmas[:steps].numpy()
     assert np.abs(ours - reference_sampling_sigmas()(steps, shift)).max() < 1e-3
+
+
+def test_dry_run_shows_what_the_real_model_will_make(tmp_path, settings, capsys):
+    """`generate --dry-run` for S2V-14B (no weights needed) prints the size, frames, clips and
+    negative prompt the run will use: upstream's for a 16:9 photo and 5.0 s of audio."""
+    import json
+
+    from wan_studio.cli import main as cli_main
+
+    photo = make_image(tmp_path / "photo.jpg", (1920, 1080))
+    audio = write_wav(tmp_path / "speech.wav", speech_like(5.0), 16000)
+    code = cli_main(["generate", "--mode", "s2v", "--model", "wan2.2-s2v-14b", "--prompt", "she sings",
+                     "--image", str(photo), "--audio", str(audio), "--dry-run"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["width"], shown["height"], shown["frames"], shown["clips"]) == (832, 448, 77, 1)
+    assert shown["negative_prompt"] == reference_s2v_config().sample_neg_prompt

@@ -126,6 +126,16 @@ class WanS2VPipeline(DiffusionPipeline):
         picked[..., torch.from_numpy(np.nonzero(inside)[0]).to(device)] = states[..., torch.from_numpy(index[inside]).to(device)]
         return picked[None]
 
+    def _set_steps(self, scheduler, solver: str, steps: int, device) -> None:
+        """The run's sigmas. UniPC gets upstream's FlowUniPC schedule: from 1 - 1/1000 (diffusers'
+        default starts at 1) down toward 0, before the shift; DPM-Solver++ keeps diffusers' own
+        (it takes no custom sigmas; upstream's first sigma is 1.0 against 0.9997)."""
+        if solver == "unipc":
+            top = 1 - 1 / scheduler.config.num_train_timesteps
+            scheduler.set_timesteps(sigmas=np.linspace(top, 0, steps + 1)[:-1], device=device)
+        else:
+            scheduler.set_timesteps(steps, device=device)
+
     def _scheduler_for(self, solver: str):
         """The run's sampler: the pipeline's flow UniPC, or multistep DPM-Solver++ on the same flow
         sigmas and shift (upstream's `dpm++`)."""
@@ -226,14 +236,16 @@ class WanS2VPipeline(DiffusionPipeline):
         scheduler = self._scheduler_for(solver)
         latent_shape = (1, transformer.config.in_channels, clip_frames // self.vae_scale_factor_temporal,
                         height // self.vae_scale_factor_spatial, width // self.vae_scale_factor_spatial)
-        generator = generator or torch.Generator("cpu").manual_seed(0)
+        seed = generator.initial_seed() if generator is not None else 0
         outputs, step_index = [], 0
         for clip in range(clips):
             first = clip == 0 and not init_first_frame  # a first clip made after blank motion frames
-            latents = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
+            # clip r's noise from seed + r, as upstream draws it: a seed gives upstream's noise in every clip
+            clip_generator = torch.Generator("cpu").manual_seed(seed + clip)
+            latents = torch.randn(latent_shape, generator=clip_generator, dtype=torch.float32).to(device)
             clip_audio = audio_embeds[..., clip * clip_frames : (clip + 1) * clip_frames]
             pose = pose_latents[clip] if pose_latents is not None else None
-            scheduler.set_timesteps(num_inference_steps, device=device)
+            self._set_steps(scheduler, solver, num_inference_steps, device)
             if transformer.is_cache_enabled:
                 transformer._reset_stateful_cache()  # a step cache starts afresh with each clip
             for t in scheduler.timesteps:

@@ -143,12 +143,14 @@ class WanS2VAudioInjector(nn.Module):
             cross_attention_dim_head=dim // num_heads, processor=WanAttnProcessor(),
         )
 
-    def forward(self, frames: torch.Tensor, audio_tokens: torch.Tensor, audio_global: torch.Tensor | None):
+    def forward(self, frames: torch.Tensor, audio_tokens: torch.Tensor, audio_global: torch.Tensor | None,
+                compute: torch.dtype) -> torch.Tensor:
+        """frames: fp32 residual stream; the norm stays fp32, the attention computes in `compute`."""
         if self.adain is not None:
-            normed = self.adain(frames, temb=audio_global.to(frames.dtype))
+            normed = self.adain(frames, temb=audio_global.to(compute))
         else:
             normed = self.norm(frames)
-        return self.attn(normed.type_as(frames), audio_tokens.type_as(frames), None, None)
+        return self.attn(normed.to(compute), audio_tokens.to(compute), None, None)
 
 
 # -- motion frames -----------------------------------------------------------------------------
@@ -205,22 +207,38 @@ def _gate(y: torch.Tensor, gate: torch.Tensor, split: int) -> torch.Tensor:
 
 class WanS2VTransformerBlock(WanTransformerBlock):
     """A Wan 2.1 block whose modulation has two rows: one for the noisy tokens, one for the
-    reference and motion tokens after them (timestep 0 with `zero_timestep`)."""
+    reference and motion tokens after them (timestep 0 with `zero_timestep`).
+
+    The residual stream stays fp32 whatever the weights' dtype, as in upstream's autocast run (its
+    gated sums happen in an fp32 region); each sub-layer computes in the weights' dtype, which the
+    text context carries (the text embedder made it)."""
 
     def forward(self, hidden_states, encoder_hidden_states, temb, rotary_emb, split: int):
         # temb: (B, 6, 2, dim) fp32
+        compute = encoder_hidden_states.dtype
+        hidden_states = hidden_states.float()
         shift, scale, gate, c_shift, c_scale, c_gate = (self.scale_shift_table.unsqueeze(2) + temb.float()).unbind(1)
 
-        normed = _modulate(self.norm1(hidden_states.float()), scale, shift, split).type_as(hidden_states)
+        normed = _modulate(self.norm1(hidden_states), scale, shift, split).to(compute)
         attn_output = self.attn1(normed, None, None, rotary_emb)
-        hidden_states = (hidden_states.float() + _gate(attn_output.float(), gate, split)).type_as(hidden_states)
+        hidden_states = hidden_states + _gate(attn_output.float(), gate, split)
 
-        normed = self.norm2(hidden_states.float()).type_as(hidden_states)
-        hidden_states = hidden_states + self.attn2(normed, encoder_hidden_states, None, None)
+        normed = self.norm2(hidden_states).to(compute)
+        hidden_states = hidden_states + self.attn2(normed, encoder_hidden_states, None, None).float()
 
-        normed = _modulate(self.norm3(hidden_states.float()), c_scale, c_shift, split).type_as(hidden_states)
+        normed = _modulate(self.norm3(hidden_states), c_scale, c_shift, split).to(compute)
         ff_output = self.ffn(normed)
-        return (hidden_states.float() + _gate(ff_output.float(), c_gate, split)).type_as(hidden_states)
+        return hidden_states + _gate(ff_output.float(), c_gate, split)
+
+
+class FP32Linear(nn.Linear):
+    """A linear layer that computes in fp32 whatever its weights' dtype: upstream runs the time
+    projection and the output head in an fp32 autocast region. The fp32 copy of the weights is
+    transient (made after any offload or casting hook has placed them)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.float()
+        return F.linear(x.float(), self.weight.float(), bias)
 
 
 def timestep_features(timesteps: torch.Tensor, dim: int) -> torch.Tensor:
@@ -286,8 +304,8 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
         dim = num_attention_heads * attention_head_dim
         self.patch_embedding = nn.Conv3d(in_channels, dim, kernel_size=patch_size, stride=patch_size)
         self.text_embedder = nn.Sequential(nn.Linear(text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim))
-        self.time_embedder = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-        self.time_proj = nn.Linear(dim, dim * 6)
+        self.time_embedder = nn.Sequential(FP32Linear(freq_dim, dim), nn.SiLU(), FP32Linear(dim, dim))
+        self.time_proj = FP32Linear(dim, dim * 6)
         self.cond_encoder = nn.Conv3d(cond_dim, dim, kernel_size=patch_size, stride=patch_size) if cond_dim else None
         self.cond_mask_embedding = nn.Embedding(3, dim)  # 0 noisy, 1 reference, 2 motion
         self.audio_encoder = WanS2VAudioEncoder(audio_dim, num_audio_layers, dim, num_audio_tokens, enable_adain)
@@ -300,7 +318,7 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
             WanS2VAudioInjector(dim, num_attention_heads, eps, enable_adain) for _ in audio_inject_layers
         )
         self.norm_out = FP32LayerNorm(dim, eps, elementwise_affine=False)
-        self.proj_out = nn.Linear(dim, out_channels * math.prod(patch_size))
+        self.proj_out = FP32Linear(dim, out_channels * math.prod(patch_size))
         self.scale_shift_table = nn.Parameter(torch.randn(1, 2, dim) / dim**0.5)
 
     @property
@@ -360,8 +378,8 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
         steps = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep.reshape(-1)
         if cfg.zero_timestep:
             steps = torch.cat([steps, steps.new_zeros(1)])
-        temb = self.time_embedder(timestep_features(steps, cfg.freq_dim).to(self.time_embedder[0].weight.dtype)).float()
-        modulation = self.time_proj(F.silu(temb).to(self.time_proj.weight.dtype)).float().unflatten(1, (6, -1))
+        temb = self.time_embedder(timestep_features(steps, cfg.freq_dim))  # fp32, as upstream
+        modulation = self.time_proj(F.silu(temb)).unflatten(1, (6, -1))
         if cfg.zero_timestep:
             temb = temb[:-1]
             modulation = torch.stack([modulation[:-1], modulation[-1:].expand(batch, -1, -1)], dim=2)
@@ -380,17 +398,18 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
         injector_of = {layer: i for i, layer in enumerate(cfg.audio_inject_layers)}
         frame_audio = audio_tokens.flatten(0, 1)
         frame_global = audio_global.flatten(0, 2) if audio_global is not None else None
+        hidden = hidden.float()  # the residual stream (see WanS2VTransformerBlock)
         for index, block in enumerate(self.blocks):
             hidden = block(hidden, context, modulation, rotary, split)
             if index in injector_of:
                 frames_view = hidden[:, :video_len].reshape(batch * grid[0], -1, hidden.shape[-1])
-                added = self.audio_injectors[injector_of[index]](frames_view, frame_audio, frame_global)
+                added = self.audio_injectors[injector_of[index]](frames_view, frame_audio, frame_global, context.dtype)
                 hidden = torch.cat([hidden[:, :video_len] + added.reshape(batch, video_len, -1), hidden[:, video_len:]], dim=1)
 
         # 6. output head on the video tokens, then unpatchify
         shift, scale = (self.scale_shift_table + temb[:, None]).unbind(1)
         out = self.norm_out(hidden[:, :video_len].float()) * (1 + scale[:, None]) + shift[:, None]
-        out = self.proj_out(out.type_as(hidden))
+        out = self.proj_out(out)
         out = out.reshape(batch, *grid, p_t, p_h, p_w, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
         return out.flatten(6, 7).flatten(4, 5).flatten(2, 3)
 
