@@ -30,6 +30,7 @@ def test_generate_prints_the_path_and_recipe_rerun_reproduces(cli_env, settings)
     for recipe in (path.with_suffix(".json"), path):
         again = run_cli(cli_env, "generate", "--recipe", str(recipe), "--quiet")
         assert again.returncode == 0, again.stderr
+        assert "it/s]" not in again.stderr, again.stderr  # --quiet: no library progress bars either
         rerun = Path(again.stdout.strip())
         assert rerun != path
         assert np.array_equal(read_video(rerun)["frames"], video["frames"])

@@ -96,7 +96,6 @@ def test_flow_of_a_still_video_is_white():
 
 
 @pytest.mark.parametrize("kind, fragments", [
-    ("depth", ("Depth control needs a depth-map video", "my video is already a control video")),
     ("pose", ("Pose control needs a pose video", "my video is already a control video")),
     ("layout", ("Layout control needs a layout video", "my video is already a control video")),
 ])

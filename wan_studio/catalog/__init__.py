@@ -101,6 +101,25 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Annotator:
+    """A model that makes a control video from a plain one (depth, pose, ...): found, fetched and
+    (for Tiny) built like a checkpoint."""
+    id: str
+    name: str
+    kind: str  # the control it makes: "depth", ...
+    download_gb: float
+    params_b: float
+    repo_id: str | None = None
+    revision: str | None = None
+    files: tuple[str, ...] = ()  # what to fetch from the repo
+    tiny: bool = False
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.tiny
+
+
+@dataclass(frozen=True)
 class ApiOnlySlot:
     generation: str
     name: str
@@ -189,3 +208,34 @@ def mode_matrix() -> dict[str, dict[str, list[str]]]:
 def default_model(mode: str, generation: str) -> Checkpoint | None:
     options = for_mode(mode, generation)
     return options[0] if options else None
+
+
+ANNOTATORS_FILE = CATALOG_FILE.with_name("annotators.json")
+
+
+@lru_cache(maxsize=1)
+def _annotators() -> dict[str, Annotator]:
+    data = json.loads(ANNOTATORS_FILE.read_text())["annotators"]
+    return {raw["id"]: Annotator(
+        id=raw["id"], name=raw["name"], kind=raw["kind"], download_gb=raw["download_gb"], params_b=raw["params_b"],
+        repo_id=raw.get("repo_id"), revision=raw.get("revision"), files=tuple(raw.get("files", ())),
+        tiny=raw.get("tiny", False)) for raw in data}
+
+
+def annotators() -> list[Annotator]:
+    return list(_annotators().values())
+
+
+def annotator(annotator_id: str) -> Annotator:
+    found = _annotators().get(annotator_id)
+    if found is None:
+        raise UnknownModel(f"Unknown annotator '{annotator_id}'. Known annotators: {', '.join(_annotators())}")
+    return found
+
+
+def annotator_for(kind: str, tiny: bool) -> Annotator:
+    """The annotator that makes `kind` controls: the Tiny one for Tiny checkpoints, the real one otherwise."""
+    for record in _annotators().values():
+        if record.kind == kind and record.tiny == tiny:
+            return record
+    raise UnknownModel(f"No {'tiny ' if tiny else ''}annotator makes {kind} controls.")

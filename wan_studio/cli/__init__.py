@@ -10,6 +10,7 @@
     python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
+    python -m wan_studio extract depth VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -19,6 +20,8 @@ Errors print one clear message and exit with status 2.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import argparse
 import json
@@ -61,11 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--llm", default="rules", choices=["rules", "local", "endpoint"],
                     help="rules (instant), local (enhancer_model) or endpoint (enhancer_url, OpenAI-compatible)")
 
+    from wan_studio.cli.extract import add_extract_parser
     from wan_studio.cli.plan import add_plan_parser
     from wan_studio.cli.queue import add_queue_parser
 
     add_queue_parser(sub)
     add_plan_parser(sub)
+    add_extract_parser(sub)
     return parser
 
 
@@ -75,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
+        from wan_studio.cli.extract import cmd_extract
         from wan_studio.cli.plan import cmd_plan
         from wan_studio.cli.queue import cmd_queue
 
         commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
-                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance}
+                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance, "extract": cmd_extract}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -126,6 +132,30 @@ def load_recipe(path: Path) -> dict:
     return recipe
 
 
+@contextmanager
+def library_progress_bars(shown: bool):
+    """With --quiet, the libraries' own bars (loading weights, writing shards, downloads) stay off too."""
+    if shown:
+        yield
+        return
+    import diffusers.utils.logging as diffusers_logging
+    import huggingface_hub.utils as hub_utils
+    import transformers.utils.logging as transformers_logging
+
+    restore = [module.enable_progress_bar for module in (transformers_logging, diffusers_logging)
+               if module.is_progress_bar_enabled()]
+    if not hub_utils.are_progress_bars_disabled():
+        restore.append(hub_utils.enable_progress_bars)
+    transformers_logging.disable_progress_bar()
+    diffusers_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for enable in restore:
+            enable()
+
+
 def cmd_generate(args, settings) -> int:
     request = request_from_args(args, settings).prepare()  # reads the inputs once; the job keeps what it found
     if args.dry_run:
@@ -135,7 +165,8 @@ def cmd_generate(args, settings) -> int:
         return 0
     for message in request.preset_messages:
         print(f"note: {message}", file=sys.stderr)
-    job = run_through_queue(request, settings, quiet=args.quiet)
+    with library_progress_bars(shown=not args.quiet):
+        job = run_through_queue(request, settings, quiet=args.quiet)
     for message in job.messages:
         print(f"note: {message}", file=sys.stderr)
     print(job.result_path)
@@ -272,7 +303,8 @@ def cmd_download(args, settings) -> int:
 
         print(locate(args.model, settings, allow_download=True))
         return 0
-    record = catalog.get(args.model)
-    print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:.0f} GB)...", file=sys.stderr)
+    known_annotators = {a.id for a in catalog.annotators()}
+    record = catalog.annotator(args.model) if args.model in known_annotators else catalog.get(args.model)
+    print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:g} GB)...", file=sys.stderr)
     print(models.download(record, settings))
     return 0

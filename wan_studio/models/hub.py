@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wan_studio.catalog import Checkpoint
+from wan_studio.catalog import Annotator, Checkpoint
 from wan_studio.errors import ModelNotAvailable
 from wan_studio.settings import Settings, load_settings
 
 
-def needed_files(record: Checkpoint) -> list[str]:
+def needed_files(record: Checkpoint | Annotator) -> list[str]:
     """allow_patterns for snapshot_download: the pipeline's components and nothing else."""
-    own = _original_layout_files(record)
+    own = list(record.files) if isinstance(record, Annotator) else _original_layout_files(record)
     if own:
         return own
     folders = sorted(set(record.components) | set(record.shared))
@@ -35,8 +35,8 @@ def _original_layout_files(record: Checkpoint) -> list[str] | None:
     return list(raw["files"]) if raw.get("layout") == "original" else None
 
 
-def _is_model_folder(folder: Path, record: Checkpoint) -> bool:
-    if _original_layout_files(record):
+def _is_model_folder(folder: Path, record: Checkpoint | Annotator) -> bool:
+    if isinstance(record, Annotator) or _original_layout_files(record):
         return (folder / "config.json").is_file()
     return (folder / "model_index.json").is_file()
 
@@ -103,9 +103,10 @@ def download(record: Checkpoint, settings: Settings | None = None) -> Path:
 
 def _missing_message(record: Checkpoint, settings: Settings, why: str) -> str:
     target = settings.models_dir / record.repo_id.split("/")[-1]
+    size = f"{record.download_gb:.0f} GB" if record.download_gb >= 1 else f"{record.download_gb * 1000:.0f} MB"
     return (
-        f"{record.name} ({record.repo_id}, about {record.download_gb:.0f} GB) is not on this machine and "
+        f"{record.name} ({record.repo_id}, about {size}) is not on this machine and "
         f"could not be fetched: {why}.\n"
         f"Download it on a connected machine with:\n    {download_command(record)}\n"
-        f"or put its diffusers folder at {target}."
+        f"or put its {'transformers' if isinstance(record, Annotator) else 'diffusers'} folder at {target}."
     )

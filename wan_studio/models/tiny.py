@@ -221,6 +221,38 @@ def is_built(folder: Path) -> bool:
         return False
 
 
+def build_annotator(record):
+    """A Tiny annotator (model + its image processor), saved like the real one's repo."""
+    if record.kind == "depth":
+        from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+        from transformers import DPTImageProcessorPil
+
+        _seeded()
+        backbone = Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+                                image_size=28, patch_size=14, out_features=["stage1", "stage2", "stage3", "stage4"],
+                                reshape_hidden_states=False)
+        model = DepthAnythingForDepthEstimation(DepthAnythingConfig(
+            backbone_config=backbone, reassemble_hidden_size=16, neck_hidden_sizes=[8, 8, 16, 16],
+            fusion_hidden_size=8, head_hidden_size=8, patch_size=14, depth_estimation_type="relative")).eval()
+        # the real processor's settings at a toy size (518 -> 56)
+        processor = DPTImageProcessorPil(do_resize=True, size={"height": 56, "width": 56}, keep_aspect_ratio=True,
+                                         ensure_multiple_of=14, resample=3, do_pad=False,
+                                         image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+        return model, processor
+    raise ValueError(f"no tiny annotator for {record.kind!r}")
+
+
+class _SavedTogether:
+    """A model and its processor saved into one folder, as their Hub repos hold them."""
+
+    def __init__(self, *parts):
+        self.parts = parts
+
+    def save_pretrained(self, folder):
+        for part in self.parts:
+            part.save_pretrained(folder)
+
+
 def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
     """Build and save the tiny checkpoint once; return its folder. Safe if two processes race."""
     folder = tiny_model_dir(record, root)
@@ -229,7 +261,10 @@ def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
     try:
-        build_pipeline(record).save_pretrained(staging)
+        from wan_studio.catalog import Annotator
+
+        built = _SavedTogether(*build_annotator(record)) if isinstance(record, Annotator) else build_pipeline(record)
+        built.save_pretrained(staging)
         (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
