@@ -80,3 +80,12 @@ def test_engine_runs_a_job_without_importing_gradio(cli_env):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("False ")
+
+
+def test_a_mistyped_path_is_named_as_typed_with_its_flag(settings, capsys):
+    from wan_studio.cli import main as cli_main
+
+    missing = settings.output_dir.parent / "photos" / "missing.png"
+    assert cli_main(["generate", "--mode", "i2v", "--model", "tiny-i2v", "--prompt", "x", "--image", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--image {missing}: no such file." in err and "upload" not in err

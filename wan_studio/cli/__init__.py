@@ -109,7 +109,20 @@ def request_from_args(args, settings):
         raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
     values = request_values(args, cls)
     values["model"] = args.model or default_model_id(args.mode, settings)
+    _check_paths_exist(cls, values)
     return cls(**values)
+
+
+def _check_paths_exist(cls, values: dict) -> None:
+    """A mistyped path is named as typed, with its flag (the engine's message is the page's: the
+    page has no path to show, only an upload)."""
+    from wan_studio.errors import RequestError
+
+    for field in cls.file_fields:
+        given = values.get(field)
+        for path in given if isinstance(given, (list, tuple)) else [given]:
+            if path and not Path(path).expanduser().exists():
+                raise RequestError(field, f"--{field.replace('_', '-')} {path}: no such file.")
 
 
 def load_recipe(path: Path) -> dict:
