@@ -36,6 +36,11 @@ def total_steps(wrapper, request) -> int:
     return counter(request) if counter else request.steps
 
 
+def extraction_frames(wrapper, request, record, field: str) -> list:
+    """The frames an annotator makes the request's `field` control from (see the mode's wrapper)."""
+    return wrapper.extraction_frames(request, record, field)
+
+
 def audio_track(wrapper, request):
     """(audio file, seconds) to mux into the result, or None."""
     track = getattr(wrapper, "audio_track", None)

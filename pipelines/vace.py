@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pipelines.common import call_pipeline
 from wan_studio import media
-from wan_studio.media import extract
 from wan_studio.media import vace_controls as vace_inputs
 
 
@@ -15,14 +14,16 @@ def _source_frames(request, record, count: int) -> list:
     return media.resize_frames(media.fit_frames(frames, count), request.width, request.height)
 
 
-def conditioning(request, record, device="cpu") -> tuple[list | None, list | None]:
-    """(video, mask) for the request's sub-mode; (None, None) for reference-only."""
-    kind, size, count = request.vace_mode, (request.width, request.height), request.frames
-    if kind in extract.KINDS and request.control_source == "raw":  # made by an annotator model
-        from wan_studio import catalog
+def extraction_frames(request, record, field: str) -> list:
+    """The frames an annotator makes the `field` control from: the source video as the run reads
+    it (the model's fps, the run's frame count and size), so the control lines up frame for frame."""
+    return _source_frames(request, record, request.frames)
 
-        annotator = catalog.annotator_for(kind, record.is_tiny)
-        return extract.control(kind, _source_frames(request, record, count), annotator, device=device), None
+
+def conditioning(request, record) -> tuple[list | None, list | None]:
+    """(video, mask) for the request's sub-mode; (None, None) for reference-only. A control made by
+    an annotator model is already a control video here (the engine made it first)."""
+    kind, size, count = request.vace_mode, (request.width, request.height), request.frames
     if kind in vace_inputs.CONTROL_KINDS:
         return vace_inputs.control_frames(kind, _source_frames(request, record, count), source=request.control_source), None
     if kind == "inpaint":
@@ -57,8 +58,8 @@ def conditioning(request, record, device="cpu") -> tuple[list | None, list | Non
     return None, None
 
 
-def pipeline_kwargs(request, record, device="cpu") -> dict:
-    video, mask = conditioning(request, record, device)
+def pipeline_kwargs(request, record) -> dict:
+    video, mask = conditioning(request, record)
     references = [media.load_image(path, field="reference") for path in request.reference] or None
     kwargs = dict(video=video, mask=mask, reference_images=references, conditioning_scale=request.conditioning_scale,
                   height=request.height, width=request.width, num_frames=request.frames)
@@ -68,4 +69,4 @@ def pipeline_kwargs(request, record, device="cpu") -> dict:
 
 
 def run(pipe, request, record, callback):
-    return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record, pipe._execution_device))
+    return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record))

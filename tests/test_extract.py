@@ -74,22 +74,42 @@ def test_without_the_hub_the_real_annotator_names_its_download_command(settings,
     assert not (settings.output_dir / "controls").exists()
 
 
-def test_vace_depth_from_a_plain_video_generates(engine, tmp_path, monkeypatch):
-    """VACE's depth sub-mode takes a normal video: the depth control is made, then the video."""
+def test_vace_depth_from_a_plain_video_generates_and_its_recipe_reruns_without_extracting(engine, tmp_path, monkeypatch):
+    """VACE's depth sub-mode takes a normal video: the depth control is made first (progress says
+    so), then the video. The result keeps the control as its input: a re-run makes the same video
+    without extracting again."""
     import pipelines.vace as vace
-    from wan_studio.requests import VACERequest
+    from wan_studio.media import extract
+    from wan_studio.requests import VACERequest, absolutize_inputs, request_from_dict
 
     clip = make_video(tmp_path / "walk.mp4", (160, 120), fps=24, seconds=1.0)
-    controls = []
+    controls, events = [], []
     original = vace.call_pipeline
     monkeypatch.setattr(vace, "call_pipeline", lambda pipe, request, callback, **kwargs: (
         controls.append(kwargs["video"]), original(pipe, request, callback, **kwargs))[1])
     request = VACERequest(model="tiny-vace", prompt="a dancer", vace_mode="depth", video=str(clip), frames=9, seed=3)
-    result = engine.generate(request.prepare())
+    result = engine.generate(request.prepare(), on_progress=events.append)
     video = read_video(result.media)
     assert (video["count"], video["width"], video["height"]) == (9, 64, 48)
-    control = [np.asarray(frame) for frame in controls[-1]]
+    extracting = [e for e in events if e.state == "extracting"]
+    assert extracting[-1].describe() == "Extracting depth: 9/9 frames"
+    assert events.index(extracting[-1]) < next(i for i, e in enumerate(events) if e.state == "loading")
+    control = [np.asarray(frame).astype(int) for frame in controls[-1]]
     assert len(control) == 9 and control[0].shape == (48, 64, 3)
-    assert all(np.array_equal(frame[..., 0], frame[..., 2]) for frame in control)  # depth is grey
-    assert control[0].min() == 0 and max(frame.max() for frame in control) == 255
-    assert result.recipe["request"]["vace_mode"] == "depth" and result.recipe["request"]["control_source"] == "raw"
+    assert all(np.abs(frame[..., 0] - frame[..., 2]).max() <= 3 for frame in control)  # depth is grey
+    assert min(frame.min() for frame in control) <= 5 and max(frame.max() for frame in control) >= 250
+
+    saved = result.recipe["request"]
+    assert saved["control_source"] == "control" and saved["video"] != "walk.mp4"
+    assert result.recipe["extracted"]["video"] | {"seconds": 0} == {"kind": "depth", "annotator": "tiny-depth",
+                                                                     "from": "walk.mp4", "seconds": 0}
+    copy = engine.library.root / saved["video"]
+    assert read_video(copy)["count"] == 9  # the control the run used, kept with the result
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("a re-run must use the kept control, not extract again")
+
+    monkeypatch.setattr(extract, "control", no_extraction)
+    again = engine.generate(request_from_dict(absolutize_inputs(saved, engine.library.root)).prepare())
+    assert np.array_equal(read_video(again.media)["frames"], video["frames"])
+    assert not list((engine.library.root / ".scratch").iterdir())  # nothing left behind

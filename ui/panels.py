@@ -327,6 +327,11 @@ def progress_card(status) -> str:
     if status.state == "queued":
         where = f"position {status.position}" if status.position else "next"
         return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
+    if status.state == "extracting":
+        return (f'<div class="progress-card" data-state="extracting">'
+                f'<progress value="{status.step}" max="{status.total}"></progress>'
+                f'<span class="progress-text">Making the {html.escape(status.task or "control")} control · '
+                f'frame {status.step}/{status.total} · {status.elapsed_s:.1f}s elapsed</span></div>')
     if not status.total:
         return f'<div class="progress-card" data-state="loading">Loading the model… ({status.elapsed_s:.0f}s)</div>'
     eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""

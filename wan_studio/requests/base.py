@@ -355,6 +355,27 @@ class GenerationRequest:
         # same bytes, same facts (they are kept by field, not by path): nothing is read again
         return copy.prepare(known=self._preparation) if self._preparation is not None else copy
 
+    # -- controls made by annotator models -------------------------------------------------------
+    def controls_to_extract(self) -> dict[str, str]:
+        """field -> the control kind an annotator model must make from that field's plain video
+        before the run (`wan_studio.media.extract`). None by default."""
+        return {}
+
+    def with_extracted(self, made: dict[str, str]) -> "GenerationRequest":
+        """A copy whose fields point at the control videos the engine made (see the subclasses)."""
+        return self.with_made_inputs(made)
+
+    def with_made_inputs(self, made: dict[str, str], **changes) -> "GenerationRequest":
+        """A copy using files made for the job: their facts are read anew (they are new files,
+        written by us); every other fact of the preparation is kept, so no user input is read again."""
+        from wan_studio.requests.prepared import Preparation
+
+        copy = dataclasses.replace(self, **made, **changes)
+        if self._preparation is None:
+            return copy.prepare()
+        facts = {key: value for key, value in self._preparation.facts.items() if key.split(":")[1] not in made}
+        return copy.prepare(known=Preparation(facts=facts, loras=self._preparation.loras))
+
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

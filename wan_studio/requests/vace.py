@@ -123,6 +123,16 @@ class VACERequest(VideoInput, GenerationRequest):
                 size = inputs.image_size("last_image", self.last_image)
                 self._image_size = self._image_size or size
 
+    def controls_to_extract(self) -> dict[str, str]:
+        from wan_studio.media import extract
+
+        if self.vace_mode in extract.KINDS and self.control_source == "raw":
+            return {"video": self.vace_mode}
+        return {}
+
+    def with_extracted(self, made: dict[str, str]) -> "VACERequest":
+        return self.with_made_inputs(made, control_source="control")
+
     def _annotators_dir(self) -> Path:
         from wan_studio.settings import load_settings
 

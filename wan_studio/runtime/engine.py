@@ -18,11 +18,16 @@ from __future__ import annotations
 import functools
 import logging
 import platform
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
-from wan_studio import __version__
+import numpy as np
+
+from wan_studio import __version__, catalog
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
 from wan_studio.memory import step_cache
@@ -80,7 +85,6 @@ class Engine:
     ) -> Result:
         import pipelines
         from wan_studio.backend import import_ml
-        from wan_studio.memory.plans import next_rung
 
         import_ml()
         request = request.prepare()  # a no-op for a queued job's request (prepared at submit)
@@ -91,6 +95,26 @@ class Engine:
         started = time.perf_counter()
         choice = self.choose_plan(request)  # NoPlanFits says what would fit, before anything loads
         plan, messages, steps_down = choice.plan, list(choice.messages), []
+        # controls made from plain videos are written here, then copied with the result like any input
+        made_dir = Path(tempfile.mkdtemp(prefix="extracting-", dir=self._scratch_root())) if request.controls_to_extract() else None
+        try:
+            return self._generate(request, record, wrapper, choice, plan, messages, steps_down, started, report,
+                                  cancel, previews, made_dir)
+        finally:
+            if made_dir is not None:
+                shutil.rmtree(made_dir, ignore_errors=True)
+
+    def _scratch_root(self) -> Path:
+        root = self.library.root / ".scratch"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    def _generate(self, request, record, wrapper, choice, plan, messages, steps_down, started, report, cancel,
+                  previews, made_dir: Path | None):
+        import pipelines
+        from wan_studio.memory.plans import next_rung
+
+        request, extracted = self._extract_controls(request, record, wrapper, made_dir, report, cancel)
         while True:
             try:
                 frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
@@ -128,6 +152,8 @@ class Engine:
             for name, paths in copied.items():
                 recipe["request"][name] = paths if isinstance(recipe["request"][name], list) else paths[0]
             recipe["inputs"] = copied
+            if extracted:  # the control videos made for this run are its inputs now: a re-run uses them
+                recipe["extracted"] = extracted
             if getattr(wrapper, "OUTPUT", "video") == "image":
                 result = self.library.save_image(frames[0], recipe, result_id)
             else:
@@ -138,6 +164,37 @@ class Engine:
             raise
         report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
         return result
+
+    def _extract_controls(self, request, record, wrapper, made_dir: Path | None, report, cancel):
+        """Make the controls the request wants from plain videos (depth, ...) with annotator models,
+        before the Wan pipeline loads; returns the request using them and what the recipe says of them."""
+        import pipelines
+        from wan_studio.media import extract
+        from wan_studio.runtime.library import write_mp4
+
+        wanted = request.controls_to_extract()
+        made, extracted = {}, {}
+        for field, kind in wanted.items():
+            annotator = catalog.annotator_for(kind, record.is_tiny)
+            frames = pipelines.extraction_frames(wrapper, request, record, field)
+            started = time.perf_counter()
+
+            def progress(done: int, total: int, kind=kind, started=started) -> None:
+                report(JobStatus("extracting", step=done, total=total, task=kind,
+                                 elapsed_s=time.perf_counter() - started))
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("Stopped by the user; nothing was saved.")
+
+            progress(0, len(frames))
+            control = extract.control(kind, frames, annotator, device=self.swap.backend.device, settings=self.settings,
+                                      progress=progress)
+            path = made_dir / f"{field}-{kind}.mp4"
+            write_mp4(path, np.stack([np.asarray(frame) for frame in control]), record.fps)
+            made[field] = str(path)
+            source = getattr(request, field)
+            extracted[field] = {"kind": kind, "annotator": annotator.id, "from": Path(source).name,
+                                "seconds": round(time.perf_counter() - started, 3)}
+        return (request.with_extracted(made) if made else request), extracted
 
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
         """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
