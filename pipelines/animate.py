@@ -1,7 +1,8 @@
 """Animate (Wan 2.2 Animate-14B) through WanAnimatePipeline, in `animate` or `replace` mode.
 
 Inputs are the pre-processed videos (pose skeletons, face crops; background and mask for
-replace), resampled to the model's 30 fps. The pipeline generates long driving videos segment by
+replace; uploaded, or made by the engine from a plain driving video first), resampled to the
+model's 30 fps. The pipeline generates long driving videos segment by
 segment (`segment_frame_length`, carrying `prev_segment_conditioning_frames` over) and returns one
 video as long as the pose video; the engine stitches nothing itself."""
 
@@ -16,6 +17,14 @@ def _video(path, record, count, size, field, mask=False):
         return media.load_mask_video(path, count, *size, fps=record.fps, field=field)
     frames = media.load_video_frames(path, fps=record.fps, max_frames=count, field=field)
     return media.resize_frames(media.fit_frames(frames, count), *size)
+
+
+def extraction_frames(request, record, field: str) -> list:
+    """The driving video the pose, face, mask and background are made from: at the model's fps and
+    the run's length, at its own resolution (sharper face crops; the pose is fitted to the output
+    size like an uploaded one)."""
+    frames = media.load_video_frames(request.driving_video, fps=record.fps, max_frames=request.frames, field=field)
+    return media.fit_frames(frames, request.frames)
 
 
 def pipeline_kwargs(request, record) -> dict:

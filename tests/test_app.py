@@ -169,7 +169,7 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
         "i2v": ("tiny-i2v", [image]), "ti2v": ("tiny-ti2v", [image]),
         "flf2v": ("tiny-flf2v", [image, image]), "v2v": ("tiny-t2v", [clip]),
         "vace": ("tiny-vace", [clip, mask, None, None, None]),
-        "animate": ("tiny-animate", [image, pose, face, None, None]),
+        "animate": ("tiny-animate", [image, pose, face, None, None, None]),
         "s2v": ("tiny-s2v", [image, speech, None]),
     }
     options = {"vace": {"vace_mode": "inpaint", "frames": 9}, "v2v": {"frames": 9}}
@@ -186,6 +186,11 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
             from wan_studio.media import probe_video
 
             assert recipe["output"]["frames"] == 16 and probe_video(out).has_audio
+    # Animate from a plain driving video: the studio makes the pose and face videos itself
+    driving = handle_file(str(make_video(tmp_path / "dance.mp4", (96, 64), fps=30, seconds=0.3)))
+    out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, driving, {"seed": 1},
+                                 api_name="/animate")
+    assert read_video(out)["count"] == 9 and set(recipe["extracted"]) == {"pose_video", "face_video"}
 
 
 def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):

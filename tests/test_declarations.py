@@ -79,7 +79,7 @@ def test_the_api_offers_each_modes_declared_files():
     from ui.api import file_inputs
 
     assert file_inputs() == {mode: cls.file_fields for mode, cls in request_types().items()}
-    assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video")
+    assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video", "driving_video")
 
 
 def test_the_page_lays_out_each_modes_declared_inputs():

@@ -1,5 +1,7 @@
-"""Controls made in the studio from a plain video (depth so far): the `extract` verb, VACE depth
-from a normal video, and the annotator's resolution like a checkpoint's (Tiny twin on CPU)."""
+"""Controls made in the studio from a plain video (depth, pose, face crops): the `extract` verb, VACE
+depth and pose from a normal video, and the annotators' resolution like a checkpoint's (Tiny twins
+on CPU). The Tiny annotators have random weights, so what they find is arbitrary: following a
+person, drawing a skeleton and cropping a face are checked on given detections and keypoints."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 from tests.conftest import read_video
 from tests.media_fixtures import make_video, speech_like, write_wav
 from wan_studio.cli import main as cli_main
-from wan_studio.media.extract import depth_frames
+from wan_studio.media.extract.depth import depth_frames
 
 
 @pytest.fixture
@@ -109,7 +111,166 @@ def test_vace_depth_from_a_plain_video_generates_and_its_recipe_reruns_without_e
     def no_extraction(*args, **kwargs):
         raise AssertionError("a re-run must use the kept control, not extract again")
 
-    monkeypatch.setattr(extract, "control", no_extraction)
+    monkeypatch.setattr(extract, "controls", no_extraction)
     again = engine.generate(request_from_dict(absolutize_inputs(saved, engine.library.root)).prepare())
     assert np.array_equal(read_video(again.media)["frames"], video["frames"])
     assert not list((engine.library.root / ".scratch").iterdir())  # nothing left behind
+
+
+# -- pose and face ---------------------------------------------------------------------------------
+def test_the_main_person_is_followed_past_a_bigger_newcomer_and_a_missed_frame():
+    from wan_studio.media.extract.people import follow
+
+    walker = [(10 + 5 * t, 20, 40 + 5 * t, 90) for t in range(6)]
+    frames = [
+        [walker[0], (100, 10, 110, 30)],  # the largest person in the first frame is the one followed
+        [walker[1]],
+        [],  # the detector missed everyone: the last box stands
+        [walker[3], (0, 0, 150, 120)],  # someone bigger walks in front: still the walker (overlaps most)
+        [walker[4], (100, 0, 150, 120)],
+        [(120, 0, 150, 40)],  # the walker is gone, someone else: the only one there
+    ]
+    box, followed = None, []
+    for found in frames:
+        box = follow(box, found)
+        followed.append(box)
+    assert followed[:5] == [walker[0], walker[1], walker[1], walker[3], walker[4]]
+    assert followed[5] == (120, 0, 150, 40)
+
+
+def test_the_skeleton_has_openposes_colours_and_widths():
+    from wan_studio.media.extract import skeleton
+
+    keypoints = np.zeros((17, 2))
+    scores = np.ones(17)
+    keypoints[5], keypoints[6] = (300, 200), (100, 200)  # left and right shoulder (COCO 5, 6)
+    keypoints[8] = (100, 300)  # right elbow
+    scores[[0, 1, 2, 3, 4, 7, 9, 10, 11, 12, 13, 14, 15, 16]] = 0.1  # everything else unsure
+    frame = skeleton.draw(480, 640, keypoints, scores, threshold=0.3)
+    assert skeleton.stroke_width(480, 640) == 1 and skeleton.stroke_width(1080, 1920) == 4
+    assert tuple(frame[200, 300]) == (85, 255, 0)  # left shoulder: OpenPose point 5, the palette's 6th colour
+    assert tuple(frame[200, 200]) == (255, 85, 0)  # the neck (between the shoulders): point 1
+    assert tuple(frame[250, 100]) == (153, 102, 0)  # the right upper arm: limb 2 at 60 %
+    assert tuple(frame[50, 50]) == (0, 0, 0) and frame[400:].max() == 0  # black, nothing for unsure points
+    assert not skeleton.draw(480, 640, None, None, 0.3).any()  # nobody: a black frame
+
+
+def test_face_crops_frame_the_face_and_stay_steady():
+    from PIL import Image
+
+    from wan_studio.media.extract.people import FACE_SIZE, Person, face_crops
+
+    frames, people = [], []
+    for t in range(9):
+        picture = np.zeros((240, 320, 3), np.uint8)
+        x = 100 + 4 * t
+        picture[60:100, x - 20:x + 20] = (230, 40, 40)  # the face, moving right
+        frames.append(Image.fromarray(picture))
+        keypoints = np.zeros((17, 2))
+        keypoints[0] = (x, 82)  # nose
+        keypoints[1], keypoints[2] = (x + 8, 75), (x - 8, 75)  # eyes
+        keypoints[3], keypoints[4] = (x + 18, 78), (x - 18, 78)  # ears
+        jitter = 6 if t % 2 else -6  # the detector's noise, frame to frame
+        keypoints[:5, 0] += jitter
+        people.append(Person((x - 40, 50, x + 40, 230), keypoints, np.ones(17)))
+    crops = face_crops(frames, people, threshold=0.3)
+    assert len(crops) == 9 and all(crop.size == (FACE_SIZE, FACE_SIZE) for crop in crops)
+    centre = np.asarray(crops[4])[FACE_SIZE // 2 - 40: FACE_SIZE // 2 + 40, FACE_SIZE // 2 - 40: FACE_SIZE // 2 + 40]
+    assert centre[..., 0].mean() > 200 and centre[..., 2].mean() < 80  # the face fills the middle
+    # steady: the face's column in the crop moves far less than the +-6 px jitter blown up to 512
+    columns = [np.nonzero(np.asarray(crop)[FACE_SIZE // 2, :, 0] > 128)[0].mean() for crop in crops[2:7]]
+    assert max(columns) - min(columns) < 0.5 * 12 * FACE_SIZE / (1.9 * 36)
+
+
+@pytest.mark.parametrize("kind, size", [("pose", (160, 120)), ("face", (512, 512))])
+def test_extract_pose_and_face_keep_the_count_and_fps(settings, clip, tmp_path, capsys, kind, size):
+    output = tmp_path / f"{kind}.mp4"
+    assert cli_main(["extract", kind, str(clip), "--annotator", "tiny-pose", "--output", str(output), "--quiet"]) == 0
+    made = read_video(output)
+    assert (made["count"], made["fps"], (made["width"], made["height"])) == (24, 24.0, size)
+
+
+def test_a_video_with_nobody_in_it_is_refused_by_name(settings, clip, monkeypatch, capsys):
+    from wan_studio.media.extract.people import People
+
+    monkeypatch.setattr(People, "_boxes", lambda self, frames: [[] for _ in frames])  # a detector that finds nobody
+    assert cli_main(["extract", "pose", str(clip), "--annotator", "tiny-pose"]) == 2
+    assert "No person was found in dance.mp4" in capsys.readouterr().err
+    assert not (settings.output_dir / "controls").exists()
+
+
+def test_the_pose_annotator_names_its_detectors_download_too(settings, clip, capsys):
+    assert cli_main(["extract", "pose", str(clip)]) == 2
+    err = capsys.readouterr().err
+    assert "python -m wan_studio download rtdetr-r50vd-coco-o365" in err
+    assert "python -m wan_studio download vitpose-base-simple" in err
+
+
+def test_vace_pose_from_a_plain_video_generates(engine, tmp_path):
+    from wan_studio.requests import VACERequest
+
+    clip = make_video(tmp_path / "walk.mp4", (160, 120), fps=24, seconds=1.0)
+    request = VACERequest(model="tiny-vace", prompt="a dancer", vace_mode="pose", video=str(clip), frames=9, seed=3)
+    result = engine.generate(request.prepare())
+    assert read_video(result.media)["count"] == 9
+    assert result.recipe["extracted"]["video"]["kind"] == "pose"
+    assert result.recipe["extracted"]["video"]["annotator"] == "tiny-pose"
+
+
+def test_the_replace_mask_is_the_persons_box_grown_a_little():
+    from wan_studio.media.extract.people import Person, person_masks
+
+    people = [Person(None), Person((40, 20, 80, 100)), Person((50, 20, 90, 100))]
+    masks = person_masks((200, 120), people)
+    grow = 4  # 2 % of 120 is 2.4: at least 4 px
+    assert masks[1][20 - grow:100 + grow, 40 - grow:80 + grow].min() == 255
+    assert masks[1].sum() // 255 == (80 + 2 * grow) * (40 + 2 * grow)
+    assert np.array_equal(masks[0], masks[1])  # before anyone is found: the first box found
+    assert masks[2][50, 88] == 255 and masks[1][50, 88] == 0  # the box follows the person
+
+
+@pytest.mark.parametrize("animate_mode, made", [
+    ("animate", {"pose_video": "pose", "face_video": "face"}),
+    ("replace", {"pose_video": "pose", "face_video": "face", "mask_video": "mask", "background_video": "background"}),
+])
+def test_animate_from_a_plain_driving_video(engine, tmp_path, monkeypatch, animate_mode, made):
+    """A character picture and a plain video of someone moving: the studio makes the pose and face
+    videos (and for replace the mask and background), then animates; a re-run uses what it made."""
+    from tests.media_fixtures import make_image
+    from wan_studio.media import extract
+    from wan_studio.requests import AnimateRequest, absolutize_inputs, request_from_dict
+
+    character = make_image(tmp_path / "character.png", (64, 64), color=(200, 150, 90))
+    driving = make_video(tmp_path / "dance.mp4", (96, 64), fps=30, seconds=0.3)
+    request = AnimateRequest(model="tiny-animate", prompt="a dancer", image=str(character), driving_video=str(driving),
+                             animate_mode=animate_mode, seed=2).prepare()
+    assert request.frames == 9  # the driving video's length at the model's 30 fps
+    events = []
+    result = engine.generate(request, on_progress=events.append)
+    assert read_video(result.media)["count"] == 9
+    tasks = {e.task for e in events if e.state == "extracting"}
+    assert len(tasks) == 1 and set(tasks.pop().split(", ")) == set(made.values())  # one pass for all of them
+    saved = result.recipe["request"]
+    assert {field: info["kind"] for field, info in result.recipe["extracted"].items()} == made
+    for field in made:
+        kept = read_video(engine.library.root / saved[field])
+        assert kept["count"] == 9 and kept["fps"] == 30.0
+    assert read_video(engine.library.root / saved["face_video"])["width"] == 512
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("a re-run must use the made inputs, not extract again")
+
+    monkeypatch.setattr(extract, "controls", no_extraction)
+    again = engine.generate(request_from_dict(absolutize_inputs(saved, engine.library.root)).prepare())
+    assert read_video(again.media)["count"] == 9
+
+
+def test_animate_without_pose_or_driving_video_says_both_ways(tmp_path):
+    from tests.media_fixtures import make_image
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import AnimateRequest
+
+    character = make_image(tmp_path / "character.png", (64, 64))
+    with pytest.raises(RequestError) as info:
+        AnimateRequest(model="tiny-animate", prompt="x", image=str(character)).prepare()
+    assert info.value.field == "pose_video" and "plain driving video" in str(info.value)

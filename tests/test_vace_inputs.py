@@ -96,7 +96,6 @@ def test_flow_of_a_still_video_is_white():
 
 
 @pytest.mark.parametrize("kind, fragments", [
-    ("pose", ("Pose control needs a pose video", "my video is already a control video")),
     ("layout", ("Layout control needs a layout video", "my video is already a control video")),
 ])
 def test_controls_that_need_annotators_say_what_to_upload(tmp_path, kind, fragments):

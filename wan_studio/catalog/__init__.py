@@ -102,8 +102,8 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Annotator:
-    """A model that makes a control video from a plain one (depth, pose, ...): found, fetched and
-    (for Tiny) built like a checkpoint."""
+    """A model that makes a control video from a plain one (depth, pose, a person detector for
+    pose): found, fetched and (for Tiny) built like a checkpoint."""
     id: str
     name: str
     kind: str  # the control it makes: "depth", ...
@@ -113,6 +113,8 @@ class Annotator:
     revision: str | None = None
     files: tuple[str, ...] = ()  # what to fetch from the repo
     tiny: bool = False
+    detector: str | None = None  # pose: the person detector whose boxes it reads
+    threshold: float = 0.0  # scores below it are not used (detections, keypoints)
 
     @property
     def is_tiny(self) -> bool:
@@ -219,7 +221,7 @@ def _annotators() -> dict[str, Annotator]:
     return {raw["id"]: Annotator(
         id=raw["id"], name=raw["name"], kind=raw["kind"], download_gb=raw["download_gb"], params_b=raw["params_b"],
         repo_id=raw.get("repo_id"), revision=raw.get("revision"), files=tuple(raw.get("files", ())),
-        tiny=raw.get("tiny", False)) for raw in data}
+        tiny=raw.get("tiny", False), detector=raw.get("detector"), threshold=raw.get("threshold", 0.0)) for raw in data}
 
 
 def annotators() -> list[Annotator]:

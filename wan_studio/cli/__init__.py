@@ -10,7 +10,7 @@
     python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
-    python -m wan_studio extract depth VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
+    python -m wan_studio extract depth|pose|face|mask|background VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -318,6 +318,8 @@ def cmd_download(args, settings) -> int:
         return 0
     known_annotators = {a.id for a in catalog.annotators()}
     record = catalog.annotator(args.model) if args.model in known_annotators else catalog.get(args.model)
-    print(f"Downloading {record.name} ({record.repo_id}, about {record.download_gb:g} GB)...", file=sys.stderr)
-    print(models.download(record, settings))
+    records = [record] + ([catalog.annotator(record.detector)] if getattr(record, "detector", None) else [])
+    for each in records:  # a pose annotator brings its person detector
+        print(f"Downloading {each.name} ({each.repo_id}, about {each.download_gb:g} GB)...", file=sys.stderr)
+        print(models.download(each, settings))
     return 0

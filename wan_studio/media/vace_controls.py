@@ -12,10 +12,9 @@ Conventions, as diffusers' WanVACEPipeline reads them (pipeline_wan_vace.py):
   own inpainting annotator does, keeps the old content there from steering the result.
 - Reference images are not handled here: the pipeline takes them as RGB PIL images as they are.
 
-Controls without weights are built with OpenCV (grayscale, edges, scribble, optical flow); depth is
-made by an annotator model (wan_studio.media.extract). Pose and layout need annotator models that
-this studio does not run yet; for those the user uploads a ready-made control video
-(source="control").
+Controls without weights are built with OpenCV (grayscale, edges, scribble, optical flow); depth and
+pose are made by annotator models before the run (wan_studio.media.extract). Layout needs models
+this studio does not run yet; for it the user uploads a ready-made control video (source="control").
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ KEEP, GENERATE = 0, 255
 
 # Controls that need an annotator model, what their control video looks like, and the model VACE uses.
 ANNOTATED_CONTROLS = {
-    "pose": ("a pose video (coloured skeletons on black, OpenPose / DWPose style)", "DWPose"),
     "layout": ("a layout video (each object as a coloured box or silhouette on a plain background)",
                "RAM + Grounding DINO + SAM 2 layout"),
 }

@@ -239,6 +239,28 @@ def build_annotator(record):
                                          ensure_multiple_of=14, resample=3, do_pad=False,
                                          image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
         return model, processor
+    if record.kind == "person-detector":
+        from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessorPil, RTDetrResNetConfig
+
+        _seeded()
+        backbone = RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 16], depths=[1, 1, 1, 1],
+                                      layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+        model = RTDetrForObjectDetection(RTDetrConfig(
+            backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 16, 16], feat_strides=[8, 16, 32],
+            encoder_layers=1, encoder_ffn_dim=32, encoder_attention_heads=2, d_model=16, num_queries=20, decoder_layers=1,
+            decoder_ffn_dim=32, decoder_attention_heads=2, decoder_n_points=2, num_feature_levels=3,
+            decoder_in_channels=[16, 16, 16], num_labels=2, id2label={0: "person", 1: "other"},
+            label2id={"person": 0, "other": 1}, num_denoising=0, anchor_image_size=None)).eval()
+        return model, RTDetrImageProcessorPil(size={"height": 64, "width": 64})  # 640 on the real one
+    if record.kind == "pose":
+        from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessorPil
+
+        _seeded()
+        backbone = VitPoseBackboneConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+                                         image_size=[64, 48], patch_size=[16, 16], out_features=["stage2"], out_indices=[2])
+        model = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17, use_simple_decoder=True,
+                                                       scale_factor=4)).eval()
+        return model, VitPoseImageProcessorPil(size={"height": 64, "width": 48})  # 256x192 on the real one
     raise ValueError(f"no tiny annotator for {record.kind!r}")
 
 

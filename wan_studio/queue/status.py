@@ -97,12 +97,15 @@ def watch(store, job_id: str, worker=None, poll_s: float = 0.5, min_interval_s: 
         seen = worker.changes if worker is not None else 0
         status = worker.status(job_id) if worker is not None else None
         if status is None:
+            # the place in line first: read after the job, it could miss a job the worker took meanwhile
+            # and show "queued" without a place
+            position = store.queue_position(job_id)
             job = store.get(job_id)
             if job is None:
                 from wan_studio.errors import StudioError
 
                 raise StudioError(f"There is no job {job_id} in the queue (it was removed).")
-            status = status_of(job, store.queue_position(job_id) if job.state == "queued" else None)
+            status = status_of(job, position if job.state == "queued" else None)
         now = time.monotonic()
         if (repeat or status != last) and (status.is_final or status.state != getattr(last, "state", None)
                                or now - last_time >= min_interval_s):

@@ -15,18 +15,18 @@ from wan_studio.requests.prepared import InputFacts
 
 ANIMATE_MODES = ("animate", "replace")
 REPLACE_INPUTS = ("background_video", "mask_video")  # only replace mode uses these
-PREPROCESS_HINT = (
-    "Turning a raw driving video into these needs Wan-Animate's preprocessing models (ViTPose-H, YOLOv10, SAM2 from "
-    "Wan-AI/Wan2.2-Animate-14B process_checkpoint), which are not installed here: make them with the Wan 2.2 "
-    "preprocessing script and upload the resulting videos."
-)
+PREPROCESS_HINT = "Or give a plain driving video of a person and the studio makes them."
+# the pre-processed inputs the studio makes from a plain driving video, and the control kind of each
+MADE_FROM_DRIVING = {"pose_video": "pose", "face_video": "face", "mask_video": "mask", "background_video": "background"}
 
 
 @dataclass
 class AnimateRequest(VideoInput, GenerationRequest):
-    """Wan-Animate: a character image driven by pre-processed pose and face videos (animate), or
-    put into a background video where the mask is white (replace). Long driving videos run in
-    segments of `segment_frame_length` frames, each conditioned on the end of the previous one."""
+    """Wan-Animate: a character image driven by pose and face videos (animate), or put into a
+    background video where the mask is white (replace). They are pre-processed videos, or the studio
+    makes them from a plain `driving_video` before the run (wan_studio.media.extract). Long driving
+    videos run in segments of `segment_frame_length` frames, each conditioned on the end of the
+    previous one."""
 
     mode: ClassVar[str] = "animate"
 
@@ -40,19 +40,23 @@ class AnimateRequest(VideoInput, GenerationRequest):
     background_video: str | None = request_field(label="Background video", file="video", help="replace mode: the background")
     mask_video: str | None = request_field(label="Mask video (white = the person to replace)", file="video",
                                            help="replace mode: white = the character")
+    # last of the files, so the API's positional inputs of the fields above keep their places
+    driving_video: str | None = request_field(label="Driving video (a person moving)", file="video",
+                                              help="a plain video of a person: pose, face (and for replace: mask, background) are made from it")
     segment_frame_length: int | None = request_field(label="Segment length", page=False, help="frames per segment (4k+1)")
     prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", page=False, help="1 or 5")
 
     def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Animate needs a character image: the person or figure to bring to life.")
-        for name, what in (("pose_video", "pose video (skeleton renders)"), ("face_video", "face video (face crops)")):
-            if not getattr(self, name):
-                raise RequestError(name, f"Animate needs a pre-processed {what}. {PREPROCESS_HINT}")
-        if self.animate_mode == "replace":
-            for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
+        if not self.driving_video:
+            for name, what in (("pose_video", "pose video (skeleton renders)"), ("face_video", "face video (face crops)")):
                 if not getattr(self, name):
-                    raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
+                    raise RequestError(name, f"Animate needs a pre-processed {what}. {PREPROCESS_HINT}")
+            if self.animate_mode == "replace":
+                for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
+                    if not getattr(self, name):
+                        raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
         if self.prev_segment_conditioning_frames not in (1, 5):
             raise RequestError("prev_segment_conditioning_frames", f"Frames carried between segments must be 1 or 5; got {self.prev_segment_conditioning_frames!r}.")
         if self.segment_frame_length is None:
@@ -61,14 +65,26 @@ class AnimateRequest(VideoInput, GenerationRequest):
         if not isinstance(seg, int) or isinstance(seg, bool) or seg < 5 or (seg - 1) % 4 or seg > record.frames_max:
             raise RequestError("segment_frame_length", f"Segment length must be of the form 4k+1 between 5 and {record.frames_max}; got {seg!r}.")
 
+    def _needed(self) -> tuple[str, ...]:
+        return ("pose_video", "face_video", *(REPLACE_INPUTS if self.animate_mode == "replace" else ()))
+
+    def controls_to_extract(self) -> dict[str, tuple[str, str]]:
+        """The pre-processed inputs not given, made from the driving video."""
+        if not self.driving_video:
+            return {}
+        return {name: (MADE_FROM_DRIVING[name], "driving_video") for name in self._needed() if not getattr(self, name)}
+
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._image_size = inputs.image_size("image", self.image)
-        pose = inputs.video_info("pose_video", self.pose_video)
-        self._available = self._available_frames(pose, record)
+        # the length comes from the pose video, or the driving video the pose will be made from
+        source = "pose_video" if self.pose_video else "driving_video"
+        self._available = self._available_frames(inputs.video_info(source, getattr(self, source)), record)
         if self._available < 5:
-            raise RequestError("pose_video", f"The pose video gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
-        extra = REPLACE_INPUTS if self.animate_mode == "replace" else ()
-        for name in ("face_video", *extra):
+            what = "pose video" if source == "pose_video" else "driving video"
+            raise RequestError(source, f"The {what} gives {self._available} frames at {record.fps} fps; Animate needs at least 5.")
+        for name in self._needed()[1:]:
+            if not getattr(self, name):
+                continue  # made from the driving video, as long as it
             count = self._available_frames(inputs.video_info(name, getattr(self, name)), record)
             if count < min(self._available, self.frames or self._available):
                 raise RequestError(name, f"The {name.replace('_', ' ')} gives {count} frames at {record.fps} fps but the pose video needs {self._available}.")

@@ -356,9 +356,10 @@ class GenerationRequest:
         return copy.prepare(known=self._preparation) if self._preparation is not None else copy
 
     # -- controls made by annotator models -------------------------------------------------------
-    def controls_to_extract(self) -> dict[str, str]:
-        """field -> the control kind an annotator model must make from that field's plain video
-        before the run (`wan_studio.media.extract`). None by default."""
+    def controls_to_extract(self) -> dict[str, tuple[str, str]]:
+        """field -> (control kind, source field): the controls an annotator model must make from a
+        plain video before the run (`wan_studio.media.extract`), and the field each one fills.
+        None by default."""
         return {}
 
     def with_extracted(self, made: dict[str, str]) -> "GenerationRequest":

@@ -19,6 +19,7 @@ MAX_REFERENCES = 3
 VACE_MODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
               "extension", "reference")
 VACE_CONTROL_MODES = VACE_MODES[:7]
+MADE_CONTROLS = ("depth", "pose")  # made from a normal video by annotator models before the run
 # the inputs each sub-mode uses (the page shows these and leaves the others out of the request)
 SUBMODE_INPUTS = {
     **{kind: ("video", "control_source") for kind in VACE_CONTROL_MODES},
@@ -123,11 +124,9 @@ class VACERequest(VideoInput, GenerationRequest):
                 size = inputs.image_size("last_image", self.last_image)
                 self._image_size = self._image_size or size
 
-    def controls_to_extract(self) -> dict[str, str]:
-        from wan_studio.media import extract
-
-        if self.vace_mode in extract.KINDS and self.control_source == "raw":
-            return {"video": self.vace_mode}
+    def controls_to_extract(self) -> dict[str, tuple[str, str]]:
+        if self.vace_mode in MADE_CONTROLS and self.control_source == "raw":
+            return {"video": (self.vace_mode, "video")}
         return {}
 
     def with_extracted(self, made: dict[str, str]) -> "VACERequest":

@@ -166,34 +166,38 @@ class Engine:
         return result
 
     def _extract_controls(self, request, record, wrapper, made_dir: Path | None, report, cancel):
-        """Make the controls the request wants from plain videos (depth, ...) with annotator models,
-        before the Wan pipeline loads; returns the request using them and what the recipe says of them."""
+        """Make the controls the request wants from plain videos (depth, pose, face) with annotator
+        models, before the Wan pipeline loads; returns the request using them and what the recipe
+        says of them. Controls from the same video share one pass (pose and face: one person search)."""
         import pipelines
         from wan_studio.media import extract
         from wan_studio.runtime.library import write_mp4
 
-        wanted = request.controls_to_extract()
+        by_source: dict[str, dict[str, str]] = {}
+        for field, (kind, source) in request.controls_to_extract().items():
+            by_source.setdefault(source, {})[field] = kind
         made, extracted = {}, {}
-        for field, kind in wanted.items():
-            annotator = catalog.annotator_for(kind, record.is_tiny)
-            frames = pipelines.extraction_frames(wrapper, request, record, field)
-            started = time.perf_counter()
+        for source, wanted in by_source.items():
+            frames = pipelines.extraction_frames(wrapper, request, record, source)
+            task, started = ", ".join(wanted.values()), time.perf_counter()
 
-            def progress(done: int, total: int, kind=kind, started=started) -> None:
-                report(JobStatus("extracting", step=done, total=total, task=kind,
+            def progress(done: int, total: int, task=task, started=started) -> None:
+                report(JobStatus("extracting", step=done, total=total, task=task,
                                  elapsed_s=time.perf_counter() - started))
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("Stopped by the user; nothing was saved.")
 
             progress(0, len(frames))
-            control = extract.control(kind, frames, annotator, device=self.swap.backend.device, settings=self.settings,
-                                      progress=progress)
-            path = made_dir / f"{field}-{kind}.mp4"
-            write_mp4(path, np.stack([np.asarray(frame) for frame in control]), record.fps)
-            made[field] = str(path)
-            source = getattr(request, field)
-            extracted[field] = {"kind": kind, "annotator": annotator.id, "from": Path(source).name,
-                                "seconds": round(time.perf_counter() - started, 3)}
+            name = Path(getattr(request, source)).name
+            controls = extract.controls(list(wanted.values()), frames, record.is_tiny, device=self.swap.backend.device,
+                                        settings=self.settings, field=source, name=name, progress=progress)
+            seconds = round(time.perf_counter() - started, 3)
+            for field, kind in wanted.items():
+                path = made_dir / f"{field}-{kind}.mp4"
+                write_mp4(path, np.stack([np.asarray(frame) for frame in controls[kind]]), record.fps)
+                made[field] = str(path)
+                extracted[field] = {"kind": kind, "annotator": extract.annotator_for(kind, record.is_tiny).id,
+                                    "from": name, "seconds": seconds}
         return (request.with_extracted(made) if made else request), extracted
 
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):

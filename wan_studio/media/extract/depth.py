@@ -1,12 +1,5 @@
-"""Controls made from a plain video by annotator models (transformers), for VACE (and later Animate).
-
-So far: depth (Depth Anything V2: relative depth, drawn near = bright, far = dark, the look of
-VACE's depth controls). Each kind takes RGB frames and gives control frames of the same count and
-size. The models are found or fetched like checkpoints (`wan_studio.models.resolve`: models folder,
-HF cache, `python -m wan_studio download ID`, the clear no-Hub error); the Tiny checkpoints use
-Tiny random-weight twins built locally. Frames go through the model in chunks, and `progress(done,
-total)` is called after each chunk (it may raise to stop the work between chunks).
-"""
+"""Depth (Depth Anything V2: relative depth, near = large), drawn near = bright and far = dark, the
+look of VACE's depth controls, with one scale for the whole clip."""
 
 from __future__ import annotations
 
@@ -15,9 +8,6 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from wan_studio.catalog import Annotator
-
-KINDS = ("depth",)
 CHUNK = 8  # frames per forward pass: bounded memory on long videos, progress between chunks
 
 
@@ -54,18 +44,3 @@ def depth_frames(maps) -> list[Image.Image]:
     scaled = ((maps - low) / span).clamp(0, 1)
     grey = (scaled * 255).round().to(torch.uint8).numpy()
     return [Image.fromarray(np.repeat(plane[..., None], 3, axis=2)) for plane in grey]
-
-
-def control(kind: str, frames: list[Image.Image], annotator: Annotator, device="cpu", settings=None,
-            progress: Callable[[int, int], None] | None = None) -> list[Image.Image]:
-    """The `kind` control video of `frames` (same count and size), made by `annotator`."""
-    from wan_studio import models
-
-    if kind not in KINDS:
-        raise ValueError(f"no annotator model makes {kind!r} controls; these do: {', '.join(KINDS)}")
-    if annotator.kind != kind:
-        raise ValueError(f"{annotator.name} makes {annotator.kind} controls, not {kind}")
-    if not frames:
-        raise ValueError(f"{kind} extraction needs at least one frame")
-    folder = models.resolve(annotator, settings)
-    return depth_frames(depth_maps(frames, folder, device, progress))
