@@ -191,6 +191,16 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
     out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, driving, {"seed": 1},
                                  api_name="/animate")
     assert read_video(out)["count"] == 9 and set(recipe["extracted"]) == {"pose_video", "face_video"}
+    # /extract: a control video on its own, as long as the input, at its fps
+    made, info = client.predict("depth", clip, {"annotator": "tiny-depth"}, api_name="/extract")
+    assert info == {"kind": "depth", "frames": 16, "fps": 16.0} and read_video(made)["count"] == 16
+    from gradio_client.exceptions import AppError
+
+    for kind, options, message in (("sketch", {}, "No annotator makes 'sketch' controls"),
+                                   ("depth", {"annotator": "tiny-pose"}, "makes pose controls, not depth"),
+                                   ("depth", {"colour": 1}, "Unknown option for /extract: 'colour'")):
+        with pytest.raises(AppError, match=message):
+            client.predict(kind, clip, options, api_name="/extract")
 
 
 def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):

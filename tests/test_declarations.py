@@ -88,7 +88,8 @@ def test_the_page_lays_out_each_modes_declared_inputs():
     vace = [(item.name, item.kind, item.visible) for item in page_inputs("vace")]
     assert vace == [  # declaration order; the page starts on inpaint, so only its inputs show
         ("vace_mode", "choice", True), ("video", "video", True), ("control_source", "choice", False),
-        ("mask", "image-or-video", True), ("bbox", "text", True), ("outpaint_directions", "choices", False),
+        ("mask", "image-or-video", True), ("bbox", "text", True), ("point", "text", True),
+        ("outpaint_directions", "choices", False),
         ("outpaint_ratio", "number", False), ("extension", "choice", False), ("image", "image", False),
         ("last_image", "image", False), ("reference", "image", True), ("conditioning_scale", "number", True),
     ]

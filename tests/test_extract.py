@@ -274,3 +274,108 @@ def test_animate_without_pose_or_driving_video_says_both_ways(tmp_path):
     with pytest.raises(RequestError) as info:
         AnimateRequest(model="tiny-animate", prompt="x", image=str(character)).prepare()
     assert info.value.field == "pose_video" and "plain driving video" in str(info.value)
+
+
+# -- layout ----------------------------------------------------------------------------------------
+def test_layout_follows_each_object_and_drops_flicker():
+    from wan_studio.media.extract import layout
+
+    ball = [([10 + 4 * t, 10, 30 + 4 * t, 30], 1) for t in range(8)]
+    table = ([60, 60, 120, 100], 2)
+    detections = [[ball[t], table] for t in range(8)]
+    detections[3] = [table]  # the ball was missed once
+    detections[5].append(([0, 90, 8, 100], 1))  # a one-frame false find
+    tracks = layout.tracks_of(detections)
+    assert sorted((t.label, len(t.boxes)) for t in tracks) == [(1, 7), (2, 8)]  # one ball, one table
+    frame = layout.draw(120, 160, 3, tracks)
+    assert tuple(frame[0, 0]) == (255, 255, 255)  # white
+    assert tuple(frame[60, 90]) == layout.PALETTE[2] and tuple(frame[80, 90]) == (255, 255, 255)  # an outline, not filled
+
+
+def test_extract_layout_and_vace_layout_from_a_plain_video(engine, clip, tmp_path, capsys):
+    from wan_studio.requests import VACERequest
+
+    output = tmp_path / "layout.mp4"
+    assert cli_main(["extract", "layout", str(clip), "--annotator", "tiny-detector", "--output", str(output), "--quiet"]) == 0
+    made = read_video(output)
+    assert (made["count"], made["width"], made["height"]) == (24, 160, 120)
+    assert made["frames"][:, 0, 0].min() >= 250  # white around the boxes
+
+    request = VACERequest(model="tiny-vace", prompt="a room", vace_mode="layout", video=str(clip), frames=9, seed=3)
+    result = engine.generate(request.prepare())
+    assert read_video(result.media)["count"] == 9
+    assert result.recipe["extracted"]["video"] | {"seconds": 0} == {"kind": "layout", "annotator": "tiny-detector",
+                                                                     "from": "dance.mp4", "seconds": 0}
+
+
+# -- a click picks the object ----------------------------------------------------------------------
+def _moving_box_detector(monkeypatch, start_x=10):
+    """Detections a real detector would give for a box moving right 2 px a frame (label 3), plus a
+    still one (label 5); the Tiny detector's random weights find arbitrary boxes."""
+    from wan_studio.media.extract.people import Detector
+
+    def detect(self, frames):
+        found = []
+        for _ in frames:
+            t = len(seen)
+            seen.append(t)
+            found.append([([start_x + 2 * t, 10, start_x + 20 + 2 * t, 30], 3), ([40, 25, 60, 45], 5)])
+        return found
+
+    seen = []
+    monkeypatch.setattr(Detector, "detect", detect)
+
+
+def test_vace_inpaint_regenerates_the_clicked_object_as_it_moves(engine, tmp_path, monkeypatch):
+    import pipelines.vace as vace
+    from wan_studio.requests import VACERequest
+
+    _moving_box_detector(monkeypatch)
+    calls = []
+    original = vace.call_pipeline
+    monkeypatch.setattr(vace, "call_pipeline", lambda pipe, request, callback, **kwargs: (
+        calls.append(kwargs), original(pipe, request, callback, **kwargs))[1])
+    clip = make_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
+    request = VACERequest(model="tiny-vace", prompt="a red car", vace_mode="inpaint", video=str(clip), point=[15, 20],
+                          frames=9, seed=4).prepare()
+    result = engine.generate(request)
+    masks = [np.asarray(mask.convert("L")) > 127 for mask in calls[-1]["mask"]]
+    assert len(masks) == 9
+    assert masks[0][20, 15] and not masks[0][35, 50]  # the clicked box, not the still one beside it
+    assert masks[8][20, 40] and not masks[0][20, 40]  # followed: 16 px further right by frame 9
+    assert result.recipe["extracted"]["mask"]["annotator"] == "tiny-detector"
+    assert result.recipe["request"]["mask"].endswith(".mp4")
+
+
+def test_a_point_outside_the_frame_or_on_nothing_is_refused(engine, settings, tmp_path, monkeypatch, capsys):
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import VACERequest
+
+    clip = make_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
+    with pytest.raises(RequestError) as info:
+        VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(clip), point=[80, 10], frames=9).prepare()
+    assert info.value.field == "point" and "outside the 64x48 frame" in str(info.value)
+    _moving_box_detector(monkeypatch)
+    assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-detector", "--point", "60,5"]) == 2
+    assert "Nothing was found at (60, 5) in the first frame of street.mp4" in capsys.readouterr().err
+    assert cli_main(["extract", "depth", str(clip), "--point", "6,5"]) == 2
+    assert "depth does not take one" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--point", "six,5"]) == 2
+    assert "two whole numbers" in capsys.readouterr().err
+    assert not (settings.output_dir / "controls").exists()
+
+
+def test_dry_run_says_what_will_be_made_and_by_which_model(settings, tmp_path, capsys):
+    import json
+
+    from tests.media_fixtures import make_image
+
+    character = make_image(tmp_path / "character.png", (640, 640))
+    driving = make_video(tmp_path / "dance.mp4", (160, 120), fps=30, seconds=0.5)
+    assert cli_main(["generate", "--mode", "animate", "--model", "wan2.2-animate-14b", "--prompt", "x", "--image",
+                     str(character), "--driving-video", str(driving), "--dry-run"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["extract"] == {
+        "pose_video": {"kind": "pose", "from": "driving_video", "annotator": "vitpose-base-simple"},
+        "face_video": {"kind": "face", "from": "driving_video", "annotator": "vitpose-base-simple"},
+    }

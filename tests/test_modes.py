@@ -126,15 +126,13 @@ def test_vace_built_in_controls(engine, media, spy, kind):
         assert np.array_equal(pixels[..., 0], pixels[..., 1])
 
 
-@pytest.mark.parametrize("kind", ["layout"])
-def test_vace_controls_that_need_annotators(engine, media, spy, kind):
-    with pytest.raises(RequestError) as info:
-        VACERequest(model="tiny-vace", prompt="x", vace_mode=kind, video=str(media["clip"]), frames=9).prepare()
-    assert info.value.field == "video" and kind in str(info.value).lower()
-    # a control video the user made elsewhere is used as is
+@pytest.mark.parametrize("kind", ["depth", "pose", "layout"])
+def test_vace_control_videos_made_elsewhere_are_used_as_they_are(engine, media, spy, kind):
     request = VACERequest(model="tiny-vace", prompt="x", vace_mode=kind, video=str(media["clip"]),
                           control_source="control", frames=9, seed=5)
-    check_video(engine.generate(request), 9, 64, 48, 16.0)
+    result = engine.generate(request)
+    check_video(result, 9, 64, 48, 16.0)
+    assert spy[-1]["video"][0].size == (64, 48) and "extracted" not in result.recipe  # no annotator ran
 
 
 def test_vace_inpaint_with_mask_image_mask_video_and_box(engine, media, spy, tmp_path):

@@ -95,17 +95,6 @@ def test_flow_of_a_still_video_is_white():
     assert values(out[1]).min() > 240
 
 
-@pytest.mark.parametrize("kind, fragments", [
-    ("layout", ("Layout control needs a layout video", "my video is already a control video")),
-])
-def test_controls_that_need_annotators_say_what_to_upload(tmp_path, kind, fragments):
-    check_error(lambda: vace_inputs.control_frames(kind, moving_square(), annotators_dir=tmp_path), "video", *fragments)
-    (tmp_path / kind).mkdir()
-    (tmp_path / kind / "model.pth").write_bytes(b"0")
-    check_error(lambda: vace_inputs.control_frames(kind, moving_square(), annotators_dir=tmp_path), "video",
-                f"Weights were found in {tmp_path / kind}")
-
-
 @pytest.mark.parametrize("kind", vace_inputs.CONTROL_KINDS)
 def test_control_source_passes_through(kind):
     frames = moving_square()

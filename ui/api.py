@@ -15,6 +15,10 @@ Presets and LoRAs go through `options` like any request field: `{"preset": "fast
 [{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
 (a file of the LoRAs folder, a preset-table name or `hf://...`), never a server path.
 `/enhance` (prompt, mode, llm) returns {prompt, method, language, messages}.
+`/extract` (kind, video, options) makes a control video from a plain one (kind: depth, pose, face,
+mask, background, layout; options: {"annotator": ID, "point": [x, y]} (the object clicked on the
+first frame, for mask and background)) and returns the file and {kind, frames, fps}; it
+waits for the running job, as the annotator shares the accelerator.
 """
 
 from __future__ import annotations
@@ -156,6 +160,28 @@ def register_api(settings: Settings, get_studio) -> None:
         except StudioError as exc:
             raise gr.Error(str(exc))
 
+    def extract(kind: str, video, options: dict | None):
+        from wan_studio import media
+        from wan_studio.runtime.controls import extract_in_studio
+
+        options = dict(options or {})
+        try:
+            unknown = sorted(set(options) - {"annotator", "point"})
+            if unknown:
+                raise StudioError(f"Unknown option for /extract: {unknown[0]!r}; the options are 'annotator' and 'point'.")
+            if video is None:
+                raise StudioError("No video was given; upload the plain video to make the control from.")
+            made = extract_in_studio(get_studio(settings), str(kind or ""), _paths(video), options.get("annotator"),
+                                     options.get("point"))
+            info = media.probe_video(made)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(made), {"kind": kind, "frames": info.frames, "fps": info.fps}
+
+    with gr.Column(visible=False):
+        extract_in = [gr.Textbox(label="kind"), gr.File(label="video"), gr.JSON(label="options")]
+        extract_out = [gr.File(label="control"), gr.JSON(label="info")]
+        gr.Button("api extract").click(extract, extract_in, extract_out, api_name="extract", concurrency_limit=None)
     with gr.Column(visible=False):
         enhance_in = [gr.Textbox(label="prompt"), gr.Textbox(label="mode"), gr.Textbox(label="llm")]
         enhance_out = gr.JSON(label="enhanced")

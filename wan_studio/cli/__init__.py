@@ -10,7 +10,7 @@
     python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
-    python -m wan_studio extract depth|pose|face|mask|background VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
+    python -m wan_studio extract depth|pose|face|mask|background|layout VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -20,8 +20,6 @@ Errors print one clear message and exit with status 2.
 """
 
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 import argparse
 import json
@@ -145,30 +143,6 @@ def load_recipe(path: Path) -> dict:
     return recipe
 
 
-@contextmanager
-def library_progress_bars(shown: bool):
-    """With --quiet, the libraries' own bars (loading weights, writing shards, downloads) stay off too."""
-    if shown:
-        yield
-        return
-    import diffusers.utils.logging as diffusers_logging
-    import huggingface_hub.utils as hub_utils
-    import transformers.utils.logging as transformers_logging
-
-    restore = [module.enable_progress_bar for module in (transformers_logging, diffusers_logging)
-               if module.is_progress_bar_enabled()]
-    if not hub_utils.are_progress_bars_disabled():
-        restore.append(hub_utils.enable_progress_bars)
-    transformers_logging.disable_progress_bar()
-    diffusers_logging.disable_progress_bar()
-    hub_utils.disable_progress_bars()
-    try:
-        yield
-    finally:
-        for enable in restore:
-            enable()
-
-
 def cmd_generate(args, settings) -> int:
     request = request_from_args(args, settings).prepare()  # reads the inputs once; the job keeps what it found
     if args.dry_run:
@@ -178,6 +152,8 @@ def cmd_generate(args, settings) -> int:
         return 0
     for message in request.preset_messages:
         print(f"note: {message}", file=sys.stderr)
+    from wan_studio.cli.progress import library_progress_bars
+
     with library_progress_bars(shown=not args.quiet):
         job = run_through_queue(request, settings, quiet=args.quiet)
     for message in job.messages:

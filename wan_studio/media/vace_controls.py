@@ -12,9 +12,9 @@ Conventions, as diffusers' WanVACEPipeline reads them (pipeline_wan_vace.py):
   own inpainting annotator does, keeps the old content there from steering the result.
 - Reference images are not handled here: the pipeline takes them as RGB PIL images as they are.
 
-Controls without weights are built with OpenCV (grayscale, edges, scribble, optical flow); depth and
-pose are made by annotator models before the run (wan_studio.media.extract). Layout needs models
-this studio does not run yet; for it the user uploads a ready-made control video (source="control").
+Controls without weights are built with OpenCV (grayscale, edges, scribble, optical flow); depth,
+pose and layout are made by annotator models before the run (wan_studio.media.extract), or the
+user uploads a ready-made control video (source="control").
 """
 
 from __future__ import annotations
@@ -36,41 +36,11 @@ CONTROL_SOURCES = ("raw", "control")
 GREY = (128, 128, 128)
 KEEP, GENERATE = 0, 255
 
-# Controls that need an annotator model, what their control video looks like, and the model VACE uses.
-ANNOTATED_CONTROLS = {
-    "layout": ("a layout video (each object as a coloured box or silhouette on a plain background)",
-               "RAM + Grounding DINO + SAM 2 layout"),
-}
-_WEIGHT_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx", ".bin", ".ckpt")
+# made by annotator models before the run (the engine's extraction stage), not here
+MADE_BY_MODELS = ("depth", "pose", "layout")
 
 
 # -- controls -------------------------------------------------------------------------------------
-def find_annotator(kind: str, annotators_dir) -> Path | None:
-    """The folder annotators_dir/<kind>/ when it holds model weights, else None."""
-    if annotators_dir is None:
-        return None
-    folder = Path(annotators_dir) / kind
-    if folder.is_dir() and any(p.suffix in _WEIGHT_SUFFIXES for p in folder.rglob("*") if p.is_file()):
-        return folder
-    return None
-
-
-def check_annotator(kind: str, annotators_dir=None) -> None:
-    """Raise the RequestError that tells the user what to upload for a control this studio
-    cannot extract from a normal video (depth, pose, layout). Other kinds pass."""
-    if kind not in ANNOTATED_CONTROLS:
-        return
-    looks_like, model = ANNOTATED_CONTROLS[kind]
-    found = find_annotator(kind, annotators_dir)
-    note = (f" (Weights were found in {found}, but running the {model} annotator is not built into this studio.)"
-            if found else f" (Extracting it from a normal video needs VACE's {model} annotator, which this studio does not run.)")
-    raise RequestError(
-        "video",
-        f"{kind.capitalize()} control needs {looks_like}. Make one with an annotator tool (for example VACE's "
-        f"vace_preproccess.py --task {kind}), upload it and choose 'my video is already a control video'.{note}",
-    )
-
-
 def _arrays(frames: list) -> list[np.ndarray]:
     return [np.asarray(media.load_image(frame, field="video")) for frame in frames]
 
@@ -161,7 +131,7 @@ def _flow(arrays):
 _EXTRACTORS = {"grayscale": _grayscale, "edges": _edges, "scribble": _scribble, "flow": _flow}
 
 
-def control_frames(kind: str, frames: list, source: str = "raw", annotators_dir=None) -> list[Image.Image]:
+def control_frames(kind: str, frames: list, source: str = "raw") -> list[Image.Image]:
     """The control video for `kind`: extracted from a normal video (source="raw") or the frames
     themselves when they already are a control video (source="control"). Count and size unchanged."""
     if kind not in CONTROL_KINDS:
@@ -172,8 +142,8 @@ def control_frames(kind: str, frames: list, source: str = "raw", annotators_dir=
         raise RequestError("video", f"{kind.capitalize()} control needs a video with at least one frame; the video is empty.")
     if source == "control":
         return [media.load_image(frame, field="video") for frame in frames]
-    if kind in ANNOTATED_CONTROLS:
-        check_annotator(kind, annotators_dir)
+    if kind in MADE_BY_MODELS:
+        raise ValueError(f"{kind} controls are made by annotator models before the run (wan_studio.media.extract)")
     return _to_images(_EXTRACTORS[kind](_arrays(frames)))
 
 

@@ -239,7 +239,7 @@ def build_annotator(record):
                                          ensure_multiple_of=14, resample=3, do_pad=False,
                                          image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
         return model, processor
-    if record.kind == "person-detector":
+    if record.kind == "detector":
         from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessorPil, RTDetrResNetConfig
 
         _seeded()

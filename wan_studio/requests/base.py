@@ -362,6 +362,10 @@ class GenerationRequest:
         None by default."""
         return {}
 
+    def extraction_options(self) -> dict:
+        """Options for the annotators (e.g. the point that picks an object). None by default."""
+        return {}
+
     def with_extracted(self, made: dict[str, str]) -> "GenerationRequest":
         """A copy whose fields point at the control videos the engine made (see the subclasses)."""
         return self.with_made_inputs(made)

@@ -19,11 +19,11 @@ MAX_REFERENCES = 3
 VACE_MODES = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout", "inpaint", "outpaint",
               "extension", "reference")
 VACE_CONTROL_MODES = VACE_MODES[:7]
-MADE_CONTROLS = ("depth", "pose")  # made from a normal video by annotator models before the run
+MADE_CONTROLS = ("depth", "pose", "layout")  # made from a normal video by annotator models before the run
 # the inputs each sub-mode uses (the page shows these and leaves the others out of the request)
 SUBMODE_INPUTS = {
     **{kind: ("video", "control_source") for kind in VACE_CONTROL_MODES},
-    "inpaint": ("video", "mask", "bbox"),
+    "inpaint": ("video", "mask", "bbox", "point"),
     "outpaint": ("video", "outpaint_directions", "outpaint_ratio"),
     "extension": ("extension", "image", "last_image", "video"),
     "reference": (),
@@ -48,6 +48,9 @@ class VACERequest(VideoInput, GenerationRequest):
                                      file="image-or-video", help="inpaint mask: an image for all frames or a mask video")
     bbox: list[int] | None = request_field(label="…or a box x0, y0, x1, y1 (output pixels)", text="whole-numbers",
                                            help="inpaint box x0,y0,x1,y1 in output pixels")
+    point: list[int] | None = request_field(label="…or a point x, y on the object to regenerate (first frame, output pixels)",
+                                            text="whole-numbers",
+                                            help="inpaint: x,y on the object in the first frame; it is found and followed")
     outpaint_directions: list[str] = request_field(factory=lambda: ["left", "right"], label="Outpaint directions",
                                                    text="words", flag="--outpaint", choices=OUTPAINT_DIRECTIONS,
                                                    help="sides to extend, e.g. left,right (of left, right, up, down)")
@@ -97,8 +100,6 @@ class VACERequest(VideoInput, GenerationRequest):
             kind == "extension" and self.extension in ("first_clip", "last_clip"))
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
-        from wan_studio.media import vace_controls
-
         for path in self.reference or []:
             inputs.image_size("reference", path)
         self._info = None
@@ -106,8 +107,6 @@ class VACERequest(VideoInput, GenerationRequest):
         if self._uses_video():
             self._info = inputs.video_info("video", self.video)
             self._check_frames_fit("video", self._info, record)
-        if self.vace_mode in ("depth", "pose", "layout") and self.control_source == "raw":
-            vace_controls.check_annotator(self.vace_mode, self._annotators_dir())
         if self.vace_mode == "inpaint" and self.mask:
             self._mask_is_video = looks_like_video(self.mask)
             if self._mask_is_video:
@@ -127,19 +126,34 @@ class VACERequest(VideoInput, GenerationRequest):
     def controls_to_extract(self) -> dict[str, tuple[str, str]]:
         if self.vace_mode in MADE_CONTROLS and self.control_source == "raw":
             return {"video": (self.vace_mode, "video")}
+        if self.vace_mode == "inpaint" and self.point and not self.mask and not self.bbox:
+            return {"mask": ("mask", "video")}  # the clicked object's mask, followed through the video
         return {}
 
+    def extraction_options(self) -> dict:
+        return {"point": tuple(self.point)} if "mask" in self.controls_to_extract() else {}
+
     def with_extracted(self, made: dict[str, str]) -> "VACERequest":
-        return self.with_made_inputs(made, control_source="control")
+        if "video" in made:
+            return self.with_made_inputs(made, control_source="control")
+        return self.with_made_inputs(made)
 
-    def _annotators_dir(self) -> Path:
-        from wan_studio.settings import load_settings
-
-        return load_settings().models_dir / "annotators"
+    def _validate(self, record: Checkpoint) -> None:
+        super()._validate(record)
+        if self.vace_mode == "inpaint" and self.point and not self.mask and not self.bbox:
+            x, y = self.point
+            if x >= self.width or y >= self.height:
+                raise RequestError("point", f"The point ({x}, {y}) is outside the {self.width}x{self.height} frame; "
+                                            "give it in output pixels, on the object to regenerate.")
 
     def _check_inpaint_fields(self) -> None:
-        if not self.mask and not self.bbox:
-            raise RequestError("mask", "Inpaint needs a mask (an image for all frames, or a mask video) or a bounding box.")
+        if not self.mask and not self.bbox and not self.point:
+            raise RequestError("mask", "Inpaint needs a mask (an image for all frames, or a mask video), a bounding box, "
+                                       "or a point on the object to regenerate.")
+        if self.point is not None:
+            point = list(self.point)
+            if len(point) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in point) or min(point) < 0:
+                raise RequestError("point", f"The point must be two whole numbers x, y (output pixels); got {self.point!r}.")
         if self.bbox is not None:
             box = list(self.bbox)
             if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box) or box[0] >= box[2] or box[1] >= box[3] or min(box) < 0:

@@ -56,6 +56,13 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     for derived in ("clips", "segments", "audio_duration_s"):  # S2V clips and audio, Animate segments
         if hasattr(type(request), derived):
             summary[derived] = getattr(request, derived)
+    wanted = request.controls_to_extract()
+    if wanted:  # what annotator models will make first, from which input
+        from wan_studio.media.extract import annotator_for
+
+        point = request.extraction_options().get("point")
+        summary["extract"] = {field: {"kind": kind, "from": source, "annotator": annotator_for(kind, record.is_tiny, point).id}
+                              for field, (kind, source) in wanted.items()}
     try:
         choice = choose(record, request, machine, pinned, attention_of(request, settings))
         plan, est, fits, notes = choice.plan, choice.estimate, choice.estimate.fits(choice.machine), choice.messages

@@ -189,15 +189,16 @@ class Engine:
 
             progress(0, len(frames))
             name = Path(getattr(request, source)).name
+            options = request.extraction_options()
             controls = extract.controls(list(wanted.values()), frames, record.is_tiny, device=self.swap.backend.device,
-                                        settings=self.settings, field=source, name=name, progress=progress)
+                                        settings=self.settings, field=source, name=name, progress=progress, **options)
             seconds = round(time.perf_counter() - started, 3)
             for field, kind in wanted.items():
                 path = made_dir / f"{field}-{kind}.mp4"
                 write_mp4(path, np.stack([np.asarray(frame) for frame in controls[kind]]), record.fps)
                 made[field] = str(path)
-                extracted[field] = {"kind": kind, "annotator": extract.annotator_for(kind, record.is_tiny).id,
-                                    "from": name, "seconds": seconds}
+                extracted[field] = {"kind": kind, "from": name, "seconds": seconds,
+                                    "annotator": extract.annotator_for(kind, record.is_tiny, options.get("point")).id}
         return (request.with_extracted(made) if made else request), extracted
 
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):

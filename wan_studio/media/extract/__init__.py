@@ -4,6 +4,7 @@
 - pose: the main person's skeleton, OpenPose colours on black (people.py finds and follows the
   person with RT-DETR and reads 17 keypoints with ViTPose; skeleton.py draws);
 - face: Wan-Animate's face crops of the same person, steadied over time (people.py);
+- layout: VACE's layout control, every object's box outline followed through the video (layout.py);
 - mask and background: Animate's replace inputs, the person's box (a little larger) in white on
   black, and the video with that box blacked out. Upstream's preprocessing ends with the same
   shape: it fills the bounding box of its dilated SAM2 mask.
@@ -24,22 +25,26 @@ from PIL import Image
 
 from wan_studio.errors import RequestError
 
-KINDS = ("depth", "pose", "face", "mask", "background")
-# face crops come from the pose keypoints; masks from the followed person's boxes
-MODEL_KIND = {"depth": "depth", "pose": "pose", "face": "pose", "mask": "pose", "background": "pose"}
+KINDS = ("depth", "pose", "face", "mask", "background", "layout")
+# face crops come from the pose keypoints; masks from the followed person's boxes; layout from the detector
+MODEL_KIND = {"depth": "depth", "pose": "pose", "face": "pose", "mask": "pose", "background": "pose", "layout": "detector"}
 
 
-def annotator_for(kind: str, tiny: bool):
+def annotator_for(kind: str, tiny: bool, point=None):
+    """The annotator that makes `kind` (a mask of a clicked object needs only the detector)."""
     from wan_studio import catalog
 
-    return catalog.annotator_for(MODEL_KIND[kind], tiny)
+    model_kind = "detector" if point is not None and kind in ("mask", "background") else MODEL_KIND[kind]
+    return catalog.annotator_for(model_kind, tiny)
 
 
 def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", settings=None, field: str = "video",
              name: str = "the video", progress: Callable[[int, int], None] | None = None,
-             annotators: dict | None = None) -> dict[str, list[Image.Image]]:
+             annotators: dict | None = None, point: tuple[int, int] | None = None) -> dict[str, list[Image.Image]]:
     """kind -> control frames for each of `kinds`, made from `frames` (pose and face share one pass).
-    `annotators` (kind -> record) overrides the default real / Tiny annotator of a kind."""
+    `annotators` (kind -> record) overrides the default real / Tiny annotator of a kind. With
+    `point` (x, y on the first frame), mask and background are of the object clicked there, followed
+    through the video, instead of the main person."""
     from wan_studio import catalog, models
 
     unknown = [kind for kind in kinds if kind not in KINDS]
@@ -47,13 +52,18 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
         raise RequestError("kind", f"No annotator makes {unknown[0]!r} controls; these can be made: {', '.join(KINDS)}.")
     if not frames:
         raise RequestError(field, f"{name} has no frames to make a control from.")
-    chosen = {kind: (annotators or {}).get(kind) or annotator_for(kind, tiny) for kind in kinds}
+    chosen = {kind: (annotators or {}).get(kind) or annotator_for(kind, tiny, point) for kind in kinds}
     made = {}
+    if point is not None and ("mask" in kinds or "background" in kinds):
+        _clicked_masks(made, frames, chosen.get("mask") or chosen["background"], point, device, settings, field, name, progress)
+        kinds_left = [kind for kind in kinds if kind not in ("mask", "background")]
+    else:
+        kinds_left = list(kinds)
     if "depth" in kinds:
         from wan_studio.media.extract.depth import depth_frames, depth_maps
 
         made["depth"] = depth_frames(depth_maps(frames, models.resolve(chosen["depth"], settings), device, progress))
-    people_kinds = [kind for kind in kinds if MODEL_KIND[kind] == "pose"]
+    people_kinds = [kind for kind in kinds_left if MODEL_KIND[kind] == "pose"]
     if people_kinds:
         from wan_studio.media.extract import skeleton
         from wan_studio.media.extract.people import People, face_crops
@@ -72,14 +82,56 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
                             for p in people]
         if "face" in kinds:
             made["face"] = face_crops(frames, people, record.threshold)
-        if "mask" in kinds or "background" in kinds:
+        if "mask" in kinds_left or "background" in kinds_left:
             from wan_studio.media.extract.people import person_masks
 
-            masks = person_masks(frames[0].size, people)
-            made["mask"] = [Image.fromarray(mask).convert("RGB") for mask in masks]
-            made["background"] = [Image.fromarray(np.where(mask[..., None] > 0, 0, np.asarray(frame.convert("RGB"))).astype(np.uint8))
-                                  for frame, mask in zip(frames, masks)]
+            _mask_and_background(made, frames, person_masks(frames[0].size, people))
+    if "layout" in kinds:
+        from wan_studio.media.extract import layout
+
+        detections = _detections(frames, chosen["layout"], device, settings, progress)
+        tracks = layout.tracks_of(detections)
+        if not tracks:
+            raise RequestError(field, f"No object was found in {name} for a layout control; use a video where things "
+                                      "stay in view.")
+        width, height = frames[0].size
+        made["layout"] = [Image.fromarray(layout.draw(height, width, i, tracks)) for i in range(len(frames))]
     return {kind: made[kind] for kind in kinds}
+
+
+def _mask_and_background(made: dict, frames, masks) -> None:
+    made["mask"] = [Image.fromarray(mask).convert("RGB") for mask in masks]
+    made["background"] = [Image.fromarray(np.where(mask[..., None] > 0, 0, np.asarray(frame.convert("RGB"))).astype(np.uint8))
+                          for frame, mask in zip(frames, masks)]
+
+
+def _detections(frames, record, device, settings, progress) -> list:
+    from wan_studio.media.extract.people import CHUNK, Detector
+
+    (folder,) = _resolve_all([record], settings)
+    detector = Detector(folder, device, record.threshold)
+    found = []
+    for start in range(0, len(frames), CHUNK):
+        found += detector.detect([frame.convert("RGB") for frame in frames[start:start + CHUNK]])
+        if progress is not None:
+            progress(min(start + CHUNK, len(frames)), len(frames))
+    return found
+
+
+def _clicked_masks(made: dict, frames, record, point, device, settings, field, name, progress) -> None:
+    """Mask and background of the object clicked on the first frame, followed through the video."""
+    from wan_studio.media.extract.people import box_masks, clicked_object, follow_object
+
+    width, height = frames[0].size
+    x, y = point
+    if not (0 <= x < width and 0 <= y < height):
+        raise RequestError("point", f"The point ({x}, {y}) is outside the {width}x{height} frame of {name}.")
+    detections = _detections(frames, record, device, settings, progress)
+    start = clicked_object(detections[0], point)
+    if start is None:
+        raise RequestError("point", f"Nothing was found at ({x}, {y}) in the first frame of {name}; click on a "
+                                    "person, an animal or a thing that is in view there.")
+    _mask_and_background(made, frames, box_masks((width, height), follow_object(detections, start)))
 
 
 def _resolve_all(records, settings) -> list:
@@ -99,9 +151,10 @@ def _resolve_all(records, settings) -> list:
 
 
 def control(kind: str, frames: list[Image.Image], annotator, device="cpu", settings=None, name: str = "the video",
-            progress: Callable[[int, int], None] | None = None) -> list[Image.Image]:
+            progress: Callable[[int, int], None] | None = None, point: tuple[int, int] | None = None) -> list[Image.Image]:
     """The `kind` control video of `frames` (from the video called `name`), made by `annotator`."""
-    if kind in KINDS and annotator.kind != MODEL_KIND[kind]:
+    wanted = annotator_for(kind, annotator.is_tiny, point).kind if kind in KINDS else None
+    if wanted is not None and annotator.kind != wanted:
         raise RequestError("annotator", f"{annotator.name} makes {annotator.kind} controls, not {kind}.")
     return controls([kind], frames, annotator.is_tiny, device, settings, name=name, progress=progress,
-                    annotators={kind: annotator})[kind]
+                    annotators={kind: annotator}, point=point)[kind]

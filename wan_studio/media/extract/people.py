@@ -49,28 +49,41 @@ def follow(previous, boxes: list) -> tuple | None:
     return tuple(max(boxes, key=_area))
 
 
+class Detector:
+    """An object detector (RT-DETR): every object in each frame, as (x0, y0, x1, y1) box and label."""
+
+    def __init__(self, folder, device, threshold: float):
+        import torch
+        from transformers import RTDetrForObjectDetection, RTDetrImageProcessorPil
+
+        self.torch, self.device, self.threshold = torch, device, threshold
+        self.processor = RTDetrImageProcessorPil.from_pretrained(folder)
+        self.model = RTDetrForObjectDetection.from_pretrained(folder).to(device).eval()
+        self.person = self.model.config.label2id.get("person", 0)
+
+    def detect(self, frames: list[Image.Image]) -> list[list[tuple[list, int]]]:
+        inputs = self.processor(images=frames, return_tensors="pt").to(self.device)
+        with self.torch.no_grad():
+            outputs = self.model(**inputs)
+        sizes = [(frame.height, frame.width) for frame in frames]
+        found = self.processor.post_process_object_detection(outputs, threshold=self.threshold, target_sizes=sizes)
+        return [[(box.tolist(), int(label)) for box, label in zip(f["boxes"], f["labels"])] for f in found]
+
+
 class People:
     """The detector and pose models of a pose annotator, loaded once per extraction."""
 
     def __init__(self, detector_folder, pose_folder, device, detector_threshold: float):
-        import torch
-        from transformers import RTDetrForObjectDetection, RTDetrImageProcessorPil, VitPoseForPoseEstimation
-        from transformers import VitPoseImageProcessorPil
+        from transformers import VitPoseForPoseEstimation, VitPoseImageProcessorPil
 
-        self.torch, self.device, self.threshold = torch, device, detector_threshold
-        self.detector_processor = RTDetrImageProcessorPil.from_pretrained(detector_folder)
-        self.detector = RTDetrForObjectDetection.from_pretrained(detector_folder).to(device).eval()
-        self.person = self.detector.config.label2id.get("person", 0)
+        self.detector = Detector(detector_folder, device, detector_threshold)
+        self.torch, self.device = self.detector.torch, device
         self.pose_processor = VitPoseImageProcessorPil.from_pretrained(pose_folder)
         self.pose = VitPoseForPoseEstimation.from_pretrained(pose_folder).to(device).eval()
 
     def _boxes(self, frames: list[Image.Image]) -> list[list]:
-        inputs = self.detector_processor(images=frames, return_tensors="pt").to(self.device)
-        with self.torch.no_grad():
-            outputs = self.detector(**inputs)
-        sizes = [(frame.height, frame.width) for frame in frames]
-        found = self.detector_processor.post_process_object_detection(outputs, threshold=self.threshold, target_sizes=sizes)
-        return [[box.tolist() for box, label in zip(f["boxes"], f["labels"]) if int(label) == self.person] for f in found]
+        person = self.detector.person
+        return [[box for box, label in found if label == person] for found in self.detector.detect(frames)]
 
     def _keypoints(self, frames: list[Image.Image], boxes: list[tuple]) -> list[tuple[np.ndarray, np.ndarray]]:
         # ViTPose takes boxes as x, y, width, height
@@ -153,18 +166,38 @@ def face_crops(frames: list[Image.Image], people: list[Person], threshold: float
 
 # -- replace mode -------------------------------------------------------------------------------
 def person_masks(size: tuple[int, int], people: list[Person]) -> list[np.ndarray]:
-    """The person's box in each frame, grown by 2 % of the short side (at least 4 px) for the hair
-    and the clothes a box cuts close: 255 inside, 0 outside. Frames before anyone was found take the
-    first box found."""
+    return box_masks(size, [person.box for person in people])
+
+
+def box_masks(size: tuple[int, int], boxes: list) -> list[np.ndarray]:
+    """The box in each frame, grown by 2 % of the short side (at least 4 px) for the hair and the
+    edges a detector's box cuts close: 255 inside, 0 outside. Frames before the first box take it."""
     width, height = size
     grow = max(4, round(0.02 * min(width, height)))
-    first = next((p.box for p in people if p.box is not None), None)
+    first = next((box for box in boxes if box is not None), None)
     masks = []
-    for person in people:
-        box = person.box or first
+    for box in boxes:
+        box = box or first
         mask = np.zeros((height, width), np.uint8)
         if box is not None:
             x0, y0, x1, y1 = (int(round(v)) for v in box)
             mask[max(0, y0 - grow): min(height, y1 + grow), max(0, x0 - grow): min(width, x1 + grow)] = 255
         masks.append(mask)
     return masks
+
+
+def clicked_object(first_frame: list[tuple[list, int]], point: tuple[int, int]) -> tuple[list, int] | None:
+    """The smallest detection of the first frame that holds the clicked point, or None."""
+    x, y = point
+    holding = [(box, label) for box, label in first_frame if box[0] <= x <= box[2] and box[1] <= y <= box[3]]
+    return min(holding, key=lambda item: _area(item[0]), default=None)
+
+
+def follow_object(detections: list[list[tuple[list, int]]], start: tuple[list, int]) -> list[tuple]:
+    """The clicked object's box in every frame: followed among detections of its label."""
+    box, label = tuple(start[0]), start[1]
+    boxes = []
+    for found in detections:
+        box = follow(box, [b for b, l in found if l == label and overlap(box, b) > 0]) if boxes else box
+        boxes.append(box)
+    return boxes
