@@ -379,3 +379,26 @@ def test_dry_run_says_what_will_be_made_and_by_which_model(settings, tmp_path, c
         "pose_video": {"kind": "pose", "from": "driving_video", "annotator": "vitpose-base-simple"},
         "face_video": {"kind": "face", "from": "driving_video", "annotator": "vitpose-base-simple"},
     }
+
+
+def test_the_page_can_make_a_vace_control_first_and_says_when_there_is_nothing_to_make(settings, tmp_path):
+    """The panel's "Make the control now": the control the run would make, into OUTPUT/controls; a
+    sub-mode without an annotator gets its own message."""
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import VACERequest
+    from wan_studio.runtime.controls import make_controls_in_studio
+    from wan_studio.runtime.studio import Studio
+
+    clip = make_video(tmp_path / "walk.mp4", (160, 120), fps=24, seconds=1.0)
+    studio = Studio(settings)
+    studio.start(stats_interval_s=0.5)
+    try:
+        request = VACERequest(model="tiny-vace", prompt="x", vace_mode="depth", video=str(clip), frames=9).prepare()
+        made, info = make_controls_in_studio(studio, request)
+        assert list(made) == ["video"] and info["video"]["kind"] == "depth"
+        assert made["video"].startswith(str(settings.output_dir / "controls")) and read_video(made["video"])["count"] == 9
+        edges = VACERequest(model="tiny-vace", prompt="x", vace_mode="edges", video=str(clip), frames=9).prepare()
+        with pytest.raises(RequestError, match="Nothing to make: depth, pose and layout"):
+            make_controls_in_studio(studio, edges)
+    finally:
+        studio.stop()

@@ -110,6 +110,7 @@ def media(tmp_path_factory):
         "clip": make_video(folder / "clip.mp4", (96, 64), fps=16, seconds=1.0),
         "pose": make_video(folder / "pose.mp4", (64, 64), fps=30, seconds=0.6),
         "face": make_video(folder / "face.mp4", (64, 64), fps=30, seconds=0.6, source="testsrc"),
+        "dance": make_video(folder / "dance.mp4", (96, 64), fps=30, seconds=0.6),
         "voice": speech_like(folder / "voice.wav"),
     }
 
@@ -266,6 +267,24 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     open_mode(page, "settings")
     page.wait_for_function("() => document.querySelector('#settings-about').innerText.includes('Backend')")
     screenshot(page, "page-settings")
+
+
+def test_animate_makes_pose_and_face_from_a_plain_video_for_a_look_first(page, studio, media):
+    """A character picture and a plain driving video: the button makes the pose and face videos into
+    their inputs (the user can watch them), and Generate then uses them without extracting again."""
+    outputs = studio[1]
+    open_mode(page, "animate")
+    upload(page, "animate-image", media["image"], "img")
+    upload(page, "animate-driving_video", media["dance"], "video")
+    page.click("#animate-make-controls")
+    expect(page.locator("#animate-controls-note")).to_contain_text("Made pose, face from dance.mp4")
+    for field in ("pose_video", "face_video"):
+        page.wait_for_function("""(id) => { const v = document.querySelector('#' + id + ' video');
+            return v && v.currentSrc.includes('dance-') && v.readyState >= 1 && v.duration > 0; }""", arg=f"animate-{field}")
+    screenshot(page, "animate-made-controls")
+    page.fill("#animate-prompt textarea", "the figure dances")
+    recipe = generate_and_play(page, outputs, "animate")
+    assert "extracted" not in recipe and recipe["output"]["frames"] == 18  # 0.6 s at 30 fps, made beforehand
 
 
 def test_send_to_v2v_and_i2v_fill_the_input_and_run(page, studio):

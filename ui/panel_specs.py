@@ -43,7 +43,7 @@ SPECS = {
     "s2v": ModeSpec("s2v", "Scene / style prompt", "A cinematic close-up of a woman singing", size_from_input=True,
                     note="The video is as long as the audio."),
     "animate": ModeSpec("animate", "Optional prompt", "A person dancing", size_from_input=True, frames_from_input=True,
-                        note="Pose and face videos are Wan-Animate's pre-processed driving videos."),
+                        note="Give a plain driving video of a person (pose and face are made from it), or your own pre-processed pose and face videos."),
 }
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
                  "seed", "randomize", "negative_prompt", "preset", "cache")

@@ -23,6 +23,7 @@ from ui.panel_specs import (
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
+from wan_studio.requests.animate import MADE_FROM_DRIVING
 from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
@@ -168,11 +169,18 @@ def _component(mode: str, item: PageInput, height: int = 200):
     return gr.Textbox(value=item.value, placeholder=item.placeholder, **common)
 
 
+def _make_controls_button(mode: str, extras: dict, label: str) -> None:
+    """Makes now what the run would make from a plain video (annotator models), into the inputs."""
+    extras["make_controls"] = gr.Button(label, size="sm", elem_id=f"{mode}-make-controls")
+    extras["controls_note"] = gr.Markdown(visible=False, elem_id=f"{mode}-controls-note")
+
+
 def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
     """The mode's own inputs, as its request class declares them, each followed by its error slot.
 
     Placement only is decided here: FLF2V's end frame can also be drawn by a preview run, VACE's
-    first and last frames sit side by side, and S2V shows the audio's length under the audio."""
+    first and last frames sit side by side, S2V shows the audio's length under the audio, and
+    Animate's driving video (with VACE's source video) gets a button that makes its controls now."""
     inputs: dict = {}
     duration_box = None
     declared = {item.name: item for item in page_inputs(mode)}
@@ -197,6 +205,14 @@ def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbo
                             end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
                             end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
                     extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
+        elif mode == "animate" and name == "pose_video":
+            # a plain driving video first; the pre-processed inputs below are made from it, or your own
+            add(names.pop(names.index("driving_video")))
+            _make_controls_button(mode, extras, "Make pose and face now (to look before generating)")
+            add(name)
+        elif mode == "vace" and name == "video":
+            add(name)
+            _make_controls_button(mode, extras, "Make the control now (to look before generating)")
         elif mode == "vace" and name == "image":
             with gr.Row():
                 add("image", height=160)
@@ -341,6 +357,35 @@ def progress_card(status) -> str:
             f'<span class="progress-text">Step {status.step}/{status.total}{clip} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
 
 
+def _make_controls_now(mode: str, names: list, targets: list, settings: Settings):
+    def make(*values):
+        from wan_studio.runtime.controls import make_controls_in_studio
+
+        keep = [gr.update() for _ in targets]
+        try:
+            named = dict(zip(names, values))
+            named["prompt"] = named.get("prompt") or "controls"  # the controls do not depend on the prompt
+            typed = build_request(mode, named).prepare()
+            made, info = make_controls_in_studio(get_studio(settings), typed)
+        except StudioError as exc:
+            return keep + [gr.update(value=f"⚠ {exc}", visible=True)]
+        updates = []
+        for name in targets:
+            if name in made:
+                updates.append(gr.update(value=made[name], visible=True))
+            elif name == "control_source" and "video" in made:
+                updates.append(gr.update(value="control"))  # the video now is the control
+            else:
+                updates.append(gr.update())
+        what = ", ".join(item["kind"] for item in info.values())
+        source = next(iter(info.values()))["from"]
+        seconds = sum({item["seconds"] for item in info.values()})
+        note = f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; Generate uses them as they are."
+        return updates + [gr.update(value=note, visible=True)]
+
+    return make
+
+
 def _final_card(state: str, text: str) -> str:
     return f'<div class="progress-card" data-state="{state}">{html.escape(text)}</div>'
 
@@ -415,6 +460,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     if mode == "s2v":
         panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
                                      queue=False, **private)
+    if "make_controls" in panel.extras:
+        targets = [name for name in ("video", "control_source", "mask", *MADE_FROM_DRIVING) if name in panel.inputs]
+        panel.extras["make_controls"].click(
+            _make_controls_now(mode, names, targets, settings), components,
+            [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None, **private)
 
     def submit(*values):
         *values, request = values

@@ -67,3 +67,19 @@ def extract_in_studio(studio, kind: str, video, annotator_id: str | None = None,
     with studio.worker.accelerator_between_jobs():
         return extract_to_file(kind, video, output, annotator, studio.engine.swap.backend.device, studio.settings,
                                point=point)
+
+
+def make_controls_in_studio(studio, request) -> tuple[dict, dict]:
+    """The page's "Make the controls now": what the run would make from plain videos, made now (for
+    a look before generating), in OUTPUT/controls/. Holds the accelerator between jobs like /extract."""
+    if not request.controls_to_extract():
+        raise RequestError("driving_video" if request.mode == "animate" else "video", NOTHING_TO_MAKE[request.mode])
+    with studio.worker.accelerator_between_jobs():
+        return studio.engine.make_controls(request, studio.settings.output_dir / "controls")
+
+
+NOTHING_TO_MAKE = {
+    "animate": "Nothing to make: give a driving video (a plain video of a person), or your own pose and face videos.",
+    "vace": "Nothing to make: depth, pose and layout are made from a normal video, and an inpaint mask from a point "
+            "on the object; the other sub-modes need no annotator.",
+}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import platform
+import secrets
 import shutil
 import tempfile
 import threading
@@ -114,7 +115,8 @@ class Engine:
         import pipelines
         from wan_studio.memory.plans import next_rung
 
-        request, extracted = self._extract_controls(request, record, wrapper, made_dir, report, cancel)
+        made, extracted = self.make_controls(request, made_dir, report, cancel) if made_dir is not None else ({}, {})
+        request = request.with_extracted(made) if made else request
         while True:
             try:
                 frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
@@ -165,13 +167,22 @@ class Engine:
         report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
         return result
 
-    def _extract_controls(self, request, record, wrapper, made_dir: Path | None, report, cancel):
-        """Make the controls the request wants from plain videos (depth, pose, face) with annotator
-        models, before the Wan pipeline loads; returns the request using them and what the recipe
-        says of them. Controls from the same video share one pass (pose and face: one person search)."""
+    def make_controls(self, request, folder: Path, report=None, cancel=None) -> tuple[dict, dict]:
+        """Make the controls the request wants from plain videos (depth, pose, face, ...) with
+        annotator models: a run does it before the Wan pipeline loads; the page can do it first, for
+        a look. Returns field -> the control video written in `folder`, and what the recipe says of
+        each. Controls from the same video share one pass (pose and face: one person search)."""
         import pipelines
         from wan_studio.media import extract
         from wan_studio.runtime.library import write_mp4
+
+        request = request.prepare()
+        record = request.checkpoint
+        wrapper = pipelines.wrapper_for(request.mode)
+        report = report or (lambda event: None)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = secrets.token_hex(3)  # a folder may keep several runs' controls (the page's)
 
         by_source: dict[str, dict[str, str]] = {}
         for field, (kind, source) in request.controls_to_extract().items():
@@ -194,12 +205,12 @@ class Engine:
                                         settings=self.settings, field=source, name=name, progress=progress, **options)
             seconds = round(time.perf_counter() - started, 3)
             for field, kind in wanted.items():
-                path = made_dir / f"{field}-{kind}.mp4"
+                path = folder / f"{Path(name).stem}-{kind}-{stamp}.mp4"
                 write_mp4(path, np.stack([np.asarray(frame) for frame in controls[kind]]), record.fps)
                 made[field] = str(path)
                 extracted[field] = {"kind": kind, "from": name, "seconds": seconds,
                                     "annotator": extract.annotator_for(kind, record.is_tiny, options.get("point")).id}
-        return (request.with_extracted(made) if made else request), extracted
+        return made, extracted
 
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
         """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
