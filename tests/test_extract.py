@@ -402,3 +402,69 @@ def test_the_page_can_make_a_vace_control_first_and_says_when_there_is_nothing_t
             make_controls_in_studio(studio, edges)
     finally:
         studio.stop()
+
+
+# -- fitting the pose to the character ---------------------------------------------------------------
+def _standing(arm: float, leg: float, neck=(100.0, 50.0)) -> tuple[np.ndarray, np.ndarray]:
+    """An OpenPose-18 figure: shoulders 20 px from the neck, arms straight out, legs straight down."""
+    x, y = neck
+    points = np.zeros((18, 2))
+    points[0], points[1] = (x, y - 15), (x, y)
+    points[2], points[5] = (x - 20, y), (x + 20, y)
+    points[3], points[6] = (x - 20 - arm, y), (x + 20 + arm, y)
+    points[4], points[7] = (x - 20 - 2 * arm, y), (x + 20 + 2 * arm, y)
+    points[8], points[11] = (x - 10, y + 60), (x + 10, y + 60)
+    points[9], points[12] = (x - 10, y + 60 + leg), (x + 10, y + 60 + leg)
+    points[10], points[13] = (x - 10, y + 60 + 2 * leg), (x + 10, y + 60 + 2 * leg)
+    points[14:18] = (x - 5, y - 18), (x + 5, y - 18), (x - 10, y - 15), (x + 10, y - 15)
+    return points, np.ones(18, bool)
+
+
+def test_the_pose_takes_the_characters_proportions_and_keeps_its_angles():
+    from wan_studio.media.extract import retarget
+
+    driving = _standing(arm=30, leg=40)
+    character = _standing(arm=30, leg=20)  # short legs, same arms, in a picture of the same height
+    ratios = retarget.bone_ratios(character, [driving], 200, 200)
+    assert ratios[frozenset((9, 10))] == pytest.approx(0.5) and ratios[frozenset((3, 4))] == pytest.approx(1.0)
+    raised = driving[0].copy()
+    raised[10] = raised[9] + (30, -30)  # a later frame: the right shin kicks out at 45 degrees
+    moved = retarget.retarget(raised, driving[1], ratios)
+    assert tuple(moved[1]) == tuple(driving[0][1])  # the neck stays
+    assert np.allclose(moved[4], driving[0][4])  # arms unchanged
+    assert np.allclose(moved[9], driving[0][9] - (0, 20))  # the thigh is half as long: the knee rises
+    assert np.allclose(moved[10] - moved[9], (15, -15))  # the shin: half as long, still at 45 degrees
+    # the same character in a picture twice as tall: the same proportions, so the same fit
+    tall = (character[0] * 2, character[1])
+    assert retarget.bone_ratios(tall, [driving], 400, 200)[frozenset((9, 10))] == pytest.approx(0.5)
+
+
+def test_animate_can_fit_the_pose_to_the_character(engine, tmp_path):
+    from tests.media_fixtures import make_image
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import AnimateRequest
+
+    character = make_image(tmp_path / "character.png", (64, 64), color=(200, 150, 90))
+    driving = make_video(tmp_path / "dance.mp4", (96, 64), fps=30, seconds=0.3)
+    request = AnimateRequest(model="tiny-animate", prompt="a dancer", image=str(character), driving_video=str(driving),
+                             retarget=True, seed=2).prepare()
+    result = engine.generate(request)
+    assert read_video(result.media)["count"] == 9
+    assert result.recipe["extracted"]["pose_video"]["fitted_to"] == "character.png"
+    pose = make_video(tmp_path / "pose.mp4", (64, 64), fps=30, seconds=0.3)
+    with pytest.raises(RequestError) as info:
+        AnimateRequest(model="tiny-animate", prompt="x", image=str(character), pose_video=str(pose),
+                       face_video=str(pose), retarget=True).prepare()
+    assert info.value.field == "retarget" and "driving video" in str(info.value)
+
+
+def test_extract_pose_can_fit_to_a_character_picture(settings, clip, tmp_path, capsys):
+    from tests.media_fixtures import make_image
+
+    character = make_image(tmp_path / "character.png", (64, 96))
+    output = tmp_path / "fitted.mp4"
+    assert cli_main(["extract", "pose", str(clip), "--annotator", "tiny-pose", "--fit-to", str(character),
+                     "--output", str(output), "--quiet"]) == 0
+    assert read_video(output)["count"] == 24
+    assert cli_main(["extract", "depth", str(clip), "--annotator", "tiny-depth", "--fit-to", str(character)]) == 2
+    assert "for pose videos, not depth" in capsys.readouterr().err

@@ -3,6 +3,7 @@ models, with the input's frame count and fps (and size, but for face crops: 512x
 
     python -m wan_studio extract depth|pose|face|mask|background|layout dance.mp4 [--output FILE.mp4] [--annotator ID]
     python -m wan_studio extract mask dance.mp4 --point 320,200    (the object clicked on the first frame)
+    python -m wan_studio extract pose dance.mp4 --fit-to character.png    (the character's proportions)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def add_extract_parser(sub) -> None:
     parser.add_argument("--output", type=Path, help="where to write it (default: OUTPUT_DIR/controls/NAME-KIND.mp4)")
     parser.add_argument("--annotator", help="the annotator model id (default: the real one for KIND; tiny-depth, tiny-pose or tiny-detector for tests)")
     parser.add_argument("--point", help="X,Y on the first frame: mask and background of the object there (default: the main person)")
+    parser.add_argument("--fit-to", help="pose: a character picture whose body proportions the skeleton takes")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -38,5 +40,6 @@ def cmd_extract(args, settings) -> int:
             print(f"\r{args.kind}: {done}/{total} frames", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     with library_progress_bars(shown=not args.quiet):
-        print(extract_to_file(args.kind, args.video, output, annotator, detect().device, settings, progress, point))
+        print(extract_to_file(args.kind, args.video, output, annotator, detect().device, settings, progress, point,
+                              args.fit_to))
     return 0

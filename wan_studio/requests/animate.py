@@ -43,6 +43,8 @@ class AnimateRequest(VideoInput, GenerationRequest):
     # last of the files, so the API's positional inputs of the fields above keep their places
     driving_video: str | None = request_field(label="Driving video (a person moving)", file="video",
                                               help="a plain video of a person: pose, face (and for replace: mask, background) are made from it")
+    retarget: bool = request_field(False, label="Fit the pose to the character's proportions",
+                                   help="the pose made from the driving video takes the character picture's body proportions")
     segment_frame_length: int | None = request_field(label="Segment length", page=False, help="frames per segment (4k+1)")
     prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", page=False, help="1 or 5")
 
@@ -57,6 +59,9 @@ class AnimateRequest(VideoInput, GenerationRequest):
                 for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
                     if not getattr(self, name):
                         raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
+        if self.retarget and not self.driving_video:  # (a pose video given with it was made, and fitted, from it)
+            raise RequestError("retarget", "Fitting the pose to the character works on the pose the studio makes from a "
+                                           "driving video; give a driving video instead of a pose video.")
         if self.prev_segment_conditioning_frames not in (1, 5):
             raise RequestError("prev_segment_conditioning_frames", f"Frames carried between segments must be 1 or 5; got {self.prev_segment_conditioning_frames!r}.")
         if self.segment_frame_length is None:
@@ -73,6 +78,9 @@ class AnimateRequest(VideoInput, GenerationRequest):
         if not self.driving_video:
             return {}
         return {name: (MADE_FROM_DRIVING[name], "driving_video") for name in self._needed() if not getattr(self, name)}
+
+    def extraction_options(self) -> dict:
+        return {"character": self.image} if self.retarget and "pose_video" in self.controls_to_extract() else {}
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._image_size = inputs.image_size("image", self.image)

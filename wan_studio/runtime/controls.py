@@ -39,7 +39,7 @@ def parse_point(value) -> tuple[int, int] | None:
 
 
 def extract_to_file(kind: str, video, output: Path, annotator, device: str, settings,
-                    progress: Callable[[int, int], None] | None = None, point=None) -> Path:
+                    progress: Callable[[int, int], None] | None = None, point=None, character=None) -> Path:
     """The `kind` control of `video` (same frame count and fps) written to `output` (.mp4)."""
     import numpy as np
 
@@ -51,8 +51,10 @@ def extract_to_file(kind: str, video, output: Path, annotator, device: str, sett
         raise RequestError("output", f"The control video is written as MP4; name it .mp4, not {Path(output).name!r}.")
     info = media.probe_video(video)
     frames = media.load_video_frames(video)
+    if character is not None and kind != "pose":
+        raise RequestError("character", f"Fitting to a character's proportions is for pose videos, not {kind}.")
     made = control(kind, frames, annotator, device=device, settings=settings, name=Path(video).name, progress=progress,
-                   point=point)
+                   point=point, character=character)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_mp4(Path(output), np.stack([np.asarray(frame) for frame in made]), info.fps)
     return Path(output)

@@ -210,6 +210,8 @@ class Engine:
                 made[field] = str(path)
                 extracted[field] = {"kind": kind, "from": name, "seconds": seconds,
                                     "annotator": extract.annotator_for(kind, record.is_tiny, options.get("point")).id}
+                if kind == "pose" and options.get("character"):
+                    extracted[field]["fitted_to"] = Path(options["character"]).name
         return made, extracted
 
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):

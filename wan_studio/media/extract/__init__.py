@@ -40,11 +40,13 @@ def annotator_for(kind: str, tiny: bool, point=None):
 
 def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", settings=None, field: str = "video",
              name: str = "the video", progress: Callable[[int, int], None] | None = None,
-             annotators: dict | None = None, point: tuple[int, int] | None = None) -> dict[str, list[Image.Image]]:
+             annotators: dict | None = None, point: tuple[int, int] | None = None,
+             character=None) -> dict[str, list[Image.Image]]:
     """kind -> control frames for each of `kinds`, made from `frames` (pose and face share one pass).
     `annotators` (kind -> record) overrides the default real / Tiny annotator of a kind. With
     `point` (x, y on the first frame), mask and background are of the object clicked there, followed
-    through the video, instead of the main person."""
+    through the video, instead of the main person. With `character` (a picture or its path), the pose
+    is fitted to that character's proportions (retarget.py)."""
     from wan_studio import catalog, models
 
     unknown = [kind for kind in kinds if kind not in KINDS]
@@ -77,9 +79,7 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
             raise RequestError(field, f"No person was found in {name}: pose and face controls follow one person; "
                                       "use a video where someone is clearly in view.")
         if "pose" in kinds:
-            width, height = frames[0].size
-            made["pose"] = [Image.fromarray(skeleton.draw(height, width, p.keypoints, p.scores, record.threshold))
-                            for p in people]
+            made["pose"] = _skeletons(frames, people, record.threshold, finder, character)
         if "face" in kinds:
             made["face"] = face_crops(frames, people, record.threshold)
         if "mask" in kinds_left or "background" in kinds_left:
@@ -97,6 +97,33 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
         width, height = frames[0].size
         made["layout"] = [Image.fromarray(layout.draw(height, width, i, tracks)) for i in range(len(frames))]
     return {kind: made[kind] for kind in kinds}
+
+
+def _skeletons(frames, people, threshold: float, finder, character) -> list[Image.Image]:
+    """The pose video: each frame's skeleton, fitted to the character's proportions when one is given."""
+    from wan_studio import media
+    from wan_studio.media.extract import retarget, skeleton
+
+    width, height = frames[0].size
+    poses = []  # OpenPose points and which are seen, per frame (None: nobody yet)
+    for person in people:
+        if person.keypoints is None:
+            poses.append(None)
+            continue
+        points, confidence = skeleton.openpose_points(person.keypoints, person.scores)
+        poses.append((points, confidence >= threshold))
+    if character is not None:
+        picture = media.load_image(character, field="image")
+        (found,) = finder.follow_main_person([picture.convert("RGB")])
+        if found.keypoints is None:
+            raise RequestError("image", "No person was found in the character picture to fit the pose to; use a "
+                                        "picture with the whole figure in view, or leave the pose as it is.")
+        points, confidence = skeleton.openpose_points(found.keypoints, found.scores)
+        ratios = retarget.bone_ratios((points, confidence >= threshold), [pose for pose in poses if pose is not None],
+                                      picture.height, height)
+        poses = [(retarget.retarget(*pose, ratios), pose[1]) if pose is not None else None for pose in poses]
+    return [Image.fromarray(skeleton.draw_openpose(height, width, *pose) if pose is not None
+                            else np.zeros((height, width, 3), np.uint8)) for pose in poses]
 
 
 def _mask_and_background(made: dict, frames, masks) -> None:
@@ -151,10 +178,11 @@ def _resolve_all(records, settings) -> list:
 
 
 def control(kind: str, frames: list[Image.Image], annotator, device="cpu", settings=None, name: str = "the video",
-            progress: Callable[[int, int], None] | None = None, point: tuple[int, int] | None = None) -> list[Image.Image]:
+            progress: Callable[[int, int], None] | None = None, point: tuple[int, int] | None = None,
+            character=None) -> list[Image.Image]:
     """The `kind` control video of `frames` (from the video called `name`), made by `annotator`."""
     wanted = annotator_for(kind, annotator.is_tiny, point).kind if kind in KINDS else None
     if wanted is not None and annotator.kind != wanted:
         raise RequestError("annotator", f"{annotator.name} makes {annotator.kind} controls, not {kind}.")
     return controls([kind], frames, annotator.is_tiny, device, settings, name=name, progress=progress,
-                    annotators={kind: annotator}, point=point)[kind]
+                    annotators={kind: annotator}, point=point, character=character)[kind]

@@ -36,14 +36,18 @@ def stroke_width(height: int, width: int) -> int:
 
 def draw(height: int, width: int, keypoints: np.ndarray | None, scores: np.ndarray | None,
          threshold: float) -> np.ndarray:
-    """One skeleton frame (H, W, 3) uint8; a frame without a person is black."""
+    """One skeleton frame (H, W, 3) uint8 from COCO-17 keypoints; a frame without a person is black."""
+    if keypoints is None:
+        return np.zeros((height, width, 3), np.uint8)
+    points, confidence = openpose_points(np.asarray(keypoints, float), np.asarray(scores, float))
+    return draw_openpose(height, width, points, confidence >= threshold)
+
+
+def draw_openpose(height: int, width: int, points: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """One skeleton frame from OpenPose-18 points and which of them are seen."""
     import cv2
 
     canvas = np.zeros((height, width, 3), np.uint8)
-    if keypoints is None:
-        return canvas
-    points, confidence = openpose_points(np.asarray(keypoints, float), np.asarray(scores, float))
-    seen = confidence >= threshold
     size = stroke_width(height, width)
     for k, (a, b) in enumerate(LIMBS):
         if not (seen[a] and seen[b]):
