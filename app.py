@@ -49,7 +49,13 @@ def serve(args):
         server_name=settings.host, server_port=settings.port, share=args.share or None, auth=auth or None,
         max_file_size=parse_size(settings.max_upload), allowed_paths=[str(settings.output_dir)],
         **launch_options(), footer_links=["api", "settings"], prevent_thread_lock=True,
+        quiet=True,  # gradio's own lines tell you to edit launch(); ours name the app's flags
     )
+    print(f"Wan Studio is running at {demo.local_url}", flush=True)
+    if demo.share_url:
+        print(f"Public link (anyone with it can use this studio): {demo.share_url}", flush=True)
+    elif not args.share:
+        print("For a public link, start it with --share; for your network, with --listen.", flush=True)
     return demo, settings
 
 

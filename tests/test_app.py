@@ -43,6 +43,7 @@ def launch(env, *flags, prelude: str | None = None):
     else:
         proc.kill()
         raise AssertionError("app did not answer in 120 s")
+    proc.log_path = log.name  # what the app printed, for tests that read it
     return proc, url
 
 
@@ -215,3 +216,23 @@ def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):
 
     with pytest.raises(AppError, match="no job"):
         bob.predict(alice_jobs[0]["id"], api_name="/stop")
+
+
+def test_the_start_up_lines_name_the_apps_own_flags(cli_env, tmp_path):
+    """Not gradio's "set share=True in launch()": the app has --share; and no library complains, at
+    start or in a first I2V run (transformers' note that it has no torchvision is our choice)."""
+    from gradio_client import Client, handle_file
+
+    from tests.media_fixtures import make_image
+
+    proc, url = launch(cli_env)
+    try:
+        image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
+        Client(url, verbose=False).predict("tiny-i2v", "a boat", image, {"seed": 1}, api_name="/i2v")
+        printed = open(proc.log_path).read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"Wan Studio is running at {url}" in printed
+    assert "start it with --share" in printed and "share=True" not in printed and "launch()" not in printed
+    assert "torchvision" not in printed and "Traceback" not in printed, printed

@@ -54,7 +54,7 @@ def test_models_lists_catalog_with_download_state(cli_env):
     proc = run_cli(cli_env, "models")
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    assert any(line.startswith("wan2.2-t2v-a14b") and "not downloaded (about 69 GB)" in line for line in lines)
+    assert any(line.startswith("wan2.2-t2v-a14b") and "not downloaded (about 69.0 GB)" in line for line in lines)
     assert any(line.startswith("tiny-t2v ") and "built-in" in line for line in lines)
     assert any("(Wan 2.7)" in line and "API-only" in line for line in lines)
     listed = json.loads(run_cli(cli_env, "models", "--json").stdout)
@@ -64,7 +64,7 @@ def test_models_lists_catalog_with_download_state(cli_env):
 def test_download_without_hub_explains(cli_env):
     proc = run_cli(cli_env, "download", "wan2.2-ti2v-5b")
     assert proc.returncode == 2
-    assert "about 24 GB" in proc.stderr and "python -m wan_studio download wan2.2-ti2v-5b" in proc.stderr
+    assert "about 24.1 GB" in proc.stderr and "python -m wan_studio download wan2.2-ti2v-5b" in proc.stderr
 
 
 def test_engine_runs_a_job_without_importing_gradio(cli_env):

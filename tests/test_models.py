@@ -67,7 +67,7 @@ def test_missing_model_with_download_off_names_size_and_command(settings):
     with pytest.raises(ModelNotAvailable) as info:
         models.resolve(catalog.get("wan2.1-t2v-14b"), settings, allow_download=False)
     text = str(info.value)
-    assert "Wan 2.1 T2V 14B (Wan-AI/Wan2.1-T2V-14B-Diffusers, about 40 GB)" in text
+    assert "Wan 2.1 T2V 14B (Wan-AI/Wan2.1-T2V-14B-Diffusers, about 40.4 GB)" in text
     assert "python -m wan_studio download wan2.1-t2v-14b" in text
 
 
@@ -88,7 +88,7 @@ def test_missing_model_with_no_hub_gives_one_clear_error(cli_env, hub):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
-    assert "Wan 2.1 T2V 1.3B (Wan-AI/Wan2.1-T2V-1.3B-Diffusers, about 18 GB) is not on this machine" in proc.stderr
+    assert "Wan 2.1 T2V 1.3B (Wan-AI/Wan2.1-T2V-1.3B-Diffusers, about 17.5 GB) is not on this machine" in proc.stderr
     assert "python -m wan_studio download wan2.1-t2v-1.3b" in proc.stderr
     # no result is written; the queue keeps the failed job with its message, so it can be retried later
     outputs = Path(env["WAN_STUDIO_OUTPUT_DIR"])

@@ -114,3 +114,18 @@ def test_unknown_field_in_saved_request_is_reported():
     data["cfg"] = 3
     with pytest.raises(RequestError, match="Unknown field"):
         request_from_dict(data)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (31, 200), (300, 20)])
+def test_a_picture_too_small_to_blow_up_is_refused_by_name(tmp_path, size):
+    from tests.media_fixtures import make_image
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import I2VRequest
+
+    image = make_image(tmp_path / "dot.png", size)
+    with pytest.raises(RequestError) as info:
+        I2VRequest(model="tiny-i2v", prompt="x", image=str(image)).prepare()
+    assert info.value.field == "image"
+    assert f"dot.png is {size[0]}x{size[1]}" in str(info.value) and "at least 32 px" in str(info.value)
+    ok = make_image(tmp_path / "ok.png", (32, 48))
+    assert I2VRequest(model="tiny-i2v", prompt="x", image=str(ok)).prepare().width > 0

@@ -116,3 +116,18 @@ def test_queue_cli_adds_a_batch_and_runs_it_headless(settings, tmp_path, capsys)
     bad.write_text(json.dumps([{"model": "tiny-t2v", "prompt": "ok"}, {"model": "tiny-t2v", "prompt": "x", "frames": 10}]))
     assert cli_main(["queue", "add", str(bad)]) == 2
     assert "row 2:" in capsys.readouterr().err
+
+
+def test_the_queue_page_names_results_without_the_servers_folders(settings, monkeypatch):
+    from ui import queue_page
+
+    studio = Studio(settings)
+    studio.start(stats_interval_s=0.5)
+    monkeypatch.setattr(queue_page, "get_studio", lambda _settings: studio)
+    try:
+        result = studio.run(T2VRequest(model="tiny-t2v", prompt="a kite", steps=2, seed=1))
+        rows = queue_page.queue_rows(settings, None)
+        assert rows[0][-1] == result.media.name
+        assert str(settings.output_dir) not in repr(rows) and "/" not in rows[0][-1]
+    finally:
+        studio.stop()

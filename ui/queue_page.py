@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -57,8 +58,9 @@ def queue_rows(settings: Settings, owner: str | None) -> list[list]:
     from wan_studio.queue.job import request_summary
 
     store = get_studio(settings).store
+    # a result by its name: the folder it is kept in is the server's business, not every visitor's
     return [[j.id, j.state, store.queue_position(j.id) if j.state == "queued" else "", j.mode, j.model,
-             request_summary(j.request), j.result_path or j.error_message or ""]
+             request_summary(j.request), Path(j.result_path).name if j.result_path else (j.error_message or "")]
             for j in store.list(owner=owner, history_limit=50)]
 
 

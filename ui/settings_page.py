@@ -10,6 +10,7 @@ import gradio as gr
 from ui.availability import NAV_MODES, generation_choices
 from ui.runtime import get_studio
 from wan_studio import catalog
+from wan_studio.models.hub import size_text
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
@@ -41,7 +42,7 @@ def model_rows(settings: Settings) -> list[list[str]]:
         for record in catalog.for_mode(mode):
             loaded = "loaded ✓" if active is not None and active.model == record.id else "not loaded"
             rows.append([mode.upper(), record.name, record.generation, local_state(record, settings),
-                         f"{record.download_gb:.1f} GB" if not record.is_tiny else "built locally", loaded])
+                         size_text(record.download_gb) if not record.is_tiny else "built locally", loaded])
     return rows
 
 
@@ -99,7 +100,7 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
         if not model_id:
             return "Choose a checkpoint first."
         record = catalog.get(model_id)
-        progress(0, desc=f"Downloading {record.name} ({record.download_gb:.0f} GB)")
+        progress(0, desc=f"Downloading {record.name} ({size_text(record.download_gb)})")
         try:
             folder = fetch(record, settings)
         except StudioError as exc:

@@ -87,6 +87,10 @@ def off_text(generation: str) -> str:
     return "Off here:\n" + "\n".join(off) if off else ""
 
 
+# one line for both choices: a hint naming only Fast read wrong while Quality was chosen
+PRESET_HINT = "Quality: each checkpoint's own steps · Fast: a Lightning LoRA, 4 steps (Quality where a mode has none)"
+
+
 def build_layout(settings: Settings) -> Shell:
     from wan_studio.catalog.defaults import default_generation
 
@@ -98,7 +102,7 @@ def build_layout(settings: Settings) -> Shell:
         generation_box = gr.Dropdown(generation_choices(), value=generation, label="Generation",
                                      elem_id="generation", scale=2)
         preset = gr.Radio([("Fast", "fast"), ("Quality", "quality")], value="quality", label="Preset",
-                          info="Fast: Lightning LoRA, 4 steps (Quality where a mode has none)", elem_id="preset",
+                          info=PRESET_HINT, elem_id="preset",
                           scale=2)
         history = gr.Button("📜 History", size="sm", elem_id="header-history", scale=0, min_width=110)
         settings_link = gr.Button("⚙ Settings", size="sm", elem_id="header-settings", scale=0, min_width=110)

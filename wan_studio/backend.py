@@ -140,6 +140,16 @@ def _quiet_optional_kernels() -> None:
 
     for name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # the studio installs no torchvision on purpose (no CPU wheel on PyPI): transformers' note that it
+    # falls back to the PIL image processors is about that choice, not a problem for the user
+    quiet = logging.getLogger("transformers.utils.import_utils")
+    if not any(isinstance(f, _TorchvisionFallbackNote) for f in quiet.filters):
+        quiet.addFilter(_TorchvisionFallbackNote())
+
+
+class _TorchvisionFallbackNote:
+    def filter(self, record) -> bool:
+        return "requires torchvision (not installed); falling back" not in record.getMessage()
 
 
 def import_ml() -> None:

@@ -296,6 +296,6 @@ def cmd_download(args, settings) -> int:
     record = catalog.annotator(args.model) if args.model in known_annotators else catalog.get(args.model)
     records = [record] + ([catalog.annotator(record.detector)] if getattr(record, "detector", None) else [])
     for each in records:  # a pose annotator brings its person detector
-        print(f"Downloading {each.name} ({each.repo_id}, about {each.download_gb:g} GB)...", file=sys.stderr)
+        print(f"Downloading {each.name} ({each.repo_id}, about {models.hub.size_text(each.download_gb)})...", file=sys.stderr)
         print(models.download(each, settings))
     return 0

@@ -56,7 +56,7 @@ def local_state(record: Checkpoint, settings: Settings | None = None) -> str:
     if record.is_tiny:
         return "built-in (random weights)"
     folder = find_local(record, settings)
-    return f"downloaded ({folder})" if folder else f"not downloaded (about {record.download_gb:.0f} GB)"
+    return f"downloaded ({folder})" if folder else f"not downloaded (about {hub.size_text(record.download_gb)})"
 
 
 # -- prompt length ------------------------------------------------------------------------------

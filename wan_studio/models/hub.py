@@ -41,6 +41,11 @@ def _is_model_folder(folder: Path, record: Checkpoint | Annotator) -> bool:
     return (folder / "model_index.json").is_file()
 
 
+def size_text(gb: float) -> str:
+    """A download's size the same way everywhere (the Settings table, messages, the CLI)."""
+    return f"{gb:.1f} GB" if gb >= 1 else f"{gb * 1000:.0f} MB"
+
+
 def download_command(record: Checkpoint) -> str:
     return f"python -m wan_studio download {record.id}"
 
@@ -103,9 +108,8 @@ def download(record: Checkpoint, settings: Settings | None = None) -> Path:
 
 def _missing_message(record: Checkpoint, settings: Settings, why: str) -> str:
     target = settings.models_dir / record.repo_id.split("/")[-1]
-    size = f"{record.download_gb:.0f} GB" if record.download_gb >= 1 else f"{record.download_gb * 1000:.0f} MB"
     return (
-        f"{record.name} ({record.repo_id}, about {size}) is not on this machine and "
+        f"{record.name} ({record.repo_id}, about {size_text(record.download_gb)}) is not on this machine and "
         f"could not be fetched: {why}.\n"
         f"Download it on a connected machine with:\n    {download_command(record)}\n"
         f"or put its {'transformers' if isinstance(record, Annotator) else 'diffusers'} folder at {target}."

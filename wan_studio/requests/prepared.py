@@ -29,6 +29,9 @@ class Preparation:
         return cls(facts=dict(data.get("facts") or {}), loras=list(data.get("loras") or []))
 
 
+MIN_IMAGE_SIDE = 32
+
+
 class InputFacts:
     """The facts a request's preparation asks for: from a stored preparation when it has them,
     else read (once per file version, `media.facts`). Records every fact handed out."""
@@ -47,9 +50,16 @@ class InputFacts:
         return value
 
     def image_size(self, name: str, path) -> tuple[int, int]:
+        from pathlib import Path
+
+        from wan_studio.errors import RequestError
         from wan_studio.media import facts
 
-        return tuple(self._fact("image-size", name, path, lambda: list(facts.image_size(path, name))))
+        width, height = self._fact("image-size", name, path, lambda: list(facts.image_size(path, name)))
+        if min(width, height) < MIN_IMAGE_SIDE:  # blown up to the output size it would be mush
+            raise RequestError(name, f"The image {Path(path).name} is {width}x{height}; an input image needs at least "
+                                     f"{MIN_IMAGE_SIDE} px on each side. Use a larger picture.")
+        return width, height
 
     def video_info(self, name: str, path):
         from wan_studio import media
