@@ -100,6 +100,7 @@ def test_the_page_lays_out_each_modes_declared_inputs():
     assert animate["animate_mode"].choices == (("Animate the character", "animate"),
                                                ("Replace a person in the video", "replace"))
     assert (animate["mask_video"].visible, animate["pose_video"].visible) == (False, True)
+    assert animate["retarget"].kind == "flag" and animate["retarget"].value is False  # a checkbox, unticked
 
 
 def test_a_new_field_on_a_request_class_appears_on_its_panel(monkeypatch):

@@ -456,6 +456,8 @@ def test_animate_can_fit_the_pose_to_the_character(engine, tmp_path):
         AnimateRequest(model="tiny-animate", prompt="x", image=str(character), pose_video=str(pose),
                        face_video=str(pose), retarget=True).prepare()
     assert info.value.field == "retarget" and "driving video" in str(info.value)
+    with pytest.raises(RequestError, match="Fit the pose must be true or false; got 'False'"):
+        AnimateRequest(model="tiny-animate", prompt="x", image=str(character), driving_video=str(driving), retarget="False")
 
 
 def test_extract_pose_can_fit_to_a_character_picture(settings, clip, tmp_path, capsys):

@@ -68,7 +68,7 @@ def studio(tmp_path_factory, tiny_dir):
                WAN_STUDIO_MODELS_DIR=str(base / "models"), WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir),
                WAN_STUDIO_DEFAULT_GENERATION="tiny", WAN_STUDIO_CONFIG=str(base / "config.json"))
     proc, url = launch(env, prelude=HOLD_LONG_RUN_UNTIL_STOPPED)
-    yield url, base / "outputs"
+    yield url, base / "outputs", Path(proc.log_path)
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -356,6 +356,20 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     error = page.locator("#t2v-error-prompt")
     error.wait_for(state="visible")
     assert "The prompt is empty" in error.inner_text()
+    assert set(outputs.glob("*.mp4")) == before
+    assert page.locator(".toast-body").count() == 0  # said beside the prompt only, no toast to outlive the fix
+
+    # a number out of its range: what is wrong, on the cost line at once and beside Steps on Generate
+    page.locator("#t2v-prompt textarea").press_sequentially("a paper boat")  # typed, as a person does
+    error.wait_for(state="hidden")  # fixed: the message goes at once
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 400)
+    expect(page.locator("#t2v-cost")).to_contain_text("Steps must be at most 200; got 400.")
+    page.click("#t2v-generate")
+    page.locator("#t2v-error-steps").wait_for(state="visible")
+    assert "Steps must be at most 200; got 400." in page.locator("#t2v-error-steps").inner_text()
+    log = studio[2].read_text()
+    assert "greater than maximum" not in log and "Traceback" not in log, log[-2000:]
     assert set(outputs.glob("*.mp4")) == before
 
     # a long run, stopped while it is denoising (the app holds it after its first preview until Stop)

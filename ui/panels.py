@@ -24,6 +24,7 @@ from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.requests.animate import MADE_FROM_DRIVING
+from wan_studio.requests.base import MAX_STEPS
 from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
@@ -41,7 +42,7 @@ class Panel:
     frames_auto: gr.Checkbox
     duration: gr.Markdown
     negative_prompt: gr.Textbox
-    steps: gr.Slider
+    steps: gr.Number
     guidance: gr.Slider
     guidance_2: gr.Slider
     flow_shift: gr.Slider
@@ -142,6 +143,19 @@ def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
     panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
 
 
+class FieldSlider(gr.Slider):
+    """A slider whose typed-in value reaches the request as typed: the request's check then says which
+    field and what range ("Steps must be between 1 and 100; got 400."). gradio's own check raised a
+    bare "Error", logged a traceback and left the slider clamped. Drawn as gradio's slider."""
+
+    is_template = True  # gradio then uses the parent's (Slider's) frontend
+
+    def preprocess(self, payload):
+        from gradio.components.number import Number
+
+        return None if payload is None else Number.round_to_precision(payload, self.precision)
+
+
 def _component(mode: str, item: PageInput, height: int = 200):
     """The page's input for a declared field: its kind, label, choices and first value from the request class."""
     common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
@@ -165,7 +179,7 @@ def _component(mode: str, item: PageInput, height: int = 200):
         return gr.Radio(list(item.choices), value=item.value, **common)
     if item.kind == "number":
         low, high, step = item.bounds
-        return gr.Slider(low, high, value=item.value, step=step, **common)
+        return FieldSlider(low, high, value=item.value, step=step, **common)
     return gr.Textbox(value=item.value, placeholder=item.placeholder, **common)
 
 
@@ -248,7 +262,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
-                    frames = gr.Slider(record.frames_min if record else 5,
+                    frames = FieldSlider(record.frames_min if record else 5,
                                        max(record.frames_max, record.frames_min + 4) if record else 81,
                                        value=record.frames_default if record else 81, step=4,
                                        label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
@@ -264,18 +278,19 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 with gr.Accordion("Advanced", open=False):
                     negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
                                                  elem_id=f"{mode}-negative_prompt")
-                    steps = gr.Slider(1, 100, value=record.steps if record else 30, step=1, label="Steps",
+                    # a number box, not a slider: a slider's page clamps what is typed to its range without a word
+                    steps = gr.Number(value=record.steps if record else 30, precision=0, label=f"Steps (1-{MAX_STEPS})",
                                       elem_id=f"{mode}-steps")
                     _error_slot(errors, mode, "steps")
                     moe = bool(record and record.is_moe)
-                    guidance = gr.Slider(0, 20, value=record.guidance if record else 5.0, step=0.1,
+                    guidance = FieldSlider(0, 20, value=record.guidance if record else 5.0, step=0.1,
                                          label="Guidance (high-noise expert)" if moe else "Guidance",
                                          elem_id=f"{mode}-guidance")
-                    guidance_2 = gr.Slider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
+                    guidance_2 = FieldSlider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
                                            step=0.1, label="Guidance (low-noise expert)", visible=moe,
                                            elem_id=f"{mode}-guidance_2")
                     _error_slot(errors, mode, "guidance")
-                    flow_shift = gr.Slider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
+                    flow_shift = FieldSlider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
                                            step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
                     _error_slot(errors, mode, "flow_shift")
                     with gr.Row():
@@ -425,7 +440,9 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         named["prompt"] = named.get("prompt") or "estimate"
         try:
             return "⌚ " + _cost(build_request(mode, named), settings)
-        except StudioError:
+        except StudioError as exc:
+            if isinstance(named.get(getattr(exc, "field", None)), (int, float)):
+                return f"⚠ {exc}"  # a number out of its range: say which and what range, here and now
             record = catalog.get(named["model"])
             frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
             # the reason itself shows beside its input on Generate; here just what is known so far
@@ -466,6 +483,16 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             _make_controls_now(mode, names, targets, settings), components,
             [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None, **private)
 
+    # a marked input's message goes as soon as the input changes
+    slot_inputs = {"size": panel.size, "frames": panel.frames, "steps": panel.steps, "guidance": panel.guidance,
+                   "prompt": panel.prompt, "model": panel.model, **panel.inputs}
+    for name, slot in panel.errors.items():
+        if name in slot_inputs:
+            component = slot_inputs[name]
+            changed = getattr(component, "input", None) or component.change  # File has no .input
+            changed(lambda: gr.update(value="", visible=False), None, slot, queue=False, show_progress="hidden",
+                    **private)
+
     def submit(*values):
         *values, request = values
         named = dict(zip(names, values))
@@ -473,8 +500,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             typed = build_request(mode, named)
             studio = get_studio(settings)
             job = studio.submit(typed, owner=owner_of(settings, request))
-        except StudioError as exc:
-            gr.Warning(str(exc))
+        except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
             return [None, _final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
         position = studio.store.queue_position(job.id)
         card = progress_card(studio.status(job.id)) if position is None else \
@@ -584,6 +610,6 @@ def _stop_job(settings: Settings):
         try:
             get_studio(settings).worker.stop_job(job_id)
         except StudioError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(str(exc), duration=4)
 
     return stop_job

@@ -301,7 +301,7 @@ def wire(shell: Shell, settings: Settings) -> None:
 
             def send(video, target=target, source=source.mode):
                 if not video:
-                    gr.Warning("Generate a video first; then send it on.")
+                    gr.Warning("Generate a video first; then send it on.", duration=4)
                     return [gr.update()] + [gr.update()] * len(nav_out)
                 if target in ("i2v", "flf2v"):
                     from pathlib import Path
@@ -312,7 +312,7 @@ def wire(shell: Shell, settings: Settings) -> None:
                     try:
                         video = str(save_last_frame(video, settings.output_dir / ".ui" / "frames" / f"{stem}-last.png"))
                     except StudioError as exc:
-                        gr.Warning(str(exc))
+                        gr.Warning(str(exc), duration=4)
                         return [gr.update()] + [gr.update()] * len(nav_out)
                 return [video] + navigation_updates(shell, target)
 

@@ -43,7 +43,7 @@ class AnimateRequest(VideoInput, GenerationRequest):
     # last of the files, so the API's positional inputs of the fields above keep their places
     driving_video: str | None = request_field(label="Driving video (a person moving)", file="video",
                                               help="a plain video of a person: pose, face (and for replace: mask, background) are made from it")
-    retarget: bool = request_field(False, label="Fit the pose to the character's proportions",
+    retarget: bool = request_field(False, label="Fit the pose to the character's proportions", text="yes-no",
                                    help="the pose made from the driving video takes the character picture's body proportions")
     segment_frame_length: int | None = request_field(label="Segment length", page=False, help="frames per segment (4k+1)")
     prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", page=False, help="1 or 5")
@@ -59,6 +59,8 @@ class AnimateRequest(VideoInput, GenerationRequest):
                 for name, what in (("background_video", "background video"), ("mask_video", "mask video (white = the character to replace)")):
                     if not getattr(self, name):
                         raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
+        if not isinstance(self.retarget, bool):
+            raise RequestError("retarget", f"Fit the pose must be true or false; got {self.retarget!r}.")
         if self.retarget and not self.driving_video:  # (a pose video given with it was made, and fitted, from it)
             raise RequestError("retarget", "Fitting the pose to the character works on the pose the studio makes from a "
                                            "driving video; give a driving video instead of a pose video.")

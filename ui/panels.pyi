@@ -1,0 +1,611 @@
+"""One builder for every mode panel, driven by a per-mode input spec.
+
+A panel is inputs on the left (the mode's distinctive inputs, prompt, size, frames, the Advanced
+accordion, Generate / Stop and the cost line) and output on the right (progress card, live
+preview, the player, the recipe and the "Send to" chips). Submitting builds the mode's typed
+request (the same class the API and the CLI build), so validation and messages are identical;
+a refused request shows its message next to the input that caused it and queues nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from ui.availability import NAV_LABELS
+from ui.panel_specs import (
+    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, PageInput, build_request, is_shown, page_inputs,
+    request_class,
+)
+from ui.runtime import get_studio, owner_of
+from wan_studio import catalog
+from wan_studio.errors import Cancelled, StudioError
+from wan_studio.requests.animate import MADE_FROM_DRIVING
+from wan_studio.requests.base import MAX_STEPS
+from wan_studio.requests.fields import label as field_label
+from wan_studio.requests.fields import meta as field_meta
+from wan_studio.settings import Settings
+
+
+@dataclass
+class Panel:
+    mode: str
+    column: gr.Column
+    title: gr.Markdown
+    model: gr.Dropdown
+    prompt: gr.Textbox
+    size: gr.Dropdown
+    frames: gr.Slider
+    frames_auto: gr.Checkbox
+    duration: gr.Markdown
+    negative_prompt: gr.Textbox
+    steps: gr.Slider
+    guidance: gr.Slider
+    guidance_2: gr.Slider
+    flow_shift: gr.Slider
+    seed: gr.Number
+    randomize: gr.Checkbox
+    generate: gr.Button
+    stop: gr.Button
+    cost: gr.Markdown
+    job_id: gr.State
+    progress: gr.HTML
+    preview: gr.Image
+    video: gr.Video
+    status: gr.Markdown
+    recipe: gr.JSON
+    inputs: dict = field(default_factory=dict)  # request field -> component (mode-specific)
+    errors: dict = field(default_factory=dict)  # request field -> gr.Markdown shown next to it
+    general_error: gr.Markdown | None = None
+    send: dict = field(default_factory=dict)  # target mode -> chip
+    s2v_duration: gr.Textbox | None = None
+    estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
+    extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
+    preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
+    cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
+
+    def request_components(self) -> list:
+        """Every component the request is built from, in a fixed order named by `request_fields`."""
+        return [getattr(self, name) for name in COMMON_FIELDS] + list(self.inputs.values())
+
+    def request_fields(self) -> list[str]:
+        return list(COMMON_FIELDS) + list(self.inputs)
+
+    def error_components(self) -> list:
+        return list(self.errors.values()) + [self.general_error]
+
+
+# -- choices and defaults ---------------------------------------------------------------------
+def model_choices(mode: str, generation: str) -> list[tuple[str, str]]:
+    return [(c.name, c.id) for c in catalog.for_mode(mode, generation)]
+
+
+def size_choices(record, spec: ModeSpec) -> list[str]:
+    sizes = [f"{w}x{h}" for w, h in record.sizes]
+    return ([MATCH_INPUT] if spec.size_from_input else []) + sizes
+
+
+def duration_text(frames, record) -> str:
+    frames = int(frames or 0)
+    return f"{frames} frames = **{frames / record.fps:.2f} s** at {record.fps} fps"
+
+
+def title_text(mode: str, record) -> str:
+    label = catalog.MODE_LABELS.get(mode, mode)
+    return f"### {NAV_LABELS[mode]} · {label} — {record.name if record else 'no checkpoint in this generation'}"
+
+
+def preset_values(mode: str, record, preset: str) -> tuple[list, list[str]]:
+    """Updates for [steps, guidance, guidance_2, flow_shift] under a preset, and its messages
+    (why Fast falls back to Quality here, or which LoRA it uses)."""
+    from wan_studio.catalog.presets import resolve
+
+    if record is None:
+        return [gr.update()] * 4, []
+    try:
+        resolution = resolve(record, mode, preset)
+    except StudioError as exc:  # e.g. fast-hybrid on a checkpoint that has none
+        return [gr.update()] * 4, [str(exc)]
+    values = resolution.values
+    return [
+        gr.update(value=values.get("steps", record.steps)),
+        gr.update(value=values.get("guidance", record.guidance)),
+        gr.update(value=values.get("guidance_2", record.guidance_2 or record.guidance)),
+        gr.update(value=values.get("flow_shift", record.flow_shift_for(*record.default_size))),
+    ], list(resolution.messages)
+
+
+def panel_defaults(mode: str, record) -> list:
+    """Updates for [title, size, frames, duration, steps, guidance, guidance_2, flow_shift] from a checkpoint."""
+    spec = SPECS[mode]
+    if record is None:
+        return [title_text(mode, None)] + [gr.update()] * 7
+    sizes = size_choices(record, spec)
+    return [
+        title_text(mode, record),
+        gr.update(choices=sizes, value=sizes[0]),
+        # a fixed-length checkpoint (S2V clips) still needs minimum < maximum for the slider
+        gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4), step=4,
+                  value=record.frames_default),
+        duration_text(record.frames_default, record),
+        gr.update(value=record.steps),
+        gr.update(value=record.guidance, label="Guidance (high-noise expert)" if record.is_moe else "Guidance"),
+        gr.update(value=record.guidance_2 or record.guidance, visible=record.is_moe),
+        gr.update(value=record.flow_shift_for(*record.default_size)),
+    ]
+
+
+# -- layout -----------------------------------------------------------------------------------
+def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
+    panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
+
+from gradio.events import Dependency
+
+class FieldSlider(gr.Slider):
+    """A slider whose typed-in value reaches the request as typed: the request's check then says which
+    field and what range ("Steps must be between 1 and 100; got 400."). gradio's own check raised a
+    bare "Error", logged a traceback and left the slider clamped. Drawn as gradio's slider."""
+
+    is_template = True  # gradio then uses the parent's (Slider's) frontend
+
+    def preprocess(self, payload):
+        from gradio.components.number import Number
+
+        return None if payload is None else Number.round_to_precision(payload, self.precision)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def _component(mode: str, item: PageInput, height: int = 200):
+    """The page's input for a declared field: its kind, label, choices and first value from the request class."""
+    common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
+    if item.kind == "image" and item.multiple:
+        return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=110, **common)
+    if item.kind == "image":
+        return gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height, **common)
+    if item.kind == "video":
+        return gr.Video(sources=["upload"], height=height, **common)
+    if item.kind == "image-or-video":
+        return gr.File(type="filepath", file_types=["image", "video"], height=110, **common)
+    if item.kind == "audio":
+        return gr.Audio(sources=["upload", "microphone"], type="filepath", format="wav", **common)
+    if item.kind == "flag":
+        return gr.Checkbox(value=bool(item.value), **common)
+    if item.kind == "choices":
+        return gr.CheckboxGroup(list(item.choices), value=item.value, **common)
+    if item.kind == "choice" and len(item.choices) > 3 and any(words != value for words, value in item.choices):
+        return gr.Dropdown(list(item.choices), value=item.value, **common)
+    if item.kind == "choice":
+        return gr.Radio(list(item.choices), value=item.value, **common)
+    if item.kind == "number":
+        low, high, step = item.bounds
+        return FieldSlider(low, high, value=item.value, step=step, **common)
+    return gr.Textbox(value=item.value, placeholder=item.placeholder, **common)
+
+
+def _make_controls_button(mode: str, extras: dict, label: str) -> None:
+    """Makes now what the run would make from a plain video (annotator models), into the inputs."""
+    extras["make_controls"] = gr.Button(label, size="sm", elem_id=f"{mode}-make-controls")
+    extras["controls_note"] = gr.Markdown(visible=False, elem_id=f"{mode}-controls-note")
+
+
+def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
+    """The mode's own inputs, as its request class declares them, each followed by its error slot.
+
+    Placement only is decided here: FLF2V's end frame can also be drawn by a preview run, VACE's
+    first and last frames sit side by side, S2V shows the audio's length under the audio, and
+    Animate's driving video (with VACE's source video) gets a button that makes its controls now."""
+    inputs: dict = {}
+    duration_box = None
+    declared = {item.name: item for item in page_inputs(mode)}
+
+    def add(name, **options):
+        inputs[name] = _component(mode, declared[name], **options)
+        _error_slot(errors, mode, name)
+
+    names = list(declared)
+    while names:
+        name = names.pop(0)
+        if mode == "flf2v" and name == "image":
+            with gr.Row():
+                with gr.Column():
+                    add("image")
+                with gr.Column():
+                    # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
+                    with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
+                        with gr.Tab("Upload", id="upload"):
+                            add(names.pop(names.index("last_image")))
+                        with gr.Tab("Generate", id="generate"):
+                            end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
+                            end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
+                    extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
+        elif mode == "animate" and name == "pose_video":
+            # a plain driving video first; the pre-processed inputs below are made from it, or your own
+            add(names.pop(names.index("driving_video")))
+            _make_controls_button(mode, extras, "Make pose and face now (to look before generating)")
+            add(name)
+        elif mode == "vace" and name == "video":
+            add(name)
+            _make_controls_button(mode, extras, "Make the control now (to look before generating)")
+        elif mode == "vace" and name == "image":
+            with gr.Row():
+                add("image", height=160)
+                add(names.pop(names.index("last_image")), height=160)
+        else:
+            add(name)
+        if mode == "s2v" and name == "audio":
+            duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
+                                      elem_id="s2v-duration")
+    return inputs, duration_box
+
+
+def build_panel(mode: str, generation: str, visible: bool) -> Panel:
+    spec = SPECS[mode]
+    record = catalog.default_model(mode, generation)
+    choices = model_choices(mode, generation)
+    errors: dict = {}
+    with gr.Column(visible=visible, elem_id=f"panel-{mode}") as column:
+        title = gr.Markdown(title_text(mode, record), elem_id=f"{mode}-title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
+                                    elem_id=f"{mode}-model")
+                _error_slot(errors, mode, "model")
+                if spec.note:
+                    gr.Markdown(spec.note, elem_classes="mode-note")
+                extras: dict = {}
+                inputs, s2v_duration = _mode_inputs(mode, errors, extras)
+                prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
+                                    elem_id=f"{mode}-prompt")
+                _error_slot(errors, mode, "prompt")
+                sizes = size_choices(record, spec) if record else []
+                with gr.Row():
+                    size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
+                                       elem_id=f"{mode}-size")
+                    frames = FieldSlider(record.frames_min if record else 5,
+                                       max(record.frames_max, record.frames_min + 4) if record else 81,
+                                       value=record.frames_default if record else 81, step=4,
+                                       label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
+                                       interactive=not spec.frames_from_input)
+                _error_slot(errors, mode, "size")
+                frames_auto = gr.Checkbox(spec.frames_from_input, label="Frames from the input video (its length)",
+                                          visible=spec.frames_from_input, elem_id=f"{mode}-frames_auto")
+                duration = gr.Markdown("Frames follow the input video's length (the line under Generate shows the count)."
+                                       if spec.frames_from_input else
+                                       duration_text(record.frames_default, record) if record and mode != "s2v" else "",
+                                       elem_id=f"{mode}-duration")
+                _error_slot(errors, mode, "frames")
+                with gr.Accordion("Advanced", open=False):
+                    negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
+                                                 elem_id=f"{mode}-negative_prompt")
+                    steps = FieldSlider(1, MAX_STEPS, value=record.steps if record else 30, step=1, label="Steps",
+                                        elem_id=f"{mode}-steps")
+                    _error_slot(errors, mode, "steps")
+                    moe = bool(record and record.is_moe)
+                    guidance = FieldSlider(0, 20, value=record.guidance if record else 5.0, step=0.1,
+                                         label="Guidance (high-noise expert)" if moe else "Guidance",
+                                         elem_id=f"{mode}-guidance")
+                    guidance_2 = FieldSlider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
+                                           step=0.1, label="Guidance (low-noise expert)", visible=moe,
+                                           elem_id=f"{mode}-guidance_2")
+                    _error_slot(errors, mode, "guidance")
+                    flow_shift = FieldSlider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
+                                           step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
+                    _error_slot(errors, mode, "flow_shift")
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
+                        randomize = gr.Checkbox(value=True, label="Random seed", elem_id=f"{mode}-randomize")
+                    _error_slot(errors, mode, "seed")
+                    cache = gr.Radio(list(field_meta(request_class(mode), "cache")["choices"]), value="off",
+                                     label=field_label(request_class(mode), "cache"),
+                                     info="skips transformer work at steps that barely change: faster, slightly different",
+                                     elem_id=f"{mode}-cache")
+                    _error_slot(errors, mode, "cache")
+                general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
+                with gr.Row():
+                    generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
+                    stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id=f"{mode}-stop")
+                cost = gr.Markdown(elem_id=f"{mode}-cost", elem_classes="cost-line")
+                job_id = gr.State(None)
+            with gr.Column(scale=3, min_width=320):
+                progress = gr.HTML(_idle_card(), elem_id=f"{mode}-progress")
+                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
+                                 buttons=["download"], elem_id=f"{mode}-result")
+                preview = gr.Image(label="Live preview (approximate, from the latents)", height=140,
+                                   interactive=False, elem_id=f"{mode}-preview")
+                status = gr.Markdown(elem_id=f"{mode}-status")
+                send = {}
+                with gr.Row(elem_classes="send-chips"):
+                    gr.Markdown("Send to:", elem_classes="send-label")
+                    for target in SEND_TARGETS:
+                        what = "last frame" if target in ("i2v", "flf2v") else "video"
+                        send[target] = gr.Button(f"{NAV_LABELS[target]} ({what})", size="sm",
+                                                 elem_id=f"{mode}-send-{target}")
+                with gr.Accordion("Recipe", open=False):
+                    recipe = gr.JSON(elem_id=f"{mode}-recipe")
+    panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
+                  guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
+                  video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras,
+                  preset=gr.State("quality"), cache=cache)
+    return panel
+
+
+def error_updates(panel: Panel, exc: Exception | None) -> list:
+    """Show the message next to the input that caused it; hide every other error slot."""
+    field_name = getattr(exc, "field", None)
+    if field_name in ("width", "height"):
+        field_name = "size"
+    if field_name == "guidance_2":
+        field_name = "guidance"
+    slot = field_name if field_name in panel.errors else None
+    updates = []
+    for name in panel.errors:
+        shown = exc is not None and name == slot
+        updates.append(gr.update(value=f"⚠ {exc}" if shown else "", visible=shown))
+    general = exc is not None and slot is None
+    updates.append(gr.update(value=f"⚠ {exc}" if general else "", visible=general))
+    return updates
+
+
+# -- progress card ----------------------------------------------------------------------------
+def _idle_card() -> str:
+    return '<div class="progress-card idle">Generate to preview here.</div>'
+
+
+def progress_card(status) -> str:
+    """Queue position, then a bar with step (and clip), elapsed and remaining time (a queue.status.JobStatus)."""
+    if status.state == "queued":
+        where = f"position {status.position}" if status.position else "next"
+        return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
+    if status.state == "extracting":
+        return (f'<div class="progress-card" data-state="extracting">'
+                f'<progress value="{status.step}" max="{status.total}"></progress>'
+                f'<span class="progress-text">Making the {html.escape(status.task or "control")} control · '
+                f'frame {status.step}/{status.total} · {status.elapsed_s:.1f}s elapsed</span></div>')
+    if not status.total:
+        return f'<div class="progress-card" data-state="loading">Loading the model… ({status.elapsed_s:.0f}s)</div>'
+    eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""
+    clip = f" · clip {status.clip}/{status.clips}" if status.clip else ""
+    return (f'<div class="progress-card" data-state="running">'
+            f'<progress value="{status.step}" max="{status.total}"></progress>'
+            f'<span class="progress-text">Step {status.step}/{status.total}{clip} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
+
+
+def _make_controls_now(mode: str, names: list, targets: list, settings: Settings):
+    def make(*values):
+        from wan_studio.runtime.controls import make_controls_in_studio
+
+        keep = [gr.update() for _ in targets]
+        try:
+            named = dict(zip(names, values))
+            named["prompt"] = named.get("prompt") or "controls"  # the controls do not depend on the prompt
+            typed = build_request(mode, named).prepare()
+            made, info = make_controls_in_studio(get_studio(settings), typed)
+        except StudioError as exc:
+            return keep + [gr.update(value=f"⚠ {exc}", visible=True)]
+        updates = []
+        for name in targets:
+            if name in made:
+                updates.append(gr.update(value=made[name], visible=True))
+            elif name == "control_source" and "video" in made:
+                updates.append(gr.update(value="control"))  # the video now is the control
+            else:
+                updates.append(gr.update())
+        what = ", ".join(item["kind"] for item in info.values())
+        source = next(iter(info.values()))["from"]
+        seconds = sum({item["seconds"] for item in info.values()})
+        note = f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; Generate uses them as they are."
+        return updates + [gr.update(value=note, visible=True)]
+
+    return make
+
+
+def _final_card(state: str, text: str) -> str:
+    return f'<div class="progress-card" data-state="{state}">{html.escape(text)}</div>'
+
+
+# -- wiring -----------------------------------------------------------------------------------
+def wire_panel(panel: Panel, settings: Settings) -> None:
+    private = dict(api_visibility="private")
+    mode = panel.mode
+    spec = SPECS[mode]
+    names = panel.request_fields()
+    components = panel.request_components()
+
+    def on_model(model_id, preset):
+        record = catalog.get(model_id) if model_id else None
+        updates = panel_defaults(mode, record)
+        if preset and preset != "quality":  # keep the chosen preset's steps and guidance on the new checkpoint
+            updates[4:8] = preset_values(mode, record, preset)[0]
+        return updates
+
+    # .input, not .change: a reload from the gallery sets the model and every value itself
+    model_event = panel.model.input(on_model, [panel.model, panel.preset], [panel.title, panel.size, panel.frames, panel.duration,
+                                                            panel.steps, panel.guidance, panel.guidance_2,
+                                                            panel.flow_shift], queue=False, **private)
+    def duration(frames, model_id, auto):
+        if auto and spec.frames_from_input:
+            return "Frames follow the input video's length (the line under Generate shows the count)."
+        return duration_text(frames, catalog.get(model_id)) if model_id else ""
+
+    for trigger in (panel.frames, panel.frames_auto):
+        trigger.change(duration, [panel.frames, panel.model, panel.frames_auto], panel.duration, queue=False,
+                       **private)
+
+    def estimate(*values):
+        named = dict(zip(names, values))
+        if not named.get("model"):
+            return "No checkpoint for this mode in this generation."
+        named["prompt"] = named.get("prompt") or "estimate"
+        try:
+            return "⌚ " + _cost(build_request(mode, named), settings)
+        except StudioError as exc:
+            if isinstance(named.get(getattr(exc, "field", None)), (int, float)):
+                return f"⚠ {exc}"  # a number out of its range: say which and what range, here and now
+            record = catalog.get(named["model"])
+            frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
+            # the reason itself shows beside its input on Generate; here just what is known so far
+            return f"⌚ {record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
+
+    panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
+                             queue=False, **private)
+    panel.estimate = (estimate, components, panel.cost)  # the shell fills the line when the page loads
+    # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
+    model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
+        trigger.input(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    for name in ("image", "last_image", "video", "pose_video", "audio"):
+        if name in panel.inputs:
+            # .change: uploads, examples, "Send to" and the end-frame generator all set these
+            panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+
+    # an input the chosen sub-mode (VACE) or mode (Animate) does not use is hidden
+    switch = {"vace": "vace_mode", "animate": "animate_mode"}.get(mode)
+    if switch:
+        switchable = [name for name in panel.inputs if name != switch]
+
+        def show_inputs(choice):
+            return [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
+
+        panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable],
+                                    queue=False, **private)
+    if mode == "flf2v":
+        panel.extras["end_make"].click(
+            _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
+            [panel.inputs["last_image"], panel.extras["end_tabs"]], concurrency_limit=None, **private)
+    if mode == "s2v":
+        panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
+                                     queue=False, **private)
+    if "make_controls" in panel.extras:
+        targets = [name for name in ("video", "control_source", "mask", *MADE_FROM_DRIVING) if name in panel.inputs]
+        panel.extras["make_controls"].click(
+            _make_controls_now(mode, names, targets, settings), components,
+            [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None, **private)
+
+    def submit(*values):
+        *values, request = values
+        named = dict(zip(names, values))
+        try:
+            typed = build_request(mode, named)
+            studio = get_studio(settings)
+            job = studio.submit(typed, owner=owner_of(settings, request))
+        except StudioError as exc:
+            gr.Warning(str(exc))
+            return [None, _final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
+        position = studio.store.queue_position(job.id)
+        card = progress_card(studio.status(job.id)) if position is None else \
+            f'<div class="progress-card" data-state="queued">Queued as job {job.id}: position {position} in line</div>'
+        return [job.id, card] + error_updates(panel, None)
+
+    def wait(job_id):
+        keep = gr.update()
+        if not job_id:
+            yield keep, keep, keep, keep, keep
+            return
+        studio = get_studio(settings)
+        if studio.gpu_call is not None:  # ZeroGPU: the job runs here, inside the GPU reservation
+            try:
+                studio.gpu_call(job_id)
+            except StudioError:
+                pass
+        shown_preview = None
+        try:
+            # driven by the worker's events; at most ten page updates a second
+            for status in studio.watch(job_id, min_interval_s=0.1):
+                if status.is_final:
+                    break
+                new_preview = status.preview if status.preview is not None and status.preview is not shown_preview else None
+                if new_preview is not None:
+                    shown_preview = new_preview
+                yield progress_card(status), new_preview if new_preview is not None else keep, keep, keep, keep
+        except StudioError as exc:  # removed from the queue while waiting
+            yield _final_card("failed", str(exc)), keep, keep, keep, keep
+            return
+        job = studio.store.get(job_id)
+        if job is None:
+            yield _final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
+            return
+        try:
+            result = studio.result_of(job)
+        except Cancelled as exc:
+            yield _final_card("stopped", str(exc)), keep, keep, f"Job {job_id} stopped.", keep
+            return
+        except StudioError as exc:
+            yield _final_card("failed", f"Failed: {exc}"), keep, keep, f"**Failed:** {exc}", keep
+            return
+        out = result.recipe.get("output", {})
+        seed = result.recipe.get("request", {}).get("seed")
+        text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
+                f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
+        timings = result.recipe.get("timings", {})
+        yield (_final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
+               str(result.media), text, result.recipe)
+
+    # an explicit signature, so gradio passes one value per component and the gr.Request last
+    P = inspect.Parameter
+    submit.__signature__ = inspect.Signature(
+        [P(f"v_{name}", P.POSITIONAL_OR_KEYWORD) for name in names]
+        + [P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
+
+    # our own queue orders the work, so these handlers may run side by side: each only waits on its job
+    panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],
+                         concurrency_limit=None, show_progress="hidden", **private).then(
+        wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
+        concurrency_limit=None, show_progress="hidden", **private)
+    # the stop event never waits behind a job
+    panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _cost(request, settings: Settings) -> str:
+    return get_studio(settings).estimate_cost(request)  # the studio's machine and memory-plan setting
+
+
+def _audio_duration(path, model_id):
+    if not path:
+        return ""
+    from wan_studio.media.audio import audio_duration
+
+    try:
+        seconds = audio_duration(path)
+    except StudioError as exc:
+        return str(exc)
+    fps = catalog.get(model_id).fps if model_id else 16
+    return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
+
+
+def _make_end_frame(settings: Settings):
+    """A one-frame preview from the T2V checkpoint of the FLF2V model's generation, as the end frame."""
+
+    def make_end_frame(prompt, model_id, request: gr.Request = None):
+        from wan_studio.requests import PreviewRequest
+
+        generation = catalog.get(model_id).generation if model_id else "tiny"
+        record = catalog.default_model("preview", generation)
+        if record is None:
+            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
+        try:
+            preview = PreviewRequest(model=record.id, prompt=prompt or "")
+            result = get_studio(settings).run(preview, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(result.media), gr.Tabs(selected="upload")
+
+    return make_end_frame
+
+
+def _stop_job(settings: Settings):
+    def stop_job(job_id):
+        if not job_id:
+            return
+        try:
+            get_studio(settings).worker.stop_job(job_id)
+        except StudioError as exc:
+            gr.Warning(str(exc))
+
+    return stop_job
