@@ -143,17 +143,17 @@ def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
     panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
 
 
-class FieldSlider(gr.Slider):
+def FieldSlider(*args, **kwargs) -> gr.Slider:
     """A slider whose typed-in value reaches the request as typed: the request's check then says which
-    field and what range ("Steps must be between 1 and 100; got 400."). gradio's own check raised a
-    bare "Error", logged a traceback and left the slider clamped. Drawn as gradio's slider."""
+    field and what range ("Guidance must be between 0 and 20; got 40."). gradio's own check raised a
+    bare "Error" and logged a traceback. (Its page still clamps the value on Generate; Steps is a
+    number box for that reason.) An instance, not a subclass: gradio writes a .pyi file beside the
+    module of every component class."""
+    from gradio.components.number import Number
 
-    is_template = True  # gradio then uses the parent's (Slider's) frontend
-
-    def preprocess(self, payload):
-        from gradio.components.number import Number
-
-        return None if payload is None else Number.round_to_precision(payload, self.precision)
+    slider = gr.Slider(*args, **kwargs)
+    slider.preprocess = lambda payload: None if payload is None else Number.round_to_precision(payload, slider.precision)
+    return slider
 
 
 def _component(mode: str, item: PageInput, height: int = 200):
