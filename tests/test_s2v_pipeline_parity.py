@@ -21,7 +21,6 @@ import importlib.util
 import math
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest

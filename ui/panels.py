@@ -9,7 +9,6 @@ a refused request shows its message next to the input that caused it and queues 
 
 from __future__ import annotations
 
-import html
 import inspect
 from dataclasses import dataclass, field
 
@@ -17,9 +16,10 @@ import gradio as gr
 
 from ui.availability import NAV_LABELS
 from ui.panel_specs import (
-    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, PageInput, build_request, is_shown, page_inputs,
-    request_class,
+    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, build_request, is_shown, request_class,
 )
+from ui.panel_inputs import FieldSlider, error_slot, mode_inputs
+from ui.progress_cards import final_card, idle_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
@@ -138,107 +138,6 @@ def panel_defaults(mode: str, record) -> list:
     ]
 
 
-# -- layout -----------------------------------------------------------------------------------
-def _error_slot(panel_errors: dict, mode: str, name: str) -> None:
-    panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
-
-
-def FieldSlider(*args, **kwargs) -> gr.Slider:
-    """A slider whose typed-in value reaches the request as typed: the request's check then says which
-    field and what range ("Guidance must be between 0 and 20; got 40."). gradio's own check raised a
-    bare "Error" and logged a traceback. (Its page still clamps the value on Generate; Steps is a
-    number box for that reason.) An instance, not a subclass: gradio writes a .pyi file beside the
-    module of every component class."""
-    from gradio.components.number import Number
-
-    slider = gr.Slider(*args, **kwargs)
-    slider.preprocess = lambda payload: None if payload is None else Number.round_to_precision(payload, slider.precision)
-    return slider
-
-
-def _component(mode: str, item: PageInput, height: int = 200):
-    """The page's input for a declared field: its kind, label, choices and first value from the request class."""
-    common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
-    if item.kind == "image" and item.multiple:
-        return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=110, **common)
-    if item.kind == "image":
-        return gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height, **common)
-    if item.kind == "video":
-        return gr.Video(sources=["upload"], height=height, **common)
-    if item.kind == "image-or-video":
-        return gr.File(type="filepath", file_types=["image", "video"], height=110, **common)
-    if item.kind == "audio":
-        return gr.Audio(sources=["upload", "microphone"], type="filepath", format="wav", **common)
-    if item.kind == "flag":
-        return gr.Checkbox(value=bool(item.value), **common)
-    if item.kind == "choices":
-        return gr.CheckboxGroup(list(item.choices), value=item.value, **common)
-    if item.kind == "choice" and len(item.choices) > 3 and any(words != value for words, value in item.choices):
-        return gr.Dropdown(list(item.choices), value=item.value, **common)
-    if item.kind == "choice":
-        return gr.Radio(list(item.choices), value=item.value, **common)
-    if item.kind == "number":
-        low, high, step = item.bounds
-        return FieldSlider(low, high, value=item.value, step=step, **common)
-    return gr.Textbox(value=item.value, placeholder=item.placeholder, **common)
-
-
-def _make_controls_button(mode: str, extras: dict, label: str) -> None:
-    """Makes now what the run would make from a plain video (annotator models), into the inputs."""
-    extras["make_controls"] = gr.Button(label, size="sm", elem_id=f"{mode}-make-controls")
-    extras["controls_note"] = gr.Markdown(visible=False, elem_id=f"{mode}-controls-note")
-
-
-def _mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
-    """The mode's own inputs, as its request class declares them, each followed by its error slot.
-
-    Placement only is decided here: FLF2V's end frame can also be drawn by a preview run, VACE's
-    first and last frames sit side by side, S2V shows the audio's length under the audio, and
-    Animate's driving video (with VACE's source video) gets a button that makes its controls now."""
-    inputs: dict = {}
-    duration_box = None
-    declared = {item.name: item for item in page_inputs(mode)}
-
-    def add(name, **options):
-        inputs[name] = _component(mode, declared[name], **options)
-        _error_slot(errors, mode, name)
-
-    names = list(declared)
-    while names:
-        name = names.pop(0)
-        if mode == "flf2v" and name == "image":
-            with gr.Row():
-                with gr.Column():
-                    add("image")
-                with gr.Column():
-                    # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
-                    with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
-                        with gr.Tab("Upload", id="upload"):
-                            add(names.pop(names.index("last_image")))
-                        with gr.Tab("Generate", id="generate"):
-                            end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
-                            end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
-                    extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
-        elif mode == "animate" and name == "pose_video":
-            # a plain driving video first; the pre-processed inputs below are made from it, or your own
-            add(names.pop(names.index("driving_video")))
-            _make_controls_button(mode, extras, "Make pose and face now (to look before generating)")
-            add(name)
-        elif mode == "vace" and name == "video":
-            add(name)
-            _make_controls_button(mode, extras, "Make the control now (to look before generating)")
-        elif mode == "vace" and name == "image":
-            with gr.Row():
-                add("image", height=160)
-                add(names.pop(names.index("last_image")), height=160)
-        else:
-            add(name)
-        if mode == "s2v" and name == "audio":
-            duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
-                                      elem_id="s2v-duration")
-    return inputs, duration_box
-
-
 def build_panel(mode: str, generation: str, visible: bool) -> Panel:
     spec = SPECS[mode]
     record = catalog.default_model(mode, generation)
@@ -250,14 +149,14 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
             with gr.Column(scale=2, min_width=320):
                 model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
                                     elem_id=f"{mode}-model")
-                _error_slot(errors, mode, "model")
+                error_slot(errors, mode, "model")
                 if spec.note:
                     gr.Markdown(spec.note, elem_classes="mode-note")
                 extras: dict = {}
-                inputs, s2v_duration = _mode_inputs(mode, errors, extras)
+                inputs, s2v_duration = mode_inputs(mode, errors, extras)
                 prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
                                     elem_id=f"{mode}-prompt")
-                _error_slot(errors, mode, "prompt")
+                error_slot(errors, mode, "prompt")
                 sizes = size_choices(record, spec) if record else []
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
@@ -267,21 +166,21 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                        value=record.frames_default if record else 81, step=4,
                                        label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
                                        interactive=not spec.frames_from_input)
-                _error_slot(errors, mode, "size")
+                error_slot(errors, mode, "size")
                 frames_auto = gr.Checkbox(spec.frames_from_input, label="Frames from the input video (its length)",
                                           visible=spec.frames_from_input, elem_id=f"{mode}-frames_auto")
                 duration = gr.Markdown("Frames follow the input video's length (the line under Generate shows the count)."
                                        if spec.frames_from_input else
                                        duration_text(record.frames_default, record) if record and mode != "s2v" else "",
                                        elem_id=f"{mode}-duration")
-                _error_slot(errors, mode, "frames")
+                error_slot(errors, mode, "frames")
                 with gr.Accordion("Advanced", open=False):
                     negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
                                                  elem_id=f"{mode}-negative_prompt")
                     # a number box, not a slider: a slider's page clamps what is typed to its range without a word
                     steps = gr.Number(value=record.steps if record else 30, precision=0, label=f"Steps (1-{MAX_STEPS})",
                                       elem_id=f"{mode}-steps")
-                    _error_slot(errors, mode, "steps")
+                    error_slot(errors, mode, "steps")
                     moe = bool(record and record.is_moe)
                     guidance = FieldSlider(0, 20, value=record.guidance if record else 5.0, step=0.1,
                                          label="Guidance (high-noise expert)" if moe else "Guidance",
@@ -289,19 +188,19 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     guidance_2 = FieldSlider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
                                            step=0.1, label="Guidance (low-noise expert)", visible=moe,
                                            elem_id=f"{mode}-guidance_2")
-                    _error_slot(errors, mode, "guidance")
+                    error_slot(errors, mode, "guidance")
                     flow_shift = FieldSlider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
                                            step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
-                    _error_slot(errors, mode, "flow_shift")
+                    error_slot(errors, mode, "flow_shift")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
                         randomize = gr.Checkbox(value=True, label="Random seed", elem_id=f"{mode}-randomize")
-                    _error_slot(errors, mode, "seed")
+                    error_slot(errors, mode, "seed")
                     cache = gr.Radio(list(field_meta(request_class(mode), "cache")["choices"]), value="off",
                                      label=field_label(request_class(mode), "cache"),
                                      info="skips transformer work at steps that barely change: faster, slightly different",
                                      elem_id=f"{mode}-cache")
-                    _error_slot(errors, mode, "cache")
+                    error_slot(errors, mode, "cache")
                 general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
@@ -309,7 +208,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 cost = gr.Markdown(elem_id=f"{mode}-cost", elem_classes="cost-line")
                 job_id = gr.State(None)
             with gr.Column(scale=3, min_width=320):
-                progress = gr.HTML(_idle_card(), elem_id=f"{mode}-progress")
+                progress = gr.HTML(idle_card(), elem_id=f"{mode}-progress")
                 video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
                                  buttons=["download"], elem_id=f"{mode}-result")
                 preview = gr.Image(label="Live preview (approximate, from the latents)", height=140,
@@ -348,30 +247,6 @@ def error_updates(panel: Panel, exc: Exception | None) -> list:
     return updates
 
 
-# -- progress card ----------------------------------------------------------------------------
-def _idle_card() -> str:
-    return '<div class="progress-card idle">Generate to preview here.</div>'
-
-
-def progress_card(status) -> str:
-    """Queue position, then a bar with step (and clip), elapsed and remaining time (a queue.status.JobStatus)."""
-    if status.state == "queued":
-        where = f"position {status.position}" if status.position else "next"
-        return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
-    if status.state == "extracting":
-        return (f'<div class="progress-card" data-state="extracting">'
-                f'<progress value="{status.step}" max="{status.total}"></progress>'
-                f'<span class="progress-text">Making the {html.escape(status.task or "control")} control · '
-                f'frame {status.step}/{status.total} · {status.elapsed_s:.1f}s elapsed</span></div>')
-    if not status.total:
-        return f'<div class="progress-card" data-state="loading">Loading the model… ({status.elapsed_s:.0f}s)</div>'
-    eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""
-    clip = f" · clip {status.clip}/{status.clips}" if status.clip else ""
-    return (f'<div class="progress-card" data-state="running">'
-            f'<progress value="{status.step}" max="{status.total}"></progress>'
-            f'<span class="progress-text">Step {status.step}/{status.total}{clip} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
-
-
 def _make_controls_now(mode: str, names: list, targets: list, settings: Settings):
     def make(*values):
         from wan_studio.runtime.controls import make_controls_in_studio
@@ -399,10 +274,6 @@ def _make_controls_now(mode: str, names: list, targets: list, settings: Settings
         return updates + [gr.update(value=note, visible=True)]
 
     return make
-
-
-def _final_card(state: str, text: str) -> str:
-    return f'<div class="progress-card" data-state="{state}">{html.escape(text)}</div>'
 
 
 # -- wiring -----------------------------------------------------------------------------------
@@ -501,7 +372,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             studio = get_studio(settings)
             job = studio.submit(typed, owner=owner_of(settings, request))
         except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
-            return [None, _final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
+            return [None, final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
         position = studio.store.queue_position(job.id)
         card = progress_card(studio.status(job.id)) if position is None else \
             f'<div class="progress-card" data-state="queued">Queued as job {job.id}: position {position} in line</div>'
@@ -529,26 +400,26 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                     shown_preview = new_preview
                 yield progress_card(status), new_preview if new_preview is not None else keep, keep, keep, keep
         except StudioError as exc:  # removed from the queue while waiting
-            yield _final_card("failed", str(exc)), keep, keep, keep, keep
+            yield final_card("failed", str(exc)), keep, keep, keep, keep
             return
         job = studio.store.get(job_id)
         if job is None:
-            yield _final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
+            yield final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
             return
         try:
             result = studio.result_of(job)
         except Cancelled as exc:
-            yield _final_card("stopped", str(exc)), keep, keep, f"Job {job_id} stopped.", keep
+            yield final_card("stopped", str(exc)), keep, keep, f"Job {job_id} stopped.", keep
             return
         except StudioError as exc:
-            yield _final_card("failed", f"Failed: {exc}"), keep, keep, f"**Failed:** {exc}", keep
+            yield final_card("failed", f"Failed: {exc}"), keep, keep, f"**Failed:** {exc}", keep
             return
         out = result.recipe.get("output", {})
         seed = result.recipe.get("request", {}).get("seed")
         text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
                 f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
         timings = result.recipe.get("timings", {})
-        yield (_final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
+        yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
                str(result.media), text, result.recipe)
 
     # an explicit signature, so gradio passes one value per component and the gr.Request last

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 
-
 def add_extract_parser(sub) -> None:
     from wan_studio.media.extract import KINDS
 

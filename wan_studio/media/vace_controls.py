@@ -19,7 +19,6 @@ user uploads a ready-made control video (source="control").
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from PIL import Image

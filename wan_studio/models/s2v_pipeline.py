@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline
 
-from pipelines.common import flow_scheduler, generator_for, to_uint8_frames
+from pipelines.common import flow_scheduler, to_uint8_frames
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP as FIRST_CLIP_DROP
 
 INIT_MOTION_FRAMES = 6  # motion frames set to the reference picture when a video starts from it (as upstream)

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from wan_studio import __version__, catalog
+from wan_studio import __version__
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
 from wan_studio.memory import step_cache
