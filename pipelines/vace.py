@@ -14,6 +14,13 @@ def _source_frames(request, record, count: int) -> list:
     return media.resize_frames(media.fit_frames(frames, count), request.width, request.height)
 
 
+def first_frame(request, record):
+    """The source video's first frame as the run reads it (at the output size): where a click picks
+    the object to inpaint, in the output pixels the request's point is given in."""
+    return media.resize_frames(media.load_video_frames(request.video, fps=record.fps, max_frames=1),
+                               request.width, request.height)[0]
+
+
 def extraction_frames(request, record, field: str) -> list:
     """The frames an annotator makes the `field` control from: the source video as the run reads
     it (the model's fps, the run's frame count and size), so the control lines up frame for frame."""

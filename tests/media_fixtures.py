@@ -39,6 +39,16 @@ def make_mask_video(path: Path, size=(160, 120), fps: float = 16, seconds: float
                              "-c:v", "libx264", "-pix_fmt", "yuv420p", "-qp", "0"))
 
 
+def moving_square_video(path: Path, size=(64, 48), fps: float = 16, seconds: float = 0.6, square=16,
+                        start=(8, 12), step=2) -> Path:
+    """A red square on grey moving right `step` px a frame from `start` (its top-left corner)."""
+    w, h = size
+    x0, y0 = start
+    return make_video(path, size, fps, seconds, source="color=c=gray",
+                      codec=("-vf", f"color=c=red:s={square}x{square}[sq];[in][sq]overlay=x={x0}+{step}*n:y={y0}:shortest=1",
+                             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-qp", "0"))
+
+
 def speech_like(seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:
     """A voice-like signal: harmonics of a gliding pitch (110-220 Hz) under syllable-rate bursts."""
     rng = np.random.default_rng(seed)

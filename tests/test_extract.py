@@ -191,11 +191,13 @@ def test_extract_pose_and_face_keep_the_count_and_fps(settings, clip, tmp_path, 
 
 
 def test_a_video_with_nobody_in_it_is_refused_by_name(settings, clip, monkeypatch, capsys):
-    from wan_studio.media.extract.people import People
+    from wan_studio.media.extract.people import Detector
 
-    monkeypatch.setattr(People, "_boxes", lambda self, frames: [[] for _ in frames])  # a detector that finds nobody
+    monkeypatch.setattr(Detector, "detect", lambda self, frames: [[] for _ in frames])  # a detector that finds nothing
     assert cli_main(["extract", "pose", str(clip), "--annotator", "tiny-pose"]) == 2
     assert "No person was found in dance.mp4" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-segmenter"]) == 2
+    assert "No person was found in dance.mp4 to make a mask of; click on the object" in capsys.readouterr().err
     assert not (settings.output_dir / "controls").exists()
 
 
@@ -217,16 +219,21 @@ def test_vace_pose_from_a_plain_video_generates(engine, tmp_path):
     assert result.recipe["extracted"]["video"]["annotator"] == "tiny-pose"
 
 
-def test_the_replace_mask_is_the_persons_box_grown_a_little():
-    from wan_studio.media.extract.people import Person, person_masks
+def test_masks_are_the_outline_grown_or_the_box_around_it_and_keep_a_lost_object():
+    from wan_studio.media.extract.outline import shaped
 
-    people = [Person(None), Person((40, 20, 80, 100)), Person((50, 20, 90, 100))]
-    masks = person_masks((200, 120), people)
+    outline = np.zeros((120, 200), bool)
+    outline[40:60, 50:70] = True  # a 20 px square...
+    outline[60:80, 60:62] = True  # ...on a thin stick
+    lost = np.zeros_like(outline)
+    grown, boxed = shaped([lost, outline, lost], "outline"), shaped([lost, outline, lost], "box")
     grow = 4  # 2 % of 120 is 2.4: at least 4 px
-    assert masks[1][20 - grow:100 + grow, 40 - grow:80 + grow].min() == 255
-    assert masks[1].sum() // 255 == (80 + 2 * grow) * (40 + 2 * grow)
-    assert np.array_equal(masks[0], masks[1])  # before anyone is found: the first box found
-    assert masks[2][50, 88] == 255 and masks[1][50, 88] == 0  # the box follows the person
+    assert not grown[0].any() and not boxed[0].any()  # before the object is seen: nothing
+    assert grown[1][40 - grow:60 + grow, 50 - grow:70 + grow].min() == 255  # the square, 4 px wider each way
+    assert grown[1][79 + grow, 61] == 255 and grown[1][79 + grow + 1, 61] == 0  # the stick's end, grown 4 px
+    assert grown[1][75, 50] == 0  # beside the stick: outside the outline, inside its box
+    assert boxed[1][75, 50] == 255 and boxed[1].sum() // 255 == (40 + 2 * grow) * (20 + 2 * grow)
+    assert np.array_equal(grown[2], grown[1]) and np.array_equal(boxed[2], boxed[1])  # lost: the last one stays
 
 
 @pytest.mark.parametrize("animate_mode, made", [
@@ -256,6 +263,11 @@ def test_animate_from_a_plain_driving_video(engine, tmp_path, monkeypatch, anima
         kept = read_video(engine.library.root / saved[field])
         assert kept["count"] == 9 and kept["fps"] == 30.0
     assert read_video(engine.library.root / saved["face_video"])["width"] == 512
+    if animate_mode == "replace":  # the mask is the box around the person, the shape replace mode was trained on
+        for frame in read_video(engine.library.root / saved["mask_video"])["frames"]:
+            inside = frame[..., 0] > 127
+            ys, xs = np.nonzero(inside)
+            assert not len(ys) or inside[ys.min():ys.max() + 1, xs.min():xs.max() + 1].all()
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("a re-run must use the made inputs, not extract again")
@@ -309,60 +321,146 @@ def test_extract_layout_and_vace_layout_from_a_plain_video(engine, clip, tmp_pat
 
 
 # -- a click picks the object ----------------------------------------------------------------------
-def _moving_box_detector(monkeypatch, start_x=10):
-    """Detections a real detector would give for a box moving right 2 px a frame (label 3), plus a
-    still one (label 5); the Tiny detector's random weights find arbitrary boxes."""
-    from wan_studio.media.extract.people import Detector
+IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
-    def detect(self, frames):
-        found = []
-        for _ in frames:
-            t = len(seen)
-            seen.append(t)
-            found.append([([start_x + 2 * t, 10, start_x + 20 + 2 * t, 30], 3), ([40, 25, 60, 45], 5)])
-        return found
 
-    seen = []
-    monkeypatch.setattr(Detector, "detect", detect)
+def _sam2_that_follows_red(monkeypatch):
+    """A stand-in for SAM2's forward (the Tiny one has random weights): the red pixels of the frame
+    it is given, as long as its prompt is on red: the click, the box or the mask carried from the
+    chunk before; nothing once a prompt misses. It reads the frame and the prompts in the model's
+    own square input, so the frames' normalising and the prompts' scaling are checked too."""
+    from types import SimpleNamespace
+
+    from transformers import Sam2VideoModel
+
+    def forward(self, inference_session, frame=None, **kwargs):
+        session = inference_session
+        index = session.add_new_frame(frame)
+        rgb = frame.permute(1, 2, 0).numpy() * IMAGENET_STD + IMAGENET_MEAN
+        red = (rgb[..., 0] > 0.6) & (rgb[..., 1] < 0.3)
+        points = session.point_inputs_per_obj.get(0, {}).get(index)
+        mask = session.mask_inputs_per_obj.get(0, {}).get(index)
+        if points is not None:
+            (xy,) = points["point_coords"][0].numpy()
+            if points["point_labels"][0, 0].tolist() == [1]:
+                session.following = bool(red[int(xy[0, 1]), int(xy[0, 0])])
+            else:
+                (x0, y0), (x1, y1) = xy.astype(int)
+                session.following = bool(red[y0:y1, x0:x1].any())
+        elif mask is not None:
+            session.following = bool((mask[0, 0].numpy() > 0.5)[red].any())
+        calls.append(session)
+        logits = np.where(red & session.following, 10.0, -10.0).astype(np.float32)
+        return SimpleNamespace(pred_masks=torch.from_numpy(logits)[None, None])
+
+    calls = []
+    monkeypatch.setattr(Sam2VideoModel, "forward", forward)
+    return calls
+
+
+def _red(frames) -> np.ndarray:
+    """Where the red square is, per decoded frame."""
+    return (frames[..., 0] > 150) & (frames[..., 1] < 80)
 
 
 def test_vace_inpaint_regenerates_the_clicked_object_as_it_moves(engine, tmp_path, monkeypatch):
     import pipelines.vace as vace
+    from tests.media_fixtures import moving_square_video
     from wan_studio.requests import VACERequest
 
-    _moving_box_detector(monkeypatch)
+    _sam2_that_follows_red(monkeypatch)
     calls = []
     original = vace.call_pipeline
     monkeypatch.setattr(vace, "call_pipeline", lambda pipe, request, callback, **kwargs: (
         calls.append(kwargs), original(pipe, request, callback, **kwargs))[1])
-    clip = make_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
-    request = VACERequest(model="tiny-vace", prompt="a red car", vace_mode="inpaint", video=str(clip), point=[15, 20],
-                          frames=9, seed=4).prepare()
+    # a square low in a 64x48 frame: the click lands on it only when scaled to the model's 64x64 input
+    clip = moving_square_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6, start=(8, 30))
+    red = _red(read_video(clip)["frames"])
+    request = VACERequest(model="tiny-vace", prompt="a red car", vace_mode="inpaint", video=str(clip), point=[15, 32],
+                         frames=9, seed=4).prepare()
     result = engine.generate(request)
     masks = [np.asarray(mask.convert("L")) > 127 for mask in calls[-1]["mask"]]
     assert len(masks) == 9
-    assert masks[0][20, 15] and not masks[0][35, 50]  # the clicked box, not the still one beside it
-    assert masks[8][20, 40] and not masks[0][20, 40]  # followed: 16 px further right by frame 9
-    assert result.recipe["extracted"]["mask"]["annotator"] == "tiny-detector"
+    for mask, square in zip(masks, red):
+        assert mask[square].all()  # the whole square, frame after frame as it moves
+        ys, xs = np.nonzero(square)
+        near = np.zeros_like(square)
+        near[max(0, ys.min() - 4):ys.max() + 5, max(0, xs.min() - 4):xs.max() + 5] = True
+        assert not mask[~near].any()  # and nothing more than 4 px around it
+    assert not masks[0][:, 40:].any() and masks[8][:, 40:].any()  # followed right
+    assert result.recipe["extracted"]["mask"]["annotator"] == "tiny-segmenter"
     assert result.recipe["request"]["mask"].endswith(".mp4")
 
 
-def test_a_point_outside_the_frame_or_on_nothing_is_refused(engine, settings, tmp_path, monkeypatch, capsys):
+def test_a_long_video_is_followed_across_sessions(monkeypatch, tmp_path):
+    """Every CHUNK frames SAM2 starts afresh from the last mask: the object stays followed, and what
+    a click misses stays missed."""
+    from tests.media_fixtures import moving_square_video
+    from wan_studio import catalog, models
+    from wan_studio.media import load_video_frames
+    from wan_studio.media.extract import outline
+
+    calls = _sam2_that_follows_red(monkeypatch)
+    monkeypatch.setattr(outline, "CHUNK", 4)
+    clip = moving_square_video(tmp_path / "long.mp4", (64, 48), fps=16, seconds=1.0, start=(2, 10), step=2)
+    frames, red = load_video_frames(clip), _red(read_video(clip)["frames"])
+    segmenter = outline.Segmenter(models.resolve(catalog.annotator("tiny-segmenter")), "cpu")
+    done = []
+    masks = segmenter.outlines(frames, {0: ("box", (0, 5, 30, 35))}, lambda i, n: done.append(i))
+    assert len(masks) == len(frames) == 16 and len({id(session) for session in calls}) == 4  # 4 sessions
+    assert all(mask[square].all() and not mask[~square].any() for mask, square in zip(masks, red))
+    assert done == [4, 8, 12, 16]
+    missed = segmenter.outlines(frames, {0: ("point", (60, 40))})
+    assert not any(mask.any() for mask in missed)
+
+
+def test_a_point_or_box_outside_the_frame_or_on_nothing_is_refused(engine, settings, tmp_path, monkeypatch, capsys):
+    from tests.media_fixtures import moving_square_video
     from wan_studio.errors import RequestError
     from wan_studio.requests import VACERequest
 
-    clip = make_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
+    clip = moving_square_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
     with pytest.raises(RequestError) as info:
         VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(clip), point=[80, 10], frames=9).prepare()
     assert info.value.field == "point" and "outside the 64x48 frame" in str(info.value)
-    _moving_box_detector(monkeypatch)
-    assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-detector", "--point", "60,5"]) == 2
+    _sam2_that_follows_red(monkeypatch)
+    assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-segmenter", "--point", "60,5"]) == 2
     assert "Nothing was found at (60, 5) in the first frame of street.mp4" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-segmenter", "--box", "40,30,60,45"]) == 2
+    assert "Nothing was found in the box (40, 30, 60, 45)" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--box", "40,30,20,45"]) == 2
+    assert "not a box inside the 64x48 frame" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--box", "1,2,3"]) == 2
+    assert "A box is four whole numbers" in capsys.readouterr().err
+    assert cli_main(["extract", "mask", str(clip), "--point", "5,5", "--box", "1,2,30,30"]) == 2
+    assert "a point or a box on the object, not both" in capsys.readouterr().err
     assert cli_main(["extract", "depth", str(clip), "--point", "6,5"]) == 2
     assert "depth does not take one" in capsys.readouterr().err
+    assert cli_main(["extract", "pose", str(clip), "--shape", "box"]) == 2
+    assert "for mask and background videos, not pose" in capsys.readouterr().err
     assert cli_main(["extract", "mask", str(clip), "--point", "six,5"]) == 2
     assert "two whole numbers" in capsys.readouterr().err
     assert not (settings.output_dir / "controls").exists()
+
+
+def test_extract_mask_and_background_of_a_boxed_object(settings, tmp_path, monkeypatch, capsys):
+    from tests.media_fixtures import moving_square_video
+
+    _sam2_that_follows_red(monkeypatch)
+    clip = moving_square_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
+    source = read_video(clip)
+    red = _red(source["frames"])
+    for kind in ("mask", "background"):
+        output = tmp_path / f"{kind}.mp4"
+        assert cli_main(["extract", kind, str(clip), "--annotator", "tiny-segmenter", "--box", "0,0,40,40",
+                         "--shape", "box", "--output", str(output), "--quiet"]) == 0
+        made = read_video(output)
+        assert (made["count"], made["fps"], made["width"], made["height"]) == (source["count"], 16.0, 64, 48)
+        if kind == "mask":
+            assert all(frame[square].min() > 200 for frame, square in zip(made["frames"], red))
+        else:  # the object blacked out, the rest kept
+            assert all(frame[square].max() < 40 for frame, square in zip(made["frames"], red))
+            assert np.abs(made["frames"][:, 2, 60].astype(int) - 128).max() < 8
 
 
 def test_dry_run_says_what_will_be_made_and_by_which_model(settings, tmp_path, capsys):
@@ -379,6 +477,11 @@ def test_dry_run_says_what_will_be_made_and_by_which_model(settings, tmp_path, c
         "pose_video": {"kind": "pose", "from": "driving_video", "annotator": "vitpose-base-simple"},
         "face_video": {"kind": "face", "from": "driving_video", "annotator": "vitpose-base-simple"},
     }
+    assert cli_main(["generate", "--mode", "animate", "--model", "wan2.2-animate-14b", "--prompt", "x", "--image",
+                     str(character), "--driving-video", str(driving), "--animate-mode", "replace", "--dry-run"]) == 0
+    shown = json.loads(capsys.readouterr().out)["extract"]
+    assert shown["mask_video"] == {"kind": "mask", "from": "driving_video", "annotator": "sam2.1-hiera-large"}
+    assert shown["background_video"]["annotator"] == "sam2.1-hiera-large"
 
 
 def test_the_page_can_make_a_vace_control_first_and_says_when_there_is_nothing_to_make(settings, tmp_path):
@@ -439,6 +542,21 @@ def test_the_pose_takes_the_characters_proportions_and_keeps_its_angles():
     assert retarget.bone_ratios(tall, [driving], 400, 200)[frozenset((9, 10))] == pytest.approx(0.5)
 
 
+def test_the_fitted_pose_moves_to_where_the_character_stands():
+    from wan_studio.media.extract import retarget
+
+    # a 400x200 picture centre-cropped to a 200x200 frame loses 100 px each side
+    assert np.allclose(retarget.to_frame([[150, 50]], (400, 200), (200, 200)), [[50, 50]])
+    assert np.allclose(retarget.from_frame([[50, 50]], (400, 200), (200, 200)), [[150, 50]])
+    character = _standing(arm=20, leg=30, neck=(140.0, 60.0))
+    small = ((character[0] - (140.0, 60.0)) * 0.5 + (50.0, 100.0), character[1])  # half size, elsewhere
+    scale, shift = retarget.placement(character, small)
+    assert scale == pytest.approx(2.0)
+    assert np.allclose(small[0] * scale + shift, character[0])  # on the character, bone for bone
+    unseen = (character[0], np.zeros(18, bool))
+    assert retarget.placement(unseen, small)[0] == 1.0  # no neck to meet: left where it is
+
+
 def test_animate_can_fit_the_pose_to_the_character(engine, tmp_path):
     from tests.media_fixtures import make_image
     from wan_studio.errors import RequestError
@@ -470,3 +588,49 @@ def test_extract_pose_can_fit_to_a_character_picture(settings, clip, tmp_path, c
     assert read_video(output)["count"] == 24
     assert cli_main(["extract", "depth", str(clip), "--annotator", "tiny-depth", "--fit-to", str(character)]) == 2
     assert "for pose videos, not depth" in capsys.readouterr().err
+
+
+# -- memory: the annotators' footprints --------------------------------------------------------------
+def test_annotators_are_counted_exactly_and_their_pass_is_in_the_estimate(tmp_path):
+    """Published sizes: SAM 2.1 Large 224.4 M, ViTPose-B 86 M, RT-DETR R50 42 M, Depth Anything V2
+    Small 24.8 M parameters. A replace job's annotators run before its pipeline loads; their pass is
+    a phase of the estimate: weights in fp32 plus the working allowance."""
+    from tests.media_fixtures import make_image
+    from wan_studio import catalog
+    from wan_studio.memory.estimate import calibration, estimate
+    from wan_studio.memory.footprints import annotator_footprint
+    from wan_studio.memory.plans import Machine, ladder
+    from wan_studio.requests import AnimateRequest
+
+    published = {"sam2.1-hiera-large": 224.4e6, "vitpose-base-simple": 86e6, "rtdetr-r50vd-coco-o365": 42e6,
+                 "depth-anything-v2-small": 24.8e6}
+    for annotator_id, params in published.items():
+        assert annotator_footprint(catalog.annotator(annotator_id)).params == pytest.approx(params, rel=0.02)
+    character = make_image(tmp_path / "character.png", (640, 640))
+    driving = make_video(tmp_path / "dance.mp4", (160, 120), fps=30, seconds=0.5)
+    replace = AnimateRequest(model="wan2.2-animate-14b", prompt="x", image=str(character), driving_video=str(driving),
+                             animate_mode="replace").prepare()
+    machine = Machine("cuda", 16.0, 64.0, name="NVIDIA GeForce RTX 4080", capability=(8, 9))
+    record = replace.checkpoint
+    found = estimate(record, replace, ladder(machine, record)[-1], machine)
+    expected = (224.4e6 + 86e6 + 42e6) * 4 / 2**30 + calibration()["annotators"]["working_gb"]
+    assert found.breakdown["extract_phase"] == pytest.approx(expected, rel=0.02)
+    plain = AnimateRequest(model="wan2.2-animate-14b", prompt="x", image=str(character), pose_video=str(driving),
+                           face_video=str(driving)).prepare()
+    assert "extract_phase" not in estimate(record, plain, ladder(machine, record)[-1], machine).breakdown
+
+
+def test_the_last_jobs_pipeline_makes_room_for_the_annotators_only_when_needed(engine, monkeypatch):
+    import dataclasses
+
+    from wan_studio import catalog
+
+    engine.swap.activate(catalog.get("tiny-t2v"), "t2v")
+    engine.swap._backend = dataclasses.replace(engine.swap.backend, kind="cuda", device="cuda")
+    free = {"gib": 8.0}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *args: (int(free["gib"] * 2**30), 16 * 2**30))
+    engine.swap.make_room(2.8)
+    assert engine.swap.active_key.model == "tiny-t2v"  # 8 GiB free: it stays for the next job
+    free["gib"] = 1.0
+    engine.swap.make_room(2.8)
+    assert engine.swap.active_key is None

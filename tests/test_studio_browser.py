@@ -287,6 +287,25 @@ def test_animate_makes_pose_and_face_from_a_plain_video_for_a_look_first(page, s
     assert "extracted" not in recipe and recipe["output"]["frames"] == 18  # 0.6 s at 30 fps, made beforehand
 
 
+def test_vace_inpaint_takes_a_click_on_the_first_frame(page, studio, media):
+    """The first frame shows at the output size once a video is given; a click there is the point
+    (output pixels) of the object to regenerate, and a marker shows where it landed."""
+    open_mode(page, "vace")
+    upload(page, "vace-video", media["clip"], "video")
+    picture = page.locator("#vace-point-picker img")
+    picture.wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#vace-point-picker img').naturalWidth > 0")
+    box, plain = picture.bounding_box(), picture.get_attribute("src")
+    picture.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.75})
+    point = page.locator("#vace-point textarea, #vace-point input")
+    expect(point).not_to_have_value("")
+    x, y = (int(v) for v in point.input_value().split(","))
+    assert abs(x - 64 * 0.25) <= 1 and abs(y - 48 * 0.75) <= 1  # tiny-vace makes 64x48 from this 96x64 clip
+    page.wait_for_function("(src) => document.querySelector('#vace-point-picker img').getAttribute('src') !== src",
+                           arg=plain)  # redrawn with the marker
+    screenshot(page, "vace-click-the-object")
+
+
 def test_send_to_v2v_and_i2v_fill_the_input_and_run(page, studio):
     outputs = studio[1]
     page.fill("#t2v-prompt textarea", "a red ball rolls")

@@ -16,9 +16,10 @@ Presets and LoRAs go through `options` like any request field: `{"preset": "fast
 (a file of the LoRAs folder, a preset-table name or `hf://...`), never a server path.
 `/enhance` (prompt, mode, llm) returns {prompt, method, language, messages}.
 `/extract` (kind, video, options) makes a control video from a plain one (kind: depth, pose, face,
-mask, background, layout; options: {"annotator": ID, "point": [x, y]} (the object clicked on the
-first frame, for mask and background)) and returns the file and {kind, frames, fps}; it
-waits for the running job, as the annotator shares the accelerator.
+mask, background, layout; options: {"annotator": ID, "point": [x, y] or "box": [x0, y0, x1, y1]
+(the object clicked or boxed on the first frame, for mask and background; else the main person),
+"mask_shape": "outline" or "box"}) and returns the file and {kind, frames, fps}; it waits for the
+running job, as the annotator shares the accelerator.
 """
 
 from __future__ import annotations
@@ -166,13 +167,14 @@ def register_api(settings: Settings, get_studio) -> None:
 
         options = dict(options or {})
         try:
-            unknown = sorted(set(options) - {"annotator", "point"})
+            unknown = sorted(set(options) - {"annotator", "point", "box", "mask_shape"})
             if unknown:
-                raise StudioError(f"Unknown option for /extract: {unknown[0]!r}; the options are 'annotator' and 'point'.")
+                raise StudioError(f"Unknown option for /extract: {unknown[0]!r}; the options are 'annotator', 'point', "
+                                  "'box' and 'mask_shape'.")
             if video is None:
                 raise StudioError("No video was given; upload the plain video to make the control from.")
             made = extract_in_studio(get_studio(settings), str(kind or ""), _paths(video), options.get("annotator"),
-                                     options.get("point"))
+                                     options.get("point"), options.get("box"), options.get("mask_shape"))
             info = media.probe_video(made)
         except StudioError as exc:
             raise gr.Error(str(exc))

@@ -93,11 +93,17 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
         elif mode == "animate" and name == "pose_video":
             # a plain driving video first; the pre-processed inputs below are made from it, or your own
             add(names.pop(names.index("driving_video")))
-            _make_controls_button(mode, extras, "Make pose and face now (to look before generating)")
+            _make_controls_button(mode, extras, "Make the inputs now: pose and face (and mask and background for replace), to look first")
             add(name)
         elif mode == "vace" and name == "video":
             add(name)
             _make_controls_button(mode, extras, "Make the control now (to look before generating)")
+        elif mode == "vace" and name == "point":
+            add(name)
+            # a click on the first frame (shown at the output size, so its pixels are the point's)
+            extras["point_picker"] = gr.Image(label="…or click the object on the first frame", interactive=False,
+                                              height=200, visible=declared[name].visible, elem_id="vace-point-picker")
+            extras["point_frame"] = gr.State(None)  # the frame without the marker
         elif mode == "vace" and name == "image":
             with gr.Row():
                 add("image", height=160)

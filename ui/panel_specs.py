@@ -127,13 +127,13 @@ def _number(value):
     return value
 
 
-def _parse_bbox(text):
+def _whole_numbers(name: str, text):
+    """A box or a point typed as "x0, y0, x1, y1" / "x, y" (the request checks how many)."""
+    from wan_studio.requests.fields import whole_numbers
+
     if not text or not str(text).strip():
         return None
-    try:
-        return [int(v) for v in str(text).replace(",", " ").split()]
-    except ValueError:
-        raise RequestError("bbox", f"The box must be four whole numbers x0, y0, x1, y1; got {text!r}.") from None
+    return whole_numbers(text, name)
 
 
 def request_kwargs(mode: str, values: dict) -> dict:
@@ -160,8 +160,8 @@ def request_kwargs(mode: str, values: dict) -> dict:
     for name, value in values.items():
         if name in COMMON_FIELDS:
             continue
-        if name == "bbox":
-            value = _parse_bbox(value)
+        if name in ("bbox", "point") and not isinstance(value, list):
+            value = _whole_numbers(name, value)
         elif name == "reference":
             value = [getattr(v, "name", v) for v in (value or [])]
         elif name == "outpaint_directions":

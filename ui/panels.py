@@ -247,6 +247,55 @@ def error_updates(panel: Panel, exc: Exception | None) -> list:
     return updates
 
 
+PICKER_SIDE = 1024  # the picture to click is at least this big: Gradio maps a click on an image shown larger
+                   # than its own pixels as if it were not scaled, so a small frame is enlarged first
+
+
+def _first_frame_to_click(names: list, settings: Settings):
+    """VACE inpaint: the video's first frame at the output size (enlarged by a whole factor), to
+    click the object on; the State keeps the picture without a marker and the factor."""
+    def show(*values):
+        import math
+
+        from PIL import Image
+
+        from wan_studio.runtime.controls import first_frame_to_click
+
+        named = dict(zip(names, values))
+        if named.get("vace_mode") != "inpaint" or not named.get("video"):
+            return None, None
+        # the frame depends on the video and the size only; stand-ins let the request resolve its size
+        record = catalog.get(named["model"]) if named.get("model") else None
+        named.update(prompt="first frame", point="0, 0", mask=None, bbox="", frames_auto=False,
+                     frames=record.frames_min if record else 5)
+        try:
+            path = first_frame_to_click(build_request("vace", named).prepare(), settings.output_dir / "controls")
+        except StudioError:
+            return None, None  # the video or the size is not usable yet: its own message shows on Generate
+        frame = Image.open(path)
+        factor = max(1, math.ceil(PICKER_SIDE / max(frame.size)))
+        if factor > 1:
+            frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST).save(path)
+        return str(path), [str(path), factor]
+
+    return show
+
+
+def _clicked_point(picked, evt: gr.SelectData):
+    """The clicked pixel as the point (output pixels), and the frame with a marker there."""
+    from PIL import Image, ImageDraw
+
+    if not picked or evt.index is None:
+        return gr.update(), gr.update()
+    path, factor = picked
+    x, y = (int(v) for v in evt.index)
+    marked = Image.open(path).convert("RGB")
+    radius = max(4, min(marked.size) // 60)
+    draw = ImageDraw.Draw(marked)
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(255, 40, 40), outline=(255, 255, 255), width=2)
+    return f"{x // factor}, {y // factor}", marked
+
+
 def _make_controls_now(mode: str, names: list, targets: list, settings: Settings):
     def make(*values):
         from wan_studio.runtime.controls import make_controls_in_studio
@@ -336,11 +385,19 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     if switch:
         switchable = [name for name in panel.inputs if name != switch]
 
-        def show_inputs(choice):
-            return [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
+        picker = [panel.extras["point_picker"]] if "point_picker" in panel.extras else []
 
-        panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable],
+        def show_inputs(choice):
+            shown = [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
+            return shown + [gr.update(visible=is_shown(mode, "point", {switch: choice}))] * len(picker)
+
+        panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable] + picker,
                                     queue=False, **private)
+    if "point_picker" in panel.extras:
+        picker, frame = panel.extras["point_picker"], panel.extras["point_frame"]
+        for trigger in (panel.inputs["video"], panel.size, panel.inputs["vace_mode"]):
+            trigger.change(_first_frame_to_click(names, settings), components, [picker, frame], queue=False, **private)
+        picker.select(_clicked_point, frame, [panel.inputs["point"], picker], queue=False, **private)
     if mode == "flf2v":
         panel.extras["end_make"].click(
             _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],

@@ -200,6 +200,13 @@ def _cover_box(size: tuple[int, int], width: int, height: int) -> tuple[float, f
     return left, top, left + crop_w, top + crop_h
 
 
+def cover_transform(size: tuple[int, int], width: int, height: int) -> tuple[float, float, float]:
+    """(scale, left, top) of center_crop_resize: a point p of a `size` picture lands at
+    (p - (left, top)) * scale in the width x height result."""
+    left, top, right, _ = _cover_box(size, width, height)
+    return width / (right - left), left, top
+
+
 def center_crop_resize(image, width: int, height: int) -> Image.Image:
     """Scale to cover width x height, then crop the centre: exactly width x height, nothing stretched."""
     image = _as_pil(image)

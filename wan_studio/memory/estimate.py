@@ -168,6 +168,23 @@ def _resident_gb(fp: Footprint, full_gb: float, plan: Plan) -> float:
     return min(full_gb, (fp.block or fp.params * 0.19) * fraction_per_param)
 
 
+def extraction_gb(request) -> float:
+    """Accelerator GiB while annotators make a job's controls from plain videos (before the Wan
+    pipeline loads): their weights in fp32, counted as if all were loaded at once, and a working
+    allowance. 0 for a job with nothing to make."""
+    wanted = request.controls_to_extract() if hasattr(request, "controls_to_extract") else {}
+    if not wanted:
+        return 0.0
+    from wan_studio.media.extract import annotators_used
+    from wan_studio.memory.footprints import annotator_footprint
+
+    options = request.extraction_options()
+    used = annotators_used([kind for kind, _ in wanted.values()], request.checkpoint.is_tiny,
+                           prompted=options.get("point") is not None or options.get("box") is not None)
+    weights = sum(annotator_footprint(record).params for record in used) * 4 / GB
+    return weights + calibration()["annotators"]["working_gb"]
+
+
 def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: bool = False) -> Estimate:
     """Peak memory, RAM and seconds of running `request` on `record` with `plan` on `machine`."""
     cal = calibration()
@@ -225,7 +242,10 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
         "denoise_phase": round(denoise_peak, 3), "vae_decode_working": round(decode_act, 3),
         "decode_phase": round(decode_peak, 3), "allocator_overhead": overhead,
     }
-    peak = max(encode_peak, denoise_peak, decode_peak) + overhead
+    extract_peak = extraction_gb(request)  # the engine frees the accelerator for it first (SwapManager.make_room)
+    if extract_peak:
+        breakdown["extract_phase"] = round(extract_peak, 3)
+    peak = max(encode_peak, denoise_peak, decode_peak, extract_peak) + overhead
 
     # RAM: whatever the plan keeps off the accelerator, plus loading (from_pretrained reads to RAM first)
     total_weights = sum(weights.values())

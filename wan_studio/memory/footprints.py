@@ -157,6 +157,26 @@ def footprints(record: Checkpoint) -> dict[str, Footprint]:
     return found
 
 
+def annotator_footprint(annotator) -> Footprint:
+    """An annotator's exact parameters (the models that make controls from a plain video), counted
+    on the meta device like a checkpoint's components."""
+    if annotator.is_tiny:
+        return _tiny_annotator_footprint(annotator.id)
+    return _footprint_of_config(annotator.id, annotator.kind)
+
+
+@lru_cache(maxsize=None)
+def _tiny_annotator_footprint(annotator_id: str) -> Footprint:
+    import torch
+
+    from wan_studio import catalog
+    from wan_studio.models import tiny
+
+    record = catalog.annotator(annotator_id)
+    with torch.device("meta"):
+        return _count(record.kind, tiny.build_annotator(record)[0])
+
+
 def shipped_transformer_configs() -> dict[str, dict]:
     """checkpoint id -> its transformer's full-size diffusers config (with `_class_name`), for the
     checkpoints whose transformer is a diffusers class (LoRA shape checks read these)."""

@@ -261,7 +261,33 @@ def build_annotator(record):
         model = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17, use_simple_decoder=True,
                                                        scale_factor=4)).eval()
         return model, VitPoseImageProcessorPil(size={"height": 64, "width": 48})  # 256x192 on the real one
+    if record.kind == "segmenter":
+        return (_tiny_sam2(),)
     raise ValueError(f"no tiny annotator for {record.kind!r}")
+
+
+def _tiny_sam2():
+    """SAM2's video model at a 64 px input (1024 on the real one). Its memory attention reads 64
+    channels and splits each object pointer into 64-wide tokens, so those widths stay."""
+    from transformers import Sam2VideoConfig, Sam2VideoModel
+
+    _seeded()
+    size, width = 64, 128
+    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=8, num_attention_heads=1, image_size=[size, size],
+                    blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                    num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[2, 2, 2, 2],
+                    global_attention_blocks=[3], window_positional_embedding_background_size=[2, 2])
+    vision = dict(model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8],
+                  backbone_feature_sizes=[[size // 4] * 2, [size // 8] * 2, [size // 16] * 2], fpn_hidden_size=width)
+    return Sam2VideoModel(Sam2VideoConfig(
+        vision_config=vision, image_size=size, num_maskmem=3,
+        prompt_encoder_config=dict(hidden_size=width, image_size=size, patch_size=16, mask_input_channels=4),
+        mask_decoder_config=dict(hidden_size=width, mlp_dim=64, num_hidden_layers=1, num_attention_heads=2,
+                                 iou_head_hidden_dim=32),
+        memory_attention_hidden_size=width, memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=64,
+        memory_attention_rope_feat_sizes=[size // 16] * 2, memory_encoder_hidden_size=width,
+        memory_encoder_output_channels=64, mask_downsampler_embed_dim=width, memory_fuser_embed_dim=width,
+        memory_fuser_intermediate_dim=64)).eval()
 
 
 class _SavedTogether:

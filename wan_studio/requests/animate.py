@@ -82,7 +82,13 @@ class AnimateRequest(VideoInput, GenerationRequest):
         return {name: (MADE_FROM_DRIVING[name], "driving_video") for name in self._needed() if not getattr(self, name)}
 
     def extraction_options(self) -> dict:
-        return {"character": self.image} if self.retarget and "pose_video" in self.controls_to_extract() else {}
+        wanted = self.controls_to_extract()
+        options = {}
+        if self.retarget and "pose_video" in wanted:  # fitted to the character, where it stands in the output
+            options.update(character=self.image, output_size=(self.width, self.height))
+        if "mask_video" in wanted or "background_video" in wanted:
+            options["mask_shape"] = "box"  # the shape replace mode was trained on: the box around the person
+        return options
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._image_size = inputs.image_size("image", self.image)

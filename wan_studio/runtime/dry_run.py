@@ -60,8 +60,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     if wanted:  # what annotator models will make first, from which input
         from wan_studio.media.extract import annotator_for
 
-        point = request.extraction_options().get("point")
-        summary["extract"] = {field: {"kind": kind, "from": source, "annotator": annotator_for(kind, record.is_tiny, point).id}
+        summary["extract"] = {field: {"kind": kind, "from": source, "annotator": annotator_for(kind, record.is_tiny).id}
                               for field, (kind, source) in wanted.items()}
     try:
         choice = choose(record, request, machine, pinned, attention_of(request, settings))

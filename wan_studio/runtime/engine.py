@@ -187,6 +187,9 @@ class Engine:
         by_source: dict[str, dict[str, str]] = {}
         for field, (kind, source) in request.controls_to_extract().items():
             by_source.setdefault(source, {})[field] = kind
+        from wan_studio.memory.estimate import extraction_gb
+
+        self.swap.make_room(extraction_gb(request))
         made, extracted = {}, {}
         for source, wanted in by_source.items():
             frames = pipelines.extraction_frames(wrapper, request, record, source)
@@ -209,7 +212,7 @@ class Engine:
                 write_mp4(path, np.stack([np.asarray(frame) for frame in controls[kind]]), record.fps)
                 made[field] = str(path)
                 extracted[field] = {"kind": kind, "from": name, "seconds": seconds,
-                                    "annotator": extract.annotator_for(kind, record.is_tiny, options.get("point")).id}
+                                    "annotator": extract.annotator_for(kind, record.is_tiny).id}
                 if kind == "pose" and options.get("character"):
                     extracted[field]["fitted_to"] = Path(options["character"]).name
         return made, extracted

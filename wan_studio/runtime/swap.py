@@ -200,6 +200,18 @@ class SwapManager:
             self.plan_notes = []
             _free_memory()
 
+    def make_room(self, gb: float) -> None:
+        """Release the active pipeline when the GPU has less than `gb` GiB free: annotators making a
+        job's controls run before its pipeline loads, and must not meet the last job's weights."""
+        if gb <= 0 or self._active is None or self.backend.device != "cuda":
+            return
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        if free / 2**30 < gb:
+            log.info("releasing %s to make %.1f GiB of room for the annotators", self._active_key.model, gb)
+            self.release()
+
     def unload_all(self) -> None:
         """Release the active pipeline and the shared components too."""
         with self._lock:

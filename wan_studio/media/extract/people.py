@@ -69,6 +69,10 @@ class Detector:
         found = self.processor.post_process_object_detection(outputs, threshold=self.threshold, target_sizes=sizes)
         return [[(box.tolist(), int(label)) for box, label in zip(f["boxes"], f["labels"])] for f in found]
 
+    def people(self, frames: list[Image.Image]) -> list[list]:
+        """The boxes of the people in each frame."""
+        return [[box for box, label in found if label == self.person] for found in self.detect(frames)]
+
 
 class People:
     """The detector and pose models of a pose annotator, loaded once per extraction."""
@@ -80,10 +84,6 @@ class People:
         self.torch, self.device = self.detector.torch, device
         self.pose_processor = VitPoseImageProcessorPil.from_pretrained(pose_folder)
         self.pose = VitPoseForPoseEstimation.from_pretrained(pose_folder).to(device).eval()
-
-    def _boxes(self, frames: list[Image.Image]) -> list[list]:
-        person = self.detector.person
-        return [[box for box, label in found if label == person] for found in self.detector.detect(frames)]
 
     def _keypoints(self, frames: list[Image.Image], boxes: list[tuple]) -> list[tuple[np.ndarray, np.ndarray]]:
         # ViTPose takes boxes as x, y, width, height
@@ -99,7 +99,7 @@ class People:
         for start in range(0, len(frames), CHUNK):
             chunk = [frame.convert("RGB") for frame in frames[start:start + CHUNK]]
             boxes = []
-            for found in self._boxes(chunk):
+            for found in self.detector.people(chunk):
                 box = follow(box, found)
                 boxes.append(box)
             seen = [i for i, b in enumerate(boxes) if b is not None]
@@ -162,42 +162,3 @@ def face_crops(frames: list[Image.Image], people: list[Person], threshold: float
         box = tuple(int(round(v)) for v in (x - side / 2, y - side / 2, x + side / 2, y + side / 2))
         crops.append(frame.convert("RGB").crop(box).resize((FACE_SIZE, FACE_SIZE), Image.Resampling.BICUBIC))
     return crops
-
-
-# -- replace mode -------------------------------------------------------------------------------
-def person_masks(size: tuple[int, int], people: list[Person]) -> list[np.ndarray]:
-    return box_masks(size, [person.box for person in people])
-
-
-def box_masks(size: tuple[int, int], boxes: list) -> list[np.ndarray]:
-    """The box in each frame, grown by 2 % of the short side (at least 4 px) for the hair and the
-    edges a detector's box cuts close: 255 inside, 0 outside. Frames before the first box take it."""
-    width, height = size
-    grow = max(4, round(0.02 * min(width, height)))
-    first = next((box for box in boxes if box is not None), None)
-    masks = []
-    for box in boxes:
-        box = box or first
-        mask = np.zeros((height, width), np.uint8)
-        if box is not None:
-            x0, y0, x1, y1 = (int(round(v)) for v in box)
-            mask[max(0, y0 - grow): min(height, y1 + grow), max(0, x0 - grow): min(width, x1 + grow)] = 255
-        masks.append(mask)
-    return masks
-
-
-def clicked_object(first_frame: list[tuple[list, int]], point: tuple[int, int]) -> tuple[list, int] | None:
-    """The smallest detection of the first frame that holds the clicked point, or None."""
-    x, y = point
-    holding = [(box, label) for box, label in first_frame if box[0] <= x <= box[2] and box[1] <= y <= box[3]]
-    return min(holding, key=lambda item: _area(item[0]), default=None)
-
-
-def follow_object(detections: list[list[tuple[list, int]]], start: tuple[list, int]) -> list[tuple]:
-    """The clicked object's box in every frame: followed among detections of its label."""
-    box, label = tuple(start[0]), start[1]
-    boxes = []
-    for found in detections:
-        box = follow(box, [b for b, l in found if l == label and overlap(box, b) > 0]) if boxes else box
-        boxes.append(box)
-    return boxes

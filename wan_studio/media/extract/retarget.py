@@ -4,15 +4,17 @@ picture is not driven by an adult's long legs (the option Wan-Animate's preproce
 Each bone (OpenPose limb) is scaled by how long it is on the character against the driving video's
 first frame where it is seen, both measured in heights of their own picture; a left and right pair
 takes the larger ratio, as upstream does, and a bone never seen on one side keeps its length. The
-skeleton is then rebuilt from the neck outward, every bone at its driving angle with its new length;
-the neck stays where it is in the driving video (upstream also moves the skeleton into the
-character's picture: here the picture is fitted to the output size like the pose video).
+skeleton is then rebuilt from the neck outward, every bone at its driving angle with its new length.
+Last, as upstream does, the whole motion is moved to where the character stands: in the output
+frame (both the picture and the pose video are centre-cropped to it), the first posed frame is
+scaled to the character's size and its neck put on the character's neck; every frame moves alike.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from wan_studio.media import cover_transform
 from wan_studio.media.extract.skeleton import LIMBS
 
 NECK = 1
@@ -65,3 +67,27 @@ def retarget(points: np.ndarray, seen: np.ndarray, ratios: dict) -> np.ndarray:
         if seen[parent] and seen[child]:
             moved[child] = moved[parent] + (points[child] - points[parent]) * ratios.get(frozenset((parent, child)), 1.0)
     return moved
+
+
+def to_frame(points: np.ndarray, size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+    """Points of a `size` picture where they land once it is centre-cropped to `frame` (w, h)."""
+    scale, left, top = cover_transform(size, *frame)
+    return (np.asarray(points, float) - (left, top)) * scale
+
+
+def from_frame(points: np.ndarray, size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+    scale, left, top = cover_transform(size, *frame)
+    return np.asarray(points, float) / scale + (left, top)
+
+
+def placement(character: tuple, first: tuple) -> tuple[float, np.ndarray]:
+    """(scale, shift) that puts the `first` skeleton on the `character`'s, both (points, seen) in the
+    same frame: scaled by their summed bone lengths (bones seen on both), necks on each other."""
+    (mine, mine_seen), (theirs, theirs_seen) = character, first
+    if not (mine_seen[NECK] and theirs_seen[NECK]):
+        return 1.0, np.zeros(2)
+    both = [bone for bone in LIMBS if all(mine_seen[i] and theirs_seen[i] for i in bone)]
+    mine_length = sum(float(np.linalg.norm(mine[a] - mine[b])) for a, b in both)
+    theirs_length = sum(float(np.linalg.norm(theirs[a] - theirs[b])) for a, b in both)
+    scale = mine_length / theirs_length if mine_length > 0 and theirs_length > 0 else 1.0
+    return scale, mine[NECK] - theirs[NECK] * scale
