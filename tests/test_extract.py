@@ -57,8 +57,9 @@ def test_one_scale_for_the_whole_clip():
 ])
 def test_bad_videos_are_named_and_nothing_is_written(settings, tmp_path, capsys, problem, fragment):
     source = tmp_path / "nothere.mp4" if problem == "missing" else write_wav(tmp_path / "speech.wav", speech_like(1.0), 16000)
-    assert cli_main(["extract", "depth", str(source), "--annotator", "tiny-depth"]) == 2
-    assert fragment in capsys.readouterr().err
+    for kind, annotator in (("depth", "tiny-depth"), ("mask", "tiny-segmenter")):
+        assert cli_main(["extract", kind, str(source), "--annotator", annotator]) == 2
+        assert fragment in capsys.readouterr().err
     assert not (settings.output_dir / "controls").exists()
 
 
@@ -206,6 +207,13 @@ def test_the_pose_annotator_names_its_detectors_download_too(settings, clip, cap
     err = capsys.readouterr().err
     assert "python -m wan_studio download rtdetr-r50vd-coco-o365" in err
     assert "python -m wan_studio download vitpose-base-simple" in err
+    assert cli_main(["extract", "mask", str(clip)]) == 2  # the main person: the detector finds them for SAM2
+    err = capsys.readouterr().err
+    assert "python -m wan_studio download rtdetr-r50vd-coco-o365" in err
+    assert "python -m wan_studio download sam2.1-hiera-large" in err
+    assert cli_main(["extract", "mask", str(clip), "--point", "5,5"]) == 2  # a click: SAM2 alone
+    err = capsys.readouterr().err
+    assert "download sam2.1-hiera-large" in err and "rtdetr" not in err
 
 
 def test_vace_pose_from_a_plain_video_generates(engine, tmp_path):

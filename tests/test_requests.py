@@ -32,7 +32,7 @@ PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt
         ({"width": "wide"}, "width", "Width must be a whole number of pixels"),
         ({"frames": 10}, "frames", "Frames must be of the form 4k+1 (the VAE packs 4 frames per latent); got 10, nearest legal: 9 or 13"),
         ({"frames": 1}, "frames", "Frames must be between 5 and 33"),
-        ({"frames": 81}, "frames", "Frames must be between 5 and 33 for Tiny T2V (random weights); got 81"),
+        ({"frames": 961}, "frames", "Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 961"),
         ({"steps": 0}, "steps", "Steps must be a whole number of at least 1; got 0"),
         ({"steps": 2.5}, "steps", "Steps must be a whole number"),
         ({"steps": 1000}, "steps", "Steps must be at most 200"),

@@ -388,7 +388,7 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     page.locator("#t2v-error-steps").wait_for(state="visible")
     assert "Steps must be at most 200; got 400." in page.locator("#t2v-error-steps").inner_text()
     set_number(page, "t2v-frames", 999)  # a slider: the typed value reaches the request, which names it
-    expect(page.locator("#t2v-cost")).to_contain_text("Frames must be between 5 and 33 for Tiny T2V (random weights); got 999.")
+    expect(page.locator("#t2v-cost")).to_contain_text("Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 999.")
     set_number(page, "t2v-frames", 9)
     log = studio[2].read_text()
     assert "greater than maximum" not in log and "Traceback" not in log, log[-2000:]

@@ -38,6 +38,7 @@ class Settings:
     enhancer_key: str = ""  # its API key (better given as WAN_STUDIO_ENHANCER_KEY)
     enhancer_endpoint_model: str = ""  # the model name sent to the endpoint
     enhancer_timeout_s: float = 20.0
+    max_video_seconds: float = 60.0  # the longest video a request may ask for (made in windows)
 
 
 def config_path() -> Path:
@@ -85,6 +86,7 @@ def load_settings(**flags) -> Settings:
         enhancer_key=str(pick("enhancer_key", "") or ""),
         enhancer_endpoint_model=str(pick("enhancer_endpoint_model", "") or ""),
         enhancer_timeout_s=float(pick("enhancer_timeout_s", 20.0)),
+        max_video_seconds=float(pick("max_video_seconds", 60.0)),
     )
 
 

@@ -51,6 +51,7 @@ class Checkpoint:
     frames_min: int
     frames_max: int
     frame_rule: str  # "4k+1" or "clip" (fixed clip length, S2V)
+    frames_window: int  # the native length a long video is made in windows of (runtime/windows.py)
     steps: int
     guidance: float
     guidance_2: float | None
@@ -141,7 +142,7 @@ def _checkpoint_from(raw: dict) -> Checkpoint:
         sizes=tuple(_parse_size(s) for s in raw["sizes"]),
         spatial_granularity=raw["spatial_granularity"], fps=raw["fps"],
         frames_default=frames["default"], frames_min=frames["min"], frames_max=frames["max"],
-        frame_rule=frames.get("rule", "4k+1"),
+        frame_rule=frames.get("rule", "4k+1"), frames_window=frames.get("window", frames["default"]),
         steps=defaults["steps"], guidance=defaults["guidance"], guidance_2=defaults.get("guidance_2"),
         flow_shift=dict(defaults["flow_shift"]), components=dict(raw["components"]),
         shared=dict(raw["shared"]), download_gb=raw["download_gb"],

@@ -107,8 +107,33 @@ def request_from_args(args, settings):
         raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
     values = request_values(args, cls)
     values["model"] = args.model or default_model_id(args.mode, settings)
+    if getattr(args, "duration", None) is not None:
+        if "frames" in values:
+            raise RequestError("frames", "Give --frames or --duration, not both.")
+        values["frames"] = frames_for_duration(args.duration, values["model"])
     _check_paths_exist(cls, values)
     return cls(**values)
+
+
+def frames_for_duration(text: str, model_id: str) -> int:
+    """'20', '20s' or '1:30' -> the frame count of that many seconds at the checkpoint's fps (4k+1
+    within one pass; past the checkpoint's range, made in windows, any count)."""
+    from wan_studio import catalog
+    from wan_studio.errors import RequestError
+
+    value = str(text).strip().lower().removesuffix("s")
+    try:
+        minutes, _, seconds = value.rpartition(":")
+        total = float(seconds) + 60 * float(minutes or 0)
+    except ValueError:
+        raise RequestError("frames", f"--duration takes seconds (20, 20s or 1:30); got {text!r}.") from None
+    if total <= 0:
+        raise RequestError("frames", f"--duration must be more than 0 seconds; got {text!r}.")
+    record = catalog.get(model_id)
+    frames = round(total * record.fps)
+    if frames + 1 <= record.frames_max:
+        return max(record.frames_min, round(frames / 4) * 4 + 1)
+    return frames
 
 
 def _check_paths_exist(cls, values: dict) -> None:

@@ -67,6 +67,8 @@ def add_request_flags(gen: argparse.ArgumentParser) -> None:
         if f.name not in NOT_FLAGS:
             _add(gen, GenerationRequest, f, f.metadata.get("help") or None)
     gen.add_argument("--size", type=_converter("size", declared_fields.size), help="WIDTHxHEIGHT, e.g. 832x480")
+    gen.add_argument("--duration", help="the length in seconds (20, 20s or 1:30) instead of --frames; past what the "
+                                        "checkpoint makes at once (about 5 s) the video is made in windows, up to 60 s")
     inputs = gen.add_argument_group("mode inputs (file paths and settings; each mode takes the ones it needs)")
     for name, uses in mode_fields().items():
         by_help: dict[str, list[str]] = {}

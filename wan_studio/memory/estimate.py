@@ -71,6 +71,9 @@ def shape_of(request) -> Shape:
 
     clip = getattr(request, "clip_frames", None)
     passes = getattr(request, "clips", None) or 1
+    windows = request.windows() if getattr(request, "long_video", False) else None
+    if windows is not None:  # a long video: its windows, each a pass of the native length
+        clip, passes = max(windows.lengths), windows.count
     method, _ = step_cache.method_for(request.checkpoint, request.mode, step_cache.conditioning_of(request))
     return Shape(
         mode=request.mode, width=request.width, height=request.height, frames=clip or request.frames,

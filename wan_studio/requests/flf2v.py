@@ -7,14 +7,14 @@ from typing import ClassVar
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
-from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.long_video import LongVideoRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
 from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
-class FLF2VRequest(GenerationRequest):
+class FLF2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "flf2v"
 
     image: str | None = request_field(label="Start frame", file="image", help="the first frame")

@@ -7,14 +7,14 @@ from typing import ClassVar
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
-from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.long_video import LongVideoRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
 from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
-class I2VRequest(GenerationRequest):
+class I2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "i2v"
 
     image: str | None = request_field(label="Source image", file="image", help="the picture the video starts from")

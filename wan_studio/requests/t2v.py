@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.long_video import LongVideoRequest
 
 
 @dataclass
-class T2VRequest(GenerationRequest):
+class T2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "t2v"

@@ -56,6 +56,11 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     for derived in ("clips", "segments", "audio_duration_s"):  # S2V clips and audio, Animate segments
         if hasattr(type(request), derived):
             summary[derived] = getattr(request, derived)
+    windows = request.windows() if getattr(request, "long_video", False) else None
+    if windows is not None:  # a long video: made in windows, each continuing from the one before
+        from wan_studio.runtime.windows import prompt_for
+
+        summary["windows"] = {**windows.as_dict(), "prompts": [prompt_for(request.prompt, i) for i in range(windows.count)]}
     wanted = request.controls_to_extract()
     if wanted:  # what annotator models will make first, from which input
         from wan_studio.media.extract import annotator_for

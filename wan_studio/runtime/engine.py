@@ -148,6 +148,8 @@ class Engine:
             "per_step_s": timings["per_step_s"],
         }, plan=plan, choice=choice, steps_down=steps_down)
         recipe["cache"] = timings["cache"].as_recipe()
+        if timings.get("windows"):
+            recipe["windows"] = timings["windows"]
         recipe["messages"] = messages + ([timings["cache"].message] if timings["cache"].message else [])
         try:
             copied = self.library.copy_inputs(result_id, request.input_files())
@@ -164,6 +166,8 @@ class Engine:
         except BaseException:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise
+        if timings.get("windows"):
+            self._saved_windows(request).clear()  # the result has them now
         report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
         return result
 
@@ -220,8 +224,11 @@ class Engine:
     def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
         """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
         import pipelines
+        from wan_studio.runtime import windows
 
-        total = pipelines.total_steps(wrapper, request)
+        long_video = request.windows(record) if getattr(request, "long_video", False) else None  # None: one pass
+        total = pipelines.total_steps(wrapper, request) * (long_video.count if long_video else 1)
+        window_now, skipped = [None], [0]  # the window being made; steps of windows kept from an earlier run
         report(JobStatus("loading"))
         pipe = self.swap.activate(record, pipelines.pipeline_mode(wrapper, request), plan)
         from wan_studio.loras import apply as lora_apply
@@ -234,24 +241,44 @@ class Engine:
 
         def on_step_end(pipe_, step, timestep, callback_kwargs):
             step_times.append(time.perf_counter())
-            done = len(step_times)
-            per_step = (step_times[-1] - loaded) / done
+            done = len(step_times) + skipped[0]
+            per_step = (step_times[-1] - loaded) / len(step_times)
             preview = None
             if previews and (done % preview_every == 0 or done == total):
                 preview = latent_preview(callback_kwargs.get("latents"))
             report(JobStatus("running", step=done, total=total, elapsed_s=step_times[-1] - loaded,
                              remaining_s=per_step * max(0, total - done), preview=preview,
-                             clip=callback_kwargs.get("clip"), clips=callback_kwargs.get("clips")))
+                             clip=callback_kwargs.get("clip") or window_now[0],
+                             clips=callback_kwargs.get("clips") or (long_video.count if long_video else None)))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
             return callback_kwargs
 
+        account = None
         try:
-            frames = wrapper.run(pipe, request, record, on_step_end)
+            if long_video is None:
+                frames = wrapper.run(pipe, request, record, on_step_end)
+            else:
+                def activate(mode: str):
+                    return self.swap.activate(record, mode, plan)
+
+                def report_window(index: int, resumed: bool) -> None:
+                    window_now[0] = index + 1
+                    if resumed:  # made before a restart or a Stop: its steps count as done
+                        skipped[0] += total // long_video.count
+
+                frames, account = windows.run(request, record, wrapper, activate, on_step_end, self._saved_windows(request),
+                                              report_window)
         finally:
             cache.remove()
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
-        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache}
+        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account}
+
+    def _saved_windows(self, request):
+        """Where a long job keeps its finished windows until its result is saved."""
+        from wan_studio.runtime.windows import SavedWindows, job_key
+
+        return SavedWindows(self._scratch_root() / "windows" / job_key(request))
 
     def _recipe(self, request: GenerationRequest, record, timings: dict, plan, choice, steps_down) -> dict:
         from wan_studio.memory.apply import vae_tiling_in_use

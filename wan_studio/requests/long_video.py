@@ -1,0 +1,119 @@
+"""The modes that make a video longer than the checkpoint makes at once (T2V, I2V, TI2V, FLF2V):
+past the checkpoint's frame range, the video is made in windows (wan_studio/runtime/windows.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from wan_studio.catalog import Checkpoint
+from wan_studio.errors import RequestError
+from wan_studio.requests.base import GenerationRequest, is_whole_number
+from wan_studio.requests.fields import request_field
+
+
+# how a window continues from the one before (wan_studio/runtime/windows.py does it)
+FRAMES, LAST_FRAME = "frames", "last frame"
+DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1}
+
+
+def conditioning_of(request) -> str:
+    """I2V and FLF2V checkpoints take one frame (the next window's start image); the rest hold frames."""
+    return LAST_FRAME if request.mode in ("i2v", "flf2v") else FRAMES
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How a long request is cut: each window's frame count (4k+1) and the frames they share."""
+
+    lengths: tuple[int, ...]
+    overlap: int
+    conditioning: str
+    total: int  # frames asked for (the last window may run past them; the extra is cut)
+
+    @property
+    def count(self) -> int:
+        return len(self.lengths)
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "lengths": list(self.lengths), "overlap": self.overlap,
+                "conditioning": self.conditioning}
+
+
+def max_video_seconds() -> float:
+    """The longest video a request may ask for (config.json `max_video_seconds`, default 60)."""
+    from wan_studio.settings import load_settings
+
+    return load_settings().max_video_seconds
+
+
+@dataclass
+class LongVideoRequest(GenerationRequest):
+    long_video: ClassVar[bool] = True
+
+    # the page leaves both to their defaults for now (the CLI, the API and batch files take them)
+    window_overlap: int | None = request_field(
+        label="Window overlap (frames)", page=False,
+        help="a video past the checkpoint's length is made in windows; each continues from this many frames "
+             "of the one before (T2V/TI2V: 4k+1, default 5; I2V/FLF2V: 1, the last frame as the next start image)")
+    color_correction: float | None = request_field(
+        label="Colour correction between windows", bounds=(0.0, 1.0, 0.05), page=False,
+        help="0-1: how far each later window's colours are pulled toward the first's (default 0.5)")
+
+    def is_long(self, record: Checkpoint | None = None) -> bool:
+        record = record or self.checkpoint
+        return self.frames is not None and is_whole_number(self.frames) and self.frames > record.frames_max
+
+    def windows(self, record: Checkpoint | None = None) -> Windows | None:
+        """The windows of a request longer than the checkpoint makes at once (each of its native
+        length, the last only as long as needed); None for one that fits in one pass."""
+        record = record or self.checkpoint
+        if not self.is_long(record):
+            return None
+        kind = conditioning_of(self)
+        overlap = self.window_overlap if self.window_overlap is not None else DEFAULT_OVERLAP[kind]
+        window = record.frames_window
+        lengths, covered = [window], window
+        while covered < self.frames:
+            remaining = self.frames - covered
+            if remaining >= window - overlap:
+                length = window
+            else:  # still 4k+1 and at least 5
+                length = max(5, overlap + remaining + (-(overlap + remaining - 1)) % 4)
+            lengths.append(length)
+            covered += length - overlap
+        return Windows(tuple(lengths), overlap, kind, self.frames)
+
+    def _check_frames(self, record: Checkpoint) -> None:
+        if not self.is_long(record):
+            super()._check_frames(record)
+            self._check_window_fields(record, long=False)
+            return
+        longest = int(max_video_seconds() * record.fps)
+        if self.frames > longest:
+            raise RequestError("frames", f"Frames must be at most {longest} ({max_video_seconds():g} s at {record.fps} "
+                                         f"fps, the studio's longest video); got {self.frames}.")
+        # any count: the windows are 4k+1 each and the last is cut to the frames asked for
+        self._check_window_fields(record, long=True)
+
+    def _check_window_fields(self, record: Checkpoint, long: bool) -> None:
+        if self.color_correction is not None:
+            self._check_range("color_correction", self.color_correction, (0.0, 1.0), "Colour correction")
+        overlap = self.window_overlap
+        if overlap is None:
+            return
+        window = record.frames_window
+        if not is_whole_number(overlap) or overlap < 1:
+            raise RequestError("window_overlap", f"The window overlap must be a whole number of frames, at least 1; "
+                                                 f"got {overlap!r}.")
+        if conditioning_of(self) == FRAMES:
+            if overlap >= window:
+                raise RequestError("window_overlap", f"The window overlap must be shorter than the window "
+                                                     f"({window} frames for {record.name}); got {overlap}.")
+            if (overlap - 1) % 4:
+                below = (overlap - 1) // 4 * 4 + 1
+                raise RequestError("window_overlap", f"The window overlap must be of the form 4k+1 (whole latents); "
+                                                     f"got {overlap}, nearest legal: {below} or {below + 4}.")
+        elif overlap != 1:
+            raise RequestError("window_overlap", f"{self.mode.upper()} continues each window from one frame (the last, "
+                                                 f"as the next start image); the overlap must be 1, got {overlap}.")
