@@ -139,16 +139,23 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
         client.predict("tiny-i2v", "x", handle_file(str(small)), {"image": "../../etc/passwd"}, api_name="/i2v")
     with pytest.raises(AppError, match="Unknown option for t2v"):
         client.predict("tiny-t2v", "x", {"image": "/etc/passwd"}, api_name="/t2v")
+    with pytest.raises(AppError, match="'continue_from' is a file, not an option"):
+        client.predict("tiny-t2v", "x", {"continue_from": "/etc/passwd", "frames": 9}, api_name="/t2v")
     for sneaky in ("../../etc/passwd", "/etc/passwd", "..", "sub/../../x"):
         with pytest.raises(AppError, match="Refused|no result"):
             client.predict(sneaky, api_name="/rerun")
     again, again_recipe = client.predict(recipe["id"], api_name="/rerun")
     assert again_recipe["request"]["seed"] == 4 and again_recipe["id"] != recipe["id"]
+    # /extend: the I2V result, 1 s longer, as a new one
+    longer, longer_recipe = client.predict(recipe["id"], 1, {"prompt": "and on"}, api_name="/extend")
+    assert read_video(longer)["count"] == recipe["output"]["frames"] + 16 and longer_recipe["parent"] == recipe["id"]
+    with pytest.raises(AppError, match="Unknown option for /extend: 'steps'"):
+        client.predict(recipe["id"], 1, {"steps": 3}, api_name="/extend")
 
     stats = client.predict(api_name="/stats")
     assert stats["text"]["GPU"] == "n/a" and stats["sample"]["ram_total_gb"] > 0
     jobs = client.predict(api_name="/queue")
-    assert [j["state"] for j in jobs] == ["done", "done"]
+    assert [j["state"] for j in jobs] == ["done", "done", "done"]  # the I2V video, its re-run and its extension
     with pytest.raises(AppError, match="no job nope"):
         client.predict("nope", api_name="/stop")
 

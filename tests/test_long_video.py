@@ -247,3 +247,66 @@ def test_a_long_job_killed_after_its_second_window_finishes_from_the_third_after
         reopened.close()
     assert done.state == "done" and calls == [7, 8]  # windows 3 and 4 (seeds 5 + 2, 5 + 3)
     assert read_video(done.result_path)["count"] == 53
+
+
+@pytest.mark.parametrize("mode, model, fields", [
+    ("t2v", "tiny-t2v", {}),
+    ("i2v", "tiny-i2v", {"image": True}),
+])
+def test_extend_continues_a_result_from_its_recipe(settings, tmp_path, capsys, mode, model, fields, monkeypatch):
+    """`extend RESULT --seconds 2`: the whole video, the old frames first, then 32 more (2 s at 16 fps);
+    the new recipe names its parent, and the parent is left as it was."""
+    import json
+    from pathlib import Path
+
+    from wan_studio.cli import main as cli_main
+
+    args = ["generate", "--mode", mode, "--model", model, "--prompt", "a paper boat", "--frames", "17", "--seed", "4",
+            "--quiet"]
+    if fields.get("image"):
+        args += ["--image", str(make_image(tmp_path / "start.png", (64, 64)))]
+    assert cli_main(args) == 0
+    parent = capsys.readouterr().out.strip()
+    parent_frames = read_video(parent)["frames"]
+    calls = _spy(monkeypatch, f"pipelines.{mode}")
+    assert cli_main(["extend", parent, "--seconds", "2", "--prompt", "it sails on", "--quiet"]) == 0
+    child = capsys.readouterr().out.strip()
+    made = read_video(child)
+    assert made["count"] == 17 + 32 and made["fps"] == 16.0
+    # the old video first (encoded twice as an mp4 now: close, not equal)
+    assert np.abs(made["frames"][:16].astype(int) - parent_frames[:16].astype(int)).mean() < 3
+    assert all(request.prompt == "it sails on" for request, _ in calls)
+    if mode == "i2v":  # the first new window starts on the old video's last frame, not on the old start image
+        assert np.abs(np.asarray(calls[0][1]["image"]).astype(int) - parent_frames[-1].astype(int)).mean() < 8
+    recipe = json.loads(Path(child).with_suffix(".json").read_text())
+    assert recipe["parent"] == Path(parent).stem
+    assert recipe["windows"]["continuing"] and recipe["windows"]["continued_frames"] == 17
+    assert np.array_equal(read_video(parent)["frames"], parent_frames)  # the parent is untouched
+
+
+def test_extend_refuses_what_it_cannot_continue(settings, tmp_path, capsys):
+    from tests.media_fixtures import make_video
+    from wan_studio.cli import main as cli_main
+
+    assert cli_main(["generate", "--mode", "v2v", "--model", "tiny-t2v", "--prompt", "x", "--video",
+                     str(make_video(tmp_path / "clip.mp4", (64, 64), fps=16, seconds=0.6)), "--quiet"]) == 0
+    restyled = capsys.readouterr().out.strip()
+    assert cli_main(["extend", restyled, "--seconds", "2"]) == 2
+    assert "Extend continues T2V, I2V and TI2V videos" in capsys.readouterr().err
+    assert cli_main(["extend", str(tmp_path / "missing.mp4"), "--seconds", "2"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert cli_main(["extend", restyled, "--seconds", "0"]) == 2
+
+
+def test_the_page_says_which_prompt_line_goes_with_which_seconds():
+    from ui.panels import _windows_text, frames_ceiling
+    from wan_studio import catalog
+
+    record = catalog.get("tiny-t2v")
+    assert frames_ceiling("t2v", record) == 960 and frames_ceiling("v2v", record) == 33  # 60 s at 16 fps
+    text = _windows_text(T2VRequest(model="tiny-t2v", prompt="a paper boat\na storm comes", frames=41, seed=1))
+    # windows of 17 frames with 5 held: frames 0-17, 17-29, 29-41 at 16 fps
+    assert "Made in 3 windows of up to 17 frames" in text
+    assert "- 0.0–1.1 s: a paper boat" in text and "- 1.1–1.8 s: a storm comes" in text and "- 1.8–2.6 s: a storm comes" in text
+    assert _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=33, seed=1)) == ""  # one pass
+    assert "a prompt of several lines" in _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=41, seed=1))

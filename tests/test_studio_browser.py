@@ -202,6 +202,15 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     page.wait_for_function("() => document.querySelector('#t2v-cost').innerText.includes('13 frames')")
     screenshot(page, "mode-t2v")
     assert generate_and_play(page, outputs, "t2v")["output"]["frames"] == 13
+    # Extend: the video shown, 1 s longer (16 frames at 16 fps), as a new result naming its parent
+    first = newest_recipe(outputs, "t2v")
+    set_number(page, "t2v-extend-seconds", 1)
+    page.wait_for_function("() => document.querySelector('#t2v-extend-seconds input').value === '1'")
+    page.click("#t2v-extend")
+    page.wait_for_function("(id) => { const r = document.querySelector('#t2v-status')?.innerText || '';"
+                           " return r.includes('29 frames'); }", arg=first["id"])
+    extended = newest_recipe(outputs, "t2v")
+    assert extended["parent"] == first["id"] and extended["output"]["frames"] == 29
 
     open_mode(page, "i2v")
     upload(page, "i2v-image", media["image"], "img")

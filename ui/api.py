@@ -9,7 +9,9 @@ error's message. They return the result file and its recipe. Each call is one jo
 persistent queue, so calls from many clients run one at a time, in order, and none is lost.
 
 Also: `/stats` (the latest CPU / RAM / GPU / VRAM sample), `/queue` (the caller's jobs; every
-job on a single-user studio) and `/stop` (stop one of them by id).
+job on a single-user studio) and `/stop` (stop one of them by id). `/rerun` (result id) runs a
+result's recipe again; `/extend` (result id, seconds, options {prompt, seed}) continues a T2V,
+I2V or TI2V result by that many seconds, as a new result whose recipe names its parent.
 
 Presets and LoRAs go through `options` like any request field: `{"preset": "fast", "loras":
 [{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
@@ -37,7 +39,11 @@ def file_inputs() -> dict[str, tuple[str, ...]]:
     """mode -> its file inputs (request field names) in endpoint parameter order, as the request declares them."""
     from wan_studio.requests import request_types
 
-    return {mode: cls.file_fields for mode, cls in request_types().items()}
+    from wan_studio.requests.fields import meta
+
+    # Extend's video to continue is a result of the library: `/extend` takes it, by id
+    return {mode: tuple(name for name in cls.file_fields if meta(cls, name).get("page", True))
+            for mode, cls in request_types().items()}
 
 
 def build_request(mode: str, model: str, prompt: str, files: dict, options: dict | None):
@@ -50,6 +56,9 @@ def build_request(mode: str, model: str, prompt: str, files: dict, options: dict
         raise RequestError(clash[0], f"'{clash[0]}' is a parameter of its own; leave it out of options.")
     _check_lora_names(options.get("loras"))
     cls = request_types()[mode]
+    paths = sorted(set(options) & set(cls.file_fields))  # a path in options would read any file on the server
+    if paths:
+        raise RequestError(paths[0], f"'{paths[0]}' is a file, not an option; to continue a result use /extend.")
     try:
         return cls(model=model, prompt=prompt or "", **{k: v for k, v in files.items() if v}, **options)
     except TypeError as exc:  # an option that is not a field of this mode
@@ -132,6 +141,31 @@ def register_api(settings: Settings, get_studio) -> None:
         except StudioError as exc:
             raise gr.Error(str(exc))
 
+    def extend(result_id: str, seconds, options: dict | None, request: gr.Request):
+        """Continue a result of the library by `seconds` (options: prompt, seed): a new result."""
+        from wan_studio.cli.extend import extension_request
+        from wan_studio.safety import check_inside
+
+        studio = get_studio(settings)
+        options = dict(options or {})
+        try:
+            unknown = sorted(set(options) - {"prompt", "seed"})
+            if unknown:
+                raise StudioError(f"Unknown option for /extend: {unknown[0]!r}; the options are 'prompt' and 'seed'.")
+            check_inside(settings.output_dir, f"{result_id}.json", "result")
+            result = studio.engine.library.get(str(result_id))
+            if result is None or result.recipe is None:
+                raise StudioError(f"There is no result {result_id!r} with a recipe in the library.")
+            try:
+                seconds = float(seconds)
+            except (TypeError, ValueError):
+                raise StudioError(f"Seconds must be a number; got {seconds!r}.") from None
+            typed = extension_request(result.media, seconds, options.get("prompt"), options.get("seed"))
+            new = studio.run(typed, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(new.media), new.recipe
+
     def rerun(result_id: str, request: gr.Request):
         """Re-run a result of the library from its recipe (the inputs are the library's copies)."""
         from wan_studio.requests import absolutize_inputs, request_from_dict
@@ -194,6 +228,9 @@ def register_api(settings: Settings, get_studio) -> None:
         result_box, rerun_file, rerun_recipe = gr.Textbox(), gr.File(), gr.JSON()
         gr.Button("api rerun").click(rerun, result_box, [rerun_file, rerun_recipe], api_name="rerun",
                                      concurrency_limit=None)
+        extend_in = [gr.Textbox(label="result"), gr.Number(label="seconds"), gr.JSON(label="options")]
+        gr.Button("api extend").click(extend, extend_in, [gr.File(), gr.JSON()], api_name="extend",
+                                      concurrency_limit=None)
         gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)

@@ -29,6 +29,19 @@ from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
 
+EXTENDABLE = ("t2v", "i2v", "ti2v")  # the modes whose results Extend continues (runtime/windows.py)
+LONG_VIDEO_MODES = ("t2v", "i2v", "ti2v", "flf2v")  # past the checkpoint's range: made in windows
+
+
+def frames_ceiling(mode: str, record) -> int:
+    """The Frames slider's top: the studio's longest video for the modes made in windows past the
+    checkpoint's range, else the checkpoint's own maximum."""
+    if mode in LONG_VIDEO_MODES:
+        from wan_studio.requests.long_video import max_video_seconds
+
+        return int(max_video_seconds() * record.fps)
+    return max(record.frames_max, record.frames_min + 4)
+
 
 @dataclass
 class Panel:
@@ -128,7 +141,7 @@ def panel_defaults(mode: str, record) -> list:
         title_text(mode, record),
         gr.update(choices=sizes, value=sizes[0]),
         # a fixed-length checkpoint (S2V clips) still needs minimum < maximum for the slider
-        gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4), step=4,
+        gr.update(minimum=record.frames_min, maximum=frames_ceiling(mode, record), step=4,
                   value=record.frames_default),
         duration_text(record.frames_default, record),
         gr.update(value=record.steps),
@@ -162,7 +175,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
                     frames = FieldSlider(record.frames_min if record else 5,
-                                       max(record.frames_max, record.frames_min + 4) if record else 81,
+                                       frames_ceiling(mode, record) if record else 81,
                                        value=record.frames_default if record else 81, step=4,
                                        label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
                                        interactive=not spec.frames_from_input)
@@ -221,6 +234,12 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                         what = "last frame" if target in ("i2v", "flf2v") else "video"
                         send[target] = gr.Button(f"{NAV_LABELS[target]} ({what})", size="sm",
                                                  elem_id=f"{mode}-send-{target}")
+                if mode in EXTENDABLE:  # continue the result shown, with the long-video windows
+                    with gr.Row(elem_classes="extend-row"):
+                        extras["extend_seconds"] = gr.Number(5, minimum=0.5, maximum=60, step=0.5, label="Seconds more",
+                                                             scale=1, elem_id=f"{mode}-extend-seconds")
+                        extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
+                                                     size="sm", scale=3, elem_id=f"{mode}-extend")
                 with gr.Accordion("Recipe", open=False):
                     recipe = gr.JSON(elem_id=f"{mode}-recipe")
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
@@ -479,6 +498,21 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
                str(result.media), text, result.recipe)
 
+    def extend(recipe, seconds, prompt, request: gr.Request):
+        """Continue the result shown by `seconds`, as a new job (the prompt box says what comes next)."""
+        from wan_studio.cli.extend import extension_request
+
+        studio = get_studio(settings)
+        try:
+            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
+            if result is None:
+                raise StudioError("Generate a video first: Extend continues the result shown here.")
+            typed = extension_request(result.media, float(seconds or 0), prompt or None)
+            job = studio.submit(typed, owner=owner_of(settings, request))
+        except StudioError as exc:
+            return None, final_card("refused", f"Not queued: {exc}")
+        return job.id, progress_card(studio.status(job.id))
+
     # an explicit signature, so gradio passes one value per component and the gr.Request last
     P = inspect.Parameter
     submit.__signature__ = inspect.Signature(
@@ -490,12 +524,39 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                          concurrency_limit=None, show_progress="hidden", **private).then(
         wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
         concurrency_limit=None, show_progress="hidden", **private)
+    if "extend" in panel.extras:
+        panel.extras["extend"].click(
+            extend, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
+            concurrency_limit=None, show_progress="hidden", **private).then(
+            wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
+            concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
 
 
 def _cost(request, settings: Settings) -> str:
-    return get_studio(settings).estimate_cost(request)  # the studio's machine and memory-plan setting
+    text = get_studio(settings).estimate_cost(request)  # the studio's machine and memory-plan setting
+    return text + _windows_text(request)
+
+
+def _windows_text(request) -> str:
+    """A long video's windows and the seconds each prompt line covers (one line per window)."""
+    request = request.prepare()
+    windows = request.windows() if getattr(request, "long_video", False) else None
+    if windows is None:
+        return ""
+    from wan_studio.runtime.windows import prompt_for, prompt_lines
+
+    fps, start, spans = request.checkpoint.fps, 0, []
+    for index, length in enumerate(windows.lengths):
+        held = windows.overlap if index or windows.continuing else 0
+        spans.append((start, start + length - held, prompt_for(request.prompt, index)))
+        start += length - held
+    text = f"\n\nMade in {windows.count} windows of up to {max(windows.lengths)} frames, each continuing from the last"
+    if len(prompt_lines(request.prompt)) < 2:
+        return text + " (a prompt of several lines gives one line per window)."
+    lines = [f"{begin / fps:.1f}–{min(end, windows.total) / fps:.1f} s: {line}" for begin, end, line in spans]
+    return text + ":\n" + "\n".join(f"- {line}" for line in lines)
 
 
 def _audio_duration(path, model_id):

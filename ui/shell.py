@@ -11,7 +11,7 @@ import gradio as gr
 
 from ui.availability import NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
-from ui.panels import (SEND_TARGETS, Panel, build_panel, model_choices, panel_defaults, size_choices,
+from ui.panels import (SEND_TARGETS, Panel, build_panel, frames_ceiling, model_choices, panel_defaults, size_choices,
                        SPECS, wire_panel)
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
 from ui.runtime import banner_text, get_studio
@@ -212,7 +212,7 @@ def fill_values(panel: Panel, data: dict) -> list:
         "model": gr.update(choices=model_choices(panel.mode, record.generation), value=record.id),
         "prompt": data.get("prompt", ""),
         "size": gr.update(choices=sizes, value=size),
-        "frames": gr.update(minimum=record.frames_min, maximum=max(record.frames_max, record.frames_min + 4, data.get("frames") or 0),
+        "frames": gr.update(minimum=record.frames_min, maximum=max(frames_ceiling(panel.mode, record), data.get("frames") or 0),
                             value=data.get("frames")),
         "frames_auto": False,
         "steps": data.get("steps"),

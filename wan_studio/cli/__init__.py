@@ -11,6 +11,7 @@
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
     python -m wan_studio extract depth|pose|face|mask|background|layout VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
+    python -m wan_studio extend RESULT.mp4 --seconds S [--prompt "..."] [--seed N]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--llm", default="rules", choices=["rules", "local", "endpoint"],
                     help="rules (instant), local (enhancer_model) or endpoint (enhancer_url, OpenAI-compatible)")
 
+    from wan_studio.cli.extend import add_extend_parser
     from wan_studio.cli.extract import add_extract_parser
     from wan_studio.cli.plan import add_plan_parser
     from wan_studio.cli.queue import add_queue_parser
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_queue_parser(sub)
     add_plan_parser(sub)
     add_extract_parser(sub)
+    add_extend_parser(sub)
     return parser
 
 
@@ -78,12 +81,14 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
+        from wan_studio.cli.extend import cmd_extend
         from wan_studio.cli.extract import cmd_extract
         from wan_studio.cli.plan import cmd_plan
         from wan_studio.cli.queue import cmd_queue
 
         commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
-                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance, "extract": cmd_extract}
+                    "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance, "extract": cmd_extract,
+                    "extend": cmd_extend}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,6 +25,9 @@ class FLF2VRequest(LongVideoRequest):
             raise RequestError("image", "First-last frame to video needs a first frame image.")
         if not self.last_image:
             raise RequestError("last_image", "First-last frame to video needs a last frame image.")
+        if self.continue_from:
+            raise RequestError("continue_from", "An FLF2V video ends on its last image, so it is not extended; extend it "
+                                                "with an I2V checkpoint (it continues from the last frame).")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._image_size = inputs.image_size("image", self.image)

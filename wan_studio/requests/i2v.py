@@ -24,7 +24,10 @@ class I2VRequest(LongVideoRequest):
             raise RequestError("image", "Image to video needs an input image: the picture the video starts from.")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._read_continuation(record, inputs)
         self._image_size = inputs.image_size("image", self.image)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        if self.continue_from:
+            return super()._suggested_size(record)
         return size_from(record, *self._image_size)

@@ -10,6 +10,7 @@ from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest, is_whole_number
 from wan_studio.requests.fields import request_field
+from wan_studio.requests.prepared import InputFacts
 
 
 # how a window continues from the one before (wan_studio/runtime/windows.py does it)
@@ -29,7 +30,8 @@ class Windows:
     lengths: tuple[int, ...]
     overlap: int
     conditioning: str
-    total: int  # frames asked for (the last window may run past them; the extra is cut)
+    total: int  # new frames asked for (the last window may run past them; the extra is cut)
+    continuing: bool = False  # the first window continues a given video too (Extend)
 
     @property
     def count(self) -> int:
@@ -37,7 +39,7 @@ class Windows:
 
     def as_dict(self) -> dict:
         return {"count": self.count, "lengths": list(self.lengths), "overlap": self.overlap,
-                "conditioning": self.conditioning}
+                "conditioning": self.conditioning, "continuing": self.continuing}
 
 
 def max_video_seconds() -> float:
@@ -59,10 +61,39 @@ class LongVideoRequest(GenerationRequest):
     color_correction: float | None = request_field(
         label="Colour correction between windows", bounds=(0.0, 1.0, 0.05), page=False,
         help="0-1: how far each later window's colours are pulled toward the first's (default 0.5)")
+    continue_from: str | None = request_field(
+        label="Continue this video", file="video", page=False,
+        help="Extend: a video (a result) to continue; `frames` are the frames added after it")
 
     def is_long(self, record: Checkpoint | None = None) -> bool:
         record = record or self.checkpoint
+        if self.continue_from:
+            return True  # Extend: windows that follow the given video
         return self.frames is not None and is_whole_number(self.frames) and self.frames > record.frames_max
+
+    def _read_continuation(self, record: Checkpoint, inputs: InputFacts) -> None:
+        """Extend: the video to continue must be a video; its length counts toward the longest."""
+        if not self.continue_from:
+            return
+        info = inputs.video_info("continue_from", self.continue_from)
+        self._continued_frames = max(1, round(info.duration_s * record.fps))
+        self._continued_size = (info.width, info.height)
+        longest = int(max_video_seconds() * record.fps)
+        if self.frames is not None and self._continued_frames + self.frames > longest:
+            raise RequestError("frames", f"The video to continue is {info.duration_s:.1f} s; with {self.frames} more "
+                                         f"frames it would pass the studio's longest video ({max_video_seconds():g} s at "
+                                         f"{record.fps} fps: {longest} frames). Add at most "
+                                         f"{max(0, longest - self._continued_frames)}.")
+
+    def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._read_continuation(record, inputs)
+
+    def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        if self.continue_from:
+            from wan_studio.requests.inputs import size_from
+
+            return size_from(record, *self._continued_size)
+        return super()._suggested_size(record)
 
     def windows(self, record: Checkpoint | None = None) -> Windows | None:
         """The windows of a request longer than the checkpoint makes at once (each of its native
@@ -72,19 +103,22 @@ class LongVideoRequest(GenerationRequest):
             return None
         kind = conditioning_of(self)
         overlap = self.window_overlap if self.window_overlap is not None else DEFAULT_OVERLAP[kind]
-        window = record.frames_window
-        lengths, covered = [window], window
+        window, continuing = record.frames_window, bool(self.continue_from)
+        lengths, covered = [], 0
         while covered < self.frames:
+            held = overlap if lengths or continuing else 0  # frames that come from before
             remaining = self.frames - covered
-            if remaining >= window - overlap:
+            if remaining >= window - held:
                 length = window
-            else:  # still 4k+1 and at least 5
-                length = max(5, overlap + remaining + (-(overlap + remaining - 1)) % 4)
+            else:  # the last: only as long as needed, still 4k+1 and at least 5
+                length = max(5, held + remaining + (-(held + remaining - 1)) % 4)
             lengths.append(length)
-            covered += length - overlap
-        return Windows(tuple(lengths), overlap, kind, self.frames)
+            covered += length - held
+        return Windows(tuple(lengths), overlap, kind, self.frames, continuing)
 
     def _check_frames(self, record: Checkpoint) -> None:
+        if self.continue_from and (not is_whole_number(self.frames) or self.frames < 1):
+            raise RequestError("frames", f"Extend adds frames after the video: at least 1; got {self.frames!r}.")
         if not self.is_long(record):
             super()._check_frames(record)
             self._check_window_fields(record, long=False)

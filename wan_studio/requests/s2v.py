@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from wan_studio import media
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP, Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest

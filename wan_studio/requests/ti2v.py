@@ -24,9 +24,12 @@ class TI2VRequest(I2VRequest):
         pass  # the image is optional
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
+        self._read_continuation(record, inputs)
         self._image_size = inputs.image_size("image", self.image) if self.image else None
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
+        if self.continue_from:
+            return record.default_size if self._continued_size[0] >= self._continued_size[1] else tuple(reversed(record.default_size))
         if self._image_size is None:
             return record.default_size
         width, height = self._image_size

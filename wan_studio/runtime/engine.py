@@ -150,6 +150,8 @@ class Engine:
         recipe["cache"] = timings["cache"].as_recipe()
         if timings.get("windows"):
             recipe["windows"] = timings["windows"]
+        if request.extra.get("parent"):  # made from another result (Extend): its id, for the lineage
+            recipe["parent"] = request.extra["parent"]
         recipe["messages"] = messages + ([timings["cache"].message] if timings["cache"].message else [])
         try:
             copied = self.library.copy_inputs(result_id, request.input_files())

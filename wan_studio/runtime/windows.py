@@ -134,13 +134,14 @@ class SavedWindows:
 
 def window_request(request, index: int, windows: Windows, start_image: str | None):
     """Window `index` as a request of its own: its length, prompt, seed and (last frame) start image."""
+    follows = index > 0 or windows.continuing  # it continues frames made before it
     changes = dict(frames=windows.lengths[index], prompt=prompt_for(request.prompt, index),
-                   seed=request.seed + index)
-    if windows.conditioning == LAST_FRAME and index > 0:
+                   seed=request.seed + index, continue_from=None)
+    if windows.conditioning == LAST_FRAME and follows:
         changes["image"] = start_image
     if request.mode == "flf2v" and index < windows.count - 1:
         changes["last_image"] = None  # only the last window ends on the last image
-    if request.mode == "ti2v" and index > 0:
+    if request.mode == "ti2v" and follows:
         changes["image"] = None  # TI2V's later windows hold the frames before instead of an image
     # a copy, not a new request: the job was checked whole (an FLF2V middle window has no last image)
     window = copy.copy(request)
@@ -149,15 +150,25 @@ def window_request(request, index: int, windows: Windows, start_image: str | Non
     return window
 
 
+def continued_frames(request, record) -> np.ndarray:
+    """Extend: the video to continue, as the run reads it (the model's fps, the output size)."""
+    from wan_studio import media
+
+    frames = media.load_video_frames(request.continue_from, fps=record.fps, field="continue_from")
+    return np.stack([np.asarray(frame) for frame in media.resize_frames(frames, request.width, request.height)])
+
+
 def run(request, record, wrapper, activate, callback, saved: SavedWindows, report_window) -> tuple[np.ndarray, dict]:
-    """Make every window not already saved, then stitch them. `activate(mode)` gives the pipeline;
-    `report_window(i, resumed)` is told of each window, and whether it was kept from an earlier run. Returns the frames and the recipe's account."""
+    """Make every window not already saved, then stitch them (after the video continued, for
+    Extend). `activate(mode)` gives the pipeline; `report_window(i, resumed)` is told of each window
+    and whether it was kept from an earlier run. Returns the frames and the recipe's account."""
     from PIL import Image
 
     import pipelines
 
     windows = request.windows(record)
     strength = request.color_correction if request.color_correction is not None else DEFAULT_COLOR_CORRECTION
+    before = continued_frames(request, record) if windows.continuing else None
     made, resumed = [], 0
     for index in range(windows.count):
         kept = saved.load(index)
@@ -166,22 +177,27 @@ def run(request, record, wrapper, activate, callback, saved: SavedWindows, repor
             made.append(kept)
             resumed += 1
             continue
+        previous = made[-1] if made else before  # None only for a new video's first window
         start_image = None
-        if windows.conditioning == LAST_FRAME and index > 0:
+        if windows.conditioning == LAST_FRAME and previous is not None:
             start_image = str(saved.folder / f"start-{index:03d}.png")
-            Image.fromarray(made[-1][-1]).save(start_image)
+            saved.folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(previous[-1]).save(start_image)
         window = window_request(request, index, windows, start_image)
         pipe = activate(pipelines.pipeline_mode(wrapper, window))
         step_callback = callback
-        if windows.conditioning == FRAMES and index > 0:
-            known = encode_frames(pipe, made[-1][-windows.overlap:])
+        if windows.conditioning == FRAMES and previous is not None:
+            known = encode_frames(pipe, previous[-windows.overlap:])
             step_callback = holding_frames(pipe, known, window.seed, callback)
         frames = wrapper.run(pipe, window, record, step_callback)
-        if index > 0:
-            frames = match_colors(frames, made[0], strength)
+        if previous is not None:  # toward the first window's colours (the continued video's, for Extend)
+            frames = match_colors(frames, before if before is not None else made[0], strength)
         saved.save(index, frames)
         made.append(frames)
     account = {**windows.as_dict(), "color_correction": strength,
                "prompts": [prompt_for(request.prompt, index) for index in range(windows.count)],
                "resumed_windows": resumed}
+    if before is not None:
+        account["continued_frames"] = len(before)
+        return stitch([before, *made], windows.overlap, len(before) + windows.total), account
     return stitch(made, windows.overlap, windows.total), account

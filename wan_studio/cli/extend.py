@@ -1,0 +1,68 @@
+"""`python -m wan_studio extend RESULT --seconds S`: a finished video continued by S seconds with the
+long-video windows (wan_studio/runtime/windows.py), from its own recipe; prints the new result.
+
+    python -m wan_studio extend outputs/20261130-t2v-ab12.mp4 --seconds 5 [--prompt "the boat sails on"] [--seed N]
+
+The new result is the whole video (the old frames, then the new ones); its recipe names its parent.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_extend_parser(sub) -> None:
+    parser = sub.add_parser("extend", help="continue a finished video by some seconds and print the new result")
+    parser.add_argument("result", type=Path, help="the result to continue (its .mp4 or .json)")
+    parser.add_argument("--seconds", type=float, required=True, help="how much longer to make it")
+    parser.add_argument("--prompt", help="what happens next (default: the result's prompt; one line per window)")
+    parser.add_argument("--seed", type=int, help="default: a new random seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--dry-run", action="store_true", help="print the prepared request as JSON; load nothing")
+
+
+def extension_request(result: Path, seconds: float, prompt: str | None = None, seed: int | None = None):
+    """The request that continues `result` (an .mp4 with its recipe, or the recipe .json beside one)."""
+    from wan_studio import catalog
+    from wan_studio.cli import load_recipe
+    from wan_studio.errors import RequestError
+    from wan_studio.requests import absolutize_inputs, request_from_dict
+
+    result = Path(result)
+    recipe = load_recipe(result)
+    video = result if result.suffix.lower() == ".mp4" else result.with_suffix(".mp4")
+    if not video.is_file():
+        raise RequestError("result", f"{result.name} has no video beside it ({video.name}) to continue.")
+    data = absolutize_inputs(recipe["request"], video.resolve().parent)
+    if data.get("mode") not in ("t2v", "i2v", "ti2v"):
+        raise RequestError("result", f"Extend continues T2V, I2V and TI2V videos; {video.name} is a "
+                                     f"{str(data.get('mode')).upper()} result.")
+    if not seconds > 0:
+        raise RequestError("frames", f"--seconds must be more than 0; got {seconds:g}.")
+    record = catalog.get(data["model"])
+    data.update(continue_from=str(video.resolve()), frames=max(1, round(seconds * record.fps)), seed=seed)
+    if prompt:
+        data["prompt"] = prompt
+    data["extra"] = {**(data.get("extra") or {}), "parent": recipe.get("result_id") or video.stem}
+    return request_from_dict(data)
+
+
+def cmd_extend(args, settings) -> int:
+    import json
+
+    from wan_studio.cli import run_through_queue
+    from wan_studio.cli.progress import library_progress_bars
+
+    request = extension_request(args.result, args.seconds, args.prompt, args.seed).prepare()
+    if args.dry_run:
+        from wan_studio.runtime.dry_run import prepared_summary
+
+        print(json.dumps(prepared_summary(request, settings), indent=2, ensure_ascii=False))
+        return 0
+    with library_progress_bars(shown=not args.quiet):
+        job = run_through_queue(request, settings, quiet=args.quiet)
+    for message in job.messages:
+        print(f"note: {message}", file=sys.stderr)
+    print(job.result_path)
+    return 0
