@@ -310,3 +310,44 @@ def test_the_page_says_which_prompt_line_goes_with_which_seconds():
     assert "- 0.0–1.1 s: a paper boat" in text and "- 1.1–1.8 s: a storm comes" in text and "- 1.8–2.6 s: a storm comes" in text
     assert _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=33, seed=1)) == ""  # one pass
     assert "a prompt of several lines" in _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=41, seed=1))
+
+
+@pytest.mark.parametrize("vace_mode, extra", [("grayscale", {}), ("inpaint", {"bbox": [8, 8, 40, 40]}),
+                                              ("inpaint", {"mask": "mask video"})])
+def test_vace_over_a_long_input_video_works_in_windows_that_keep_the_frames_before(engine, tmp_path, monkeypatch,
+                                                                                    vace_mode, extra):
+    """A 3 s input at 16 fps (48 frames, past the Tiny VACE's 33): the output follows all of it; each
+    later window reads its own slice of the source, and its first 5 frames are the last 5 made,
+    given to VACE to keep (black mask)."""
+    import pipelines.vace
+    from tests.media_fixtures import make_video
+    from wan_studio.requests import VACERequest
+
+    calls = _spy(monkeypatch, "pipelines.vace")
+    outputs, run = [], pipelines.vace.run
+    monkeypatch.setattr(pipelines.vace, "run", lambda *args: outputs.append(run(*args)) or outputs[-1])
+    source = make_video(tmp_path / "long.mp4", (64, 64), fps=16, seconds=3.0)
+    if extra.get("mask"):  # white box in the middle: regenerate there
+        from tests.media_fixtures import make_mask_video
+
+        extra = {"mask": str(make_mask_video(tmp_path / "mask.mp4", (64, 64), fps=16, seconds=3.0))}
+    request = VACERequest(model="tiny-vace", prompt="x", vace_mode=vace_mode, video=str(source), seed=1, **extra).prepare()
+    assert request.frames == 48
+    result = engine.generate(request)
+    assert read_video(result.media)["count"] == 48
+    assert result.recipe["windows"]["conditioning"] == "frames given to VACE to keep"
+    assert [window.frames for window, _ in calls] == [17, 17, 17, 13]  # 17 + 12 + 12 + 8 new frames >= 48
+    assert [window.window_start for window, _ in calls] == [0, 12, 24, 36]
+    second = calls[1][1]
+    assert all(np.array_equal(np.asarray(frame), made) for frame, made in zip(second["video"][:5], outputs[0][-5:]))
+    masks = [np.asarray(mask.convert("L")) for mask in second["mask"]]
+    assert all(mask.max() == 0 for mask in masks[:5]) and masks[5].max() == 255
+    last = [np.asarray(mask.convert("L")) for mask in calls[-1][1]["mask"]]
+    assert len(last) == 13 and last[5][32, 32] == 255 and (last[5][2, 2] == 0) == (vace_mode == "inpaint")
+    # past the held frames, the window's own slice of the source: source frame 12 + 5
+    from wan_studio import media
+
+    source_frames = media.load_video_frames(str(source), fps=16)
+    if vace_mode == "grayscale":
+        expected = np.asarray(source_frames[17].convert("L").convert("RGB").resize((64, 64)))
+        assert np.abs(np.asarray(second["video"][5]).astype(int) - expected.astype(int)).mean() < 2

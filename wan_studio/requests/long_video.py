@@ -14,12 +14,15 @@ from wan_studio.requests.prepared import InputFacts
 
 
 # how a window continues from the one before (wan_studio/runtime/windows.py does it)
-FRAMES, LAST_FRAME = "frames", "last frame"
-DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1}
+FRAMES, LAST_FRAME, VACE_FRAMES = "frames", "last frame", "frames given to VACE to keep"
+DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1, VACE_FRAMES: 5}
 
 
 def conditioning_of(request) -> str:
-    """I2V and FLF2V checkpoints take one frame (the next window's start image); the rest hold frames."""
+    """I2V and FLF2V checkpoints take one frame (the next window's start image); VACE takes frames
+    as frames to keep (black mask); T2V and TI2V hold them through the latents."""
+    if request.mode == "vace":
+        return VACE_FRAMES
     return LAST_FRAME if request.mode in ("i2v", "flf2v") else FRAMES
 
 
@@ -140,11 +143,11 @@ class LongVideoRequest(GenerationRequest):
         if not is_whole_number(overlap) or overlap < 1:
             raise RequestError("window_overlap", f"The window overlap must be a whole number of frames, at least 1; "
                                                  f"got {overlap!r}.")
-        if conditioning_of(self) == FRAMES:
+        if conditioning_of(self) in (FRAMES, VACE_FRAMES):
             if overlap >= window:
                 raise RequestError("window_overlap", f"The window overlap must be shorter than the window "
                                                      f"({window} frames for {record.name}); got {overlap}.")
-            if (overlap - 1) % 4:
+            if conditioning_of(self) == FRAMES and (overlap - 1) % 4:
                 below = (overlap - 1) // 4 * 4 + 1
                 raise RequestError("window_overlap", f"The window overlap must be of the form 4k+1 (whole latents); "
                                                      f"got {overlap}, nearest legal: {below} or {below + 4}.")

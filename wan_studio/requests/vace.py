@@ -8,9 +8,9 @@ from typing import ClassVar
 from wan_studio.catalog import Checkpoint
 from wan_studio.media.vace_controls import EXTENSION_KINDS, OUTPAINT_DIRECTIONS
 from wan_studio.errors import RequestError
-from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, looks_like_video, size_from
+from wan_studio.requests.long_video import LongVideoRequest
 from wan_studio.requests.prepared import InputFacts
 
 MAX_REFERENCES = 3
@@ -28,10 +28,11 @@ SUBMODE_INPUTS = {
     "reference": (),
 }
 ANY_SUBMODE_INPUTS = ("reference", "conditioning_scale")  # used with every sub-mode
+LONG_SUBMODES = (*VACE_CONTROL_MODES, "inpaint", "outpaint")  # past one pass: windows over the input video
 
 
 @dataclass
-class VACERequest(VideoInput, GenerationRequest):
+class VACERequest(VideoInput, LongVideoRequest):
     """VACE: control video, masking (inpaint / outpaint / extension) or reference-only, plus up to
     three reference images with any of them."""
 
@@ -90,8 +91,21 @@ class VACERequest(VideoInput, GenerationRequest):
                 raise RequestError("outpaint_ratio", f"Outpaint ratio must be above 0 and at most 2; got {self.outpaint_ratio!r}.")
         if kind == "extension":
             self._check_extension_fields()
+        if self.continue_from:
+            raise RequestError("continue_from", "VACE continues a clip with its own extension sub-mode (Continue after "
+                                                "a clip), not with Extend.")
         if isinstance(self.conditioning_scale, bool) or not isinstance(self.conditioning_scale, (int, float)) or not 0 <= self.conditioning_scale <= 2:
             raise RequestError("conditioning_scale", f"Conditioning scale must be between 0 and 2; got {self.conditioning_scale!r}.")
+
+    def is_long(self, record: Checkpoint | None = None) -> bool:
+        return self.vace_mode in LONG_SUBMODES and super().is_long(record)
+
+    def _check_frames(self, record: Checkpoint) -> None:
+        if self.vace_mode not in LONG_SUBMODES and isinstance(self.frames, int) and self.frames > record.frames_max:
+            raise RequestError("frames", f"Frames must be between {record.frames_min} and {record.frames_max} for "
+                                         f"{record.name} in the {self.vace_mode} sub-mode (longer videos are made in "
+                                         f"windows over an input video: control, inpaint and outpaint); got {self.frames}.")
+        super()._check_frames(record)
 
     def _uses_video(self) -> bool:
         kind = self.vace_mode
@@ -189,5 +203,10 @@ class VACERequest(VideoInput, GenerationRequest):
     def _suggested_frames(self, record: Checkpoint) -> int:
         clip_extension = self.vace_mode == "extension" and self.extension in ("first_clip", "last_clip")
         if self._info is not None and not clip_extension:
+            available = self._available_frames(self._info, record)
+            if self.vace_mode in LONG_SUBMODES and available > record.frames_max:
+                from wan_studio.requests.long_video import max_video_seconds
+
+                return min(available, int(max_video_seconds() * record.fps))  # all of it, in windows
             return self._frames_from_video("video", self._info, record)
         return record.frames_default

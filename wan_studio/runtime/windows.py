@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wan_studio.requests.long_video import FRAMES, LAST_FRAME, Windows
+from wan_studio.requests.long_video import FRAMES, LAST_FRAME, VACE_FRAMES, Windows
 
 DEFAULT_COLOR_CORRECTION = 0.5
 
@@ -143,6 +143,9 @@ def window_request(request, index: int, windows: Windows, start_image: str | Non
         changes["last_image"] = None  # only the last window ends on the last image
     if request.mode == "ti2v" and follows:
         changes["image"] = None  # TI2V's later windows hold the frames before instead of an image
+    # where it starts in the input video (VACE reads its own slice of the source, control or mask)
+    changes["window_start"] = sum(length - windows.overlap for length in windows.lengths[:index])
+    changes["total_frames"] = windows.total
     # a copy, not a new request: the job was checked whole (an FLF2V middle window has no last image)
     window = copy.copy(request)
     for name, value in changes.items():
@@ -189,6 +192,8 @@ def run(request, record, wrapper, activate, callback, saved: SavedWindows, repor
         if windows.conditioning == FRAMES and previous is not None:
             known = encode_frames(pipe, previous[-windows.overlap:])
             step_callback = holding_frames(pipe, known, window.seed, callback)
+        if windows.conditioning == VACE_FRAMES and previous is not None:
+            window.held_frames = previous[-windows.overlap:]  # kept as they are (pipelines/vace.py)
         frames = wrapper.run(pipe, window, record, step_callback)
         if previous is not None:  # toward the first window's colours (the continued video's, for Extend)
             frames = match_colors(frames, before if before is not None else made[0], strength)
