@@ -151,6 +151,11 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
     assert read_video(longer)["count"] == recipe["output"]["frames"] + 16 and longer_recipe["parent"] == recipe["id"]
     with pytest.raises(AppError, match="Unknown option for /extend: 'steps'"):
         client.predict(recipe["id"], 1, {"steps": 3}, api_name="/extend")
+    # /interpolate: the I2V result at twice its frame rate, as a new one
+    smooth, smooth_recipe = client.predict(recipe["id"], 2, {}, api_name="/interpolate")
+    assert read_video(smooth)["count"] == 2 * recipe["output"]["frames"] - 1 and smooth_recipe["parent"] == recipe["id"]
+    with pytest.raises(AppError, match="The factor is 2 or 4"):
+        client.predict(recipe["id"], 3, {}, api_name="/interpolate")
 
     stats = client.predict(api_name="/stats")
     assert stats["text"]["GPU"] == "n/a" and stats["sample"]["ram_total_gb"] > 0

@@ -351,3 +351,57 @@ def test_vace_over_a_long_input_video_works_in_windows_that_keep_the_frames_befo
     if vace_mode == "grayscale":
         expected = np.asarray(source_frames[17].convert("L").convert("RGB").resize((64, 64)))
         assert np.abs(np.asarray(second["video"][5]).astype(int) - expected.astype(int)).mean() < 2
+
+
+# -- frame interpolation (RIFE) ----------------------------------------------------------------------
+def test_interpolate_doubles_the_frame_rate_keeps_the_duration_and_the_sound(settings, tmp_path, capsys):
+    """An S2V result (it has a sound track): x2 gives 2n - 1 frames at twice the fps, the same
+    length and the same sound; x4 gives 4n - 3. The parent is left as it was."""
+    import json
+    from pathlib import Path
+
+    from tests.media_fixtures import speech_like, write_wav
+    from wan_studio.cli import main as cli_main
+    from wan_studio.media import probe_video
+
+    image = make_image(tmp_path / "face.png", (128, 128))
+    audio = write_wav(tmp_path / "voice.wav", speech_like(1.0), 16000)
+    assert cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "a singer", "--image", str(image),
+                     "--audio", str(audio), "--seed", "1", "--quiet"]) == 0
+    parent = Path(capsys.readouterr().out.strip())
+    before = read_video(parent)
+    n, fps = before["count"], before["fps"]
+    for factor in (2, 4):
+        assert cli_main(["interpolate", str(parent), "--factor", str(factor), "--quiet"]) == 0
+        child = Path(capsys.readouterr().out.strip())
+        made = read_video(child)
+        assert made["count"] == factor * (n - 1) + 1 and made["fps"] == fps * factor
+        assert probe_video(child).has_audio
+        assert abs(probe_video(child).duration_s - probe_video(parent).duration_s) < 0.1
+        assert np.abs(made["frames"][::factor].astype(int) - before["frames"].astype(int)).mean() < 3  # the old frames
+        recipe = json.loads(child.with_suffix(".json").read_text())
+        assert recipe["parent"] == parent.stem and recipe["finishing"]["factor"] == factor
+        assert recipe["finishing"]["model"] == "tiny-rife" and recipe["request"]["prompt"] == "a singer"
+    assert np.array_equal(read_video(parent)["frames"], before["frames"])
+
+
+def test_interpolate_refuses_what_it_cannot_do(settings, tmp_path, capsys):
+    from pathlib import Path
+
+    from wan_studio.cli import main as cli_main
+
+    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--seed", "1", "--quiet"]) == 0
+    result = capsys.readouterr().out.strip()
+    assert cli_main(["interpolate", result, "--factor", "3"]) == 2
+    assert "The factor is 2 or 4" in capsys.readouterr().err
+    assert cli_main(["interpolate", result, "--model", "tiny-depth"]) == 2
+    assert "does not interpolate frames" in capsys.readouterr().err
+    plain = tmp_path / "plain.mp4"
+    from tests.media_fixtures import make_video
+
+    make_video(plain, (64, 64), fps=16, seconds=0.5)
+    assert cli_main(["interpolate", str(plain)]) == 2
+    assert "plain.mp4 is not a result of the studio" in capsys.readouterr().err
+    assert cli_main(["interpolate", result, "--model", "rife-4.25"]) == 2  # no Hub here: what to download
+    assert "python -m wan_studio download rife-4.25" in capsys.readouterr().err
+    assert len(list(Path(result).parent.glob("*.mp4"))) == 1  # nothing new was written

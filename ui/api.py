@@ -11,7 +11,9 @@ persistent queue, so calls from many clients run one at a time, in order, and no
 Also: `/stats` (the latest CPU / RAM / GPU / VRAM sample), `/queue` (the caller's jobs; every
 job on a single-user studio) and `/stop` (stop one of them by id). `/rerun` (result id) runs a
 result's recipe again; `/extend` (result id, seconds, options {prompt, seed}) continues a T2V,
-I2V or TI2V result by that many seconds, as a new result whose recipe names its parent.
+I2V or TI2V result by that many seconds, as a new result whose recipe names its parent;
+`/interpolate` (result id, factor 2 or 4, options {model}) smooths a result with RIFE, as a new
+result with its parent's sound.
 
 Presets and LoRAs go through `options` like any request field: `{"preset": "fast", "loras":
 [{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
@@ -166,6 +168,29 @@ def register_api(settings: Settings, get_studio) -> None:
             raise gr.Error(str(exc))
         return str(new.media), new.recipe
 
+    def interpolate(result_id: str, factor, options: dict | None):
+        """A result smoothed to `factor` (2 or 4) times its frame rate by RIFE: a new result."""
+        from wan_studio.runtime.finishing import interpolate as smooth
+        from wan_studio.safety import check_inside
+
+        studio = get_studio(settings)
+        options = dict(options or {})
+        try:
+            unknown = sorted(set(options) - {"model"})
+            if unknown:
+                raise StudioError(f"Unknown option for /interpolate: {unknown[0]!r}; the option is 'model'.")
+            check_inside(settings.output_dir, f"{result_id}.json", "result")
+            result = studio.engine.library.get(str(result_id))
+            if result is None or result.recipe is None or result.media.suffix != ".mp4":
+                raise StudioError(f"There is no video result {result_id!r} in the library.")
+            factor = int(factor) if isinstance(factor, (int, float)) and float(factor).is_integer() else factor
+            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
+                made = smooth(studio.engine.library, result.media, factor, settings, studio.engine.swap.backend.device,
+                              options.get("model"))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(made.media), made.recipe
+
     def rerun(result_id: str, request: gr.Request):
         """Re-run a result of the library from its recipe (the inputs are the library's copies)."""
         from wan_studio.requests import absolutize_inputs, request_from_dict
@@ -231,6 +256,9 @@ def register_api(settings: Settings, get_studio) -> None:
         extend_in = [gr.Textbox(label="result"), gr.Number(label="seconds"), gr.JSON(label="options")]
         gr.Button("api extend").click(extend, extend_in, [gr.File(), gr.JSON()], api_name="extend",
                                       concurrency_limit=None)
+        smooth_in = [gr.Textbox(label="result"), gr.Number(label="factor"), gr.JSON(label="options")]
+        gr.Button("api interpolate").click(interpolate, smooth_in, [gr.File(), gr.JSON()], api_name="interpolate",
+                                           concurrency_limit=None)
         gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)

@@ -498,7 +498,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
                str(result.media), text, result.recipe)
 
-    def extend(recipe, seconds, prompt, request: gr.Request):
+    def extend_shown(recipe, seconds, prompt, request: gr.Request):
         """Continue the result shown by `seconds`, as a new job (the prompt box says what comes next)."""
         from wan_studio.cli.extend import extension_request
 
@@ -525,8 +525,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
         concurrency_limit=None, show_progress="hidden", **private)
     if "extend" in panel.extras:
-        panel.extras["extend"].click(
-            extend, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
+        panel.extras["extend"].click(  # (named apart from the API's /extend: private events take names too)
+            extend_shown, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
             concurrency_limit=None, show_progress="hidden", **private).then(
             wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
             concurrency_limit=None, show_progress="hidden", **private)

@@ -263,6 +263,10 @@ def build_annotator(record):
         return model, VitPoseImageProcessorPil(size={"height": 64, "width": 48})  # 256x192 on the real one
     if record.kind == "segmenter":
         return (_tiny_sam2(),)
+    if record.kind == "interpolator":
+        from wan_studio.models import rife
+
+        return (rife.TinyWeights(),)
     raise ValueError(f"no tiny annotator for {record.kind!r}")
 
 
