@@ -9,7 +9,12 @@ from wan_studio import media
 
 
 def load_source(request, record) -> list:
-    frames = media.load_video_frames(request.video, fps=record.fps, max_frames=request.frames)
+    """The input as the run reads it; a long video's window reads its own slice (the last window may
+    run past the input: its last frame stands in there, and the extra is cut from the result)."""
+    start = getattr(request, "window_start", 0)
+    frames = media.load_video_frames(request.video, fps=record.fps, max_frames=start + request.frames)[start:]
+    if start and 0 < len(frames) < request.frames:
+        frames = frames + [frames[-1]] * (request.frames - len(frames))
     return media.resize_frames(media.fit_frames(frames, request.frames), request.width, request.height)
 
 

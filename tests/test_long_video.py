@@ -280,6 +280,10 @@ def test_extend_continues_a_result_from_its_recipe(settings, tmp_path, capsys, m
         assert np.abs(np.asarray(calls[0][1]["image"]).astype(int) - parent_frames[-1].astype(int)).mean() < 8
     recipe = json.loads(Path(child).with_suffix(".json").read_text())
     assert recipe["parent"] == Path(parent).stem
+    from wan_studio.runtime.gallery import gallery_page
+    from wan_studio.runtime.library import OutputLibrary
+
+    assert gallery_page(OutputLibrary(settings.output_dir))[0][0].caption == f"[{mode.upper()} · extended] it sails on"
     assert recipe["windows"]["continuing"] and recipe["windows"]["continued_frames"] == 17
     assert np.array_equal(read_video(parent)["frames"], parent_frames)  # the parent is untouched
 
@@ -383,6 +387,11 @@ def test_interpolate_doubles_the_frame_rate_keeps_the_duration_and_the_sound(set
         assert recipe["parent"] == parent.stem and recipe["finishing"]["factor"] == factor
         assert recipe["finishing"]["model"] == "tiny-rife" and recipe["request"]["prompt"] == "a singer"
     assert np.array_equal(read_video(parent)["frames"], before["frames"])
+    from wan_studio.runtime.gallery import gallery_page
+    from wan_studio.runtime.library import OutputLibrary
+
+    captions = [entry.caption for entry in gallery_page(OutputLibrary(settings.output_dir))[0]]
+    assert captions[:3] == ["[S2V · smoothed ×4] a singer", "[S2V · smoothed ×2] a singer", "[S2V] a singer"]
 
 
 def test_interpolate_refuses_what_it_cannot_do(settings, tmp_path, capsys):
@@ -405,3 +414,41 @@ def test_interpolate_refuses_what_it_cannot_do(settings, tmp_path, capsys):
     assert cli_main(["interpolate", result, "--model", "rife-4.25"]) == 2  # no Hub here: what to download
     assert "python -m wan_studio download rife-4.25" in capsys.readouterr().err
     assert len(list(Path(result).parent.glob("*.mp4"))) == 1  # nothing new was written
+
+
+def test_v2v_over_a_long_input_video_restyles_all_of_it_in_windows(engine, tmp_path, monkeypatch):
+    """V2V follows its input past the checkpoint's range: each window restyles its slice of the
+    source, and its first latents are held to the frames before (V2V starts partway down the
+    schedule: the held latents end exactly on them all the same)."""
+    import pipelines.v2v
+    from tests.media_fixtures import make_video
+    from wan_studio.requests import V2VRequest
+    from wan_studio.runtime import windows
+
+    calls = _spy(monkeypatch, "pipelines.v2v")
+    held = []
+    original = windows.holding_frames
+
+    def spy(pipe, known, seed, callback):
+        inner = original(pipe, known, seed, callback)
+
+        def check(pipe_, step, timestep, kwargs):
+            out = inner(pipe_, step, timestep, kwargs)
+            held.append((known.clone(), out["latents"][:, :, :known.shape[2]].clone()))
+            return out
+
+        return check
+
+    monkeypatch.setattr(windows, "holding_frames", spy)
+    source = make_video(tmp_path / "long.mp4", (64, 64), fps=16, seconds=3.0)
+    request = V2VRequest(model="tiny-t2v", prompt="as a watercolour", video=str(source), seed=1).prepare()
+    assert request.frames == 48
+    result = engine.generate(request)
+    assert read_video(result.media)["count"] == 48 and result.recipe["windows"]["count"] == 4
+    assert [window.window_start for window, _ in calls] == [0, 12, 24, 36]
+    from wan_studio import media
+
+    source_frames = media.load_video_frames(str(source), fps=16)
+    assert np.array_equal(np.asarray(calls[1][1]["video"][0]), np.asarray(source_frames[12]))  # its own slice
+    known, latents = held[-1]  # the last step of the last window
+    assert np.allclose(known, latents, atol=1e-5)

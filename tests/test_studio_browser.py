@@ -211,6 +211,11 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
                            " return r.includes('29 frames'); }", arg=first["id"])
     extended = newest_recipe(outputs, "t2v")
     assert extended["parent"] == first["id"] and extended["output"]["frames"] == 29
+    # Smooth: the video shown at twice its frame rate, as a new result shown in its place
+    page.click("#t2v-smooth")
+    expect(page.locator("#t2v-status")).to_contain_text("57 frames at 32 fps")
+    smoothed = newest_recipe(outputs, "t2v")
+    assert smoothed["parent"] == extended["id"] and smoothed["finishing"]["factor"] == 2
 
     open_mode(page, "i2v")
     upload(page, "i2v-image", media["image"], "img")

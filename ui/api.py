@@ -145,7 +145,7 @@ def register_api(settings: Settings, get_studio) -> None:
 
     def extend(result_id: str, seconds, options: dict | None, request: gr.Request):
         """Continue a result of the library by `seconds` (options: prompt, seed): a new result."""
-        from wan_studio.cli.extend import extension_request
+        from wan_studio.runtime.extend import extension_request
         from wan_studio.safety import check_inside
 
         studio = get_studio(settings)

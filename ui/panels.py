@@ -240,6 +240,9 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                                              scale=1, elem_id=f"{mode}-extend-seconds")
                         extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
                                                      size="sm", scale=3, elem_id=f"{mode}-extend")
+                if mode != "preview":  # a new result at twice the frame rate (RIFE)
+                    extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
+                                                 elem_id=f"{mode}-smooth")
                 with gr.Accordion("Recipe", open=False):
                     recipe = gr.JSON(elem_id=f"{mode}-recipe")
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
@@ -500,7 +503,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
 
     def extend_shown(recipe, seconds, prompt, request: gr.Request):
         """Continue the result shown by `seconds`, as a new job (the prompt box says what comes next)."""
-        from wan_studio.cli.extend import extension_request
+        from wan_studio.runtime.extend import extension_request
 
         studio = get_studio(settings)
         try:
@@ -530,8 +533,35 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             concurrency_limit=None, show_progress="hidden", **private).then(
             wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
             concurrency_limit=None, show_progress="hidden", **private)
+    if "smooth" in panel.extras:
+        panel.extras["smooth"].click(_smooth_shown(settings), panel.recipe,
+                                     [panel.progress, panel.video, panel.status, panel.recipe],
+                                     concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _smooth_shown(settings: Settings):
+    def smooth_shown(recipe):
+        """The result shown at twice its frame rate (RIFE), as a new result shown in its place."""
+        from wan_studio.runtime.finishing import interpolate
+
+        keep = gr.update()
+        studio = get_studio(settings)
+        try:
+            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
+            if result is None or result.media.suffix != ".mp4":
+                raise StudioError("Generate a video first: Smooth makes a new result from the one shown here.")
+            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
+                made = interpolate(studio.engine.library, result.media, 2, settings, studio.engine.swap.backend.device)
+        except StudioError as exc:
+            return final_card("refused", f"Not smoothed: {exc}"), keep, keep, keep
+        out = made.recipe["output"]
+        text = (f"Saved **{made.media.name}**: {out['frames']} frames at {out['fps']} fps ({out['duration_s']} s), "
+                f"smoothed from {result.id}.")
+        return final_card("done", "Done: smoothed to twice the frame rate"), str(made.media), text, made.recipe
+
+    return smooth_shown
 
 
 def _cost(request, settings: Settings) -> str:

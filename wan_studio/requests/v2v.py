@@ -7,14 +7,14 @@ from typing import ClassVar
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
-from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
+from wan_studio.requests.long_video import LongVideoRequest, max_video_seconds
 from wan_studio.requests.prepared import InputFacts
 
 
 @dataclass
-class V2VRequest(VideoInput, GenerationRequest):
+class V2VRequest(VideoInput, LongVideoRequest):
     mode: ClassVar[str] = "v2v"
 
     video: str | None = request_field(label="Source video", file="video", help="the video to restyle")
@@ -27,6 +27,8 @@ class V2VRequest(VideoInput, GenerationRequest):
                 "strength",
                 f"Strength must be a number above 0 and at most 1 (how much of the input is repainted); got {self.strength!r}.",
             )
+        if self.continue_from:
+            raise RequestError("continue_from", "V2V follows its input video; Extend continues T2V, I2V and TI2V videos.")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._info = inputs.video_info("video", self.video)
@@ -36,4 +38,7 @@ class V2VRequest(VideoInput, GenerationRequest):
         return size_from(record, self._info.width, self._info.height)
 
     def _suggested_frames(self, record: Checkpoint) -> int:
+        available = self._available_frames(self._info, record)
+        if available > record.frames_max:  # all of it, in windows
+            return min(available, int(max_video_seconds() * record.fps))
         return self._frames_from_video("video", self._info, record)

@@ -30,11 +30,23 @@ class GalleryEntry:
 
 
 def _caption(result: Result) -> str:
-    request = (result.recipe or {}).get("request", {})
-    prompt = " ".join(str(request.get("prompt", "")).split())
-    badge = result.mode.upper()
+    recipe = result.recipe or {}
+    prompt = " ".join(str(recipe.get("request", {}).get("prompt", "")).split())
+    badge = result.mode.upper() + _lineage(recipe)
     text = f"[{badge}] {prompt[:60]}{'...' if len(prompt) > 60 else ''}"
     return f"{text} (file missing)" if result.missing else text
+
+
+def _lineage(recipe: dict) -> str:
+    """What a result made from another one is (its recipe's `parent` names which)."""
+    if not recipe.get("parent"):
+        return ""
+    finishing = recipe.get("finishing") or {}
+    if finishing.get("operation") == "interpolate":
+        return f" · smoothed ×{finishing.get('factor')}"
+    if (recipe.get("windows") or {}).get("continuing"):
+        return " · extended"
+    return " · from another result"
 
 
 def gallery_page(library: OutputLibrary, page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[GalleryEntry], int]:

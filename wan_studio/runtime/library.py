@@ -292,3 +292,23 @@ def _unescape(value: str) -> str:
             out.append(value[i])
             i += 1
     return "".join(out)
+
+
+def load_recipe(path: Path) -> dict:
+    """A result's recipe: its .json, or the one embedded in its .mp4; RequestError when it is neither."""
+    from wan_studio.errors import RequestError
+
+    if not path.is_file():
+        raise RequestError("recipe", f"Recipe file not found: {path}")
+    if path.suffix.lower() == ".mp4":
+        recipe = read_embedded_recipe(path)
+        if recipe is None:
+            raise RequestError("recipe", f"{path} carries no Wan Studio recipe in its metadata.")
+        return recipe
+    try:
+        recipe = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError("recipe", f"{path} is not a valid recipe JSON file ({exc}).")
+    if not isinstance(recipe, dict) or "request" not in recipe:
+        raise RequestError("recipe", f"{path} is not a Wan Studio recipe (it has no 'request').")
+    return recipe

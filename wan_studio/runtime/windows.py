@@ -91,7 +91,9 @@ def holding_frames(pipe, known, seed: int, callback):
     def on_step_end(pipe_, step, timestep, callback_kwargs):
         latents = callback_kwargs["latents"]
         sigmas = pipe_.scheduler.sigmas
-        sigma = float(sigmas[min(step + 1, len(sigmas) - 1)])
+        # the level the latents are at now: the scheduler's own index (V2V starts partway down)
+        index = getattr(pipe_.scheduler, "step_index", None)
+        sigma = float(sigmas[min(index if index is not None else step + 1, len(sigmas) - 1)])
         count = known.shape[2]
         held = (1 - sigma) * known.float() + sigma * noise.to(known.device)
         latents = latents.clone()

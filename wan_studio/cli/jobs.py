@@ -1,0 +1,74 @@
+"""A CLI job runs through the output folder's queue, so there is one GPU owner (generate, extend)."""
+
+from __future__ import annotations
+
+import sys
+
+from wan_studio.errors import StudioError
+
+
+def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.25):
+    """One GPU owner: the job joins the output folder's queue. While a studio or `queue run` serves
+    that queue, it runs there and this waits for it; with nobody serving, this process serves its
+    own job (and only that one). Returns the finished job; a failed or stopped one raises."""
+    from wan_studio.cli.queue import open_store
+    from wan_studio.errors import Cancelled
+    from wan_studio.queue.serving import ServingLock
+    from wan_studio.queue.status import watch
+    from wan_studio.queue.store import CANCELLED, DONE, QUEUED
+
+    store = open_store(settings)
+    serving = ServingLock(settings.output_dir)
+    job = store.add(request)
+    final = said = None
+    try:
+        # every poll, changed or not: the process serving the queue may stop, and then this one serves
+        for status in watch(store, job.id, poll_s=poll_s, repeat=True):
+            if status.state == QUEUED and serving.acquire():
+                _serve_own_job(store, serving, job.id, settings, quiet)
+                continue
+            line = (f"{job.id} queued at place {status.position}; another process serves this queue"
+                    if status.state == QUEUED else f"{job.id} {status.describe()}")
+            if not quiet and not status.is_final and line != said:
+                print(line, file=sys.stderr)
+                said = line
+            final = status
+    except KeyboardInterrupt:
+        _stop_on_interrupt(store, job.id)
+        raise
+    finally:
+        serving.release()
+    if final.state == DONE:
+        return store.get(job.id)
+    if final.state == CANCELLED:
+        raise Cancelled(final.message or "Stopped; nothing was saved.")
+    raise StudioError(final.message or f"Job {job.id} ended as {final.state}.")
+
+
+def _serve_own_job(store, serving, job_id: str, settings, quiet: bool) -> None:
+    from wan_studio.queue.worker import QueueWorker
+    from wan_studio.runtime.engine import Engine
+
+    worker = QueueWorker(store, Engine(settings), serving=serving)
+
+    def show(job, event):
+        if event.kind == "progress" and not quiet:
+            progress = event.progress
+            print(f"\r{progress.describe():<60}", end="" if progress.stage == "denoising" else "\n", file=sys.stderr)
+
+    worker.add_listener(show)
+    worker.run_job_now(job_id)
+
+
+def _stop_on_interrupt(store, job_id: str) -> None:
+    """Ctrl+C: a job still waiting leaves the queue; one running elsewhere is asked to stop."""
+    from wan_studio.queue.store import QUEUED, RUNNING, QueueError
+
+    current = store.get(job_id)
+    try:
+        if current is not None and current.state == QUEUED:
+            store.cancel(job_id)
+        elif current is not None and current.state == RUNNING:
+            store.request_stop(job_id)
+    except QueueError:
+        pass  # it finished meanwhile
