@@ -364,6 +364,13 @@ def test_gallery_reload_restores_every_parameter(page, studio, media):
     open_mode(page, "gallery")
     newest = page.locator("#gallery-grid button.thumbnail-item").first
     expect(newest).to_contain_text("reload me exactly")  # the grid has refreshed since the run
+    # however few results, a tile is a tile (not a stretched, blurry panel) and its caption shows whole
+    tiles = page.evaluate("""() => [...document.querySelectorAll('#gallery-grid button.thumbnail-item')].map(t => {
+        const c = t.querySelector('.caption-label'), box = t.getBoundingClientRect(), cap = c.getBoundingClientRect();
+        return {width: box.width, inside: cap.left >= box.left - 1 && cap.right <= box.right + 1 && cap.bottom <= box.bottom + 1,
+                whole: c.scrollWidth <= c.clientWidth + 1 && c.scrollHeight <= c.clientHeight + 1, opacity: getComputedStyle(c).opacity}; })""")
+    assert tiles and all(t["width"] <= 400 and t["inside"] and t["whole"] and float(t["opacity"]) > 0.9 for t in tiles), tiles
+    screenshot(page, "gallery-first-use")
     newest.click()
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('reload me exactly')")
     page.click("#gallery-reload")
@@ -413,12 +420,14 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     open_advanced(page, "t2v")
     set_number(page, "t2v-steps", 200)
     watch_progress(page, "t2v")
-    page.click("#t2v-generate")
+    page.locator("#t2v-prompt textarea").press("Control+Enter")  # queues the prompt's job, like Generate
     page.wait_for_selector("#t2v-progress [data-state=running]")
     expect(page.locator("#t2v-progress")).to_contain_text("Step")
     page.wait_for_function("() => document.querySelector('#t2v-preview img')")  # the live preview
-    page.click("#t2v-stop")
+    page.wait_for_function(r"() => /^\[\d+%\] Wan Studio$/.test(document.title)")  # the tab shows the progress
+    page.keyboard.press("Escape")  # stops the job shown
     page.wait_for_selector("#t2v-progress [data-state=stopped]")
+    page.wait_for_function("() => document.title === '[stopped] Wan Studio'")
     assert not error.is_visible()
     assert set(outputs.glob("*.mp4")) == before
 
@@ -441,6 +450,12 @@ def test_sidebar_follows_the_generation(page):
         page.get_by_role("option", name=label).first.click()
 
     assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_enabled()  # Tiny has every mode
+    # every sidebar and header icon is an SVG picture that loaded: nothing needs an emoji font
+    buttons = "#studio-sidebar button[id^='nav-'], #header-history, #header-settings"
+    page.wait_for_function("(sel) => [...document.querySelectorAll(sel)].every(b => { const i = b.querySelector('img');"
+                           " return i && i.complete && i.naturalWidth > 0 && i.src.includes('.svg'); })", arg=buttons)
+    labels = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(b => b.innerText.trim())", buttons)
+    assert len(labels) == 13 and all(label and all(ord(ch) < 0x2190 for ch in label) for label in labels), labels
     choose_generation("Wan 2.2")
     page.wait_for_function("() => document.querySelector('#nav-vace').disabled")
     assert page.locator("#nav-v2v").is_disabled() and page.locator("#nav-animate").is_enabled()

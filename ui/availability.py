@@ -8,13 +8,17 @@ switches itself on without touching the UI.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from wan_studio import catalog
 
 # sidebar order; TI2V sits with the image modes
 NAV_MODES = ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate")
-NAV_LABELS = {"t2v": "🎬 T2V", "i2v": "🖼️ I2V", "ti2v": "✨ TI2V", "flf2v": "⇄ FLF2V", "v2v": "🎞️ V2V",
-              "vace": "🎛️ VACE", "s2v": "🔊 S2V", "animate": "💃 Animate"}
+NAV_LABELS = {"t2v": "T2V", "i2v": "I2V", "ti2v": "TI2V", "flf2v": "FLF2V", "v2v": "V2V", "vace": "VACE", "s2v": "S2V",
+              "animate": "Animate"}
+# the sidebar's and header's icons: SVG files (ui/icons/), drawn by the browser without any font
+ICONS = {name: str(Path(__file__).parent / "icons" / f"{name}.svg")
+         for name in (*NAV_LABELS, "gallery", "queue", "settings", "history")}
 GENERATION_LABELS = {"2.1": "Wan 2.1", "2.2": "Wan 2.2", "tiny": "Tiny (random weights, CPU)"}
 
 

@@ -35,7 +35,7 @@ class GalleryPage:
 
 def build_gallery(visible: bool) -> GalleryPage:
     with gr.Column(visible=visible, elem_id="panel-gallery") as column:
-        gr.Markdown("### 🖼️ Gallery · every result in the output folder, newest first")
+        gr.Markdown("### Gallery · every result in the output folder, newest first")
         empty = gr.Markdown("Nothing yet — generate something!", visible=False, elem_id="gallery-empty")
         go_generate = gr.Button("Go to T2V", size="sm", visible=False, elem_id="gallery-go")
         grid = gr.Gallery(columns=4, height=420, allow_preview=False, object_fit="cover", label="Results",

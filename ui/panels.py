@@ -381,14 +381,14 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             return "No checkpoint for this mode in this generation."
         named["prompt"] = named.get("prompt") or "estimate"
         try:
-            return "⌚ " + _cost(build_request(mode, named), settings)
+            return "Estimate: " + _cost(build_request(mode, named), settings)
         except StudioError as exc:
             if isinstance(named.get(getattr(exc, "field", None)), (int, float)):
                 return f"⚠ {exc}"  # a number out of its range: say which and what range, here and now
             record = catalog.get(named["model"])
             frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
             # the reason itself shows beside its input on Generate; here just what is known so far
-            return f"⌚ {record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
+            return f"{record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
 
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)

@@ -32,7 +32,7 @@ class QueuePage:
 
 def build_queue_page(visible: bool) -> QueuePage:
     with gr.Column(visible=visible, elem_id="panel-queue") as column:
-        gr.Markdown("### 📋 Queue & Stats")
+        gr.Markdown("### Queue & Stats")
         table = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, elem_id="queue-table")
         with gr.Row():
             job = gr.Textbox(label="Job id (click a row)", scale=2, elem_id="queue-job")

@@ -61,7 +61,7 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
     from wan_studio.catalog.defaults import default_generation
 
     with gr.Column(visible=visible, elem_id="panel-settings") as column:
-        gr.Markdown("### ⚙ Settings")
+        gr.Markdown("### Settings")
         gr.Markdown("#### Checkpoints per mode")
         table = gr.Dataframe(headers=["mode", "checkpoint", "generation", "state", "download", "loaded"],
                              interactive=False, elem_id="settings-models")

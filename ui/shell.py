@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ui.availability import NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
+from ui.availability import ICONS, NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
 from ui.panels import (SEND_TARGETS, Panel, build_panel, frames_ceiling, model_choices, panel_defaults, size_choices,
                        SPECS, wire_panel)
@@ -21,7 +21,7 @@ from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
 SECTIONS = (*NAV_MODES, "gallery", "queue", "settings")
-SECTION_LABELS = {**NAV_LABELS, "gallery": "🖼️ Gallery", "queue": "📋 Queue & Stats", "settings": "⚙ Settings"}
+SECTION_LABELS = {**NAV_LABELS, "gallery": "Gallery", "queue": "Queue & Stats", "settings": "Settings"}
 # where a "Send to" chip puts the output: the video itself, or its last frame
 SEND_FIELD = {"v2v": "video", "vace": "video", "animate": "pose_video", "i2v": "image", "flf2v": "image"}
 
@@ -37,6 +37,13 @@ CSS = """
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note { opacity: 0.6; font-size: 0.85em; }
 #studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
+/* gallery: tiles of a fixed size however few results there are, each caption whole under its picture */
+#gallery-grid .grid-container { grid-template-columns: repeat(auto-fill, minmax(160px, 220px)) !important;
+                                grid-template-rows: none !important; grid-auto-rows: auto !important;
+                                justify-content: start; }
+#gallery-grid .caption-label { opacity: 0.95; max-width: none; left: 0; right: 0; bottom: 0; border-radius: 0;
+                               white-space: normal; display: -webkit-box; -webkit-line-clamp: 3;
+                               -webkit-box-orient: vertical; }
 """
 # hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
 REASONS_JS = """(reasons) => {
@@ -46,8 +53,11 @@ REASONS_JS = """(reasons) => {
   }
   return [];
 }"""
-# dark theme (video looks better on dark); on a phone the sidebar starts closed (its toggle opens it)
-DARK_JS = """() => {
+# At load: the dark theme (video looks better on dark); on a phone the sidebar starts closed (its
+# toggle opens it). Keys: Ctrl/Cmd+Enter in a prompt queues its mode's job, Esc stops the job shown.
+# The tab title shows the job's progress ("[42%] Wan Studio"), and a notification says when a job
+# ends while the tab is hidden (permission is asked on the first Generate).
+PAGE_JS = """() => {
   document.body.classList.add('dark');
   if (window.innerWidth < 768) {
     const closeSidebar = () => {
@@ -56,6 +66,45 @@ DARK_JS = """() => {
     };
     closeSidebar();
   }
+  const visible = (el) => el && el.offsetParent !== null;
+  const shownPanel = () => [...document.querySelectorAll('[id^="panel-"]')].find(visible);
+  document.addEventListener('keydown', (event) => {
+    const prompt = event.target.closest && event.target.closest('[id$="-prompt"]');
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && prompt) {
+      const generate = document.getElementById(prompt.id.replace(/-prompt$/, '-generate'));
+      if (generate) { event.preventDefault(); generate.click(); }
+    } else if (event.key === 'Escape') {
+      const panel = shownPanel();
+      const running = panel && panel.querySelector('.progress-card[data-state="running"], .progress-card[data-state="loading"], .progress-card[data-state="extracting"], .progress-card[data-state="queued"]');
+      const stop = panel && panel.querySelector('[id$="-stop"]');
+      if (running && stop) stop.click();
+    }
+  });
+  document.addEventListener('click', (event) => {
+    if (event.target.closest && event.target.closest('[id$="-generate"]') && window.Notification
+        && Notification.permission === 'default') Notification.requestPermission();
+  }, true);
+  const title = 'Wan Studio';
+  let busy = false;
+  new MutationObserver(() => {
+    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress')].find(visible);
+    if (bar && bar.max > 0) {
+      busy = true;
+      document.title = '[' + Math.round(100 * bar.value / bar.max) + '%] ' + title;
+      return;
+    }
+    const card = [...document.querySelectorAll('.progress-card')].find(visible);
+    const state = card && card.dataset.state;
+    if (busy && ['done', 'failed', 'stopped', 'refused'].includes(state)) {
+      busy = false;
+      document.title = (state === 'done' ? '[done] ' : '[' + state + '] ') + title;
+      if (document.hidden && window.Notification && Notification.permission === 'granted')
+        new Notification(title, {body: card.innerText.slice(0, 160)});
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'data-state']});
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && !busy && document.title !== title) document.title = title;
+  });
 }"""
 
 
@@ -82,7 +131,7 @@ def reasons_of(generation: str) -> dict[str, str]:
 
 
 def off_text(generation: str) -> str:
-    off = [f"- **{NAV_LABELS[m].split(' ', 1)[1]}**: {s.reason}" for m, s in sidebar_status(generation).items()
+    off = [f"- **{NAV_LABELS[m]}**: {s.reason}" for m, s in sidebar_status(generation).items()
            if not s.enabled]
     return "Off here:\n" + "\n".join(off) if off else ""
 
@@ -98,14 +147,15 @@ def build_layout(settings: Settings) -> Shell:
     status = sidebar_status(generation)
     first = next((m for m in NAV_MODES if status[m].enabled), "t2v")
     with gr.Row(elem_id="studio-header", equal_height=True):
-        gr.Markdown("## ◉ Wan Studio", elem_id="studio-name")
+        gr.Markdown("## Wan Studio", elem_id="studio-name")
         generation_box = gr.Dropdown(generation_choices(), value=generation, label="Generation",
                                      elem_id="generation", scale=2)
         preset = gr.Radio([("Fast", "fast"), ("Quality", "quality")], value="quality", label="Preset",
                           info=PRESET_HINT, elem_id="preset",
                           scale=2)
-        history = gr.Button("📜 History", size="sm", elem_id="header-history", scale=0, min_width=110)
-        settings_link = gr.Button("⚙ Settings", size="sm", elem_id="header-settings", scale=0, min_width=110)
+        history = gr.Button("History", icon=ICONS["history"], size="sm", elem_id="header-history", scale=0, min_width=110)
+        settings_link = gr.Button("Settings", icon=ICONS["settings"], size="sm", elem_id="header-settings", scale=0,
+                                  min_width=110)
     gr.Markdown(api_only_note(), elem_id="api-only-note")
     gr.Markdown(banner_text(), elem_id="backend-banner")
     # filled when the page loads: the studio (queue database, engine) is created after the page is up
@@ -114,11 +164,11 @@ def build_layout(settings: Settings) -> Shell:
     with gr.Sidebar(position="left", open=True, width=240, elem_id="studio-sidebar"):
         gr.Markdown("**Modes**")
         for mode in NAV_MODES:
-            nav[mode] = gr.Button(NAV_LABELS[mode], variant="primary" if mode == first else "secondary", size="md",
-                                  interactive=status[mode].enabled, elem_id=f"nav-{mode}")
+            nav[mode] = gr.Button(NAV_LABELS[mode], icon=ICONS[mode], variant="primary" if mode == first else "secondary",
+                                  size="md", interactive=status[mode].enabled, elem_id=f"nav-{mode}")
         gr.Markdown("---")
         for key in ("gallery", "queue", "settings"):
-            nav[key] = gr.Button(SECTION_LABELS[key], variant="secondary", size="md", elem_id=f"nav-{key}")
+            nav[key] = gr.Button(SECTION_LABELS[key], icon=ICONS[key], variant="secondary", size="md", elem_id=f"nav-{key}")
         off_note = gr.Markdown(off_text(generation), elem_id="nav-off-note")
         reasons = gr.JSON(reasons_of(generation), visible=False)
     current = gr.State(first)
@@ -384,4 +434,4 @@ def launch_options() -> dict:
     """Look and feel, passed to launch() (Gradio 6 takes theme and css there)."""
     from ui.runtime import theme
 
-    return dict(theme=theme(), css=CSS, js=DARK_JS)
+    return dict(theme=theme(), css=CSS, js=PAGE_JS)
