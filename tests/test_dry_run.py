@@ -66,9 +66,11 @@ def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mo
         # 6 s of audio: the reference's audio buckets make 3 clips of 32 frames (tiny; 93 frames after the first
         # clip's 3) or 2 of 80 (S2V-14B, enough for all 96 frames at 16 fps)
         assert (data["frames"], data["clips"]) == {"tiny-s2v": (93, 3), "wan2.2-s2v-14b": (96, 2)}[model]
-    elif mode == "v2v":  # the 3 s input video at the model's fps, trimmed to 4k+1
-        available = min(3 * record.fps, record.frames_max)
-        assert data["frames"] == (available - 1) // 4 * 4 + 1
+    elif mode == "v2v":  # the 3 s input at the model's fps: trimmed to 4k+1 in one pass, or all of it in windows
+        available = 3 * record.fps
+        long = available > record.frames_max
+        assert data["frames"] == (available if long else (available - 1) // 4 * 4 + 1)
+        assert ("windows" in data) == long
     elif mode == "animate":  # as long as the 3 s pose video at 30 fps
         assert data["frames"] == 90
     elif record.frame_rule == "4k+1":

@@ -105,9 +105,13 @@ def test_cost_line_names_checkpoint_frames_size_time_and_plan(settings):
     from ui.panels import _cost
     from wan_studio.requests import T2VRequest
 
-    line = _cost(T2VRequest(model="tiny-t2v", prompt="x", width=96, height=64, frames=13, seed=1), settings)
+    line = _cost(T2VRequest(model="tiny-t2v", prompt="x", width=96, height=64, frames=13, steps=4, seed=1), settings)
     assert "Tiny T2V" in line and "13 frames" in line and "96x64" in line
     assert "GiB" in line and "plan" in line
+    assert "· under a second ·" in line and "about under" not in line  # said plainly
+    # the steps count: 100 steps are said to take longer than 4
+    slow = _cost(T2VRequest(model="tiny-t2v", prompt="x", width=96, height=64, frames=13, steps=100, seed=1), settings)
+    assert "under a second" not in slow and "· about " in slow
 
 
 def test_defaults_are_saved_into_config_json_keeping_other_keys(tmp_path, monkeypatch):

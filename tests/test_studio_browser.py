@@ -185,7 +185,23 @@ def generate_and_play(page, outputs: Path, mode: str) -> dict:
     states = page.evaluate("window.__states")
     assert states[-1] == "done" and len(states) >= 2, states  # queued / loading / running, then done
     expect(page.locator(f"#{mode}-status")).to_contain_text("Saved")
+    expect(page.locator(f"#{mode}-preview img")).to_have_count(0)  # the live preview gave way to the video
     return recipe
+
+
+def assert_upload_box_fits(page, elem_id: str) -> None:
+    """The empty upload box shows "Click to Upload" whole, inside the box and below its label."""
+    found = page.evaluate("""(id) => {
+        const label = document.getElementById(id).querySelector('[data-testid="block-label"]');
+        const box = document.getElementById(id).querySelector('.upload-container');
+        const text = box && box.querySelector('[data-testid="upload-text"]');
+        if (!text || !/Click to Upload/.test(text.innerText)) return null;
+        const range = document.createRange();
+        range.selectNodeContents(text);  // the icon and the words themselves, not their centring box
+        const b = box.getBoundingClientRect(), t = range.getBoundingClientRect(), l = label ? label.getBoundingClientRect() : null;
+        return {inside: t.top >= b.top && t.bottom <= b.bottom && t.left >= b.left && t.right <= b.right,
+                below_label: !l || t.top >= l.bottom - 1, height: t.height}; }""", elem_id)
+    assert found and found["inside"] and found["below_label"] and found["height"] > 0, (elem_id, found)
 
 
 def screenshot(page, name: str) -> None:
@@ -251,6 +267,8 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
 
     open_mode(page, "vace")
     upload(page, "vace-video", media["clip"], "video")
+    for box in ("vace-mask", "vace-reference"):  # tall enough for their words
+        assert_upload_box_fits(page, box)
     page.fill("#vace-bbox textarea, #vace-bbox input", "16, 16, 64, 48")
     page.fill("#vace-prompt textarea", "flowers in the box")
     screenshot(page, "mode-vace")
@@ -515,6 +533,7 @@ def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
     batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": f"batch shot {n}", "steps": 2,
                                   "seed": n} for n in (1, 2)]))
     open_mode(page, "queue")
+    assert_upload_box_fits(page, "queue-batch")
     page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
     page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Queued 2 job')")
     page.wait_for_function("() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")

@@ -112,7 +112,7 @@ def test_listeners_get_latent_previews_and_the_last_step_always_has_one(engine, 
     import wan_studio.runtime.engine as engine_module
 
     drawn = []
-    monkeypatch.setattr(engine_module, "latent_preview", lambda latents: drawn.append(1))
+    monkeypatch.setattr(engine_module, "latent_preview", lambda latents, **kwargs: drawn.append(1))
     engine.generate(T2VRequest(model="tiny-t2v", prompt="rain", width=64, height=64, frames=9, steps=4, seed=3))
     assert drawn == []
 
@@ -130,3 +130,22 @@ def test_latent_preview_is_stable_rgb_of_the_middle_frame():
     assert np.array_equal(latent_preview(latents.to(torch.bfloat16)).shape, image.shape)
     assert latent_preview(torch.randn(1, 2, 8, 8)).shape == (256, 256, 3)  # fewer than 3 channels: grey-ish
     assert latent_preview(None) is None and latent_preview(torch.randn(3, 3)) is None
+
+
+def test_the_wan_vaes_preview_with_their_fixed_latent_to_rgb_projection():
+    """A pixel's colour depends on its own latent only (colours cannot jump from step to step): for the
+    Wan 2.1 VAE, all-zero latents give its published bias, (-0.1835, -0.0868, -0.3360), mapped from
+    -1..1 to 0..255, and one channel at 1 adds that channel's published factors there only."""
+    import torch
+
+    from wan_studio.media.previews import latent_preview
+
+    zeros = torch.zeros(1, 16, 3, 4, 4)
+    image = latent_preview(zeros, max_side=4, vae="wan2.1-vae")
+    assert image.shape == (4, 4, 3)
+    assert tuple(image[0, 0]) == (104, 116, 85)  # round((1 + bias) / 2 * 255)
+    lit = zeros.clone()
+    lit[0, 14, 1, 2, 3] = 1.0  # channel 14 of the middle frame: factors (0.3477, 0.2275, 0.2950)
+    image = latent_preview(lit, max_side=4, vae="wan2.1-vae")
+    assert tuple(image[2, 3]) == (148, 145, 122) and tuple(image[0, 0]) == (104, 116, 85)
+    assert latent_preview(torch.zeros(1, 48, 3, 4, 4), max_side=4, vae="wan2.2-vae")[0, 0].tolist() == [132, 116, 110]

@@ -31,13 +31,13 @@ def component(mode: str, item: PageInput, height: int = 200):
     """The page's input for a declared field: its kind, label, choices and first value from the request class."""
     common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
     if item.kind == "image" and item.multiple:
-        return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=110, **common)
+        return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=160, **common)
     if item.kind == "image":
         return gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height, **common)
     if item.kind == "video":
         return gr.Video(sources=["upload"], height=height, **common)
     if item.kind == "image-or-video":
-        return gr.File(type="filepath", file_types=["image", "video"], height=110, **common)
+        return gr.File(type="filepath", file_types=["image", "video"], height=160, **common)
     if item.kind == "audio":
         return gr.Audio(sources=["upload", "microphone"], type="filepath", format="wav", **common)
     if item.kind == "flag":

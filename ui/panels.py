@@ -498,7 +498,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
                 f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
         timings = result.recipe.get("timings", {})
-        yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), keep,
+        # the live preview goes: the video takes its place
+        yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), None,
                str(result.media), text, result.recipe)
 
     def extend_shown(recipe, seconds, prompt, request: gr.Request):

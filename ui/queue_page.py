@@ -41,7 +41,7 @@ def build_queue_page(visible: bool) -> QueuePage:
                                            ("up", "Move up"), ("down", "Move down"), ("retry", "Retry"))}
         action_status = gr.Markdown(elem_id="queue-action-status")
         batch = gr.File(label="Batch file (JSON or CSV: one request per row)", file_types=[".json", ".csv"],
-                        type="filepath", height=100, elem_id="queue-batch")
+                        type="filepath", height=160, elem_id="queue-batch")
         batch_status = gr.Markdown(elem_id="queue-batch-status")
         stats_text = gr.Markdown("Collecting system figures…", elem_id="stats-text")
         with gr.Row():

@@ -37,6 +37,8 @@ CSS = """
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note { opacity: 0.6; font-size: 0.85em; }
 #studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
+/* a short upload box keeps its words inside (Gradio's upload text asks for 240 px of its own) */
+.upload-container [data-testid="upload-text"] { min-height: 0 !important; padding-top: 0 !important; }
 /* gallery: tiles of a fixed size however few results there are, each caption whole under its picture */
 #gallery-grid .grid-container { grid-template-columns: repeat(auto-fill, minmax(160px, 220px)) !important;
                                 grid-template-rows: none !important; grid-auto-rows: auto !important;

@@ -128,7 +128,8 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     except NoPlanFits as exc:
         return f"{head} · does not fit: {exc}"
     est = choice.estimate
-    line = f"{head} · about {_duration(est.seconds)} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
+    took = "under a second" if est.seconds < 1 else f"about {_duration(est.seconds)}"
+    line = f"{head} · {took} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
     if choice.plan.attention != "native":
         from wan_studio.memory.attention import LABELS
 

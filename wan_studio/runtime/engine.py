@@ -247,7 +247,7 @@ class Engine:
             per_step = (step_times[-1] - loaded) / len(step_times)
             preview = None
             if previews and (done % preview_every == 0 or done == total):
-                preview = latent_preview(callback_kwargs.get("latents"))
+                preview = latent_preview(callback_kwargs.get("latents"), vae=record.shared.get("vae"))
             report(JobStatus("running", step=done, total=total, elapsed_s=step_times[-1] - loaded,
                              remaining_s=per_step * max(0, total - done), preview=preview,
                              clip=callback_kwargs.get("clip") or window_now[0],
