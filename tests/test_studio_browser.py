@@ -232,6 +232,12 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     expect(page.locator("#t2v-status")).to_contain_text("57 frames at 32 fps")
     smoothed = newest_recipe(outputs, "t2v")
     assert smoothed["parent"] == extended["id"] and smoothed["finishing"]["factor"] == 2
+    # the prompt history: type to search the mode's earlier prompts, pick one to use it again
+    page.fill("#t2v-prompt textarea", "")
+    page.click("#t2v-recent input")
+    page.keyboard.type("lighthouse")
+    page.get_by_role("option", name="a lighthouse in a storm").click()
+    expect(page.locator("#t2v-prompt textarea")).to_have_value("a lighthouse in a storm")
 
     open_mode(page, "i2v")
     upload(page, "i2v-image", media["image"], "img")
@@ -460,6 +466,38 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     page.locator("#i2v-error-image").wait_for(state="visible")
     assert "needs an input image" in page.locator("#i2v-error-image").inner_text()
     assert not page.locator("#i2v-error-prompt").is_visible()
+
+
+@pytest.mark.parametrize("width", [390, 1440, 2560])
+def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, width):
+    """Nothing runs past the right edge at any width (no sideways scrolling); a screenshot of each
+    page is kept; on a phone the sidebar's toggle does not cover the title and the Generation
+    dropdown's text stops before its caret."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(studio[0])
+        page.wait_for_selector("#nav-t2v", state="attached")
+        page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+        for section in ("t2v", "vace", "gallery", "queue", "settings"):
+            if section != "t2v":
+                page.evaluate("(id) => document.getElementById(id).click()", f"nav-{section}")
+                page.wait_for_selector(f"#panel-{section}", state="visible")
+            wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], (section, width, wide)
+            screenshot(page, f"width-{width}-{section}")
+        if width < 768:
+            gaps = page.evaluate("""() => {
+                const toggle = document.querySelector('button.toggle-button').getBoundingClientRect();
+                const title = document.querySelector('#studio-name h2').getBoundingClientRect();
+                const input = document.querySelector('#generation input'), box = input.getBoundingClientRect();
+                const caret = document.querySelector('#generation .icon-wrap').getBoundingClientRect();
+                const textRight = box.right - parseFloat(getComputedStyle(input).paddingRight);
+                return {title: title.left - toggle.right, caret: caret.left - textRight}; }""")
+            assert gaps["title"] >= 0 and gaps["caret"] >= 0, gaps
+    finally:
+        page.close()
 
 
 def test_sidebar_follows_the_generation(page):

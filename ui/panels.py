@@ -76,6 +76,7 @@ class Panel:
     send: dict = field(default_factory=dict)  # target mode -> chip
     s2v_duration: gr.Textbox | None = None
     estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
+    recent_loader: tuple | None = None  # (fn, inputs, output) that fills "Recent prompts" when the page loads
     extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
     preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
     cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
@@ -170,6 +171,9 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
                                     elem_id=f"{mode}-prompt")
                 error_slot(errors, mode, "prompt")
+                # the mode's earlier prompts, newest first; type to search, pick one to use it again
+                extras["recent"] = gr.Dropdown([], value=None, label="Recent prompts (type to search)", filterable=True,
+                                               elem_id=f"{mode}-recent")
                 sizes = size_choices(record, spec) if record else []
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
@@ -354,6 +358,9 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     spec = SPECS[mode]
     names = panel.request_fields()
     components = panel.request_components()
+    recent = panel.extras["recent"]
+    recent.input(lambda chosen: gr.update() if not chosen else chosen, recent, panel.prompt, queue=False, **private)
+    panel.recent_loader = (_recent_prompts(mode, settings), None, recent)  # the shell fills it when the page loads
 
     def on_model(model_id, preset):
         record = catalog.get(model_id) if model_id else None
@@ -527,7 +534,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],
                          concurrency_limit=None, show_progress="hidden", **private).then(
         wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
-        concurrency_limit=None, show_progress="hidden", **private)
+        concurrency_limit=None, show_progress="hidden", **private).then(
+        _recent_prompts(mode, settings), None, recent, queue=False, show_progress="hidden", **private)
     if "extend" in panel.extras:
         panel.extras["extend"].click(  # (named apart from the API's /extend: private events take names too)
             extend_shown, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
@@ -540,6 +548,15 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                                      concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _recent_prompts(mode: str, settings: Settings):
+    def recent():
+        from wan_studio.runtime.gallery import recent_prompts
+
+        return gr.update(choices=recent_prompts(get_studio(settings).engine.library, mode), value=None)
+
+    return recent
 
 
 def _smooth_shown(settings: Settings):

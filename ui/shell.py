@@ -37,6 +37,8 @@ CSS = """
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note { opacity: 0.6; font-size: 0.85em; }
 #studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
+/* a dropdown's text stops before its caret (on a phone it is cut short, not run under the arrow) */
+#generation input, [id$="-model"] input, [id$="-size"] input { padding-right: 26px !important; text-overflow: ellipsis; }
 /* a short upload box keeps its words inside (Gradio's upload text asks for 240 px of its own) */
 .upload-container [data-testid="upload-text"] { min-height: 0 !important; padding-top: 0 !important; }
 /* gallery: tiles of a fixed size however few results there are, each caption whole under its picture */
@@ -421,6 +423,8 @@ def build_studio(settings: Settings) -> gr.Blocks:
                   api_visibility="private")
         for panel in shell.panels.values():
             fn, inputs, output = panel.estimate
+            demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
+            fn, inputs, output = panel.recent_loader
             demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
         register_api(settings, get_studio)
     return demo

@@ -62,6 +62,19 @@ def gallery_page(library: OutputLibrary, page: int = 1, per_page: int = PAGE_SIZ
     return entries, pages
 
 
+def recent_prompts(library: OutputLibrary, mode: str, limit: int = 50) -> list[str]:
+    """The prompts of the mode's results, newest first, each once: the prompt history."""
+    found: list[str] = []
+    for result in library.list():
+        request = (result.recipe or {}).get("request") or {}
+        prompt = str(request.get("prompt") or "").strip()
+        if request.get("mode") == mode and prompt and prompt not in found:
+            found.append(prompt)
+            if len(found) == limit:
+                break
+    return found
+
+
 def reload_request(library: OutputLibrary, result_id: str) -> dict:
     """The saved request of a result, input paths made absolute; raises if it cannot be re-run."""
     from wan_studio.requests import absolutize_inputs, request_types
