@@ -123,3 +123,15 @@ def test_defaults_are_saved_into_config_json_keeping_other_keys(tmp_path, monkey
     save_defaults({"default_generation": "2.1"})
     assert json.loads(config.read_text()) == {"port": 9000, "output_dir": "outs", "default_generation": "2.1"}
     assert load_settings().default_generation == "2.1"
+
+
+def test_recipe_differences_name_each_field_that_differs_in_request_order():
+    from wan_studio.runtime.gallery import recipe_differences
+
+    first = {"request": {"mode": "t2v", "prompt": "a red kite", "steps": 2, "seed": 1}, "memory": {"plan": "max-speed"}}
+    second = {"request": {"mode": "t2v", "prompt": "a blue kite", "steps": 2, "seed": 5, "cache": "balanced"},
+              "memory": {"plan": "low-vram"}}
+    assert recipe_differences(first, second) == [
+        ("prompt", "a red kite", "a blue kite"), ("seed", 1, 5), ("cache", None, "balanced"),
+        ("memory plan", "max-speed", "low-vram")]
+    assert recipe_differences(first, first) == []

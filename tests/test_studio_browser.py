@@ -412,6 +412,39 @@ def test_gallery_reload_restores_every_parameter(page, studio, media):
         assert again[key] == original[key], key
 
 
+def test_gallery_compares_two_results_side_by_side(page, studio):
+    """Pick one result, select another, Compare: both play side by side, in step, over a table of what
+    differs in their recipes."""
+    outputs = studio[1]
+    for prompt, steps in (("a red kite", 2), ("a blue kite", 3)):
+        page.fill("#t2v-prompt textarea", prompt)
+        open_advanced(page, "t2v")
+        set_number(page, "t2v-steps", steps)
+        generate_and_play(page, outputs, "t2v")
+    open_mode(page, "gallery")
+    tiles = page.locator("#gallery-grid button.thumbnail-item")
+    expect(tiles.first).to_contain_text("a blue kite")
+    tiles.nth(1).click()  # the red kite
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('a red kite')")
+    page.click("#gallery-pick")
+    expect(page.locator("#gallery-differences")).to_contain_text("Picked")
+    tiles.first.click()  # the blue kite
+    page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('a blue kite')")
+    page.click("#gallery-compare")
+    differences = page.locator("#gallery-differences")
+    expect(differences).to_contain_text("a red kite")
+    text = differences.inner_text()
+    assert "a blue kite" in text and "steps" in text and "model" not in text  # only what differs
+    for side in ("compare-a", "compare-b"):
+        page.wait_for_function("(id) => { const v = document.querySelector('#' + id + ' video');"
+                               " return v && v.readyState >= 1 && v.duration > 0; }", arg=side)
+    # in step: pausing or seeking one does the same to the other
+    page.evaluate("() => { const a = document.querySelector('#compare-a video'); a.pause(); a.currentTime = 0.25; }")
+    page.wait_for_function("() => { const b = document.querySelector('#compare-b video');"
+                           " return b.paused && Math.abs(b.currentTime - 0.25) < 0.05; }")
+    screenshot(page, "gallery-compare")
+
+
 def test_stop_and_bad_input_leave_the_page_working(page, studio):
     outputs = studio[1]
     before = set(outputs.glob("*.mp4"))

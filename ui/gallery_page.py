@@ -30,6 +30,13 @@ class GalleryPage:
     delete: gr.Button
     export: gr.Button
     export_file: gr.File
+    pick: gr.Button
+    compare: gr.Button
+    picked: gr.State
+    compare_view: gr.Row
+    compare_a: gr.Video
+    compare_b: gr.Video
+    differences: gr.Markdown
     opener: tuple | None = None  # (fn, inputs, outputs) the shell runs when the gallery opens
 
 
@@ -57,10 +64,19 @@ def build_gallery(visible: bool) -> GalleryPage:
                     delete = gr.Button("Delete", variant="stop", interactive=False, elem_id="gallery-delete")
                     export = gr.Button("Export zip", interactive=False, elem_id="gallery-export")
                 export_file = gr.File(label="Export", visible=False, elem_id="gallery-export-file")
+                with gr.Row():  # compare: pick one, select another, compare them side by side
+                    pick = gr.Button("Pick for comparing", size="sm", elem_id="gallery-pick")
+                    compare = gr.Button("Compare with the picked one", size="sm", elem_id="gallery-compare")
                 with gr.Accordion("Recipe", open=False):
                     recipe = gr.JSON(elem_id="gallery-recipe")
+        picked = gr.State(None)
+        differences = gr.Markdown(visible=False, elem_id="gallery-differences")
+        with gr.Row(visible=False, elem_id="gallery-compare-view") as compare_view:  # played in step (PAGE_JS)
+            compare_a = gr.Video(label="A (picked)", autoplay=True, loop=True, interactive=False, elem_id="compare-a")
+            compare_b = gr.Video(label="B (selected)", autoplay=True, loop=True, interactive=False, elem_id="compare-b")
     return GalleryPage(column, empty, go_generate, grid, page, page_label, previous, next_, ids, selected, player,
-                       recipe, info, reload, delete, export, export_file)
+                       recipe, info, reload, delete, export, export_file, pick, compare, picked, compare_view,
+                       compare_a, compare_b, differences)
 
 
 def _placeholder(settings: Settings) -> str:
@@ -138,3 +154,32 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
         return gr.update(value=str(path), visible=True)
 
     g.export.click(export, g.selected, g.export_file, **private)
+
+    def pick(result_id):
+        if not result_id:
+            return None, gr.update(value="Select a result to pick it for comparing.", visible=True)
+        return result_id, gr.update(value=f"Picked **{result_id}** (A): select another result, then Compare.",
+                                    visible=True)
+
+    g.pick.click(pick, g.selected, [g.picked, g.differences], **private)
+
+    def compare(picked, selected):
+        from html import escape
+
+        from wan_studio.runtime.gallery import recipe_differences
+
+        library = get_studio(settings).engine.library
+        first, second = (library.get(i) if i else None for i in (picked, selected))
+        if first is None or second is None or picked == selected:
+            return (gr.update(visible=False), None, None,
+                    gr.update(value="Pick a result, select another, then Compare.", visible=True))
+        rows = recipe_differences(first.recipe or {}, second.recipe or {})
+        table = ["| | A (picked) | B (selected) |", "|---|---|---|"]
+        table += [f"| **{escape(key)}** | {escape(str(a))} | {escape(str(b))} |" for key, a, b in rows]
+        text = (f"**A** {first.id} · **B** {second.id}: " + (f"{len(rows)} differences" if rows else "the same recipe")
+                + ("\n\n" + "\n".join(table) if rows else ""))
+        return (gr.update(visible=True), None if first.missing else str(first.media),
+                None if second.missing else str(second.media), gr.update(value=text, visible=True))
+
+    g.compare.click(compare, [g.picked, g.selected], [g.compare_view, g.compare_a, g.compare_b, g.differences],
+                    **private)

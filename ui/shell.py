@@ -106,6 +106,23 @@ PAGE_JS = """() => {
         new Notification(title, {body: card.innerText.slice(0, 160)});
     }
   }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'data-state']});
+  // the gallery's compare view: the two videos play, pause and seek together
+  let following = false;
+  const other = (video) => {
+    const id = video.closest && video.closest('#compare-a, #compare-b');
+    return id && document.querySelector((id.id === 'compare-a' ? '#compare-b' : '#compare-a') + ' video');
+  };
+  for (const kind of ['play', 'pause', 'seeked']) {
+    document.addEventListener(kind, (event) => {
+      const twin = event.target.tagName === 'VIDEO' && other(event.target);
+      if (!twin || following) return;
+      following = true;
+      if (kind === 'play') twin.play().catch(() => {});
+      if (kind === 'pause') twin.pause();
+      if (Math.abs(twin.currentTime - event.target.currentTime) > 0.05) twin.currentTime = event.target.currentTime;
+      setTimeout(() => { following = false; }, 0);
+    }, true);
+  }
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && !busy && document.title !== title) document.title = title;
   });

@@ -75,6 +75,21 @@ def recent_prompts(library: OutputLibrary, mode: str, limit: int = 50) -> list[s
     return found
 
 
+def recipe_differences(first: dict, second: dict) -> list[tuple[str, object, object]]:
+    """(field, first's value, second's value) for each request field that differs, then the model's
+    and the memory plan's; fields in the request order."""
+    found = []
+    a, b = first.get("request") or {}, second.get("request") or {}
+    for key in [*a, *(k for k in b if k not in a)]:
+        if a.get(key) != b.get(key):
+            found.append((key, a.get(key), b.get(key)))
+    for section, key in (("memory", "plan"), ("memory", "attention")):
+        left, right = (first.get(section) or {}).get(key), (second.get(section) or {}).get(key)
+        if left != right:
+            found.append((f"{section} {key}", left, right))
+    return found
+
+
 def reload_request(library: OutputLibrary, result_id: str) -> dict:
     """The saved request of a result, input paths made absolute; raises if it cannot be re-run."""
     from wan_studio.requests import absolutize_inputs, request_types
