@@ -445,6 +445,35 @@ def test_gallery_compares_two_results_side_by_side(page, studio):
     screenshot(page, "gallery-compare")
 
 
+def test_favourite_settings_are_saved_by_name_and_put_back(page, studio):
+    """"my draft": the panel's settings saved under a name; changed; picked again: they come back
+    (the prompt stays what it is now). The favourite is still there after a reload of the page."""
+    open_mode(page, "t2v")
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 7)
+    set_number(page, "t2v-frames", 17)
+    page.fill("#t2v-negative_prompt textarea", "no text")
+    page.click("#t2v-favourites-box")
+    page.fill("#t2v-favourite-name textarea, #t2v-favourite-name input", "my draft")
+    page.click("#t2v-favourite-save")
+    page.wait_for_function("() => document.querySelector('#t2v-favourite-name textarea, #t2v-favourite-name input')?.value === ''")
+    set_number(page, "t2v-steps", 3)
+    set_number(page, "t2v-frames", 9)
+    page.fill("#t2v-negative_prompt textarea", "")
+    page.reload()
+    page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+    page.fill("#t2v-prompt textarea", "a prompt of now")
+    page.click("#t2v-favourites-box")
+    page.click("#t2v-favourites input")
+    page.get_by_role("option", name="my draft").click()
+    page.wait_for_function("() => document.querySelector('#t2v-frames input[type=number]')?.value === '17'")
+    open_advanced(page, "t2v")
+    page.wait_for_function("() => document.querySelector('#t2v-steps input[type=number]')?.value === '7'")
+    assert page.input_value("#t2v-negative_prompt textarea") == "no text"
+    assert page.input_value("#t2v-prompt textarea") == "a prompt of now"  # the prompt is not part of a favourite
+    expect(page.locator("#t2v-cost")).to_contain_text("17 frames")  # the estimate follows
+
+
 def test_stop_and_bad_input_leave_the_page_working(page, studio):
     outputs = studio[1]
     before = set(outputs.glob("*.mp4"))

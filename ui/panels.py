@@ -77,6 +77,7 @@ class Panel:
     s2v_duration: gr.Textbox | None = None
     estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
     recent_loader: tuple | None = None  # (fn, inputs, output) that fills "Recent prompts" when the page loads
+    favourites_loader: tuple | None = None  # (fn, inputs, output) that lists the saved settings when the page loads
     extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
     preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
     cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
@@ -218,6 +219,13 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                      info="skips transformer work at steps that barely change: faster, slightly different",
                                      elem_id=f"{mode}-cache")
                     error_slot(errors, mode, "cache")
+                with gr.Accordion("Favourite settings", open=False, elem_id=f"{mode}-favourites-box"):
+                    with gr.Row():
+                        extras["favourites"] = gr.Dropdown([], value=None, label="Use saved settings", scale=2,
+                                                           elem_id=f"{mode}-favourites")
+                        extras["favourite_name"] = gr.Textbox(label="Save these settings as", scale=2,
+                                                              placeholder="my 720p draft", elem_id=f"{mode}-favourite-name")
+                        extras["favourite_save"] = gr.Button("Save", size="sm", scale=1, elem_id=f"{mode}-favourite-save")
                 general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
@@ -400,6 +408,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)
     panel.estimate = (estimate, components, panel.cost)  # the shell fills the line when the page loads
+    _wire_favourites(panel, names, components, settings)
     # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
     model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
     for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
@@ -548,6 +557,54 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                                      concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _wire_favourites(panel: Panel, names: list, components: list, settings: Settings) -> None:
+    """Save the panel's settings under a name; pick a name to put them back (all but the prompt,
+    the seed and the input files: runtime/favourites.py)."""
+    from wan_studio.runtime import favourites
+
+    private = dict(api_visibility="private", queue=False)
+    mode, chooser = panel.mode, panel.extras["favourites"]
+    inputs = set(panel.inputs)
+
+    def save(name, *values):
+        kept = {key: value for key, value in zip(names, values) if key not in inputs}
+        try:
+            favourites.save(settings.output_dir, mode, name, kept)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        gr.Info(f"Saved as \"{' '.join(name.split())}\".")
+        return gr.update(choices=favourites.names(settings.output_dir, mode), value=None), ""
+
+    panel.extras["favourite_save"].click(save, [panel.extras["favourite_name"], *components],
+                                         [chooser, panel.extras["favourite_name"]], **private)
+
+    def use(name):
+        keep = [gr.update() for _ in names]
+        if not name:
+            return keep
+        try:
+            saved = favourites.get(settings.output_dir, mode, name)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        record = catalog.get(saved["model"]) if saved.get("model") in {c.id for c in catalog.checkpoints()} else None
+        updates = []
+        for key in names:
+            if key not in saved:
+                updates.append(gr.update())
+            elif key == "size" and record is not None:  # the saved checkpoint's sizes
+                updates.append(gr.update(choices=size_choices(record, SPECS[mode]), value=saved[key]))
+            elif key == "frames" and record is not None:
+                updates.append(gr.update(maximum=frames_ceiling(mode, record), value=saved[key]))
+            else:
+                updates.append(gr.update(value=saved[key]))
+        return updates
+
+    chooser.input(use, chooser, components, **private).then(*panel.estimate, queue=False, show_progress="hidden",
+                                                            api_visibility="private")
+    panel.favourites_loader = (lambda: gr.update(choices=favourites.names(settings.output_dir, mode), value=None),
+                               None, chooser)
 
 
 def _recent_prompts(mode: str, settings: Settings):

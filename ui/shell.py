@@ -441,8 +441,8 @@ def build_studio(settings: Settings) -> gr.Blocks:
         for panel in shell.panels.values():
             fn, inputs, output = panel.estimate
             demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
-            fn, inputs, output = panel.recent_loader
-            demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
+            for fn, inputs, output in (panel.recent_loader, panel.favourites_loader):
+                demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
         register_api(settings, get_studio)
     return demo
 
