@@ -562,6 +562,28 @@ def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, wid
         page.close()
 
 
+def test_the_theme_follows_the_system_until_the_toggle_picks_one(studio, browser):
+    page = browser.new_page()
+    page.set_default_timeout(WAIT_MS)
+    dark = "() => document.body.classList.contains('dark')"
+    try:
+        page.emulate_media(color_scheme="light")
+        page.goto(studio[0])
+        page.wait_for_selector("#header-theme")
+        page.wait_for_function(f"() => !({dark})()")
+        page.emulate_media(color_scheme="dark")  # the system changes: the page follows
+        page.wait_for_function(dark)
+        page.click("#header-theme")  # picked: light, whatever the system says
+        page.wait_for_function(f"() => !({dark})()")
+        page.reload()
+        page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")  # loaded
+        assert page.evaluate("() => localStorage.getItem('wan-studio-theme')") == "light"
+        assert not page.evaluate(dark)  # remembered in this browser, over the system's dark
+    finally:
+        page.evaluate("() => localStorage.removeItem('wan-studio-theme')")  # the other tests share this browser
+        page.close()
+
+
 def test_sidebar_follows_the_generation(page):
     def choose_generation(label):
         page.click("#generation input")
@@ -569,7 +591,7 @@ def test_sidebar_follows_the_generation(page):
 
     assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_enabled()  # Tiny has every mode
     # every sidebar and header icon is an SVG picture that loaded: nothing needs an emoji font
-    buttons = "#studio-sidebar button[id^='nav-'], #header-history, #header-settings"
+    buttons = "#studio-sidebar button[id^='nav-'], #header-history, #header-settings"  # (the theme toggle has no icon)
     page.wait_for_function("(sel) => [...document.querySelectorAll(sel)].every(b => { const i = b.querySelector('img');"
                            " return i && i.complete && i.naturalWidth > 0 && i.src.includes('.svg'); })", arg=buttons)
     labels = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(b => b.innerText.trim())", buttons)

@@ -37,6 +37,8 @@ CSS = """
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note { opacity: 0.6; font-size: 0.85em; }
 #studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
+/* the icons are drawn light for the dark theme: darkened on the light one */
+body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
 /* a dropdown's text stops before its caret (on a phone it is cut short, not run under the arrow) */
 #generation input, [id$="-model"] input, [id$="-size"] input { padding-right: 26px !important; text-overflow: ellipsis; }
 /* a short upload box keeps its words inside (Gradio's upload text asks for 240 px of its own) */
@@ -49,6 +51,13 @@ CSS = """
                                white-space: normal; display: -webkit-box; -webkit-line-clamp: 3;
                                -webkit-box-orient: vertical; }
 """
+# the header's toggle: the other theme, remembered in this browser
+THEME_TOGGLE_JS = """() => {
+  const dark = !document.body.classList.contains('dark');
+  document.body.classList.toggle('dark', dark);
+  localStorage.setItem('wan-studio-theme', dark ? 'dark' : 'light');
+  return [];
+}"""
 # hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
 REASONS_JS = """(reasons) => {
   for (const [mode, why] of Object.entries(reasons || {})) {
@@ -57,12 +66,19 @@ REASONS_JS = """(reasons) => {
   }
   return [];
 }"""
-# At load: the dark theme (video looks better on dark); on a phone the sidebar starts closed (its
-# toggle opens it). Keys: Ctrl/Cmd+Enter in a prompt queues its mode's job, Esc stops the job shown.
+# At load: the theme (the system's, or the one the header's toggle picked); on a phone the sidebar
+# starts closed (its toggle opens it). Keys: Ctrl/Cmd+Enter in a prompt queues its mode's job, Esc stops the job shown.
 # The tab title shows the job's progress ("[42%] Wan Studio"), and a notification says when a job
 # ends while the tab is hidden (permission is asked on the first Generate).
 PAGE_JS = """() => {
-  document.body.classList.add('dark');
+  // the theme follows the system's light or dark setting until the header's toggle picks one
+  const system = window.matchMedia('(prefers-color-scheme: dark)');
+  const applyTheme = () => {
+    const chosen = localStorage.getItem('wan-studio-theme');
+    document.body.classList.toggle('dark', chosen ? chosen === 'dark' : system.matches);
+  };
+  applyTheme();
+  system.addEventListener('change', applyTheme);
   if (window.innerWidth < 768) {
     const closeSidebar = () => {
       const toggle = document.querySelector('button.toggle-button[aria-label="Toggle Sidebar"]');
@@ -177,6 +193,8 @@ def build_layout(settings: Settings) -> Shell:
         history = gr.Button("History", icon=ICONS["history"], size="sm", elem_id="header-history", scale=0, min_width=110)
         settings_link = gr.Button("Settings", icon=ICONS["settings"], size="sm", elem_id="header-settings", scale=0,
                                   min_width=110)
+        theme_toggle = gr.Button("Light / dark", size="sm", elem_id="header-theme", scale=0, min_width=110)
+        theme_toggle.click(None, None, None, js=THEME_TOGGLE_JS)
     gr.Markdown(api_only_note(), elem_id="api-only-note")
     gr.Markdown(banner_text(), elem_id="backend-banner")
     # filled when the page loads: the studio (queue database, engine) is created after the page is up
