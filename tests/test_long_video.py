@@ -420,7 +420,6 @@ def test_v2v_over_a_long_input_video_restyles_all_of_it_in_windows(engine, tmp_p
     """V2V follows its input past the checkpoint's range: each window restyles its slice of the
     source, and its first latents are held to the frames before (V2V starts partway down the
     schedule: the held latents end exactly on them all the same)."""
-    import pipelines.v2v
     from tests.media_fixtures import make_video
     from wan_studio.requests import V2VRequest
     from wan_studio.runtime import windows
