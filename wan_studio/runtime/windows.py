@@ -1,12 +1,15 @@
 """Long videos: a request past the checkpoint's frame range is made in windows of its native length.
 
-Each later window continues from the end of the one before, in one of two ways:
-- "frames" (T2V, TI2V): its first `overlap` frames are the last `overlap` frames of the window
+Each later window continues from the end of the one before, in one of three ways:
+- "frames" (T2V, TI2V, V2V): its first `overlap` frames are the last `overlap` frames of the window
   before. They are VAE-encoded, and after every denoising step the window's first latents are set
   back to them, noised to the step's level (x = (1 - sigma) x0 + sigma noise, the flow-matching
   path), so the model paints the rest of the window around frames it cannot change;
 - "last frame" (I2V, FLF2V): the window before's last frame is the next window's start image (the
-  only frame these checkpoints take); FLF2V's last window ends on the request's last image.
+  only frame these checkpoints take); FLF2V's last window ends on the request's last image;
+- "frames given to VACE to keep" (VACE): the frames before go into VACE's own conditioning with
+  a black mask (pipelines/vace.py). V2V and VACE windows read their own slice of the input video.
+Extend (`continue_from`) treats a finished video as the window before the first.
 
 The overlapping frames are cross-faded, and each later window's colours are pulled toward the
 first window's (per-channel mean and spread, by `color_correction`), so brightness cannot drift.
