@@ -168,16 +168,9 @@ def cmd_generate(args, settings) -> int:
         return 0
     for message in request.preset_messages:
         print(f"note: {message}", file=sys.stderr)
-    from wan_studio.cli.progress import library_progress_bars
+    from wan_studio.cli.jobs import run_and_print
 
-    from wan_studio.cli.jobs import run_through_queue
-
-    with library_progress_bars(shown=not args.quiet):
-        job = run_through_queue(request, settings, quiet=args.quiet)
-    for message in job.messages:
-        print(f"note: {message}", file=sys.stderr)
-    print(job.result_path)
-    return 0
+    return run_and_print(request, settings, args.quiet)
 
 
 def cmd_loras(args, settings) -> int:

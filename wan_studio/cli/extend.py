@@ -8,7 +8,6 @@ The new result is the whole video (the old frames, then the new ones); its recip
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 
@@ -25,8 +24,7 @@ def add_extend_parser(sub) -> None:
 def cmd_extend(args, settings) -> int:
     import json
 
-    from wan_studio.cli.jobs import run_through_queue
-    from wan_studio.cli.progress import library_progress_bars
+    from wan_studio.cli.jobs import run_and_print
     from wan_studio.runtime.extend import extension_request
 
     request = extension_request(args.result, args.seconds, args.prompt, args.seed).prepare()
@@ -35,9 +33,4 @@ def cmd_extend(args, settings) -> int:
 
         print(json.dumps(prepared_summary(request, settings), indent=2, ensure_ascii=False))
         return 0
-    with library_progress_bars(shown=not args.quiet):
-        job = run_through_queue(request, settings, quiet=args.quiet)
-    for message in job.messages:
-        print(f"note: {message}", file=sys.stderr)
-    print(job.result_path)
-    return 0
+    return run_and_print(request, settings, args.quiet)

@@ -72,3 +72,15 @@ def _stop_on_interrupt(store, job_id: str) -> None:
             store.request_stop(job_id)
     except QueueError:
         pass  # it finished meanwhile
+
+
+def run_and_print(request, settings, quiet: bool = False) -> int:
+    """`generate` and `extend`: the job through the queue, its notes on stderr, its path on stdout."""
+    from wan_studio.cli.progress import library_progress_bars
+
+    with library_progress_bars(shown=not quiet):
+        job = run_through_queue(request, settings, quiet=quiet)
+    for message in job.messages:
+        print(f"note: {message}", file=sys.stderr)
+    print(job.result_path)
+    return 0
