@@ -303,7 +303,8 @@ def test_extend_refuses_what_it_cannot_continue(settings, tmp_path, capsys):
 
 
 def test_the_page_says_which_prompt_line_goes_with_which_seconds():
-    from ui.panels import _windows_text, frames_ceiling
+    from ui.panel_specs import frames_ceiling
+    from ui.panels import _windows_text
     from wan_studio import catalog
 
     record = catalog.get("tiny-t2v")

@@ -196,3 +196,21 @@ def build_request(mode: str, values: dict):
     if cls is None:
         raise StudioError(f"{mode.upper()} is not available in this version yet.")
     return cls(**request_kwargs(mode, values))
+
+
+LONG_VIDEO_MODES = ("t2v", "i2v", "ti2v", "flf2v")  # past the checkpoint's range: made in windows
+
+
+def frames_ceiling(mode: str, record) -> int:
+    """The Frames slider's top: the studio's longest video for the modes made in windows past the
+    checkpoint's range, else the checkpoint's own maximum."""
+    if mode in LONG_VIDEO_MODES:
+        from wan_studio.requests.long_video import max_video_seconds
+
+        return int(max_video_seconds() * record.fps)
+    return max(record.frames_max, record.frames_min + 4)
+
+
+def size_choices(record, spec: ModeSpec) -> list[str]:
+    sizes = [f"{w}x{h}" for w, h in record.sizes]
+    return ([MATCH_INPUT] if spec.size_from_input else []) + sizes

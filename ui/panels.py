@@ -4,7 +4,10 @@ A panel is inputs on the left (the mode's distinctive inputs, prompt, size, fram
 accordion, Generate / Stop and the cost line) and output on the right (progress card, live
 preview, the player, the recipe and the "Send to" chips). Submitting builds the mode's typed
 request (the same class the API and the CLI build), so validation and messages are identical;
-a refused request shows its message next to the input that caused it and queues nothing.
+a refused request shows its message next to the input that caused it and queues nothing. The
+tools beside the inputs and the result (first-frame click, controls made now, favourites, recent
+prompts, Smooth, ...) are in ui/panel_tools.py; the choices (sizes, the Frames slider's top) in
+ui/panel_specs.py.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from ui.availability import NAV_LABELS
+from ui import panel_tools as tools
 from ui.panel_specs import (
-    COMMON_FIELDS, MATCH_INPUT, SEND_TARGETS, SPECS, ModeSpec, build_request, is_shown, request_class,
+    COMMON_FIELDS, SEND_TARGETS, SPECS, build_request, frames_ceiling, is_shown, request_class, size_choices,
 )
 from ui.panel_inputs import FieldSlider, error_slot, mode_inputs
 from ui.progress_cards import final_card, idle_card, progress_card
@@ -30,17 +34,6 @@ from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
 
 EXTENDABLE = ("t2v", "i2v", "ti2v")  # the modes whose results Extend continues (runtime/windows.py)
-LONG_VIDEO_MODES = ("t2v", "i2v", "ti2v", "flf2v")  # past the checkpoint's range: made in windows
-
-
-def frames_ceiling(mode: str, record) -> int:
-    """The Frames slider's top: the studio's longest video for the modes made in windows past the
-    checkpoint's range, else the checkpoint's own maximum."""
-    if mode in LONG_VIDEO_MODES:
-        from wan_studio.requests.long_video import max_video_seconds
-
-        return int(max_video_seconds() * record.fps)
-    return max(record.frames_max, record.frames_min + 4)
 
 
 @dataclass
@@ -96,11 +89,6 @@ class Panel:
 # -- choices and defaults ---------------------------------------------------------------------
 def model_choices(mode: str, generation: str) -> list[tuple[str, str]]:
     return [(c.name, c.id) for c in catalog.for_mode(mode, generation)]
-
-
-def size_choices(record, spec: ModeSpec) -> list[str]:
-    sizes = [f"{w}x{h}" for w, h in record.sizes]
-    return ([MATCH_INPUT] if spec.size_from_input else []) + sizes
 
 
 def duration_text(frames, record) -> str:
@@ -281,84 +269,6 @@ def error_updates(panel: Panel, exc: Exception | None) -> list:
     return updates
 
 
-PICKER_SIDE = 1024  # the picture to click is at least this big: Gradio maps a click on an image shown larger
-                   # than its own pixels as if it were not scaled, so a small frame is enlarged first
-
-
-def _first_frame_to_click(names: list, settings: Settings):
-    """VACE inpaint: the video's first frame at the output size (enlarged by a whole factor), to
-    click the object on; the State keeps the picture without a marker and the factor."""
-    def show(*values):
-        import math
-
-        from PIL import Image
-
-        from wan_studio.runtime.controls import first_frame_to_click
-
-        named = dict(zip(names, values))
-        if named.get("vace_mode") != "inpaint" or not named.get("video"):
-            return None, None
-        # the frame depends on the video and the size only; stand-ins let the request resolve its size
-        record = catalog.get(named["model"]) if named.get("model") else None
-        named.update(prompt="first frame", point="0, 0", mask=None, bbox="", frames_auto=False,
-                     frames=record.frames_min if record else 5)
-        try:
-            path = first_frame_to_click(build_request("vace", named).prepare(), settings.output_dir / "controls")
-        except StudioError:
-            return None, None  # the video or the size is not usable yet: its own message shows on Generate
-        frame = Image.open(path)
-        factor = max(1, math.ceil(PICKER_SIDE / max(frame.size)))
-        if factor > 1:
-            frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST).save(path)
-        return str(path), [str(path), factor]
-
-    return show
-
-
-def _clicked_point(picked, evt: gr.SelectData):
-    """The clicked pixel as the point (output pixels), and the frame with a marker there."""
-    from PIL import Image, ImageDraw
-
-    if not picked or evt.index is None:
-        return gr.update(), gr.update()
-    path, factor = picked
-    x, y = (int(v) for v in evt.index)
-    marked = Image.open(path).convert("RGB")
-    radius = max(4, min(marked.size) // 60)
-    draw = ImageDraw.Draw(marked)
-    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(255, 40, 40), outline=(255, 255, 255), width=2)
-    return f"{x // factor}, {y // factor}", marked
-
-
-def _make_controls_now(mode: str, names: list, targets: list, settings: Settings):
-    def make(*values):
-        from wan_studio.runtime.controls import make_controls_in_studio
-
-        keep = [gr.update() for _ in targets]
-        try:
-            named = dict(zip(names, values))
-            named["prompt"] = named.get("prompt") or "controls"  # the controls do not depend on the prompt
-            typed = build_request(mode, named).prepare()
-            made, info = make_controls_in_studio(get_studio(settings), typed)
-        except StudioError as exc:
-            return keep + [gr.update(value=f"⚠ {exc}", visible=True)]
-        updates = []
-        for name in targets:
-            if name in made:
-                updates.append(gr.update(value=made[name], visible=True))
-            elif name == "control_source" and "video" in made:
-                updates.append(gr.update(value="control"))  # the video now is the control
-            else:
-                updates.append(gr.update())
-        what = ", ".join(item["kind"] for item in info.values())
-        source = next(iter(info.values()))["from"]
-        seconds = sum({item["seconds"] for item in info.values()})
-        note = f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; Generate uses them as they are."
-        return updates + [gr.update(value=note, visible=True)]
-
-    return make
-
-
 # -- wiring -----------------------------------------------------------------------------------
 def wire_panel(panel: Panel, settings: Settings) -> None:
     private = dict(api_visibility="private")
@@ -368,7 +278,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     components = panel.request_components()
     recent = panel.extras["recent"]
     recent.input(lambda chosen: gr.update() if not chosen else chosen, recent, panel.prompt, queue=False, **private)
-    panel.recent_loader = (_recent_prompts(mode, settings), None, recent)  # the shell fills it when the page loads
+    panel.recent_loader = (tools.recent_prompts(mode, settings), None, recent)  # the shell fills it when the page loads
 
     def on_model(model_id, preset):
         record = catalog.get(model_id) if model_id else None
@@ -408,7 +318,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)
     panel.estimate = (estimate, components, panel.cost)  # the shell fills the line when the page loads
-    _wire_favourites(panel, names, components, settings)
+    tools.wire_favourites(panel, names, components, settings)
     # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
     model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
     for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
@@ -434,19 +344,19 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     if "point_picker" in panel.extras:
         picker, frame = panel.extras["point_picker"], panel.extras["point_frame"]
         for trigger in (panel.inputs["video"], panel.size, panel.inputs["vace_mode"]):
-            trigger.change(_first_frame_to_click(names, settings), components, [picker, frame], queue=False, **private)
-        picker.select(_clicked_point, frame, [panel.inputs["point"], picker], queue=False, **private)
+            trigger.change(tools.first_frame_to_click(names, settings), components, [picker, frame], queue=False, **private)
+        picker.select(tools.clicked_point, frame, [panel.inputs["point"], picker], queue=False, **private)
     if mode == "flf2v":
         panel.extras["end_make"].click(
-            _make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
+            tools.make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
             [panel.inputs["last_image"], panel.extras["end_tabs"]], concurrency_limit=None, **private)
     if mode == "s2v":
-        panel.inputs["audio"].change(_audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
+        panel.inputs["audio"].change(tools.audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
                                      queue=False, **private)
     if "make_controls" in panel.extras:
         targets = [name for name in ("video", "control_source", "mask", *MADE_FROM_DRIVING) if name in panel.inputs]
         panel.extras["make_controls"].click(
-            _make_controls_now(mode, names, targets, settings), components,
+            tools.make_controls_now(mode, names, targets, settings), components,
             [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None, **private)
 
     # a marked input's message goes as soon as the input changes
@@ -544,7 +454,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                          concurrency_limit=None, show_progress="hidden", **private).then(
         wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
         concurrency_limit=None, show_progress="hidden", **private).then(
-        _recent_prompts(mode, settings), None, recent, queue=False, show_progress="hidden", **private)
+        tools.recent_prompts(mode, settings), None, recent, queue=False, show_progress="hidden", **private)
     if "extend" in panel.extras:
         panel.extras["extend"].click(  # (named apart from the API's /extend: private events take names too)
             extend_shown, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
@@ -552,91 +462,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
             concurrency_limit=None, show_progress="hidden", **private)
     if "smooth" in panel.extras:
-        panel.extras["smooth"].click(_smooth_shown(settings), panel.recipe,
+        panel.extras["smooth"].click(tools.smooth_shown(settings), panel.recipe,
                                      [panel.progress, panel.video, panel.status, panel.recipe],
                                      concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
-
-
-def _wire_favourites(panel: Panel, names: list, components: list, settings: Settings) -> None:
-    """Save the panel's settings under a name; pick a name to put them back (all but the prompt,
-    the seed and the input files: runtime/favourites.py)."""
-    from wan_studio.runtime import favourites
-
-    private = dict(api_visibility="private", queue=False)
-    mode, chooser = panel.mode, panel.extras["favourites"]
-    inputs = set(panel.inputs)
-
-    def save(name, *values):
-        kept = {key: value for key, value in zip(names, values) if key not in inputs}
-        try:
-            favourites.save(settings.output_dir, mode, name, kept)
-        except StudioError as exc:
-            raise gr.Error(str(exc))
-        gr.Info(f"Saved as \"{' '.join(name.split())}\".")
-        return gr.update(choices=favourites.names(settings.output_dir, mode), value=None), ""
-
-    panel.extras["favourite_save"].click(save, [panel.extras["favourite_name"], *components],
-                                         [chooser, panel.extras["favourite_name"]], **private)
-
-    def use(name):
-        keep = [gr.update() for _ in names]
-        if not name:
-            return keep
-        try:
-            saved = favourites.get(settings.output_dir, mode, name)
-        except StudioError as exc:
-            raise gr.Error(str(exc))
-        record = catalog.get(saved["model"]) if saved.get("model") in {c.id for c in catalog.checkpoints()} else None
-        updates = []
-        for key in names:
-            if key not in saved:
-                updates.append(gr.update())
-            elif key == "size" and record is not None:  # the saved checkpoint's sizes
-                updates.append(gr.update(choices=size_choices(record, SPECS[mode]), value=saved[key]))
-            elif key == "frames" and record is not None:
-                updates.append(gr.update(maximum=frames_ceiling(mode, record), value=saved[key]))
-            else:
-                updates.append(gr.update(value=saved[key]))
-        return updates
-
-    chooser.input(use, chooser, components, **private).then(*panel.estimate, queue=False, show_progress="hidden",
-                                                            api_visibility="private")
-    panel.favourites_loader = (lambda: gr.update(choices=favourites.names(settings.output_dir, mode), value=None),
-                               None, chooser)
-
-
-def _recent_prompts(mode: str, settings: Settings):
-    def recent():
-        from wan_studio.runtime.gallery import recent_prompts
-
-        return gr.update(choices=recent_prompts(get_studio(settings).engine.library, mode), value=None)
-
-    return recent
-
-
-def _smooth_shown(settings: Settings):
-    def smooth_shown(recipe):
-        """The result shown at twice its frame rate (RIFE), as a new result shown in its place."""
-        from wan_studio.runtime.finishing import interpolate
-
-        keep = gr.update()
-        studio = get_studio(settings)
-        try:
-            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
-            if result is None or result.media.suffix != ".mp4":
-                raise StudioError("Generate a video first: Smooth makes a new result from the one shown here.")
-            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
-                made = interpolate(studio.engine.library, result.media, 2, settings, studio.engine.swap.backend.device)
-        except StudioError as exc:
-            return final_card("refused", f"Not smoothed: {exc}"), keep, keep, keep
-        out = made.recipe["output"]
-        text = (f"Saved **{made.media.name}**: {out['frames']} frames at {out['fps']} fps ({out['duration_s']} s), "
-                f"smoothed from {result.id}.")
-        return final_card("done", "Done: smoothed to twice the frame rate"), str(made.media), text, made.recipe
-
-    return smooth_shown
 
 
 def _cost(request, settings: Settings) -> str:
@@ -662,39 +492,6 @@ def _windows_text(request) -> str:
         return text + " (a prompt of several lines gives one line per window)."
     lines = [f"{begin / fps:.1f}–{min(end, windows.total) / fps:.1f} s: {line}" for begin, end, line in spans]
     return text + ":\n" + "\n".join(f"- {line}" for line in lines)
-
-
-def _audio_duration(path, model_id):
-    if not path:
-        return ""
-    from wan_studio.media.audio import audio_duration
-
-    try:
-        seconds = audio_duration(path)
-    except StudioError as exc:
-        return str(exc)
-    fps = catalog.get(model_id).fps if model_id else 16
-    return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
-
-
-def _make_end_frame(settings: Settings):
-    """A one-frame preview from the T2V checkpoint of the FLF2V model's generation, as the end frame."""
-
-    def make_end_frame(prompt, model_id, request: gr.Request = None):
-        from wan_studio.requests import PreviewRequest
-
-        generation = catalog.get(model_id).generation if model_id else "tiny"
-        record = catalog.default_model("preview", generation)
-        if record is None:
-            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
-        try:
-            preview = PreviewRequest(model=record.id, prompt=prompt or "")
-            result = get_studio(settings).run(preview, owner=owner_of(settings, request))
-        except StudioError as exc:
-            raise gr.Error(str(exc))
-        return str(result.media), gr.Tabs(selected="upload")
-
-    return make_end_frame
 
 
 def _stop_job(settings: Settings):

@@ -11,8 +11,8 @@ import gradio as gr
 
 from ui.availability import ICONS, NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
-from ui.panels import (SEND_TARGETS, Panel, build_panel, frames_ceiling, model_choices, panel_defaults, size_choices,
-                       SPECS, wire_panel)
+from ui.panel_specs import frames_ceiling, size_choices
+from ui.panels import SEND_TARGETS, SPECS, Panel, build_panel, model_choices, panel_defaults, wire_panel
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
 from ui.runtime import banner_text, get_studio
 from ui.settings_page import SettingsPage, build_settings_page, wire_settings

@@ -1,0 +1,206 @@
+"""The tools beside a mode panel's inputs and result: the first frame to click (VACE inpaint), the
+controls made now (VACE, Animate), the end frame drawn by a preview run (FLF2V), the audio's length
+(S2V), favourite settings and recent prompts (every mode), and Smooth (a result at twice its frame
+rate). ui/panels.py builds the panels and wires these to them."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.panel_specs import SPECS, build_request, frames_ceiling, size_choices
+from ui.progress_cards import final_card
+from ui.runtime import get_studio, owner_of
+from wan_studio import catalog
+from wan_studio.errors import StudioError
+from wan_studio.settings import Settings
+
+
+PICKER_SIDE = 1024  # the picture to click is at least this big: Gradio maps a click on an image shown larger
+                   # than its own pixels as if it were not scaled, so a small frame is enlarged first
+
+
+def first_frame_to_click(names: list, settings: Settings):
+    """VACE inpaint: the video's first frame at the output size (enlarged by a whole factor), to
+    click the object on; the State keeps the picture without a marker and the factor."""
+    def show(*values):
+        import math
+
+        from PIL import Image
+
+        from wan_studio.runtime.controls import first_frame_to_click
+
+        named = dict(zip(names, values))
+        if named.get("vace_mode") != "inpaint" or not named.get("video"):
+            return None, None
+        # the frame depends on the video and the size only; stand-ins let the request resolve its size
+        record = catalog.get(named["model"]) if named.get("model") else None
+        named.update(prompt="first frame", point="0, 0", mask=None, bbox="", frames_auto=False,
+                     frames=record.frames_min if record else 5)
+        try:
+            path = first_frame_to_click(build_request("vace", named).prepare(), settings.output_dir / "controls")
+        except StudioError:
+            return None, None  # the video or the size is not usable yet: its own message shows on Generate
+        frame = Image.open(path)
+        factor = max(1, math.ceil(PICKER_SIDE / max(frame.size)))
+        if factor > 1:
+            frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.NEAREST).save(path)
+        return str(path), [str(path), factor]
+
+    return show
+
+
+def clicked_point(picked, evt: gr.SelectData):
+    """The clicked pixel as the point (output pixels), and the frame with a marker there."""
+    from PIL import Image, ImageDraw
+
+    if not picked or evt.index is None:
+        return gr.update(), gr.update()
+    path, factor = picked
+    x, y = (int(v) for v in evt.index)
+    marked = Image.open(path).convert("RGB")
+    radius = max(4, min(marked.size) // 60)
+    draw = ImageDraw.Draw(marked)
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(255, 40, 40), outline=(255, 255, 255), width=2)
+    return f"{x // factor}, {y // factor}", marked
+
+
+def make_controls_now(mode: str, names: list, targets: list, settings: Settings):
+    def make(*values):
+        from wan_studio.runtime.controls import make_controls_in_studio
+
+        keep = [gr.update() for _ in targets]
+        try:
+            named = dict(zip(names, values))
+            named["prompt"] = named.get("prompt") or "controls"  # the controls do not depend on the prompt
+            typed = build_request(mode, named).prepare()
+            made, info = make_controls_in_studio(get_studio(settings), typed)
+        except StudioError as exc:
+            return keep + [gr.update(value=f"⚠ {exc}", visible=True)]
+        updates = []
+        for name in targets:
+            if name in made:
+                updates.append(gr.update(value=made[name], visible=True))
+            elif name == "control_source" and "video" in made:
+                updates.append(gr.update(value="control"))  # the video now is the control
+            else:
+                updates.append(gr.update())
+        what = ", ".join(item["kind"] for item in info.values())
+        source = next(iter(info.values()))["from"]
+        seconds = sum({item["seconds"] for item in info.values()})
+        note = f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; Generate uses them as they are."
+        return updates + [gr.update(value=note, visible=True)]
+
+    return make
+
+
+def wire_favourites(panel, names: list, components: list, settings: Settings) -> None:
+    """Save the panel's settings under a name; pick a name to put them back (all but the prompt,
+    the seed and the input files: runtime/favourites.py)."""
+    from wan_studio.runtime import favourites
+
+    private = dict(api_visibility="private", queue=False)
+    mode, chooser = panel.mode, panel.extras["favourites"]
+    inputs = set(panel.inputs)
+
+    def save(name, *values):
+        kept = {key: value for key, value in zip(names, values) if key not in inputs}
+        try:
+            favourites.save(settings.output_dir, mode, name, kept)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        gr.Info(f"Saved as \"{' '.join(name.split())}\".")
+        return gr.update(choices=favourites.names(settings.output_dir, mode), value=None), ""
+
+    panel.extras["favourite_save"].click(save, [panel.extras["favourite_name"], *components],
+                                         [chooser, panel.extras["favourite_name"]], **private)
+
+    def use(name):
+        keep = [gr.update() for _ in names]
+        if not name:
+            return keep
+        try:
+            saved = favourites.get(settings.output_dir, mode, name)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        record = catalog.get(saved["model"]) if saved.get("model") in {c.id for c in catalog.checkpoints()} else None
+        updates = []
+        for key in names:
+            if key not in saved:
+                updates.append(gr.update())
+            elif key == "size" and record is not None:  # the saved checkpoint's sizes
+                updates.append(gr.update(choices=size_choices(record, SPECS[mode]), value=saved[key]))
+            elif key == "frames" and record is not None:
+                updates.append(gr.update(maximum=frames_ceiling(mode, record), value=saved[key]))
+            else:
+                updates.append(gr.update(value=saved[key]))
+        return updates
+
+    chooser.input(use, chooser, components, **private).then(*panel.estimate, queue=False, show_progress="hidden",
+                                                            api_visibility="private")
+    panel.favourites_loader = (lambda: gr.update(choices=favourites.names(settings.output_dir, mode), value=None),
+                               None, chooser)
+
+
+def recent_prompts(mode: str, settings: Settings):
+    def recent():
+        from wan_studio.runtime.gallery import recent_prompts
+
+        return gr.update(choices=recent_prompts(get_studio(settings).engine.library, mode), value=None)
+
+    return recent
+
+
+def smooth_shown(settings: Settings):
+    def smooth_shown(recipe):
+        """The result shown at twice its frame rate (RIFE), as a new result shown in its place."""
+        from wan_studio.runtime.finishing import interpolate
+
+        keep = gr.update()
+        studio = get_studio(settings)
+        try:
+            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
+            if result is None or result.media.suffix != ".mp4":
+                raise StudioError("Generate a video first: Smooth makes a new result from the one shown here.")
+            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
+                made = interpolate(studio.engine.library, result.media, 2, settings, studio.engine.swap.backend.device)
+        except StudioError as exc:
+            return final_card("refused", f"Not smoothed: {exc}"), keep, keep, keep
+        out = made.recipe["output"]
+        text = (f"Saved **{made.media.name}**: {out['frames']} frames at {out['fps']} fps ({out['duration_s']} s), "
+                f"smoothed from {result.id}.")
+        return final_card("done", "Done: smoothed to twice the frame rate"), str(made.media), text, made.recipe
+
+    return smooth_shown
+
+
+def audio_duration(path, model_id):
+    if not path:
+        return ""
+    from wan_studio.media.audio import audio_duration
+
+    try:
+        seconds = audio_duration(path)
+    except StudioError as exc:
+        return str(exc)
+    fps = catalog.get(model_id).fps if model_id else 16
+    return f"{seconds:.2f} s (about {int(seconds * fps)} frames at {fps} fps)"
+
+
+def make_end_frame(settings: Settings):
+    """A one-frame preview from the T2V checkpoint of the FLF2V model's generation, as the end frame."""
+
+    def make_end_frame(prompt, model_id, request: gr.Request = None):
+        from wan_studio.requests import PreviewRequest
+
+        generation = catalog.get(model_id).generation if model_id else "tiny"
+        record = catalog.default_model("preview", generation)
+        if record is None:
+            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
+        try:
+            preview = PreviewRequest(model=record.id, prompt=prompt or "")
+            result = get_studio(settings).run(preview, owner=owner_of(settings, request))
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return str(result.media), gr.Tabs(selected="upload")
+
+    return make_end_frame
