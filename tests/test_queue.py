@@ -467,6 +467,27 @@ def test_locked_database_falls_back_to_a_separate_one_without_touching_it(tmp_pa
     assert again.warning is None and [j.id for j in again.list()] == [kept.id]
 
 
+def test_a_new_queue_opens_while_another_process_writes_its_first_rows(tmp_path):
+    # Two CLIs started together: one is still writing the new file (not yet WAL) when the other opens it.
+    # SQLite then answers "locked" at once rather than waiting, so the store has to wait by itself.
+    db_path = tmp_path / "queue.db"
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE notes (text TEXT)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes VALUES ('first')")
+    commit = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    commit.start()
+    try:
+        store = JobStore(db_path, tmp_path / "inputs", fallback_on_lock=False)
+    finally:
+        commit.join()
+        other.close()
+    assert store.warning is None and store.db_path == db_path
+    job = store.add(t2v("after the other process"))
+    assert [j.id for j in store.list()] == [job.id]
+    assert sqlite3.connect(db_path).execute("SELECT text FROM notes").fetchall() == [("first",)]
+
+
 # -- batch files -------------------------------------------------------------------------------
 def test_batch_json_and_csv_enqueue_in_order(tmp_path, settings, capsys):
     as_list = tmp_path / "batch.json"

@@ -143,7 +143,7 @@ class JobStore:
     # -- opening ------------------------------------------------------------------------------
     def _open_or_recover(self, fallback_on_lock: bool) -> sqlite3.Connection:
         try:
-            return self._open(self.requested_path)
+            return self._open_waiting(self.requested_path)
         except _Corrupt as exc:
             kept = self._move_aside(self.requested_path)
             self.warning = (f"The job queue database {self.requested_path} was damaged ({exc}); it was kept as "
@@ -163,6 +163,19 @@ class JobStore:
             log.warning(self.warning)
             self.db_path = fallback
             return self._open(fallback)
+
+    def _open_waiting(self, path: Path) -> sqlite3.Connection:
+        """`_open`, tried again until the busy timeout is spent. SQLite answers "locked" at once, without
+        waiting, when this connection would have to wait while holding a read lock (two processes switching
+        a new file to WAL together, or one writing to it meanwhile): waiting there could deadlock."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return self._open(path)
+            except _Locked:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _open(self, path: Path) -> sqlite3.Connection:
         _check_header(path)  # before SQLite opens it, so it cannot touch a stranger's -wal beside it
