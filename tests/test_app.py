@@ -156,11 +156,23 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
     assert read_video(smooth)["count"] == 2 * recipe["output"]["frames"] - 1 and smooth_recipe["parent"] == recipe["id"]
     with pytest.raises(AppError, match="The factor is 2 or 4"):
         client.predict(recipe["id"], 3, {}, api_name="/interpolate")
+    # /upscale: the I2V result twice as large, as a new one
+    larger, larger_recipe = client.predict(recipe["id"], 2, {"tile": 32}, api_name="/upscale")
+    made = read_video(larger)
+    assert (made["width"], made["height"]) == (2 * recipe["output"]["width"], 2 * recipe["output"]["height"])
+    assert larger_recipe["parent"] == recipe["id"] and larger_recipe["finishing"]["tile"] == 32
+    with pytest.raises(AppError, match="The scale is 2 or 4"):
+        client.predict(recipe["id"], 3, {}, api_name="/upscale")
+    with pytest.raises(AppError, match="Over the API the model is named by its id"):
+        client.predict(recipe["id"], 2, {"model": "/etc/passwd.pth"}, api_name="/upscale")
+    with pytest.raises(AppError, match="Unknown option for /upscale: 'factor'"):
+        client.predict(recipe["id"], 2, {"factor": 2}, api_name="/upscale")
 
     stats = client.predict(api_name="/stats")
     assert stats["text"]["GPU"] == "n/a" and stats["sample"]["ram_total_gb"] > 0
     jobs = client.predict(api_name="/queue")
-    assert [j["state"] for j in jobs] == ["done", "done", "done"]  # the I2V video, its re-run and its extension
+    # the I2V video, its re-run, its extension, its smoothed and its upscaled versions
+    assert [j["state"] for j in jobs] == ["done"] * 5
     with pytest.raises(AppError, match="no job nope"):
         client.predict("nope", api_name="/stop")
 

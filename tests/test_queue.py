@@ -76,7 +76,7 @@ class FakeEngine:
                                     release=lambda: self.calls.append("free"))
         self.library = OutputLibrary(tmp_path / "fake-outputs")
 
-    def generate(self, request, on_progress=None, cancel=None):
+    def run(self, request, on_progress=None, cancel=None):
         self.calls.append(f"job:{request.prompt}")
         if request.prompt in self.on_job:
             self.on_job[request.prompt]()

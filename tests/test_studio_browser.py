@@ -229,9 +229,15 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     assert extended["parent"] == first["id"] and extended["output"]["frames"] == 29
     # Smooth: the video shown at twice its frame rate, as a new result shown in its place
     page.click("#t2v-smooth")
-    expect(page.locator("#t2v-status")).to_contain_text("57 frames at 32 fps")
+    expect(page.locator("#t2v-status")).to_contain_text("57 frames, 64x64, 32 fps")
     smoothed = newest_recipe(outputs, "t2v")
     assert smoothed["parent"] == extended["id"] and smoothed["finishing"]["factor"] == 2
+    # Upscale: the smoothed video twice as large, as a queued job whose progress shows frame by frame
+    page.click("#t2v-upscale")
+    expect(page.locator("#t2v-status")).to_contain_text("57 frames, 128x128, 32 fps")
+    expect(page.locator("#t2v-progress")).to_contain_text(f"Done: upscaled ×2 from {smoothed['id']}")
+    upscaled = newest_recipe(outputs, "t2v")
+    assert upscaled["parent"] == smoothed["id"] and upscaled["finishing"]["scale"] == 2
     # the prompt history: type to search the mode's earlier prompts, pick one to use it again
     page.fill("#t2v-prompt textarea", "")
     page.click("#t2v-recent input")

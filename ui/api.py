@@ -13,7 +13,8 @@ job on a single-user studio) and `/stop` (stop one of them by id). `/rerun` (res
 result's recipe again; `/extend` (result id, seconds, options {prompt, seed}) continues a T2V,
 I2V or TI2V result by that many seconds, as a new result whose recipe names its parent;
 `/interpolate` (result id, factor 2 or 4, options {model}) smooths a result with RIFE, as a new
-result with its parent's sound.
+result with its parent's sound; `/upscale` (result id, scale 2 or 4, options {model, tile}) makes
+it 2 or 4 times larger with Real-ESRGAN. Both are jobs of the queue like a generation.
 
 Presets and LoRAs go through `options` like any request field: `{"preset": "fast", "loras":
 [{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
@@ -29,6 +30,7 @@ running job, as the annotator shares the accelerator.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import gradio as gr
 
@@ -168,28 +170,35 @@ def register_api(settings: Settings, get_studio) -> None:
             raise gr.Error(str(exc))
         return str(new.media), new.recipe
 
-    def interpolate(result_id: str, factor, options: dict | None):
-        """A result smoothed to `factor` (2 or 4) times its frame rate by RIFE: a new result."""
-        from wan_studio.runtime.finishing import interpolate as smooth
-        from wan_studio.safety import check_inside
+    def finishing(mode: str, amount: str, option_names: tuple[str, ...]):
+        """An endpoint that finishes a result as a queued job: (result id, amount, options) -> a new result."""
 
-        studio = get_studio(settings)
-        options = dict(options or {})
-        try:
-            unknown = sorted(set(options) - {"model"})
-            if unknown:
-                raise StudioError(f"Unknown option for /interpolate: {unknown[0]!r}; the option is 'model'.")
-            check_inside(settings.output_dir, f"{result_id}.json", "result")
-            result = studio.engine.library.get(str(result_id))
-            if result is None or result.recipe is None or result.media.suffix != ".mp4":
-                raise StudioError(f"There is no video result {result_id!r} in the library.")
-            factor = int(factor) if isinstance(factor, (int, float)) and float(factor).is_integer() else factor
-            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
-                made = smooth(studio.engine.library, result.media, factor, settings, studio.engine.swap.backend.device,
-                              options.get("model"))
-        except StudioError as exc:
-            raise gr.Error(str(exc))
-        return str(made.media), made.recipe
+        def finish(result_id: str, value, options: dict | None, request: gr.Request):
+            from wan_studio.requests import job_types
+            from wan_studio.safety import check_inside
+
+            studio = get_studio(settings)
+            options = dict(options or {})
+            try:
+                unknown = sorted(set(options) - set(option_names))
+                if unknown:
+                    raise StudioError(f"Unknown option for /{mode}: {unknown[0]!r}; the options are "
+                                      f"{', '.join(repr(name) for name in option_names)}.")
+                if Path(str(options.get("model") or "")).suffix:  # a server path is never taken from a caller
+                    raise StudioError(f"Over the API the model is named by its id (see `python -m wan_studio models`); "
+                                      f"got {options['model']!r}.")
+                check_inside(settings.output_dir, f"{result_id}.json", "result")
+                result = studio.engine.library.get(str(result_id))
+                if result is None or result.recipe is None or result.media.suffix != ".mp4":
+                    raise StudioError(f"There is no video result {result_id!r} in the library.")
+                value = int(value) if isinstance(value, (int, float)) and float(value).is_integer() else value
+                typed = job_types()[mode](result=str(result.media), **{amount: value}, **options)
+                made = studio.run(typed, owner=owner_of(settings, request))
+            except StudioError as exc:
+                raise gr.Error(str(exc))
+            return str(made.media), made.recipe
+
+        return finish
 
     def rerun(result_id: str, request: gr.Request):
         """Re-run a result of the library from its recipe (the inputs are the library's copies)."""
@@ -257,8 +266,11 @@ def register_api(settings: Settings, get_studio) -> None:
         gr.Button("api extend").click(extend, extend_in, [gr.File(), gr.JSON()], api_name="extend",
                                       concurrency_limit=None)
         smooth_in = [gr.Textbox(label="result"), gr.Number(label="factor"), gr.JSON(label="options")]
-        gr.Button("api interpolate").click(interpolate, smooth_in, [gr.File(), gr.JSON()], api_name="interpolate",
-                                           concurrency_limit=None)
+        gr.Button("api interpolate").click(finishing("interpolate", "factor", ("model",)), smooth_in,
+                                           [gr.File(), gr.JSON()], api_name="interpolate", concurrency_limit=None)
+        upscale_in = [gr.Textbox(label="result"), gr.Number(label="scale"), gr.JSON(label="options")]
+        gr.Button("api upscale").click(finishing("upscale", "scale", ("model", "tile")), upscale_in,
+                                       [gr.File(), gr.JSON()], api_name="upscale", concurrency_limit=None)
         gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.panel_specs import SPECS, build_request, frames_ceiling, size_choices
-from ui.progress_cards import final_card
+from ui.progress_cards import final_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import StudioError
@@ -150,27 +150,23 @@ def recent_prompts(mode: str, settings: Settings):
     return recent
 
 
-def smooth_shown(settings: Settings):
-    def smooth_shown(recipe):
-        """The result shown at twice its frame rate (RIFE), as a new result shown in its place."""
-        from wan_studio.runtime.finishing import interpolate
+def finish_shown(settings: Settings, mode: str, **values):
+    """Queue a finishing job (upscale, interpolate) on the result shown; the panel then waits on it."""
 
-        keep = gr.update()
+    def finish_shown(recipe, request: gr.Request):
+        from wan_studio.requests import job_types
+
         studio = get_studio(settings)
         try:
             result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
             if result is None or result.media.suffix != ".mp4":
-                raise StudioError("Generate a video first: Smooth makes a new result from the one shown here.")
-            with studio.worker.accelerator_between_jobs():  # RIFE shares the accelerator like a job
-                made = interpolate(studio.engine.library, result.media, 2, settings, studio.engine.swap.backend.device)
+                raise StudioError("Generate a video first: this makes a new result from the one shown here.")
+            job = studio.submit(job_types()[mode](result=str(result.media), **values), owner=owner_of(settings, request))
         except StudioError as exc:
-            return final_card("refused", f"Not smoothed: {exc}"), keep, keep, keep
-        out = made.recipe["output"]
-        text = (f"Saved **{made.media.name}**: {out['frames']} frames at {out['fps']} fps ({out['duration_s']} s), "
-                f"smoothed from {result.id}.")
-        return final_card("done", "Done: smoothed to twice the frame rate"), str(made.media), text, made.recipe
+            return None, final_card("refused", f"Not queued: {exc}")
+        return job.id, progress_card(studio.status(job.id))
 
-    return smooth_shown
+    return finish_shown
 
 
 def audio_duration(path, model_id):

@@ -240,9 +240,12 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                                              scale=1, elem_id=f"{mode}-extend-seconds")
                         extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
                                                      size="sm", scale=3, elem_id=f"{mode}-extend")
-                if mode != "preview":  # a new result at twice the frame rate (RIFE)
-                    extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
-                                                 elem_id=f"{mode}-smooth")
+                if mode != "preview":  # new results from the one shown: twice the frame rate (RIFE), twice the size
+                    with gr.Row(elem_classes="finish-row"):
+                        extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
+                                                     elem_id=f"{mode}-smooth")
+                        extras["upscale"] = gr.Button("Upscale: twice the size (a new result)", size="sm",
+                                                      elem_id=f"{mode}-upscale")
                 with gr.Accordion("Recipe", open=False):
                     recipe = gr.JSON(elem_id=f"{mode}-recipe")
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
@@ -423,10 +426,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         seed = result.recipe.get("request", {}).get("seed")
         text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
                 f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
-        timings = result.recipe.get("timings", {})
         # the live preview goes: the video takes its place
-        yield (final_card("done", f"Done: generated in {timings.get('generate_s', '?')} s"), None,
-               str(result.media), text, result.recipe)
+        yield final_card("done", _done_text(result.recipe)), None, str(result.media), text, result.recipe
 
     def extend_shown(recipe, seconds, prompt, request: gr.Request):
         """Continue the result shown by `seconds`, as a new job (the prompt box says what comes next)."""
@@ -461,12 +462,25 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             concurrency_limit=None, show_progress="hidden", **private).then(
             wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
             concurrency_limit=None, show_progress="hidden", **private)
-    if "smooth" in panel.extras:
-        panel.extras["smooth"].click(tools.smooth_shown(settings), panel.recipe,
-                                     [panel.progress, panel.video, panel.status, panel.recipe],
-                                     concurrency_limit=None, show_progress="hidden", **private)
+    finishing = {"smooth": tools.finish_shown(settings, "interpolate", factor=2),
+                 "upscale": tools.finish_shown(settings, "upscale", scale=2)}
+    for name, queue_it in finishing.items():
+        if name in panel.extras:
+            panel.extras[name].click(queue_it, panel.recipe, [panel.job_id, panel.progress], concurrency_limit=None,
+                                     show_progress="hidden", **private).then(
+                wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
+                concurrency_limit=None, show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
+
+
+def _done_text(recipe: dict) -> str:
+    finishing = recipe.get("finishing")
+    if finishing and recipe.get("parent"):
+        how = {"upscale": f"upscaled ×{finishing.get('scale')}",
+               "interpolate": f"smoothed to ×{finishing.get('factor')} the frame rate"}.get(finishing.get("operation"), "made")
+        return f"Done: {how} from {recipe['parent']}"
+    return f"Done: generated in {recipe.get('timings', {}).get('generate_s', '?')} s"
 
 
 def _cost(request, settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""The progress card under Generate: idle, queued, extracting, loading, step i/n, and the end."""
+"""The progress card under Generate: idle, queued, extracting, loading, step i/n, finishing (frame i/n), and the end."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def progress_card(status) -> str:
                 f'<progress value="{status.step}" max="{status.total}"></progress>'
                 f'<span class="progress-text">Making the {html.escape(status.task or "control")} control · '
                 f'frame {status.step}/{status.total} · {status.elapsed_s:.1f}s elapsed</span></div>')
+    if status.state == "finishing":  # upscaling or smoothing a result, frame by frame
+        eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""
+        return (f'<div class="progress-card" data-state="finishing">'
+                f'<progress value="{status.step}" max="{status.total}"></progress>'
+                f'<span class="progress-text">{html.escape(str(status.task).capitalize())} · '
+                f'frame {status.step}/{status.total} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
     if not status.total:
         return f'<div class="progress-card" data-state="loading">Loading the model… ({status.elapsed_s:.0f}s)</div>'
     eta = f", about {status.remaining_s:.0f}s left" if status.remaining_s is not None else ""

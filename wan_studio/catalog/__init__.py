@@ -116,6 +116,7 @@ class Annotator:
     tiny: bool = False
     detector: str | None = None  # pose: the person detector whose boxes it reads
     threshold: float = 0.0  # scores below it are not used (detections, keypoints)
+    scale: int = 0  # an upscaler's own factor (2 or 4)
 
     @property
     def is_tiny(self) -> bool:
@@ -222,7 +223,8 @@ def _annotators() -> dict[str, Annotator]:
     return {raw["id"]: Annotator(
         id=raw["id"], name=raw["name"], kind=raw["kind"], download_gb=raw["download_gb"], params_b=raw["params_b"],
         repo_id=raw.get("repo_id"), revision=raw.get("revision"), files=tuple(raw.get("files", ())),
-        tiny=raw.get("tiny", False), detector=raw.get("detector"), threshold=raw.get("threshold", 0.0)) for raw in data}
+        tiny=raw.get("tiny", False), detector=raw.get("detector"), threshold=raw.get("threshold", 0.0),
+        scale=raw.get("scale", 0)) for raw in data}
 
 
 def annotators() -> list[Annotator]:

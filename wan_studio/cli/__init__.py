@@ -13,6 +13,7 @@
     python -m wan_studio extract depth|pose|face|mask|background|layout VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
     python -m wan_studio extend RESULT.mp4 --seconds S [--prompt "..."] [--seed N]
     python -m wan_studio interpolate RESULT.mp4 --factor 2|4 [--model ID]
+    python -m wan_studio upscale RESULT.mp4 --scale 2|4 [--model ID|FILE]
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from wan_studio.cli.extend import add_extend_parser
     from wan_studio.cli.extract import add_extract_parser
-    from wan_studio.cli.interpolate import add_interpolate_parser
+    from wan_studio.cli.finish import add_finishing_parsers
     from wan_studio.cli.plan import add_plan_parser
     from wan_studio.cli.queue import add_queue_parser
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_parser(sub)
     add_extract_parser(sub)
     add_extend_parser(sub)
-    add_interpolate_parser(sub)
+    add_finishing_parsers(sub)
     return parser
 
 
@@ -86,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from wan_studio.cli.extend import cmd_extend
         from wan_studio.cli.extract import cmd_extract
-        from wan_studio.cli.interpolate import cmd_interpolate
+        from wan_studio.cli.finish import cmd_finish
         from wan_studio.cli.plan import cmd_plan
         from wan_studio.cli.queue import cmd_queue
 
         commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
                     "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance, "extract": cmd_extract,
-                    "extend": cmd_extend, "interpolate": cmd_interpolate}
+                    "extend": cmd_extend, "interpolate": cmd_finish, "upscale": cmd_finish}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -54,7 +54,7 @@ def _serve_own_job(store, serving, job_id: str, settings, quiet: bool) -> None:
     def show(job, event):
         if event.kind == "progress" and not quiet:
             progress = event.progress
-            print(f"\r{progress.describe():<60}", end="" if progress.stage == "denoising" else "\n", file=sys.stderr)
+            print(f"\r{progress.describe():<60}", end="" if progress.stage in ("denoising", "finishing") else "\n", file=sys.stderr)
 
     worker.add_listener(show)
     worker.run_job_now(job_id)
@@ -75,7 +75,7 @@ def _stop_on_interrupt(store, job_id: str) -> None:
 
 
 def run_and_print(request, settings, quiet: bool = False) -> int:
-    """`generate` and `extend`: the job through the queue, its notes on stderr, its path on stdout."""
+    """`generate`, `extend`, `interpolate` and `upscale`: the job through the queue, its notes on stderr, its path on stdout."""
     from wan_studio.cli.progress import library_progress_bars
 
     with library_progress_bars(shown=not quiet):

@@ -340,6 +340,11 @@ def probe_video(path, field: str = "video") -> VideoInfo:
 
 def load_video_frames(path, fps: float | None = None, max_frames: int | None = None, field: str = "video") -> list[Image.Image]:
     """RGB frames of a video as displayed; resampled by timestamp to `fps` when given; at most `max_frames`."""
+    return list(iter_video_frames(path, fps, max_frames, field))
+
+
+def iter_video_frames(path, fps: float | None = None, max_frames: int | None = None, field: str = "video"):
+    """`load_video_frames` one frame at a time, so a long video never has to fit in memory at once."""
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive; got {fps}")
     if max_frames is not None and max_frames < 1:
@@ -357,25 +362,25 @@ def load_video_frames(path, fps: float | None = None, max_frames: int | None = N
         command += ["-frames:v", str(max_frames)]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     frame_bytes = width * height * 3
-    frames: list[Image.Image] = []
+    count = 0
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
         try:
-            while max_frames is None or len(frames) < max_frames:
+            while max_frames is None or count < max_frames:
                 data = process.stdout.read(frame_bytes)
                 if len(data) < frame_bytes:
                     break
-                frames.append(Image.frombytes("RGB", (width, height), data))
+                count += 1
+                yield Image.frombytes("RGB", (width, height), data)
         finally:
             process.stdout.close()
             if process.poll() is None:
                 process.terminate()
             process.wait()
-        if not frames:
+        if not count:
             errors.seek(0)
             problem = (errors.read().decode("utf-8", "replace").strip().splitlines() or ["no frames decoded"])[-1]
             raise RequestError(field, f"The video {_name(path)} could not be decoded ({problem}); try re-encoding it as H.264 MP4.")
-    return frames
 
 
 def legal_frame_count(available: int, frames_min: int, frames_max: int) -> int:

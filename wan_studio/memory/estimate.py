@@ -397,3 +397,21 @@ def zerogpu_duration(est: Estimate, margin: float = 1.25, floor_s: int = 30, cei
     """Seconds to reserve on ZeroGPU: the run without loading (weights are loaded at start), plus a margin."""
     run = sum(v for k, v in est.seconds_breakdown.items() if k != "load")
     return int(min(ceiling_s, max(floor_s, math.ceil(run * margin + 10))))
+
+
+# Finishing on ZeroGPU: convolution work at an assumed effective throughput (not measured on a GPU).
+FINISHING_TFLOPS = 100.0
+UPSCALER_PARAMS = 16.7e6  # Real-ESRGAN's RRDBNet, run at the input's size: the slowest we ship
+INTERPOLATOR_PARAMS = 5.7e6  # RIFE 4.25's IFNet; most of it runs at 1/4 to 1/16 of the frame
+
+
+def finishing_seconds(request, margin: float = 1.5, floor_s: int = 30, ceiling_s: int = 1800) -> int:
+    """Seconds to reserve on ZeroGPU for a finishing job (upscale, interpolate) on its result."""
+    video = request.video
+    pixels = video.width * video.height * video.frames
+    if request.mode == "upscale":
+        flops = 2 * UPSCALER_PARAMS * pixels
+    else:
+        flops = 2 * INTERPOLATOR_PARAMS * pixels / 4 * (request.factor - 1)
+    run = flops / (FINISHING_TFLOPS * 1e12)
+    return int(min(ceiling_s, max(floor_s, math.ceil(run * margin + 20))))

@@ -267,6 +267,10 @@ def build_annotator(record):
         from wan_studio.models import rife
 
         return (rife.TinyWeights(),)
+    if record.kind == "upscaler":
+        from wan_studio.models import upscaler
+
+        return (upscaler.TinyWeights(),)
     raise ValueError(f"no tiny annotator for {record.kind!r}")
 
 

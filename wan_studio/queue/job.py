@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from wan_studio.requests import GenerationRequest, request_from_dict
+from wan_studio.requests import FinishingRequest, GenerationRequest, job_types, request_from_dict
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
@@ -50,7 +50,7 @@ class Job:
     def model(self) -> str:
         return str(self.request.get("model") or "")
 
-    def typed_request(self) -> GenerationRequest:
+    def typed_request(self) -> GenerationRequest | FinishingRequest:
         """The request rebuilt from the stored record, prepared from the stored preparation."""
         return request_from_dict(self.request, self.prepared)
 
@@ -68,5 +68,10 @@ class Job:
 
 
 def request_summary(request: dict, width: int = 48) -> str:
-    prompt = str(request.get("prompt") or "").replace("\n", " ")
+    """A generation's prompt, or what a finishing job does to which result, cut to `width`."""
+    cls = job_types().get(request.get("mode"))
+    if cls is not None and issubclass(cls, FinishingRequest):
+        prompt = cls.summary_of(request)
+    else:
+        prompt = str(request.get("prompt") or "").replace("\n", " ")
     return prompt if len(prompt) <= width else prompt[: width - 1] + "…"

@@ -4,6 +4,8 @@ studio, the CLI, the API's `/queue` and the page all show it.
     queued (with its place in line) -> [extracting (a control, frame i/n)] -> loading -> running
         (step i/n, clip i/n) -> saving
         -> done | failed | cancelled | interrupted (with the job's message)
+
+A finishing job (upscale, interpolate) goes queued -> loading -> finishing (frame i/n) -> done.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ FINAL = frozenset({"done", "failed", "cancelled", "interrupted"})
 
 @dataclass(frozen=True)
 class JobStatus:
-    state: str  # queued | extracting | loading | running | saving | done | failed | cancelled | interrupted
+    state: str  # queued | extracting | loading | running | finishing | saving | done | failed | cancelled | interrupted
     job_id: str = ""
     position: int | None = None  # 1-based place in line while queued
     step: int = 0
     total: int = 0
     clip: int | None = None  # 1-based clip (S2V) or window being made, of `clips`
     clips: int | None = None
-    task: str | None = None  # what "extracting" makes (depth, ...); step/total are then frames
+    task: str | None = None  # what "extracting" makes (depth, ...) or "finishing" does; step/total are then frames
     elapsed_s: float = 0.0
     remaining_s: float | None = None
     preview: Any = field(default=None, compare=False)  # uint8 (H, W, 3) picture of the latents, every few steps
@@ -46,6 +48,9 @@ class JobStatus:
             return f"Queued: position {self.position}" if self.position else "Queued"
         if self.state == "extracting":
             return f"Extracting {self.task}: {self.step}/{self.total} frames"
+        if self.state == "finishing":
+            eta = f", about {self.remaining_s:.0f}s left" if self.remaining_s is not None else ""
+            return f"{str(self.task).capitalize()}: frame {self.step}/{self.total} ({self.elapsed_s:.0f}s{eta})"
         if self.state == "running" and not self.total:
             return "Running in the process that serves the queue"
         if self.state == "running":

@@ -36,7 +36,7 @@ from wan_studio.queue.job import (  # noqa: F401  (the states and the record are
     CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
 )
 from wan_studio.queue.runners import Runner
-from wan_studio.requests import GenerationRequest
+from wan_studio.requests import FinishingRequest, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -287,15 +287,16 @@ class JobStore:
         return conn.execute("SELECT COALESCE(MIN(position), 1) - 1 FROM jobs WHERE state = ?", (QUEUED,)).fetchone()[0]
 
     # -- adding -------------------------------------------------------------------------------
-    def add(self, request: GenerationRequest, owner: str | None = None) -> Job:
+    def add(self, request: GenerationRequest | FinishingRequest, owner: str | None = None) -> Job:
         return self.add_many([request], owner)[0]
 
-    def add_many(self, requests: Iterable[GenerationRequest], owner: str | None = None) -> list[Job]:
+    def add_many(self, requests: Iterable[GenerationRequest | FinishingRequest], owner: str | None = None) -> list[Job]:
         """Queue every request or none: input files are copied first, rows inserted in one transaction."""
         requests = list(requests)
         for request in requests:
-            if not isinstance(request, GenerationRequest):
-                raise TypeError(f"expected a typed request (GenerationRequest), got {type(request).__name__}")
+            if not isinstance(request, (GenerationRequest, FinishingRequest)):
+                raise TypeError(f"expected a typed request (GenerationRequest or FinishingRequest), "
+                                f"got {type(request).__name__}")
         requests = [request.prepare() for request in requests]  # all checked before any is queued
         planned: list[tuple[str, GenerationRequest]] = []
         reserved: set[str] = set()

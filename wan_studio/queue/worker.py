@@ -392,7 +392,7 @@ class QueueWorker:
             if self.store.stop_requested(job.id):
                 raise Cancelled("Stopped before it started; nothing was saved.")
             request = job.typed_request()  # prepared from what the job keeps: no input file is read
-            result = self.engine.generate(request, on_progress=on_progress, cancel=running.cancel)
+            result = self.engine.run(request, on_progress=on_progress, cancel=running.cancel)
         except Cancelled:
             if running.shutting_down:
                 final = self.store.requeue_at_head(job.id, SHUTDOWN_MESSAGE)

@@ -1,7 +1,8 @@
 """Typed generation requests: one module per mode, each a dataclass that declares its fields.
 
-`request_types()` maps each mode to its class; `request_from_dict` rebuilds one from a recipe or
-a queue record.
+`request_types()` maps each generation mode to its class; `job_types()` adds the finishing
+operations (upscale, interpolate), which the queue runs too; `request_from_dict` rebuilds either
+from a recipe or a queue record.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from wan_studio.requests.animate import ANIMATE_MODES, PREPROCESS_HINT, REPLACE_
 from wan_studio.requests.base import (
     FLOW_SHIFT_RANGE, GUIDANCE_RANGE, MAX_SEED, MAX_STEPS, PROMPT_TOKEN_LIMIT, GenerationRequest, count_prompt_tokens,
 )
+from wan_studio.requests.finishing import FINISHING_TYPES, FinishingRequest, InterpolateRequest, UpscaleRequest
 from wan_studio.requests.flf2v import FLF2VRequest
 from wan_studio.requests.i2v import I2VRequest
 from wan_studio.requests.inputs import looks_like_video, native_area, size_from
@@ -39,14 +41,19 @@ def request_types() -> dict[str, type[GenerationRequest]]:
     return {cls.mode: cls for cls in REQUEST_TYPES}
 
 
-def request_from_dict(data: dict, preparation: dict | None = None) -> GenerationRequest:
+def job_types() -> dict[str, type[GenerationRequest] | type[FinishingRequest]]:
+    """mode -> request class, for everything the queue runs: generations and finishing operations."""
+    return {**request_types(), **{cls.mode: cls for cls in FINISHING_TYPES}}
+
+
+def request_from_dict(data: dict, preparation: dict | None = None) -> GenerationRequest | FinishingRequest:
     """Rebuild a request saved in a recipe or a queue record (its structure checked).
 
     With the `preparation` stored beside it (a queued job's), it comes back prepared without
     reading any file; without one it is a plain value to `prepare()` at submit."""
     data = dict(data)
     mode = data.pop("mode", None)
-    types = request_types()
+    types = job_types()
     cls = types.get(mode)
     if cls is None:
         raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(types)}.")
@@ -61,7 +68,7 @@ def request_from_dict(data: dict, preparation: dict | None = None) -> Generation
 
 def absolutize_inputs(data: dict, base: Path) -> dict:
     """A saved request's relative input paths (as the library writes them) made absolute."""
-    cls = request_types().get(data.get("mode"))
+    cls = job_types().get(data.get("mode"))
     data = dict(data)
     for name in getattr(cls, "file_fields", ()):
         value = data.get(name)

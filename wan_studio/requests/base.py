@@ -23,7 +23,7 @@ from wan_studio.memory import attention as attention_backends
 from wan_studio.memory import step_cache
 from wan_studio.requests.fields import FileFields, request_field
 from wan_studio.requests.fields import label as field_label
-from wan_studio.requests.prepared import InputFacts, Preparation
+from wan_studio.requests.prepared import InputFacts, Preparation, PreparedOnce
 
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 200
@@ -39,7 +39,7 @@ def _legal_frames_near(value: int, record: Checkpoint) -> str:
 
 
 @dataclass
-class GenerationRequest:
+class GenerationRequest(PreparedOnce):
     """Fields every mode has. Subclasses add their inputs and set `mode`."""
 
     mode: ClassVar[str] = ""
@@ -93,16 +93,6 @@ class GenerationRequest:
         prepared = dataclasses.replace(self)
         prepared._fill(known)
         return prepared
-
-    @property
-    def is_prepared(self) -> bool:
-        return self._preparation is not None
-
-    @property
-    def preparation(self) -> Preparation:
-        if self._preparation is None:
-            raise RuntimeError(f"{type(self).__name__} is not prepared; call .prepare() before reading its preparation")
-        return self._preparation
 
     def _read_fact(self, attribute: str, what: str):
         """A fact `_read_inputs` found (e.g. the audio's length): there once the request is prepared."""

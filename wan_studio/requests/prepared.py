@@ -29,6 +29,22 @@ class Preparation:
         return cls(facts=dict(data.get("facts") or {}), loras=list(data.get("loras") or []))
 
 
+class PreparedOnce:
+    """A request prepared once, at submit (`prepare()`), keeping what that found in `_preparation`."""
+
+    _preparation: "Preparation | None" = None
+
+    @property
+    def is_prepared(self) -> bool:
+        return self._preparation is not None
+
+    @property
+    def preparation(self) -> Preparation:
+        if self._preparation is None:
+            raise RuntimeError(f"{type(self).__name__} is not prepared; call .prepare() before reading its preparation")
+        return self._preparation
+
+
 MIN_IMAGE_SIDE = 32
 
 
@@ -72,3 +88,43 @@ class InputFacts:
         from wan_studio.media import facts
 
         return float(self._fact("audio-seconds", name, path, lambda: facts.audio_seconds(path, name)))
+
+    def result_recipe(self, name: str, path) -> dict:
+        """What a result's embedded recipe says of it (id, mode, made by a Tiny model, with sound);
+        RequestError for a video the studio did not make."""
+        from pathlib import Path
+
+        from wan_studio.errors import RequestError
+        from wan_studio.runtime.library import read_embedded_recipe
+
+        def read():
+            if not Path(path).is_file():
+                raise RequestError(name, f"File not found: {path}")
+            recipe = read_embedded_recipe(Path(path)) if Path(path).suffix.lower() == ".mp4" else None
+            if not isinstance(recipe, dict) or "request" not in recipe:
+                raise RequestError(name, f"{Path(path).name} is not a result of the studio (a video with its recipe).")
+            return {"id": recipe.get("id") or Path(path).stem, "mode": recipe.get("mode", "video"),
+                    "tiny": str(recipe.get("model", {}).get("generation")) == "tiny",
+                    "audio": bool(recipe.get("output", {}).get("audio"))}
+
+        return self._fact("result-recipe", name, path, read)
+
+    def upscaler_file(self, name: str, path) -> dict:
+        """The scale of a super-resolution weight file; RequestError for a missing file or one that
+        holds no network we read."""
+        from pathlib import Path
+
+        from wan_studio.errors import RequestError
+
+        def read():
+            from wan_studio.models.upscaler import FAMILIES, NotAnUpscaler, build_from_state, read_state
+
+            if not Path(path).is_file():
+                raise RequestError(name, f"Upscaler file not found: {path}")
+            try:
+                return {"scale": build_from_state(read_state(Path(path))).scale}
+            except NotAnUpscaler as exc:
+                raise RequestError(name, f"{Path(path).name} is not an image upscaling model we can read: {exc}. "
+                                         f"We read {FAMILIES}.") from None
+
+        return self._fact("upscaler-file", name, path, read)

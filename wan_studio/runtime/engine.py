@@ -81,6 +81,23 @@ class Engine:
         pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
         return choose(request.checkpoint, request, self.machine, pinned, attention_of(request, self.settings))
 
+    def run(self, request, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Result:
+        """A queued job's work: a generation, or finishing a result (upscale, interpolate)."""
+        from wan_studio.requests import FinishingRequest
+
+        if isinstance(request, FinishingRequest):
+            return self.finish(request, on_progress, cancel)
+        return self.generate(request, on_progress, cancel)
+
+    def finish(self, request, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Result:
+        """A new result made from a finished one (runtime/finishing.py), on this engine's device."""
+        from wan_studio.backend import import_ml
+        from wan_studio.runtime.finishing import finish
+
+        import_ml()
+        return finish(self.library, request, self.settings, self.swap.backend.device, on_progress, cancel,
+                      self.swap.make_room)
+
     def generate(
         self, request: GenerationRequest, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None
     ) -> Result:

@@ -44,6 +44,8 @@ def _lineage(recipe: dict) -> str:
     finishing = recipe.get("finishing") or {}
     if finishing.get("operation") == "interpolate":
         return f" · smoothed ×{finishing.get('factor')}"
+    if finishing.get("operation") == "upscale":
+        return f" · upscaled ×{finishing.get('scale')}"
     if (recipe.get("windows") or {}).get("continuing"):
         return " · extended"
     return " · from another result"

@@ -142,8 +142,12 @@ class Studio:
 def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
     """(size, seconds) to ask ZeroGPU for: the size the chosen plan needs (large before xlarge)
     and the estimated run time plus a margin; loading counts only when the checkpoint is not in place."""
-    from wan_studio.memory.estimate import zerogpu_duration
+    from wan_studio.memory.estimate import finishing_seconds, zerogpu_duration
+    from wan_studio.requests import FinishingRequest
+
     request = job.typed_request()
+    if isinstance(request, FinishingRequest):  # a small model, frame by frame: the smaller size is plenty
+        return "large", finishing_seconds(request)
     choice = engine.choose_plan(request)
     estimate = choice.estimate
     active = engine.swap.active_key
