@@ -94,6 +94,7 @@ def test_the_page_lays_out_each_modes_declared_inputs():
 
     vace = [(item.name, item.kind, item.visible) for item in page_inputs("vace")]
     assert vace == [  # declaration order; the page starts on inpaint, so only its inputs show
+        ("window_overlap", "number", True), ("color_correction", "number", True),  # laid out last, in an accordion
         ("vace_mode", "choice", True), ("video", "video", True), ("control_source", "choice", False),
         ("mask", "image-or-video", True), ("bbox", "text", True), ("point", "text", True),
         ("outpaint_directions", "choices", False),
@@ -128,4 +129,25 @@ def test_a_new_field_on_a_request_class_appears_on_its_panel(monkeypatch):
     speed = panel.inputs["speed"]
     assert isinstance(speed, gr.Slider)
     assert (speed.label, speed.minimum, speed.maximum, speed.step, speed.value) == ("Playback speed", 0.25, 4.0, 0.25, 1.0)
-    assert list(panel.inputs) == ["video", "strength", "speed"]
+    assert list(panel.inputs) == ["video", "strength", "speed", "window_overlap", "color_correction"]
+
+
+def test_the_page_offers_how_long_video_windows_join_with_the_defaults_the_windows_use():
+    import gradio as gr
+
+    from ui import panels
+    from ui.panel_specs import build_request
+
+    with gr.Blocks():
+        t2v = panels.build_panel("t2v", "tiny", visible=True)
+        i2v = panels.build_panel("i2v", "tiny", visible=True)
+    overlap, colour = t2v.inputs["window_overlap"], t2v.inputs["color_correction"]
+    assert (overlap.value, overlap.visible, colour.value) == (5, True, 0.5)
+    assert (i2v.inputs["window_overlap"].visible, i2v.inputs["window_overlap"].value) == (False, 1)  # the last frame
+    values = dict(model="tiny-t2v", prompt="a long drive", steps=2, guidance=5.0, guidance_2=None, flow_shift=3.0,
+                  seed=1, randomize=False, frames=61, size="64x64", window_overlap=9.0, color_correction=0.25)
+    request = build_request("t2v", values).prepare()
+    assert (request.window_overlap, request.color_correction) == (9, 0.25)
+    assert request.windows().overlap == 9
+    with pytest.raises(RequestError, match="4k\\+1"):
+        build_request("t2v", {**values, "window_overlap": 7.0})

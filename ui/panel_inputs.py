@@ -8,6 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.panel_specs import PageInput, page_inputs
+from wan_studio.requests.long_video import LONG_VIDEO_FIELDS
 
 
 def error_slot(panel_errors: dict, mode: str, name: str) -> None:
@@ -74,7 +75,7 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
         inputs[name] = component(mode, declared[name], **options)
         error_slot(errors, mode, name)
 
-    names = list(declared)
+    names = [name for name in declared if name not in LONG_VIDEO_FIELDS]
     while names:
         name = names.pop(0)
         if mode == "flf2v" and name == "image":
@@ -113,4 +114,9 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
         if mode == "s2v" and name == "audio":
             duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
                                       elem_id="s2v-duration")
+    joining = [name for name in LONG_VIDEO_FIELDS if name in declared]
+    if joining:  # used only past the checkpoint's length: out of the way until then
+        with gr.Accordion("Long videos: how the windows join", open=False, elem_id=f"{mode}-windows"):
+            for name in joining:
+                add(name)
     return inputs, duration_box

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from wan_studio import catalog
 from wan_studio.errors import RequestError, StudioError
 from wan_studio.requests import ANY_SUBMODE_INPUTS, REPLACE_INPUTS, SUBMODE_INPUTS
+from wan_studio.requests.long_video import LONG_VIDEO_FIELDS
 
 MATCH_INPUT = "Match input"
 
@@ -89,6 +90,8 @@ def page_inputs(mode: str) -> list[PageInput]:
             kind = "number" if meta.get("bounds") else "text"
         if f.name in spec.starts_with:
             value = spec.starts_with[f.name]
+        elif f.name in LONG_VIDEO_FIELDS:  # the defaults the windows use, shown as they are
+            value = window_default(cls, f.name)
         else:
             value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         found.append(PageInput(f.name, meta["label"], kind, value, pairs, meta.get("bounds"), bool(meta.get("multiple")),
@@ -97,8 +100,19 @@ def page_inputs(mode: str) -> list[PageInput]:
     return [dataclasses.replace(item, visible=is_shown(mode, item.name, first)) for item in found]
 
 
+def window_default(cls, name: str):
+    """What a long video's windows use for a field left empty (the overlap: per how the mode continues)."""
+    from wan_studio.requests.long_video import DEFAULT_COLOR_CORRECTION, DEFAULT_OVERLAP, conditioning_of
+
+    return DEFAULT_COLOR_CORRECTION if name == "color_correction" else DEFAULT_OVERLAP[conditioning_of(cls)]
+
+
 def is_shown(mode: str, name: str, values: dict) -> bool:
     """Whether the panel shows an input, given the panel's values (a VACE sub-mode, Animate's mode)."""
+    if name == "window_overlap":
+        return mode not in ("i2v", "flf2v")  # they continue from one frame, the last: nothing to choose
+    if name in LONG_VIDEO_FIELDS:
+        return True
     if mode == "vace":
         return name in {"vace_mode", *SUBMODE_INPUTS.get(values.get("vace_mode"), ()), *ANY_SUBMODE_INPUTS}
     if mode == "animate" and name in REPLACE_INPUTS:

@@ -16,6 +16,8 @@ from wan_studio.requests.prepared import InputFacts
 # how a window continues from the one before (wan_studio/runtime/windows.py does it)
 FRAMES, LAST_FRAME, VACE_FRAMES = "frames", "last frame", "frames given to VACE to keep"
 DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1, VACE_FRAMES: 5}
+DEFAULT_COLOR_CORRECTION = 0.5
+LONG_VIDEO_FIELDS = ("window_overlap", "color_correction")  # how windows join: the page keeps them together
 
 
 def conditioning_of(request) -> str:
@@ -56,13 +58,12 @@ def max_video_seconds() -> float:
 class LongVideoRequest(GenerationRequest):
     long_video: ClassVar[bool] = True
 
-    # the page leaves both to their defaults for now (the CLI, the API and batch files take them)
     window_overlap: int | None = request_field(
-        label="Window overlap (frames)", page=False,
+        label="Window overlap (frames)", bounds=(1, 41, 4),
         help="a video past the checkpoint's length is made in windows; each continues from this many frames "
              "of the one before (T2V/TI2V: 4k+1, default 5; I2V/FLF2V: 1, the last frame as the next start image)")
     color_correction: float | None = request_field(
-        label="Colour correction between windows", bounds=(0.0, 1.0, 0.05), page=False,
+        label="Colour correction between windows", bounds=(0.0, 1.0, 0.05),
         help="0-1: how far each later window's colours are pulled toward the first's (default 0.5)")
     continue_from: str | None = request_field(
         label="Continue this video", file="video", page=False,

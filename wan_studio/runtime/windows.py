@@ -30,9 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wan_studio.requests.long_video import FRAMES, LAST_FRAME, VACE_FRAMES, Windows
+from wan_studio.requests.long_video import DEFAULT_COLOR_CORRECTION, FRAMES, LAST_FRAME, VACE_FRAMES, Windows
 
-DEFAULT_COLOR_CORRECTION = 0.5
 
 
 def prompt_lines(prompt: str) -> list[str]:
