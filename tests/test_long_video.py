@@ -190,6 +190,40 @@ def test_duration_and_dry_run_show_the_windows_and_the_estimate_covers_them(sett
     assert long_estimate.seconds == pytest.approx(8 * one_estimate.seconds, rel=0.15)
 
 
+def test_on_zerogpu_a_long_video_takes_one_reservation_a_window(settings, monkeypatch):
+    """Off a Space `spaces.GPU` calls the function as it is, so the real runner runs here: each call
+    (one GPU reservation on a Space) makes one window, the job waits at the head of the queue in
+    between, and the result is the whole video, as long as one unbroken run's."""
+    from wan_studio.memory.choose import cost_line
+    from wan_studio.memory.estimate import estimate, zerogpu_duration
+    from wan_studio.memory.plans import ladder, simulated_machine
+    from wan_studio.runtime.studio import Studio, zerogpu_runner
+
+    studio = Studio(settings, gpu_call=None)
+    studio.gpu_call = zerogpu_runner(studio.worker, studio.engine)
+    reservations, real = [], studio.worker.run_job_now
+
+    def one_reservation(job_id):
+        reservations.append(studio.store.get(job_id).state)
+        return real(job_id)
+
+    monkeypatch.setattr(studio.worker, "run_job_now", one_reservation)
+    result = studio.run(T2VRequest(model="tiny-t2v", prompt="a long road", frames=41, seed=2))
+    assert result.recipe["windows"]["count"] == 3 and read_video(result.media)["count"] == 41  # 17 + 12 + 12
+    assert reservations == ["queued"] * 3  # one reservation a window, each starting a queued job
+    job = studio.store.list(states=["done"])[0]
+    assert [m for m in job.messages if m.startswith("Window")] == [
+        "Window 1/3 made; the next GPU reservation makes window 2.",
+        "Window 2/3 made; the next GPU reservation makes window 3."]
+    assert result.recipe["windows"]["resumed_windows"] == 2  # the last call stitched the two kept windows
+    # each reservation asks for its window's share of the time, and the cost line says so
+    machine = simulated_machine("zerogpu-large")
+    long = T2VRequest(model="wan2.1-t2v-1.3b", prompt="x", frames=81 * 8 - 7 * 5, seed=1).prepare()  # 8 windows
+    whole = estimate(long.checkpoint, long, ladder(machine, long.checkpoint)[0], machine)
+    assert zerogpu_duration(whole, parts=8) < zerogpu_duration(whole) / 4
+    assert f"for {zerogpu_duration(whole, parts=8)} s for each of 8 windows" in cost_line(long, machine)
+
+
 def test_a_long_job_killed_after_its_second_window_finishes_from_the_third_after_a_restart(settings, cli_env, engine,
                                                                                             monkeypatch):
     """The queue runner (a real process) is frozen as the third window starts and killed with

@@ -25,3 +25,8 @@ class UnknownModel(StudioError, KeyError):
 
 class Cancelled(StudioError):
     """The user stopped the job; nothing was written."""
+
+
+class Paused(StudioError):
+    """A long job stopped on purpose after its window budget (ZeroGPU: one reservation a window);
+    its finished windows are kept and it goes back to the head of the queue to continue."""

@@ -135,7 +135,12 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
 
         line += f" · {LABELS.get(choice.plan.attention, choice.plan.attention)}"
     if choice.machine.kind == "zerogpu":
-        line += f" · reserves ZeroGPU {choice.machine.zerogpu_size} for {zerogpu_duration(est)} s"
+        windows = request.windows() if getattr(request, "long_video", False) else None
+        if windows is not None:  # one reservation a window, so none runs past the Space's limit
+            line += (f" · reserves ZeroGPU {choice.machine.zerogpu_size} for "
+                     f"{zerogpu_duration(est, parts=windows.count)} s for each of {windows.count} windows")
+        else:
+            line += f" · reserves ZeroGPU {choice.machine.zerogpu_size} for {zerogpu_duration(est)} s"
     return line
 
 

@@ -393,9 +393,11 @@ def work_terms(record: Checkpoint, request, plan: Plan, machine: Machine) -> dic
                       cfg["num_attention_heads"] * cfg["attention_head_dim"], layers, loaded=True)
 
 
-def zerogpu_duration(est: Estimate, margin: float = 1.25, floor_s: int = 30, ceiling_s: int = 1800) -> int:
-    """Seconds to reserve on ZeroGPU: the run without loading (weights are loaded at start), plus a margin."""
-    run = sum(v for k, v in est.seconds_breakdown.items() if k != "load")
+def zerogpu_duration(est: Estimate, margin: float = 1.25, floor_s: int = 30, ceiling_s: int = 1800,
+                     parts: int = 1) -> int:
+    """Seconds to reserve on ZeroGPU: the run without loading (weights are loaded at start), plus a margin;
+    for one of `parts` equal reservations (a long video's windows, one reservation each)."""
+    run = sum(v for k, v in est.seconds_breakdown.items() if k != "load") / parts
     return int(min(ceiling_s, max(floor_s, math.ceil(run * margin + 10))))
 
 

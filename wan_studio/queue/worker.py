@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from wan_studio.errors import Cancelled
+from wan_studio.errors import Cancelled, Paused
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
 from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
@@ -393,6 +393,8 @@ class QueueWorker:
                 raise Cancelled("Stopped before it started; nothing was saved.")
             request = job.typed_request()  # prepared from what the job keeps: no input file is read
             result = self.engine.run(request, on_progress=on_progress, cancel=running.cancel)
+        except Paused as exc:  # its window budget is spent: back first in line, its windows kept
+            final = self.store.requeue_at_head(job.id, str(exc))
         except Cancelled:
             if running.shutting_down:
                 final = self.store.requeue_at_head(job.id, SHUTDOWN_MESSAGE)

@@ -63,6 +63,8 @@ class Engine:
         self.previews = previews
         self.swap = SwapManager(self.settings, backend)
         self._machine = None  # wan_studio.memory.plans.Machine, worked out on first use
+        # windows a long job makes per run before it pauses (ZeroGPU: one reservation each); None: all
+        self.windows_per_run: int | None = None
         self.library = OutputLibrary(self.settings.output_dir)
 
     @property
@@ -287,7 +289,7 @@ class Engine:
                         skipped[0] += total // long_video.count
 
                 frames, account = windows.run(request, record, wrapper, activate, on_step_end, self._saved_windows(request),
-                                              report_window)
+                                              report_window, budget=self.windows_per_run)
         finally:
             cache.remove()
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None

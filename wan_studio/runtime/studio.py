@@ -21,7 +21,7 @@ from wan_studio.runtime.engine import Engine
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus, watch
-from wan_studio.queue.store import CANCELLED, DONE, Job, JobStore
+from wan_studio.queue.store import CANCELLED, DONE, QUEUED, Job, JobStore
 from wan_studio.runtime.library import Result
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings
@@ -151,7 +151,9 @@ def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
     choice = engine.choose_plan(request)
     estimate = choice.estimate
     active = engine.swap.active_key
-    seconds = zerogpu_duration(estimate)
+    windows = request.windows() if getattr(request, "long_video", False) else None
+    parts = windows.count if windows is not None and engine.windows_per_run == 1 else 1
+    seconds = zerogpu_duration(estimate, parts=parts)
     if active is None or active.model != request.model:
         seconds += int(estimate.seconds_breakdown.get("load", 0))
     return choice.machine.zerogpu_size or "large", seconds
@@ -162,8 +164,12 @@ def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], objec
 
     One wrapped function per ZeroGPU size, because `size` is fixed when decorating; `duration` is a
     function of the job, so each reservation is as long as that job's estimate (shown to the user).
+    A long video takes one reservation a window, so none runs past the Space's limit: the job pauses
+    after each window (kept) and goes back to the head of the queue, and the next reservation goes on.
     """
     import spaces
+
+    engine.windows_per_run = 1
 
     def run(job_id: str):
         return worker.run_job_now(job_id)
@@ -174,7 +180,10 @@ def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], objec
     by_size = {size: spaces.GPU(duration=duration, size=size)(run) for size in ("large", "xlarge")}
 
     def run_on_gpu(job_id: str):
-        size, _ = zerogpu_reservation(engine, worker.store.get(job_id))
-        return by_size[size](job_id)
+        while True:
+            size, _ = zerogpu_reservation(engine, worker.store.get(job_id))
+            job = by_size[size](job_id)
+            if job is None or job.state != QUEUED:  # done, failed or stopped; queued: paused after a window
+                return job
 
     return run_on_gpu

@@ -165,18 +165,22 @@ def continued_frames(request, record) -> np.ndarray:
     return np.stack([np.asarray(frame) for frame in media.resize_frames(frames, request.width, request.height)])
 
 
-def run(request, record, wrapper, activate, callback, saved: SavedWindows, report_window) -> tuple[np.ndarray, dict]:
+def run(request, record, wrapper, activate, callback, saved: SavedWindows, report_window,
+        budget: int | None = None) -> tuple[np.ndarray, dict]:
     """Make every window not already saved, then stitch them (after the video continued, for
     Extend). `activate(mode)` gives the pipeline; `report_window(i, resumed)` is told of each window
-    and whether it was kept from an earlier run. Returns the frames and the recipe's account."""
+    and whether it was kept from an earlier run. With a `budget`, at most that many windows are made
+    by this call: past it `Paused` is raised with the rest still to make (the windows made are
+    saved, so the next call goes on from there). Returns the frames and the recipe's account."""
     from PIL import Image
 
     import pipelines
+    from wan_studio.errors import Paused
 
     windows = request.windows(record)
     strength = request.color_correction if request.color_correction is not None else DEFAULT_COLOR_CORRECTION
     before = continued_frames(request, record) if windows.continuing else None
-    made, resumed = [], 0
+    made, resumed, made_now = [], 0, 0
     for index in range(windows.count):
         kept = saved.load(index)
         report_window(index, kept is not None)
@@ -203,6 +207,9 @@ def run(request, record, wrapper, activate, callback, saved: SavedWindows, repor
             frames = match_colors(frames, before if before is not None else made[0], strength)
         saved.save(index, frames)
         made.append(frames)
+        made_now += 1
+        if budget is not None and made_now >= budget and index + 1 < windows.count:
+            raise Paused(f"Window {index + 1}/{windows.count} made; the next GPU reservation makes window {index + 2}.")
     account = {**windows.as_dict(), "color_correction": strength,
                "prompts": [prompt_for(request.prompt, index) for index in range(windows.count)],
                "resumed_windows": resumed}
