@@ -2,21 +2,35 @@
 
 Inputs are the pre-processed videos (pose skeletons, face crops; background and mask for
 replace; uploaded, or made by the engine from a plain driving video first), resampled to the
-model's 30 fps. The pipeline generates long driving videos segment by
-segment (`segment_frame_length`, carrying `prev_segment_conditioning_frames` over) and returns one
-video as long as the pose video; the engine stitches nothing itself."""
+model's 30 fps. A driving video longer than one segment (`segment_frame_length`) is made in the
+long-video windows (wan_studio/runtime/windows.py), one segment each, reading its slice of the
+inputs: the pipeline would make them all in one call, but a window is kept when it is done, so a
+stopped or crashed job continues from the last one. A later window's first segment starts from
+the end of the window before (`held_frames`), as the pipeline starts a later segment of its own."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
 
 from pipelines.common import call_pipeline
 from wan_studio import media
 
 
-def _video(path, record, count, size, field, mask=False):
+def _padded(frames: list, count: int) -> list:
+    """Exactly `count` frames: a window's 4k+1 length may run past the inputs' end by a few frames,
+    which repeat the last (they are cut from the result)."""
+    return list(frames[:count]) + [frames[-1]] * max(0, count - len(frames))
+
+
+def _video(path, record, count, size, field, start=0, end=None, mask=False):
+    """`count` frames of an input from frame `start` (the frames past `end`, the run's last, repeat it)."""
+    wanted = start + count if end is None else min(start + count, end)
     if mask:
-        return media.load_mask_video(path, count, *size, fps=record.fps, field=field)
-    frames = media.load_video_frames(path, fps=record.fps, max_frames=count, field=field)
-    return media.resize_frames(media.fit_frames(frames, count), *size)
+        return _padded(media.load_mask_video(path, wanted, *size, fps=record.fps, field=field)[start:], count)
+    frames = media.load_video_frames(path, fps=record.fps, max_frames=wanted, field=field)[start:]
+    return media.resize_frames(_padded(frames, count), *size)
 
 
 def extraction_frames(request, record, field: str) -> list:
@@ -29,23 +43,54 @@ def extraction_frames(request, record, field: str) -> list:
 
 def pipeline_kwargs(request, record) -> dict:
     size, count = (request.width, request.height), request.frames
+    start = getattr(request, "window_start", None)  # a window: its slice of the inputs, one segment
+    first, end = start or 0, getattr(request, "total_frames", None)
+    wanted = first + count if end is None else min(first + count, end)
+    face = media.load_video_frames(request.face_video, fps=record.fps, max_frames=wanted, field="face_video")
     kwargs = dict(
         image=media.center_crop_resize(media.load_image(request.image), *size),
-        pose_video=_video(request.pose_video, record, count, size, "pose_video"),
-        face_video=media.load_video_frames(request.face_video, fps=record.fps, max_frames=count, field="face_video")[:count],
+        pose_video=_video(request.pose_video, record, count, size, "pose_video", first, end),
+        face_video=_padded(face[first:], count),
         mode=request.animate_mode, height=request.height, width=request.width,
-        segment_frame_length=request.segment_frame_length,
+        segment_frame_length=count if start is not None else request.segment_frame_length,
         prev_segment_conditioning_frames=request.prev_segment_conditioning_frames,
     )
     if request.animate_mode == "replace":
-        kwargs["background_video"] = _video(request.background_video, record, count, size, "background_video")
-        kwargs["mask_video"] = _video(request.mask_video, record, count, size, "mask_video", mask=True)
+        kwargs["background_video"] = _video(request.background_video, record, count, size, "background_video", first, end)
+        kwargs["mask_video"] = _video(request.mask_video, record, count, size, "mask_video", first, end, mask=True)
     return kwargs
 
 
+@contextmanager
+def continuing_from(pipe, held: np.ndarray):
+    """The pipeline's first segment conditioned on `held` (uint8 frames, the end of the window
+    before) as it conditions a later segment on the end of the one before: the frames in its own
+    form ((1, 3, k, H, W) in [-1, 1]) and marked as given (a start past 0)."""
+    import torch
+
+    original = pipe.prepare_prev_segment_cond_latents
+    frames = torch.from_numpy(np.ascontiguousarray(held)).permute(3, 0, 1, 2)[None].float().div(127.5).sub(1)
+
+    def first_segment_continues(prev_segment_cond_video=None, *args, **kwargs):
+        if prev_segment_cond_video is None:
+            prev_segment_cond_video = frames.to(kwargs.get("device"))
+            kwargs["start_frame"] = len(held)
+        return original(prev_segment_cond_video, *args, **kwargs)
+
+    pipe.prepare_prev_segment_cond_latents = first_segment_continues
+    try:
+        yield
+    finally:
+        del pipe.prepare_prev_segment_cond_latents  # the class's own again
+
+
 def run(pipe, request, record, callback):
-    return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record))
+    held = getattr(request, "held_frames", None)
+    if held is None:
+        return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record))
+    with continuing_from(pipe, held):
+        return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record))
 
 
 def total_steps(request) -> int:
-    return request.steps * request.segments
+    return request.steps  # one segment a call: a long video's windows are counted by the engine

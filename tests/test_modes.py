@@ -192,7 +192,27 @@ def test_vace_reference_images_reach_the_pipeline(engine, media, spy):
 
 
 @pytest.mark.parametrize("mode", ["animate", "replace"])
-def test_animate_long_driving_video_in_segments(engine, media, spy, mode):
+def test_animate_long_driving_video_in_segments(engine, media, monkeypatch, mode):
+    """A driving video of three segments is made in three windows, one segment each: each reads its
+    slice of the inputs, and a later one's segment starts from the last frame made before it, given
+    to the pipeline as it gives a later segment of its own the end of the one before."""
+    import pipelines.animate as wrapper
+    from diffusers import WanAnimatePipeline
+
+    calls, given = [], []
+    original_call, original_prev = wrapper.call_pipeline, WanAnimatePipeline.prepare_prev_segment_cond_latents
+
+    def recording_call(pipe, request, callback, **kwargs):
+        frames = original_call(pipe, request, callback, **kwargs)
+        calls.append(dict(kwargs, made=np.asarray(frames)))
+        return frames
+
+    def recording_prev(self, prev_segment_cond_video=None, *args, **kwargs):
+        given.append((None if prev_segment_cond_video is None else prev_segment_cond_video.clone(), kwargs["start_frame"]))
+        return original_prev(self, prev_segment_cond_video, *args, **kwargs)
+
+    monkeypatch.setattr(wrapper, "call_pipeline", recording_call)
+    monkeypatch.setattr(WanAnimatePipeline, "prepare_prev_segment_cond_latents", recording_prev)
     extra = {"background_video": str(media["clip"]), "mask_video": str(media["mask_video"])} if mode == "replace" else {}
     events = []
     request = AnimateRequest(model="tiny-animate", prompt="the character dances", image=str(media["square"]),
@@ -201,12 +221,23 @@ def test_animate_long_driving_video_in_segments(engine, media, spy, mode):
     assert request.frames == 45 and request.segments == 3  # 1.5 s at 30 fps, segments of 17 with 1 carried over
     result = engine.generate(request, on_progress=events.append)
     check_video(result, 45, request.width, request.height, 30.0)
-    call = spy[-1]
-    assert call["mode"] == mode and len(call["pose_video"]) == 45
-    assert call["segment_frame_length"] == 17 and call["prev_segment_conditioning_frames"] == 1
+    windows = result.recipe["windows"]
+    assert windows["lengths"] == [17, 17, 13] and windows["overlap"] == 1  # 17 + 16 + 12 = 45
+    assert windows["conditioning"] == "frames Animate carries into its next segment"
+    assert [len(call["pose_video"]) for call in calls] == [17, 17, 13]
+    assert [call["segment_frame_length"] for call in calls] == [17, 17, 13]  # one segment a call
+    assert all(call["mode"] == mode and call["prev_segment_conditioning_frames"] == 1 for call in calls)
+    # the second window starts on the first one's last pose frame (their shared frame)
+    assert np.array_equal(np.asarray(calls[1]["pose_video"][0]), np.asarray(calls[0]["pose_video"][16]))
+    assert given[0][0] is None  # the first segment of the video starts from nothing made before
+    for made_before, (held, start) in zip(calls, given[1:]):
+        expected = made_before["made"][-1].astype(np.float32) / 127.5 - 1  # the last frame, in [-1, 1]
+        assert start > 0 and tuple(held.shape) == (1, 3, 1, request.height, request.width)
+        assert np.abs(held[0, :, 0].permute(1, 2, 0).numpy() - expected).max() < 1e-5
     assert max(e.step for e in events if e.stage == "denoising") == request.steps * 3
     if mode == "replace":
-        assert len(call["background_video"]) == 45 and len(call["mask_video"]) == 45
+        assert [len(call["background_video"]) for call in calls] == [17, 17, 13]
+        assert [len(call["mask_video"]) for call in calls] == [17, 17, 13]
 
 
 def test_preview_is_a_png_with_its_recipe(engine):

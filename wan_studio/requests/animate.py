@@ -10,6 +10,7 @@ from wan_studio.errors import RequestError
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
+from wan_studio.requests.long_video import SEGMENT_FRAMES, Windows, cut_into_windows
 from wan_studio.requests.prepared import InputFacts
 
 
@@ -26,9 +27,12 @@ class AnimateRequest(VideoInput, GenerationRequest):
     background video where the mask is white (replace). They are pre-processed videos, or the studio
     makes them from a plain `driving_video` before the run (wan_studio.media.extract). Long driving
     videos run in segments of `segment_frame_length` frames, each conditioned on the end of the
-    previous one."""
+    previous one: the long-video windows (runtime/windows.py), so each finished segment is kept."""
 
     mode: ClassVar[str] = "animate"
+    long_video: ClassVar[bool] = True
+    # the colours come from the character picture (and the background, replacing): none are pulled
+    color_correction: ClassVar[float] = 0.0
 
     image: str | None = request_field(label="Character reference", file="image", help="the character to bring to life")
     animate_mode: str = request_field("animate", label="Mode", help="animate: the character moves; replace: it takes a person's place",
@@ -120,7 +124,14 @@ class AnimateRequest(VideoInput, GenerationRequest):
         if not isinstance(self.frames, int) or isinstance(self.frames, bool) or not 1 <= self.frames <= self._available:
             raise RequestError("frames", f"Frames must be between 1 and {self._available} (the pose video's length at {record.fps} fps); got {self.frames!r}.")
 
+    def windows(self, record: Checkpoint | None = None) -> Windows | None:
+        """The segments of a driving video longer than one, each a window of its own; None for one segment."""
+        if not isinstance(self.frames, int) or self.frames <= self.segment_frame_length:
+            return None
+        return cut_into_windows(self.frames, self.segment_frame_length, self.prev_segment_conditioning_frames,
+                                SEGMENT_FRAMES)
+
     @property
     def segments(self) -> int:
-        effective = self.segment_frame_length - self.prev_segment_conditioning_frames
-        return max(1, -(-(self.frames - self.prev_segment_conditioning_frames) // effective))
+        windows = self.windows()
+        return windows.count if windows is not None else 1

@@ -1,5 +1,6 @@
-"""The modes that make a video longer than the checkpoint makes at once (T2V, I2V, TI2V, FLF2V):
-past the checkpoint's frame range, the video is made in windows (wan_studio/runtime/windows.py)."""
+"""The modes that make a video longer than the checkpoint makes at once (T2V, I2V, TI2V, FLF2V, V2V,
+VACE; Animate cuts its own in segments the same way): past the checkpoint's frame range, the
+video is made in windows (wan_studio/runtime/windows.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from wan_studio.requests.prepared import InputFacts
 
 # how a window continues from the one before (wan_studio/runtime/windows.py does it)
 FRAMES, LAST_FRAME, VACE_FRAMES = "frames", "last frame", "frames given to VACE to keep"
-DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1, VACE_FRAMES: 5}
+SEGMENT_FRAMES = "frames Animate carries into its next segment"
+DEFAULT_OVERLAP = {FRAMES: 5, LAST_FRAME: 1, VACE_FRAMES: 5, SEGMENT_FRAMES: 1}
 DEFAULT_COLOR_CORRECTION = 0.5
 LONG_VIDEO_FIELDS = ("window_overlap", "color_correction")  # how windows join: the page keeps them together
 
@@ -25,6 +27,8 @@ def conditioning_of(request) -> str:
     as frames to keep (black mask); T2V and TI2V hold them through the latents."""
     if request.mode == "vace":
         return VACE_FRAMES
+    if request.mode == "animate":
+        return SEGMENT_FRAMES
     return LAST_FRAME if request.mode in ("i2v", "flf2v") else FRAMES
 
 
@@ -45,6 +49,22 @@ class Windows:
     def as_dict(self) -> dict:
         return {"count": self.count, "lengths": list(self.lengths), "overlap": self.overlap,
                 "conditioning": self.conditioning, "continuing": self.continuing}
+
+
+def cut_into_windows(frames: int, window: int, overlap: int, conditioning: str, continuing: bool = False) -> Windows:
+    """`frames` new frames in windows of `window` frames (4k+1), each later one starting with the last
+    `overlap` frames of the one before; the last only as long as needed, still 4k+1 and at least 5."""
+    lengths, covered = [], 0
+    while covered < frames:
+        held = overlap if lengths or continuing else 0  # frames that come from before
+        remaining = frames - covered
+        if remaining >= window - held:
+            length = window
+        else:
+            length = max(5, held + remaining + (-(held + remaining - 1)) % 4)
+        lengths.append(length)
+        covered += length - held
+    return Windows(tuple(lengths), overlap, conditioning, frames, continuing)
 
 
 def max_video_seconds() -> float:
@@ -107,18 +127,7 @@ class LongVideoRequest(GenerationRequest):
             return None
         kind = conditioning_of(self)
         overlap = self.window_overlap if self.window_overlap is not None else DEFAULT_OVERLAP[kind]
-        window, continuing = record.frames_window, bool(self.continue_from)
-        lengths, covered = [], 0
-        while covered < self.frames:
-            held = overlap if lengths or continuing else 0  # frames that come from before
-            remaining = self.frames - covered
-            if remaining >= window - held:
-                length = window
-            else:  # the last: only as long as needed, still 4k+1 and at least 5
-                length = max(5, held + remaining + (-(held + remaining - 1)) % 4)
-            lengths.append(length)
-            covered += length - held
-        return Windows(tuple(lengths), overlap, kind, self.frames, continuing)
+        return cut_into_windows(self.frames, record.frames_window, overlap, kind, bool(self.continue_from))
 
     def _check_frames(self, record: Checkpoint) -> None:
         if self.continue_from and (not is_whole_number(self.frames) or self.frames < 1):

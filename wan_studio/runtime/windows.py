@@ -1,6 +1,6 @@
 """Long videos: a request past the checkpoint's frame range is made in windows of its native length.
 
-Each later window continues from the end of the one before, in one of three ways:
+Each later window continues from the end of the one before, in one of four ways:
 - "frames" (T2V, TI2V, V2V): its first `overlap` frames are the last `overlap` frames of the window
   before. They are VAE-encoded, and after every denoising step the window's first latents are set
   back to them, noised to the step's level (x = (1 - sigma) x0 + sigma noise, the flow-matching
@@ -8,7 +8,11 @@ Each later window continues from the end of the one before, in one of three ways
 - "last frame" (I2V, FLF2V): the window before's last frame is the next window's start image (the
   only frame these checkpoints take); FLF2V's last window ends on the request's last image;
 - "frames given to VACE to keep" (VACE): the frames before go into VACE's own conditioning with
-  a black mask (pipelines/vace.py). V2V and VACE windows read their own slice of the input video.
+  a black mask (pipelines/vace.py). V2V and VACE windows read their own slice of the input video;
+- "frames Animate carries into its next segment" (Animate): a window is one of its segments; the
+  frames before are given to its first segment the way the pipeline gives a later segment the end
+  of the one before (pipelines/animate.py). Each reads its slice of the pose, face, background
+  and mask videos.
 Extend (`continue_from`) treats a finished video as the window before the first.
 
 The overlapping frames are cross-faded, and each later window's colours are pulled toward the
@@ -30,7 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wan_studio.requests.long_video import DEFAULT_COLOR_CORRECTION, FRAMES, LAST_FRAME, VACE_FRAMES, Windows
+from wan_studio.requests.long_video import (
+    DEFAULT_COLOR_CORRECTION, FRAMES, LAST_FRAME, SEGMENT_FRAMES, VACE_FRAMES, Windows,
+)
 
 
 
@@ -200,8 +206,8 @@ def run(request, record, wrapper, activate, callback, saved: SavedWindows, repor
         if windows.conditioning == FRAMES and previous is not None:
             known = encode_frames(pipe, previous[-windows.overlap:])
             step_callback = holding_frames(pipe, known, window.seed, callback)
-        if windows.conditioning == VACE_FRAMES and previous is not None:
-            window.held_frames = previous[-windows.overlap:]  # kept as they are (pipelines/vace.py)
+        if windows.conditioning in (VACE_FRAMES, SEGMENT_FRAMES) and previous is not None:
+            window.held_frames = previous[-windows.overlap:]  # given to the pipeline (pipelines/vace.py, animate.py)
         frames = wrapper.run(pipe, window, record, step_callback)
         if previous is not None:  # toward the first window's colours (the continued video's, for Extend)
             frames = match_colors(frames, before if before is not None else made[0], strength)
