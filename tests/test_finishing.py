@@ -128,6 +128,32 @@ def test_real_esrgan_weight_files_load_by_their_published_names(settings, tmp_pa
         assert finishing["model"] == name and finishing["model_scale"] == scale
 
 
+def test_an_upscaler_named_on_the_hub_comes_from_the_cache_or_says_how_to_fetch_it(settings, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """hf://owner/repo/file: read from the Hugging Face cache (laid out here as the cache lays files
+    out: models--owner--repo/refs/main names the snapshot the file sits in); offline and not there,
+    the error names the command that fetches it."""
+    import torch
+
+    cache = tmp_path / "hf-cache"
+    snapshot = cache / "models--someone--esrgan" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (cache / "models--someone--esrgan" / "refs").mkdir()
+    (cache / "models--someone--esrgan" / "refs" / "main").write_text("0123abcd")
+    torch.save({"params": _random_state(srvgg_layout(scale=2))}, snapshot / "compact-x2.pth")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    parent = _t2v_result(capsys)
+    assert cli_main(["upscale", str(parent), "--model", "hf://someone/esrgan/compact-x2.pth", "--quiet"]) == 0
+    child = Path(capsys.readouterr().out.strip())
+    assert read_video(child)["width"] == 128
+    assert json.loads(child.with_suffix(".json").read_text())["finishing"]["model"] == "compact-x2.pth"
+    assert cli_main(["upscale", str(parent), "--model", "hf://someone/esrgan/missing.pth"]) == 2
+    assert "`hf download someone/esrgan missing.pth`" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--scale", "3"], "The scale is 2 or 4"),
     (["--model", "tiny-rife"], "Tiny RIFE (random weights) does not upscale frames; use realesrgan-x4, realesrgan-x2"),

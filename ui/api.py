@@ -184,9 +184,10 @@ def register_api(settings: Settings, get_studio) -> None:
                 if unknown:
                     raise StudioError(f"Unknown option for /{mode}: {unknown[0]!r}; the options are "
                                       f"{', '.join(repr(name) for name in option_names)}.")
-                if Path(str(options.get("model") or "")).suffix:  # a server path is never taken from a caller
-                    raise StudioError(f"Over the API the model is named by its id (see `python -m wan_studio models`); "
-                                      f"got {options['model']!r}.")
+                model = str(options.get("model") or "")
+                if Path(model).suffix and not model.startswith("hf://"):  # never a path on the server
+                    raise StudioError(f"Over the API the model is an id (see `python -m wan_studio models`) or a Hub "
+                                      f"file (hf://owner/repo/file.pth); got {model!r}.")
                 check_inside(settings.output_dir, f"{result_id}.json", "result")
                 result = studio.engine.library.get(str(result_id))
                 if result is None or result.recipe is None or result.media.suffix != ".mp4":

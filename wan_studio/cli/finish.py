@@ -24,7 +24,8 @@ def add_finishing_parsers(sub) -> None:
     upscale.add_argument("result", type=Path, help="the result's .mp4")
     upscale.add_argument("--scale", type=int, default=2, help="2 or 4: the width and height times this (default 2)")
     upscale.add_argument("--model", default="", help="an upscaler's id (default: realesrgan-x2 or -x4 for the scale; "
-                                                     "tiny-upscaler for Tiny results) or a .pth/.safetensors file")
+                                                     "tiny-upscaler for Tiny results), a .pth/.safetensors file, or a "
+                                                     "Hub file as hf://owner/repo/file.pth")
     upscale.add_argument("--tile", type=int, help="input pixels per tile side (default: what the memory allows)")
     upscale.add_argument("--quiet", action="store_true", help="no progress on stderr")
 

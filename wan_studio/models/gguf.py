@@ -39,19 +39,9 @@ def transformer_files(record, settings) -> dict[str, str]:
 def local_file(source: str, settings, allow_download: bool = False) -> Path:
     """The GGUF file on disk: a path, or an hf://owner/repo/path/file.gguf from the cache (or the Hub)."""
     if source.startswith("hf://"):
-        owner, repo, *rest = source[len("hf://"):].split("/")
-        if not rest:
-            raise StudioError(f"{source} is not a Hub file address: use hf://owner/repo/path/file.gguf.")
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
+        from wan_studio.models.hub import hub_file
 
-        try:
-            return Path(hf_hub_download(f"{owner}/{repo}", "/".join(rest), local_files_only=not allow_download))
-        except LocalEntryNotFoundError:
-            raise ModelNotAvailable(
-                f"The GGUF file {source} is not in the Hugging Face cache and cannot be downloaded here. Download it "
-                f"with `hf download {owner}/{repo} {'/'.join(rest)}` on a machine with internet access."
-            ) from None
+        return hub_file(source, "GGUF file", allow_download)
     path = Path(source).expanduser()
     if path.suffix.lower() != ".gguf":
         raise StudioError(f"{path.name} is not a .gguf file (transformer_files takes GGUF files).")

@@ -114,3 +114,22 @@ def _missing_message(record: Checkpoint, settings: Settings, why: str) -> str:
         f"Download it on a connected machine with:\n    {download_command(record)}\n"
         f"or put its {'transformers' if isinstance(record, Annotator) else 'diffusers'} folder at {target}."
     )
+
+
+def hub_file(source: str, what: str, allow_download: bool = False) -> Path:
+    """One file named `hf://owner/repo/path/file` (a GGUF transformer, an upscaler), from the Hugging
+    Face cache or, when allowed, the Hub; else the command that fetches it."""
+    parts = source[len("hf://"):].split("/")
+    if len(parts) < 3 or not all(parts):
+        raise ModelNotAvailable(f"{source} is not a Hub file address: use hf://owner/repo/path/file.")
+    repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo, filename, local_files_only=not allow_download))
+    except LocalEntryNotFoundError:
+        raise ModelNotAvailable(
+            f"The {what} {source} is not in the Hugging Face cache and cannot be downloaded here. Download it "
+            f"with `hf download {repo} {filename}` on a machine with internet access."
+        ) from None

@@ -157,6 +157,15 @@ def read_state(path: Path) -> dict:
     return {key.removeprefix("module."): value for key, value in loaded.items()}
 
 
+def local_weights(source: str, allow_download: bool = False) -> Path:
+    """A weight file named by its path or as hf://owner/repo/path/file.pth, on this machine."""
+    if str(source).startswith("hf://"):
+        from wan_studio.models.hub import hub_file
+
+        return hub_file(str(source), "upscaler", allow_download)
+    return Path(source).expanduser()
+
+
 def weights_file(folder_or_file: Path) -> Path:
     """The weight file itself, given it or the model folder holding exactly one."""
     path = Path(folder_or_file)

@@ -117,12 +117,14 @@ class InputFacts:
         from wan_studio.errors import RequestError
 
         def read():
-            from wan_studio.models.upscaler import FAMILIES, NotAnUpscaler, build_from_state, read_state
+            from wan_studio.models.upscaler import FAMILIES, NotAnUpscaler, build_from_state, local_weights, read_state
+            from wan_studio.settings import load_settings
 
-            if not Path(path).is_file():
+            local = local_weights(path, load_settings().auto_download)  # a path, or a Hub file (hf://)
+            if not local.is_file():
                 raise RequestError(name, f"Upscaler file not found: {path}")
             try:
-                return {"scale": build_from_state(read_state(Path(path))).scale}
+                return {"scale": build_from_state(read_state(local)).scale}
             except NotAnUpscaler as exc:
                 raise RequestError(name, f"{Path(path).name} is not an image upscaling model we can read: {exc}. "
                                          f"We read {FAMILIES}.") from None

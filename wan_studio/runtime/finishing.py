@@ -129,8 +129,10 @@ def _upscaled(request, settings, device: str, make_room):
     from wan_studio.runtime.library import FrameStream
 
     video, scale = request.video, request.scale
-    if request.model_is_file():
-        source, model_name = Path(request.model), Path(request.model).name
+    if request.model_is_file():  # a path, or a Hub file (hf://owner/repo/file.pth)
+        from wan_studio.models.upscaler import local_weights
+
+        source, model_name = local_weights(request.model, settings.auto_download), Path(request.model).name
     else:
         record = helper_of("upscaler", request.model or None, request.parent_tiny, scale)
         source, model_name = models.resolve(record, settings), record.id
