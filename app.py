@@ -1,7 +1,7 @@
 """Wan Studio: start the studio.
 
     python app.py [--port N] [--listen] [--share] [--auth user:password | --auth users.txt]
-                  [--max-upload 500MB] [--output-dir DIR] [--models-dir DIR]
+                  [--max-upload 500MB] [--output-dir DIR] [--models-dir DIR] [--gpus 0,1 | all]
 
 Also the Hugging Face Space's app file. Nothing heavy is imported here: torch and diffusers load
 on the first generation. By default the page is served on 127.0.0.1 only (this machine).
@@ -26,6 +26,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-upload", help="largest upload accepted, e.g. 500MB (default: config.json)")
     parser.add_argument("--output-dir", help="where results go")
     parser.add_argument("--models-dir", help="where model folders live")
+    parser.add_argument("--gpus", help="run jobs on several GPUs at once, one worker each: 0,1,3 or all "
+                                       "(default: config.json; one GPU)")
     return parser.parse_args(argv)
 
 
@@ -36,7 +38,15 @@ def serve(args):
 
     host = "0.0.0.0" if args.listen else args.host
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
-                             max_upload=args.max_upload)
+                             max_upload=args.max_upload, gpus=args.gpus)
+    if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up
+        from wan_studio.errors import StudioError
+        from wan_studio.queue.pool import check_gpus, parse_gpus
+
+        try:
+            check_gpus(parse_gpus(settings.gpus))
+        except StudioError as exc:
+            raise SystemExit(f"error: {exc}") from None
     auth = parse_auth(args.auth)
     warning = exposure_warning(args.listen or settings.host not in ("127.0.0.1", "localhost", "::1"), args.share, auth)
     if warning:

@@ -39,6 +39,7 @@ class Settings:
     enhancer_endpoint_model: str = ""  # the model name sent to the endpoint
     enhancer_timeout_s: float = 20.0
     max_video_seconds: float = 60.0  # the longest video a request may ask for (made in windows)
+    gpus: str = ""  # "0,1,3", "all" or "cpu,cpu": one worker process per device (queue/pool.py); "": one in-process worker
 
 
 def config_path() -> Path:
@@ -87,7 +88,13 @@ def load_settings(**flags) -> Settings:
         enhancer_endpoint_model=str(pick("enhancer_endpoint_model", "") or ""),
         enhancer_timeout_s=float(pick("enhancer_timeout_s", 20.0)),
         max_video_seconds=float(pick("max_video_seconds", 60.0)),
+        gpus=_as_list_text(pick("gpus", "")),
     )
+
+
+def _as_list_text(value) -> str:
+    """A list in config.json (["0", "1"] or [0, 1]) or a comma-separated string, as "0,1"."""
+    return ",".join(str(item) for item in value) if isinstance(value, list) else str(value or "")
 
 
 def _as_bool(value) -> bool:

@@ -6,6 +6,8 @@
     queue retry ID                   a failed, interrupted or cancelled job goes back in the queue
     queue remove ID                  forget a job that is not running
     queue run [--quiet]              work through the queue here until it is empty
+    queue work --device D            one worker of a studio's pool (--gpus): run jobs on device D
+                                     until stopped (SIGTERM) or its studio is gone
 
 The queue lives in the output folder (queue.db), so jobs added here appear in a running studio
 and the other way round. `run` prints one line per job on stdout: id, state, output path (or the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -55,14 +58,22 @@ def add_queue_parser(subparsers):
         action.add_argument("id")
     run = actions.add_parser("run", help="run queued jobs here until the queue is empty")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    work = actions.add_parser("work", help="a worker of a studio started with --gpus (the studio starts these)")
+    work.add_argument("--device", required=True, help="a GPU index, or cpu")
+    work.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return queue
 
 
 def cmd_queue(args, settings) -> int:
+    if args.queue_command == "work":  # before torch loads: the worker sees only its own GPU
+        from wan_studio.queue.pool import worker_environment
+
+        os.environ.update(worker_environment(args.device))
     store = open_store(settings)
     try:
         return {
             "list": _list, "add": _add, "cancel": _cancel, "retry": _retry, "remove": _remove, "run": _run,
+            "work": _work,
         }[args.queue_command](args, settings, store)
     finally:
         store.close()
@@ -158,3 +169,34 @@ def _run(args, settings, store: JobStore) -> int:
     failed = [state for state in outcomes if state in FINAL_STATES and state != "done"]
     print(f"Ran {len(outcomes)} job(s): {len(outcomes) - len(failed)} done, {len(failed)} not.", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _work(args, settings, store: JobStore) -> int:
+    """Run queued jobs on this device until SIGTERM (the pool stopping: a running job goes back to
+    the head of the queue) or until the studio that started this worker is gone."""
+    import signal
+    import threading
+
+    from wan_studio.queue.worker import QueueWorker
+    from wan_studio.runtime.engine import Engine
+
+    from wan_studio.backend import import_ml
+    from wan_studio.queue.pool import ready_file
+
+    parent, stop = os.getppid(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = QueueWorker(store, Engine(settings, previews=False))
+    import_ml()  # torch and diffusers before the first job, then say so
+    ready = ready_file(settings.output_dir, os.getpid())
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.write_text(args.device)
+    worker.start()
+    try:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                print(f"worker on {args.device}: the studio is gone; stopping", file=sys.stderr)
+                break
+        worker.stop(timeout=60)
+    finally:
+        ready.unlink(missing_ok=True)
+    return 0

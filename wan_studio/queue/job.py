@@ -37,6 +37,7 @@ class Job:
     attempts: int = 1
     requeued_after_interrupt: bool = False
     stop_requested: bool = False
+    runner_pid: int | None = None  # the process running it (a pool's worker: which GPU)
 
     @property
     def is_final(self) -> bool:
@@ -64,6 +65,7 @@ class Job:
             error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
             messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
             requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
+            runner_pid=row["runner_pid"],
         )
 
 

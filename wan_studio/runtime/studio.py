@@ -45,6 +45,8 @@ class Studio:
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
         self.gpu_call = gpu_call if gpu_call is not None else (
             zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)
+        # several GPUs (--gpus): a worker process per GPU runs the jobs instead of the worker thread
+        self.pool = _pool(settings, self.store) if self.gpu_call is None else None
         self._preload_warning: str | None = None
 
     @property
@@ -55,7 +57,12 @@ class Studio:
     def start(self, stats_interval_s: float = 1.0) -> None:
         from wan_studio.backend import import_ml
 
-        if self.gpu_call is None:
+        if self.pool is not None:
+            if not self.worker.serving.acquire():
+                raise StudioError("Another process serves this output folder's queue; stop it before starting "
+                                  "workers on several GPUs.")
+            self.pool.start()
+        elif self.gpu_call is None:
             self.worker.start()
         elif is_zerogpu():
             try:
@@ -67,6 +74,9 @@ class Studio:
         threading.Thread(target=import_ml, name="wan-studio-warm-up", daemon=True).start()
 
     def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+            self.worker.serving.release()
         self.worker.stop()
 
     def preload(self) -> list[str]:
@@ -137,6 +147,17 @@ class Studio:
             on_update: Callable[[JobStatus], None] | None = None) -> Result:
         """Submit and wait: what the page and the API do for one generation."""
         return self.wait_for_result(self.submit(request, owner), on_update)
+
+
+def _pool(settings: Settings, store: JobStore):
+    """The worker processes `settings.gpus` asks for (checked against this machine), or None."""
+    from wan_studio.queue.pool import WorkerPool, check_gpus, parse_gpus
+
+    devices = parse_gpus(settings.gpus)
+    if not devices:
+        return None
+    check_gpus(devices)
+    return WorkerPool(settings, devices, store)
 
 
 def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:

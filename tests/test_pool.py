@@ -1,0 +1,121 @@
+"""Several GPUs in one box (`--gpus`): one worker process per device, all pulling from the one
+queue. Run here on two CPU "devices" (`--gpus cpu,cpu`), worker processes like the GPU ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, read_video
+from wan_studio.errors import StudioError
+from wan_studio.queue.pool import check_gpus, parse_gpus
+from wan_studio.queue.store import REQUEUED_MESSAGE
+from wan_studio.requests import T2VRequest
+
+WAIT_S = 300  # a bound for a broken pool, not a timing: the CPU jobs take a few seconds
+
+
+def _wait_for(condition, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def pooled_studio(settings, monkeypatch):
+    from wan_studio.runtime.studio import Studio
+    from wan_studio.settings import load_settings
+
+    monkeypatch.setenv("WAN_STUDIO_GPUS", "cpu,cpu")
+    studio = Studio(load_settings())
+    studio.start(stats_interval_s=0.5)
+    try:
+        _wait_for(studio.pool.ready, "both workers to load their libraries")
+        yield studio
+    finally:
+        studio.stop()
+
+
+def _shot(k: int, steps: int = 6) -> T2VRequest:
+    return T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=steps, seed=k)
+
+
+def test_two_workers_run_ten_jobs_each_once_two_at_a_time(pooled_studio):
+    from ui import queue_page
+
+    studio = pooled_studio
+    assert not studio.worker.alive  # the worker processes run the jobs, not the studio's thread
+    jobs = [studio.submit(_shot(k)) for k in range(10)]
+    seen_on = set()
+
+    def all_final():
+        for row in queue_page_rows(studio, queue_page):
+            if row[1] == "running":
+                seen_on.add(row[3])  # the page names the device of each running job
+        return all(studio.store.get(job.id).is_final for job in jobs)
+
+    _wait_for(all_final, "ten jobs")
+    done = [studio.store.get(job.id) for job in jobs]
+    assert [job.state for job in done] == ["done"] * 10 and {job.attempts for job in done} == {1}  # each once
+    assert len({job.result_id for job in done}) == 10
+    assert all(read_video(job.result_path)["count"] == 9 for job in done)
+    assert len({job.runner_pid for job in done}) == 2  # both workers ran jobs
+    events = sorted([(job.started, 1) for job in done] + [(job.finished, -1) for job in done])
+    running, most = 0, 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    assert most == 2  # two at a time, never more
+    assert seen_on <= {"CPU"} and seen_on
+
+
+def queue_page_rows(studio, queue_page):
+    original = queue_page.get_studio
+    queue_page.get_studio = lambda settings: studio
+    try:
+        return queue_page.queue_rows(studio.settings, None)
+    finally:
+        queue_page.get_studio = original
+
+
+def test_a_worker_killed_mid_job_puts_its_job_back_once_and_it_finishes(pooled_studio):
+    studio = pooled_studio
+    jobs = [studio.submit(_shot(k, steps=30)) for k in range(4)]
+    victim = {}
+
+    def one_denoising():
+        for job in studio.store.list(states=["running"]):
+            if (job.progress or {}).get("step", 0) >= 1:
+                victim.update(id=job.id, pid=job.runner_pid)
+                return True
+        return False
+
+    _wait_for(one_denoising, "a job to start denoising")
+    os.kill(victim["pid"], signal.SIGKILL)
+    _wait_for(lambda: all(studio.store.get(job.id).is_final for job in jobs), "the four jobs")
+    killed = studio.store.get(victim["id"])
+    assert killed.state == "done" and killed.attempts == 2 and killed.requeued_after_interrupt
+    assert REQUEUED_MESSAGE in killed.messages and killed.runner_pid != victim["pid"]
+    assert [studio.store.get(job.id).attempts for job in jobs if job.id != victim["id"]] == [1, 1, 1]
+    restarted = [worker for worker in studio.pool.workers if worker.starts == 2]
+    assert len(restarted) == 1 and "stopped (exit code -9); it was started again" in restarted[0].log[0]
+
+
+def test_wrong_gpu_settings_get_clear_messages(settings):
+    assert parse_gpus("") == () and parse_gpus("0, 1") == ("0", "1") and parse_gpus(["cpu", "cpu"]) == ("cpu", "cpu")
+    with pytest.raises(StudioError, match="--gpus takes GPU indices \\(0,1,2\\), all, or cpu; got 'x'"):
+        parse_gpus("0,x")
+    with pytest.raises(StudioError, match="--gpus names GPU 7, but this machine has no NVIDIA GPU"):
+        check_gpus(("7",))  # this machine (and CI) has none
+    with pytest.raises(StudioError, match="--gpus all: this machine has no NVIDIA GPU"):
+        parse_gpus("all")
+    started = subprocess.run([sys.executable, "app.py", "--gpus", "3", "--port", "0"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert started.returncode != 0 and "error: --gpus names GPU 3, but this machine has no NVIDIA GPU" in started.stderr

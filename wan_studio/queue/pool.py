@@ -1,0 +1,172 @@
+"""Several GPUs in one box: one worker process per GPU, all pulling from the output folder's one
+persistent queue.
+
+Each worker is `python -m wan_studio queue work --device D`, a process of its own (its own CUDA
+context, swap manager and memory plan, chosen for its GPU, so mixed cards are fine) that sees
+only its GPU (CUDA_VISIBLE_DEVICES; inside it the GPU is cuda:0). The queue gives each job to
+exactly one worker (a claim is one SQLite transaction), so a job runs on one GPU and several run
+at once. The pool watches its workers: one that dies is started again, and the job it was running
+goes back to the head of the queue once (the store's recovery of jobs whose process is gone; a
+job that kills its worker twice is left interrupted, with the reason). The studio holds the
+queue's serving lock while the pool serves, so a CLI `generate` queues its job here.
+
+`cpu` devices (`--gpus cpu,cpu`) run workers on the CPU: how the tests run a pool without a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+
+from wan_studio.errors import StudioError
+
+log = logging.getLogger(__name__)
+
+CPU = "cpu"
+
+
+def parse_gpus(text) -> tuple[str, ...]:
+    """`0,1,3`, `all` or `cpu,cpu` (a list in config.json too) -> one device per worker; () for one
+    in-process worker (the default)."""
+    if text is None or text == "" or text == ():
+        return ()
+    items = [str(item).strip() for item in (text if isinstance(text, (list, tuple)) else str(text).split(","))]
+    if items == ["all"]:
+        count = gpu_count()
+        if count == 0:
+            raise StudioError("--gpus all: this machine has no NVIDIA GPU (NVML finds none).")
+        return tuple(str(index) for index in range(count))
+    for item in items:
+        if item != CPU and not item.isdigit():
+            raise StudioError(f"--gpus takes GPU indices (0,1,2), all, or cpu; got {item!r}.")
+    return tuple(items)
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs on this machine (NVML, without loading torch); 0 where there is none."""
+    try:
+        import pynvml
+    except ImportError:
+        return 0
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def check_gpus(devices: tuple[str, ...]) -> None:
+    """Every GPU index names a GPU of this machine, and none twice."""
+    indices = [device for device in devices if device != CPU]
+    if not indices:
+        return
+    count = gpu_count()
+    for index in indices:
+        if int(index) >= count:
+            have = f"GPUs 0-{count - 1}" if count > 1 else ("GPU 0" if count == 1 else "no NVIDIA GPU")
+            raise StudioError(f"--gpus names GPU {index}, but this machine has {have}.")
+    twice = sorted({index for index in indices if indices.count(index) > 1})
+    if twice:
+        raise StudioError(f"--gpus names GPU {twice[0]} twice; each GPU runs one worker.")
+
+
+def ready_file(output_dir, pid: int):
+    """Where a worker process says it has loaded its libraries and waits for jobs."""
+    from pathlib import Path
+
+    return Path(output_dir) / ".queue" / "workers" / f"{pid}.ready"
+
+
+def worker_environment(device: str) -> dict:
+    """The environment that pins a worker to its device: its one GPU, or none for `cpu`."""
+    return {"CUDA_VISIBLE_DEVICES": "" if device == CPU else device}
+
+
+@dataclass
+class PoolWorker:
+    device: str
+    process: subprocess.Popen | None = None
+    starts: int = 0
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return "CPU" if self.device == CPU else f"GPU {self.device}"
+
+
+class WorkerPool:
+    """One worker process per device, started, watched and stopped together."""
+
+    def __init__(self, settings, devices: tuple[str, ...], store, poll_s: float = 1.0):
+        self.settings = settings
+        self.store = store
+        self.poll_s = poll_s
+        self.workers = [PoolWorker(device) for device in devices]
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            for worker in self.workers:
+                self._spawn(worker)
+        self._thread = threading.Thread(target=self._watch, name="wan-studio-worker-pool", daemon=True)
+        self._thread.start()
+
+    def _spawn(self, worker: PoolWorker) -> None:
+        env = {**os.environ, **worker_environment(worker.device),
+               "WAN_STUDIO_OUTPUT_DIR": str(self.settings.output_dir),
+               "WAN_STUDIO_MODELS_DIR": str(self.settings.models_dir),
+               "WAN_STUDIO_TINY_MODELS_DIR": str(self.settings.tiny_models_dir)}
+        worker.process = subprocess.Popen(
+            [sys.executable, "-m", "wan_studio", "queue", "work", "--device", worker.device, "--quiet"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        worker.starts += 1
+        log.info("worker for %s started (pid %d)", worker.label, worker.process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.poll_s):
+            with self._lock:
+                for worker in self.workers:
+                    code = worker.process.poll() if worker.process is not None else None
+                    if code is None or self._stopping.is_set():
+                        continue
+                    note = f"The worker for {worker.label} stopped (exit code {code}); it was started again."
+                    log.warning(note)
+                    worker.log.append(note)
+                    self.store.recover_interrupted()  # its job goes back to the head of the queue, once
+                    ready_file(self.settings.output_dir, worker.process.pid).unlink(missing_ok=True)
+                    self._spawn(worker)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask every worker to stop (a running job goes back to the head of the queue), then wait."""
+        self._stopping.set()
+        with self._lock:
+            running = [worker.process for worker in self.workers if worker.process and worker.process.poll() is None]
+            for process in running:
+                process.terminate()
+            for process in running:
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def ready(self) -> bool:
+        """Every worker is up: its libraries loaded, waiting for jobs."""
+        with self._lock:
+            return all(worker.process is not None and worker.process.poll() is None
+                       and ready_file(self.settings.output_dir, worker.process.pid).exists() for worker in self.workers)
+
+    def pids(self) -> dict[int, str]:
+        """pid -> the label of the device its worker runs on (for the queue page's GPU column)."""
+        return {worker.process.pid: worker.label for worker in self.workers if worker.process is not None}
