@@ -47,7 +47,7 @@ SPECS = {
                         note="Give a plain driving video of a person (pose and face are made from it), or your own pre-processed pose and face videos."),
 }
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
-                 "seed", "randomize", "negative_prompt", "preset", "cache")
+                 "seed", "randomize", "negative_prompt", "preset", "cache", "parallel")
 SEND_TARGETS = ("i2v", "flf2v", "v2v", "vace", "animate")  # video -> v2v/vace/animate, last frame -> i2v/flf2v
 
 
@@ -171,6 +171,8 @@ def request_kwargs(mode: str, values: dict) -> dict:
     for name in ("preset", "cache"):
         if values.get(name):
             kwargs[name] = values[name]
+    if values.get("parallel") not in (None, "", 1, 1.0):  # one GPU is the request's default
+        kwargs["parallel"] = _number(values["parallel"])
     for name, value in values.items():
         if name in COMMON_FIELDS:
             continue

@@ -27,6 +27,7 @@ from ui.progress_cards import final_card, idle_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import Cancelled, StudioError
+from wan_studio.queue.pool import gpu_count
 from wan_studio.requests.animate import MADE_FROM_DRIVING
 from wan_studio.requests.base import MAX_STEPS
 from wan_studio.requests.fields import label as field_label
@@ -74,6 +75,7 @@ class Panel:
     extras: dict = field(default_factory=dict)  # mode-specific helpers (FLF2V's end-frame generator)
     preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
     cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
+    parallel: gr.Slider | None = None  # GPUs one job is split over (shown on a machine with several)
 
     def request_components(self) -> list:
         """Every component the request is built from, in a fixed order named by `request_fields`."""
@@ -207,6 +209,12 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                      info="skips transformer work at steps that barely change: faster, slightly different",
                                      elem_id=f"{mode}-cache")
                     error_slot(errors, mode, "cache")
+                    gpus = gpu_count()
+                    parallel = gr.Slider(1, max(2, gpus), value=1, step=1, label=field_label(request_class(mode), "parallel"),
+                                         info="split this job over several GPUs of this machine (context parallelism)",
+                                         visible=gpus > 1 and mode in request_class(mode).PARALLEL_MODES,
+                                         elem_id=f"{mode}-parallel")
+                    error_slot(errors, mode, "parallel")
                 with gr.Accordion("Favourite settings", open=False, elem_id=f"{mode}-favourites-box"):
                     with gr.Row():
                         extras["favourites"] = gr.Dropdown([], value=None, label="Use saved settings", scale=2,
@@ -251,7 +259,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
                   video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras,
-                  preset=gr.State("quality"), cache=cache)
+                  preset=gr.State("quality"), cache=cache, parallel=parallel)
     return panel
 
 

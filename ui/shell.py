@@ -313,6 +313,7 @@ def fill_values(panel: Panel, data: dict) -> list:
         "negative_prompt": data.get("negative_prompt") or "",
         "preset": data.get("preset") or "quality",
         "cache": data.get("cache") or "off",
+        "parallel": data.get("parallel") or 1,
     }
     for name in panel.inputs:
         value = data.get(name)

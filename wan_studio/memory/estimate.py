@@ -120,7 +120,7 @@ class Estimate:
         return dataclasses.asdict(self)
 
 
-def _latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
+def latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     """(tokens per transformer forward, VAE spatial factor)."""
     vae_factor = 16 if "wan2.2-vae" in record.shared.values() or "tiny-vae-16x" in record.shared.values() else 8
     latent_frames = (shape.frames - 1) // 4 + 1
@@ -197,7 +197,7 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
     hidden = cfg["num_attention_heads"] * cfg["attention_head_dim"]
     ffn = cfg["ffn_dim"]
     attention_layers = cfg["num_layers"] + len(cfg.get("vace_layers") or [])
-    tokens, _ = _latent_geometry(record, shape)
+    tokens, _ = latent_geometry(record, shape)
     act_bytes = DTYPE_BYTES[machine.compute_dtype]
 
     weights = {name: _weights_gb(fp, plan, machine, name in TRANSFORMERS) for name, fp in fps.items()}
@@ -387,7 +387,7 @@ def work_terms(record: Checkpoint, request, plan: Plan, machine: Machine) -> dic
     fps = footprints(record)
     cfg = transformer_config(record)
     weights = {name: _weights_gb(fp, plan, machine, name in TRANSFORMERS) for name, fp in fps.items()}
-    tokens, _ = _latent_geometry(record, shape)
+    tokens, _ = latent_geometry(record, shape)
     layers = cfg["num_layers"] + len(cfg.get("vace_layers") or [])
     return time_terms(record, shape, plan, machine, fps, weights, tokens,
                       cfg["num_attention_heads"] * cfg["attention_head_dim"], layers, loaded=True)

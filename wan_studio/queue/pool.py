@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from wan_studio.errors import StudioError
 
@@ -46,6 +47,7 @@ def parse_gpus(text) -> tuple[str, ...]:
     return tuple(items)
 
 
+@lru_cache(maxsize=1)
 def gpu_count() -> int:
     """NVIDIA GPUs on this machine (NVML, without loading torch); 0 where there is none."""
     try:

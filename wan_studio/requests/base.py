@@ -65,6 +65,8 @@ class GenerationRequest(PreparedOnce):
                                           help="pin an attention kernel (auto: the fastest that passes its check "
                                                "on this GPU; native = PyTorch SDPA)")
     memory_plan: str = request_field("auto", label="Memory plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
+    parallel: int = request_field(1, label="GPUs for this job", help="split the job over this many GPUs of this machine "
+                                  "(context parallelism, Ulysses); 1: one GPU")
     extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
     preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"), help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists); quality; fast-hybrid")
     loras: list = request_field(factory=list, label="LoRAs", text="lora", flag="--lora", multiple=True,
@@ -137,6 +139,7 @@ class GenerationRequest(PreparedOnce):
             self._check_frames_shape(record)
         self._check_numbers(record)
         self._check_memory_plan()
+        self._check_parallel()
         self.loras = loras.normalize_specs(self.loras)
 
     def _check_fields(self, record: Checkpoint) -> None:
@@ -240,6 +243,29 @@ class GenerationRequest(PreparedOnce):
                 "only the Wan 2.2 A14B (MoE) models do.",
             )
         self._check_numbers(record)
+        if self.parallel > 1:
+            self._check_split(record)
+
+    def _check_split(self, record: Checkpoint) -> None:
+        """A split over `parallel` ranks: Ulysses gives each rank a share of the attention heads and of
+        the tokens, so both must divide evenly; a long video's windows run on one GPU for now."""
+        from wan_studio.memory.estimate import latent_geometry, shape_of
+        from wan_studio.memory.footprints import transformer_config
+
+        ranks = self.parallel
+        if getattr(self, "long_video", False) and self.windows(record) is not None:
+            raise RequestError("parallel", "A video longer than one pass runs its windows on one GPU for now; "
+                                           "use --parallel 1, or at most "
+                                           f"{record.frames_max} frames.")
+        config = transformer_config(record)
+        heads = int(config.get("num_attention_heads", 0))
+        if heads % ranks:
+            raise RequestError("parallel", f"{record.name} has {heads} attention heads, which do not split over "
+                                           f"{ranks} GPUs; use a number of GPUs that divides {heads}.")
+        tokens, _ = latent_geometry(record, shape_of(self))
+        if tokens % ranks:
+            raise RequestError("parallel", f"{self.width}x{self.height} at {self.frames} frames is {tokens} tokens, "
+                                           f"which do not split over {ranks} GPUs; change the size or the frames.")
 
     def _check_numbers(self, record: Checkpoint) -> None:
         """Steps, guidance, flow shift and seed, those that are set."""
@@ -267,6 +293,18 @@ class GenerationRequest(PreparedOnce):
                 "memory_plan", f"Unknown memory plan {self.memory_plan!r}; choose one of {', '.join(PLAN_NAMES)}."
             )
         self.memory_plan = name
+
+    #: modes whose transformer diffusers' context parallelism can split (S2V's is ours, Animate's has no plan)
+    PARALLEL_MODES: ClassVar[tuple[str, ...]] = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "preview")
+    MAX_PARALLEL: ClassVar[int] = 16
+
+    def _check_parallel(self) -> None:
+        if not is_whole_number(self.parallel) or not 1 <= self.parallel <= self.MAX_PARALLEL:
+            raise RequestError("parallel", f"GPUs for this job must be a whole number from 1 to {self.MAX_PARALLEL}; "
+                                           f"got {self.parallel!r}.")
+        if self.parallel > 1 and self.mode not in self.PARALLEL_MODES:
+            raise RequestError("parallel", f"{self.mode.upper()} runs on one GPU: its transformer cannot be split "
+                                           f"yet (--parallel works for {', '.join(m.upper() for m in self.PARALLEL_MODES)}).")
 
     def _check_prompt_text(self) -> None:
         if not isinstance(self.prompt, str) or not self.prompt.strip():

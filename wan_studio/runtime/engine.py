@@ -169,6 +169,8 @@ class Engine:
         recipe["cache"] = timings["cache"].as_recipe()
         if timings.get("windows"):
             recipe["windows"] = timings["windows"]
+        if timings.get("parallel"):  # the ranks it was split over
+            recipe["parallel"] = timings["parallel"]
         if request.extra.get("parent"):  # made from another result (Extend): its id, for the lineage
             recipe["parent"] = request.extra["parent"]
         recipe["messages"] = messages + ([timings["cache"].message] if timings["cache"].message else [])
@@ -247,6 +249,8 @@ class Engine:
         import pipelines
         from wan_studio.runtime import windows
 
+        if request.parallel > 1:  # split over several GPUs, in processes of their own
+            return self._denoise_in_parallel(request, wrapper, report, cancel)
         long_video = request.windows(record) if getattr(request, "long_video", False) else None  # None: one pass
         total = pipelines.total_steps(wrapper, request) * (long_video.count if long_video else 1)
         window_now, skipped = [None], [0]  # the window being made; steps of windows kept from an earlier run
@@ -294,6 +298,21 @@ class Engine:
             cache.remove()
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
         return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account}
+
+    def _denoise_in_parallel(self, request, wrapper, report, cancel):
+        """The job's ranks load and run it on their GPUs (runtime/parallel.py): this process's
+        pipeline is released first, so the first GPU has room for rank 0."""
+        import pipelines
+        from wan_studio.runtime import parallel
+
+        self.swap.release()
+        report(JobStatus("loading"))
+        loaded = time.perf_counter()
+        frames, account = parallel.run(request, self._scratch_root(), report, cancel)
+        cache = step_cache.StepCache(request.cache or "off", message=None if (request.cache or "off") == "off"
+                                     else "Ran without a step cache: a job split over GPUs runs without one for now.")
+        return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,
+                        "per_step_s": None, "cache": cache, "windows": None, "parallel": account}
 
     def _saved_windows(self, request):
         """Where a long job keeps its finished windows until its result is saved."""

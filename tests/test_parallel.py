@@ -1,0 +1,100 @@
+"""One job split over several GPUs (`--parallel N`, diffusers' context parallelism over
+torch.distributed). Run here as two CPU ranks over gloo: tests/shims/sitecustomize.py (test-only,
+on the ranks' PYTHONPATH) lets diffusers place ranks on a machine without an accelerator."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from tests.conftest import ROOT, read_video
+from tests.media_fixtures import make_image, make_video
+from wan_studio.cli import main as cli_main
+from wan_studio.errors import RequestError
+from wan_studio.requests import S2VRequest, T2VRequest
+
+SHIMS = ROOT / "tests" / "shims"
+
+
+@pytest.fixture
+def cpu_ranks(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
+
+
+def _generate(capsys, argv) -> Path:
+    assert cli_main(["generate", *argv, "--quiet"]) == 0
+    return Path(capsys.readouterr().out.strip())
+
+
+@pytest.mark.parametrize("mode", ["t2v", "i2v", "vace"])
+def test_parallel_2_gives_the_frames_one_gpu_gives(settings, tmp_path, capsys, cpu_ranks, mode):
+    image = make_image(tmp_path / "start.png", (64, 64))
+    source = make_video(tmp_path / "source.mp4", (64, 64), fps=16, seconds=1.0)
+    own = {"t2v": ["--model", "tiny-t2v"], "i2v": ["--model", "tiny-i2v", "--image", str(image)],
+           "vace": ["--model", "tiny-vace", "--vace-mode", "grayscale", "--video", str(source)]}[mode]
+    argv = ["--mode", mode, *own, "--prompt", "a boat at dawn", "--frames", "9", "--size", "64x64", "--steps", "3",
+            "--seed", "7"]
+    one, two = _generate(capsys, argv), _generate(capsys, [*argv, "--parallel", "2"])
+    difference = np.abs(read_video(one)["frames"].astype(int) - read_video(two)["frames"].astype(int)).max()
+    assert difference <= 2  # 2/255
+    import json
+
+    split = json.loads(two.with_suffix(".json").read_text())["parallel"]
+    assert (split["ranks"], split["split"], split["backend"]) == (2, "ulysses", "gloo")
+    assert json.loads(two.with_suffix(".json").read_text())["request"]["parallel"] == 2
+
+
+def test_a_rank_that_dies_fails_the_job_with_its_name_and_ends_the_others(engine, cpu_ranks):
+    from wan_studio.runtime.parallel import RankFailed
+
+    def ranks():
+        return [p for p in psutil.Process().children(recursive=True)
+                if "wan_studio.runtime.rank" in " ".join(p.cmdline())]
+
+    killed = []
+
+    def kill_rank_1(status):
+        if status.state == "running" and status.step >= 1 and not killed:
+            victim = next(p for p in ranks() if p.environ().get("RANK") == "1")
+            victim.kill()
+            killed.append(victim.pid)
+
+    request = T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, steps=200, seed=1, parallel=2)
+    with pytest.raises(RankFailed, match="Rank 1 of 2 stopped \\(killed by signal 9\\); the job was ended on every GPU"):
+        engine.generate(request, on_progress=kill_rank_1)
+    assert killed and not ranks()  # rank 0 was ended too
+    assert not list(engine.library.root.glob("*.mp4"))  # nothing saved
+
+
+def test_without_a_gpu_per_rank_the_job_says_so(engine, monkeypatch):
+    from wan_studio.runtime.parallel import RankFailed
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # the product as it is: no shim
+    request = T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, steps=2, seed=1, parallel=2)
+    with pytest.raises(RankFailed, match="--parallel 2 needs a GPU per rank; this machine has none"):
+        engine.generate(request)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda m: T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, parallel=3),
+     "Tiny T2V (random weights) has 2 attention heads, which do not split over 3 GPUs"),
+    (lambda m: T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, parallel=0),
+     "GPUs for this job must be a whole number from 1 to 16; got 0"),
+    (lambda m: T2VRequest(model="tiny-t2v", prompt="x", frames=61, width=64, height=64, parallel=2),
+     "runs its windows on one GPU for now"),
+    (lambda m: S2VRequest(model="tiny-s2v", prompt="x", image=str(m["image"]), audio=str(m["audio"]), parallel=2),
+     "S2V runs on one GPU"),
+])
+def test_wrong_parallel_settings_are_named(tmp_path, build, message):
+    from tests.media_fixtures import speech_like, write_wav
+
+    media = {"image": make_image(tmp_path / "face.png", (64, 64)),
+             "audio": write_wav(tmp_path / "voice.wav", speech_like(1.0), 16000)}
+    with pytest.raises(RequestError, match=re.escape(message)) as caught:
+        build(media).prepare()
+    assert caught.value.field == "parallel"

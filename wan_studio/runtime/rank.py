@@ -1,0 +1,133 @@
+"""One rank of a parallel job (runtime/parallel.py): `python -m wan_studio.runtime.rank FOLDER`,
+with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+
+Each rank loads the pipeline on its GPU with the memory plan chosen for that GPU, splits its
+transformer(s) with diffusers' context parallelism (Ulysses over all ranks) and runs the same call
+on the same inputs as every other rank. The output projection gathers the tokens back on every
+rank, so each decodes the whole video; rank 0 reports the steps (its stdout) and writes the frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from wan_studio.errors import StudioError
+from wan_studio.runtime.parallel import FRAMES_FILE, PROGRESS_PREFIX, REQUEST_FILE
+
+
+def vace_plan(model) -> dict:
+    """diffusers gives Wan's transformer a context-parallel plan but not VACE's: Wan's, plus the
+    first VACE block's two sequences (the video's and the control's) split like the video's."""
+    from diffusers.models._modeling_parallel import ContextParallelInput
+    from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+
+    split = ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)
+    return {**WanTransformer3DModel._cp_plan, "vace_blocks.0": {"hidden_states": split, "control_hidden_states": split}}
+
+
+def _check_devices(world: int) -> bool:
+    """True on CUDA (one GPU per rank, checked); False where the ranks share the CPU over gloo."""
+    import torch
+
+    if torch.cuda.is_available():
+        if torch.cuda.device_count() < world:
+            raise StudioError(f"--parallel {world} needs {world} GPUs; this machine has {torch.cuda.device_count()}.")
+        return True
+    if torch.accelerator.device_count() == 0:  # diffusers places rank r on accelerator r % count
+        raise StudioError(f"--parallel {world} needs a GPU per rank; this machine has none.")
+    return False
+
+
+def split_transformers(pipe, world: int) -> list[str]:
+    """Each transformer of the pipeline split over the ranks; what the recipe should know."""
+    from diffusers import ContextParallelConfig
+
+    notes = []
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name, None)
+        if model is None:
+            continue
+        plan = vace_plan(model) if type(model).__name__ == "WanVACETransformer3DModel" else None
+        try:
+            model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=world), cp_plan=plan)
+        except ValueError as exc:  # an attention kernel without context parallelism: PyTorch's SDPA has it
+            if "does not support context parallelism" not in str(exc):
+                raise
+            model.set_attention_backend("native")
+            model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=world), cp_plan=plan)
+            notes.append("the attention kernel has no context parallelism; the split ran PyTorch SDPA")
+    return notes
+
+
+def run(folder: Path) -> None:
+    import numpy as np
+    import torch.distributed as dist
+
+    import pipelines
+    from wan_studio.backend import import_ml
+    from wan_studio.loras import apply as lora_apply
+    from wan_studio.memory.choose import choose
+    from wan_studio.memory.plans import machine_from_backend
+    from wan_studio.queue.status import JobStatus
+    from wan_studio.requests import request_from_dict
+    from wan_studio.runtime.engine import attention_of
+    from wan_studio.runtime.swap import SwapManager
+    from wan_studio.settings import load_settings
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    cuda = _check_devices(world)
+    import_ml()
+    if cuda:
+        import torch
+
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        data = json.loads((folder / REQUEST_FILE).read_text())
+        request = request_from_dict(data["request"], data["preparation"])
+        settings = load_settings()
+        swap = SwapManager(settings)
+        record, wrapper = request.checkpoint, pipelines.wrapper_for(request.mode)
+        pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
+        choice = choose(record, request, machine_from_backend(swap.backend), pinned, attention_of(request, settings))
+        pipe = swap.activate(record, pipelines.pipeline_mode(wrapper, request), choice.plan)
+        lora_apply.prepare(pipe, request, record)
+        notes = split_transformers(pipe, world)
+        total = pipelines.total_steps(wrapper, request)
+        started, steps = time.perf_counter(), [0]
+
+        def on_step_end(pipe_, step, timestep, callback_kwargs):
+            steps[0] += 1
+            if rank == 0:
+                elapsed = time.perf_counter() - started
+                status = JobStatus("running", step=steps[0], total=total, elapsed_s=round(elapsed, 3),
+                                   remaining_s=round(elapsed / steps[0] * (total - steps[0]), 1))
+                print(PROGRESS_PREFIX + json.dumps(status.as_dict()), flush=True)
+            return callback_kwargs
+
+        frames = wrapper.run(pipe, request, record, on_step_end)
+        if rank == 0:
+            np.save(folder / FRAMES_FILE, np.asarray(frames))
+            (folder / "account.json").write_text(json.dumps({
+                "ranks": world, "split": "ulysses", "backend": "nccl" if cuda else "gloo",
+                "plan": choice.plan.name, "notes": notes}))
+    finally:
+        dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        run(Path(argv[0]))
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
