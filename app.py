@@ -2,6 +2,7 @@
 
     python app.py [--port N] [--listen] [--share] [--auth user:password | --auth users.txt]
                   [--max-upload 500MB] [--output-dir DIR] [--models-dir DIR] [--gpus 0,1 | all]
+                  [--ray HOST:PORT | auto]
 
 Also the Hugging Face Space's app file. Nothing heavy is imported here: torch and diffusers load
 on the first generation. By default the page is served on 127.0.0.1 only (this machine).
@@ -28,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument("--models-dir", help="where model folders live")
     parser.add_argument("--gpus", help="run jobs on several GPUs at once, one worker each: 0,1,3 or all "
                                        "(default: config.json; one GPU)")
+    parser.add_argument("--ray", help="run jobs on the workers of a Ray cluster: its address (host:port), or auto "
+                                      "(the cluster this machine joined with `ray start`)")
     return parser.parse_args(argv)
 
 
@@ -38,13 +41,21 @@ def serve(args):
 
     host = "0.0.0.0" if args.listen else args.host
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
-                             max_upload=args.max_upload, gpus=args.gpus)
+                             max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray)
     if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up
         from wan_studio.errors import StudioError
         from wan_studio.queue.pool import check_gpus, parse_gpus
 
         try:
             check_gpus(parse_gpus(settings.gpus))
+        except StudioError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    if settings.ray_address:
+        from wan_studio.errors import StudioError
+        from wan_studio.queue.cluster import check_address
+
+        try:
+            check_address(settings.ray_address)
         except StudioError as exc:
             raise SystemExit(f"error: {exc}") from None
     auth = parse_auth(args.auth)

@@ -163,7 +163,7 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
     assert larger_recipe["parent"] == recipe["id"] and larger_recipe["finishing"]["tile"] == 32
     with pytest.raises(AppError, match="The scale is 2 or 4"):
         client.predict(recipe["id"], 3, {}, api_name="/upscale")
-    with pytest.raises(AppError, match="Over the API the model is named by its id"):
+    with pytest.raises(AppError, match="Over the API the model is an id .* or a Hub file"):
         client.predict(recipe["id"], 2, {"model": "/etc/passwd.pth"}, api_name="/upscale")
     with pytest.raises(AppError, match="Unknown option for /upscale: 'factor'"):
         client.predict(recipe["id"], 2, {"factor": 2}, api_name="/upscale")

@@ -24,6 +24,7 @@ SHIMS = ROOT / "tests" / "shims"
 @pytest.fixture
 def cpu_ranks(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # the ranks talk over the loopback interface only
 
 
 def _generate(capsys, argv) -> Path:

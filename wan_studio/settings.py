@@ -40,6 +40,7 @@ class Settings:
     enhancer_timeout_s: float = 20.0
     max_video_seconds: float = 60.0  # the longest video a request may ask for (made in windows)
     gpus: str = ""  # "0,1,3", "all" or "cpu,cpu": one worker process per device (queue/pool.py); "": one in-process worker
+    ray_address: str = ""  # a Ray cluster whose workers run the queue's jobs (queue/cluster.py): host:port or auto
 
 
 def config_path() -> Path:
@@ -89,6 +90,7 @@ def load_settings(**flags) -> Settings:
         enhancer_timeout_s=float(pick("enhancer_timeout_s", 20.0)),
         max_video_seconds=float(pick("max_video_seconds", 60.0)),
         gpus=_as_list_text(pick("gpus", "")),
+        ray_address=str(pick("ray_address", "") or ""),
     )
 
 

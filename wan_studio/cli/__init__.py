@@ -14,6 +14,7 @@
     python -m wan_studio extend RESULT.mp4 --seconds S [--prompt "..."] [--seed N]
     python -m wan_studio interpolate RESULT.mp4 --factor 2|4 [--model ID]
     python -m wan_studio upscale RESULT.mp4 --scale 2|4 [--model ID|FILE]
+    python -m wan_studio cluster start|status|stop
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
 goes through the output folder's queue: while a studio or `queue run` serves it, the job runs
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--llm", default="rules", choices=["rules", "local", "endpoint"],
                     help="rules (instant), local (enhancer_model) or endpoint (enhancer_url, OpenAI-compatible)")
 
+    from wan_studio.cli.cluster import add_cluster_parser
     from wan_studio.cli.extend import add_extend_parser
     from wan_studio.cli.extract import add_extract_parser
     from wan_studio.cli.finish import add_finishing_parsers
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_extract_parser(sub)
     add_extend_parser(sub)
     add_finishing_parsers(sub)
+    add_cluster_parser(sub)
     return parser
 
 
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
+        from wan_studio.cli.cluster import cmd_cluster
         from wan_studio.cli.extend import cmd_extend
         from wan_studio.cli.extract import cmd_extract
         from wan_studio.cli.finish import cmd_finish
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
         commands = {"generate": cmd_generate, "models": cmd_models, "download": cmd_download, "queue": cmd_queue,
                     "plan": cmd_plan, "loras": cmd_loras, "enhance": cmd_enhance, "extract": cmd_extract,
-                    "extend": cmd_extend, "interpolate": cmd_finish, "upscale": cmd_finish}
+                    "extend": cmd_extend, "interpolate": cmd_finish, "upscale": cmd_finish, "cluster": cmd_cluster}
         return commands[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -176,6 +176,32 @@ class OutputLibrary:
                 copied.setdefault(field_name, []).append(f"{folder.name}/{name}")
         return copied
 
+    def result_files(self, result_id: str) -> dict[str, bytes]:
+        """Every file of a result (media, thumbnail, recipe, input copies) by its path in the library:
+        what another machine's library needs to hold the same result (`adopt`)."""
+        result = self.get(result_id)
+        if result is None:
+            raise KeyError(result_id)
+        paths = [result.media, result.thumbnail, result.recipe_path]
+        inputs = self.root / f"{result_id}.inputs"
+        if inputs.is_dir():
+            paths += sorted(path for path in inputs.iterdir() if path.is_file())
+        return {path.relative_to(self.root).as_posix(): path.read_bytes() for path in paths if path.is_file()}
+
+    def adopt(self, files: dict[str, bytes]) -> Result:
+        """A result made on another machine (`result_files` there), written here: inputs, media and
+        thumbnail first, the recipe last, so a listing never shows half of one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        recipe_name = next(name for name in files if name.endswith(".json") and "/" not in name)
+        for name in sorted(files, key=lambda n: (n == recipe_name, n)):
+            parts = Path(name).parts  # a result's files, or its inputs' folder's: nothing else
+            if Path(name).is_absolute() or ".." in parts or len(parts) > 2:
+                raise ValueError(f"refusing to write {name!r} outside the library")
+            target = self.root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(target, files[name])
+        return self._load(Path(recipe_name).stem)
+
     def save_image(self, frame: np.ndarray, recipe: dict, result_id: str | None = None) -> Result:
         """A one-frame result (preview) as PNG, with thumbnail and recipe."""
         from io import BytesIO

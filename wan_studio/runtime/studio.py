@@ -45,8 +45,10 @@ class Studio:
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
         self.gpu_call = gpu_call if gpu_call is not None else (
             zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)
-        # several GPUs (--gpus): a worker process per GPU runs the jobs instead of the worker thread
-        self.pool = _pool(settings, self.store) if self.gpu_call is None else None
+        # several GPUs (--gpus): a worker process per GPU runs the jobs instead of the worker thread;
+        # a Ray cluster (--ray): its workers do
+        self.pool = _pool(settings, self.store) if self.gpu_call is None and not settings.ray_address else None
+        self.cluster = None
         self._preload_warning: str | None = None
 
     @property
@@ -57,10 +59,17 @@ class Studio:
     def start(self, stats_interval_s: float = 1.0) -> None:
         from wan_studio.backend import import_ml
 
-        if self.pool is not None:
+        if self.pool is not None or self.settings.ray_address:
             if not self.worker.serving.acquire():
                 raise StudioError("Another process serves this output folder's queue; stop it before starting "
-                                  "workers on several GPUs.")
+                                  "workers on several GPUs or a cluster.")
+        if self.settings.ray_address:
+            from wan_studio.queue.cluster import ClusterDispatcher, connect
+
+            connect(self.settings.ray_address)
+            self.cluster = ClusterDispatcher(self.store, self.engine.library)
+            self.cluster.start()
+        elif self.pool is not None:
             self.pool.start()
         elif self.gpu_call is None:
             self.worker.start()
@@ -74,8 +83,11 @@ class Studio:
         threading.Thread(target=import_ml, name="wan-studio-warm-up", daemon=True).start()
 
     def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.pool is not None:
             self.pool.stop()
+        if self.pool is not None or self.cluster is not None:
             self.worker.serving.release()
         self.worker.stop()
 

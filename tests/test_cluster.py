@@ -1,0 +1,137 @@
+"""A cluster through Ray: the head's queue hands its jobs to Ray workers and keeps every result.
+Run here on a local Ray instance with two CPUs, two workers of one CPU each."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.conftest import read_video
+from tests.media_fixtures import make_image
+from wan_studio.errors import StudioError
+from wan_studio.requests import I2VRequest, T2VRequest
+
+WAIT_S = 300  # a bound for a broken cluster, not a timing
+
+
+def _wait_for(condition, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
+        time.sleep(0.1)
+
+
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's processes use 127.0.0.1, as on a laptop
+
+
+@pytest.fixture
+def ray_cluster(settings, monkeypatch):
+    import ray
+    import ray._private.ray_constants as ray_constants
+
+    # nothing of the test's cluster listens on, or is reached at, the machine's network address
+    monkeypatch.setenv(LOOPBACK_ONLY, "0")
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    env = {key: os.environ[key] for key in ("WAN_STUDIO_MODELS_DIR", "WAN_STUDIO_TINY_MODELS_DIR", "HF_HUB_OFFLINE",
+                                            LOOPBACK_ONLY)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_replaced(settings, tmp_path,
+                                                                                      ray_cluster):
+    import ray
+
+    from wan_studio.queue.cluster import WORKER_DIED, ClusterDispatcher
+    from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.library import OutputLibrary
+
+    store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
+    library = OutputLibrary(settings.output_dir)
+    image = make_image(tmp_path / "start.png", (64, 64))
+    jobs = [store.add(T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=12, seed=k))
+            for k in range(5)]
+    jobs.append(store.add(I2VRequest(model="tiny-i2v", prompt="from a picture", image=str(image), frames=9, seed=1)))
+    image.unlink()  # the worker gets the job's own copy, as bytes
+    dispatcher = ClusterDispatcher(store, library, workers=2, poll_s=0.1)
+    dispatcher.start()
+    victim = {}
+    try:
+        def one_denoising():
+            for index, busy in list(dispatcher.busy.items()):
+                if (store.get(busy.job_id).progress or {}).get("step", 0) >= 1:
+                    victim.update(job=busy.job_id)
+                    ray.kill(dispatcher.runners[index])
+                    return True
+            return False
+
+        _wait_for(one_denoising, "a job to start denoising on a worker")
+        _wait_for(lambda: all(store.get(job.id).is_final for job in jobs), "the six jobs")
+    finally:
+        dispatcher.stop()
+    done = [store.get(job.id) for job in jobs]
+    assert [job.state for job in done] == ["done"] * 6
+    assert dispatcher.replaced == 1 and len(dispatcher.runners) == 2
+    killed = store.get(victim["job"])
+    assert WORKER_DIED in killed.messages  # put back once, then made by a worker again
+    assert all(WORKER_DIED not in job.messages for job in done if job.id != victim["job"])  # the others: once
+    for job in done:  # every result is in the head's library, whole
+        result = library.get(job.result_id)
+        assert result is not None and result.recipe["id"] == job.result_id
+        assert read_video(result.media)["count"] == 9 and result.thumbnail.is_file()
+    i2v = library.get(done[-1].result_id)
+    copied = settings.output_dir / i2v.recipe["request"]["image"]
+    assert copied.is_file()  # its input copy came back with it
+
+
+def test_a_cluster_address_that_does_not_answer_is_named(settings):
+    from wan_studio.queue.cluster import connect
+
+    with pytest.raises(StudioError, match="No Ray cluster answers at 127.0.0.1:9. Start one with"):
+        connect("127.0.0.1:9")
+
+
+def test_cluster_status_names_the_machines_and_their_gpus(settings, ray_cluster, capsys):
+    from wan_studio.cli import main as cli_main
+
+    assert cli_main(["cluster", "status"]) == 0  # the cluster this process is in
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "1 machine(s), 0 GPU(s), 2 CPU(s)" and lines[1] == "  127.0.0.1: 0 GPU(s), 2 CPU(s)"
+
+
+def test_cluster_start_and_stop_a_head_on_this_machine(settings):
+    """`cluster start` runs Ray's head here (on the loopback address, for the test) and says how to join."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    short = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must stay under 108 bytes
+    env = {**os.environ, "RAY_TMPDIR": short, LOOPBACK_ONLY: "0"}
+
+    def cluster(*argv):
+        return subprocess.run([sys.executable, "-m", "wan_studio", "cluster", *argv], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=180)
+
+    try:
+        started = cluster("start", "--port", str(port), "--node-ip", "127.0.0.1")
+        assert started.returncode == 0, started.stderr
+        assert f"ray start --address 127.0.0.1:{port}" in started.stdout and "python app.py --ray auto" in started.stdout
+        again = cluster("start", "--port", str(port), "--node-ip", "127.0.0.1")  # one head a machine
+        assert again.returncode == 2 and "Ray's head did not start" in again.stderr
+    finally:
+        stopped = cluster("stop")
+        shutil.rmtree(short, ignore_errors=True)
+    assert stopped.returncode == 0 and "Ray stopped" in stopped.stdout

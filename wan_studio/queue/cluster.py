@@ -1,0 +1,235 @@
+"""A cluster of GPU machines through Ray (`pip install wan-studio[cluster]`): the head's queue
+stays the one source of truth, and its jobs run on Ray workers anywhere in the cluster.
+
+Each worker is a Ray actor of ours (`JobRunner`) holding an Engine (one active pipeline, a memory
+plan chosen for its GPU) on a node with a free GPU: Ray places it by its resources (one GPU each;
+one CPU each on a cluster without GPUs, as in the tests). The head's dispatcher claims queued jobs
+in order and gives each to an idle worker together with the job's input files (nodes need not
+share a disk); the worker runs it into a scratch library of its own and returns the result's
+files, which the head keeps in its output library before it marks the job done. While a job runs
+the dispatcher reads the worker's progress about twice a second into the queue (where the page
+and the CLI read it) and passes on a Stop. Models are found on each node as on any machine (its
+models folder, the shared Hugging Face cache, or a download).
+
+A worker that dies (its node went away, `ray.kill`) is replaced by a new one, and its job goes back
+to the head of the queue once; a job whose worker dies twice fails with that reason. The head
+itself is a process of the studio: if it dies, its running jobs come back at the head of the
+queue when it starts again, like any job whose process is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from wan_studio.errors import Cancelled, StudioError
+
+log = logging.getLogger(__name__)
+
+WORKER_DIED = "Its cluster worker died (its node may have gone); put back at the head of the queue (once)."
+
+
+def check_address(address: str) -> None:
+    """Something answers at a host:port address (Ray's own connect would retry for a long while)."""
+    if not address or address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+    except (OSError, ValueError):
+        raise StudioError(f"No Ray cluster answers at {address}. Start one with `python -m wan_studio cluster "
+                          f"start` on the head machine, or check the address (host:port).") from None
+
+
+def connect(address: str | None, **init) -> None:
+    """Join the Ray cluster at `address` ("auto": the one this machine belongs to), or start a
+    local one; StudioError when nothing answers there."""
+    try:
+        import ray
+    except ImportError:
+        raise StudioError("A cluster needs Ray: pip install 'wan-studio[cluster]' (or: pip install ray).") from None
+    if ray.is_initialized():
+        return
+    check_address(address)
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, **init)
+    except ConnectionError as exc:
+        raise StudioError(f"Could not join the Ray cluster at {address}: {exc}") from None
+
+
+def _runner_class():
+    """The worker actor, defined on first use so Ray loads only when a cluster is asked for."""
+    import ray
+
+    @ray.remote(max_concurrency=3)  # run, and progress and stop while it runs
+    class JobRunner:
+        def __init__(self):
+            import dataclasses
+
+            from wan_studio.runtime.engine import Engine
+            from wan_studio.settings import load_settings
+
+            self.scratch = Path(tempfile.mkdtemp(prefix="wan-studio-worker-"))
+            self.engine = Engine(dataclasses.replace(load_settings(), output_dir=self.scratch / "outputs"),
+                                 previews=False)
+            self.status = None
+            self.cancel = threading.Event()
+
+        def run(self, request: dict, preparation: dict | None, files: dict[str, list[tuple[str, bytes]]]) -> dict:
+            """The job's result files, made here from its request and the bytes of its inputs."""
+            from wan_studio.requests import request_from_dict
+
+            self.cancel.clear()
+            folder = Path(tempfile.mkdtemp(dir=self.scratch, prefix="inputs-"))
+            mapping = {}
+            for name, items in files.items():
+                for index, (filename, data) in enumerate(items):
+                    path = folder / f"{name}-{index}{Path(filename).suffix}"
+                    path.write_bytes(data)
+                    mapping.setdefault(name, []).append(str(path))
+            typed = request_from_dict(request, preparation)
+            typed = typed.with_input_files(mapping) if mapping else typed
+            result = self.engine.run(typed, on_progress=self._progress, cancel=self.cancel)
+            made = self.engine.library.result_files(result.id)
+            self.engine.library.delete(result.id)
+            return made
+
+        def _progress(self, status) -> None:
+            self.status = status
+
+        def progress(self) -> dict | None:
+            return self.status.as_dict() if self.status is not None else None
+
+        def stop(self) -> None:
+            self.cancel.set()
+
+    return JobRunner
+
+
+@dataclass
+class _Busy:
+    job_id: str
+    future: object
+
+
+class ClusterDispatcher:
+    """Gives the head's queued jobs to Ray workers, one job per worker at a time."""
+
+    def __init__(self, store, library, workers: int | None = None, poll_s: float = 0.5):
+        self.store, self.library = store, library
+        self.poll_s = poll_s
+        self.wanted = workers
+        self.runners: list = []
+        self.busy: dict[int, _Busy] = {}  # runner index -> its job
+        self.replaced = 0
+        self._deaths: dict[str, int] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _resources(self) -> tuple[int, dict]:
+        import ray
+
+        total = ray.cluster_resources()
+        gpus = int(total.get("GPU", 0))
+        if gpus:
+            return self.wanted or gpus, {"num_gpus": 1}
+        return self.wanted or max(1, int(total.get("CPU", 1))), {"num_cpus": 1}
+
+    def start(self) -> None:
+        count, self._options = self._resources()
+        self.runners = [self._new_runner() for _ in range(count)]
+        self._thread = threading.Thread(target=self._loop, name="wan-studio-cluster", daemon=True)
+        self._thread.start()
+
+    def _new_runner(self):
+        return _runner_class().options(**self._options).remote()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop dispatching; running jobs are asked to stop and go back to the head of the queue."""
+        import ray
+
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for index, busy in list(self.busy.items()):
+            self.runners[index].stop.remote()
+            self.store.requeue_at_head(busy.job_id, "The studio stopped while its cluster worker ran it; "
+                                                    "put back at the head of the queue.")
+        self.busy.clear()
+        for runner in self.runners:
+            ray.kill(runner)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.poll_s):
+            try:
+                self._tick()
+            except Exception:  # the database or Ray broke for a moment; say so and carry on
+                log.exception("cluster dispatcher error; carrying on")
+
+    def _tick(self) -> None:
+        import ray
+
+        for index, busy in list(self.busy.items()):
+            done, _ = ray.wait([busy.future], timeout=0)
+            if done:
+                del self.busy[index]
+                self._finish(index, busy)
+            else:
+                self._follow(index, busy)
+        for index in range(len(self.runners)):
+            if index in self.busy:
+                continue
+            job = self.store.claim()
+            if job is None:
+                break
+            self.busy[index] = _Busy(job.id, self.runners[index].run.remote(
+                job.request, job.prepared, _input_bytes(job.typed_request())))
+
+    def _follow(self, index: int, busy: _Busy) -> None:
+        """The running job's progress into the queue, and a Stop asked there out to its worker."""
+        import ray
+
+        try:
+            status = ray.get(self.runners[index].progress.remote(), timeout=5)
+        except Exception:  # a worker that died shows on its job's future next time
+            return
+        if status is not None:
+            self.store.set_progress(busy.job_id, status)
+        if self.store.stop_requested(busy.job_id):
+            self.runners[index].stop.remote()
+
+    def _finish(self, index: int, busy: _Busy) -> None:
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        try:
+            files = ray.get(busy.future)
+        except RayActorError:
+            self.runners[index] = self._new_runner()  # a fresh worker in its place
+            self.replaced += 1
+            deaths = self._deaths[busy.job_id] = self._deaths.get(busy.job_id, 0) + 1
+            if deaths == 1:
+                self.store.requeue_at_head(busy.job_id, WORKER_DIED)
+            else:
+                self.store.mark_failed(busy.job_id, StudioError("Its cluster worker died twice while running it; "
+                                                                "left out of the queue. Retry it by hand."), "")
+            return
+        except RayTaskError as exc:  # the job itself failed or was stopped, on the worker
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            if isinstance(cause, Cancelled):
+                self.store.mark_cancelled(busy.job_id)
+            else:
+                self.store.mark_failed(busy.job_id, cause, str(exc))
+            return
+        result = self.library.adopt(files)
+        self.store.mark_done(busy.job_id, result)
+
+
+def _input_bytes(request) -> dict[str, list[tuple[str, bytes]]]:
+    """The job's input files (its queue copies) as bytes, by field: nodes need not share a disk."""
+    return {name: [(Path(path).name, Path(path).read_bytes()) for path in paths]
+            for name, paths in request.input_files().items()}
