@@ -99,3 +99,29 @@ def test_wrong_parallel_settings_are_named(tmp_path, build, message):
     with pytest.raises(RequestError, match=re.escape(message)) as caught:
         build(media).prepare()
     assert caught.value.field == "parallel"
+
+
+def test_the_cost_line_predicts_a_split_and_offers_one_on_a_machine_with_gpus_to_spare():
+    import dataclasses
+
+    from wan_studio.memory.choose import choose, cost_line
+    from wan_studio.memory.estimate import parallel_seconds
+    from wan_studio.memory.plans import simulated_machine
+
+    machine = simulated_machine("cuda", 24, (8, 9))  # a 24 GB Ada card
+    request = T2VRequest(model="wan2.1-t2v-14b", prompt="x", seed=1).prepare()  # 81 frames at 1280x720
+    assert "--parallel" not in cost_line(request, machine, attention="native", gpus=1)
+    offered = cost_line(request, machine, attention="native", gpus=4)
+    assert offered.endswith("(--parallel 4)") and " · on 4 GPUs about " in offered  # 40 heads: 4 divides them
+    assert cost_line(request, machine, attention="native", gpus=3).endswith("(--parallel 2)")  # 3 does not divide 40
+    split = dataclasses.replace(request, parallel=4).prepare()
+    assert " · split over 4 GPUs" in cost_line(split, machine, attention="native", gpus=4)
+    # the model: the transformer's work divides by the ranks; the link's traffic is added on top
+    choice = choose(request.checkpoint, request, machine, attention="native")
+    est = choice.estimate
+    denoise = est.seconds_breakdown["denoise"]
+    free_link = parallel_seconds(est, request.checkpoint, request, choice.plan, machine, 2, link_gb_s=1e12)
+    assert free_link == pytest.approx(est.seconds - denoise / 2, rel=1e-3)
+    pcie = parallel_seconds(est, request.checkpoint, request, choice.plan, machine, 2)
+    assert free_link < pcie < est.seconds
+    assert parallel_seconds(est, request.checkpoint, request, choice.plan, machine, 4) < pcie

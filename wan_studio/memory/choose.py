@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import StudioError
-from wan_studio.memory.estimate import estimate, shape_of, zerogpu_duration
+from wan_studio.memory.estimate import (
+    estimate, latent_geometry, parallel_seconds, shape_of, transformer_config, zerogpu_duration,
+)
 from wan_studio.memory.plans import PLAN_NAMES, Machine, NoPlanFits, Plan, ladder, machine_from_backend
 
 
@@ -115,8 +117,10 @@ def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str
     return head + tail
 
 
-def cost_line(request, machine: Machine | None = None, pinned: str | None = None, attention: str = "auto") -> str:
-    """One line for the interface before a run: checkpoint, frames x size, time, memory, plan."""
+def cost_line(request, machine: Machine | None = None, pinned: str | None = None, attention: str = "auto",
+              gpus: int | None = None) -> str:
+    """One line for the interface before a run: checkpoint, frames x size, time, memory, plan; on a
+    machine with several GPUs (`gpus`, else counted), the split over them when it would save time."""
     from wan_studio.backend import detect
 
     record = request.checkpoint
@@ -128,12 +132,18 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     except NoPlanFits as exc:
         return f"{head} · does not fit: {exc}"
     est = choice.estimate
-    took = "under a second" if est.seconds < 1 else f"about {_duration(est.seconds)}"
+    split = getattr(request, "parallel", 1)
+    seconds_run = parallel_seconds(est, record, request, choice.plan, choice.machine, split) if split > 1 else est.seconds
+    took = "under a second" if seconds_run < 1 else f"about {_duration(seconds_run)}"
     line = f"{head} · {took} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
     if choice.plan.attention != "native":
         from wan_studio.memory.attention import LABELS
 
         line += f" · {LABELS.get(choice.plan.attention, choice.plan.attention)}"
+    if split > 1:
+        line += f" · split over {split} GPUs"
+    else:
+        line += _parallel_offer(request, record, choice, gpus)
     if choice.machine.kind == "zerogpu":
         windows = request.windows() if getattr(request, "long_video", False) else None
         if windows is not None:  # one reservation a window, so none runs past the Space's limit
@@ -142,6 +152,33 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
         else:
             line += f" · reserves ZeroGPU {choice.machine.zerogpu_size} for {zerogpu_duration(est)} s"
     return line
+
+
+OFFER_AFTER_S = 300  # a job shorter than this is not worth the split's start-up
+
+
+def _parallel_offer(request, record, choice, gpus: int | None) -> str:
+    """" · on N GPUs about T (--parallel N)" when this machine has GPUs to spare and splitting the job
+    would save at least a fifth of its time; else ""."""
+    if gpus is None:
+        from wan_studio.queue.pool import gpu_count
+
+        gpus = gpu_count() if choice.machine.kind == "cuda" else 0
+    est = choice.estimate
+    if gpus < 2 or est.seconds < OFFER_AFTER_S or request.mode not in request.PARALLEL_MODES:
+        return ""
+    if getattr(request, "long_video", False) and request.windows(record) is not None:
+        return ""
+    cfg = transformer_config(record)
+    tokens, _ = latent_geometry(record, shape_of(request))
+    options = [(parallel_seconds(est, record, request, choice.plan, choice.machine, n), n) for n in range(2, gpus + 1)
+               if cfg["num_attention_heads"] % n == 0 and tokens % n == 0]
+    if not options:
+        return ""
+    seconds, ranks = min(options)
+    if seconds > 0.8 * est.seconds:
+        return ""
+    return f" · on {ranks} GPUs about {_duration(seconds)} (--parallel {ranks})"
 
 
 def _duration(seconds: float) -> str:

@@ -417,3 +417,23 @@ def finishing_seconds(request, margin: float = 1.5, floor_s: int = 30, ceiling_s
         flops = 2 * INTERPOLATOR_PARAMS * pixels / 4 * (request.factor - 1)
     run = flops / (FINISHING_TFLOPS * 1e12)
     return int(min(ceiling_s, max(floor_s, math.ceil(run * margin + 20))))
+
+
+def parallel_seconds(est: Estimate, record: Checkpoint, request, plan: Plan, machine: Machine, ranks: int,
+                     link_gb_s: float | None = None) -> float:
+    """The run's seconds split over `ranks` GPUs with Ulysses: the transformer's work divides by the
+    ranks, and each attention layer of each forward adds four all-to-alls (q, k, v and the output),
+    each sending (ranks - 1)/ranks of a rank's 1/ranks share of the tokens over the GPUs' link
+    (PCIe by default: the calibration's `pcie_gb_s`; NVLink is several times faster). Decoding, the
+    text encoder and loading run on every rank as on one. A model of the split, not measured."""
+    if ranks <= 1:
+        return est.seconds
+    cfg = transformer_config(record)
+    tokens, _ = latent_geometry(record, shape_of(request))
+    hidden = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    layers = cfg["num_layers"] + len(cfg.get("vace_layers") or [])
+    forwards = work_terms(record, request, plan, machine)["forwards"]
+    link = (link_gb_s or calibration()["speed"]["pcie_gb_s"]) * 1e9
+    bytes_per_forward = 4 * layers * tokens * hidden * 2 * (ranks - 1) / ranks / ranks  # bf16 activations
+    denoise = est.seconds_breakdown.get("denoise", 0.0)
+    return est.seconds - denoise + denoise / ranks + forwards * bytes_per_forward / link
