@@ -7,6 +7,9 @@ ARGS ?=
 # the upstream S2V reference for the parity test (tests/test_s2v_parity.py), installed with --no-deps:
 # its declared dependencies pull CUDA torchvision and flash-attn; requirements-dev.txt has what it imports
 WAN_REFERENCE := wan22==2.2.11
+# the accessibility check of the browser tests (tests/test_studio_browser.py) injects npm's axe-core
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 
 .PHONY: run test bench bench-gpu clean-venv
 
@@ -29,7 +32,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) app.py $(ARGS)
 
-test: $(VENV)/.installed-dev
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION)
+
+test: $(VENV)/.installed-dev $(AXE)
 	$(PY) -m pytest $(ARGS)
 
 bench: $(VENV)/.installed-dev

@@ -568,6 +568,35 @@ def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, wid
         page.close()
 
 
+AXE = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"  # npm's axe-core: `make test` installs it
+PAGES = ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate", "gallery", "queue", "settings")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_page_has_a_serious_accessibility_violation(studio, browser, scheme):
+    """axe-core on every page (each mode's panel, the gallery, the queue, settings), in the light and
+    the dark theme: no serious or critical violation (names, roles, contrast of 4.5:1, ...)."""
+    assert AXE.is_file(), f"{AXE} is missing: `make test` installs it (npm install axe-core)"
+    page = browser.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.emulate_media(color_scheme=scheme)
+        page.goto(studio[0])
+        page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+        page.add_script_tag(path=str(AXE))
+        for section in PAGES:
+            if section != "t2v":
+                page.evaluate("(id) => document.getElementById(id).click()", f"nav-{section}")
+                page.wait_for_selector(f"#panel-{section}", state="visible")
+            page.wait_for_function("() => !document.querySelector('.pending')")  # no output faded while it loads
+            found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                .filter((v) => ['serious', 'critical'].includes(v.impact))
+                .map((v) => v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '))""")
+            assert found == [], (scheme, section, found)
+    finally:
+        page.close()
+
+
 def test_the_theme_follows_the_system_until_the_toggle_picks_one(studio, browser):
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)

@@ -44,4 +44,13 @@ def banner_text() -> str:
 
 
 def theme():
-    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate")
+    # every text at least 4.5:1 against its background (WCAG AA; the page is checked with axe-core):
+    # Gradio's subdued grey, its indigo-500 buttons and red-500 Stop fall just short on white
+    return gr.themes.Default(primary_hue="indigo", neutral_hue="slate").set(
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_400",
+        color_accent="*primary_600",
+        button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
+        button_primary_background_fill_dark="*primary_600", button_primary_background_fill_hover_dark="*primary_700",
+        button_cancel_background_fill="#dc2626", button_cancel_background_fill_hover="#b91c1c",
+        button_cancel_background_fill_dark="#dc2626", button_cancel_background_fill_hover_dark="#b91c1c",
+    )

@@ -27,15 +27,20 @@ SEND_FIELD = {"v2v": "video", "vace": "video", "animate": "pose_video", "i2v": "
 
 CSS = """
 #studio-sidebar button { justify-content: flex-start; }
+/* the accent (a chosen tab's words) is a lighter indigo on the dark theme: 4.5:1 on either */
+.dark { --color-accent: var(--primary-400); }
+/* the page's entry is marked at once: a fading colour is, for a moment, one that is hard to read */
+[id^="nav-"] { transition: none !important; }
 .field-error { color: #f87171; font-weight: 600; }
-.cost-line { opacity: 0.85; font-size: 0.92em; }
-.mode-note { opacity: 0.8; font-size: 0.9em; }
+/* quieter text is a darker grey, never a faded one: it keeps a contrast of 4.5:1 */
+.cost-line { color: var(--body-text-color-subdued); font-size: 0.92em; }
+.mode-note { color: var(--body-text-color-subdued); font-size: 0.9em; }
 .progress-card { padding: 10px 12px; border-radius: 8px; background: var(--block-background-fill);
                  border: 1px solid var(--border-color-primary); }
 .progress-card progress { width: 100%; height: 12px; }
 .send-chips { align-items: center; }
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
-#api-only-note { opacity: 0.6; font-size: 0.85em; }
+#api-only-note, #api-only-note p { color: var(--body-text-color-subdued); font-size: 0.85em; }
 #studio-name { min-width: 180px; flex: 0 0 auto !important; white-space: nowrap; }
 /* the icons are drawn light for the dark theme: darkened on the light one */
 body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
@@ -104,6 +109,18 @@ PAGE_JS = """() => {
     if (event.target.closest && event.target.closest('[id$="-generate"]') && window.Notification
         && Notification.permission === 'default') Notification.requestPermission();
   }, true);
+  // Gradio's empty media boxes carry an aria-label on an element without a role, and its upload
+  // areas a name other than the words they show: the boxes get a role, the areas their own words
+  const repairNames = () => {
+    document.querySelectorAll('.empty[aria-label]:not([role]), .small_parent[aria-label]:not([role])')
+      .forEach((box) => box.setAttribute('role', 'img'));
+    document.querySelectorAll('.boundedheight[aria-label]').forEach((area) => {
+      const words = area.innerText.replace(/\s+/g, ' ').trim();
+      if (words && area.getAttribute('aria-label') !== words) area.setAttribute('aria-label', words);
+    });
+  };
+  repairNames();
+  new MutationObserver(repairNames).observe(document.body, {childList: true, subtree: true});
   const title = 'Wan Studio';
   let busy = false;
   new MutationObserver(() => {
