@@ -597,6 +597,28 @@ def test_no_page_has_a_serious_accessibility_violation(studio, browser, scheme):
         page.close()
 
 
+FOCUSED = """(e) => (e.id || (e.closest('[id]') || {}).id || '') + ' ' + e.tagName + ' '
+                      + (e.getAttribute('aria-label') || e.innerText || e.value || '').trim().slice(0, 30)"""
+
+
+def test_the_keyboard_reaches_every_control_in_reading_order(page):
+    """Tab alone visits every control on the page once, in the order they are read (header, the
+    modes, the panel top to bottom), with no control skipped and none visited out of turn."""
+    controls = page.evaluate(f"""() => [...document.querySelectorAll('button, input, textarea, select, a[href], [tabindex]')]
+        .filter((e) => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0 && !(e.type === 'radio' && !e.checked))
+        .map({FOCUSED})""")
+    visited = []
+    for _ in range(len(controls) + 5):
+        page.keyboard.press("Tab")
+        name = page.evaluate(f"() => ({FOCUSED})(document.activeElement)")
+        if name in visited:
+            break  # round again
+        visited.append(name)
+    assert [name for name in visited if name in controls] == controls
+    ids = [name.split()[0] for name in visited]
+    assert ids.index("nav-t2v") < ids.index("t2v-prompt") < ids.index("t2v-generate") < ids.index("t2v-upscale")
+
+
 def test_the_theme_follows_the_system_until_the_toggle_picks_one(studio, browser):
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)

@@ -114,9 +114,16 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
         if mode == "s2v" and name == "audio":
             duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
                                       elem_id="s2v-duration")
-    joining = [name for name in LONG_VIDEO_FIELDS if name in declared]
-    if joining:  # used only past the checkpoint's length: out of the way until then
-        with gr.Accordion("Long videos: how the windows join", open=False, elem_id=f"{mode}-windows"):
-            for name in joining:
-                add(name)
     return inputs, duration_box
+
+
+def window_inputs(mode: str, errors: dict, inputs: dict) -> None:
+    """How a long video's windows join (overlap, colour correction), under the frames: used only past
+    the checkpoint's length, so folded away until then."""
+    declared = {item.name: item for item in page_inputs(mode) if item.name in LONG_VIDEO_FIELDS}
+    if not declared:
+        return
+    with gr.Accordion("Long videos: how the windows join", open=False, elem_id=f"{mode}-windows"):
+        for name, item in declared.items():
+            inputs[name] = component(mode, item)
+            error_slot(errors, mode, name)

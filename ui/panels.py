@@ -22,7 +22,7 @@ from ui import panel_tools as tools
 from ui.panel_specs import (
     COMMON_FIELDS, SEND_TARGETS, SPECS, build_request, frames_ceiling, is_shown, request_class, size_choices,
 )
-from ui.panel_inputs import FieldSlider, error_slot, mode_inputs
+from ui.panel_inputs import FieldSlider, error_slot, mode_inputs, window_inputs
 from ui.progress_cards import final_card, idle_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
@@ -182,6 +182,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                        duration_text(record.frames_default, record) if record and mode != "s2v" else "",
                                        elem_id=f"{mode}-duration")
                 error_slot(errors, mode, "frames")
+                window_inputs(mode, errors, inputs)
                 with gr.Accordion("Advanced", open=False):
                     negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
                                                  elem_id=f"{mode}-negative_prompt")
