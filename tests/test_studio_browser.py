@@ -536,7 +536,7 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     assert not page.locator("#i2v-error-prompt").is_visible()
 
 
-@pytest.mark.parametrize("width", [390, 1440, 2560])
+@pytest.mark.parametrize("width", [360, 390, 1440, 2560])
 def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, width):
     """Nothing runs past the right edge at any width (no sideways scrolling); a screenshot of each
     page is kept; on a phone the sidebar's toggle does not cover the title and the Generation
