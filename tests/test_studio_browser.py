@@ -451,6 +451,41 @@ def test_gallery_compares_two_results_side_by_side(page, studio):
     screenshot(page, "gallery-compare")
 
 
+def drag_result_onto(page, mode: str, elem_id: str) -> None:
+    """Drag the gallery's first result over the sidebar's entry of `mode` (its page opens), then
+    drop it on the input `elem_id`, as a person does with the mouse."""
+    tile = page.locator("#gallery-grid img").first.bounding_box()
+    page.mouse.move(tile["x"] + 20, tile["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(tile["x"] + 40, tile["y"] + 40)
+    entry = page.locator(f"#nav-{mode}").bounding_box()
+    for step in range(200):  # held there until its page opens (a bound, not a timing)
+        page.mouse.move(entry["x"] + 10 + step % 2, entry["y"] + 10)
+        if page.locator(f"#panel-{mode}").is_visible():
+            break
+        page.wait_for_timeout(50)
+    target = page.locator(f"#{elem_id}").bounding_box()
+    page.mouse.move(target["x"] + 50, target["y"] + 50)
+    page.mouse.move(target["x"] + 60, target["y"] + 60)
+    page.mouse.up()
+
+
+def test_a_gallery_result_dragged_onto_an_input_fills_it(page, studio):
+    """From the gallery onto V2V's video input: the result's video; onto I2V's image: its last frame."""
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", "a paper boat")
+    made = generate_and_play(page, outputs, "t2v")
+    open_mode(page, "gallery")
+    expect(page.locator("#gallery-grid button.thumbnail-item").first).to_contain_text("a paper boat")
+    drag_result_onto(page, "v2v", "v2v-video")
+    page.wait_for_function("(id) => (document.querySelector('#v2v-video video')?.src || '').includes(id)",
+                           arg=made["id"])
+    open_mode(page, "gallery")
+    drag_result_onto(page, "i2v", "i2v-image")
+    page.wait_for_function("(id) => (document.querySelector('#i2v-image img')?.src || '').includes(id + '-last.png')",
+                           arg=made["id"])
+
+
 def test_favourite_settings_are_saved_by_name_and_put_back(page, studio):
     """"my draft": the panel's settings saved under a name; changed; picked again: they come back
     (the prompt stays what it is now). The favourite is still there after a reload of the page."""

@@ -27,6 +27,7 @@ SEND_FIELD = {"v2v": "video", "vace": "video", "animate": "pose_video", "i2v": "
 
 CSS = """
 #studio-sidebar button { justify-content: flex-start; }
+.wan-hidden { display: none !important; }
 /* the accent (a chosen tab's words) is a lighter indigo on the dark theme: 4.5:1 on either */
 .dark { --color-accent: var(--primary-400); }
 /* the page's entry is marked at once: a fading colour is, for a moment, one that is hard to read */
@@ -463,6 +464,7 @@ def reestimate(shell: Shell, event) -> None:
 
 def build_studio(settings: Settings) -> gr.Blocks:
     from ui.api import register_api
+    from ui.drop import add_drop
 
     with gr.Blocks(title="Wan Studio") as demo:
         # queue() rebuilds the server app, which walks every component: here, before there are any,
@@ -471,6 +473,7 @@ def build_studio(settings: Settings) -> gr.Blocks:
         shell = build_layout(settings)
         add_examples(shell, settings)
         wire(shell, settings)
+        add_drop(shell, settings, demo)  # a gallery result dragged onto an input
         demo.load(None, shell.reasons, None, js=REASONS_JS)
         demo.load(lambda: queue_warning_update(settings), None, shell.queue_warning, queue=False,
                   api_visibility="private")
