@@ -22,6 +22,8 @@ class SettingsPage:
     refresh: gr.Button
     download_model: gr.Dropdown
     download: gr.Button
+    download_stop: gr.Button
+    download_timer: gr.Timer
     download_status: gr.Markdown
     clear_cache: gr.Button
     unload: gr.Button
@@ -70,7 +72,9 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
             download_model = gr.Dropdown([(c.name, c.id) for c in catalog.checkpoints() if not c.is_tiny],
                                          label="Download a checkpoint", elem_id="settings-download-model")
             download = gr.Button("Download", elem_id="settings-download")
+            download_stop = gr.Button("Stop the download", variant="stop", elem_id="settings-download-stop")
         download_status = gr.Markdown(elem_id="settings-download-status")
+        download_timer = gr.Timer(1.0, active=False)
         gr.Markdown("#### Cache controls")
         with gr.Row():
             clear_cache = gr.Button("Clear unfinished outputs and export cache", elem_id="settings-clear-cache")
@@ -85,7 +89,8 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
         defaults_status = gr.Markdown(f"Now starting on: {default_generation(settings)}", elem_id="settings-defaults-status")
         gr.Markdown("#### About")
         about = gr.Markdown(elem_id="settings-about")
-    return SettingsPage(column, table, refresh, download_model, download, download_status, clear_cache, unload,
+    return SettingsPage(column, table, refresh, download_model, download, download_stop, download_timer,
+                        download_status, clear_cache, unload,
                         cache_status, default_gen, save, defaults_status, about)
 
 
@@ -94,23 +99,34 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
     s.opener = (lambda: (model_rows(settings), about_text(settings)), None, [s.table, s.about])
     s.refresh.click(lambda: model_rows(settings), None, s.table, queue=False, **private)
 
-    def download(model_id, progress=gr.Progress(track_tqdm=True)):
-        from wan_studio.models import download as fetch
+    def downloads():
+        return get_studio(settings).downloads
 
+    def download(model_id):
+        """Start it in the background; the timer shows its bytes, speed and time left."""
         if not model_id:
-            return "Choose a checkpoint first."
-        record = catalog.get(model_id)
-        progress(0, desc=f"Downloading {record.name} ({size_text(record.download_gb)})")
+            return "Choose a checkpoint first.", gr.Timer(active=False)
         try:
-            folder = fetch(record, settings)
+            started = downloads().start(catalog.get(model_id))
         except StudioError as exc:
-            return f"⚠ {exc}"
-        except Exception as exc:  # the Hub's own errors (offline, gated, disk full) as they are
-            return f"⚠ Download of {record.name} failed: {exc}"
-        return f"Downloaded {record.name} to `{folder}`."
+            return f"⚠ {exc}", gr.Timer(active=False)
+        return started.describe(), gr.Timer(active=True)
 
-    s.download.click(download, s.download_model, s.download_status, concurrency_limit=1, **private).then(
-        lambda: model_rows(settings), None, s.table, queue=False, **private)
+    def follow(model_id):
+        current = downloads().status(model_id) if model_id else None
+        if current is None:
+            return gr.update(), gr.Timer(active=False), gr.update()
+        running = current.state == "running"
+        return current.describe(), gr.Timer(active=running), gr.update() if running else model_rows(settings)
+
+    def stop(model_id):
+        current = downloads().stop(model_id) if model_id else None
+        return (current.describe() if current else "No download of it is running."), gr.Timer(active=False)
+
+    s.download.click(download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
+    s.download_timer.tick(follow, s.download_model, [s.download_status, s.download_timer, s.table],
+                          show_progress="hidden", queue=False, **private)
+    s.download_stop.click(stop, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
 
     def clear_cache():
         import shutil

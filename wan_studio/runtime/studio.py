@@ -42,6 +42,9 @@ class Studio:
         self.store = JobStore(db_dir / "queue.db", db_dir / ".queue" / "inputs")
         self.worker = QueueWorker(self.store, self.engine, self.engine.library, serving=ServingLock(db_dir))
         self.sampler = get_sampler()
+        from wan_studio.models.downloads import Downloads
+
+        self.downloads = Downloads()  # model downloads started from the Settings page
         # ZeroGPU: run the job in the caller, inside the GPU reservation; elsewhere the worker thread runs it
         self.gpu_call = gpu_call if gpu_call is not None else (
             zerogpu_runner(self.worker, self.engine) if is_zerogpu() else None)

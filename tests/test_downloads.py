@@ -1,0 +1,86 @@
+"""Downloads from the Settings page: bytes, speed and time left while they run, a Stop that keeps
+the files already finished, and a Download again that fetches only the rest. Run against a small
+stand-in for the Hub on 127.0.0.1 (tests/hub_fixtures.py): the real download code, real HTTP,
+real cache files."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.hub_fixtures import MiniHub
+from wan_studio import catalog
+
+WAIT_S = 120  # a bound for a broken download, not a timing
+
+
+def _wait_for(condition, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hub(settings, tmp_path, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    # 24 MiB that a truncated or doubled copy cannot match: the client writes what it receives in
+    # chunks of 10 MiB (huggingface_hub's DOWNLOAD_CHUNK_SIZE), so half of it reaches the disk
+    weights = bytes(range(256)) * (24 * 4096)
+    files = {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/diffusion_pytorch_model.safetensors": weights}
+    server = MiniHub(files, hold_after=len(weights) // 2)  # the small file comes whole, the weights stop halfway
+    cache = tmp_path / "hf-cache"
+    for name, value in (("HF_ENDPOINT", server.url), ("HF_HUB_CACHE", str(cache))):
+        monkeypatch.setenv(name, value)  # for the download's own process
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)  # for this process's listing and cache reads
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    try:
+        yield server, files
+    finally:
+        server.close()
+
+
+def test_a_download_shows_its_bytes_stops_at_once_and_fetches_only_the_rest_again(hub):
+    from wan_studio.models.downloads import Downloads, bytes_in_cache, repo_cache_folder
+
+    server, files = hub
+    record = catalog.get("wan2.1-t2v-1.3b")
+    weights = "transformer/diffusion_pytorch_model.safetensors"
+    downloads = Downloads(poll_s=0.05)
+    running = downloads.start(record)
+    assert running.total_bytes == sum(len(data) for data in files.values())  # what the model needs, as listed
+    chunk = 10 * 2**20
+    _wait_for(lambda: server.holding.is_set() and running.done_bytes >= chunk, "the first 10 MiB of the weights")
+    assert running.state == "running" and running.describe().startswith("Downloading Wan 2.1 T2V 1.3B: 10.5 MB of 25.2 MB")
+    stopped = downloads.stop(record.id)  # in the middle of the weights
+    assert stopped.state == "stopped"
+    assert stopped.describe() == ("Stopped Wan 2.1 T2V 1.3B at 30 B of 25.2 MB; "
+                                  "Download again keeps the files already finished.")
+    assert bytes_in_cache(record.repo_id) == len(files["model_index.json"])  # no half file left behind
+    server.release()
+    again = downloads.start(record)
+    _wait_for(lambda: again.state != "running", "the second download")
+    assert again.state == "done", again.message
+    assert again.describe() == "Downloaded Wan 2.1 T2V 1.3B (25.2 MB)."
+    # the finished file was not fetched again; the weights twice (files download side by side: no order)
+    assert (server.fetched.count("model_index.json"), server.fetched.count(weights)) == (1, 2)
+    snapshot = next((repo_cache_folder(record.repo_id) / "snapshots").iterdir())
+    for name, data in files.items():
+        assert (snapshot / name).read_bytes() == data
+
+
+def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    from wan_studio.errors import ModelNotAvailable
+    from wan_studio.models.downloads import Downloads
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing answers there
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(ModelNotAvailable, match="Could not list Wan-AI/Wan2.1-T2V-1.3B-Diffusers on the Hugging Face Hub"):
+        Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
