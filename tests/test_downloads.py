@@ -84,3 +84,42 @@ def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     with pytest.raises(ModelNotAvailable, match="Could not list Wan-AI/Wan2.1-T2V-1.3B-Diffusers on the Hugging Face Hub"):
         Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
+
+
+def test_the_settings_page_downloads_shows_progress_and_stops(hub, tmp_path, tiny_dir):
+    """As a person would: Settings, pick a checkpoint, Download: the line under it counts the bytes;
+    Stop ends it; Download again finishes it, and the table says the checkpoint is here."""
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_app import launch
+
+    server, files = hub
+    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(tmp_path / "outputs"), WAN_STUDIO_MODELS_DIR=str(tmp_path / "models"),
+               WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir), WAN_STUDIO_DEFAULT_GENERATION="tiny",
+               WAN_STUDIO_CONFIG=str(tmp_path / "config.json"))
+    proc, url = launch(env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_S * 1000)
+            expect.set_options(timeout=WAIT_S * 1000)
+            page.goto(url)
+            page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+            page.click("#nav-settings")
+            page.click("#settings-download-model input")
+            page.get_by_role("option", name="Wan 2.1 T2V 1.3B", exact=True).click()
+            page.click("#settings-download")
+            status = page.locator("#settings-download-status")
+            expect(status).to_contain_text("10.5 MB of 25.2 MB")  # held halfway through the weights
+            page.click("#settings-download-stop")
+            expect(status).to_contain_text("Stopped Wan 2.1 T2V 1.3B at 30 B of 25.2 MB")
+            server.release()
+            page.click("#settings-download")
+            expect(status).to_contain_text("Downloaded Wan 2.1 T2V 1.3B (25.2 MB).")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
