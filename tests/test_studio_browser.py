@@ -571,6 +571,26 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     assert not page.locator("#i2v-error-prompt").is_visible()
 
 
+def test_the_chime_sounds_when_a_job_ends_once_switched_on(page, studio):
+    """Off at first; "Chime: on" in the header, and a finished job plays it (counted on the page,
+    as no ear is here); the choice is remembered in this browser."""
+    chime = page.locator("#header-chime")
+    expect(chime).to_have_text("Chime: off")
+    chime.click()
+    expect(chime).to_have_text("Chime: on")
+    try:
+        page.fill("#t2v-prompt textarea", "a bell rings")
+        open_advanced(page, "t2v")
+        set_number(page, "t2v-steps", 12)
+        generate_and_play(page, studio[1], "t2v")
+        page.wait_for_function("() => document.body.dataset.chimes === '1'")
+        page.reload()
+        page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+        expect(page.locator("#header-chime")).to_have_text("Chime: on")
+    finally:
+        page.evaluate("() => localStorage.removeItem('wan-studio-chime')")  # the other tests share this browser
+
+
 @pytest.mark.parametrize("width", [360, 390, 1440, 2560])
 def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, width):
     """Nothing runs past the right edge at any width (no sideways scrolling); a screenshot of each

@@ -64,6 +64,13 @@ THEME_TOGGLE_JS = """() => {
   localStorage.setItem('wan-studio-theme', dark ? 'dark' : 'light');
   return [];
 }"""
+# the header's chime: a short tone when a job ends, on or off, remembered in this browser
+CHIME_TOGGLE_JS = """() => {
+  const on = localStorage.getItem('wan-studio-chime') !== 'on';
+  localStorage.setItem('wan-studio-chime', on ? 'on' : 'off');
+  document.querySelector('#header-chime').innerText = on ? 'Chime: on' : 'Chime: off';
+  return [];
+}"""
 # hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
 REASONS_JS = """(reasons) => {
   for (const [mode, why] of Object.entries(reasons || {})) {
@@ -111,21 +118,39 @@ PAGE_JS = """() => {
         && Notification.permission === 'default') Notification.requestPermission();
   }, true);
   // Gradio's empty media boxes carry an aria-label on an element without a role, and its upload
-  // areas a name other than the words they show: the boxes get a role, the areas their own words
+  // areas and gallery tiles a name other than the words they show: the boxes get a role, the
+  // areas and tiles their own words
   const repairNames = () => {
     document.querySelectorAll('.empty[aria-label]:not([role]), .small_parent[aria-label]:not([role])')
       .forEach((box) => box.setAttribute('role', 'img'));
-    document.querySelectorAll('.boundedheight[aria-label]').forEach((area) => {
+    document.querySelectorAll('.boundedheight[aria-label], .thumbnail-item[aria-label]').forEach((area) => {
       const words = area.innerText.replace(/\s+/g, ' ').trim();
       if (words && area.getAttribute('aria-label') !== words) area.setAttribute('aria-label', words);
     });
   };
   repairNames();
   new MutationObserver(repairNames).observe(document.body, {childList: true, subtree: true});
+  // the chime: two short tones, rising when a job is done, falling when it failed or stopped
+  const chimeButton = () => document.querySelector('#header-chime');
+  const showChime = () => { const b = chimeButton(); if (b) b.innerText = localStorage.getItem('wan-studio-chime') === 'on' ? 'Chime: on' : 'Chime: off'; else setTimeout(showChime, 200); };
+  showChime();
+  const chime = (done) => {
+    const audio = new (window.AudioContext || window.webkitAudioContext)();
+    (done ? [660, 880] : [660, 440]).forEach((pitch, k) => {
+      const tone = audio.createOscillator(), level = audio.createGain();
+      tone.frequency.value = pitch;
+      level.gain.setValueAtTime(0.15, audio.currentTime + k * 0.18);
+      level.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + k * 0.18 + 0.16);
+      tone.connect(level).connect(audio.destination);
+      tone.start(audio.currentTime + k * 0.18);
+      tone.stop(audio.currentTime + k * 0.18 + 0.17);
+    });
+    document.body.dataset.chimes = String(Number(document.body.dataset.chimes || 0) + 1);  // for a look from outside
+  };
   const title = 'Wan Studio';
   let busy = false;
   new MutationObserver(() => {
-    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress')].find(visible);
+    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress, .progress-card[data-state="finishing"] progress')].find(visible);
     if (bar && bar.max > 0) {
       busy = true;
       document.title = '[' + Math.round(100 * bar.value / bar.max) + '%] ' + title;
@@ -138,6 +163,7 @@ PAGE_JS = """() => {
       document.title = (state === 'done' ? '[done] ' : '[' + state + '] ') + title;
       if (document.hidden && window.Notification && Notification.permission === 'granted')
         new Notification(title, {body: card.innerText.slice(0, 160)});
+      if (localStorage.getItem('wan-studio-chime') === 'on') chime(state === 'done');
     }
   }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'data-state']});
   // the gallery's compare view: the two videos play, pause and seek together
@@ -213,6 +239,8 @@ def build_layout(settings: Settings) -> Shell:
                                   min_width=110)
         theme_toggle = gr.Button("Light / dark", size="sm", elem_id="header-theme", scale=0, min_width=110)
         theme_toggle.click(None, None, None, js=THEME_TOGGLE_JS)
+        chime = gr.Button("Chime: off", size="sm", elem_id="header-chime", scale=0, min_width=100)
+        chime.click(None, None, None, js=CHIME_TOGGLE_JS)
     gr.Markdown(api_only_note(), elem_id="api-only-note")
     gr.Markdown(banner_text(), elem_id="backend-banner")
     # filled when the page loads: the studio (queue database, engine) is created after the page is up
