@@ -259,3 +259,16 @@ def test_a_stop_from_another_thread_during_upscale_leaves_nothing(engine, capsys
     with pytest.raises(Cancelled):
         engine.run(UpscaleRequest(result=str(parent), scale=2), on_progress=report, cancel=cancel)
     assert sorted(parent.parent.iterdir()) == files
+
+
+def test_a_batch_file_queues_upscales_and_smoothings(settings, tmp_path, capsys):
+    """Finishing jobs in a batch file (CSV and JSON), run headless by `queue run`."""
+    parent = _t2v_result(capsys)
+    (tmp_path / "upscale.csv").write_text(f"mode,result,scale\nupscale,{parent},2\n")
+    (tmp_path / "smooth.json").write_text(json.dumps([{"mode": "interpolate", "result": str(parent), "factor": 2}]))
+    for name in ("upscale.csv", "smooth.json"):
+        assert cli_main(["queue", "add", str(tmp_path / name)]) == 0
+    assert cli_main(["queue", "run", "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " done " in line]
+    made = [read_video(Path(line.split(" done ")[1].strip())) for line in lines]
+    assert sorted((video["width"], video["count"]) for video in made) == [(64, 17), (128, 9)]

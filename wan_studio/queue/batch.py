@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 
 from wan_studio.errors import RequestError, StudioError
-from wan_studio.requests import GenerationRequest, absolutize_inputs, fields, request_from_dict, request_types
+from wan_studio.requests import GenerationRequest, absolutize_inputs, fields, job_types, request_from_dict, request_types
 
 
 def load_batch(path: Path | str, settings=None) -> list[GenerationRequest]:
@@ -49,7 +49,7 @@ def load_batch(path: Path | str, settings=None) -> list[GenerationRequest]:
 def _request_from_row(data: dict, base: Path, settings) -> GenerationRequest:
     data = dict(data)
     data.setdefault("mode", "t2v")
-    if not data.get("model") and settings is not None:
+    if not data.get("model") and settings is not None and data["mode"] in request_types():  # a generation's
         from wan_studio.catalog.defaults import default_model_id
 
         data["model"] = default_model_id(data["mode"], settings)
@@ -117,7 +117,7 @@ def _csv_rows(path: Path) -> list[tuple[int, dict]]:
 
 def _convert_csv_cells(raw: dict[str, str]) -> dict:
     mode = raw.get("mode", "t2v").strip()
-    cls = request_types().get(mode)
+    cls = job_types().get(mode)
     if cls is None:
         return raw  # request_from_dict names the known modes
     hints = typing.get_type_hints(cls)
