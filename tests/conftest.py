@@ -51,3 +51,15 @@ def read_video(path: Path) -> dict:
     frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
     return {"codec": meta["codec"], "pix_fmt": meta["pix_fmt"], "width": width, "height": height,
             "fps": meta["fps"], "frames": np.stack(frames), "count": len(frames)}
+
+
+def wait_for(condition, what: str, bound_s: float = 300) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `bound_s` (a bound for something
+    broken, never a timing a test depends on)."""
+    import time
+
+    deadline = time.monotonic() + bound_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {bound_s:g} s")
+        time.sleep(0.05)

@@ -4,24 +4,13 @@ Run here on a local Ray instance with two CPUs, two workers of one CPU each."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
-from tests.conftest import read_video
+from tests.conftest import read_video, wait_for
 from tests.media_fixtures import make_image
 from wan_studio.errors import StudioError
 from wan_studio.requests import I2VRequest, T2VRequest
-
-WAIT_S = 300  # a bound for a broken cluster, not a timing
-
-
-def _wait_for(condition, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
-        time.sleep(0.1)
 
 
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's processes use 127.0.0.1, as on a laptop
@@ -71,8 +60,8 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
                     return True
             return False
 
-        _wait_for(one_denoising, "a job to start denoising on a worker")
-        _wait_for(lambda: all(store.get(job.id).is_final for job in jobs), "the six jobs")
+        wait_for(one_denoising, "a job to start denoising on a worker")
+        wait_for(lambda: all(store.get(job.id).is_final for job in jobs), "the six jobs")
     finally:
         dispatcher.stop()
     done = [store.get(job.id) for job in jobs]

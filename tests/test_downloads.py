@@ -5,22 +5,15 @@ real cache files."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
+
+from tests.conftest import wait_for
 
 from tests.hub_fixtures import MiniHub
 from wan_studio import catalog
 
-WAIT_S = 120  # a bound for a broken download, not a timing
-
-
-def _wait_for(condition, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
-        time.sleep(0.05)
+WAIT_S = 120  # the browser's bound for a broken download, not a timing
 
 
 @pytest.fixture
@@ -55,7 +48,7 @@ def test_a_download_shows_its_bytes_stops_at_once_and_fetches_only_the_rest_agai
     running = downloads.start(record)
     assert running.total_bytes == sum(len(data) for data in files.values())  # what the model needs, as listed
     chunk = 10 * 2**20
-    _wait_for(lambda: server.holding.is_set() and running.done_bytes >= chunk, "the first 10 MiB of the weights")
+    wait_for(lambda: server.holding.is_set() and running.done_bytes >= chunk, "the first 10 MiB of the weights")
     assert running.state == "running" and running.describe().startswith("Downloading Wan 2.1 T2V 1.3B: 10.5 MB of 25.2 MB")
     stopped = downloads.stop(record.id)  # in the middle of the weights
     assert stopped.state == "stopped"
@@ -64,7 +57,7 @@ def test_a_download_shows_its_bytes_stops_at_once_and_fetches_only_the_rest_agai
     assert bytes_in_cache(record.repo_id) == len(files["model_index.json"])  # no half file left behind
     server.release()
     again = downloads.start(record)
-    _wait_for(lambda: again.state != "running", "the second download")
+    wait_for(lambda: again.state != "running", "the second download")
     assert again.state == "done", again.message
     assert again.describe() == "Downloaded Wan 2.1 T2V 1.3B (25.2 MB)."
     # the finished file was not fetched again; the weights twice (files download side by side: no order)

@@ -7,25 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import ROOT, read_video
+from tests.conftest import ROOT, read_video, wait_for
 from wan_studio.errors import StudioError
 from wan_studio.queue.pool import check_gpus, parse_gpus
 from wan_studio.queue.store import REQUEUED_MESSAGE
 from wan_studio.requests import T2VRequest
-
-WAIT_S = 300  # a bound for a broken pool, not a timing: the CPU jobs take a few seconds
-
-
-def _wait_for(condition, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what} after {WAIT_S} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -37,7 +26,7 @@ def pooled_studio(settings, monkeypatch):
     studio = Studio(load_settings())
     studio.start(stats_interval_s=0.5)
     try:
-        _wait_for(studio.pool.ready, "both workers to load their libraries")
+        wait_for(studio.pool.ready, "both workers to load their libraries")
         yield studio
     finally:
         studio.stop()
@@ -61,7 +50,7 @@ def test_two_workers_run_ten_jobs_each_once_two_at_a_time(pooled_studio):
                 seen_on.add(row[3])  # the page names the device of each running job
         return all(studio.store.get(job.id).is_final for job in jobs)
 
-    _wait_for(all_final, "ten jobs")
+    wait_for(all_final, "ten jobs")
     done = [studio.store.get(job.id) for job in jobs]
     assert [job.state for job in done] == ["done"] * 10 and {job.attempts for job in done} == {1}  # each once
     assert len({job.result_id for job in done}) == 10
@@ -97,9 +86,9 @@ def test_a_worker_killed_mid_job_puts_its_job_back_once_and_it_finishes(pooled_s
                 return True
         return False
 
-    _wait_for(one_denoising, "a job to start denoising")
+    wait_for(one_denoising, "a job to start denoising")
     os.kill(victim["pid"], signal.SIGKILL)
-    _wait_for(lambda: all(studio.store.get(job.id).is_final for job in jobs), "the four jobs")
+    wait_for(lambda: all(studio.store.get(job.id).is_final for job in jobs), "the four jobs")
     killed = studio.store.get(victim["id"])
     assert killed.state == "done" and killed.attempts == 2 and killed.requeued_after_interrupt
     assert REQUEUED_MESSAGE in killed.messages and killed.runner_pid != victim["pid"]
