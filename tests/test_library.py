@@ -64,3 +64,25 @@ def test_interrupted_encode_leaves_no_visible_file(tmp_path):
     (tmp_path / ".20260101-t2v.partial.mp4").write_bytes(b"half")
     assert lib.list() == []
     assert lib.sweep_partials() == 1
+
+
+def test_a_result_from_another_machine_brings_only_its_own_files(tmp_path):
+    """What a cluster worker sends back (`result_files` there) is written here only as that result's
+    files: nothing else of the library (the queue database, another result) can be written."""
+    import json
+
+    import pytest
+
+    from wan_studio.runtime.library import OutputLibrary
+
+    library = OutputLibrary(tmp_path)
+    recipe = json.dumps({"id": "r1", "request": {}, "output": {"file": "r1.mp4"}}).encode()
+    made = library.adopt({"r1.json": recipe, "r1.mp4": b"video", "r1.jpg": b"thumb", "r1.inputs/image.png": b"png"})
+    assert made.id == "r1" and made.media.read_bytes() == b"video" and (tmp_path / "r1.inputs" / "image.png").is_file()
+    for foreign in ({"queue.db": b"x"}, {"r2.mp4": b"x"}, {"r1.inputs/../queue.db": b"x"}):
+        with pytest.raises(ValueError, match="not a file of result r1"):
+            library.adopt({"r1.json": recipe, "r1.mp4": b"video", **foreign})
+    elsewhere = json.dumps({"id": "r1", "request": {}, "output": {"file": "queue.db"}}).encode()
+    with pytest.raises(ValueError, match="names 'queue.db', which did not come with it"):
+        library.adopt({"r1.json": elsewhere, "r1.mp4": b"video"})
+    assert not (tmp_path / "queue.db").exists()

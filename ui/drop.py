@@ -82,6 +82,9 @@ def add_drop(shell, settings: Settings, demo: gr.Blocks) -> None:
             return updates
         kind, _ = targets[elem_id]
         media = result.media
+        if kind == "video" and media.suffix != ".mp4":
+            gr.Warning("That result is a picture; drop it on an image input.", duration=4)
+            return updates
         if kind == "image" and media.suffix == ".mp4":  # a picture input takes the video's last frame
             try:
                 media = save_last_frame(media, settings.output_dir / ".ui" / "frames" / f"{result.id}-last.png")

@@ -102,7 +102,7 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
     def downloads():
         return get_studio(settings).downloads
 
-    def download(model_id):
+    def start_download(model_id):
         """Start it in the background; the timer shows its bytes, speed and time left."""
         if not model_id:
             return "Choose a checkpoint first.", gr.Timer(active=False)
@@ -112,21 +112,22 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
             return f"⚠ {exc}", gr.Timer(active=False)
         return started.describe(), gr.Timer(active=True)
 
-    def follow(model_id):
+    def follow_download(model_id):
         current = downloads().status(model_id) if model_id else None
         if current is None:
             return gr.update(), gr.Timer(active=False), gr.update()
         running = current.state == "running"
         return current.describe(), gr.Timer(active=running), gr.update() if running else model_rows(settings)
 
-    def stop(model_id):
+    def stop_download(model_id):
         current = downloads().stop(model_id) if model_id else None
         return (current.describe() if current else "No download of it is running."), gr.Timer(active=False)
 
-    s.download.click(download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
-    s.download_timer.tick(follow, s.download_model, [s.download_status, s.download_timer, s.table],
+    # (named apart from the API's endpoints: the page's private events take names too)
+    s.download.click(start_download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
+    s.download_timer.tick(follow_download, s.download_model, [s.download_status, s.download_timer, s.table],
                           show_progress="hidden", queue=False, **private)
-    s.download_stop.click(stop, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
+    s.download_stop.click(stop_download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
 
     def clear_cache():
         import shutil

@@ -181,7 +181,7 @@ def _work(args, settings, store: JobStore) -> int:
     from wan_studio.runtime.engine import Engine
 
     from wan_studio.backend import import_ml
-    from wan_studio.queue.pool import ready_file
+    from wan_studio.queue.pool import JOB_STOP_S, ready_file
 
     parent, stop = os.getppid(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -196,7 +196,7 @@ def _work(args, settings, store: JobStore) -> int:
             if os.getppid() != parent:
                 print(f"worker on {args.device}: the studio is gone; stopping", file=sys.stderr)
                 break
-        worker.stop(timeout=60)
+        worker.stop(timeout=JOB_STOP_S)
     finally:
         ready.unlink(missing_ok=True)
     return 0

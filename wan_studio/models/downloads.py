@@ -17,6 +17,7 @@ import fnmatch
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -98,7 +99,13 @@ def needed_bytes(record) -> int:
 def bytes_in_cache(repo_id: str) -> int:
     """What the cache holds of the repository: finished blobs and the unfinished ones."""
     blobs = repo_cache_folder(repo_id) / "blobs"
-    return sum(path.stat().st_size for path in blobs.iterdir() if path.is_file()) if blobs.is_dir() else 0
+    total = 0
+    for path in blobs.iterdir() if blobs.is_dir() else ():
+        try:
+            total += path.stat().st_size
+        except OSError:  # an unfinished file renamed to its blob meanwhile: counted next time
+            pass
+    return total
 
 
 class Downloads:
@@ -111,24 +118,27 @@ class Downloads:
         self._lock = threading.Lock()
 
     def start(self, record) -> Download:
-        with self._lock:
+        with self._lock:  # one at a time per model: a second click shows the running one
             current = self._downloads.get(record.id)
             if current is not None and current.state == RUNNING:
                 return current
-        download = Download(record.id, record.name, record.repo_id, needed_bytes(record))
-        process = subprocess.Popen([sys.executable, "-m", "wan_studio", "download", record.id], env=dict(os.environ),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        with self._lock:
+            download = Download(record.id, record.name, record.repo_id, needed_bytes(record))
+            errors = tempfile.TemporaryFile("w+")  # read when it ends; a pipe nobody reads would fill and block it
+            process = subprocess.Popen([sys.executable, "-m", "wan_studio", "download", record.id],
+                                       env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1"},
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, text=True)
             self._downloads[record.id], self._processes[record.id] = download, process
-        threading.Thread(target=self._watch, args=(download, process), daemon=True).start()
+        threading.Thread(target=self._watch, args=(download, process, errors), daemon=True).start()
         return download
 
-    def _watch(self, download: Download, process: subprocess.Popen) -> None:
+    def _watch(self, download: Download, process: subprocess.Popen, errors) -> None:
         while process.poll() is None:
             self._measure_bytes(download)
             time.sleep(self.poll_s)
         self._measure_bytes(download)
-        error = process.stderr.read().strip().splitlines() if process.stderr else []
+        errors.seek(0)
+        error = errors.read().strip().splitlines()
+        errors.close()
         with self._lock:
             if download.state == STOPPED:
                 return
@@ -158,6 +168,10 @@ class Downloads:
             partial.unlink(missing_ok=True)  # its own half of a file: huggingface_hub never continues one
         self._measure_bytes(download)
         return download
+
+    def stop_all(self) -> None:
+        for model_id in list(self._downloads):
+            self.stop(model_id)
 
     def status(self, model_id: str) -> Download | None:
         with self._lock:

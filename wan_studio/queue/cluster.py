@@ -91,12 +91,17 @@ def _runner_class():
                     path = folder / f"{name}-{index}{Path(filename).suffix}"
                     path.write_bytes(data)
                     mapping.setdefault(name, []).append(str(path))
-            typed = request_from_dict(request, preparation)
-            typed = typed.with_input_files(mapping) if mapping else typed
-            result = self.engine.run(typed, on_progress=self._progress, cancel=self.cancel)
-            made = self.engine.library.result_files(result.id)
-            self.engine.library.delete(result.id)
-            return made
+            try:
+                typed = request_from_dict(request, preparation)
+                typed = typed.with_input_files(mapping) if mapping else typed
+                result = self.engine.run(typed, on_progress=self._progress, cancel=self.cancel)
+                made = self.engine.library.result_files(result.id)
+                self.engine.library.delete(result.id)
+                return made
+            finally:
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)  # the job's inputs: the head keeps its own copies
 
         def _progress(self, status) -> None:
             self.status = status
@@ -157,8 +162,11 @@ class ClusterDispatcher:
             self._thread.join(timeout)
         for index, busy in list(self.busy.items()):
             self.runners[index].stop.remote()
-            self.store.requeue_at_head(busy.job_id, "The studio stopped while its cluster worker ran it; "
-                                                    "put back at the head of the queue.")
+            try:
+                self.store.requeue_at_head(busy.job_id, "The studio stopped while its cluster worker ran it; "
+                                                        "put back at the head of the queue.")
+            except StudioError:  # it ended meanwhile
+                pass
         self.busy.clear()
         for runner in self.runners:
             ray.kill(runner)
@@ -177,7 +185,11 @@ class ClusterDispatcher:
             done, _ = ray.wait([busy.future], timeout=0)
             if done:
                 del self.busy[index]
-                self._finish(index, busy)
+                try:
+                    self._finish(index, busy)
+                except Exception as exc:  # Ray's other errors, or keeping the result failed: never left running
+                    log.exception("cluster job %s could not be finished", busy.job_id)
+                    self.store.mark_failed(busy.job_id, exc, "")
             else:
                 self._follow(index, busy)
         for index in range(len(self.runners)):
@@ -186,8 +198,12 @@ class ClusterDispatcher:
             job = self.store.claim()
             if job is None:
                 break
-            self.busy[index] = _Busy(job.id, self.runners[index].run.remote(
-                job.request, job.prepared, _input_bytes(job.typed_request())))
+            try:
+                future = self.runners[index].run.remote(job.request, job.prepared, _input_bytes(job.typed_request()))
+            except Exception as exc:  # its inputs unreadable, Ray refusing: the job fails, the queue goes on
+                self.store.mark_failed(job.id, exc, "")
+                continue
+            self.busy[index] = _Busy(job.id, future)
 
     def _follow(self, index: int, busy: _Busy) -> None:
         """The running job's progress into the queue, and a Stop asked there out to its worker."""

@@ -28,6 +28,9 @@ from wan_studio.errors import StudioError
 log = logging.getLogger(__name__)
 
 CPU = "cpu"
+JOB_STOP_S = 60  # how long a worker gives its running job to stop (cli/queue.py `work`)
+STOP_WAIT_S = JOB_STOP_S + 15  # how long the pool waits for its workers to end
+MAX_STARTS = 20  # a worker started this often is left down (it dies at start: a broken install, a bad GPU)
 
 
 def parse_gpus(text) -> tuple[str, ...]:
@@ -87,8 +90,9 @@ def ready_file(output_dir, pid: int):
 
 
 def worker_environment(device: str) -> dict:
-    """The environment that pins a worker to its device: its one GPU, or none for `cpu`."""
-    return {"CUDA_VISIBLE_DEVICES": "" if device == CPU else device}
+    """The environment that pins a worker to its device: its one GPU (numbered as NVML and nvidia-smi
+    number them, not CUDA's fastest-first order), or none for `cpu`."""
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "" if device == CPU else device}
 
 
 @dataclass
@@ -135,28 +139,46 @@ class WorkerPool:
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.poll_s):
-            with self._lock:
-                for worker in self.workers:
-                    code = worker.process.poll() if worker.process is not None else None
-                    if code is None or self._stopping.is_set():
-                        continue
-                    note = f"The worker for {worker.label} stopped (exit code {code}); it was started again."
-                    log.warning(note)
-                    worker.log.append(note)
-                    self.store.recover_interrupted()  # its job goes back to the head of the queue, once
-                    ready_file(self.settings.output_dir, worker.process.pid).unlink(missing_ok=True)
-                    self._spawn(worker)
+            try:
+                with self._lock:
+                    for worker in self.workers:
+                        self._restart_if_gone(worker)
+            except Exception:  # the database was busy, a start failed: said, and tried again next time
+                log.exception("worker pool: could not restart a worker; trying again")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask every worker to stop (a running job goes back to the head of the queue), then wait."""
+    def _restart_if_gone(self, worker: PoolWorker) -> None:
+        code = worker.process.poll() if worker.process is not None else None
+        if code is None or self._stopping.is_set():
+            return
+        if worker.starts >= MAX_STARTS:  # it dies as soon as it starts: left down, with the reason
+            if worker.process is not None:
+                note = (f"The worker for {worker.label} stopped {worker.starts} times (last exit code {code}); "
+                        f"it is left down: see the studio's log.")
+                log.error(note)
+                worker.log.append(note)
+                worker.process = None
+            return
+        note = f"The worker for {worker.label} stopped (exit code {code}); it was started again."
+        log.warning(note)
+        worker.log.append(note)
+        self.store.recover_interrupted()  # its job goes back to the head of the queue, once
+        ready_file(self.settings.output_dir, worker.process.pid).unlink(missing_ok=True)
+        self._spawn(worker)
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Ask every worker to stop (a running job goes back to the head of the queue), then wait for
+        them all, together, a little longer than a worker gives its job to stop."""
+        import time
+
         self._stopping.set()
         with self._lock:
             running = [worker.process for worker in self.workers if worker.process and worker.process.poll() is None]
             for process in running:
                 process.terminate()
+            deadline = time.monotonic() + timeout
             for process in running:
                 try:
-                    process.wait(timeout)
+                    process.wait(max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()

@@ -308,7 +308,7 @@ class Engine:
         self.swap.release()
         report(JobStatus("loading"))
         loaded = time.perf_counter()
-        frames, account = parallel.run(request, self._scratch_root(), report, cancel)
+        frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel)
         cache = step_cache.StepCache(request.cache or "off", message=None if (request.cache or "off") == "off"
                                      else "Ran without a step cache: a job split over GPUs runs without one for now.")
         return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,

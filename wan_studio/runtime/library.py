@@ -193,10 +193,17 @@ class OutputLibrary:
         thumbnail first, the recipe last, so a listing never shows half of one."""
         self.root.mkdir(parents=True, exist_ok=True)
         recipe_name = next(name for name in files if name.endswith(".json") and "/" not in name)
+        result_id = Path(recipe_name).stem
+        for name in files:
+            parts = Path(name).parts  # the result's own files, or its inputs' folder's: nothing else
+            own = (len(parts) == 1 and Path(name).stem == result_id) or \
+                  (len(parts) == 2 and parts[0] == f"{result_id}.inputs" and parts[1] not in ("", ".", ".."))
+            if not own or Path(name).is_absolute():
+                raise ValueError(f"refusing to write {name!r}: not a file of result {result_id}")
+        named = json.loads(files[recipe_name]).get("output", {}).get("file")
+        if named not in files:  # the recipe names its media, which `delete` removes later: one of these
+            raise ValueError(f"result {result_id}'s recipe names {named!r}, which did not come with it")
         for name in sorted(files, key=lambda n: (n == recipe_name, n)):
-            parts = Path(name).parts  # a result's files, or its inputs' folder's: nothing else
-            if Path(name).is_absolute() or ".." in parts or len(parts) > 2:
-                raise ValueError(f"refusing to write {name!r} outside the library")
             target = self.root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(target, files[name])

@@ -39,8 +39,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run(request, scratch: Path, report, cancel=None) -> tuple[object, dict]:
-    """The frames of a prepared request made by `request.parallel` ranks, and what the recipe says."""
+def run(request, settings, scratch: Path, report, cancel=None) -> tuple[object, dict]:
+    """The frames of a prepared request made by `request.parallel` ranks, and what the recipe says.
+    The ranks read the same folders as this process (`settings`, flags included)."""
     import numpy as np
 
     ranks = request.parallel
@@ -51,7 +52,9 @@ def run(request, scratch: Path, report, cancel=None) -> tuple[object, dict]:
     processes = []
     for rank in range(ranks):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(ranks),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+               "WAN_STUDIO_OUTPUT_DIR": str(settings.output_dir), "WAN_STUDIO_MODELS_DIR": str(settings.models_dir),
+               "WAN_STUDIO_TINY_MODELS_DIR": str(settings.tiny_models_dir)}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "wan_studio.runtime.rank", str(folder)], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))

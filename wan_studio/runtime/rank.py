@@ -63,6 +63,21 @@ def split_transformers(pipe, world: int) -> list[str]:
     return notes
 
 
+def _end_with_parent() -> None:
+    """A rank whose engine is gone (killed, crashed) ends too, rather than hold its GPU."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="wan-studio-rank-parent", daemon=True).start()
+
+
 def run(folder: Path) -> None:
     import numpy as np
     import torch.distributed as dist
@@ -79,6 +94,7 @@ def run(folder: Path) -> None:
     from wan_studio.settings import load_settings
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    _end_with_parent()
     cuda = _check_devices(world)
     import_ml()
     if cuda:

@@ -69,9 +69,13 @@ class Studio:
         if self.settings.ray_address:
             from wan_studio.queue.cluster import ClusterDispatcher, connect
 
-            connect(self.settings.ray_address)
-            self.cluster = ClusterDispatcher(self.store, self.engine.library)
-            self.cluster.start()
+            try:
+                connect(self.settings.ray_address)
+                self.cluster = ClusterDispatcher(self.store, self.engine.library)
+                self.cluster.start()
+            except BaseException:
+                self.worker.serving.release()  # nobody serves the queue: a CLI may run its own jobs
+                raise
         elif self.pool is not None:
             self.pool.start()
         elif self.gpu_call is None:
@@ -86,6 +90,7 @@ class Studio:
         threading.Thread(target=import_ml, name="wan-studio-warm-up", daemon=True).start()
 
     def stop(self) -> None:
+        self.downloads.stop_all()
         if self.cluster is not None:
             self.cluster.stop()
         if self.pool is not None:
@@ -217,9 +222,10 @@ def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], objec
 
     def run_on_gpu(job_id: str):
         while True:
-            size, _ = zerogpu_reservation(engine, worker.store.get(job_id))
-            job = by_size[size](job_id)
-            if job is None or job.state != QUEUED:  # done, failed or stopped; queued: paused after a window
+            job = worker.store.get(job_id)
+            if job is None or job.state != QUEUED:  # done, failed or stopped (a Stop while it waited, too)
                 return job
+            size, _ = zerogpu_reservation(engine, job)
+            by_size[size](job_id)  # queued again after it: paused after a window, the next goes on
 
     return run_on_gpu
