@@ -44,23 +44,25 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
     store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
     library = OutputLibrary(settings.output_dir)
     image = make_image(tmp_path / "start.png", (64, 64))
-    jobs = [store.add(T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=12, seed=k))
-            for k in range(5)]
+    # the first job is long (200 steps): the worker is killed well before it can end by itself
+    jobs = [store.add(T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64,
+                                 steps=200 if k == 0 else 12, seed=k)) for k in range(5)]
     jobs.append(store.add(I2VRequest(model="tiny-i2v", prompt="from a picture", image=str(image), frames=9, seed=1)))
     image.unlink()  # the worker gets the job's own copy, as bytes
     dispatcher = ClusterDispatcher(store, library, workers=2, poll_s=0.1)
     dispatcher.start()
     victim = {}
     try:
-        def one_denoising():
+        def long_job_denoising():
             for index, busy in list(dispatcher.busy.items()):
-                if (store.get(busy.job_id).progress or {}).get("step", 0) >= 1:
+                step = (store.get(busy.job_id).progress or {}).get("step", 0)
+                if busy.job_id == jobs[0].id and 1 <= step < 100:
                     victim.update(job=busy.job_id)
                     ray.kill(dispatcher.runners[index])
                     return True
             return False
 
-        wait_for(one_denoising, "a job to start denoising on a worker")
+        wait_for(long_job_denoising, "the long job to start denoising on a worker")
         wait_for(lambda: all(store.get(job.id).is_final for job in jobs), "the six jobs")
     finally:
         dispatcher.stop()

@@ -76,17 +76,18 @@ def queue_page_rows(studio, queue_page):
 
 def test_a_worker_killed_mid_job_puts_its_job_back_once_and_it_finishes(pooled_studio):
     studio = pooled_studio
-    jobs = [studio.submit(_shot(k, steps=30)) for k in range(4)]
+    # the first job is long (200 steps): its worker is killed well before it can end by itself
+    jobs = [studio.submit(_shot(k, steps=200 if k == 0 else 6)) for k in range(4)]
     victim = {}
 
-    def one_denoising():
-        for job in studio.store.list(states=["running"]):
-            if (job.progress or {}).get("step", 0) >= 1:
-                victim.update(id=job.id, pid=job.runner_pid)
-                return True
+    def long_job_denoising():
+        job = studio.store.get(jobs[0].id)
+        if job.state == "running" and 1 <= (job.progress or {}).get("step", 0) < 100:
+            victim.update(id=job.id, pid=job.runner_pid)
+            return True
         return False
 
-    wait_for(one_denoising, "a job to start denoising")
+    wait_for(long_job_denoising, "the long job to start denoising")
     os.kill(victim["pid"], signal.SIGKILL)
     wait_for(lambda: all(studio.store.get(job.id).is_final for job in jobs), "the four jobs")
     killed = studio.store.get(victim["id"])
