@@ -12,16 +12,15 @@ Policy
 - A job left `running` by a process that died is put back at the head of the queue once
   (`requeued_after_interrupt`); if it dies again it stays `interrupted` and waits for a manual
   retry, so a job that kills its process cannot take the studio down in a loop.
-- The database is never deleted: a damaged file is moved aside as `<name>.corrupt-<time>`, and a
-  file locked by another process is left alone for a separate `queue-<pid>.db` beside it. Both
-  set `warning`, and the studio still starts.
+- The database is never deleted: a damaged file is moved aside, and a file locked by another
+  process is left alone for a separate one beside it (queue/database.py). Both set `warning`, and
+  the studio still starts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import shutil
 import sqlite3
@@ -31,97 +30,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from wan_studio.errors import RequestError, StudioError
+from wan_studio.errors import RequestError
 from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
     CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
 )
+from wan_studio.queue.database import QueueError, open_database  # noqa: F401  (QueueError: the store's API)
 from wan_studio.queue.runners import Runner
 from wan_studio.requests import FinishingRequest, GenerationRequest
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 200
-SCHEMA_VERSION = 2  # 2: the prepared and progress columns
-ADDED_COLUMNS = ("prepared", "progress")  # in version 2; a version-1 queue gains them on opening
 REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the head of the queue (once)."
 INTERRUPTED_AGAIN_MESSAGE = ("Interrupted again after being put back once; left out of the queue so it cannot "
                              "crash the studio in a loop. Retry it by hand.")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    mode TEXT NOT NULL,
-    request TEXT NOT NULL,
-    owner TEXT,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    result_id TEXT,
-    result_path TEXT,
-    error_type TEXT,
-    error_message TEXT,
-    traceback TEXT,
-    messages TEXT NOT NULL DEFAULT '[]',
-    attempts INTEGER NOT NULL DEFAULT 1,
-    requeued_after_interrupt INTEGER NOT NULL DEFAULT 0,
-    stop_requested INTEGER NOT NULL DEFAULT 0,
-    runner_host TEXT,
-    runner_pid INTEGER,
-    runner_started REAL,
-    prepared TEXT,
-    progress TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state_position ON jobs (state, position);
-"""
-
-
-class QueueError(StudioError):
-    """A queue action that cannot be done in the job's present state (or on a missing job)."""
-
-
-def _is_lock_error(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 def _with_message(row: sqlite3.Row, text: str) -> str:
     """The row's messages with one more, as stored (JSON)."""
     return json.dumps([*json.loads(row["messages"] or "[]"), text])
-
-
-def _is_damage_error(exc: sqlite3.Error) -> bool:
-    """Not a database, or a damaged one (not: a folder we cannot write, a full disk...)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _check_header(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    if header and header != SQLITE_HEADER:
-        raise _Corrupt("it is not an SQLite database")
-
-
-class _Locked(Exception):
-    pass
-
-
-class _Corrupt(Exception):
-    pass
 
 
 class JobStore:
@@ -136,102 +64,9 @@ class JobStore:
         self.warning: str | None = None
         self._lock = threading.RLock()
         self.requested_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.requested_path
-        self._conn = self._open_or_recover(fallback_on_lock)
+        opened = open_database(self.requested_path, busy_timeout_s, fallback_on_lock)
+        self._conn, self.db_path, self.warning = opened.conn, opened.path, opened.warning
         self.recover_interrupted()
-
-    # -- opening ------------------------------------------------------------------------------
-    def _open_or_recover(self, fallback_on_lock: bool) -> sqlite3.Connection:
-        try:
-            return self._open_waiting(self.requested_path)
-        except _Corrupt as exc:
-            kept = self._move_aside(self.requested_path)
-            self.warning = (f"The job queue database {self.requested_path} was damaged ({exc}); it was kept as "
-                            f"{kept} and a new, empty queue was started.")
-            log.warning(self.warning)
-            return self._open(self.requested_path)
-        except _Locked:
-            if not fallback_on_lock:
-                raise QueueError(
-                    f"The job queue {self.requested_path} is locked by another process (waited "
-                    f"{self.busy_timeout_s:g}s). Is another Wan Studio using this output folder? Try again later."
-                ) from None
-            fallback = self.requested_path.with_name(f"{self.requested_path.stem}-{os.getpid()}.db")
-            self.warning = (f"The job queue {self.requested_path} is locked by another process — is another Wan "
-                            f"Studio using this output folder? This session uses {fallback} instead; jobs queued "
-                            f"here are not seen by the other one.")
-            log.warning(self.warning)
-            self.db_path = fallback
-            return self._open(fallback)
-
-    def _open_waiting(self, path: Path) -> sqlite3.Connection:
-        """`_open`, tried again until the busy timeout is spent. SQLite answers "locked" at once, without
-        waiting, when this connection would have to wait while holding a read lock (two processes switching
-        a new file to WAL together, or one writing to it meanwhile): waiting there could deadlock."""
-        deadline = time.monotonic() + self.busy_timeout_s
-        while True:
-            try:
-                return self._open(path)
-            except _Locked:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _open(self, path: Path) -> sqlite3.Connection:
-        _check_header(path)  # before SQLite opens it, so it cannot touch a stranger's -wal beside it
-        conn = None
-        try:
-            conn = sqlite3.connect(path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise _Corrupt(f"integrity check: {check}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")  # a write lock now, so a locked file is found at start
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-                for column in ADDED_COLUMNS:  # a queue from version 1: its jobs are prepared when they run
-                    if column not in columns:
-                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
-                if version < SCHEMA_VERSION:
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return conn
-        except sqlite3.Error as exc:
-            if conn is not None:
-                conn.close()
-            if _is_lock_error(exc):
-                raise _Locked(str(exc)) from exc
-            if _is_damage_error(exc):
-                raise _Corrupt(str(exc)) from exc
-            raise
-        except _Corrupt:
-            conn.close()
-            raise
-
-    @staticmethod
-    def _move_aside(path: Path) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        kept = path.with_name(f"{path.name}.corrupt-{stamp}")
-        n = 1
-        while kept.exists():
-            n += 1
-            kept = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        os.replace(path, kept)
-        for suffix in ("-wal", "-shm"):
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                os.replace(side, kept.with_name(kept.name + suffix))
-        return kept
 
     def close(self) -> None:
         with self._lock:
