@@ -107,13 +107,9 @@ class FinishingRequest(PreparedOnce):
         data["mode"] = self.mode
         return data
 
-    def summary(self) -> str:
-        """One line for a queue listing."""
-        return self.summary_of(self.to_dict())
-
     @classmethod
     def summary_of(cls, data: dict) -> str:
-        """The same line from a stored request (a queue record)."""
+        """One line for a queue listing, from a stored request (a queue record)."""
         return f"{cls.mode} of {_parent_name(data)}"
 
 
