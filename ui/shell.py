@@ -158,6 +158,8 @@ PAGE_JS = """() => {
     }
     const card = [...document.querySelectorAll('.progress-card')].find(visible);
     const state = card && card.dataset.state;
+    // a job in flight, even one too quick to show a step: its end is told (title, notification, chime)
+    if (['queued', 'loading', 'running', 'extracting', 'finishing'].includes(state)) busy = true;
     if (busy && ['done', 'failed', 'stopped', 'refused'].includes(state)) {
       busy = false;
       document.title = (state === 'done' ? '[done] ' : '[' + state + '] ') + title;
