@@ -7,18 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, read_video, wait_for
 from wan_studio.errors import StudioError
 from wan_studio.queue.pool import check_gpus, parse_gpus
-from wan_studio.queue.store import REQUEUED_MESSAGE
+from wan_studio.queue.runners import Runner
+from wan_studio.queue.store import REQUEUED_MESSAGE, JobStore, Seat
 from wan_studio.requests import T2VRequest
 
+SHIMS = ROOT / "tests" / "shims"
 
-@pytest.fixture
-def pooled_studio(settings, monkeypatch):
+
+def _pool(monkeypatch):
     from wan_studio.runtime.studio import Studio
     from wan_studio.settings import load_settings
 
@@ -32,8 +35,22 @@ def pooled_studio(settings, monkeypatch):
         studio.stop()
 
 
-def _shot(k: int, steps: int = 6) -> T2VRequest:
-    return T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=steps, seed=k)
+@pytest.fixture
+def pooled_studio(settings, monkeypatch):
+    yield from _pool(monkeypatch)
+
+
+@pytest.fixture
+def pool_that_splits(settings, monkeypatch):
+    """The pool, its workers (and so their ranks) able to run two CPU ranks (tests/test_parallel.py)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    yield from _pool(monkeypatch)
+
+
+def _shot(k: int, steps: int = 6, parallel: int = 1) -> T2VRequest:
+    return T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=steps, seed=k,
+                      parallel=parallel)
 
 
 def test_two_workers_run_ten_jobs_each_once_two_at_a_time(pooled_studio):
@@ -109,3 +126,73 @@ def test_wrong_gpu_settings_get_clear_messages(settings):
     started = subprocess.run([sys.executable, "app.py", "--gpus", "3", "--port", "0"], cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
     assert started.returncode != 0 and "error: --gpus names GPU 3, but this machine has no NVIDIA GPU" in started.stderr
+
+
+def test_a_split_job_waits_for_a_group_of_seats_and_holds_them_while_it_runs(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    first, second, split, after = (store.add(_shot(1)), store.add(_shot(2)), store.add(_shot(3, parallel=2)),
+                                   store.add(_shot(4)))
+    a, b, c = (Seat(device, ("0", "1", "2")) for device in ("0", "1", "2"))
+    runner_a, runner_b, runner_c = Runner("here", 1, None), Runner("here", 2, None), Runner("here", 3, None)
+    assert store.claim(runner=runner_a, seat=a).id == first.id
+    assert store.claim(runner=runner_b, seat=b).id == second.id
+    # GPU 2 reaches the split job: it is given GPU 2 (idle) and GPU 0, busy, so GPU 2 waits, and takes
+    # nothing behind it
+    assert store.claim(runner=runner_c, seat=c) is None
+    assert store.get(split.id).devices == ("0", "2") and store.get(split.id).state == "queued"
+    store.mark_cancelled(second.id)
+    assert store.claim(runner=runner_b, seat=b).id == after.id  # GPU 1, outside the group, goes on behind it
+    store.mark_cancelled(first.id)
+    taken = store.claim(runner=runner_a, seat=a)
+    assert (taken.id, taken.devices) == (split.id, ("0", "2"))  # the group is free: the split job runs on both
+    later = store.add(_shot(5))
+    assert store.claim(runner=runner_c, seat=c) is None  # GPU 2 runs a share of the split job
+    store.mark_cancelled(split.id)
+    assert store.claim(runner=runner_c, seat=c).id == later.id
+
+
+def test_a_split_job_goes_to_idle_seats_first(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    first, split = store.add(_shot(1)), store.add(_shot(2, parallel=2))
+    pool = ("0", "1", "2")
+    assert store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool)).id == first.id
+    taken = store.claim(runner=Runner("here", 2, None), seat=Seat("2", pool))
+    assert (taken.id, taken.devices) == (split.id, ("1", "2"))
+
+
+def test_a_split_job_bigger_than_the_pool_fails_with_the_reason(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    too_big, next_one = store.add(_shot(1, parallel=2)), store.add(_shot(2))
+    assert store.claim(seat=Seat("cpu:0", ("cpu:0",))).id == next_one.id
+    failed = store.get(too_big.id)
+    assert failed.state == "failed" and failed.error_message == (
+        "This job is split over 2 GPUs (GPUs for this job: 2), but the studio runs 1 worker(s) (--gpus). "
+        "Retry it with 1 or fewer.")
+
+
+def test_a_split_job_in_a_pool_runs_its_ranks_on_a_group_of_workers(pool_that_splits):
+    from ui import queue_page
+
+    studio = pool_that_splits
+    jobs = [studio.submit(_shot(1)), studio.submit(_shot(2, steps=12, parallel=2)), studio.submit(_shot(3)),
+            studio.submit(_shot(4))]
+    seen_on = set()
+
+    def all_final():
+        for row in queue_page_rows(studio, queue_page):
+            if row[1] == "running" and row[0] == jobs[1].id:
+                seen_on.add(row[3])
+        return all(studio.store.get(job.id).is_final for job in jobs)
+
+    wait_for(all_final, "the four jobs")
+    done = [studio.store.get(job.id) for job in jobs]
+    assert [job.state for job in done] == ["done"] * 4, [job.error_message for job in done]
+    split = done[1]
+    assert split.devices == ("cpu:0", "cpu:1") and seen_on == {"CPU x2"}
+    import json
+
+    recipe = json.loads(Path(split.result_path).with_suffix(".json").read_text())
+    assert (recipe["parallel"]["ranks"], recipe["parallel"]["backend"]) == (2, "gloo")
+    assert read_video(split.result_path)["count"] == 9
+    for single in (done[0], done[2], done[3]):  # no job ran beside it: both workers were its ranks' group
+        assert single.finished <= split.started or single.started >= split.finished

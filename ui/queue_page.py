@@ -56,14 +56,12 @@ def build_queue_page(visible: bool) -> QueuePage:
 
 def queue_rows(settings: Settings, owner: str | None) -> list[list]:
     from wan_studio.queue.job import request_summary
+    from wan_studio.queue.pool import seat_label
 
-    studio = get_studio(settings)
-    store = studio.store
-    # with several GPUs: which one runs each job (its worker process)
-    devices = studio.pool.pids() if studio.pool is not None else {}
+    store = get_studio(settings).store
     # a result by its name: the folder it is kept in is the server's business, not every visitor's
     return [[j.id, j.state, store.queue_position(j.id) if j.state == "queued" else "",
-             devices.get(j.runner_pid, "") if j.state == "running" else "", j.mode, j.model,
+             seat_label(j.devices) if j.state == "running" else "", j.mode, j.model,
              request_summary(j.request), Path(j.result_path).name if j.result_path else (j.error_message or "")]
             for j in store.list(owner=owner, history_limit=50)]
 

@@ -59,7 +59,9 @@ def add_queue_parser(subparsers):
     run = actions.add_parser("run", help="run queued jobs here until the queue is empty")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     work = actions.add_parser("work", help="a worker of a studio started with --gpus (the studio starts these)")
-    work.add_argument("--device", required=True, help="a GPU index, or cpu")
+    work.add_argument("--device", required=True, help="a GPU index, or cpu (cpu:N as one of the pool's CPU workers)")
+    work.add_argument("--pool", default=None, help="every worker's device in the pool, comma-separated: a job split "
+                                                   "over several GPUs runs on a group of them")
     work.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return queue
 
@@ -177,15 +179,16 @@ def _work(args, settings, store: JobStore) -> int:
     import signal
     import threading
 
+    from wan_studio.backend import import_ml
+    from wan_studio.queue.store import Seat
     from wan_studio.queue.worker import QueueWorker
     from wan_studio.runtime.engine import Engine
-
-    from wan_studio.backend import import_ml
     from wan_studio.queue.pool import JOB_STOP_S, ready_file
 
     parent, stop = os.getppid(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = QueueWorker(store, Engine(settings, previews=False))
+    pool = tuple(args.pool.split(",")) if args.pool else (args.device,)
+    worker = QueueWorker(store, Engine(settings, previews=False), seat=Seat(args.device, pool))
     import_ml()  # torch and diffusers before the first job, then say so
     ready = ready_file(settings.output_dir, os.getpid())
     ready.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,8 @@ from wan_studio.errors import StudioError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: the prepared and progress columns
-ADDED_COLUMNS = ("prepared", "progress")  # in version 2; a version-1 queue gains them on opening
+SCHEMA_VERSION = 3  # 2: the prepared and progress columns; 3: devices
+ADDED_COLUMNS = ("prepared", "progress", "devices")  # an older queue gains them on opening
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     runner_pid INTEGER,
     runner_started REAL,
     prepared TEXT,
-    progress TEXT
+    progress TEXT,
+    devices TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state_position ON jobs (state, position);
 """
@@ -164,7 +165,7 @@ class _Opener:
                     if statement.strip():
                         conn.execute(statement)
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-                for column in ADDED_COLUMNS:  # a queue from version 1: its jobs are prepared when they run
+                for column in ADDED_COLUMNS:  # an older queue's jobs are prepared when they run
                     if column not in columns:
                         conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
                 if version < SCHEMA_VERSION:

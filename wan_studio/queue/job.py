@@ -38,6 +38,8 @@ class Job:
     requeued_after_interrupt: bool = False
     stop_requested: bool = False
     runner_pid: int | None = None  # the process running it (a pool's worker: which GPU)
+    # a pool's seats: the one a job runs on, the group a split job runs on, or holds while it waits
+    devices: tuple[str, ...] = ()
 
     @property
     def is_final(self) -> bool:
@@ -65,7 +67,7 @@ class Job:
             error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
             messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
             requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
-            runner_pid=row["runner_pid"],
+            runner_pid=row["runner_pid"], devices=tuple(filter(None, (row["devices"] or "").split(","))),
         )
 
 

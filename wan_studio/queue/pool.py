@@ -89,22 +89,42 @@ def ready_file(output_dir, pid: int):
     return Path(output_dir) / ".queue" / "workers" / f"{pid}.ready"
 
 
+def is_cpu(device: str) -> bool:
+    """`cpu`, or a pool's CPU seat (`cpu:1`)."""
+    return device.split(":")[0] == CPU
+
+
+def seats(devices: tuple[str, ...]) -> tuple[str, ...]:
+    """One name per worker, as the queue records where a job runs: a GPU by its index, the CPU
+    workers (the tests' pool) as cpu:0, cpu:1..."""
+    return tuple(f"{CPU}:{n}" if device == CPU else device for n, device in enumerate(devices))
+
+
+def seat_label(devices) -> str:
+    """How the Queue page names where a job runs: `GPU 1`, `GPUs 0, 1`, `CPU`, `CPU x2`."""
+    gpus = [device for device in devices if not is_cpu(device)]
+    cpus = len(devices) - len(gpus)
+    parts = ([f"GPU{'s' if len(gpus) > 1 else ''} {', '.join(gpus)}"] if gpus else []) + \
+        ([f"CPU x{cpus}" if cpus > 1 else "CPU"] if cpus else [])
+    return " + ".join(parts)
+
+
 def worker_environment(device: str) -> dict:
     """The environment that pins a worker to its device: its one GPU (numbered as NVML and nvidia-smi
-    number them, not CUDA's fastest-first order), or none for `cpu`."""
-    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "" if device == CPU else device}
+    number them, not CUDA's fastest-first order), or none for a CPU seat."""
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "" if is_cpu(device) else device}
 
 
 @dataclass
 class PoolWorker:
-    device: str
+    device: str  # its seat (seats())
     process: subprocess.Popen | None = None
     starts: int = 0
     log: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return "CPU" if self.device == CPU else f"GPU {self.device}"
+        return seat_label([self.device])
 
 
 class WorkerPool:
@@ -114,7 +134,8 @@ class WorkerPool:
         self.settings = settings
         self.store = store
         self.poll_s = poll_s
-        self.workers = [PoolWorker(device) for device in devices]
+        self.seats = seats(devices)
+        self.workers = [PoolWorker(seat) for seat in self.seats]
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -132,7 +153,8 @@ class WorkerPool:
                "WAN_STUDIO_MODELS_DIR": str(self.settings.models_dir),
                "WAN_STUDIO_TINY_MODELS_DIR": str(self.settings.tiny_models_dir)}
         worker.process = subprocess.Popen(
-            [sys.executable, "-m", "wan_studio", "queue", "work", "--device", worker.device, "--quiet"],
+            [sys.executable, "-m", "wan_studio", "queue", "work", "--device", worker.device,
+             "--pool", ",".join(self.seats), "--quiet"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         worker.starts += 1
         log.info("worker for %s started (pid %d)", worker.label, worker.process.pid)
@@ -190,7 +212,3 @@ class WorkerPool:
         with self._lock:
             return all(worker.process is not None and worker.process.poll() is None
                        and ready_file(self.settings.output_dir, worker.process.pid).exists() for worker in self.workers)
-
-    def pids(self) -> dict[int, str]:
-        """pid -> the label of the device its worker runs on (for the queue page's GPU column)."""
-        return {worker.process.pid: worker.label for worker in self.workers if worker.process is not None}

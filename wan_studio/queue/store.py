@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -45,6 +46,13 @@ REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the
 INTERRUPTED_AGAIN_MESSAGE = ("Interrupted again after being put back once; left out of the queue so it cannot "
                              "crash the studio in a loop. Retry it by hand.")
 
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Where a worker of a pool (queue/pool.py) runs: its device, among all of the pool's."""
+    device: str
+    pool: tuple[str, ...]
 
 
 def _with_message(row: sqlite3.Row, text: str) -> str:
@@ -331,26 +339,61 @@ class JobStore:
         return self._require(job_id)
 
     # -- the worker's updates -----------------------------------------------------------------
-    def claim(self, job_id: str | None = None, runner: Runner | None = None) -> Job | None:
-        """Atomically take a queued job (the given one, else the head of the queue) and mark it running."""
+    def claim(self, job_id: str | None = None, runner: Runner | None = None, seat: Seat | None = None) -> Job | None:
+        """Atomically take a queued job (the given one, else the head of the queue) and mark it running.
+        A pool's worker gives its `seat`: it then takes the first job it may run there (_seat_claim)."""
         runner = runner or Runner.this_process()
         with self._write() as conn:
-            if job_id is None:
-                row = conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created LIMIT 1",
-                                   (QUEUED,)).fetchone()
-                if row is None:
-                    return None
-            else:
+            devices: tuple[str, ...] = ()
+            if job_id is not None:
                 row = self._row(conn, job_id)
                 if row["state"] != QUEUED:
                     raise QueueError(f"Job {job_id} is {row['state']}; only a queued job can be started.")
+            elif seat is not None:
+                row, devices = self._seat_claim(conn, seat)
+            else:
+                row = conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created LIMIT 1",
+                                   (QUEUED,)).fetchone()
+            if row is None:
+                return None
             conn.execute(
                 "UPDATE jobs SET state = ?, started = ?, stop_requested = 0, progress = NULL, runner_host = ?, "
-                "runner_pid = ?, runner_started = ? WHERE id = ?",
-                (RUNNING, time.time(), runner.host, runner.pid, runner.started, row["id"]),
+                "runner_pid = ?, runner_started = ?, devices = ? WHERE id = ?",
+                (RUNNING, time.time(), runner.host, runner.pid, runner.started, ",".join(devices) or None, row["id"]),
             )
             job_id = row["id"]
         return self._require(job_id)
+
+    def _seat_claim(self, conn: sqlite3.Connection, seat: Seat) -> tuple[sqlite3.Row | None, tuple[str, ...]]:
+        """The first queued job this seat may run, and the seats it runs on. A job split over N GPUs
+        (`parallel`) is given a group of N seats when it first comes up, kept with it while it waits:
+        the group's workers take nothing after it, so their jobs end and the group frees (the other
+        seats go on with the jobs behind it), and whichever worker of the group finds the group free
+        runs it. A split the pool is too small for fails here, with the reason."""
+        busy = {device for (devices,) in conn.execute("SELECT devices FROM jobs WHERE state = ?", (RUNNING,))
+                for device in (devices or "").split(",") if device}
+        held: set[str] = set()
+        for row in conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created", (QUEUED,)).fetchall():
+            ranks = int(json.loads(row["request"]).get("parallel") or 1)
+            if ranks <= 1:  # not on a seat held for a split job before it, or running one
+                return (None, ()) if seat.device in held | busy else (row, (seat.device,))
+            if ranks > len(seat.pool):
+                message = (f"This job is split over {ranks} GPUs (GPUs for this job: {ranks}), but the studio runs "
+                           f"{len(seat.pool)} worker(s) (--gpus). Retry it with {len(seat.pool)} or fewer.")
+                conn.execute("UPDATE jobs SET state = ?, finished = ?, error_type = ?, error_message = ?, messages = ? "
+                             "WHERE id = ?", (FAILED, time.time(), "StudioError", message,
+                                              _with_message(row, message), row["id"]))
+                continue
+            group = tuple(filter(None, (row["devices"] or "").split(",")))
+            if len(group) != ranks or not set(group) <= set(seat.pool):
+                # idle seats first (this one is), then those not held for an earlier split job
+                order = sorted(seat.pool, key=lambda d: (d in held, d in busy, d != seat.device, seat.pool.index(d)))
+                group = tuple(sorted(order[:ranks], key=seat.pool.index))
+                conn.execute("UPDATE jobs SET devices = ? WHERE id = ?", (",".join(group), row["id"]))
+            if seat.device in group and not busy & set(group):
+                return row, group
+            held |= set(group)
+        return None, ()
 
     def set_progress(self, job_id: str, status: dict) -> None:
         """Where a running job is (JobStatus.as_dict()), for waiters in other processes."""

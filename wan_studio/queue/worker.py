@@ -30,7 +30,7 @@ from typing import Callable
 from wan_studio.errors import Cancelled, Paused
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
-from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
+from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError, Seat
 from wan_studio.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,9 @@ class _RunningJob:
 
 class QueueWorker:
     def __init__(self, store: JobStore, engine, library=None, poll_interval_s: float = 1.0,
-                 serving: ServingLock | None = None):
+                 serving: ServingLock | None = None, seat: Seat | None = None):
         self.store = store
+        self.seat = seat  # a pool's worker: the device it runs jobs on, among the pool's
         self.engine = engine
         self.library = library if library is not None else getattr(engine, "library", None)
         self.poll_interval_s = poll_interval_s
@@ -357,7 +358,7 @@ class QueueWorker:
         with self._cond:
             self._take_accelerator()
         try:
-            job = self.store.claim(job_id)
+            job = self.store.claim(job_id, seat=self.seat)
             if job is None:
                 return None
             running = _RunningJob(job.id, threading.Event(), time.monotonic(), JobStatus("loading", job_id=job.id))
@@ -392,6 +393,8 @@ class QueueWorker:
             if self.store.stop_requested(job.id):
                 raise Cancelled("Stopped before it started; nothing was saved.")
             request = job.typed_request()  # prepared from what the job keeps: no input file is read
+            if len(job.devices) > 1:  # a split job runs its ranks on its group of the pool's GPUs
+                self.engine.parallel_devices = job.devices
             result = self.engine.run(request, on_progress=on_progress, cancel=running.cancel)
         except Paused as exc:  # its window budget is spent: back first in line, its windows kept
             final = self.store.requeue_at_head(job.id, str(exc))

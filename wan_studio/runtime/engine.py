@@ -65,6 +65,8 @@ class Engine:
         self._machine = None  # wan_studio.memory.plans.Machine, worked out on first use
         # windows a long job makes per run before it pauses (ZeroGPU: one reservation each); None: all
         self.windows_per_run: int | None = None
+        # the pool's GPUs a split job runs its ranks on (its worker sets them); None: GPUs 0..N-1
+        self.parallel_devices: tuple[str, ...] | None = None
         self.library = OutputLibrary(self.settings.output_dir)
 
     @property
@@ -308,7 +310,8 @@ class Engine:
         self.swap.release()
         report(JobStatus("loading"))
         loaded = time.perf_counter()
-        frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel)
+        frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel,
+                                       self.parallel_devices)
         cache = step_cache.StepCache(request.cache or "off", message=None if (request.cache or "off") == "off"
                                      else "Ran without a step cache: a job split over GPUs runs without one for now.")
         return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,

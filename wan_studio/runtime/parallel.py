@@ -39,9 +39,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run(request, settings, scratch: Path, report, cancel=None) -> tuple[object, dict]:
+def run(request, settings, scratch: Path, report, cancel=None, devices=None) -> tuple[object, dict]:
     """The frames of a prepared request made by `request.parallel` ranks, and what the recipe says.
-    The ranks read the same folders as this process (`settings`, flags included)."""
+    The ranks read the same folders as this process (`settings`, flags included). `devices`: the
+    GPUs of a pool's group (queue/pool.py seats) the ranks run on; None: this process's GPUs."""
     import numpy as np
 
     ranks = request.parallel
@@ -49,12 +50,13 @@ def run(request, settings, scratch: Path, report, cancel=None) -> tuple[object, 
     (folder / REQUEST_FILE).write_text(json.dumps({"request": request.to_dict(),
                                                    "preparation": request.preparation.to_dict()}))
     port = free_port()
+    pinned = {} if devices is None else group_environment(devices)
     processes = []
     for rank in range(ranks):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(ranks),
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "WAN_STUDIO_OUTPUT_DIR": str(settings.output_dir), "WAN_STUDIO_MODELS_DIR": str(settings.models_dir),
-               "WAN_STUDIO_TINY_MODELS_DIR": str(settings.tiny_models_dir)}
+               "WAN_STUDIO_TINY_MODELS_DIR": str(settings.tiny_models_dir), **pinned}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "wan_studio.runtime.rank", str(folder)], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -95,6 +97,15 @@ def run(request, settings, scratch: Path, report, cancel=None) -> tuple[object, 
         shutil.rmtree(folder, ignore_errors=True)
     account["seconds"] = round(time.perf_counter() - started, 3)
     return frames, account
+
+
+def group_environment(devices) -> dict:
+    """The ranks see exactly the group's GPUs (rank r on the r-th), numbered as nvidia-smi numbers
+    them; a group of the pool's CPU seats sees none."""
+    from wan_studio.queue.pool import is_cpu
+
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+            "CUDA_VISIBLE_DEVICES": ",".join(device for device in devices if not is_cpu(device))}
 
 
 def _keep_tail(stream, tail: list, keep: int = 20) -> None:
