@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import read_video, wait_for
 
 from tests.hub_fixtures import MiniHub
 from wan_studio import catalog
@@ -77,6 +77,65 @@ def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     with pytest.raises(ModelNotAvailable, match="Could not list Wan-AI/Wan2.1-T2V-1.3B-Diffusers on the Hugging Face Hub"):
         Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
+
+
+@pytest.fixture
+def hub_with_a_model(settings, tmp_path, monkeypatch):
+    """The stand-in Hub serving a real (Tiny) pipeline as Wan 2.1 T2V 1.3B, its largest file held
+    halfway until the test releases it."""
+    import huggingface_hub.constants as constants
+
+    from wan_studio import models
+
+    folder = models.resolve(catalog.get("tiny-t2v"), settings)
+    files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    server = MiniHub(files, hold_after=max(len(data) for data in files.values()) // 2)
+    cache = tmp_path / "hf-cache"
+    for name, value in (("HF_ENDPOINT", server.url), ("HF_HUB_CACHE", str(cache))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    try:
+        yield server
+    finally:
+        server.release()
+        server.close()
+
+
+def test_a_job_for_a_model_not_here_downloads_it_first_and_shows_its_bytes(hub_with_a_model, settings):
+    """A queued job whose model this machine lacks (a studio's first run of it, a cluster node
+    without it): the queue shows the download's bytes, then the job runs on the downloaded files."""
+    from ui import queue_page
+    from wan_studio.requests import T2VRequest
+    from wan_studio.runtime.studio import Studio
+
+    server = hub_with_a_model
+    studio = Studio(settings)
+    studio.start(stats_interval_s=0.5)
+    try:
+        job = studio.submit(T2VRequest(model="wan2.1-t2v-1.3b", prompt="a lighthouse", frames=9, width=64, height=64,
+                                       steps=2, seed=3))
+        rows = []
+
+        def downloading():
+            original = queue_page.get_studio
+            queue_page.get_studio = lambda _settings: studio
+            try:
+                rows[:] = [row for row in queue_page.queue_rows(settings, None) if row[0] == job.id]
+            finally:
+                queue_page.get_studio = original
+            return server.holding.is_set() and rows and rows[0][4].startswith("Downloading Wan 2.1 T2V 1.3B: ")
+
+        wait_for(downloading, "the queue to show the download")
+        assert rows[0][1] == "running" and " of " in rows[0][4]  # bytes so far, of the model's bytes
+        server.release()
+        final = studio.worker.wait(job.id, timeout=600)
+        assert final.state == "done", final.error_message
+        assert read_video(final.result_path)["count"] == 9
+    finally:
+        studio.stop()
 
 
 def test_the_settings_page_downloads_shows_progress_and_stops(hub, tmp_path, tiny_dir):

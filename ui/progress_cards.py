@@ -14,6 +14,10 @@ def progress_card(status) -> str:
     if status.state == "queued":
         where = f"position {status.position}" if status.position else "next"
         return f'<div class="progress-card" data-state="queued">Queued: {where} in line</div>'
+    if status.state == "downloading":  # a model this machine lacks, before the job loads it
+        bar = f'<progress value="{status.step}" max="{status.total}"></progress>' if status.total else ""
+        return (f'<div class="progress-card" data-state="downloading">{bar}'
+                f'<span class="progress-text">{html.escape(status.describe())}</span></div>')
     if status.state == "extracting":
         return (f'<div class="progress-card" data-state="extracting">'
                 f'<progress value="{status.step}" max="{status.total}"></progress>'

@@ -11,7 +11,7 @@ from ui.runtime import get_studio, owner_of
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
-QUEUE_HEADERS = ["job", "state", "position", "on", "mode", "model", "prompt", "result / message"]
+QUEUE_HEADERS = ["job", "state", "position", "on", "progress", "mode", "model", "prompt", "result / message"]
 
 
 @dataclass
@@ -57,11 +57,13 @@ def build_queue_page(visible: bool) -> QueuePage:
 def queue_rows(settings: Settings, owner: str | None) -> list[list]:
     from wan_studio.queue.job import request_summary
     from wan_studio.queue.pool import seat_label
+    from wan_studio.queue.status import status_of
 
     store = get_studio(settings).store
     # a result by its name: the folder it is kept in is the server's business, not every visitor's
     return [[j.id, j.state, store.queue_position(j.id) if j.state == "queued" else "",
-             seat_label(j.devices) if j.state == "running" else "", j.mode, j.model,
+             seat_label(j.devices) if j.state == "running" else "",
+             status_of(j).describe() if j.state == "running" and j.progress else "", j.mode, j.model,
              request_summary(j.request), Path(j.result_path).name if j.result_path else (j.error_message or "")]
             for j in store.list(owner=owner, history_limit=50)]
 

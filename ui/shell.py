@@ -108,7 +108,7 @@ PAGE_JS = """() => {
       if (generate) { event.preventDefault(); generate.click(); }
     } else if (event.key === 'Escape') {
       const panel = shownPanel();
-      const running = panel && panel.querySelector('.progress-card[data-state="running"], .progress-card[data-state="loading"], .progress-card[data-state="extracting"], .progress-card[data-state="queued"]');
+      const running = panel && panel.querySelector('.progress-card[data-state="running"], .progress-card[data-state="loading"], .progress-card[data-state="extracting"], .progress-card[data-state="queued"], .progress-card[data-state="downloading"], .progress-card[data-state="finishing"]');
       const stop = panel && panel.querySelector('[id$="-stop"]');
       if (running && stop) stop.click();
     }
@@ -150,7 +150,7 @@ PAGE_JS = """() => {
   const title = 'Wan Studio';
   let busy = false;
   new MutationObserver(() => {
-    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress, .progress-card[data-state="finishing"] progress')].find(visible);
+    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress, .progress-card[data-state="finishing"] progress, .progress-card[data-state="downloading"] progress')].find(visible);
     if (bar && bar.max > 0) {
       busy = true;
       document.title = '[' + Math.round(100 * bar.value / bar.max) + '%] ' + title;
@@ -159,7 +159,7 @@ PAGE_JS = """() => {
     const card = [...document.querySelectorAll('.progress-card')].find(visible);
     const state = card && card.dataset.state;
     // a job in flight, even one too quick to show a step: its end is told (title, notification, chime)
-    if (['queued', 'loading', 'running', 'extracting', 'finishing'].includes(state)) busy = true;
+    if (['queued', 'downloading', 'loading', 'running', 'extracting', 'finishing'].includes(state)) busy = true;
     if (busy && ['done', 'failed', 'stopped', 'refused'].includes(state)) {
       busy = false;
       document.title = (state === 'done' ? '[done] ' : '[' + state + '] ') + title;

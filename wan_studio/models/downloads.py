@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wan_studio.errors import ModelNotAvailable
+from wan_studio.errors import Cancelled, ModelNotAvailable
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 
@@ -176,3 +176,29 @@ class Downloads:
     def status(self, model_id: str) -> Download | None:
         with self._lock:
             return self._downloads.get(model_id)
+
+
+def fetch_for_job(record, settings, on_change, cancel=None, poll_s: float = 0.5) -> None:
+    """Download a model this machine lacks before a job loads it (its first job here, or a cluster
+    node without it), telling `on_change` where it is (a Download) about every `poll_s`; a set
+    `cancel` stops it, keeping the files already finished. Nothing to do for a model already here,
+    a Tiny one, or with automatic download off; where the Hub cannot be reached, loading the model
+    then says so, with the command that downloads it."""
+    from wan_studio import models
+
+    if record.is_tiny or not settings.auto_download or models.find_local(record, settings) is not None:
+        return
+    downloads = Downloads(poll_s)
+    try:
+        download = downloads.start(record)
+    except ModelNotAvailable:
+        return
+    while download.state == RUNNING:
+        on_change(download)
+        if cancel is not None and cancel.wait(poll_s):
+            downloads.stop(record.id)
+            raise Cancelled(f"Stopped by the user while {record.name} downloaded; nothing was saved, and the "
+                            f"files already finished are kept for the next try.")
+        if cancel is None:
+            time.sleep(poll_s)
+    on_change(download)

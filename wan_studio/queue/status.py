@@ -19,7 +19,7 @@ FINAL = frozenset({"done", "failed", "cancelled", "interrupted"})
 
 @dataclass(frozen=True)
 class JobStatus:
-    state: str  # queued | extracting | loading | running | finishing | saving | done | failed | cancelled | interrupted
+    state: str  # queued | downloading | extracting | loading | running | finishing | saving | done | failed | cancelled | interrupted
     job_id: str = ""
     position: int | None = None  # 1-based place in line while queued
     step: int = 0
@@ -46,6 +46,8 @@ class JobStatus:
         """One line for a terminal or a log."""
         if self.state == "queued":
             return f"Queued: position {self.position}" if self.position else "Queued"
+        if self.state == "downloading":  # the download's own words: bytes, speed, time left
+            return self.message or "Downloading the model"
         if self.state == "extracting":
             return f"Extracting {self.task}: {self.step}/{self.total} frames"
         if self.state == "finishing":

@@ -117,6 +117,7 @@ class Engine:
         started = time.perf_counter()
         choice = self.choose_plan(request)  # NoPlanFits says what would fit, before anything loads
         plan, messages, steps_down = choice.plan, list(choice.messages), []
+        self._fetch_model(record, report, cancel)
         # controls made from plain videos are written here, then copied with the result like any input
         made_dir = Path(tempfile.mkdtemp(prefix="extracting-", dir=self._scratch_root())) if request.controls_to_extract() else None
         try:
@@ -125,6 +126,16 @@ class Engine:
         finally:
             if made_dir is not None:
                 shutil.rmtree(made_dir, ignore_errors=True)
+
+    def _fetch_model(self, record, report, cancel) -> None:
+        """A model this machine lacks is downloaded first, its bytes shown as the job's progress."""
+        from wan_studio.models.downloads import fetch_for_job
+
+        def on_change(download):
+            report(JobStatus("downloading", step=download.done_bytes // 2**20, total=download.total_bytes // 2**20,
+                             message=download.describe()))
+
+        fetch_for_job(record, self.settings, on_change, cancel)
 
     def _scratch_root(self) -> Path:
         root = self.library.root / ".scratch"
