@@ -31,6 +31,9 @@ def parse_args(argv=None):
                                        "(default: config.json; one GPU)")
     parser.add_argument("--ray", help="run jobs on the workers of a Ray cluster: its address (host:port), or auto "
                                       "(the cluster this machine joined with `ray start`)")
+    parser.add_argument("--memory-limit", type=float, metavar="GIB",
+                        help="use at most this much GPU memory (GiB), leaving the rest to other programs "
+                             "(default: config.json memory_limit_gb; all of it)")
     return parser.parse_args(argv)
 
 
@@ -41,7 +44,8 @@ def serve(args):
 
     host = "0.0.0.0" if args.listen else args.host
     settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
-                             max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray)
+                             max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray,
+                             memory_limit_gb=args.memory_limit)
     if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up
         from wan_studio.errors import StudioError
         from wan_studio.queue.pool import check_gpus, parse_gpus

@@ -81,6 +81,67 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
     assert copied.is_file()  # its input copy came back with it
 
 
+@pytest.fixture
+def three_nodes(settings, tmp_path, monkeypatch):
+    """Three Ray nodes on this machine, each with the settings of its own machine: one with 1 GiB
+    to give, one with 3 GiB and the Tiny models built, one with 4 GiB and no model yet."""
+    import ray
+    import ray._private.ray_constants as ray_constants
+    from ray.cluster_utils import Cluster
+
+    from wan_studio import catalog, models
+
+    monkeypatch.setenv(LOOPBACK_ONLY, "0")
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    models.resolve(catalog.get("tiny-t2v"), settings)  # built in this test's Tiny folder
+    common = {key: os.environ[key] for key in ("WAN_STUDIO_MODELS_DIR", "HF_HUB_OFFLINE", LOOPBACK_ONLY)}
+    cluster = Cluster()
+    for limit, tiny in (("1", settings.tiny_models_dir), ("3", settings.tiny_models_dir), ("4", tmp_path / "bare")):
+        cluster.add_node(num_cpus=1, env_vars={**common, "WAN_STUDIO_MEMORY_LIMIT_GB": limit,
+                                               "WAN_STUDIO_TINY_MODELS_DIR": str(tiny)})
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_each_job_goes_to_a_node_it_fits_one_with_its_model_first(settings, three_nodes):
+    from wan_studio.queue.cluster import ClusterDispatcher
+    from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.library import OutputLibrary
+
+    store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
+    library = OutputLibrary(settings.output_dir)
+    jobs = [store.add(T2VRequest(model="tiny-t2v", prompt=f"shot {k}", frames=9, width=64, height=64, steps=4,
+                                 seed=k)) for k in range(3)]
+    too_big = store.add(T2VRequest(model="wan2.1-t2v-14b", prompt="a city at night", frames=81, width=1280,
+                                   height=720, seed=1))
+    split = store.add(T2VRequest(model="tiny-t2v", prompt="split", frames=9, width=64, height=64, seed=1, parallel=2))
+    dispatcher = ClusterDispatcher(store, library, poll_s=0.1)
+    dispatcher.start()
+    try:
+        wait_for(lambda: all(store.get(job.id).is_final for job in [*jobs, too_big, split]), "the five jobs")
+    finally:
+        dispatcher.stop()
+    assert len(dispatcher.runners) == 3  # one worker a node
+    done = [store.get(job.id) for job in jobs]
+    assert [job.state for job in done] == ["done"] * 3, [job.error_message for job in done]
+    ran_on = [library.get(job.result_id).recipe["memory"]["machine"] for job in done]
+    assert ran_on[0] == "CPU (3 GiB RAM)"  # the node with the model, though the one without was free too
+    assert "CPU (1 GiB RAM)" not in ran_on  # never on the node the job does not fit
+    refused = store.get(too_big.id)
+    assert refused.state == "failed" and refused.error_message.startswith("No worker of the cluster can run this job.")
+    for node in ("CPU (1 GiB RAM)) offers 0.0 GiB", "CPU (3 GiB RAM)) offers 0.8 GiB", "CPU (4 GiB RAM)) offers"):
+        assert node.split(")) ")[0] in refused.error_message
+    assert "Wan 2.1 T2V 14B at 1280x720, 81 frames needs about 36.5 GiB even with the Minimum plan" in \
+        refused.error_message
+    refused = store.get(split.id)
+    assert refused.state == "failed" and ("a cluster worker has one GPU, and this job is split over 2: run it in a "
+                                          "studio on one machine (--gpus)") in refused.error_message
+
+
 def test_a_cluster_address_that_does_not_answer_is_named(settings):
     from wan_studio.queue.cluster import connect
 

@@ -40,6 +40,9 @@ class Settings:
     enhancer_timeout_s: float = 20.0
     max_video_seconds: float = 60.0  # the longest video a request may ask for (made in windows)
     gpus: str = ""  # "0,1,3", "all" or "cpu,cpu": one worker process per device (queue/pool.py); "": one in-process worker
+    # use at most this much of the GPU's memory (GiB; RAM on a machine without one): room left for other
+    # programs, or a cluster node's share; 0: all of it
+    memory_limit_gb: float = 0.0
     ray_address: str = ""  # a Ray cluster whose workers run the queue's jobs (queue/cluster.py): host:port or auto
 
 
@@ -91,7 +94,20 @@ def load_settings(**flags) -> Settings:
         max_video_seconds=float(pick("max_video_seconds", 60.0)),
         gpus=_as_list_text(pick("gpus", "")),
         ray_address=str(pick("ray_address", "") or ""),
+        memory_limit_gb=_memory_limit(pick("memory_limit_gb", 0.0)),
     )
+
+
+def _memory_limit(value) -> float:
+    from wan_studio.errors import StudioError
+
+    try:
+        limit = float(value or 0)
+    except ValueError:
+        limit = -1.0
+    if limit < 0:
+        raise StudioError(f"memory_limit_gb must be a number of GiB (0: no limit); got {value!r}.")
+    return limit
 
 
 def _as_list_text(value) -> str:

@@ -65,7 +65,7 @@ def add_plan_parser(sub) -> None:
     plan.add_argument("--json", action="store_true")
 
 
-def machine_from_args(args):
+def machine_from_args(args, settings=None):
     from wan_studio.backend import detect
     from wan_studio.memory.plans import machine_from_backend, simulated_machine
 
@@ -73,8 +73,8 @@ def machine_from_args(args):
         from wan_studio.memory.fit import machine_of
 
         return machine_of(args.gpu, memory_gib(args.vram) if args.vram else None)
-    if args.backend is None:
-        return machine_from_backend(detect())
+    if args.backend is None:  # this machine, as far as the memory limit lets the studio use it
+        return machine_from_backend(detect(), settings.memory_limit_gb if settings is not None else 0.0)
     return simulated_machine(
         args.backend, memory_gib(args.vram) if args.vram else None, capability(args.capability),
         memory_gib(args.ram) if args.ram else None,
@@ -116,7 +116,7 @@ def cmd_plan(args, settings) -> int:
             write_readme_table(table)
         print(table)
         return 0
-    machine = machine_from_args(args)
+    machine = machine_from_args(args, settings)
     if not args.model:
         raise StudioError("Say which checkpoint: --model ID (see `python -m wan_studio models`), or --table.")
     record = catalog.get(args.model)

@@ -93,7 +93,7 @@ def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str
     plan = ladder(machine, record)[-1]
     head = (f"{record.name} at {want.width}x{want.height}, {want.frames} frames needs about "
             f"{smallest.peak_gb:.1f} GiB even with the {plan.label} plan; {machine.describe()} offers "
-            f"{smallest.budget_gb(machine):.1f} GiB.")
+            f"{max(0.0, smallest.budget_gb(machine)):.1f} GiB.")
     options = []
     frames = want.frames
     while frames > record.frames_min and record.frame_rule == "4k+1":

@@ -98,16 +98,19 @@ def simulated_machine(backend: str, vram_gb: float | None = None, capability: tu
     return Machine("cuda", vram_gb, ram_gb or max(32.0, 2 * vram_gb), name or "", capability or (8, 9))
 
 
-def machine_from_backend(backend) -> Machine:
-    """The machine at hand, from `wan_studio.backend.Backend` plus the RAM psutil reports."""
+def machine_from_backend(backend, limit_gb: float = 0.0) -> Machine:
+    """The machine at hand, from `wan_studio.backend.Backend` plus the RAM psutil reports; with a
+    memory limit (the memory_limit_gb setting), no more of the device's memory than that."""
     import psutil
 
     ram = psutil.virtual_memory().total / 2**30
     if backend.kind == "zerogpu":
         return Machine("zerogpu", ZEROGPU_GB["large"], ram, backend.name, (12, 0), "large")
     if backend.kind == "cpu":
+        ram = min(ram, limit_gb) if limit_gb else ram
         return Machine("cpu", ram, ram, backend.name)
-    return Machine(backend.kind, backend.total_memory_gb or 8.0, ram, backend.name, backend.capability)
+    memory = backend.total_memory_gb or 8.0
+    return Machine(backend.kind, min(memory, limit_gb) if limit_gb else memory, ram, backend.name, backend.capability)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from wan_studio.errors import Cancelled, StudioError
+from wan_studio.errors import Cancelled, ModelNotAvailable, StudioError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _runner_class():
     """The worker actor, defined on first use so Ray loads only when a cluster is asked for."""
     import ray
 
-    @ray.remote(max_concurrency=3)  # run, and progress and stop while it runs
+    @ray.remote(max_concurrency=4)  # run, and progress, stop and offers while it runs
     class JobRunner:
         def __init__(self):
             import dataclasses
@@ -103,6 +103,29 @@ def _runner_class():
 
                 shutil.rmtree(folder, ignore_errors=True)  # the job's inputs: the head keeps its own copies
 
+        def offer(self, request: dict, preparation: dict | None) -> dict:
+            """Whether this worker can run the job: its memory plan fits this node's GPU (as the
+            node's settings let it use it), and whether the node has the model already."""
+            import ray
+
+            from wan_studio import models
+            from wan_studio.requests import FinishingRequest, request_from_dict
+
+            where = f"{ray.util.get_node_ip_address()} ({self.engine.machine.describe()})"
+            typed = request_from_dict(request, preparation)
+            if isinstance(typed, FinishingRequest):
+                return {"fits": True, "where": where, "has_model": True}
+            if typed.parallel > 1:
+                return {"fits": False, "where": where, "has_model": False,
+                        "why": f"a cluster worker has one GPU, and this job is split over {typed.parallel}: run it "
+                               f"in a studio on one machine (--gpus), or with GPUs for this job 1"}
+            try:
+                self.engine.choose_plan(typed)
+            except StudioError as exc:  # NoPlanFits: what it needs, against what this node has
+                return {"fits": False, "where": where, "has_model": False, "why": str(exc).splitlines()[0]}
+            return {"fits": True, "where": where,
+                    "has_model": models.find_local(typed.checkpoint, self.engine.settings) is not None}
+
         def _progress(self, status) -> None:
             self.status = status
 
@@ -132,6 +155,8 @@ class ClusterDispatcher:
         self.busy: dict[int, _Busy] = {}  # runner index -> its job
         self.replaced = 0
         self._deaths: dict[str, int] = {}
+        self._offers: dict[str, dict[int, dict]] = {}  # job id -> runner index -> its offer (JobRunner.offer)
+        self._unable: dict[str, set[int]] = {}  # job id -> runners that could not get its model
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -192,18 +217,56 @@ class ClusterDispatcher:
                     self.store.mark_failed(busy.job_id, exc, "")
             else:
                 self._follow(index, busy)
-        for index in range(len(self.runners)):
-            if index in self.busy:
+        idle = [index for index in range(len(self.runners)) if index not in self.busy]
+        held: set[int] = set()  # workers kept for an earlier job that only they can run
+        for job in self.store.list(states=["queued"]) if idle else ():
+            offers = self._offers_for(job)
+            able = {index for index, offer in offers.items()
+                    if offer["fits"] and index not in self._unable.get(job.id, set())}
+            if not able:
+                if len(offers) == len(self.runners):  # every worker said no: why, node by node
+                    self._refuse(job, offers)
                 continue
-            job = self.store.claim()
-            if job is None:
-                break
+            free = [index for index in idle if index in able and index not in held]
+            if not free:
+                held |= able  # they take nothing after it, so it runs on the first of them to finish
+                continue
+            index = min(free, key=lambda i: (not offers[i]["has_model"], i))  # a node with the model first
+            try:
+                self.store.claim(job.id)
+            except StudioError:  # stopped or removed meanwhile
+                continue
             try:
                 future = self.runners[index].run.remote(job.request, job.prepared, _input_bytes(job.typed_request()))
             except Exception as exc:  # its inputs unreadable, Ray refusing: the job fails, the queue goes on
                 self.store.mark_failed(job.id, exc, "")
                 continue
             self.busy[index] = _Busy(job.id, future)
+            idle.remove(index)
+            if not idle:
+                break
+
+    def _offers_for(self, job) -> dict[int, dict]:
+        """Each worker's offer for the job, asked once (a worker busy with another job answers too)."""
+        import ray
+
+        offers = self._offers.setdefault(job.id, {})
+        asked = {index: runner.offer.remote(job.request, job.prepared) for index, runner in enumerate(self.runners)
+                 if index not in offers}
+        for index, future in asked.items():
+            try:
+                offers[index] = ray.get(future, timeout=120)
+            except Exception:  # a worker that died or is still starting: asked again next time
+                log.warning("cluster worker %d did not answer for job %s", index, job.id)
+        return offers
+
+    def _refuse(self, job, offers: dict[int, dict]) -> None:
+        reasons = sorted({f"{offer['where']}: {offer.get('why') or 'could not get the model'}"
+                          for offer in offers.values()})
+        self.store.claim(job.id)
+        self.store.mark_failed(job.id, StudioError("No worker of the cluster can run this job. "
+                                                   + "; ".join(reasons) + "."), "")
+        self._offers.pop(job.id, None)
 
     def _follow(self, index: int, busy: _Busy) -> None:
         """The running job's progress into the queue, and a Stop asked there out to its worker."""
@@ -226,6 +289,8 @@ class ClusterDispatcher:
             files = ray.get(busy.future)
         except RayActorError:
             self.runners[index] = self._new_runner()  # a fresh worker in its place
+            for offers in self._offers.values():
+                offers.pop(index, None)  # the new one is asked afresh
             self.replaced += 1
             deaths = self._deaths[busy.job_id] = self._deaths.get(busy.job_id, 0) + 1
             if deaths == 1:
@@ -238,11 +303,21 @@ class ClusterDispatcher:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             if isinstance(cause, Cancelled):
                 self.store.mark_cancelled(busy.job_id)
+            elif isinstance(cause, ModelNotAvailable) and self._another_could_run(busy.job_id, index):
+                # this node could not get the model (no Hub, no copy): skipped for this job
+                self.store.requeue_at_head(busy.job_id, f"Its model could not be had on a cluster node "
+                                                        f"({str(cause).splitlines()[0]}); tried on another.")
             else:
                 self.store.mark_failed(busy.job_id, cause, str(exc))
             return
+        self._offers.pop(busy.job_id, None)
         result = self.library.adopt(files)
         self.store.mark_done(busy.job_id, result)
+
+    def _another_could_run(self, job_id: str, index: int) -> bool:
+        unable = self._unable.setdefault(job_id, set())
+        unable.add(index)
+        return any(offer["fits"] and other not in unable for other, offer in self._offers.get(job_id, {}).items())
 
 
 def _input_bytes(request) -> dict[str, list[tuple[str, bytes]]]:

@@ -57,6 +57,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def limit_gpu_memory(backend, machine) -> None:
+    """A memory limit holds on CUDA too: PyTorch's allocator refuses more than the plan was made for."""
+    if backend.kind != "cuda" or not backend.total_memory_gb or machine.memory_gb >= backend.total_memory_gb:
+        return
+    import torch
+
+    torch.cuda.set_per_process_memory_fraction(machine.memory_gb / backend.total_memory_gb)
+
+
 class Engine:
     def __init__(self, settings: Settings | None = None, backend=None, previews: bool = True):
         self.settings = settings or load_settings()
@@ -74,7 +83,8 @@ class Engine:
         from wan_studio.memory.plans import machine_from_backend
 
         if self._machine is None:
-            self._machine = machine_from_backend(self.swap.backend)
+            self._machine = machine_from_backend(self.swap.backend, self.settings.memory_limit_gb)
+            limit_gpu_memory(self.swap.backend, self._machine)
         return self._machine
 
     def choose_plan(self, request: GenerationRequest):

@@ -89,7 +89,7 @@ def run(folder: Path) -> None:
     from wan_studio.memory.plans import machine_from_backend
     from wan_studio.queue.status import JobStatus
     from wan_studio.requests import request_from_dict
-    from wan_studio.runtime.engine import attention_of
+    from wan_studio.runtime.engine import attention_of, limit_gpu_memory
     from wan_studio.runtime.swap import SwapManager
     from wan_studio.settings import load_settings
 
@@ -109,7 +109,9 @@ def run(folder: Path) -> None:
         swap = SwapManager(settings)
         record, wrapper = request.checkpoint, pipelines.wrapper_for(request.mode)
         pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
-        choice = choose(record, request, machine_from_backend(swap.backend), pinned, attention_of(request, settings))
+        machine = machine_from_backend(swap.backend, settings.memory_limit_gb)
+        limit_gpu_memory(swap.backend, machine)
+        choice = choose(record, request, machine, pinned, attention_of(request, settings))
         pipe = swap.activate(record, pipelines.pipeline_mode(wrapper, request), choice.plan)
         lora_apply.prepare(pipe, request, record)
         notes = split_transformers(pipe, world)
