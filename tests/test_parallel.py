@@ -81,6 +81,56 @@ def test_without_a_gpu_per_rank_the_job_says_so(engine, monkeypatch):
         engine.generate(request)
 
 
+def test_one_job_across_two_machines_with_torchrun_one_command_each(settings, tmp_path, capsys, cpu_ranks):
+    """torchrun on each machine (here two, both on 127.0.0.1, each with its own output folder), each
+    running `generate`: the job is split over both, and the first machine keeps the result."""
+    import subprocess
+    import sys
+
+    from wan_studio.runtime.parallel import free_port
+
+    argv = ["--mode", "t2v", "--model", "tiny-t2v", "--prompt", "a boat at dawn", "--frames", "9", "--size", "64x64",
+            "--steps", "3", "--seed", "7"]
+    from wan_studio import catalog, models
+
+    models.resolve(catalog.get("tiny-t2v"), settings)  # as each machine would have it
+    port = free_port()
+    machines = []
+    for node in (0, 1):
+        env = {**os.environ, "WAN_STUDIO_OUTPUT_DIR": str(tmp_path / f"machine-{node}")}
+        machines.append(subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--node-rank",
+             str(node), "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "wan_studio", "generate",
+             *argv, "--parallel", "2", "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True))
+    outputs = [machine.communicate(timeout=600) for machine in machines]
+    assert [machine.returncode for machine in machines] == [0, 0], [err[-2000:] for _, err in outputs]
+    kept = Path(outputs[0][0].strip())
+    assert kept.parent == tmp_path / "machine-0" and outputs[1][0].strip() == ""  # rank 0's machine keeps it
+    assert not (tmp_path / "machine-1").exists() or not list((tmp_path / "machine-1").glob("*.mp4"))
+    one = _generate(capsys, argv)
+    difference = np.abs(read_video(one)["frames"].astype(int) - read_video(kept)["frames"].astype(int)).max()
+    assert difference <= 2
+    import json
+
+    assert json.loads(kept.with_suffix(".json").read_text())["parallel"]["ranks"] == 2
+
+
+def test_under_torchrun_the_ranks_and_the_seed_must_agree(settings, monkeypatch, capsys):
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    for name, value in (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")):
+        monkeypatch.setenv(name, value)
+    argv = ["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--frames", "9", "--size", "64x64"]
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert cli_main([*argv, "--seed", "1", "--parallel", "2"]) == 2
+    assert ("error: Under torchrun, --parallel must be the number of ranks it starts (4: --nnodes x "
+            "--nproc-per-node); got --parallel 2.") in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli_main([*argv, "--parallel", "2"]) == 2
+    assert "error: Under torchrun, give --seed: every machine must start from the same noise." in \
+        capsys.readouterr().err
+
+
 @pytest.mark.parametrize("build, message", [
     (lambda m: T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, parallel=3),
      "Tiny T2V (random weights) has 2 attention heads, which do not split over 3 GPUs"),

@@ -173,6 +173,12 @@ def cmd_generate(args, settings) -> int:
         return 0
     for message in request.preset_messages:
         print(f"note: {message}", file=sys.stderr)
+    from wan_studio.runtime.parallel import torchrun_rank
+
+    if torchrun_rank() is not None:
+        from wan_studio.cli.jobs import run_as_rank
+
+        return run_as_rank(request, settings, args.quiet, seed_given=args.seed is not None)
     from wan_studio.cli.jobs import run_and_print
 
     return run_and_print(request, settings, args.quiet)

@@ -84,3 +84,28 @@ def run_and_print(request, settings, quiet: bool = False) -> int:
         print(f"note: {message}", file=sys.stderr)
     print(job.result_path)
     return 0
+
+
+def run_as_rank(request, settings, quiet: bool = False, seed_given: bool = True) -> int:
+    """`generate` as one rank of a job split across machines (torchrun, one command per machine):
+    no queue (every rank runs the same call at once); rank 0 saves the result and prints its path."""
+    import os
+
+    from wan_studio.runtime.engine import Engine
+
+    world = int(os.environ["WORLD_SIZE"])
+    quiet = quiet or int(os.environ["RANK"]) != 0  # rank 0 speaks for the job
+    if request.parallel != world:
+        raise StudioError(f"Under torchrun, --parallel must be the number of ranks it starts ({world}: --nnodes x "
+                          f"--nproc-per-node); got --parallel {request.parallel}.")
+    if not seed_given:  # each machine would draw its own noise
+        raise StudioError("Under torchrun, give --seed: every machine must start from the same noise.")
+
+    def show(progress):
+        if not quiet:
+            print(f"\r{progress.describe():<60}", end="" if progress.stage == "denoising" else "\n", file=sys.stderr)
+
+    result = Engine(settings, previews=False).generate(request, on_progress=show)
+    if result is not None:
+        print(result.media)
+    return 0

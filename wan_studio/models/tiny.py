@@ -322,7 +322,9 @@ def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
         built = _SavedTogether(*build_annotator(record)) if isinstance(record, Annotator) else build_pipeline(record)
         built.save_pretrained(staging)
         (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
-        if folder.exists():
+        if is_built(folder):  # another process finished first and may be loading it: keep its copy
+            return folder
+        if folder.exists():  # a broken one (a build cut short)
             shutil.rmtree(folder, ignore_errors=True)
         try:
             os.replace(staging, folder)

@@ -34,6 +34,7 @@ from wan_studio.media.previews import latent_preview
 from wan_studio.memory import step_cache
 from wan_studio.queue.status import JobStatus
 from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
+from wan_studio.runtime.parallel import torchrun_rank
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings, load_settings
 from wan_studio.runtime.swap import SwapManager
@@ -181,6 +182,8 @@ class Engine:
                 plan = smaller
         generated = time.perf_counter()
         total = timings["total"]
+        if timings.get("parallel") and torchrun_rank() not in (None, 0):
+            return None  # one job across machines (torchrun): rank 0 keeps the result
 
         # save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
         report(JobStatus("saving", step=total, total=total, elapsed_s=generated - timings["loaded_at"]))
@@ -331,8 +334,14 @@ class Engine:
         self.swap.release()
         report(JobStatus("loading"))
         loaded = time.perf_counter()
-        frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel,
-                                       self.parallel_devices)
+        rank = torchrun_rank()
+        if rank is not None:  # torchrun started this process as one rank: it runs its share here
+            from wan_studio.runtime.rank import run_group
+
+            frames, account = run_group(request, self.settings, report if rank == 0 else None)
+        else:
+            frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel,
+                                           self.parallel_devices)
         cache = step_cache.StepCache(request.cache or "off", message=None if (request.cache or "off") == "off"
                                      else "Ran without a step cache: a job split over GPUs runs without one for now.")
         return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,

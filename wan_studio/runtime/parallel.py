@@ -33,6 +33,12 @@ class RankFailed(StudioError):
     """A rank of a parallel job stopped; the others were ended."""
 
 
+def torchrun_rank() -> int | None:
+    """This process's rank when torchrun started it (a job split across machines: `generate` is then
+    one rank of it, and rank 0 keeps the result); None otherwise."""
+    return int(os.environ["RANK"]) if os.environ.get("TORCHELASTIC_RUN_ID") and "RANK" in os.environ else None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

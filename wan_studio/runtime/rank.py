@@ -1,5 +1,7 @@
-"""One rank of a parallel job (runtime/parallel.py): `python -m wan_studio.runtime.rank FOLDER`,
-with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+"""One rank of a parallel job: `python -m wan_studio.runtime.rank FOLDER`, started by the engine
+on one machine (runtime/parallel.py), or `generate` itself under torchrun, one command per machine
+(run_group); either way with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR,
+MASTER_PORT).
 
 Each rank loads the pipeline on its GPU with the memory plan chosen for that GPU, splits its
 transformer(s) with diffusers' context parallelism (Ulysses over all ranks) and runs the same call
@@ -30,12 +32,16 @@ def vace_plan(model) -> dict:
 
 
 def _check_devices(world: int) -> bool:
-    """True on CUDA (one GPU per rank, checked); False where the ranks share the CPU over gloo."""
+    """True on CUDA (one GPU per rank of this machine, checked); False where the ranks share the CPU
+    over gloo."""
     import torch
 
+    here = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # torchrun: the ranks on this machine
     if torch.cuda.is_available():
-        if torch.cuda.device_count() < world:
-            raise StudioError(f"--parallel {world} needs {world} GPUs; this machine has {torch.cuda.device_count()}.")
+        if torch.cuda.device_count() < here:
+            where = "this machine" if here == world else f"this machine's {here} ranks"
+            raise StudioError(f"--parallel {world} needs a GPU for each of {where}; it has "
+                              f"{torch.cuda.device_count()}.")
         return True
     if torch.accelerator.device_count() == 0:  # diffusers places rank r on accelerator r % count
         raise StudioError(f"--parallel {world} needs a GPU per rank; this machine has none.")
@@ -78,8 +84,10 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="wan-studio-rank-parent", daemon=True).start()
 
 
-def run(folder: Path) -> None:
-    import numpy as np
+def run_group(request, settings, report=None) -> tuple[object, dict]:
+    """This process's share of a split job, in the group torch.distributed forms from the
+    environment (ours, or torchrun's across machines): the frames, made on every rank, and what the
+    recipe says. `report` (rank 0's) hears each step."""
     import torch.distributed as dist
 
     import pipelines
@@ -88,13 +96,10 @@ def run(folder: Path) -> None:
     from wan_studio.memory.choose import choose
     from wan_studio.memory.plans import machine_from_backend
     from wan_studio.queue.status import JobStatus
-    from wan_studio.requests import request_from_dict
     from wan_studio.runtime.engine import attention_of, limit_gpu_memory
     from wan_studio.runtime.swap import SwapManager
-    from wan_studio.settings import load_settings
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    _end_with_parent()
     cuda = _check_devices(world)
     import_ml()
     if cuda:
@@ -103,9 +108,6 @@ def run(folder: Path) -> None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)))
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
-        data = json.loads((folder / REQUEST_FILE).read_text())
-        request = request_from_dict(data["request"], data["preparation"])
-        settings = load_settings()
         swap = SwapManager(settings)
         record, wrapper = request.checkpoint, pipelines.wrapper_for(request.mode)
         pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
@@ -120,21 +122,39 @@ def run(folder: Path) -> None:
 
         def on_step_end(pipe_, step, timestep, callback_kwargs):
             steps[0] += 1
-            if rank == 0:
+            if report is not None:
                 elapsed = time.perf_counter() - started
-                status = JobStatus("running", step=steps[0], total=total, elapsed_s=round(elapsed, 3),
-                                   remaining_s=round(elapsed / steps[0] * (total - steps[0]), 1))
-                print(PROGRESS_PREFIX + json.dumps(status.as_dict()), flush=True)
+                report(JobStatus("running", step=steps[0], total=total, elapsed_s=round(elapsed, 3),
+                                 remaining_s=round(elapsed / steps[0] * (total - steps[0]), 1)))
             return callback_kwargs
 
         frames = wrapper.run(pipe, request, record, on_step_end)
-        if rank == 0:
-            np.save(folder / FRAMES_FILE, np.asarray(frames))
-            (folder / "account.json").write_text(json.dumps({
-                "ranks": world, "split": "ulysses", "backend": "nccl" if cuda else "gloo",
-                "plan": choice.plan.name, "notes": notes}))
+        return frames, {"ranks": world, "split": "ulysses", "backend": "nccl" if cuda else "gloo",
+                        "plan": choice.plan.name, "notes": notes}
     finally:
         dist.destroy_process_group()
+
+
+def run(folder: Path) -> None:
+    """A rank the engine started (runtime/parallel.py): the request from the folder; rank 0 reports
+    the steps on its stdout and writes the frames there."""
+    import numpy as np
+
+    from wan_studio.requests import request_from_dict
+    from wan_studio.settings import load_settings
+
+    _end_with_parent()
+    data = json.loads((folder / REQUEST_FILE).read_text())
+    request = request_from_dict(data["request"], data["preparation"])
+    first = int(os.environ["RANK"]) == 0
+
+    def report(status):
+        print(PROGRESS_PREFIX + json.dumps(status.as_dict()), flush=True)
+
+    frames, account = run_group(request, load_settings(), report if first else None)
+    if first:
+        np.save(folder / FRAMES_FILE, np.asarray(frames))
+        (folder / "account.json").write_text(json.dumps(account))
 
 
 def main(argv: list[str] | None = None) -> int:
