@@ -175,3 +175,50 @@ def test_the_cost_line_predicts_a_split_and_offers_one_on_a_machine_with_gpus_to
     pcie = parallel_seconds(est, request.checkpoint, request, choice.plan, machine, 2)
     assert free_link < pcie < est.seconds
     assert parallel_seconds(est, request.checkpoint, request, choice.plan, machine, 4) < pcie
+
+
+def _nvml_with_links(active: int, speed_mbps: int):
+    """NVML as it answers on a machine whose GPU 0 has `active` NVLink links (a stand-in: no GPU here)."""
+    from types import SimpleNamespace
+
+    class NVMLError(Exception):
+        pass
+
+    def link_state(handle, link):
+        if link >= 18:
+            raise NVMLError("invalid link")
+        return 1 if link < active else 0
+
+    field = SimpleNamespace(nvmlReturn=0, value=SimpleNamespace(uiVal=speed_mbps))
+    return SimpleNamespace(NVMLError=NVMLError, NVML_NVLINK_MAX_LINKS=18, NVML_FEATURE_ENABLED=1,
+                           NVML_FI_DEV_NVLINK_SPEED_MBPS_COMMON=90, nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+                           nvmlDeviceGetCount=lambda: 4, nvmlDeviceGetHandleByIndex=lambda index: index,
+                           nvmlDeviceGetNvLinkState=link_state, nvmlDeviceGetFieldValues=lambda handle, ids: [field])
+
+
+def test_nvlink_between_the_gpus_shortens_the_predicted_split(monkeypatch):
+    import sys
+
+    from wan_studio.memory.choose import cost_line
+    from wan_studio.memory.plans import simulated_machine
+    from wan_studio.queue import pool
+
+    machine = simulated_machine("cuda", 80, (9, 0), name="H100")
+    request = T2VRequest(model="wan2.1-t2v-14b", prompt="x", seed=1).prepare()  # 81 frames at 1280x720
+
+    def offered_minutes(nvml) -> float:
+        monkeypatch.setitem(sys.modules, "pynvml", nvml)
+        pool.gpu_link_gb_s.cache_clear()
+        line = cost_line(request, machine, attention="native", gpus=4)
+        found = re.search(r" · on 4 GPUs about (\d+) min \(--parallel 4\)$", line)
+        assert found, line
+        return int(found.group(1))
+
+    try:
+        over_pcie = offered_minutes(_nvml_with_links(0, 0))
+        assert pool.gpu_link_gb_s() is None  # no active link: the GPUs talk over PCIe
+        over_nvlink = offered_minutes(_nvml_with_links(18, 25000))
+        assert pool.gpu_link_gb_s() == 450.0  # an H100's 18 links at 25 GB/s each way
+    finally:
+        pool.gpu_link_gb_s.cache_clear()
+    assert over_nvlink < over_pcie

@@ -133,7 +133,8 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
         return f"{head} · does not fit: {exc}"
     est = choice.estimate
     split = getattr(request, "parallel", 1)
-    seconds_run = parallel_seconds(est, record, request, choice.plan, choice.machine, split) if split > 1 else est.seconds
+    seconds_run = (parallel_seconds(est, record, request, choice.plan, choice.machine, split, _link(choice.machine))
+                   if split > 1 else est.seconds)
     took = "under a second" if seconds_run < 1 else f"about {_duration(seconds_run)}"
     line = f"{head} · {took} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
     if choice.plan.attention != "native":
@@ -154,6 +155,15 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     return line
 
 
+def _link(machine) -> float | None:
+    """NVLink's GB/s between this machine's GPUs, where it joins them; None: PCIe (the model's default)."""
+    if machine.kind != "cuda":
+        return None
+    from wan_studio.queue.pool import gpu_link_gb_s
+
+    return gpu_link_gb_s()
+
+
 OFFER_AFTER_S = 300  # a job shorter than this is not worth the split's start-up
 
 
@@ -171,7 +181,8 @@ def _parallel_offer(request, record, choice, gpus: int | None) -> str:
         return ""
     cfg = transformer_config(record)
     tokens, _ = latent_geometry(record, shape_of(request))
-    options = [(parallel_seconds(est, record, request, choice.plan, choice.machine, n), n) for n in range(2, gpus + 1)
+    link = _link(choice.machine)
+    options = [(parallel_seconds(est, record, request, choice.plan, choice.machine, n, link), n) for n in range(2, gpus + 1)
                if cfg["num_attention_heads"] % n == 0 and tokens % n == 0]
     if not options:
         return ""

@@ -424,7 +424,7 @@ def parallel_seconds(est: Estimate, record: Checkpoint, request, plan: Plan, mac
     """The run's seconds split over `ranks` GPUs with Ulysses: the transformer's work divides by the
     ranks, and each attention layer of each forward adds four all-to-alls (q, k, v and the output),
     each sending (ranks - 1)/ranks of a rank's 1/ranks share of the tokens over the GPUs' link
-    (PCIe by default: the calibration's `pcie_gb_s`; NVLink is several times faster). Decoding, the
+    (PCIe by default: the calibration's `pcie_gb_s`; with NVLink, its GB/s: queue/pool.gpu_link_gb_s). Decoding, the
     text encoder and loading run on every rank as on one. A model of the split, not measured."""
     if ranks <= 1:
         return est.seconds
