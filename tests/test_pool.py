@@ -80,6 +80,15 @@ def test_two_workers_run_ten_jobs_each_once_two_at_a_time(pooled_studio):
         most = max(most, running)
     assert most == 2  # two at a time, never more
     assert seen_on <= {"CPU"} and seen_on
+    # Unload (Settings): the models live in the worker processes, so idle ones start afresh
+    before = {worker.process.pid for worker in studio.pool.workers}
+    assert studio.unload_models() == "Models unloaded: 2 idle worker(s) started afresh, their memory freed."
+    assert not before & {worker.process.pid for worker in studio.pool.workers}
+    assert [worker.starts for worker in studio.pool.workers] == [1, 1] and not any(w.log for w in studio.pool.workers)
+    wait_for(studio.pool.ready, "the fresh workers")
+    after = studio.store.get(studio.submit(_shot(10)).id)
+    wait_for(lambda: studio.store.get(after.id).is_final, "a job on the fresh workers")
+    assert studio.store.get(after.id).state == "done"
 
 
 def queue_page_rows(studio, queue_page):

@@ -131,3 +131,15 @@ def test_the_queue_page_names_results_without_the_servers_folders(settings, monk
         assert str(settings.output_dir) not in repr(rows) and "/" not in rows[0][-1]
     finally:
         studio.stop()
+
+
+def test_unload_frees_the_model_the_studios_worker_holds(settings):
+    studio = Studio(settings)
+    studio.start(stats_interval_s=0.5)
+    try:
+        studio.run(T2VRequest(model="tiny-t2v", prompt="a kite", steps=2, seed=1))
+        assert studio.engine.swap.active_pipeline is not None
+        assert studio.unload_models() == "Models unloaded; memory freed."
+        assert studio.engine.swap.active_pipeline is None
+    finally:
+        studio.stop()

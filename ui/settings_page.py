@@ -139,9 +139,7 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
         return f"Removed {swept} unfinished file(s) and the export cache. Results are kept."
 
     def unload():
-        command = get_studio(settings).worker.request_unload()
-        done = command.wait(timeout=60)
-        return "Models unloaded; memory freed." if done else "Unload requested: it runs when the current job ends."
+        return get_studio(settings).unload_models()
 
     s.clear_cache.click(clear_cache, None, s.cache_status, queue=False, **private)
     s.unload.click(unload, None, s.cache_status, concurrency_limit=None, **private).then(

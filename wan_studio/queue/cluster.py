@@ -159,6 +159,7 @@ class ClusterDispatcher:
         self._unable: dict[str, set[int]] = {}  # job id -> runners that could not get its model
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # the loop's tick, and an unload from the page, change the workers
 
     def _resources(self) -> tuple[int, dict]:
         import ray
@@ -196,10 +197,29 @@ class ClusterDispatcher:
         for runner in self.runners:
             ray.kill(runner)
 
+    def unload(self) -> tuple[int, int]:
+        """Free the models' memory on the nodes: each idle worker is ended (its process, and all it held,
+        goes) and a fresh one takes its place; one running a job keeps its models.
+        -> (workers replaced, workers left running a job)."""
+        import ray
+
+        replaced = 0
+        with self._lock:
+            for index in range(len(self.runners)):
+                if index in self.busy:
+                    continue
+                ray.kill(self.runners[index])
+                self.runners[index] = self._new_runner()
+                for offers in self._offers.values():
+                    offers.pop(index, None)
+                replaced += 1
+            return replaced, len(self.busy)
+
     def _loop(self) -> None:
         while not self._stopping.wait(self.poll_s):
             try:
-                self._tick()
+                with self._lock:
+                    self._tick()
             except Exception:  # the database or Ray broke for a moment; say so and carry on
                 log.exception("cluster dispatcher error; carrying on")
 

@@ -242,6 +242,30 @@ class WorkerPool:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def unload(self) -> tuple[int, int]:
+        """Free the models' memory: each idle worker ends (a process's end frees all it held) and starts
+        afresh; one running a job keeps its models. (A job an idle worker takes meanwhile goes back to
+        the head of the queue, as at any stop.) -> (workers started afresh, workers left running a job)."""
+        from wan_studio.queue.job import RUNNING
+
+        busy = {device for job in self.store.list(states=[RUNNING]) for device in job.devices}
+        restarted = 0
+        with self._lock:
+            for worker in self.workers:
+                if worker.device in busy or worker.process is None or worker.process.poll() is not None:
+                    continue
+                worker.process.terminate()
+                try:
+                    worker.process.wait(STOP_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
+                    worker.process.wait()
+                ready_file(self.settings.output_dir, worker.process.pid).unlink(missing_ok=True)
+                self._spawn(worker)
+                worker.starts -= 1  # asked for: not a crash that counts towards MAX_STARTS
+                restarted += 1
+        return restarted, len(busy & set(self.seats))
+
     def ready(self) -> bool:
         """Every worker is up: its libraries loaded, waiting for jobs."""
         with self._lock:

@@ -99,6 +99,17 @@ class Studio:
             self.worker.serving.release()
         self.worker.stop()
 
+    def unload_models(self, timeout: float = 60.0) -> str:
+        """Free the memory models hold, wherever the studio's jobs run; what happened, in a line."""
+        if self.pool is not None:
+            restarted, busy = self.pool.unload()
+            return _unloaded("worker", restarted, busy)
+        if self.cluster is not None:
+            replaced, busy = self.cluster.unload()
+            return _unloaded("cluster worker", replaced, busy)
+        done = self.worker.request_unload().wait(timeout=timeout)
+        return "Models unloaded; memory freed." if done else "Unload requested: it runs when the current job ends."
+
     def preload(self) -> list[str]:
         """ZeroGPU: load weights in the main process at start, where `spaces` only marks them for the GPU
         (CUDA must never be initialised here); the GPU reservation then starts with them in place."""
@@ -229,3 +240,9 @@ def zerogpu_runner(worker: QueueWorker, engine: Engine) -> Callable[[str], objec
             by_size[size](job_id)  # queued again after it: paused after a window, the next goes on
 
     return run_on_gpu
+
+
+def _unloaded(what: str, freed: int, busy: int) -> str:
+    """A worker process or actor frees its memory by ending: the idle ones were started afresh."""
+    line = f"Models unloaded: {freed} idle {what}(s) started afresh, their memory freed."
+    return line + (f" {busy} running a job keep theirs; unload again when it ends." if busy else "")
