@@ -43,9 +43,14 @@ def serve(args):
     from wan_studio.settings import load_settings
 
     host = "0.0.0.0" if args.listen else args.host
-    settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
-                             max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray,
-                             memory_limit_gb=args.memory_limit)
+    from wan_studio.errors import StudioError
+
+    try:
+        settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
+                                 max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray,
+                                 memory_limit_gb=args.memory_limit)
+    except StudioError as exc:  # a setting that cannot be read is said before anything starts
+        raise SystemExit(f"error: {exc}") from None
     if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up
         from wan_studio.errors import StudioError
         from wan_studio.queue.pool import check_gpus, parse_gpus

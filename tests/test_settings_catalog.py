@@ -115,3 +115,26 @@ def test_light_probe_does_not_import_torch_here():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split()[1] == "False"
     assert out.split()[0] == probe_light().kind
+
+
+def test_a_memory_limit_caps_the_plan_and_a_wrong_one_is_named(settings, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from wan_studio.cli import main as cli_main
+
+    plan = ["plan", "--model", "tiny-t2v", "--size", "64x64", "--frames", "9", "--json"]
+    monkeypatch.setenv("WAN_STUDIO_MEMORY_LIMIT_GB", "1")
+    assert cli_main(plan) == 1  # 1 GiB leaves nothing after the runtime's own share
+    assert "nothing fits: " in capsys.readouterr().out
+    monkeypatch.setenv("WAN_STUDIO_MEMORY_LIMIT_GB", "3")
+    assert cli_main(plan) == 0
+    assert '"plan": "max-speed"' in capsys.readouterr().out
+    monkeypatch.setenv("WAN_STUDIO_MEMORY_LIMIT_GB", "lots")
+    assert cli_main(plan) == 2
+    assert "error: memory_limit_gb must be a number of GiB (0: no limit); got 'lots'." in capsys.readouterr().err
+    started = subprocess.run([sys.executable, "app.py", "--memory-limit", "-2", "--port", "0"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0 and "error: memory_limit_gb must be a number of GiB (0: no limit); got -2.0." \
+        in started.stderr

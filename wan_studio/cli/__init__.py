@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from wan_studio.settings import load_settings
 
-    settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
     try:
+        settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir)
         from wan_studio.cli.cluster import cmd_cluster
         from wan_studio.cli.extend import cmd_extend
         from wan_studio.cli.extract import cmd_extract
