@@ -4,11 +4,13 @@ Run here on a local Ray instance with two CPUs, two workers of one CPU each."""
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
 from tests.conftest import read_video, wait_for
 from tests.media_fixtures import make_image
+from tests.test_downloads import hub_with_a_model  # noqa: F401  (a fixture: the stand-in Hub serving a model)
 from wan_studio.errors import StudioError
 from wan_studio.requests import I2VRequest, T2VRequest
 
@@ -187,3 +189,46 @@ def test_cluster_start_and_stop_a_head_on_this_machine(settings):
         stopped = cluster("stop")
         shutil.rmtree(short, ignore_errors=True)
     assert stopped.returncode == 0 and "Ray stopped" in stopped.stdout
+
+
+def test_a_node_without_the_model_downloads_it_and_the_queue_shows_its_bytes(settings, hub_with_a_model,
+                                                                            monkeypatch):
+    import ray
+    import ray._private.ray_constants as ray_constants
+
+    from ui import queue_page
+    from wan_studio.queue.cluster import ClusterDispatcher
+    from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.library import OutputLibrary
+
+    server = hub_with_a_model
+    monkeypatch.setenv(LOOPBACK_ONLY, "0")
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    env = {key: os.environ[key] for key in ("WAN_STUDIO_MODELS_DIR", "WAN_STUDIO_TINY_MODELS_DIR", "HF_ENDPOINT",
+                                            "HF_HUB_CACHE", LOOPBACK_ONLY)}
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
+    library = OutputLibrary(settings.output_dir)
+    monkeypatch.setattr(queue_page, "get_studio", lambda _settings: SimpleNamespace(store=store))
+    # (its plan pinned: the estimate is for the real 1.3B, which this machine's RAM need not fit)
+    job = store.add(T2VRequest(model="wan2.1-t2v-1.3b", prompt="a lighthouse", frames=9, width=64, height=64, steps=2,
+                               seed=3, memory_plan="max-speed"))
+    dispatcher = ClusterDispatcher(store, library, poll_s=0.1)
+    dispatcher.start()
+    try:
+        rows = []
+
+        def shown():
+            rows[:] = [row for row in queue_page.queue_rows(settings, None) if row[0] == job.id]
+            return server.holding.is_set() and rows[0][4].startswith("Downloading Wan 2.1 T2V 1.3B: ")
+
+        wait_for(shown, "the Queue page to show the node's download")
+        assert rows[0][1] == "running" and " of " in rows[0][4]
+        server.release()
+        wait_for(lambda: store.get(job.id).is_final, "the job")
+    finally:
+        dispatcher.stop()
+        ray.shutdown()
+    final = store.get(job.id)
+    assert final.state == "done", final.error_message
+    assert read_video(library.get(final.result_id).media)["count"] == 9
