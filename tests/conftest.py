@@ -63,3 +63,29 @@ def wait_for(condition, what: str, bound_s: float = 300) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting for {what} after {bound_s:g} s")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def hub_with_a_model(settings, tmp_path, monkeypatch):
+    """The stand-in Hub serving a real (Tiny) pipeline as Wan 2.1 T2V 1.3B, its largest file held
+    halfway until the test releases it."""
+    import huggingface_hub.constants as constants
+
+    from tests.hub_fixtures import MiniHub
+    from wan_studio import catalog, models
+
+    folder = models.resolve(catalog.get("tiny-t2v"), settings)
+    files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    server = MiniHub(files, hold_after=max(len(data) for data in files.values()) // 2)
+    cache = tmp_path / "hf-cache"
+    for name, value in (("HF_ENDPOINT", server.url), ("HF_HUB_CACHE", str(cache))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    try:
+        yield server
+    finally:
+        server.release()
+        server.close()

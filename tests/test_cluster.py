@@ -10,7 +10,6 @@ import pytest
 
 from tests.conftest import read_video, wait_for
 from tests.media_fixtures import make_image
-from tests.test_downloads import hub_with_a_model  # noqa: F401  (a fixture: the stand-in Hub serving a model)
 from wan_studio.errors import StudioError
 from wan_studio.requests import I2VRequest, T2VRequest
 

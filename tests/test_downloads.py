@@ -79,31 +79,6 @@ def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
         Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
 
 
-@pytest.fixture
-def hub_with_a_model(settings, tmp_path, monkeypatch):
-    """The stand-in Hub serving a real (Tiny) pipeline as Wan 2.1 T2V 1.3B, its largest file held
-    halfway until the test releases it."""
-    import huggingface_hub.constants as constants
-
-    from wan_studio import models
-
-    folder = models.resolve(catalog.get("tiny-t2v"), settings)
-    files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-    server = MiniHub(files, hold_after=max(len(data) for data in files.values()) // 2)
-    cache = tmp_path / "hf-cache"
-    for name, value in (("HF_ENDPOINT", server.url), ("HF_HUB_CACHE", str(cache))):
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    try:
-        yield server
-    finally:
-        server.release()
-        server.close()
-
-
 def test_a_job_for_a_model_not_here_downloads_it_first_and_shows_its_bytes(hub_with_a_model, settings):
     """A queued job whose model this machine lacks (a studio's first run of it, a cluster node
     without it): the queue shows the download's bytes, then the job runs on the downloaded files."""
