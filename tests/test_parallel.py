@@ -103,7 +103,12 @@ def test_one_job_across_two_machines_with_torchrun_one_command_each(settings, tm
              str(node), "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "wan_studio", "generate",
              *argv, "--parallel", "2", "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
-    outputs = [machine.communicate(timeout=600) for machine in machines]
+    try:
+        outputs = [machine.communicate(timeout=600) for machine in machines]
+    finally:  # a hung rendezvous leaves nothing running behind the test
+        for machine in machines:
+            machine.kill()
+            machine.wait()
     assert [machine.returncode for machine in machines] == [0, 0], [err[-2000:] for _, err in outputs]
     kept = Path(outputs[0][0].strip())
     assert kept.parent == tmp_path / "machine-0" and outputs[1][0].strip() == ""  # rank 0's machine keeps it

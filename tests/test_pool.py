@@ -22,11 +22,14 @@ SHIMS = ROOT / "tests" / "shims"
 
 
 def _pool(monkeypatch):
+    import dataclasses
+
     from wan_studio.runtime.studio import Studio
     from wan_studio.settings import load_settings
 
     monkeypatch.setenv("WAN_STUDIO_GPUS", "cpu,cpu")
-    studio = Studio(load_settings())
+    # a limit given as a flag (not in the environment) reaches the workers too; 64 GiB changes no plan
+    studio = Studio(dataclasses.replace(load_settings(), memory_limit_gb=64.0))
     studio.start(stats_interval_s=0.5)
     try:
         wait_for(studio.pool.ready, "both workers to load their libraries")
@@ -58,6 +61,10 @@ def test_two_workers_run_ten_jobs_each_once_two_at_a_time(pooled_studio):
 
     studio = pooled_studio
     assert not studio.worker.alive  # the worker processes run the jobs, not the studio's thread
+    import psutil
+
+    assert {psutil.Process(w.process.pid).environ()["WAN_STUDIO_MEMORY_LIMIT_GB"] for w in studio.pool.workers} == \
+        {"64.0"}
     jobs = [studio.submit(_shot(k)) for k in range(10)]
     seen_on = set()
 
@@ -150,12 +157,13 @@ def test_a_split_job_waits_for_a_group_of_seats_and_holds_them_while_it_runs(set
     assert store.claim(runner=runner_c, seat=c) is None
     assert store.get(split.id).devices == ("0", "2") and store.get(split.id).state == "queued"
     store.mark_cancelled(second.id)
-    assert store.claim(runner=runner_b, seat=b).id == after.id  # GPU 1, outside the group, goes on behind it
-    store.mark_cancelled(first.id)
-    taken = store.claim(runner=runner_a, seat=a)
-    assert (taken.id, taken.devices) == (split.id, ("0", "2"))  # the group is free: the split job runs on both
-    later = store.add(_shot(5))
+    # GPUs 1 and 2 are free now: the split job runs there rather than wait for GPU 0
+    taken = store.claim(runner=runner_b, seat=b)
+    assert (taken.id, taken.devices) == (split.id, ("1", "2"))
     assert store.claim(runner=runner_c, seat=c) is None  # GPU 2 runs a share of the split job
+    store.mark_cancelled(first.id)
+    assert store.claim(runner=runner_a, seat=a).id == after.id  # GPU 0, outside the group, goes on behind it
+    later = store.add(_shot(5))
     store.mark_cancelled(split.id)
     assert store.claim(runner=runner_c, seat=c).id == later.id
 
@@ -167,6 +175,63 @@ def test_a_split_job_goes_to_idle_seats_first(settings, tmp_path):
     assert store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool)).id == first.id
     taken = store.claim(runner=Runner("here", 2, None), seat=Seat("2", pool))
     assert (taken.id, taken.devices) == (split.id, ("1", "2"))
+
+
+def test_a_later_split_job_never_takes_seats_held_for_an_earlier_one(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    pool = ("0", "1", "2")
+    first, second = store.add(_shot(1)), store.add(_shot(2))
+    split, later_split = store.add(_shot(3, parallel=2)), store.add(_shot(4, parallel=2))
+    store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool))
+    store.claim(runner=Runner("here", 2, None), seat=Seat("1", pool))
+    assert store.claim(runner=Runner("here", 3, None), seat=Seat("2", pool)) is None
+    assert store.get(split.id).devices == ("0", "2")  # seat 2 (idle) and 0, held for it
+    store.mark_cancelled(second.id)
+    # seats 1 and 2 are free: the earlier split job takes them, never the later one
+    taken = store.claim(runner=Runner("here", 2, None), seat=Seat("1", pool))
+    assert (taken.id, taken.devices) == (split.id, ("1", "2"))
+    assert store.get(later_split.id).state == "queued"
+    store.mark_cancelled(first.id)
+    assert store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool)) is None  # 0 alone cannot take it
+
+
+def test_a_split_job_runs_on_the_seats_that_free_first(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    pool = ("0", "1", "2", "3")
+    singles = [store.add(_shot(k)) for k in range(4)]
+    split, after = store.add(_shot(9, parallel=2)), store.add(_shot(10))
+    for k, job in enumerate(singles):
+        assert store.claim(runner=Runner("here", k + 1, None), seat=Seat(str(k), pool)).id == job.id
+    store.mark_cancelled(singles[1].id)
+    assert store.claim(runner=Runner("here", 2, None), seat=Seat("1", pool)) is None  # given (0, 1); 0 is busy
+    store.mark_cancelled(singles[2].id)
+    taken = store.claim(runner=Runner("here", 3, None), seat=Seat("2", pool))  # 1 and 2 are free now: it runs
+    assert (taken.id, taken.devices) == (split.id, ("1", "2"))
+    assert store.get(after.id).state == "queued"
+
+
+def test_a_worker_whose_gpu_is_held_for_a_split_job_lets_go_of_its_models(settings, tmp_path):
+    from types import SimpleNamespace
+
+    from wan_studio.queue.worker import QueueWorker
+
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    pool = ("0", "1")
+    store.add(_shot(1))
+    store.add(_shot(2, parallel=2))
+    store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool))  # seat 0 busy: the split job waits
+
+    class Swap:
+        active_pipeline = "a pipeline from the last job"
+
+        def unload_all(self):
+            self.active_pipeline = None
+
+    engine = SimpleNamespace(swap=Swap(), library=None)
+    worker = QueueWorker(store, engine, seat=Seat("1", pool))
+    worker.run_until_empty()  # nothing it may take: seat 1 is held for the split job
+    assert engine.swap.active_pipeline is None
+    assert worker.memory_log == ["unload: a split job holds this GPU"]
 
 
 def test_a_split_job_bigger_than_the_pool_fails_with_the_reason(settings, tmp_path):

@@ -605,7 +605,10 @@ def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, wid
         page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
         for section in ("t2v", "vace", "gallery", "queue", "settings"):
             if section != "t2v":
-                page.evaluate("(id) => document.getElementById(id).click()", f"nav-{section}")
+                page.evaluate("(id) => { delete document.body.dataset.opened; document.getElementById(id).click(); }",
+                              f"nav-{section}")
+                # opened and filled in: its outputs no longer fade while they load
+                page.wait_for_function("(key) => document.body.dataset.opened === key", arg=section)
                 page.wait_for_selector(f"#panel-{section}", state="visible")
             wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             assert wide[0] <= wide[1], (section, width, wide)

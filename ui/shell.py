@@ -416,7 +416,9 @@ def wire(shell: Shell, settings: Settings) -> None:
         event = shell.nav[key].click(go(key), None, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
-            event.then(fn, inputs, outputs, queue=False, **private)
+            event = event.then(fn, inputs, outputs, queue=False, **private)
+        # the page is open and filled in (for a look from outside, as the tests take)
+        event.then(None, None, None, js=f"() => {{ document.body.dataset.opened = '{key}'; }}", **private)
     for link, key in ((shell.history, "gallery"), (shell.settings_link, "settings"),
                       (shell.gallery.go_generate, "t2v")):
         event = link.click(go(key), None, nav_out, queue=False, **private)

@@ -98,6 +98,14 @@ def load_settings(**flags) -> Settings:
     )
 
 
+def child_environment(settings: Settings) -> dict:
+    """What a process the studio starts (a pool's worker, a split job's rank) must see of this one's
+    settings, flags included, as environment variables."""
+    return {ENV_PREFIX + "OUTPUT_DIR": str(settings.output_dir), ENV_PREFIX + "MODELS_DIR": str(settings.models_dir),
+            ENV_PREFIX + "TINY_MODELS_DIR": str(settings.tiny_models_dir),
+            ENV_PREFIX + "MEMORY_LIMIT_GB": str(settings.memory_limit_gb)}
+
+
 def _memory_limit(value) -> float:
     from wan_studio.errors import StudioError
 

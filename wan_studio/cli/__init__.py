@@ -250,7 +250,10 @@ def cmd_download(args, settings) -> int:
     known_annotators = {a.id for a in catalog.annotators()}
     record = catalog.annotator(args.model) if args.model in known_annotators else catalog.get(args.model)
     records = [record] + ([catalog.annotator(record.detector)] if getattr(record, "detector", None) else [])
+    from wan_studio.models.downloads import download_lock
+
     for each in records:  # a pose annotator brings its person detector
         print(f"Downloading {each.name} ({each.repo_id}, about {models.hub.size_text(each.download_gb)})...", file=sys.stderr)
-        print(models.download(each, settings))
+        with download_lock(each.repo_id):  # another download of it (a job's, the page's) finishes first
+            print(models.download(each, settings))
     return 0

@@ -200,3 +200,8 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def attention_of(request, settings) -> str:
+    """The job's attention pin, else the studio's (config.json `attention`), else auto."""
+    return request.attention if request.attention not in (None, "auto") else settings.attention

@@ -80,6 +80,17 @@ def repo_cache_folder(repo_id: str) -> Path:
     return Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
 
 
+def download_lock(repo_id: str):
+    """Held by the one process downloading a repository: a Stop removes that process's unfinished
+    files, so two must never write the same repository's at once (two pool workers' jobs, a job and
+    the Settings page)."""
+    from filelock import FileLock
+    from huggingface_hub import constants
+
+    Path(constants.HF_HUB_CACHE).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(constants.HF_HUB_CACHE) / f".wan-studio-{repo_id.replace('/', '--')}.lock"))
+
+
 def needed_bytes(record) -> int:
     """The sizes of the files the model needs, as its repository lists them."""
     from huggingface_hub import HfApi
@@ -163,9 +174,15 @@ class Downloads:
             download.state = STOPPED
         process.terminate()
         process.wait()
-        blobs = repo_cache_folder(download.repo_id) / "blobs"
-        for partial in blobs.glob("*.incomplete") if blobs.is_dir() else ():
-            partial.unlink(missing_ok=True)  # its own half of a file: huggingface_hub never continues one
+        from filelock import Timeout
+
+        try:  # its own half of a file (huggingface_hub never continues one), unless another now downloads
+            with download_lock(download.repo_id).acquire(timeout=0):
+                blobs = repo_cache_folder(download.repo_id) / "blobs"
+                for partial in blobs.glob("*.incomplete") if blobs.is_dir() else ():
+                    partial.unlink(missing_ok=True)
+        except Timeout:
+            pass
         self._measure_bytes(download)
         return download
 

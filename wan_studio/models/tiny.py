@@ -310,10 +310,30 @@ class _SavedTogether:
 
 
 def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
-    """Build and save the tiny checkpoint once; return its folder. Safe if two processes race."""
+    """Build and save the tiny checkpoint once; return its folder. One process builds it while the
+    others wait (a pool's workers, a split job's ranks), so none loads a folder being replaced."""
+    from filelock import FileLock
+
     folder = tiny_model_dir(record, root)
     if is_built(folder):
         return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder.parent / f".{record.id}.lock")):
+        if is_built(folder):  # another process built it while this one waited
+            return folder
+        staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
+        try:
+            from wan_studio.catalog import Annotator
+
+            built = _SavedTogether(*build_annotator(record)) if isinstance(record, Annotator) else build_pipeline(record)
+            built.save_pretrained(staging)
+            (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
+            if folder.exists():  # a broken one (a build cut short), or of an older format
+                shutil.rmtree(folder, ignore_errors=True)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
     try:

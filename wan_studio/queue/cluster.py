@@ -30,6 +30,7 @@ from wan_studio.errors import Cancelled, ModelNotAvailable, StudioError
 
 log = logging.getLogger(__name__)
 
+OFFER_WAIT_S = 60  # how long a job waits for every worker's answer before it is placed on those that gave one
 WORKER_DIED = "Its cluster worker died (its node may have gone); put back at the head of the queue (once)."
 
 
@@ -112,7 +113,10 @@ def _runner_class():
             from wan_studio.requests import FinishingRequest, request_from_dict
 
             where = f"{ray.util.get_node_ip_address()} ({self.engine.machine.describe()})"
-            typed = request_from_dict(request, preparation)
+            try:
+                typed = request_from_dict(request, preparation)
+            except Exception as exc:  # e.g. a model this node's version of the studio does not know
+                return {"fits": False, "where": where, "has_model": False, "why": f"{type(exc).__name__}: {exc}"}
             if isinstance(typed, FinishingRequest):
                 return {"fits": True, "where": where, "has_model": True}
             if typed.parallel > 1:
@@ -121,7 +125,7 @@ def _runner_class():
                                f"in a studio on one machine (--gpus), or with GPUs for this job 1"}
             try:
                 self.engine.choose_plan(typed)
-            except StudioError as exc:  # NoPlanFits: what it needs, against what this node has
+            except Exception as exc:  # NoPlanFits: what it needs, against what this node has
                 return {"fits": False, "where": where, "has_model": False, "why": str(exc).splitlines()[0]}
             return {"fits": True, "where": where,
                     "has_model": models.find_local(typed.checkpoint, self.engine.settings) is not None}
@@ -155,7 +159,10 @@ class ClusterDispatcher:
         self.busy: dict[int, _Busy] = {}  # runner index -> its job
         self.replaced = 0
         self._deaths: dict[str, int] = {}
-        self._offers: dict[str, dict[int, dict]] = {}  # job id -> runner index -> its offer (JobRunner.offer)
+        # what the workers say of each queued job (JobRunner.offer), asked without waiting on Ray
+        self._offers: dict[str, dict[int, dict]] = {}  # job id -> runner index -> its offer
+        self._asking: dict[tuple[str, int], object] = {}  # (job id, runner index) -> the pending answer
+        self._asked: dict[str, tuple[float, dict]] = {}  # job id -> when, and about which request
         self._unable: dict[str, set[int]] = {}  # job id -> runners that could not get its model
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -209,11 +216,17 @@ class ClusterDispatcher:
                 if index in self.busy:
                     continue
                 ray.kill(self.runners[index])
-                self.runners[index] = self._new_runner()
-                for offers in self._offers.values():
-                    offers.pop(index, None)
+                self._replace(index)
                 replaced += 1
             return replaced, len(self.busy)
+
+    def _replace(self, index: int) -> None:
+        """A fresh worker in a runner's place, asked afresh about every job."""
+        self.runners[index] = self._new_runner()
+        for offers in self._offers.values():
+            offers.pop(index, None)
+        for key in [key for key in self._asking if key[1] == index]:
+            del self._asking[key]
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.poll_s):
@@ -237,15 +250,21 @@ class ClusterDispatcher:
                     self.store.mark_failed(busy.job_id, exc, "")
             else:
                 self._follow(index, busy)
+        queued = self.store.list(states=["queued"])
+        live = {job.id for job in queued} | {busy.job_id for busy in self.busy.values()}
+        for job_id in (set(self._asked) | set(self._deaths)) - live:  # ended, removed: forgotten
+            self._forget(job_id)
+            self._deaths.pop(job_id, None)
         idle = [index for index in range(len(self.runners)) if index not in self.busy]
         held: set[int] = set()  # workers kept for an earlier job that only they can run
-        for job in self.store.list(states=["queued"]) if idle else ():
-            offers = self._offers_for(job)
+        for job in queued if idle else ():
+            offers, complete = self._offers_for(job)
+            if not complete:  # placed on every worker's answer (a node with the model first), in queue order
+                break
             able = {index for index, offer in offers.items()
                     if offer["fits"] and index not in self._unable.get(job.id, set())}
-            if not able:
-                if len(offers) == len(self.runners):  # every worker said no: why, node by node
-                    self._refuse(job, offers)
+            if not able:  # every worker said no: why, node by node
+                self._refuse(job, offers)
                 continue
             free = [index for index in idle if index in able and index not in held]
             if not free:
@@ -266,27 +285,52 @@ class ClusterDispatcher:
             if not idle:
                 break
 
-    def _offers_for(self, job) -> dict[int, dict]:
-        """Each worker's offer for the job, asked once (a worker busy with another job answers too)."""
+    def _offers_for(self, job) -> tuple[dict[int, dict], bool]:
+        """Each worker's offer for the job so far, and whether it is complete: every worker answered,
+        or OFFER_WAIT_S went by (a worker still starting, or gone). Asked once per worker (a worker
+        busy with another job answers too) and again for an edited job; never waited on here."""
+        import time
+
         import ray
 
+        when, about = self._asked.get(job.id, (None, None))
+        if about != job.request:
+            self._forget(job.id)
+            when = time.monotonic()
+            self._asked[job.id] = (when, job.request)
         offers = self._offers.setdefault(job.id, {})
-        asked = {index: runner.offer.remote(job.request, job.prepared) for index, runner in enumerate(self.runners)
-                 if index not in offers}
-        for index, future in asked.items():
-            try:
-                offers[index] = ray.get(future, timeout=120)
-            except Exception:  # a worker that died or is still starting: asked again next time
-                log.warning("cluster worker %d did not answer for job %s", index, job.id)
-        return offers
+        for index, runner in enumerate(self.runners):
+            key = (job.id, index)
+            if index in offers:
+                continue
+            future = self._asking.get(key)
+            if future is None:
+                self._asking[key] = runner.offer.remote(job.request, job.prepared)
+            elif ray.wait([future], timeout=0)[0]:
+                del self._asking[key]
+                try:
+                    offers[index] = ray.get(future)
+                except Exception:  # a worker that died: its replacement is asked
+                    log.warning("cluster worker %d did not answer for job %s", index, job.id)
+        return offers, len(offers) == len(self.runners) or time.monotonic() - when > OFFER_WAIT_S
+
+    def _forget(self, job_id: str) -> None:
+        self._offers.pop(job_id, None)
+        self._asked.pop(job_id, None)
+        self._unable.pop(job_id, None)
+        for key in [key for key in self._asking if key[0] == job_id]:
+            del self._asking[key]
 
     def _refuse(self, job, offers: dict[int, dict]) -> None:
         reasons = sorted({f"{offer['where']}: {offer.get('why') or 'could not get the model'}"
-                          for offer in offers.values()})
-        self.store.claim(job.id)
+                          for offer in offers.values()}) or ["no worker answered"]
+        try:
+            self.store.claim(job.id)
+        except StudioError:  # stopped or removed meanwhile
+            return
         self.store.mark_failed(job.id, StudioError("No worker of the cluster can run this job. "
                                                    + "; ".join(reasons) + "."), "")
-        self._offers.pop(job.id, None)
+        self._forget(job.id)
 
     def _follow(self, index: int, busy: _Busy) -> None:
         """The running job's progress into the queue, and a Stop asked there out to its worker."""
@@ -308,9 +352,7 @@ class ClusterDispatcher:
         try:
             files = ray.get(busy.future)
         except RayActorError:
-            self.runners[index] = self._new_runner()  # a fresh worker in its place
-            for offers in self._offers.values():
-                offers.pop(index, None)  # the new one is asked afresh
+            self._replace(index)  # a fresh worker in its place
             self.replaced += 1
             deaths = self._deaths[busy.job_id] = self._deaths.get(busy.job_id, 0) + 1
             if deaths == 1:
@@ -330,7 +372,6 @@ class ClusterDispatcher:
             else:
                 self.store.mark_failed(busy.job_id, cause, str(exc))
             return
-        self._offers.pop(busy.job_id, None)
         result = self.library.adopt(files)
         self.store.mark_done(busy.job_id, result)
 

@@ -183,10 +183,9 @@ class WorkerPool:
         self._thread.start()
 
     def _spawn(self, worker: PoolWorker) -> None:
-        env = {**os.environ, **worker_environment(worker.device),
-               "WAN_STUDIO_OUTPUT_DIR": str(self.settings.output_dir),
-               "WAN_STUDIO_MODELS_DIR": str(self.settings.models_dir),
-               "WAN_STUDIO_TINY_MODELS_DIR": str(self.settings.tiny_models_dir)}
+        from wan_studio.settings import child_environment
+
+        env = {**os.environ, **worker_environment(worker.device), **child_environment(self.settings)}
         worker.process = subprocess.Popen(
             [sys.executable, "-m", "wan_studio", "queue", "work", "--device", worker.device,
              "--pool", ",".join(self.seats), "--quiet"],
@@ -244,17 +243,18 @@ class WorkerPool:
 
     def unload(self) -> tuple[int, int]:
         """Free the models' memory: each idle worker ends (a process's end frees all it held) and starts
-        afresh; one running a job keeps its models. (A job an idle worker takes meanwhile goes back to
-        the head of the queue, as at any stop.) -> (workers started afresh, workers left running a job)."""
+        afresh; one running a job keeps its models. (A job an idle worker takes in the moment before
+        it ends goes back to the head of the queue, as at any stop.)
+        -> (workers started afresh, workers left running a job)."""
         from wan_studio.queue.job import RUNNING
 
-        busy = {device for job in self.store.list(states=[RUNNING]) for device in job.devices}
-        restarted = 0
         with self._lock:
-            for worker in self.workers:
-                if worker.device in busy or worker.process is None or worker.process.poll() is not None:
-                    continue
+            busy = {device for job in self.store.list(states=[RUNNING]) for device in job.devices}
+            idle = [worker for worker in self.workers if worker.device not in busy
+                    and worker.process is not None and worker.process.poll() is None]
+            for worker in idle:
                 worker.process.terminate()
+            for worker in idle:  # idle ones end at once; all waited for together
                 try:
                     worker.process.wait(STOP_WAIT_S)
                 except subprocess.TimeoutExpired:
@@ -263,8 +263,7 @@ class WorkerPool:
                 ready_file(self.settings.output_dir, worker.process.pid).unlink(missing_ok=True)
                 self._spawn(worker)
                 worker.starts -= 1  # asked for: not a crash that counts towards MAX_STARTS
-                restarted += 1
-        return restarted, len(busy & set(self.seats))
+        return len(idle), len(busy & set(self.seats))
 
     def ready(self) -> bool:
         """Every worker is up: its libraries loaded, waiting for jobs."""

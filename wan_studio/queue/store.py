@@ -366,10 +366,11 @@ class JobStore:
 
     def _seat_claim(self, conn: sqlite3.Connection, seat: Seat) -> tuple[sqlite3.Row | None, tuple[str, ...]]:
         """The first queued job this seat may run, and the seats it runs on. A job split over N GPUs
-        (`parallel`) is given a group of N seats when it first comes up, kept with it while it waits:
-        the group's workers take nothing after it, so their jobs end and the group frees (the other
-        seats go on with the jobs behind it), and whichever worker of the group finds the group free
-        runs it. A split the pool is too small for fails here, with the reason."""
+        (`parallel`) is given a group of N seats not held for a split job before it (free ones first),
+        kept with it while it waits: the group's workers take nothing after it, so their jobs end and
+        the group frees, while the other seats go on with the jobs behind it. A worker that finds N
+        free seats, its own among them, takes it at once on those. A split the pool is too small for
+        fails here, with the reason."""
         busy = {device for (devices,) in conn.execute("SELECT devices FROM jobs WHERE state = ?", (RUNNING,))
                 for device in (devices or "").split(",") if device}
         held: set[str] = set()
@@ -384,16 +385,33 @@ class JobStore:
                              "WHERE id = ?", (FAILED, time.time(), "StudioError", message,
                                               _with_message(row, message), row["id"]))
                 continue
-            group = tuple(filter(None, (row["devices"] or "").split(",")))
-            if len(group) != ranks or not set(group) <= set(seat.pool):
-                # idle seats first (this one is), then those not held for an earlier split job
-                order = sorted(seat.pool, key=lambda d: (d in held, d in busy, d != seat.device, seat.pool.index(d)))
-                group = tuple(sorted(order[:ranks], key=seat.pool.index))
+            available = [device for device in seat.pool if device not in held]
+            if len(available) < ranks:  # the seats are held for split jobs before it: it comes after them
+                continue
+            kept = tuple(filter(None, (row["devices"] or "").split(",")))
+            free = [device for device in available if device not in busy]
+            if seat.device in free and len(free) >= ranks:  # a free group with this seat: now
+                group = (seat.device, *[device for device in free if device != seat.device][:ranks - 1])
+            elif len(kept) == ranks and set(kept) <= set(available):
+                group = kept
+            else:  # the seats likely to free first: idle ones, this one (it is idle), then by number
+                group = tuple(sorted(available, key=lambda d: (d in busy, d != seat.device, seat.pool.index(d)))[:ranks])
+            group = tuple(sorted(group, key=seat.pool.index))
+            if group != kept:
                 conn.execute("UPDATE jobs SET devices = ? WHERE id = ?", (",".join(group), row["id"]))
             if seat.device in group and not busy & set(group):
                 return row, group
             held |= set(group)
         return None, ()
+
+    def seat_is_held(self, seat: Seat) -> bool:
+        """The seat waits for a split job queued for it, or runs a share of one: its worker's own
+        models should not hold the GPU meanwhile."""
+        for job in self.list(states=[QUEUED, RUNNING], history_limit=0):
+            if seat.device in job.devices and (job.state == QUEUED or len(job.devices) > 1) \
+                    and int(job.request.get("parallel") or 1) > 1:
+                return True
+        return False
 
     def set_progress(self, job_id: str, status: dict) -> None:
         """Where a running job is (JobStatus.as_dict()), for waiters in other processes."""

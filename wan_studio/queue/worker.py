@@ -327,6 +327,7 @@ class QueueWorker:
                     self.store.recover_interrupted()  # a CLI run killed while we were up
                 if self._may_serve() and self._run_next() is not None:
                     continue
+                self._free_for_a_split_job()
             except Exception:  # the database or a listener broke; keep serving, say so in the log
                 log.exception("queue worker error; carrying on")
                 if until_empty:
@@ -337,6 +338,22 @@ class QueueWorker:
             with self._cond:
                 if not (self._stopping or self._wake or self._commands):
                     self._cond.wait(self.poll_interval_s)
+
+    def _free_for_a_split_job(self) -> None:
+        """A pool worker whose GPU is held for a job split over several GPUs (or runs a share of one,
+        in the ranks another worker started) lets go of its own models, so the ranks have the GPU."""
+        swap = getattr(self.engine, "swap", None)
+        if self.seat is None or swap is None or getattr(swap, "active_pipeline", None) is None:
+            return
+        if self.store.seat_is_held(self.seat):
+            with self._cond:
+                self._take_accelerator()
+            try:
+                swap.unload_all()
+                self.memory_log.append("unload: a split job holds this GPU")
+            finally:
+                with self._cond:
+                    self._give_back_accelerator()
 
     def _may_serve(self) -> bool:
         """True when this worker may run jobs: it has no serving lock, or it holds it (taken here)."""

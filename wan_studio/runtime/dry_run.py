@@ -30,10 +30,9 @@ def _cache_summary(request, record) -> dict:
 
 def prepared_summary(request: GenerationRequest, settings: Settings, machine=None) -> dict:
     from wan_studio.backend import detect
-    from wan_studio.memory.choose import choose
+    from wan_studio.memory.choose import attention_of, choose
     from wan_studio.memory.estimate import estimate
     from wan_studio.memory.plans import NoPlanFits, ladder, machine_from_backend
-    from wan_studio.runtime.engine import attention_of
 
     request = request.prepare()
     record = request.checkpoint

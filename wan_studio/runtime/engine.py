@@ -37,7 +37,7 @@ from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
 from wan_studio.runtime.parallel import torchrun_rank
 from wan_studio.requests import GenerationRequest
 from wan_studio.settings import Settings, load_settings
-from wan_studio.runtime.swap import SwapManager
+from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, oom):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def limit_gpu_memory(backend, machine) -> None:
-    """A memory limit holds on CUDA too: PyTorch's allocator refuses more than the plan was made for."""
-    if backend.kind != "cuda" or not backend.total_memory_gb or machine.memory_gb >= backend.total_memory_gb:
-        return
-    import torch
-
-    torch.cuda.set_per_process_memory_fraction(machine.memory_gb / backend.total_memory_gb)
 
 
 class Engine:
@@ -90,7 +81,7 @@ class Engine:
 
     def choose_plan(self, request: GenerationRequest):
         """The memory plan for this request on this machine (a pinned one when the job or settings say)."""
-        from wan_studio.memory.choose import choose
+        from wan_studio.memory.choose import attention_of, choose
 
         request = request.prepare()
         pinned = request.memory_plan if request.memory_plan != "auto" else self.settings.memory_plan
@@ -165,7 +156,8 @@ class Engine:
                 frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
                 break
             except Exception as exc:
-                if not is_out_of_memory(exc):
+                # a split job's ranks chose their own plans; a rank out of memory ends the job
+                if not is_out_of_memory(exc) or request.parallel > 1:
                     raise
                 self.swap.release()  # frees the accelerator before the smaller plan loads
                 smaller = next_rung(record, choice.machine, plan)
@@ -390,11 +382,6 @@ class Engine:
         if folder is not None and folder.parent.name == "snapshots":
             return folder.name  # the Hub commit hash of the cached snapshot
         return f"local:{folder}" if folder else "unknown"
-
-
-def attention_of(request, settings: Settings) -> str:
-    """The job's attention pin, else the studio's (config.json `attention`), else auto."""
-    return request.attention if request.attention not in (None, "auto") else settings.attention
 
 
 @functools.cache  # installed versions do not change while the studio runs; reading them scans site-packages

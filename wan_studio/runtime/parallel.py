@@ -51,6 +51,8 @@ def run(request, settings, scratch: Path, report, cancel=None, devices=None) -> 
     GPUs of a pool's group (queue/pool.py seats) the ranks run on; None: this process's GPUs."""
     import numpy as np
 
+    from wan_studio.settings import child_environment
+
     ranks = request.parallel
     folder = Path(tempfile.mkdtemp(prefix="parallel-", dir=scratch))
     (folder / REQUEST_FILE).write_text(json.dumps({"request": request.to_dict(),
@@ -60,9 +62,7 @@ def run(request, settings, scratch: Path, report, cancel=None, devices=None) -> 
     processes = []
     for rank in range(ranks):
         env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(ranks),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "WAN_STUDIO_OUTPUT_DIR": str(settings.output_dir), "WAN_STUDIO_MODELS_DIR": str(settings.models_dir),
-               "WAN_STUDIO_TINY_MODELS_DIR": str(settings.tiny_models_dir), **pinned}
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), **child_environment(settings), **pinned}
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "wan_studio.runtime.rank", str(folder)], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))

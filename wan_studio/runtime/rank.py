@@ -93,11 +93,10 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
     import pipelines
     from wan_studio.backend import import_ml
     from wan_studio.loras import apply as lora_apply
-    from wan_studio.memory.choose import choose
+    from wan_studio.memory.choose import attention_of, choose
     from wan_studio.memory.plans import machine_from_backend
     from wan_studio.queue.status import JobStatus
-    from wan_studio.runtime.engine import attention_of, limit_gpu_memory
-    from wan_studio.runtime.swap import SwapManager
+    from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = _check_devices(world)

@@ -128,9 +128,7 @@ class Studio:
 
     def estimate_cost(self, request: GenerationRequest) -> str:
         """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
-        from wan_studio.memory.choose import cost_line
-
-        from wan_studio.runtime.engine import attention_of
+        from wan_studio.memory.choose import attention_of, cost_line
 
         request = request.prepare()  # file facts come from the cache: moving a slider reads no file
         return cost_line(request, self.engine.machine, request.memory_plan if request.memory_plan != "auto"

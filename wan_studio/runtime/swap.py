@@ -243,3 +243,12 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
     elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         torch.mps.empty_cache()
+
+
+def limit_gpu_memory(backend, machine) -> None:
+    """A memory limit holds on CUDA too: PyTorch's allocator refuses more than the plan was made for."""
+    if backend.kind != "cuda" or not backend.total_memory_gb or machine.memory_gb >= backend.total_memory_gb:
+        return
+    import torch
+
+    torch.cuda.set_per_process_memory_fraction(machine.memory_gb / backend.total_memory_gb)
