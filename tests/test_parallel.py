@@ -50,6 +50,35 @@ def test_parallel_2_gives_the_frames_one_gpu_gives(settings, tmp_path, capsys, c
     assert json.loads(two.with_suffix(".json").read_text())["request"]["parallel"] == 2
 
 
+@pytest.mark.parametrize("mode, method", [("t2v", "magcache"), ("vace", "taylorseer")])
+def test_a_split_job_keeps_its_step_cache_and_its_frames(settings, tmp_path, capsys, cpu_ranks, mode, method):
+    import json
+
+    source = make_video(tmp_path / "source.mp4", (64, 64), fps=16, seconds=1.0)
+    own = {"t2v": ["--model", "tiny-t2v"], "vace": ["--model", "tiny-vace", "--vace-mode", "grayscale",
+                                                    "--video", str(source)]}[mode]
+    argv = ["--mode", mode, *own, "--prompt", "a boat at dawn", "--frames", "9", "--size", "64x64", "--steps", "12",
+            "--seed", "7", "--cache", "balanced"]
+    one, two = _generate(capsys, argv), _generate(capsys, [*argv, "--parallel", "2"])
+    difference = np.abs(read_video(one)["frames"].astype(int) - read_video(two)["frames"].astype(int)).max()
+    assert difference <= 2
+    cached = [json.loads(path.with_suffix(".json").read_text())["cache"] for path in (one, two)]
+    assert cached[0]["method"] == method and cached[0]["skipped"] > 0
+    assert cached[1] == cached[0]  # the same work skipped, split or not
+
+
+def test_a_split_job_runs_without_a_cache_whose_choice_depends_on_each_gpus_tokens(settings, tmp_path, capsys,
+                                                                                   cpu_ranks):
+    import json
+
+    image = make_image(tmp_path / "start.png", (64, 64))
+    made = _generate(capsys, ["--mode", "i2v", "--model", "tiny-i2v", "--image", str(image), "--prompt", "x",
+                              "--frames", "9", "--steps", "4", "--seed", "7", "--cache", "balanced", "--parallel", "2"])
+    cache = json.loads(made.with_suffix(".json").read_text())["cache"]
+    assert cache["method"] is None and cache["message"].startswith(
+        "Ran without a step cache: FirstBlockCache (this model's) decides on each GPU's share of the tokens")
+
+
 def test_a_rank_that_dies_fails_the_job_with_its_name_and_ends_the_others(engine, cpu_ranks):
     from wan_studio.runtime.parallel import RankFailed
 

@@ -84,6 +84,12 @@ class StepCache:
     _modules: list = field(default_factory=list, repr=False)
     _handles: list = field(default_factory=list, repr=False)
 
+    @classmethod
+    def from_recipe(cls, found: dict) -> "StepCache":
+        """What another process's cache did (a split job's rank 0), for this one's recipe."""
+        return cls(found["setting"], found.get("method"), found.get("message"), found.get("unit", "blocks"),
+                   found.get("computed", 0), found.get("skipped", 0))
+
     def as_recipe(self) -> dict:
         found = {"setting": self.setting, "method": self.method}
         if self.method is not None:

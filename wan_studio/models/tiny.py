@@ -334,23 +334,3 @@ def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
-    try:
-        from wan_studio.catalog import Annotator
-
-        built = _SavedTogether(*build_annotator(record)) if isinstance(record, Annotator) else build_pipeline(record)
-        built.save_pretrained(staging)
-        (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
-        if is_built(folder):  # another process finished first and may be loading it: keep its copy
-            return folder
-        if folder.exists():  # a broken one (a build cut short)
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            if not is_built(folder):  # another process may have won the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder

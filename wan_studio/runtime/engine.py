@@ -334,8 +334,7 @@ class Engine:
         else:
             frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel,
                                            self.parallel_devices)
-        cache = step_cache.StepCache(request.cache or "off", message=None if (request.cache or "off") == "off"
-                                     else "Ran without a step cache: a job split over GPUs runs without one for now.")
+        cache = step_cache.StepCache.from_recipe(account.pop("cache"))  # as rank 0 ran it
         return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,
                         "per_step_s": None, "cache": cache, "windows": None, "parallel": account}
 

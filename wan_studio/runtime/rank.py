@@ -98,9 +98,14 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
     from wan_studio.queue.status import JobStatus
     from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
 
+    from wan_studio import models
+
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = _check_devices(world)
     import_ml()
+    # the model's files at hand before the group forms: transformers writes weights only on rank 0
+    # of a process group, so a Tiny model built by another rank inside the group would lack them
+    models.resolve(request.checkpoint, settings)
     if cuda:
         import torch
 
@@ -115,6 +120,7 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
         choice = choose(record, request, machine, pinned, attention_of(request, settings))
         pipe = swap.activate(record, pipelines.pipeline_mode(wrapper, request), choice.plan)
         lora_apply.prepare(pipe, request, record)
+        cache = split_step_cache(pipe, request, record)
         notes = split_transformers(pipe, world)
         total = pipelines.total_steps(wrapper, request)
         started, steps = time.perf_counter(), [0]
@@ -127,11 +133,29 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
                                  remaining_s=round(elapsed / steps[0] * (total - steps[0]), 1)))
             return callback_kwargs
 
-        frames = wrapper.run(pipe, request, record, on_step_end)
+        try:
+            frames = wrapper.run(pipe, request, record, on_step_end)
+        finally:
+            cache.remove()
         return frames, {"ranks": world, "split": "ulysses", "backend": "nccl" if cuda else "gloo",
-                        "plan": choice.plan.name, "notes": notes}
+                        "plan": choice.plan.name, "notes": notes, "cache": cache.as_recipe()}
     finally:
         dist.destroy_process_group()
+
+
+def split_step_cache(pipe, request, record):
+    """The job's step cache, where every rank makes the same choices: MagCache's skips follow its
+    fixed curve and TaylorSeer's its schedule, but FirstBlockCache compares each rank's own share of
+    the tokens, so ranks could disagree and wait on each other forever: that one runs without."""
+    from wan_studio.memory import step_cache
+
+    cache = step_cache.apply(pipe, request, record)
+    if cache.method == "first-block":
+        cache.remove()
+        return step_cache.StepCache(cache.setting, message="Ran without a step cache: FirstBlockCache (this model's) "
+                                                           "decides on each GPU's share of the tokens, so the GPUs of a "
+                                                           "split job could disagree.")
+    return cache
 
 
 def run(folder: Path) -> None:
