@@ -223,6 +223,7 @@ def test_a_node_without_the_model_downloads_it_and_the_queue_shows_its_bytes(set
 
         wait_for(shown, "the Queue page to show the node's download")
         assert rows[0][1] == "running" and " of " in rows[0][4]
+        assert rows[0][3] == "127.0.0.1"  # on: the machine running it
         server.release()
         wait_for(lambda: store.get(job.id).is_final, "the job")
     finally:

@@ -46,7 +46,8 @@ def pooled_studio(settings, monkeypatch):
 @pytest.fixture
 def pool_that_splits(settings, monkeypatch):
     """The pool, its workers (and so their ranks) able to run two CPU ranks (tests/test_parallel.py)."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
+    paths = [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     yield from _pool(monkeypatch)
 

@@ -112,22 +112,25 @@ def _runner_class():
             from wan_studio import models
             from wan_studio.requests import FinishingRequest, request_from_dict
 
-            where = f"{ray.util.get_node_ip_address()} ({self.engine.machine.describe()})"
+            node = ray.util.get_node_ip_address()
+            where = f"{node} ({self.engine.machine.describe()})"
             try:
                 typed = request_from_dict(request, preparation)
             except Exception as exc:  # e.g. a model this node's version of the studio does not know
-                return {"fits": False, "where": where, "has_model": False, "why": f"{type(exc).__name__}: {exc}"}
+                return {"fits": False, "where": where, "node": node, "has_model": False,
+                        "why": f"{type(exc).__name__}: {exc}"}
             if isinstance(typed, FinishingRequest):
-                return {"fits": True, "where": where, "has_model": True}
+                return {"fits": True, "where": where, "node": node, "has_model": True}
             if typed.parallel > 1:
-                return {"fits": False, "where": where, "has_model": False,
+                return {"fits": False, "where": where, "node": node, "has_model": False,
                         "why": f"a cluster worker has one GPU, and this job is split over {typed.parallel}: run it "
                                f"in a studio on one machine (--gpus), or with GPUs for this job 1"}
             try:
                 self.engine.choose_plan(typed)
             except Exception as exc:  # NoPlanFits: what it needs, against what this node has
-                return {"fits": False, "where": where, "has_model": False, "why": str(exc).splitlines()[0]}
-            return {"fits": True, "where": where,
+                return {"fits": False, "where": where, "node": node, "has_model": False,
+                        "why": str(exc).splitlines()[0]}
+            return {"fits": True, "where": where, "node": node,
                     "has_model": models.find_local(typed.checkpoint, self.engine.settings) is not None}
 
         def _progress(self, status) -> None:
@@ -272,7 +275,7 @@ class ClusterDispatcher:
                 continue
             index = min(free, key=lambda i: (not offers[i]["has_model"], i))  # a node with the model first
             try:
-                self.store.claim(job.id)
+                self.store.claim(job.id, where=offers[index].get("node"))
             except StudioError:  # stopped or removed meanwhile
                 continue
             try:

@@ -136,7 +136,10 @@ def seats(devices: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def seat_label(devices) -> str:
-    """How the Queue page names where a job runs: `GPU 1`, `GPUs 0, 1`, `CPU`, `CPU x2`."""
+    """How the Queue page names where a job runs: `GPU 1`, `GPUs 0, 1`, `CPU`, `CPU x2`, or the
+    cluster machine's address."""
+    if len(devices) == 1 and not devices[0].isdigit() and not is_cpu(devices[0]):
+        return devices[0]
     gpus = [device for device in devices if not is_cpu(device)]
     cpus = len(devices) - len(gpus)
     parts = ([f"GPU{'s' if len(gpus) > 1 else ''} {', '.join(gpus)}"] if gpus else []) + \

@@ -339,12 +339,14 @@ class JobStore:
         return self._require(job_id)
 
     # -- the worker's updates -----------------------------------------------------------------
-    def claim(self, job_id: str | None = None, runner: Runner | None = None, seat: Seat | None = None) -> Job | None:
+    def claim(self, job_id: str | None = None, runner: Runner | None = None, seat: Seat | None = None,
+              where: str | None = None) -> Job | None:
         """Atomically take a queued job (the given one, else the head of the queue) and mark it running.
-        A pool's worker gives its `seat`: it then takes the first job it may run there (_seat_claim)."""
+        A pool's worker gives its `seat`: it then takes the first job it may run there (_seat_claim).
+        `where`: the machine a cluster's worker runs the given job on, for the Queue page."""
         runner = runner or Runner.this_process()
         with self._write() as conn:
-            devices: tuple[str, ...] = ()
+            devices: tuple[str, ...] = (where,) if where else ()
             if job_id is not None:
                 row = self._row(conn, job_id)
                 if row["state"] != QUEUED:
@@ -395,7 +397,8 @@ class JobStore:
             elif len(kept) == ranks and set(kept) <= set(available):
                 group = kept
             else:  # the seats likely to free first: idle ones, this one (it is idle), then by number
-                group = tuple(sorted(available, key=lambda d: (d in busy, d != seat.device, seat.pool.index(d)))[:ranks])
+                likely = sorted(available, key=lambda d: (d in busy, d != seat.device, seat.pool.index(d)))
+                group = tuple(likely[:ranks])
             group = tuple(sorted(group, key=seat.pool.index))
             if group != kept:
                 conn.execute("UPDATE jobs SET devices = ? WHERE id = ?", (",".join(group), row["id"]))

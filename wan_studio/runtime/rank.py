@@ -152,9 +152,9 @@ def split_step_cache(pipe, request, record):
     cache = step_cache.apply(pipe, request, record)
     if cache.method == "first-block":
         cache.remove()
-        return step_cache.StepCache(cache.setting, message="Ran without a step cache: FirstBlockCache (this model's) "
-                                                           "decides on each GPU's share of the tokens, so the GPUs of a "
-                                                           "split job could disagree.")
+        return step_cache.StepCache(cache.setting, message=(
+            "Ran without a step cache: FirstBlockCache (this model's) decides on each GPU's share of the tokens, "
+            "so the GPUs of a split job could disagree."))
     return cache
 
 
