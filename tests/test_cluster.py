@@ -65,11 +65,17 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
 
         wait_for(long_job_denoising, "the long job to start denoising on a worker")
         wait_for(lambda: all(store.get(job.id).is_final for job in jobs), "the six jobs")
+        assert dispatcher.replaced == 1 and len(dispatcher.runners) == 2
+        # a worker that dies idle is found when it is next asked about a job, and replaced
+        ray.kill(dispatcher.runners[0])
+        ray.kill(dispatcher.runners[1])
+        late = store.add(T2VRequest(model="tiny-t2v", prompt="after", frames=9, width=64, height=64, steps=2, seed=9))
+        wait_for(lambda: store.get(late.id).is_final, "a job after both workers died idle")
+        assert store.get(late.id).state == "done" and dispatcher.replaced == 3
     finally:
         dispatcher.stop()
     done = [store.get(job.id) for job in jobs]
     assert [job.state for job in done] == ["done"] * 6
-    assert dispatcher.replaced == 1 and len(dispatcher.runners) == 2
     killed = store.get(victim["job"])
     assert WORKER_DIED in killed.messages  # put back once, then made by a worker again
     assert all(WORKER_DIED not in job.messages for job in done if job.id != victim["job"])  # the others: once

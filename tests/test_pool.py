@@ -211,6 +211,21 @@ def test_a_split_job_runs_on_the_seats_that_free_first(settings, tmp_path):
     assert store.get(after.id).state == "queued"
 
 
+def test_a_split_job_waiting_behind_another_holds_no_seat(settings, tmp_path):
+    store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
+    pool = ("0", "1", "2")
+    first, second = store.add(_shot(1)), store.add(_shot(2))
+    earlier, later = store.add(_shot(3, parallel=2)), store.add(_shot(4, parallel=2))
+    store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool))
+    store.claim(runner=Runner("here", 2, None), seat=Seat("1", pool))
+    with store._write() as conn:  # a group the later job was given before the queue changed (moved, requeued)
+        conn.execute("UPDATE jobs SET devices = '0,1' WHERE id = ?", (later.id,))
+    assert store.claim(runner=Runner("here", 3, None), seat=Seat("2", pool)) is None
+    assert store.get(earlier.id).devices == ("0", "2")
+    assert store.get(later.id).devices == ()  # one seat left for it: it holds none until the earlier one runs
+    assert store.seat_is_held(Seat("2", pool)) and not store.seat_is_held(Seat("1", pool))
+
+
 def test_a_worker_whose_gpu_is_held_for_a_split_job_lets_go_of_its_models(settings, tmp_path):
     from types import SimpleNamespace
 

@@ -266,9 +266,10 @@ class ClusterDispatcher:
                 break
             able = {index for index, offer in offers.items()
                     if offer["fits"] and index not in self._unable.get(job.id, set())}
-            if not able:  # every worker said no: why, node by node
-                self._refuse(job, offers)
-                continue
+            if not able:
+                if len(offers) == len(self.runners):  # every worker said no: why, node by node
+                    self._refuse(job, offers)
+                continue  # (else it waits for those still to answer: a worker starting, or replaced)
             free = [index for index in idle if index in able and index not in held]
             if not free:
                 held |= able  # they take nothing after it, so it runs on the first of them to finish
@@ -295,6 +296,7 @@ class ClusterDispatcher:
         import time
 
         import ray
+        from ray.exceptions import RayActorError
 
         when, about = self._asked.get(job.id, (None, None))
         if about != job.request:
@@ -313,8 +315,13 @@ class ClusterDispatcher:
                 del self._asking[key]
                 try:
                     offers[index] = ray.get(future)
-                except Exception:  # a worker that died: its replacement is asked
-                    log.warning("cluster worker %d did not answer for job %s", index, job.id)
+                except RayActorError:  # it died idle (a busy one is replaced when its job's end shows it)
+                    if index not in self.busy:
+                        log.warning("cluster worker %d died idle; replaced", index)
+                        self._replace(index)
+                        self.replaced += 1
+                except Exception:  # it could not answer: asked again next time
+                    log.exception("cluster worker %d did not answer for job %s", index, job.id)
         return offers, len(offers) == len(self.runners) or time.monotonic() - when > OFFER_WAIT_S
 
     def _forget(self, job_id: str) -> None:
@@ -326,7 +333,7 @@ class ClusterDispatcher:
 
     def _refuse(self, job, offers: dict[int, dict]) -> None:
         reasons = sorted({f"{offer['where']}: {offer.get('why') or 'could not get the model'}"
-                          for offer in offers.values()}) or ["no worker answered"]
+                          for offer in offers.values()})
         try:
             self.store.claim(job.id)
         except StudioError:  # stopped or removed meanwhile

@@ -389,6 +389,8 @@ class JobStore:
                 continue
             available = [device for device in seat.pool if device not in held]
             if len(available) < ranks:  # the seats are held for split jobs before it: it comes after them
+                if row["devices"]:  # it holds none meanwhile
+                    conn.execute("UPDATE jobs SET devices = NULL WHERE id = ?", (row["id"],))
                 continue
             kept = tuple(filter(None, (row["devices"] or "").split(",")))
             free = [device for device in available if device not in busy]
