@@ -214,7 +214,8 @@ def test_a_split_job_runs_on_the_seats_that_free_first(settings, tmp_path):
 def test_a_split_job_waiting_behind_another_holds_no_seat(settings, tmp_path):
     store = JobStore(tmp_path / "q.db", tmp_path / "inputs")
     pool = ("0", "1", "2")
-    first, second = store.add(_shot(1)), store.add(_shot(2))
+    store.add(_shot(1))
+    store.add(_shot(2))
     earlier, later = store.add(_shot(3, parallel=2)), store.add(_shot(4, parallel=2))
     store.claim(runner=Runner("here", 1, None), seat=Seat("0", pool))
     store.claim(runner=Runner("here", 2, None), seat=Seat("1", pool))
