@@ -3,9 +3,11 @@ stays the one source of truth, and its jobs run on Ray workers anywhere in the c
 
 Each worker is a Ray actor of ours (`JobRunner`) holding an Engine (one active pipeline, a memory
 plan chosen for its GPU) on a node with a free GPU: Ray places it by its resources (one GPU each;
-one CPU each on a cluster without GPUs, as in the tests). The head's dispatcher claims queued jobs
-in order and gives each to an idle worker together with the job's input files (nodes need not
-share a disk); the worker runs it into a scratch library of its own and returns the result's
+one CPU each on a cluster without GPUs, as in the tests). Every worker answers an offer for each
+queued job (does its memory plan fit this node, is the model here); the dispatcher places jobs in
+queue order on an idle worker that fits, one with the model first, and refuses a job no worker
+can run with each node's reason. It sends the job with its input files (nodes need not share a
+disk); the worker runs it into a scratch library of its own and returns the result's
 files, which the head keeps in its output library before it marks the job done. While a job runs
 the dispatcher reads the worker's progress about twice a second into the queue (where the page
 and the CLI read it) and passes on a Stop. Models are found on each node as on any machine (its

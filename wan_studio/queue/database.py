@@ -60,21 +60,21 @@ class QueueError(StudioError):
     """A queue action that cannot be done in the job's present state (or on a missing job)."""
 
 
-def _is_lock_error(exc: sqlite3.Error) -> bool:
+def _error_is(exc: sqlite3.Error, codes: tuple[int, ...], words: tuple[str, ...]) -> bool:
+    """The error's primary SQLite code is one of `codes` (by its words, on Pythons without codes)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+        return code & 0xFF in codes
+    return any(word in str(exc).lower() for word in words)
+
+
+def _is_lock_error(exc: sqlite3.Error) -> bool:
+    return _error_is(exc, (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED), ("locked", "busy"))
 
 
 def _is_damage_error(exc: sqlite3.Error) -> bool:
     """Not a database, or a damaged one (not: a folder we cannot write, a full disk...)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
+    return _error_is(exc, (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB), ("not a database", "malformed"))
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

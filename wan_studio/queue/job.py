@@ -37,7 +37,7 @@ class Job:
     attempts: int = 1
     requeued_after_interrupt: bool = False
     stop_requested: bool = False
-    runner_pid: int | None = None  # the process running it (a pool's worker: which GPU)
+    runner_pid: int | None = None  # the process running it
     # a pool's seats: the one a job runs on, the group a split job runs on, or holds while it waits
     devices: tuple[str, ...] = ()
 

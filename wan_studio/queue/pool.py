@@ -5,7 +5,8 @@ Each worker is `python -m wan_studio queue work --device D`, a process of its ow
 context, swap manager and memory plan, chosen for its GPU, so mixed cards are fine) that sees
 only its GPU (CUDA_VISIBLE_DEVICES; inside it the GPU is cuda:0). The queue gives each job to
 exactly one worker (a claim is one SQLite transaction), so a job runs on one GPU and several run
-at once. The pool watches its workers: one that dies is started again, and the job it was running
+at once; a job split over N GPUs runs on a group of N workers' GPUs (store._seat_claim). The pool
+watches its workers: one that dies is started again, and the job it was running
 goes back to the head of the queue once (the store's recovery of jobs whose process is gone; a
 job that kills its worker twice is left interrupted, with the reason). The studio holds the
 queue's serving lock while the pool serves, so a CLI `generate` queues its job here.

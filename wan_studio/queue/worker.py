@@ -346,14 +346,9 @@ class QueueWorker:
         if self.seat is None or swap is None or getattr(swap, "active_pipeline", None) is None:
             return
         if self.store.seat_is_held(self.seat):
-            with self._cond:
-                self._take_accelerator()
-            try:
+            with self.accelerator_between_jobs():
                 swap.unload_all()
                 self.memory_log.append("unload: a split job holds this GPU")
-            finally:
-                with self._cond:
-                    self._give_back_accelerator()
 
     def _may_serve(self) -> bool:
         """True when this worker may run jobs: it has no serving lock, or it holds it (taken here)."""
@@ -410,8 +405,8 @@ class QueueWorker:
             if self.store.stop_requested(job.id):
                 raise Cancelled("Stopped before it started; nothing was saved.")
             request = job.typed_request()  # prepared from what the job keeps: no input file is read
-            if len(job.devices) > 1:  # a split job runs its ranks on its group of the pool's GPUs
-                self.engine.parallel_devices = job.devices
+            # a split job in a pool runs its ranks on its group of the pool's GPUs
+            self.engine.parallel_devices = job.devices if len(job.devices) > 1 else None
             result = self.engine.run(request, on_progress=on_progress, cancel=running.cancel)
         except Paused as exc:  # its window budget is spent: back first in line, its windows kept
             final = self.store.requeue_at_head(job.id, str(exc))
