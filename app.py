@@ -34,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument("--memory-limit", type=float, metavar="GIB",
                         help="use at most this much GPU memory (GiB), leaving the rest to other programs "
                              "(default: config.json memory_limit_gb; all of it)")
+    parser.add_argument("--compile", choices=("auto", "on", "off"),
+                        help="compile the transformers' repeated blocks: auto (on CUDA with Triton), on (the CPU "
+                             "too), off (no compile wait before the first job) (default: config.json compile; auto)")
     return parser.parse_args(argv)
 
 
@@ -48,7 +51,7 @@ def serve(args):
     try:
         settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
                                  max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray,
-                                 memory_limit_gb=args.memory_limit)
+                                 memory_limit_gb=args.memory_limit, compile=args.compile)
     except StudioError as exc:  # a setting that cannot be read is said before anything starts
         raise SystemExit(f"error: {exc}") from None
     if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up

@@ -43,6 +43,9 @@ class Settings:
     # use at most this much of the GPU's memory (GiB; RAM on a machine without one): room left for other
     # programs, or a cluster node's share; 0: all of it
     memory_limit_gb: float = 0.0
+    # compile the transformers' repeated blocks: auto (CUDA with Triton; ZeroGPU: compiled blocks, made at
+    # start when the catalog names none), on (the CPU too), off
+    compile: str = "auto"
     ray_address: str = ""  # a Ray cluster whose workers run the queue's jobs (queue/cluster.py): host:port or auto
 
 
@@ -95,6 +98,7 @@ def load_settings(**flags) -> Settings:
         gpus=_as_list_text(pick("gpus", "")),
         ray_address=str(pick("ray_address", "") or ""),
         memory_limit_gb=_memory_limit(pick("memory_limit_gb", 0.0)),
+        compile=_compile_choice(pick("compile", "auto")),
     )
 
 
@@ -103,7 +107,7 @@ def child_environment(settings: Settings) -> dict:
     settings, flags included, as environment variables."""
     return {ENV_PREFIX + "OUTPUT_DIR": str(settings.output_dir), ENV_PREFIX + "MODELS_DIR": str(settings.models_dir),
             ENV_PREFIX + "TINY_MODELS_DIR": str(settings.tiny_models_dir),
-            ENV_PREFIX + "MEMORY_LIMIT_GB": str(settings.memory_limit_gb)}
+            ENV_PREFIX + "MEMORY_LIMIT_GB": str(settings.memory_limit_gb), ENV_PREFIX + "COMPILE": settings.compile}
 
 
 def _memory_limit(value) -> float:
@@ -116,6 +120,15 @@ def _memory_limit(value) -> float:
     if limit < 0:
         raise StudioError(f"memory_limit_gb must be a number of GiB (0: no limit); got {value!r}.")
     return limit
+
+
+def _compile_choice(value) -> str:
+    from wan_studio.errors import StudioError
+
+    choice = ("on" if value else "off") if isinstance(value, bool) else str(value).strip().lower()  # JSON true/false
+    if choice not in ("auto", "on", "off"):
+        raise StudioError(f"compile must be auto, on or off; got {value!r}.")
+    return choice
 
 
 def _as_list_text(value) -> str:

@@ -8,6 +8,7 @@ from these records, never kept as second tables.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -170,12 +171,25 @@ def checkpoints() -> list[Checkpoint]:
     return list(_load()[0].values())
 
 
+# blocks compiled on this machine for a checkpoint the catalog names none for (a ZeroGPU Space, at start):
+# model id -> {"local": folder, "seconds": compile time}; see memory/aoti.py
+_compiled_here: dict[str, dict] = {}
+
+
 def get(model_id: str) -> Checkpoint:
     found = _load()[0].get(model_id)
     if found is None:
         known = ", ".join(_load()[0])
         raise UnknownModel(f"Unknown model '{model_id}'. Known models: {known}")
+    if model_id in _compiled_here:
+        return dataclasses.replace(found, extra={**found.extra, "aoti": _compiled_here[model_id]})
     return found
+
+
+def add_compiled_blocks(model_id: str, blocks: dict) -> Checkpoint:
+    """From now on this process's record of the checkpoint names blocks compiled here."""
+    _compiled_here[model_id] = dict(blocks)
+    return get(model_id)
 
 
 def raw_record(model_id: str) -> dict:

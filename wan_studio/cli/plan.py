@@ -74,7 +74,7 @@ def machine_from_args(args, settings=None):
 
         return machine_of(args.gpu, memory_gib(args.vram) if args.vram else None)
     if args.backend is None:  # this machine, as far as the memory limit lets the studio use it
-        return machine_from_backend(detect(), settings.memory_limit_gb if settings is not None else 0.0)
+        return machine_from_backend(detect(), *((settings.memory_limit_gb, settings.compile) if settings else ()))
     return simulated_machine(
         args.backend, memory_gib(args.vram) if args.vram else None, capability(args.capability),
         memory_gib(args.ram) if args.ram else None,

@@ -9,25 +9,14 @@ Two parts, because changing the plan of the active checkpoint should reload weig
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-
 from wan_studio.memory.plans import Plan
 
-log = logging.getLogger(__name__)
 TRANSFORMERS = ("transformer", "transformer_2")
 _TORCHAO_CONFIGS = {
     "fp8-weight": "Float8WeightOnlyConfig",
     "fp8-dynamic": "Float8DynamicActivationFloat8WeightConfig",
     "int8-weight": "Int8WeightOnlyConfig",
 }
-_said_once: set[str] = set()
-
-
-def _once(message: str) -> None:
-    if message not in _said_once:
-        _said_once.add(message)
-        log.info(message)
 
 
 def transformers_of(pipe) -> list:
@@ -81,8 +70,9 @@ def quantize(module, kind: str, transformer: bool = True) -> None:
     tq.quantize_(module, _torchao_config(kind), **({"filter_fn": quantizable} if transformer else {}))
 
 
-def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> list[str]:
-    """Quantize / cast / compile the pipeline's weights for `plan`; returns notes for the recipe."""
+def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None, artifacts=None) -> list[str]:
+    """Quantize / cast / compile the pipeline's weights for `plan`; returns notes for the recipe.
+    `aoti`: the checkpoint's compiled blocks (ZeroGPU); `artifacts`: the file of graphs compiled before."""
     import torch
 
     notes = []
@@ -103,33 +93,14 @@ def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None) -> 
     if plan.text_encoder_quantization != "none" and text_encoder is not None:
         quantize(text_encoder, plan.text_encoder_quantization, transformer=False)
     if plan.compile == "repeated-blocks":
-        if device.startswith("cuda") and importlib.util.find_spec("triton") is not None:
-            for transformer in transformers_of(pipe):
-                transformer.compile_repeated_blocks(fullgraph=True)
-        else:
-            notes.append("compile skipped: torch.compile needs CUDA and Triton here")
+        from wan_studio.memory.compile import compile_blocks
+
+        notes += compile_blocks(transformers_of(pipe), device, artifacts)
     elif plan.compile == "aoti":
-        notes += _load_aoti(pipe, plan, aoti)
+        from wan_studio.memory import aoti as compiled_blocks
+
+        notes += compiled_blocks.load(transformers_of(pipe), plan, aoti)
     return notes
-
-
-def _load_aoti(pipe, plan: Plan, aoti: dict | None) -> list[str]:
-    """ZeroGPU: ahead-of-time compiled blocks from the Hub through `spaces`, when there are some."""
-    try:
-        import spaces
-    except ImportError:
-        return ["AOTI skipped: the spaces package is not installed"]
-    if not aoti or not hasattr(spaces, "aoti_blocks_load"):
-        _once("AOTI: no compiled graphs for this checkpoint; running eager")
-        return ["AOTI skipped: no compiled graphs for this checkpoint"]
-    variant = aoti.get("variants", {}).get(plan.quantization)
-    try:
-        for transformer in transformers_of(pipe):
-            spaces.aoti_blocks_load(transformer, aoti["repo"], variant=variant)
-    except Exception as exc:  # the Hub or the graphs may be missing: eager still works
-        _once(f"AOTI: could not load compiled graphs ({exc}); running eager")
-        return [f"AOTI skipped: {exc}"]
-    return [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
 
 
 def attach_runtime(pipe, plan: Plan, device: str, attention: str | None = None) -> list[str]:

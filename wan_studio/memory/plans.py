@@ -54,6 +54,13 @@ class Machine:
     name: str = ""
     capability: tuple[int, int] | None = None
     zerogpu_size: str | None = None  # large | xlarge on ZeroGPU
+    # the compile setting: auto (CUDA with Triton; ZeroGPU's compiled blocks), on (the CPU too), off
+    compile: str = "auto"
+
+    @property
+    def compiles(self) -> bool:
+        """Whether plans compile the repeated blocks (or use ZeroGPU's compiled blocks)."""
+        return self.compile == "on" or (self.compile == "auto" and self.kind in ("cuda", "zerogpu"))
 
     @property
     def fp8(self) -> bool:
@@ -98,19 +105,26 @@ def simulated_machine(backend: str, vram_gb: float | None = None, capability: tu
     return Machine("cuda", vram_gb, ram_gb or max(32.0, 2 * vram_gb), name or "", capability or (8, 9))
 
 
-def machine_from_backend(backend, limit_gb: float = 0.0) -> Machine:
+def machine_from_backend(backend, limit_gb: float = 0.0, compile: str = "auto") -> Machine:
     """The machine at hand, from `wan_studio.backend.Backend` plus the RAM psutil reports; with a
-    memory limit (the memory_limit_gb setting), no more of the device's memory than that."""
+    memory limit (the memory_limit_gb setting), no more of the device's memory than that. `compile`
+    is the setting; "auto" on a CUDA machine without Triton (Windows, mostly) means no compile, so
+    the estimate does not count its speed-up."""
+    import importlib.util
+
     import psutil
 
     ram = psutil.virtual_memory().total / 2**30
     if backend.kind == "zerogpu":
-        return Machine("zerogpu", ZEROGPU_GB["large"], ram, backend.name, (12, 0), "large")
+        return Machine("zerogpu", ZEROGPU_GB["large"], ram, backend.name, (12, 0), "large", compile)
     if backend.kind == "cpu":
         ram = min(ram, limit_gb) if limit_gb else ram
-        return Machine("cpu", ram, ram, backend.name)
+        return Machine("cpu", ram, ram, backend.name, compile=compile)
+    if backend.kind == "cuda" and compile == "auto" and importlib.util.find_spec("triton") is None:
+        compile = "off"
     memory = backend.total_memory_gb or 8.0
-    return Machine(backend.kind, min(memory, limit_gb) if limit_gb else memory, ram, backend.name, backend.capability)
+    return Machine(backend.kind, min(memory, limit_gb) if limit_gb else memory, ram, backend.name, backend.capability,
+                   compile=compile)
 
 
 @dataclass(frozen=True)
@@ -183,10 +197,11 @@ def _attention_backend(machine: Machine) -> str:
 def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
     """The plans this machine can run for this checkpoint, fastest first."""
     dtype = machine.compute_dtype
-    if machine.kind == "cpu":
+    if machine.kind == "cpu":  # compiles only when the setting says "on"
+        compiled = "repeated-blocks" if machine.compiles else "none"
         return [
-            Plan("max-speed", dtype),
-            Plan("balanced", dtype, vae_tiling=True),
+            Plan("max-speed", dtype, compile=compiled),
+            Plan("balanced", dtype, vae_tiling=True, compile=compiled),
             Plan("low-vram", dtype, "int8-weight", vae_tiling=True),
             Plan("minimum", dtype, "int8-weight", text_encoder_quantization="int8-weight", vae_tiling=True,
                  vae_tile=128, vae_slicing=True),
@@ -201,20 +216,22 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
         ]
     attention = _attention_backend(machine)
     if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI (where compiled blocks exist) for compile
-        aoti = "aoti" if record.extra.get("aoti") else "none"
+        aoti = "aoti" if record.extra.get("aoti") and machine.compiles else "none"
         return [
             Plan("max-speed", dtype, attention=attention, compile=aoti),
             Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention, compile=aoti),
         ]
     quantized = "fp8-dynamic" if machine.fp8 else "int8-weight"
     stored = "fp8-storage" if machine.fp8 else "int8-weight"
+    compiled = "repeated-blocks" if machine.compiles else "none"  # with group offloading too, not sequential
     return [
-        Plan("max-speed", dtype, attention=attention, compile="repeated-blocks"),
+        Plan("max-speed", dtype, attention=attention, compile=compiled),
         Plan("balanced", dtype, text_encoder="offload", offload="model", vae_tiling=True, attention=attention,
-             compile="repeated-blocks"),
+             compile=compiled),
         Plan("balanced-quantized", dtype, quantized, text_encoder="offload", offload="model", vae_tiling=True,
-             attention=attention, compile="repeated-blocks"),
-        Plan("low-vram", dtype, stored, text_encoder="offload", offload="group", vae_tiling=True, attention=attention),
+             attention=attention, compile=compiled),
+        Plan("low-vram", dtype, stored, text_encoder="offload", offload="group", vae_tiling=True, attention=attention,
+             compile=compiled),
         Plan("minimum", dtype, stored, text_encoder="offload", text_encoder_quantization="int8-weight",
              offload="sequential", vae_tiling=True, vae_tile=128, vae_slicing=True, attention=attention),
     ]

@@ -36,7 +36,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
 
     request = request.prepare()
     record = request.checkpoint
-    machine = machine or machine_from_backend(detect(), settings.memory_limit_gb)
+    machine = machine or machine_from_backend(detect(), settings.memory_limit_gb, settings.compile)
     pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
     summary = {
         "mode": request.mode, "model": record.id, "prompt": request.prompt, "negative_prompt": request.negative_prompt,

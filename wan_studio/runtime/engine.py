@@ -31,7 +31,7 @@ import numpy as np
 from wan_studio import __version__
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
-from wan_studio.memory import step_cache
+from wan_studio.memory import compile as compiled, step_cache
 from wan_studio.queue.status import JobStatus
 from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
 from wan_studio.runtime.parallel import torchrun_rank
@@ -75,7 +75,8 @@ class Engine:
         from wan_studio.memory.plans import machine_from_backend
 
         if self._machine is None:
-            self._machine = machine_from_backend(self.swap.backend, self.settings.memory_limit_gb)
+            self._machine = machine_from_backend(self.swap.backend, self.settings.memory_limit_gb,
+                                                 self.settings.compile)
             limit_gpu_memory(self.swap.backend, self._machine)
         return self._machine
 
@@ -185,6 +186,9 @@ class Engine:
             "per_step_s": timings["per_step_s"],
         }, plan=plan, choice=choice, steps_down=steps_down)
         recipe["cache"] = timings["cache"].as_recipe()
+        if timings.get("compiling") is not None and timings["compiling"].note():  # this job compiled or read graphs
+            recipe["memory"]["compile_s"] = timings["compiling"].seconds
+            recipe["memory"]["notes"].append(timings["compiling"].note())
         if timings.get("windows"):
             recipe["windows"] = timings["windows"]
         if timings.get("parallel"):  # the ranks it was split over
@@ -298,6 +302,7 @@ class Engine:
             return callback_kwargs
 
         account = None
+        compiling_before = compiled.so_far()
         try:
             if long_video is None:
                 frames = wrapper.run(pipe, request, record, on_step_end)
@@ -314,8 +319,12 @@ class Engine:
                                               report_window, budget=self.windows_per_run)
         finally:
             cache.remove()
+        compiling = compiled.so_far() - compiling_before
+        if compiling.compiled:  # new graphs: keep them for the next start
+            compiled.save_artifacts(self.swap.compiled_graphs)
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
-        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account}
+        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account,
+                        "compiling": compiling}
 
     def _denoise_in_parallel(self, request, wrapper, report, cancel):
         """The job's ranks load and run it on their GPUs (runtime/parallel.py): this process's

@@ -115,7 +115,7 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
         swap = SwapManager(settings)
         record, wrapper = request.checkpoint, pipelines.wrapper_for(request.mode)
         pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
-        machine = machine_from_backend(swap.backend, settings.memory_limit_gb)
+        machine = machine_from_backend(swap.backend, settings.memory_limit_gb, settings.compile)
         limit_gpu_memory(swap.backend, machine)
         choice = choose(record, request, machine, pinned, attention_of(request, settings))
         pipe = swap.activate(record, pipelines.pipeline_mode(wrapper, request), choice.plan)

@@ -25,6 +25,7 @@ import gc
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from wan_studio import models
 from wan_studio.models import gguf
@@ -99,6 +100,13 @@ class SwapManager:
     def active_pipeline(self):
         return self._active
 
+    @property
+    def compiled_graphs(self) -> Path:
+        """The file that keeps the graphs torch.compile made here, for the next start (memory/compile.py)."""
+        from wan_studio.memory.compile import artifacts_file
+
+        return artifacts_file(self.settings.models_dir, self.backend.name)
+
     def default_plan(self) -> Plan:
         """No offload, no quantization: what runs when no plan is asked for."""
         return Plan("max-speed", self.backend.transformer_dtype)
@@ -126,11 +134,14 @@ class SwapManager:
                 self.release()
                 pipe = self._load(record, cls, plan)
                 pipe.set_progress_bar_config(disable=True)
-                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"))
+                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"),
+                                                   self.compiled_graphs)
             self.attention = self._settle_attention(plan)
             notes += self.attention.messages
             if self.backend.kind == "zerogpu" and plan.compile == "none" and not same_weights:
-                notes.append(f"AOTI skipped: the catalog names no compiled blocks for {record.name}; runs uncompiled")
+                from wan_studio.memory.aoti import why_uncompiled
+
+                notes.append(why_uncompiled(record, self.settings.compile))
             notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name)
             self._active, self._active_key, self._active_plan = pipe, key, plan
             self.plan_notes = notes

@@ -1,0 +1,215 @@
+"""Compiling the repeated blocks: torch.compile where the settings allow it, the compiled graphs kept
+for the next start, and ZeroGPU's ahead-of-time compiled blocks made when a Space starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_video
+from wan_studio import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generate(cli_env: dict, compile_setting: str, inductor_cache: Path, **extra_env) -> dict:
+    """`generate` in a process of its own (one studio start); the recipe of what it made."""
+    env = {**cli_env, "WAN_STUDIO_COMPILE": compile_setting, "TORCHINDUCTOR_CACHE_DIR": str(inductor_cache),
+           **extra_env}
+    done = subprocess.run([sys.executable, "-m", "wan_studio", "generate", "--model", "tiny-t2v", "--prompt",
+                           "a red fox runs through snow", "--size", "64x64", "--frames", "9", "--steps", "3",
+                           "--seed", "7"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    video = Path(done.stdout.strip().splitlines()[-1])
+    return {"recipe": json.loads(video.with_suffix(".json").read_text()), "video": video}
+
+
+def test_compiled_blocks_make_the_same_video_and_the_next_start_compiles_nothing(cli_env, settings, tmp_path):
+    eager = _generate(cli_env, "off", tmp_path / "inductor-eager")
+    first = _generate(cli_env, "on", tmp_path / "inductor-first")
+    memory = first["recipe"]["memory"]
+    assert memory["compile"] == "repeated-blocks"
+    assert any(note.startswith("compiling took") and "1 graph compiled" in note for note in memory["notes"]), memory
+    assert memory["compile_s"] > 0
+    assert eager["recipe"]["memory"]["compile"] == "none" and "compile_s" not in eager["recipe"]["memory"]
+    # the compiled blocks compute what the eager ones do
+    compiled_frames = read_video(first["video"])["frames"].astype(int)
+    eager_frames = read_video(eager["video"])["frames"].astype(int)
+    assert compiled_frames.shape == eager_frames.shape == (9, 64, 64, 3)
+    assert np.abs(compiled_frames - eager_frames).mean() < 1.0
+    kept = list((settings.models_dir / "compiled").glob("torch-*.bin"))
+    assert len(kept) == 1 and kept[0].stat().st_size > 0
+    # a second start with an empty inductor cache (a fresh container): every graph comes from the kept file
+    second = _generate(cli_env, "on", tmp_path / "inductor-second")
+    notes = second["recipe"]["memory"]["notes"]
+    assert any("from the cache" in note and "compiled" not in note.split("(")[1] for note in notes
+               if note.startswith("compiling took")), notes
+
+
+def test_without_a_cpp_compiler_the_job_runs_uncompiled_and_says_why(cli_env, tmp_path):
+    made = _generate(cli_env, "on", tmp_path / "inductor", CXX="no-such-compiler")
+    memory = made["recipe"]["memory"]
+    assert "compile skipped: torch.compile on the CPU needs a C++ compiler (no-such-compiler)" in memory["notes"]
+    assert read_video(made["video"])["count"] == 9
+
+
+def test_group_offloaded_blocks_compile_and_match_eager():
+    """The low-VRAM plan's group offloading around compiled blocks (onload and offload break the graph)."""
+    import torch
+
+    from wan_studio.memory.compile import compile_blocks
+    from wan_studio.models.tiny import make_transformer
+
+    def run(model):
+        torch.manual_seed(0)
+        latents, text = torch.randn(1, 16, 3, 8, 8), torch.randn(1, 8, model.config.text_dim)
+        with torch.no_grad():
+            return model(latents, torch.tensor([500]), text, return_dict=False)[0]
+
+    eager = run(make_transformer("dense"))
+    model = make_transformer("dense")
+    assert compile_blocks([model], "cpu", artifacts=None) == []
+    model.enable_group_offload(onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                               offload_type="block_level", num_blocks_per_group=1)
+    torch._dynamo.utils.counters.clear()
+    assert torch.allclose(run(model), eager, atol=1e-5)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # the blocks did run compiled
+
+
+def test_plans_compile_where_the_setting_and_the_machine_allow(monkeypatch):
+    from wan_studio.memory.plans import Machine, ladder, machine_from_backend
+    from wan_studio.backend import Backend
+
+    record = catalog.get("wan2.1-t2v-14b")
+    cuda = Machine("cuda", 16.0, 64.0, "RTX 4080", (8, 9))
+    assert [p.compile for p in ladder(cuda, record)] == ["repeated-blocks"] * 4 + ["none"]  # not sequential
+    assert {p.compile for p in ladder(dataclasses.replace(cuda, compile="off"), record)} == {"none"}
+    cpu = Machine("cpu", 64.0, 64.0, "CPU")
+    assert {p.compile for p in ladder(cpu, record)} == {"none"}
+    assert [p.compile for p in ladder(dataclasses.replace(cpu, compile="on"), record)][:2] == ["repeated-blocks"] * 2
+    # CUDA without Triton (Windows): "auto" means no compile, so the estimate counts no speed-up
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "triton" else object())
+    gpu = Backend("cuda", "cuda", "RTX 4080", total_memory_gb=16.0, bf16=True, capability=(8, 9))
+    assert machine_from_backend(gpu).compile == "off"
+    assert machine_from_backend(gpu, compile="on").compile == "on"
+
+
+def test_a_wrong_compile_setting_is_named_at_start(monkeypatch):
+    from wan_studio.errors import StudioError
+    from wan_studio.settings import load_settings
+
+    monkeypatch.setenv("WAN_STUDIO_COMPILE", "fast")
+    with pytest.raises(StudioError, match="compile must be auto, on or off; got 'fast'."):
+        load_settings()
+    monkeypatch.delenv("WAN_STUDIO_COMPILE")
+    assert load_settings(compile="off").compile == "off"
+
+
+# -- ZeroGPU: blocks compiled ahead of time when the Space starts -----------------------------------
+@pytest.fixture
+def spaces_aoti(monkeypatch):
+    """The real `spaces` AOTI helpers on this CPU build of torch. Their package (`spaces.zero.torch`)
+    patches CUDA when imported, which a CPU build cannot do, so the helpers' own module is loaded on its
+    own; export, AOTInductor compile, packaging and loading are the real ones."""
+    import spaces
+    import spaces.zero
+
+    folder = Path(spaces.zero.__file__).parent / "torch"
+    package = types.ModuleType("spaces.zero.torch")
+    package.__path__ = [str(folder)]
+    monkeypatch.setitem(sys.modules, "spaces.zero.torch", package)
+    spec = importlib.util.spec_from_file_location("spaces.zero.torch.aoti", folder / "aoti.py")
+    helpers = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, helpers)
+    spec.loader.exec_module(helpers)
+    for name in ("aoti_capture", "aoti_compile_and_save", "aoti_load_from_package_dir"):
+        monkeypatch.setattr(spaces, name, getattr(helpers, name))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setattr(catalog, "_compiled_here", {})  # what a start compiles stays in this test
+    return spaces
+
+
+def _space(settings):
+    from wan_studio.backend import Backend
+    from wan_studio.runtime.engine import Engine
+    from wan_studio.runtime.studio import Studio
+
+    # a ZeroGPU machine whose device is the CPU (spaces emulates CUDA on a real Space)
+    engine = Engine(settings, backend=Backend("zerogpu", "cpu", "ZeroGPU (test)", total_memory_gb=48.0, bf16=True))
+    return Studio(settings, engine=engine), engine
+
+
+def test_a_space_compiles_its_blocks_at_start_once_and_a_later_start_only_loads_them(settings, spaces_aoti,
+                                                                                       monkeypatch):
+    from wan_studio.backend import Backend
+    from wan_studio.memory import aoti
+    from wan_studio.requests import T2VRequest
+    from wan_studio.runtime.engine import Engine
+
+    settings = dataclasses.replace(settings, zerogpu_preload=("tiny-t2v-moe",))
+    request = T2VRequest(model="tiny-t2v-moe", prompt="a lighthouse in a storm", width=64, height=64, frames=9,
+                         steps=4, seed=11)
+    studio, engine = _space(settings)
+    studio.start()
+    try:
+        assert studio.warning is None
+        folders = list((settings.models_dir / "compiled" / "aoti" / "tiny-t2v-moe").iterdir())
+        assert len(folders) == 1 and aoti.made(folders[0])["seconds"] > 0
+        result = studio.wait_for_result(studio.submit(request), timeout_s=300)
+        memory = result.recipe["memory"]
+        assert memory["compile"] == "aoti"
+        assert any(note.startswith("AOTI blocks compiled on this Space at start in") for note in memory["notes"])
+        pipe = engine.swap.active_pipeline
+        for expert in (pipe.transformer, pipe.transformer_2):  # one compile serves both experts' blocks
+            assert all(type(block.forward).__name__ == "LazyAOTIModelWithWeights" for block in expert.blocks)
+    finally:
+        studio.stop()
+    eager = Engine(settings, backend=Backend("cpu", "cpu", "CPU")).generate(request)  # a plain CPU engine: no AOTI
+    assert eager.recipe["memory"]["compile"] == "none"
+    compiled_frames = read_video(result.media)["frames"].astype(int)
+    assert np.abs(compiled_frames - read_video(eager.media)["frames"].astype(int)).mean() < 1.0
+
+    # the next start finds the package: it compiles nothing
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("a later start compiled again")
+
+    monkeypatch.setattr(spaces_aoti, "aoti_compile_and_save", no_compiling)
+    monkeypatch.setattr(catalog, "_compiled_here", {})
+    studio, engine = _space(settings)
+    studio.start()
+    try:
+        assert studio.warning is None
+        result = studio.wait_for_result(studio.submit(request), timeout_s=300)
+        assert result.recipe["memory"]["compile"] == "aoti"
+    finally:
+        studio.stop()
+
+
+def test_a_space_whose_blocks_will_not_compile_runs_uncompiled_and_says_why(settings, spaces_aoti, monkeypatch):
+    from wan_studio.requests import T2VRequest
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("inductor ran out of shared memory")
+
+    monkeypatch.setattr(spaces_aoti, "aoti_compile_and_save", failing)
+    settings = dataclasses.replace(settings, zerogpu_preload=("tiny-t2v",))
+    studio, _ = _space(settings)
+    studio.start()
+    try:
+        assert studio.warning == ("Could not compile Tiny T2V (random weights)'s blocks at start (inductor ran out "
+                                  "of shared memory); jobs run uncompiled.")
+        request = T2VRequest(model="tiny-t2v", prompt="rain on a window", width=64, height=64, frames=9, steps=2)
+        result = studio.wait_for_result(studio.submit(request), timeout_s=300)
+        assert result.recipe["memory"]["compile"] == "none"
+        assert ("AOTI skipped: no compiled blocks for Tiny T2V (random weights) (the catalog names none and none "
+                "were compiled at start); runs uncompiled") in result.recipe["memory"]["notes"]
+    finally:
+        studio.stop()
