@@ -9,9 +9,12 @@ For each case (checkpoint x size x attention backend x step cache) it builds the
 random weights straight on the device in bf16 (no download: the weights do not change the time or
 the memory), runs one warm-up forward, then `--steps` steps of classifier-free guidance (two
 forwards each) and records the seconds, the peak allocated memory, and the estimate for the same
-case. Attention backends that are not installed are skipped with the reason. The results go to
-bench/results/gpu-<gpu name>.json as "runs" that `plan --fit` reads ("only": "denoise": the
-transformer's share of a run) and a printed table.
+case. Attention backends that are not installed are skipped with the reason. Then each case runs
+once more for each of the memory plans' weight and offload variants (compiled blocks, FP8 with
+per-row scales, block-level group offload), on a fresh model each, at SDPA without a step cache; a
+compiled run's warm-up is its compile time. The results go to bench/results/gpu-<gpu name>.json as
+"runs" that `plan --fit` reads ("only": "denoise": the transformer's share of a run; the variants
+give the measured speed-ups it prints) and a printed table.
 """
 
 from __future__ import annotations
@@ -34,6 +37,13 @@ GPU_CASES = (
 )
 SMOKE_CASES = (("tiny-t2v", ((64, 64, 9), (96, 64, 13))), ("tiny-ti2v", ((64, 64, 9),)))
 ATTENTION_BACKENDS = ("native", "flash", "_flash_3", "sage")  # diffusers' dispatcher names
+# the plan rungs' changes to the transformer, timed against the plain bf16 run of the same case
+PLAIN = {"compile": "none", "quantization": "none", "offload": "none"}
+VARIANTS = {
+    "compiled": {**PLAIN, "compile": "repeated-blocks"},
+    "fp8-dynamic": {**PLAIN, "quantization": "fp8-dynamic"},
+    "group-offload": {**PLAIN, "offload": "group"},
+}
 
 
 def build_transformer(record, device, dtype):
@@ -71,8 +81,34 @@ def inputs_for(model, record, width, height, frames, device, dtype):
     return latents, text
 
 
-def time_case(model, latents, text, steps: int, cache: str, device) -> tuple[float, float]:
-    """(seconds for `steps` guided steps, peak GiB allocated) after one warm-up forward."""
+def apply_variant(model, variant: dict, device) -> str | None:
+    """Change the model as a plan rung does; why it cannot be done on this device, or None."""
+    import torch
+
+    if variant["compile"] != "none":
+        from wan_studio.memory.compile import why_not
+
+        if (reason := why_not(device.type)) is not None:
+            return reason
+        model.compile_repeated_blocks()
+    if variant["quantization"] != "none":
+        if device.type != "cuda" or torch.cuda.get_device_capability(device) < (8, 9):
+            return "FP8 needs an NVIDIA GPU of capability 8.9 or newer"
+        from wan_studio.memory.apply import quantize
+
+        quantize(model, variant["quantization"])
+    if variant["offload"] != "none":
+        if device.type != "cuda":
+            return "group offloading moves blocks between the CPU and a GPU"
+        model.to("cpu")
+        model.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
+                                   num_blocks_per_group=1, use_stream=True, non_blocking=True)
+    return None
+
+
+def time_case(model, latents, text, steps: int, cache: str, device) -> tuple[float, float, float]:
+    """(seconds for `steps` guided steps, peak GiB allocated, seconds of the warm-up forward) after
+    one warm-up forward (for a compiled model, the warm-up compiles)."""
     import torch
 
     cuda = device.type == "cuda"
@@ -88,7 +124,11 @@ def time_case(model, latents, text, steps: int, cache: str, device) -> tuple[flo
         model.enable_cache(diffusers.FirstBlockCacheConfig(threshold={"balanced": 0.05, "aggressive": 0.12}[cache]))
     try:
         with torch.no_grad():
-            forward("cond")  # warm-up: kernels chosen, memory pools filled
+            warm_up = time.perf_counter()
+            forward("cond")  # warm-up: kernels chosen (or compiled), memory pools filled
+            if cuda:
+                torch.cuda.synchronize()
+            warm_up = time.perf_counter() - warm_up
             if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
@@ -104,7 +144,7 @@ def time_case(model, latents, text, steps: int, cache: str, device) -> tuple[flo
     finally:
         if model.is_cache_enabled:
             model.disable_cache()
-    return seconds, peak
+    return seconds, peak, warm_up
 
 
 def predicted_seconds(record, width, height, frames, steps, machine, attention) -> float:
@@ -133,6 +173,28 @@ def main(argv=None) -> int:
     from wan_studio.backend import detect
     from wan_studio.memory.plans import machine_from_backend
 
+    def free_memory():
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def timed(case, model, record, size, latents, text, attention, cache, variant) -> dict | None:
+        """One timed case as a result run, or None (said in `skipped`) when it failed."""
+        width, height, frames = size
+        try:
+            seconds, peak, warm_up = time_case(model, latents, text, args.steps, cache, device)
+        except Exception as exc:
+            skipped.append(f"{case}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+            free_memory()
+            return None
+        plain = variant == PLAIN and cache == "off"
+        predicted = predicted_seconds(record, width, height, frames, args.steps, machine, attention) if plain else None
+        return {
+            "model": record.id, "mode": "t2v", "size": f"{width}x{height}", "frames": frames, "steps": args.steps,
+            "gpu": gpu_name, "attention": attention, "cache": cache, **variant, "only": "denoise",
+            "seconds": round(seconds, 4), "warm_up_s": round(warm_up, 3),
+            "predicted_s": round(predicted, 4) if predicted is not None else None, "peak_gib": round(peak, 3),
+        }
+
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     machine = machine_from_backend(detect())
@@ -158,27 +220,30 @@ def main(argv=None) -> int:
                     if time.perf_counter() - started > args.budget_s:
                         skipped.append(f"{model_id} {width}x{height} {attention} {cache}: over the time budget")
                         continue
-                    try:
-                        seconds, peak = time_case(model, latents, text, args.steps, cache, device)
-                    except Exception as exc:
-                        skipped.append(f"{model_id} {width}x{height} {attention} {cache}: {type(exc).__name__}: "
-                                       f"{str(exc).splitlines()[0][:160]}")
-                        if device.type == "cuda":
-                            torch.cuda.empty_cache()
-                        continue
-                    predicted = predicted_seconds(record, width, height, frames, args.steps, machine,
-                                                  attention) if cache == "off" else None
-                    runs.append({
-                        "model": model_id, "mode": "t2v", "size": f"{width}x{height}", "frames": frames,
-                        "steps": args.steps, "gpu": gpu_name, "attention": attention, "cache": cache,
-                        "offload": "none", "only": "denoise", "seconds": round(seconds, 4),
-                        "predicted_s": round(predicted, 4) if predicted is not None else None,
-                        "peak_gib": round(peak, 3),
-                    })
+                    run = timed(f"{model_id} {width}x{height} {attention} {cache}", model, record,
+                                (width, height, frames), latents, text, attention, cache, PLAIN)
+                    if run is not None:
+                        runs.append(run)
             model.reset_attention_backend()
         del model
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        free_memory()
+        for name, variant in VARIANTS.items():  # each on a fresh model: they change it for good
+            if time.perf_counter() - started > args.budget_s:
+                skipped.append(f"{model_id} {name}: over the time budget")
+                continue
+            model = build_transformer(record, device, dtype)
+            reason = apply_variant(model, variant, device)
+            if reason is not None:
+                skipped.append(f"{model_id} {name}: {reason}")
+            else:
+                for width, height, frames in sizes:
+                    latents, text = inputs_for(model, record, width, height, frames, device, dtype)
+                    run = timed(f"{model_id} {width}x{height} {name}", model, record, (width, height, frames),
+                                latents, text, "native", "off", variant)
+                    if run is not None:
+                        runs.append(run)
+            del model
+            free_memory()
     result = {
         "gpu": gpu_name, "device": str(device), "smoke": args.smoke, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "torch": torch.__version__, "python": platform.python_version(), "wall_s": round(time.perf_counter() - started, 1),
@@ -187,12 +252,14 @@ def main(argv=None) -> int:
     out = args.out or RESULTS / f"gpu-{re.sub(r'[^a-z0-9]+', '-', gpu_name.lower()).strip('-')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{'case':<46} {'attention':<10} {'cache':<9} {'s':>8} {'predicted':>9} {'peak GiB':>8}")
+    print(f"{'case':<46} {'attention':<10} {'cache':<9} {'variant':<14} {'s':>8} {'warm-up s':>9} {'predicted':>9} "
+          f"{'peak GiB':>8}")
     for run in runs:
         case = f"{run['model']} {run['size']}x{run['frames']} x{run['steps']} steps"
         predicted = f"{run['predicted_s']:.3f}" if run["predicted_s"] is not None else "-"
-        print(f"{case:<46} {run['attention']:<10} {run['cache']:<9} {run['seconds']:>8.3f} {predicted:>9} "
-              f"{run['peak_gib']:>8.2f}")
+        variant = next((name for name, v in VARIANTS.items() if all(run[k] == v[k] for k in PLAIN)), "-")
+        print(f"{case:<46} {run['attention']:<10} {run['cache']:<9} {variant:<14} {run['seconds']:>8.3f} "
+              f"{run['warm_up_s']:>9.2f} {predicted:>9} {run['peak_gib']:>8.2f}")
     for line in skipped:
         print(f"skipped: {line}")
     print(f"wrote {out} ({result['wall_s']} s)")

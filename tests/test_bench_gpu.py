@@ -17,15 +17,23 @@ def test_smoke_run_writes_the_result_format(tmp_path, cli_env):
     assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())
     assert (result["gpu"], result["device"], result["smoke"]) == ("CPU", "cpu", True)
-    cases = [(r["model"], r["size"], r["frames"], r["attention"], r["cache"]) for r in result["runs"]]
+    cases = [(r["model"], r["size"], r["frames"], r["attention"], r["cache"], r["compile"]) for r in result["runs"]]
     assert cases == [
-        ("tiny-t2v", "64x64", 9, "native", "off"), ("tiny-t2v", "64x64", 9, "native", "balanced"),
-        ("tiny-t2v", "96x64", 13, "native", "off"), ("tiny-t2v", "96x64", 13, "native", "balanced"),
-        ("tiny-ti2v", "64x64", 9, "native", "off"), ("tiny-ti2v", "64x64", 9, "native", "balanced"),
+        ("tiny-t2v", "64x64", 9, "native", "off", "none"), ("tiny-t2v", "64x64", 9, "native", "balanced", "none"),
+        ("tiny-t2v", "96x64", 13, "native", "off", "none"), ("tiny-t2v", "96x64", 13, "native", "balanced", "none"),
+        # the compiled plan variant (the CPU compiles too); FP8 and group offloading need a GPU
+        ("tiny-t2v", "64x64", 9, "native", "off", "repeated-blocks"),
+        ("tiny-t2v", "96x64", 13, "native", "off", "repeated-blocks"),
+        ("tiny-ti2v", "64x64", 9, "native", "off", "none"), ("tiny-ti2v", "64x64", 9, "native", "balanced", "none"),
+        ("tiny-ti2v", "64x64", 9, "native", "off", "repeated-blocks"),
     ]
     for entry in result["runs"]:
         assert entry["seconds"] > 0 and entry["steps"] == 2 and entry["only"] == "denoise"
-        assert (entry["predicted_s"] is None) == (entry["cache"] != "off")
+        assert (entry["quantization"], entry["offload"]) == ("none", "none")
+        plain = entry["cache"] == "off" and entry["compile"] == "none"
+        assert (entry["predicted_s"] is None) == (not plain)
+    assert "tiny-t2v fp8-dynamic: FP8 needs an NVIDIA GPU of capability 8.9 or newer" in result["skipped"]
+    assert "tiny-t2v group-offload: group offloading moves blocks between the CPU and a GPU" in result["skipped"]
     assert "tiny-t2v 96x64x13 x2 steps" in run.stdout and f"wrote {out}" in run.stdout
 
 
@@ -50,3 +58,26 @@ def test_the_fit_reads_measured_runs_and_leaves_out_what_it_cannot_use(tmp_path,
     assert any(" 2 steps, NVIDIA GeForce RTX 4090" in row and "7.5" in row for row in rows)
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert set(found) == {"vae", "default", "hopper"} and found["default"]["linear"] > 0
+
+
+def test_the_fit_prints_each_plan_variants_speed_up_over_its_plain_twin(tmp_path, cli_env):
+    gpu = "NVIDIA GeForce RTX 4090"
+    case = {"model": "wan2.1-t2v-1.3b", "mode": "t2v", "frames": 81, "steps": 2, "gpu": gpu, "attention": "native",
+            "cache": "off", "only": "denoise", "compile": "none", "quantization": "none", "offload": "none"}
+    results = tmp_path / "gpu-rtx-4090.json"
+    results.write_text(json.dumps({"gpu": gpu, "runs": [
+        {**case, "size": "832x480", "seconds": 7.5},
+        {**case, "size": "832x480", "compile": "repeated-blocks", "seconds": 6.25},
+        {**case, "size": "1280x720", "seconds": 32.0},
+        {**case, "size": "1280x720", "compile": "repeated-blocks", "seconds": 20.0},
+        {**case, "size": "1280x720", "offload": "group", "seconds": 40.0},
+        {**case, "size": "640x480", "compile": "repeated-blocks", "seconds": 3.0},  # no plain twin: not counted
+    ]}))
+    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--fit", str(results)], cwd=ROOT, env=cli_env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (f"measured speed-up, compile repeated-blocks on {gpu}: x1.40 (median of 2: 1.20, 1.60)"
+            in run.stdout)
+    assert f"measured speed-up, offload group on {gpu}: x0.80 (median of 1: 0.80)" in run.stdout
+    # the variants are not fitted as plain runs: two measured rows, the plain ones
+    assert sum(" 2 steps, NVIDIA GeForce RTX 4090" in line for line in run.stdout.splitlines()) == 2

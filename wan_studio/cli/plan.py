@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 
 from wan_studio.errors import StudioError
 
@@ -211,6 +212,9 @@ def cmd_fit(paths: list[str], write: bool) -> int:
         predicted = fit.predicted_seconds(run, found)
         name = f"{run['model']} {run['size']}x{run['frames']} {run['steps']} steps, {run['gpu']}"[:64]
         print(f"{name:<64} {run['seconds']:>10.1f} {predicted:>11.1f} {predicted / run['seconds']:>6.2f}")
+    for variant, ratios in fit.speedups(paths).items():
+        print(f"measured speed-up, {variant}: x{statistics.median(ratios):.2f} (median of {len(ratios)}: "
+              f"{', '.join(f'{r:.2f}' for r in sorted(ratios))})")
     print(json.dumps(found))
     if write:
         data = json.loads(CALIBRATION_FILE.read_text())

@@ -96,9 +96,38 @@ def predicted_seconds(run: dict, found: dict) -> float:
     return terms["linear"] / use["linear"] + terms["attention"] / use["attention"] + terms["vae"] / use["vae"] + terms["fixed"]
 
 
+VARIANT_KEYS = ("compile", "quantization", "offload")  # how bench/gpu.py's plan variants differ from plain bf16
+
+
+def variant_of(run: dict) -> str | None:
+    """"compile repeated-blocks", "offload group", ...: how a timed run differs from plain bf16; None if not."""
+    parts = [f"{key} {run[key]}" for key in VARIANT_KEYS if run.get(key, "none") != "none"]
+    return ", ".join(parts) or None
+
+
+def speedups(paths) -> dict[str, list[float]]:
+    """Each plan variant's measured speed-up (plain seconds / variant seconds) per GPU, one ratio per
+    case that has a plain twin (same model, size, frames, steps and GPU, SDPA, no step cache)."""
+    import json
+    from pathlib import Path
+
+    found: dict[str, list[float]] = {}
+    for path in paths:
+        runs = json.loads(Path(path).read_text()).get("runs", [])
+        case = ("model", "size", "frames", "steps", "gpu")
+        plain = {tuple(r[k] for k in case): r["seconds"] for r in runs
+                 if variant_of(r) is None and r.get("cache", "off") == "off" and r.get("attention") == "native"}
+        for run in runs:
+            twin = plain.get(tuple(run[k] for k in case))
+            if (name := variant_of(run)) is not None and twin and run.get("seconds"):
+                found.setdefault(f"{name} on {run['gpu']}", []).append(round(twin / run["seconds"], 3))
+    return found
+
+
 def measured_runs(paths) -> tuple[list[dict], list[str]]:
     """Timed runs from bench/gpu.py result files (their "runs" lists), and why any were left out:
-    a run with a step cache (its skips are not in the time model's work) or not on a GPU of the table."""
+    a run with a step cache (its skips are not in the time model's work) or not on a GPU of the table.
+    Plan variants (compiled, FP8, offloaded) are not fitted; `speedups` compares them with plain runs."""
     import json
     from pathlib import Path
 
@@ -111,8 +140,8 @@ def measured_runs(paths) -> tuple[list[dict], list[str]]:
         except (OSError, ValueError) as exc:
             raise StudioError(f"Cannot read the benchmark results {path}: {exc}") from exc
         for run in data.get("runs", []):
-            if run.get("cache", "off") != "off" or not run.get("seconds"):
-                continue
+            if run.get("cache", "off") != "off" or not run.get("seconds") or variant_of(run) is not None:
+                continue  # a variant's speed-up is measured against its plain twin (speedups)
             try:
                 gpu_named(run["gpu"])
             except StudioError:

@@ -148,10 +148,14 @@ class Studio:
             from wan_studio.memory.apply import transformers_of
 
             pipe = self.engine.swap.activate(record, record.modes[0], plan)
-            compile_in_reservation = spaces.GPU(duration=aoti.COMPILE_RESERVATION_S)(aoti.compile_at_start)
+
+            def compile_blocks(width: int, height: int, frames: int) -> dict:
+                # the reservation's process gets the pipeline by fork; only these plain values are sent
+                return aoti.compile_at_start(pipe, transformers_of(pipe)[0], width, height, frames, folder)
+
             try:
-                done = compile_in_reservation(pipe, transformers_of(pipe)[0], shape.width, shape.height,
-                                              shape.frames, folder)
+                done = spaces.GPU(duration=aoti.COMPILE_RESERVATION_S)(compile_blocks)(shape.width, shape.height,
+                                                                                       shape.frames)
             except Exception as exc:  # a block that will not export or compile: jobs run eager
                 log.warning("compiling %s's blocks at start failed: %s", record.id, exc)
                 self._preload_warning = f"Could not compile {record.name}'s blocks at start ({exc}); jobs run uncompiled."
