@@ -567,7 +567,7 @@ def test_zerogpu_loads_the_compiled_blocks_the_catalog_names_and_credits_them_on
 
     import spaces
 
-    from wan_studio.memory.apply import convert_weights
+    from wan_studio.memory.apply import attach_runtime
     from wan_studio.memory.estimate import shape_for
 
     record = catalog.get("wan2.2-t2v-a14b")
@@ -581,10 +581,13 @@ def test_zerogpu_loads_the_compiled_blocks_the_catalog_names_and_credits_them_on
     loaded = []
     monkeypatch.setattr(spaces, "aoti_blocks_load", lambda module, repo, variant=None: loaded.append((repo, variant)))
     pipe = engine.swap.activate(catalog.get("tiny-t2v-moe"), "t2v", Plan("max-speed", "float32"))
-    notes = convert_weights(pipe, dc.replace(with_blocks.plan, quantization="none"), "cpu",
-                            compiled.extra["aoti"])
+    notes = attach_runtime(pipe, dc.replace(with_blocks.plan, quantization="none", attention="native"), "cpu",
+                           aoti=compiled.extra["aoti"])
     assert loaded == [("owner/wan22-aoti", None), ("owner/wan22-aoti", None)]  # both experts
     assert notes == ["AOTI blocks from owner/wan22-aoti"]
+    # a Space with blocks compiled at start for bf16 weights only: the FP8 rung stays uncompiled
+    local = dc.replace(record, extra={"aoti": {"local": {"none": {"folder": "/x", "seconds": 60.0}}}})
+    assert [p.compile for p in ladder(space, local)] == ["aoti", "none"]
 
 
 def test_cost_line_names_checkpoint_frames_time_memory_and_plan():

@@ -168,11 +168,11 @@ def _load() -> tuple[dict[str, Checkpoint], dict[str, SharedComponent], tuple[Ap
 
 
 def checkpoints() -> list[Checkpoint]:
-    return list(_load()[0].values())
+    return [get(model_id) for model_id in _load()[0]]
 
 
 # blocks compiled on this machine for a checkpoint the catalog names none for (a ZeroGPU Space, at start):
-# model id -> {"local": folder, "seconds": compile time}; see memory/aoti.py
+# model id -> {"local": {weights format: {"folder": ..., "seconds": compile time}}}; see memory/aoti.py
 _compiled_here: dict[str, dict] = {}
 
 
@@ -186,9 +186,11 @@ def get(model_id: str) -> Checkpoint:
     return found
 
 
-def add_compiled_blocks(model_id: str, blocks: dict) -> Checkpoint:
-    """From now on this process's record of the checkpoint names blocks compiled here."""
-    _compiled_here[model_id] = dict(blocks)
+def add_compiled_blocks(model_id: str, quantization: str, folder: str, seconds: float) -> Checkpoint:
+    """From now on this process's record of the checkpoint names blocks compiled here for its weights
+    in `quantization` ("none": bf16)."""
+    local = _compiled_here.setdefault(model_id, {"local": {}})["local"]
+    local[quantization] = {"folder": folder, "seconds": seconds}
     return get(model_id)
 
 

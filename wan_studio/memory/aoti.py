@@ -2,13 +2,18 @@
 
 A Space cannot torch.compile inside a GPU reservation worth having, so its blocks come compiled:
 - from the Hub, where the catalog names a repo of compiled blocks (`spaces.aoti_blocks_load`);
-- else compiled on the Space when it starts (`compile_at_start`): one block's inputs are captured from
-  the first step of a run at the checkpoint's default size, the block is exported with its token count
-  left free (so other sizes and frame counts use the same code), compiled, and saved as a package. Every
-  block of every expert then runs that code with its own weights (`spaces.aoti_load_from_package_dir`),
-  so one compile serves a whole MoE pair. The package is kept under the models folder, per checkpoint,
-  weights format and torch version: a later start only loads it.
-Where neither is possible the run is eager, and the recipe says why.
+- else compiled on the Space when it starts (`compile_in_reservation`): one block's inputs are captured
+  from the first step of a run at the checkpoint's default size, the block is exported with its token
+  count left free (so other sizes and frame counts use the same code), compiled, and saved as a
+  package. Every block of every expert then runs that code with its own weights
+  (`spaces.aoti_load_from_package_dir`), so one compile serves a whole MoE pair. The package is kept
+  under the models folder, per checkpoint, weights format and torch / diffusers / spaces versions: a
+  later start with the same folder (a Space's persistent storage) only loads it. A compile that failed
+  is remembered there too, so a restart does not spend another reservation on it.
+The compiled code replaces each block's `forward` on the same weights, so it goes on and comes off
+like a hook (`attach`, `detach`): a job with LoRAs, whose weights the compiled blocks would ignore,
+runs the plain blocks without reloading anything. Where none is possible the run is eager, and the
+recipe says why.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from wan_studio.memory.plans import Plan
 
 log = logging.getLogger(__name__)
 COMPILE_RESERVATION_S = 1500  # the GPU reservation compiling may take (a 14B block: minutes)
-MADE = "made.json"  # written last: a package folder without it is unfinished
+MADE, FAILED = "made.json", "failed.json"  # written last: a package folder with neither is unfinished
+_COMPILED_FORWARDS = ("LazyAOTIModelWithWeights", "ZeroGPUCompiledModel")  # what spaces puts on a block
 _said_once: set[str] = set()
+_compiling: dict = {}  # the pipeline being compiled: the reservation's process gets it by fork, not pickled
+_reservations: dict = {}  # one spaces.GPU function per GPU size, made once (spaces keeps every one)
 
 
 def _once(message: str) -> None:
@@ -36,24 +44,57 @@ def _once(message: str) -> None:
 
 def package_dir(models_dir: Path, record, plan: Plan) -> Path:
     """Where blocks compiled on this Space for this checkpoint and weights format are kept."""
-    import torch
+    from importlib.metadata import version
 
-    version = re.sub(r"[^A-Za-z0-9.]+", "-", torch.__version__)
-    return models_dir / FOLDER / "aoti" / record.id / f"{plan.quantization}-torch-{version}"
+    versions = "-".join(f"{name}-{version(name)}" for name in ("torch", "diffusers", "spaces"))
+    return models_dir / FOLDER / "aoti" / record.id / re.sub(r"[^A-Za-z0-9.]+", "-", f"{plan.quantization}-{versions}")
 
 
-def made(folder: Path) -> dict | None:
-    """The record of a finished compile in `folder` (seconds it took, size it was captured at), or None."""
+def _read(path: Path) -> dict | None:
     try:
-        return json.loads((folder / MADE).read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def compile_at_start(pipe, transformer, width: int, height: int, frames: int, folder: Path) -> dict:
+def made(folder: Path) -> dict | None:
+    """The record of a finished compile in `folder` (seconds it took, size it was captured at), or None."""
+    return _read(folder / MADE)
+
+
+def failed(folder: Path) -> dict | None:
+    """The record of a compile that failed in `folder` ({"error": ...}), or None."""
+    return _read(folder / FAILED)
+
+
+def compile_in_reservation(pipe, size: str, width: int, height: int, frames: int, folder: Path) -> dict:
+    """`compile_at_start` in a GPU reservation of `size`; its MADE record."""
+    import spaces
+
+    if size not in _reservations:
+        _reservations[size] = spaces.GPU(duration=COMPILE_RESERVATION_S, size=size)(
+            lambda *args: compile_at_start(_compiling["pipe"], *args))
+    _compiling["pipe"] = pipe
+    try:
+        return _reservations[size](width, height, frames, str(folder))
+    finally:
+        _compiling.clear()
+
+
+def compile_at_start(pipe, width: int, height: int, frames: int, folder: str) -> dict:
     """Capture the first block's inputs from the first step of a run of `pipe`, export the block with the
-    token count free, compile it into `folder` and say so in its MADE record. Runs inside the GPU
-    reservation."""
+    token count free, compile it into `folder` and say so in its MADE record. A block that will not
+    export or compile is said in FAILED, so later starts do not try again (a failed reservation is
+    not: the next start may get one)."""
+    try:
+        return _compile(pipe, width, height, frames, Path(folder))
+    except Exception as exc:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / FAILED).write_text(json.dumps({"error": (str(exc) or type(exc).__name__).splitlines()[0][:300]}))
+        raise
+
+
+def _compile(pipe, width: int, height: int, frames: int, folder: Path) -> dict:
     import inspect
 
     import spaces
@@ -61,7 +102,7 @@ def compile_at_start(pipe, transformer, width: int, height: int, frames: int, fo
     from torch.utils._pytree import tree_map
 
     started = time.perf_counter()
-    block = transformer.blocks[0]
+    block = pipe.transformer.blocks[0]
     with torch.no_grad(), spaces.aoti_capture(block) as call:  # stops the run at the first block
         pipe(prompt="a", height=height, width=width, num_frames=frames, num_inference_steps=2, output_type="latent")
     if not call.args and not call.kwargs:
@@ -71,6 +112,8 @@ def compile_at_start(pipe, transformer, width: int, height: int, frames: int, fo
     free_tokens = tree_map(lambda value: {1: torch.export.Dim.AUTO}
                            if isinstance(value, torch.Tensor) and value.ndim >= 2 else None, dict(arguments))
     exported = torch.export.export(block, args=call.args, kwargs=call.kwargs, dynamic_shapes=free_tokens)
+    if not exported.range_constraints:  # every size fixed: the package would fail at any other size
+        raise RuntimeError("export fixed the block's token count; the package would run at one size only")
     spaces.aoti_compile_and_save(folder, exported, submodule="blocks")
     record = {"seconds": round(time.perf_counter() - started, 1), "captured_at": f"{width}x{height}x{frames}",
               "torch": torch.__version__}
@@ -78,19 +121,24 @@ def compile_at_start(pipe, transformer, width: int, height: int, frames: int, fo
     return record
 
 
-def load(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
-    """Give the transformers their compiled blocks: compiled here at start (`aoti["local"]`) or from the
-    Hub repo the catalog names; notes for the recipe."""
+def attach(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
+    """Give the transformers their compiled blocks, compiled here at start for the plan's weights
+    (`aoti["local"]`) or from the Hub repo the catalog names; notes for the recipe. After the weights
+    are in place: each block's compiled code reads that block's tensors as they are now."""
     try:
         import spaces
     except ImportError:
         return ["AOTI skipped: the spaces package is not installed"]
-    if aoti and aoti.get("local"):
-        folder = Path(aoti["local"])
+    if any(hasattr(module, "base_layer") for transformer in transformers for module in transformer.modules()):
+        # an earlier job's LoRA layers (peft) are on these weights: the package's constants no longer match
+        return ["AOTI skipped: LoRA layers are loaded on these weights; runs uncompiled"]
+    local = (aoti or {}).get("local", {}).get(plan.quantization)
+    if local:
+        folder = Path(local["folder"])
         for transformer in transformers:
             spaces.aoti_load_from_package_dir(transformer, folder)
-        return [f"AOTI blocks compiled on this Space at start in {aoti['seconds']:.0f} s (kept in {folder})"]
-    if not aoti or not hasattr(spaces, "aoti_blocks_load"):
+        return [f"AOTI blocks compiled on this Space at start in {local['seconds']:.0f} s (kept in {folder})"]
+    if not aoti or not aoti.get("repo") or not hasattr(spaces, "aoti_blocks_load"):
         _once("AOTI: no compiled graphs for this checkpoint; running eager")
         return ["AOTI skipped: no compiled graphs for this checkpoint"]
     variant = aoti.get("variants", {}).get(plan.quantization)
@@ -98,14 +146,24 @@ def load(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
         for transformer in transformers:
             spaces.aoti_blocks_load(transformer, aoti["repo"], variant=variant)
     except Exception as exc:  # the Hub or the graphs may be missing: eager still works
+        detach(transformers)
         _once(f"AOTI: could not load compiled graphs ({exc}); running eager")
         return [f"AOTI skipped: {exc}"]
     return [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
 
 
-def why_uncompiled(record, compile_setting: str) -> str:
+def detach(transformers: list) -> None:
+    """Put back the plain blocks: spaces sets the compiled code as each block's own `forward`."""
+    for transformer in transformers:
+        for module in transformer.modules():
+            if type(module.__dict__.get("forward")).__name__ in _COMPILED_FORWARDS:
+                del module.forward
+
+
+def why_uncompiled(record, plan: Plan, compile_setting: str) -> str:
     """The recipe's line for a Space run without compiled blocks."""
     if compile_setting == "off":
         return "AOTI skipped: compile is off in the settings; runs uncompiled"
-    return (f"AOTI skipped: no compiled blocks for {record.name} (the catalog names none and none were compiled "
-            "at start); runs uncompiled")
+    weights = f" with {plan.quantization} weights" if plan.quantization != "none" else ""
+    return (f"AOTI skipped: no compiled blocks for {record.name}{weights} (the catalog names none and none were "
+            "compiled at start); runs uncompiled")

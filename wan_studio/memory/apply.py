@@ -70,9 +70,9 @@ def quantize(module, kind: str, transformer: bool = True) -> None:
     tq.quantize_(module, _torchao_config(kind), **({"filter_fn": quantizable} if transformer else {}))
 
 
-def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None, artifacts=None) -> list[str]:
+def convert_weights(pipe, plan: Plan, device: str, artifacts=None) -> list[str]:
     """Quantize / cast / compile the pipeline's weights for `plan`; returns notes for the recipe.
-    `aoti`: the checkpoint's compiled blocks (ZeroGPU); `artifacts`: the file of graphs compiled before."""
+    `artifacts`: the folder of graphs compiled before (memory/compile.py)."""
     import torch
 
     notes = []
@@ -96,16 +96,12 @@ def convert_weights(pipe, plan: Plan, device: str, aoti: dict | None = None, art
         from wan_studio.memory.compile import compile_blocks
 
         notes += compile_blocks(transformers_of(pipe), device, artifacts)
-    elif plan.compile == "aoti":
-        from wan_studio.memory import aoti as compiled_blocks
-
-        notes += compiled_blocks.load(transformers_of(pipe), plan, aoti)
     return notes
 
 
-def attach_runtime(pipe, plan: Plan, device: str, attention: str | None = None) -> list[str]:
-    """Offload hooks, VAE tiling/slicing and the attention backend (the device's checked choice,
-    memory/attention.py; else the plan's)."""
+def attach_runtime(pipe, plan: Plan, device: str, attention: str | None = None, aoti: dict | None = None) -> list[str]:
+    """Offload hooks, VAE tiling/slicing, the attention backend (the device's checked choice,
+    memory/attention.py; else the plan's) and ZeroGPU's compiled blocks (`aoti`: the checkpoint's)."""
     notes = []
     backend = attention or plan.attention
     for transformer in transformers_of(pipe):
@@ -128,6 +124,10 @@ def attach_runtime(pipe, plan: Plan, device: str, attention: str | None = None) 
             vae.disable_tiling()
         vae.enable_slicing() if plan.vae_slicing else vae.disable_slicing()
     _place(pipe, plan, device)
+    if plan.compile == "aoti":  # after placing: the compiled blocks read the weights where they are now
+        from wan_studio.memory import aoti as compiled_blocks
+
+        notes += compiled_blocks.attach(transformers_of(pipe), plan, aoti)
     return notes
 
 
@@ -164,10 +164,14 @@ def _place(pipe, plan: Plan, device: str) -> None:
 
 
 def detach_runtime(pipe) -> None:
-    """Remove offload hooks (accelerate's and diffusers' group offloading) from every component."""
+    """Remove offload hooks (accelerate's and diffusers' group offloading) and compiled blocks from every
+    component."""
     import torch
     from diffusers.hooks import HookRegistry
 
+    from wan_studio.memory import aoti as compiled_blocks
+
+    compiled_blocks.detach(transformers_of(pipe))
     pipe.remove_all_hooks()
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module) and hasattr(module, "_diffusers_hook"):

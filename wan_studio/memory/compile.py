@@ -6,10 +6,14 @@ minutes. Not `fullgraph`: group offloading's onload and offload run around each 
 `torch.compiler.disable`d, so there the graph breaks at the block's edges; the same weights may get
 another plan's hooks without compiling again.
 
-The graphs compiled in this process are written to one file per torch version and device
-(`torch.compiler.save_cache_artifacts`) after a job that compiled something; the next start loads it
-before compiling, so its first job finds every graph in the cache instead of compiling again. That
-matters where the inductor's own cache in /tmp does not survive a restart (containers, Spaces).
+The graphs a process compiled or used are written to a file of its own, per torch version and device
+(`torch.compiler.save_cache_artifacts`), after a job that compiled or read any; the next start loads
+every such file before compiling, so its first job finds its graphs in the cache instead of compiling
+again. That matters where the inductor's own cache in /tmp does not survive a restart (containers).
+A file whose every graph a newer one holds is removed.
+
+A job whose compiled blocks fail (a graph that will not compile, a compiled block that raises) runs
+again uncompiled (`raised_by_compiler` tells those errors from the rest).
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ import os
 import re
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 COMPILE_CHOICES = ("auto", "on", "off")
+BACKEND = "inductor"  # torch.compile's backend
 FOLDER = "compiled"  # under the models folder
-_loaded: set[Path] = set()  # artifact files loaded into this process
+_loaded: dict[Path, set] = {}  # artifact files loaded (or written) by this process -> their graphs' keys
+_own_file: Path | None = None  # the file this process writes
 _lock = threading.Lock()
 
 
@@ -41,46 +48,66 @@ def why_not(device: str) -> str | None:
     return f"torch.compile is not used on {device}"
 
 
-def artifacts_file(models_dir: Path, device_name: str) -> Path:
-    """Where this torch version's compiled graphs for this device are kept."""
+def artifacts_prefix(models_dir: Path, device_name: str) -> Path:
+    """The files that keep this torch version's compiled graphs for this device: `<prefix>-*.bin`, one
+    per process that compiled."""
     import torch
 
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"torch-{torch.__version__}-{device_name}").strip("-").lower()
-    return models_dir / FOLDER / f"{slug}.bin"
+    return models_dir / FOLDER / slug
 
 
-def load_artifacts(path: Path) -> None:
-    """Put the graphs an earlier start compiled into this process's caches, once per file."""
+def _keys(info) -> set[tuple[str, str]]:
+    return {(kind, key) for kind, keys in (getattr(info, "artifacts", None) or {}).items() for key in keys}
+
+
+def load_artifacts(prefix: Path) -> None:
+    """Put the graphs earlier starts compiled into this process's caches (each file once)."""
     import torch
 
     with _lock:
-        if path in _loaded or not path.exists():
+        for path in sorted(prefix.parent.glob(f"{prefix.name}-*.bin")):
+            if path in _loaded:
+                continue
+            try:
+                _loaded[path] = _keys(torch.compiler.load_cache_artifacts(path.read_bytes()))
+                log.info("compiled graphs loaded from %s", path)
+            except Exception as exc:  # a damaged file: those graphs compile afresh
+                _loaded[path] = set()
+                log.warning("could not load compiled graphs from %s (%s)", path, exc)
+
+
+def save_artifacts(prefix: Path) -> None:
+    """Write the graphs this process compiled or used to its own file (rewritten as it compiles more),
+    and drop earlier files whose every graph it now holds. A file that cannot be written costs only
+    the next start's compile time, never the job."""
+    import torch
+
+    global _own_file
+    try:
+        saved = torch.compiler.save_cache_artifacts()  # everything recorded since the process started
+        if saved is None:
             return
-        _loaded.add(path)
-        try:
-            torch.compiler.load_cache_artifacts(path.read_bytes())
-            log.info("compiled graphs loaded from %s", path)
-        except Exception as exc:  # another torch build's file, or a damaged one: compile afresh
-            log.warning("could not load compiled graphs from %s (%s); compiling again", path, exc)
-
-
-def save_artifacts(path: Path) -> None:
-    """Write every graph this process compiled or loaded, replacing the file atomically."""
-    import torch
-
-    saved = torch.compiler.save_cache_artifacts()
-    if saved is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(f".{os.getpid()}.part")
-    part.write_bytes(saved[0])
-    os.replace(part, path)
-    with _lock:
-        _loaded.add(path)
+        with _lock:
+            if _own_file is None or _own_file.parent != prefix.parent:
+                _own_file = prefix.parent / f"{prefix.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.bin"
+            _own_file.parent.mkdir(parents=True, exist_ok=True)
+            part = _own_file.with_suffix(".part")
+            part.write_bytes(saved[0])
+            os.replace(part, _own_file)
+            kept = _keys(saved[1])
+            _loaded[_own_file] = kept
+            for path, keys in list(_loaded.items()):
+                if path != _own_file and keys <= kept:
+                    path.unlink(missing_ok=True)
+                    del _loaded[path]
+    except Exception as exc:
+        log.warning("could not keep the compiled graphs under %s: %s", prefix.parent, exc)
 
 
 def compile_blocks(transformers: list, device: str, artifacts: Path | None) -> list[str]:
-    """Compile each transformer's repeated blocks (lazily: the first step compiles); notes for the recipe."""
+    """Compile each transformer's repeated blocks (lazily: the first step compiles); notes for the recipe.
+    `artifacts`: the prefix of the files of graphs compiled before (`artifacts_prefix`)."""
     reason = why_not(device)
     if reason is not None:
         return [f"compile skipped: {reason}"]
@@ -90,7 +117,7 @@ def compile_blocks(transformers: list, device: str, artifacts: Path | None) -> l
         if not getattr(transformer, "_repeated_blocks", None):
             return [f"compile skipped: {type(transformer).__name__} names no repeated blocks"]
     for transformer in transformers:
-        transformer.compile_repeated_blocks()
+        transformer.compile_repeated_blocks(backend=BACKEND)
     return []
 
 
@@ -107,11 +134,11 @@ class Compiling:
                          self.cached - other.cached)
 
     def note(self) -> str | None:
-        if not (self.compiled or self.cached):
+        if not (self.compiled or self.cached or self.seconds):
             return None
         parts = [f"{n} graph{'s' * (n > 1)} {word}" for n, word in ((self.compiled, "compiled"),
                                                                      (self.cached, "from the cache")) if n]
-        return f"compiling took {self.seconds:.1f} s ({', '.join(parts)})"
+        return f"compiling took {self.seconds:.1f} s" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def so_far() -> Compiling:
@@ -128,3 +155,22 @@ def so_far() -> Compiling:
     seconds = sum(compilation_time_metrics.get("_compile.compile_inner", []))
     inductor = counters["inductor"]
     return Compiling(round(seconds, 3), inductor["fxgraph_cache_miss"], inductor["fxgraph_cache_hit"])
+
+
+_COMPILER_CODE = ("/torch/_dynamo/", "/torch/_inductor/", "/torch/export/", "/spaces/zero/torch/aoti")
+
+
+def raised_by_compiler(exc: BaseException) -> bool:
+    """Whether an error came from compiling or from compiled code (dynamo, inductor, AOTInductor,
+    spaces' compiled blocks) rather than from the model itself."""
+    import sys
+
+    dynamo = sys.modules.get("torch._dynamo.exc")
+    if dynamo is not None and isinstance(exc, dynamo.TorchDynamoException):
+        return True
+    frames = []
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame.f_code.co_filename.replace("\\", "/"))
+        traceback = traceback.tb_next
+    return any(part in frame for frame in frames for part in _COMPILER_CODE)

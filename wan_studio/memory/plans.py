@@ -153,8 +153,10 @@ class Plan:
 
     @property
     def weights_key(self) -> tuple:
-        """What changes the weights themselves: changing it means reloading from disk."""
-        return (self.transformer_dtype, self.quantization, self.text_encoder_quantization, self.compile)
+        """What changes the weights themselves: changing it means reloading from disk. ZeroGPU's compiled
+        blocks are not in it: they are put on and taken off the same weights like hooks."""
+        compiled = "none" if self.compile == "aoti" else self.compile
+        return (self.transformer_dtype, self.quantization, self.text_encoder_quantization, compiled)
 
     def describe(self) -> str:
         parts = [self.transformer_dtype.replace("bfloat16", "bf16").replace("float16", "fp16").replace("float32", "fp32")]
@@ -216,10 +218,16 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
         ]
     attention = _attention_backend(machine)
     if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI (where compiled blocks exist) for compile
-        aoti = "aoti" if record.extra.get("aoti") and machine.compiles else "none"
+        blocks = record.extra.get("aoti") or {}
+
+        def aoti(quantization: str) -> str:  # a Hub repo's blocks, or blocks compiled here for these weights
+            found = blocks.get("repo") or quantization in blocks.get("local", {})
+            return "aoti" if found and machine.compiles else "none"
+
         return [
-            Plan("max-speed", dtype, attention=attention, compile=aoti),
-            Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention, compile=aoti),
+            Plan("max-speed", dtype, attention=attention, compile=aoti("none")),
+            Plan("balanced-quantized", dtype, "fp8-dynamic", vae_tiling=True, attention=attention,
+                 compile=aoti("fp8-dynamic")),
         ]
     quantized = "fp8-dynamic" if machine.fp8 else "int8-weight"
     stored = "fp8-storage" if machine.fp8 else "int8-weight"

@@ -15,6 +15,7 @@ down. After the last rung the job fails with a message saying what to change.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import platform
@@ -152,11 +153,22 @@ class Engine:
 
         made, extracted = self.make_controls(request, made_dir, report, cancel) if made_dir is not None else ({}, {})
         request = request.with_extracted(made) if made else request
+        if plan.compile == "aoti" and request.resolved_loras:  # compiled blocks hold the weights without them
+            plan = dataclasses.replace(plan, compile="none")
+            messages.append("Compiled blocks off for this job: they would run without its LoRAs.")
         while True:
             try:
                 frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
                 break
             except Exception as exc:
+                if (plan.compile != "none" and request.parallel <= 1 and not isinstance(exc, (StudioError, Cancelled))
+                        and not is_out_of_memory(exc) and compiled.raised_by_compiler(exc)):
+                    note = (f"The compiled blocks failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                            "ran again uncompiled.") if str(exc) else "The compiled blocks failed; ran again uncompiled."
+                    log.warning(note)
+                    messages.append(note)
+                    plan = dataclasses.replace(plan, compile="none")
+                    continue
                 # a split job's ranks chose their own plans; a rank out of memory ends the job
                 if not is_out_of_memory(exc) or request.parallel > 1:
                     raise
@@ -302,7 +314,7 @@ class Engine:
             return callback_kwargs
 
         account = None
-        compiling_before = compiled.so_far()
+        compiling_before = compiled.so_far() if plan.compile == "repeated-blocks" else None
         try:
             if long_video is None:
                 frames = wrapper.run(pipe, request, record, on_step_end)
@@ -319,8 +331,8 @@ class Engine:
                                               report_window, budget=self.windows_per_run)
         finally:
             cache.remove()
-        compiling = compiled.so_far() - compiling_before
-        if compiling.compiled:  # new graphs: keep them for the next start
+        compiling = compiled.so_far() - compiling_before if compiling_before is not None else None
+        if compiling is not None and (compiling.compiled or compiling.cached):  # keep them for the next start
             compiled.save_artifacts(self.swap.compiled_graphs)
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
         return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account,

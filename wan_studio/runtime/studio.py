@@ -128,39 +128,36 @@ class Studio:
             shape = shape_for(record)
             choice = choose(record, shape, machine)
             if machine.compiles and choice.plan.compile == "none" and record.modes[0] in ("t2v", "ti2v"):
-                record = self._compile_blocks(record, shape, choice.plan)
+                record = self._compile_blocks(record, shape, choice)
                 choice = choose(record, shape, machine)  # with the compiled blocks, if compiling worked
             self.engine.swap.activate(record, record.modes[0], choice.plan)
             loaded.append(record.id)
         return loaded
 
-    def _compile_blocks(self, record, shape, plan):
-        """ZeroGPU: the checkpoint's blocks compiled ahead of time (memory/aoti.py): by an earlier start,
-        else now, in a GPU reservation of their own; the record naming them (unchanged if it failed)."""
+    def _compile_blocks(self, record, shape, choice):
+        """ZeroGPU: the checkpoint's blocks compiled ahead of time (memory/aoti.py) for the plan's weights:
+        by an earlier start, else now, in a GPU reservation of their own; the record naming them
+        (unchanged if compiling failed, now or at an earlier start)."""
         from wan_studio import catalog
         from wan_studio.memory import aoti
 
+        plan = choice.plan
         folder = aoti.package_dir(self.settings.models_dir, record, plan)
-        done = aoti.made(folder)
+        done, failure = aoti.made(folder), aoti.failed(folder)
+        if failure is not None:
+            self._preload_warning = (f"Compiling {record.name}'s blocks failed at an earlier start ({failure['error']}); "
+                                     f"jobs run uncompiled. Delete {folder} to try again.")
+            return record
         if done is None:
-            import spaces
-
-            from wan_studio.memory.apply import transformers_of
-
-            pipe = self.engine.swap.activate(record, record.modes[0], plan)
-
-            def compile_blocks(width: int, height: int, frames: int) -> dict:
-                # the reservation's process gets the pipeline by fork; only these plain values are sent
-                return aoti.compile_at_start(pipe, transformers_of(pipe)[0], width, height, frames, folder)
-
+            pipe = self.engine.swap.activate(record, record.modes[0], plan)  # kept: the compiled plan reuses it
             try:
-                done = spaces.GPU(duration=aoti.COMPILE_RESERVATION_S)(compile_blocks)(shape.width, shape.height,
-                                                                                       shape.frames)
-            except Exception as exc:  # a block that will not export or compile: jobs run eager
+                done = aoti.compile_in_reservation(pipe, choice.machine.zerogpu_size or "large", shape.width,
+                                                   shape.height, shape.frames, folder)
+            except Exception as exc:  # a block that will not export or compile, or no reservation: eager
                 log.warning("compiling %s's blocks at start failed: %s", record.id, exc)
                 self._preload_warning = f"Could not compile {record.name}'s blocks at start ({exc}); jobs run uncompiled."
                 return record
-        return catalog.add_compiled_blocks(record.id, {"local": str(folder), "seconds": done["seconds"]})
+        return catalog.add_compiled_blocks(record.id, plan.quantization, str(folder), done["seconds"])
 
     def estimate_cost(self, request: GenerationRequest) -> str:
         """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""

@@ -102,10 +102,10 @@ class SwapManager:
 
     @property
     def compiled_graphs(self) -> Path:
-        """The file that keeps the graphs torch.compile made here, for the next start (memory/compile.py)."""
-        from wan_studio.memory.compile import artifacts_file
+        """Where the graphs torch.compile made here are kept for the next start (memory/compile.py)."""
+        from wan_studio.memory.compile import artifacts_prefix
 
-        return artifacts_file(self.settings.models_dir, self.backend.name)
+        return artifacts_prefix(self.settings.models_dir, self.backend.name)
 
     def default_plan(self) -> Plan:
         """No offload, no quantization: what runs when no plan is asked for."""
@@ -134,15 +134,16 @@ class SwapManager:
                 self.release()
                 pipe = self._load(record, cls, plan)
                 pipe.set_progress_bar_config(disable=True)
-                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, record.extra.get("aoti"),
-                                                   self.compiled_graphs)
+                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, self.compiled_graphs)
             self.attention = self._settle_attention(plan)
             notes += self.attention.messages
-            if self.backend.kind == "zerogpu" and plan.compile == "none" and not same_weights:
+            notes = [note for note in notes if not note.startswith("AOTI")]  # said anew for this plan
+            if self.backend.kind == "zerogpu" and plan.compile == "none":
                 from wan_studio.memory.aoti import why_uncompiled
 
-                notes.append(why_uncompiled(record, self.settings.compile))
-            notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name)
+                notes.append(why_uncompiled(record, plan, self.settings.compile))
+            notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name,
+                                               record.extra.get("aoti"))
             self._active, self._active_key, self._active_plan = pipe, key, plan
             self.plan_notes = notes
             return pipe
