@@ -159,18 +159,30 @@ def test_a_space_compiles_its_blocks_at_start_once_and_a_later_start_only_loads_
     from wan_studio.memory import aoti
     from wan_studio.requests import T2VRequest
     from wan_studio.runtime.engine import Engine
+    from wan_studio.settings import load_settings
 
-    settings = dataclasses.replace(settings, zerogpu_preload=("tiny-t2v-moe",), loras_dir=tmp_path / "loras")
+    monkeypatch.setenv("WAN_STUDIO_LORAS_DIR", str(tmp_path / "loras"))  # where requests look for LoRAs
+    settings = dataclasses.replace(load_settings(), zerogpu_preload=("tiny-t2v-moe",))
     at_start_size = T2VRequest(model="tiny-t2v-moe", prompt="a lighthouse in a storm", width=64, height=64, frames=9,
                                steps=4, seed=11)
     other_size = dataclasses.replace(at_start_size, width=96, frames=13)  # the package's token count is free
+    reservations = []
+    real_gpu = spaces_aoti.GPU
+
+    def recording_gpu(task=None, *, duration=None, size=None):
+        reservations.append((duration, size))
+        return real_gpu(task, duration=duration, size=size)
+
+    monkeypatch.setattr(spaces_aoti, "GPU", recording_gpu)
     studio, engine = _space(settings)
     studio.start()
     try:
         assert studio.warning is None
+        assert (aoti.COMPILE_RESERVATION_S, "large") in reservations  # the preloaded plan's machine size
         folders = list((settings.models_dir / "compiled" / "aoti" / "tiny-t2v-moe").iterdir())
         assert len(folders) == 1 and aoti.made(folders[0])["seconds"] > 0
         loads = engine.swap.loads
+        assert loads == 1, "the compiled blocks went on the weights loaded at start, without a reload"
         results = [studio.wait_for_result(studio.submit(request), timeout_s=300)
                    for request in (at_start_size, other_size)]
         for result in results:
@@ -180,7 +192,7 @@ def test_a_space_compiles_its_blocks_at_start_once_and_a_later_start_only_loads_
         pipe = engine.swap.active_pipeline
         for expert in (pipe.transformer, pipe.transformer_2):  # one compile serves both experts' blocks
             assert all(type(block.forward).__name__ == "LazyAOTIModelWithWeights" for block in expert.blocks)
-        assert engine.swap.loads == loads, "the compiled blocks went on the weights loaded at start"
+        assert engine.swap.loads == loads
         # a job with a LoRA runs the plain blocks (the compiled ones hold the weights without it)
         lora = write_lora_file(settings.loras_dir / "style.safetensors", "kijai",
                                tiny_dims("tiny-t2v-moe", settings), rank=4, seed=5)
@@ -188,6 +200,12 @@ def test_a_space_compiles_its_blocks_at_start_once_and_a_later_start_only_loads_
             at_start_size, loras=[{"source": lora.name, "weight": 1.0}])), timeout_s=300)
         assert with_lora.recipe["memory"]["compile"] == "none"
         assert "Compiled blocks off for this job: they would run without its LoRAs." in with_lora.recipe["messages"]
+        assert "AOTI not used for this job; runs uncompiled" in with_lora.recipe["memory"]["notes"]
+        # and the next plain job has its compiled blocks back, making what the first one made
+        again = studio.wait_for_result(studio.submit(at_start_size), timeout_s=300)
+        assert again.recipe["memory"]["compile"] == "aoti"
+        assert "LoRA layers of an earlier job unloaded for the compiled blocks" in again.recipe["memory"]["notes"]
+        assert np.array_equal(read_video(again.media)["frames"], read_video(results[0].media)["frames"])
         assert engine.swap.loads == loads
     finally:
         studio.stop()
@@ -263,8 +281,10 @@ def test_a_compiled_block_that_fails_runs_the_job_again_uncompiled(settings):
     request = T2VRequest(model="tiny-t2v", prompt="a paper boat", width=64, height=64, frames=9, steps=2, seed=4)
     original = compiled.BACKEND
     compiled.BACKEND = broken_backend
+    torch._dynamo.reset()  # no graph another test compiled for these blocks' code is reused
     try:
         result = engine.generate(request)
+        later = engine.generate(dataclasses.replace(request, seed=5))
     finally:
         compiled.BACKEND = original
         torch._dynamo.reset()
@@ -272,3 +292,6 @@ def test_a_compiled_block_that_fails_runs_the_job_again_uncompiled(settings):
     assert any(message.startswith("The compiled blocks failed (BackendCompilerFailed:") and
                message.endswith("ran again uncompiled.") for message in result.recipe["messages"])
     assert read_video(result.media)["count"] == 9
+    # a later job of the checkpoint does not try the failing blocks again
+    assert later.recipe["memory"]["compile"] == "none"
+    assert "Compiled blocks off: they failed for this checkpoint earlier; running uncompiled." in later.recipe["messages"]

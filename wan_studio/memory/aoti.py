@@ -25,15 +25,13 @@ import time
 from pathlib import Path
 
 from wan_studio.memory.compile import FOLDER
-from wan_studio.memory.plans import Plan
+from wan_studio.memory.plans import Plan, has_blocks
 
 log = logging.getLogger(__name__)
 COMPILE_RESERVATION_S = 1500  # the GPU reservation compiling may take (a 14B block: minutes)
 MADE, FAILED = "made.json", "failed.json"  # written last: a package folder with neither is unfinished
-_COMPILED_FORWARDS = ("LazyAOTIModelWithWeights", "ZeroGPUCompiledModel")  # what spaces puts on a block
 _said_once: set[str] = set()
 _compiling: dict = {}  # the pipeline being compiled: the reservation's process gets it by fork, not pickled
-_reservations: dict = {}  # one spaces.GPU function per GPU size, made once (spaces keeps every one)
 
 
 def _once(message: str) -> None:
@@ -71,12 +69,13 @@ def compile_in_reservation(pipe, size: str, width: int, height: int, frames: int
     """`compile_at_start` in a GPU reservation of `size`; its MADE record."""
     import spaces
 
-    if size not in _reservations:
-        _reservations[size] = spaces.GPU(duration=COMPILE_RESERVATION_S, size=size)(
-            lambda *args: compile_at_start(_compiling["pipe"], *args))
+    # a new function each time: spaces keeps a worker per function, and a worker forked for an earlier
+    # checkpoint would still hold that one's pipeline; the function itself holds none (spaces keeps it)
     _compiling["pipe"] = pipe
     try:
-        return _reservations[size](width, height, frames, str(folder))
+        reservation = spaces.GPU(duration=COMPILE_RESERVATION_S, size=size)(
+            lambda *args: compile_at_start(_compiling["pipe"], *args))
+        return reservation(width, height, frames, str(folder))
     finally:
         _compiling.clear()
 
@@ -89,8 +88,11 @@ def compile_at_start(pipe, width: int, height: int, frames: int, folder: str) ->
     try:
         return _compile(pipe, width, height, frames, Path(folder))
     except Exception as exc:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / FAILED).write_text(json.dumps({"error": (str(exc) or type(exc).__name__).splitlines()[0][:300]}))
+        passing = isinstance(exc, (OSError, MemoryError)) or "out of memory" in str(exc).lower()
+        if not passing:  # the block itself will not export or compile: remembered
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            error = (str(exc) or type(exc).__name__).splitlines()[0][:300]
+            (Path(folder) / FAILED).write_text(json.dumps({"error": error}))
         raise
 
 
@@ -112,8 +114,10 @@ def _compile(pipe, width: int, height: int, frames: int, folder: Path) -> dict:
     free_tokens = tree_map(lambda value: {1: torch.export.Dim.AUTO}
                            if isinstance(value, torch.Tensor) and value.ndim >= 2 else None, dict(arguments))
     exported = torch.export.export(block, args=call.args, kwargs=call.kwargs, dynamic_shapes=free_tokens)
-    if not exported.range_constraints:  # every size fixed: the package would fail at any other size
-        raise RuntimeError("export fixed the block's token count; the package would run at one size only")
+    inputs = [node for node in exported.graph.nodes
+              if node.op == "placeholder" and node.name in exported.graph_signature.user_inputs]
+    if not isinstance(inputs[0].meta["val"].shape[1], torch.SymInt):  # the video tokens fixed: one size only
+        raise RuntimeError("export fixed the block's video token count; the package would run at one size only")
     spaces.aoti_compile_and_save(folder, exported, submodule="blocks")
     record = {"seconds": round(time.perf_counter() - started, 1), "captured_at": f"{width}x{height}x{frames}",
               "torch": torch.__version__}
@@ -129,18 +133,22 @@ def attach(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
         import spaces
     except ImportError:
         return ["AOTI skipped: the spaces package is not installed"]
-    if any(hasattr(module, "base_layer") for transformer in transformers for module in transformer.modules()):
-        # an earlier job's LoRA layers (peft) are on these weights: the package's constants no longer match
-        return ["AOTI skipped: LoRA layers are loaded on these weights; runs uncompiled"]
+    notes = []
+    for transformer in transformers:
+        if getattr(transformer, "peft_config", None):
+            # an earlier job's LoRA layers (peft) are on these weights: the package's weight names are the
+            # plain block's, so they go (a later LoRA job loads its LoRAs again)
+            transformer.unload_lora()
+            notes = ["LoRA layers of an earlier job unloaded for the compiled blocks"]
     local = (aoti or {}).get("local", {}).get(plan.quantization)
     if local:
         folder = Path(local["folder"])
         for transformer in transformers:
             spaces.aoti_load_from_package_dir(transformer, folder)
-        return [f"AOTI blocks compiled on this Space at start in {local['seconds']:.0f} s (kept in {folder})"]
+        return notes + [f"AOTI blocks compiled on this Space at start in {local['seconds']:.0f} s (kept in {folder})"]
     if not aoti or not aoti.get("repo") or not hasattr(spaces, "aoti_blocks_load"):
         _once("AOTI: no compiled graphs for this checkpoint; running eager")
-        return ["AOTI skipped: no compiled graphs for this checkpoint"]
+        return notes + ["AOTI skipped: no compiled graphs for this checkpoint"]
     variant = aoti.get("variants", {}).get(plan.quantization)
     try:
         for transformer in transformers:
@@ -148,22 +156,26 @@ def attach(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
     except Exception as exc:  # the Hub or the graphs may be missing: eager still works
         detach(transformers)
         _once(f"AOTI: could not load compiled graphs ({exc}); running eager")
-        return [f"AOTI skipped: {exc}"]
-    return [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
+        return notes + [f"AOTI skipped: {exc}"]
+    return notes + [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
 
 
 def detach(transformers: list) -> None:
-    """Put back the plain blocks: spaces sets the compiled code as each block's own `forward`."""
+    """Put back the plain blocks: spaces sets the compiled code as each block's own `forward` (taken
+    off after any hook put over it)."""
     for transformer in transformers:
         for module in transformer.modules():
-            if type(module.__dict__.get("forward")).__name__ in _COMPILED_FORWARDS:
+            if type(module.__dict__.get("forward")).__module__.startswith("spaces."):
                 del module.forward
+
 
 
 def why_uncompiled(record, plan: Plan, compile_setting: str) -> str:
     """The recipe's line for a Space run without compiled blocks."""
     if compile_setting == "off":
         return "AOTI skipped: compile is off in the settings; runs uncompiled"
+    if has_blocks(record.extra.get("aoti"), plan.quantization):  # the job said why (its LoRAs, a failure)
+        return "AOTI not used for this job; runs uncompiled"
     weights = f" with {plan.quantization} weights" if plan.quantization != "none" else ""
     return (f"AOTI skipped: no compiled blocks for {record.name}{weights} (the catalog names none and none were "
             "compiled at start); runs uncompiled")

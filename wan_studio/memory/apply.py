@@ -171,13 +171,13 @@ def detach_runtime(pipe) -> None:
 
     from wan_studio.memory import aoti as compiled_blocks
 
-    compiled_blocks.detach(transformers_of(pipe))
     pipe.remove_all_hooks()
     for module in pipe.components.values():
         if isinstance(module, torch.nn.Module) and hasattr(module, "_diffusers_hook"):
             registry = HookRegistry.check_if_exists_or_initialize(module)
             for name in ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"):
                 registry.remove_hook(name, recurse=True)
+    compiled_blocks.detach(transformers_of(pipe))  # last: a hook taken off puts back what it wrapped
 
 
 def vae_tiling_in_use(pipe) -> bool:

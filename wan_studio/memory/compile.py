@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import re
 import shutil
 import threading
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 COMPILE_CHOICES = ("auto", "on", "off")
 BACKEND = "inductor"  # torch.compile's backend
 FOLDER = "compiled"  # under the models folder
-_loaded: dict[Path, set] = {}  # artifact files loaded (or written) by this process -> their graphs' keys
+# artifact files loaded (or written) by this process -> (their mtime and size then, their graphs' keys)
+_loaded: dict[Path, tuple] = {}
 _own_file: Path | None = None  # the file this process writes
 _lock = threading.Lock()
 
@@ -61,20 +63,34 @@ def _keys(info) -> set[tuple[str, str]]:
     return {(kind, key) for kind, keys in (getattr(info, "artifacts", None) or {}).items() for key in keys}
 
 
+def _files(prefix: Path) -> list[Path]:
+    """`<prefix>-<date>-<time>-<host>-<pid>.bin`: this prefix's files (not a longer device name's)."""
+    pattern = re.compile(re.escape(prefix.name) + r"-\d{8}-\d{6}-[a-z0-9.-]*-\d+\.bin")
+    return sorted(path for path in prefix.parent.glob(f"{prefix.name}-*.bin") if pattern.fullmatch(path.name))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
 def load_artifacts(prefix: Path) -> None:
     """Put the graphs earlier starts compiled into this process's caches (each file once)."""
     import torch
 
     with _lock:
-        for path in sorted(prefix.parent.glob(f"{prefix.name}-*.bin")):
+        for path in _files(prefix):
             if path in _loaded:
                 continue
             try:
-                _loaded[path] = _keys(torch.compiler.load_cache_artifacts(path.read_bytes()))
-                log.info("compiled graphs loaded from %s", path)
-            except Exception as exc:  # a damaged file: those graphs compile afresh
-                _loaded[path] = set()
+                stamp = _stamp(path)
+                info = torch.compiler.load_cache_artifacts(path.read_bytes())
+            except Exception as exc:  # damaged, or going: those graphs compile afresh; the file is left alone
                 log.warning("could not load compiled graphs from %s (%s)", path, exc)
+                continue
+            if info is not None:
+                _loaded[path] = (stamp, _keys(info))
+                log.info("compiled graphs loaded from %s", path)
 
 
 def save_artifacts(prefix: Path) -> None:
@@ -90,16 +106,18 @@ def save_artifacts(prefix: Path) -> None:
             return
         with _lock:
             if _own_file is None or _own_file.parent != prefix.parent:
-                _own_file = prefix.parent / f"{prefix.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.bin"
+                host = re.sub(r"[^a-z0-9.-]+", "-", platform.node().lower())[:40]
+                _own_file = prefix.parent / f"{prefix.name}-{time.strftime('%Y%m%d-%H%M%S')}-{host}-{os.getpid()}.bin"
             _own_file.parent.mkdir(parents=True, exist_ok=True)
             part = _own_file.with_suffix(".part")
             part.write_bytes(saved[0])
             os.replace(part, _own_file)
             kept = _keys(saved[1])
-            _loaded[_own_file] = kept
-            for path, keys in list(_loaded.items()):
-                if path != _own_file and keys <= kept:
-                    path.unlink(missing_ok=True)
+            _loaded[_own_file] = (_stamp(_own_file), kept)
+            for path, (stamp, keys) in list(_loaded.items()):
+                # a file this one covers goes, unless its writer added to it since it was read here
+                if path != _own_file and keys <= kept and path.exists() and _stamp(path) == stamp:
+                    path.unlink()
                     del _loaded[path]
     except Exception as exc:
         log.warning("could not keep the compiled graphs under %s: %s", prefix.parent, exc)
@@ -166,6 +184,8 @@ def raised_by_compiler(exc: BaseException) -> bool:
     import sys
 
     dynamo = sys.modules.get("torch._dynamo.exc")
+    if dynamo is not None and isinstance(exc, (dynamo.TorchRuntimeError, dynamo.UserError)):
+        return False  # the model's own error, met while tracing: it fails uncompiled too
     if dynamo is not None and isinstance(exc, dynamo.TorchDynamoException):
         return True
     frames = []

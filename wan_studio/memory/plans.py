@@ -196,6 +196,16 @@ def _attention_backend(machine: Machine) -> str:
     return attention.preferred(machine.kind, machine.capability, known.name if known else None)
 
 
+def has_blocks(aoti: dict | None, quantization: str) -> bool:
+    """ZeroGPU: whether compiled blocks (a checkpoint's `extra["aoti"]`, memory/aoti.py) exist for a
+    transformer with these weights: compiled here for them, or a Hub repo's (its bf16 blocks, or its
+    variant for this format)."""
+    aoti = aoti or {}
+    if quantization in aoti.get("local", {}):
+        return True
+    return bool(aoti.get("repo")) and (quantization == "none" or quantization in aoti.get("variants", {}))
+
+
 def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
     """The plans this machine can run for this checkpoint, fastest first."""
     dtype = machine.compute_dtype
@@ -218,11 +228,8 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
         ]
     attention = _attention_backend(machine)
     if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI (where compiled blocks exist) for compile
-        blocks = record.extra.get("aoti") or {}
-
-        def aoti(quantization: str) -> str:  # a Hub repo's blocks, or blocks compiled here for these weights
-            found = blocks.get("repo") or quantization in blocks.get("local", {})
-            return "aoti" if found and machine.compiles else "none"
+        def aoti(quantization: str) -> str:  # a Hub repo's blocks, or blocks compiled here, for these weights
+            return "aoti" if machine.compiles and has_blocks(record.extra.get("aoti"), quantization) else "none"
 
         return [
             Plan("max-speed", dtype, attention=attention, compile=aoti("none")),

@@ -70,6 +70,7 @@ class Engine:
         # the pool's GPUs a split job runs its ranks on (its worker sets them); None: GPUs 0..N-1
         self.parallel_devices: tuple[str, ...] | None = None
         self.library = OutputLibrary(self.settings.output_dir)
+        self.compile_failed: set[str] = set()  # checkpoints whose compiled blocks failed in this process
 
     @property
     def machine(self):
@@ -131,6 +132,19 @@ class Engine:
             if made_dir is not None:
                 shutil.rmtree(made_dir, ignore_errors=True)
 
+    def _compiled_or_not(self, plan, request, record, messages: list[str]):
+        """`plan`, uncompiled where compiled blocks would be wrong for this job: ZeroGPU's hold the weights
+        without the job's LoRAs; this checkpoint's compiled blocks failed earlier in this process."""
+        if plan.compile == "aoti" and request.resolved_loras:
+            note = "Compiled blocks off for this job: they would run without its LoRAs."
+        elif plan.compile != "none" and record.id in self.compile_failed:
+            note = "Compiled blocks off: they failed for this checkpoint earlier; running uncompiled."
+        else:
+            return plan
+        if note not in messages:
+            messages.append(note)
+        return dataclasses.replace(plan, compile="none")
+
     def _fetch_model(self, record, report, cancel) -> None:
         """A model this machine lacks is downloaded first, its bytes shown as the job's progress."""
         from wan_studio.models.downloads import fetch_for_job
@@ -153,20 +167,20 @@ class Engine:
 
         made, extracted = self.make_controls(request, made_dir, report, cancel) if made_dir is not None else ({}, {})
         request = request.with_extracted(made) if made else request
-        if plan.compile == "aoti" and request.resolved_loras:  # compiled blocks hold the weights without them
-            plan = dataclasses.replace(plan, compile="none")
-            messages.append("Compiled blocks off for this job: they would run without its LoRAs.")
         while True:
+            plan = self._compiled_or_not(plan, request, record, messages)
             try:
                 frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
                 break
             except Exception as exc:
-                if (plan.compile != "none" and request.parallel <= 1 and not isinstance(exc, (StudioError, Cancelled))
-                        and not is_out_of_memory(exc) and compiled.raised_by_compiler(exc)):
-                    note = (f"The compiled blocks failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                            "ran again uncompiled.") if str(exc) else "The compiled blocks failed; ran again uncompiled."
+                stopped = isinstance(exc, (StudioError, Cancelled)) or (cancel is not None and cancel.is_set())
+                if (plan.compile != "none" and request.parallel <= 1 and not stopped and not is_out_of_memory(exc)
+                        and compiled.raised_by_compiler(exc)):
+                    first_line = str(exc).splitlines()[0][:160] if str(exc) else ""
+                    note = f"The compiled blocks failed ({type(exc).__name__}: {first_line}); ran again uncompiled."
                     log.warning(note)
                     messages.append(note)
+                    self.compile_failed.add(record.id)  # later jobs of this checkpoint run uncompiled at once
                     plan = dataclasses.replace(plan, compile="none")
                     continue
                 # a split job's ranks chose their own plans; a rank out of memory ends the job

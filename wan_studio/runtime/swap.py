@@ -78,6 +78,7 @@ class SwapManager:
         self._active_key: ActiveKey | None = None
         self._active_plan: Plan | None = None
         self.plan_notes: list[str] = []  # what applying the active plan skipped or changed
+        self._weight_notes: list[str] = []  # of those, what converting the active weights said
         self.attention = None  # memory.attention.Choice of the active pipeline
         self._shared: dict[str, dict[str, object]] = {}  # shared id -> {component name: object}
         self.loads = 0  # how many times weights were read from disk (for tests and stats)
@@ -129,15 +130,14 @@ class SwapManager:
                 pipe = self._active if key == self._active_key else cls.from_pipe(self._active)
                 if pipe is not self._active:
                     pipe.set_progress_bar_config(disable=True)
-                notes = list(self.plan_notes)
             else:
                 self.release()
                 pipe = self._load(record, cls, plan)
                 pipe.set_progress_bar_config(disable=True)
-                notes = plan_apply.convert_weights(pipe, plan, self.backend.device, self.compiled_graphs)
+                self._weight_notes = plan_apply.convert_weights(pipe, plan, self.backend.device, self.compiled_graphs)
+            notes = list(self._weight_notes)  # what converting the weights said; the rest is said anew
             self.attention = self._settle_attention(plan)
             notes += self.attention.messages
-            notes = [note for note in notes if not note.startswith("AOTI")]  # said anew for this plan
             if self.backend.kind == "zerogpu" and plan.compile == "none":
                 from wan_studio.memory.aoti import why_uncompiled
 
@@ -209,7 +209,7 @@ class SwapManager:
                 if module is not None and hasattr(module, "to") and not _is_quantized(module):
                     module.to("cpu")
             self._active, self._active_key, self._active_plan = None, None, None
-            self.plan_notes = []
+            self.plan_notes, self._weight_notes = [], []
             _free_memory()
 
     def make_room(self, gb: float) -> None:
