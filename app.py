@@ -18,6 +18,8 @@ log = logging.getLogger("wan_studio.app")
 
 
 def parse_args(argv=None):
+    from wan_studio.settings import COMPILE_CHOICES
+
     parser = argparse.ArgumentParser(description="Wan Studio")
     parser.add_argument("--port", type=int, help="port to serve on (default: config.json, 7860)")
     parser.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
@@ -34,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--memory-limit", type=float, metavar="GIB",
                         help="use at most this much GPU memory (GiB), leaving the rest to other programs "
                              "(default: config.json memory_limit_gb; all of it)")
-    parser.add_argument("--compile", choices=("auto", "on", "off"),
+    parser.add_argument("--compile", choices=COMPILE_CHOICES,
                         help="compile the transformers' repeated blocks: auto (on CUDA with Triton), on (the CPU "
                              "too), off (no compile wait before the first job) (default: config.json compile; auto)")
     return parser.parse_args(argv)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPILE_CHOICES = ("auto", "on", "off")  # the compile setting (memory/compile.py)
 ENV_PREFIX = "WAN_STUDIO_"
 
 
@@ -126,7 +127,7 @@ def _compile_choice(value) -> str:
     from wan_studio.errors import StudioError
 
     choice = ("on" if value else "off") if isinstance(value, bool) else str(value).strip().lower()  # JSON true/false
-    if choice not in ("auto", "on", "off"):
+    if choice not in COMPILE_CHOICES:
         raise StudioError(f"compile must be auto, on or off; got {value!r}.")
     return choice
 

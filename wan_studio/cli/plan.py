@@ -74,8 +74,10 @@ def machine_from_args(args, settings=None):
         from wan_studio.memory.fit import machine_of
 
         return machine_of(args.gpu, memory_gib(args.vram) if args.vram else None)
-    if args.backend is None:  # this machine, as far as the memory limit lets the studio use it
-        return machine_from_backend(detect(), *((settings.memory_limit_gb, settings.compile) if settings else ()))
+    if args.backend is None:  # this machine, as far as the memory limit and compile setting let the studio use it
+        if settings is None:
+            return machine_from_backend(detect())
+        return machine_from_backend(detect(), settings.memory_limit_gb, settings.compile)
     return simulated_machine(
         args.backend, memory_gib(args.vram) if args.vram else None, capability(args.capability),
         memory_gib(args.ram) if args.ram else None,

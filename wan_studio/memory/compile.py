@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-COMPILE_CHOICES = ("auto", "on", "off")
 BACKEND = "inductor"  # torch.compile's backend
 FOLDER = "compiled"  # under the models folder
 # artifact files loaded (or written) by this process -> (their mtime and size then, their graphs' keys)
