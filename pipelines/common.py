@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -11,6 +13,46 @@ def set_flow_shift(pipe, shift: float) -> None:
     key = "flow_shift" if "flow_shift" in config else "shift"
     if config.get(key) != shift:
         pipe.scheduler = type(pipe.scheduler).from_config(config, **{key: shift})
+
+
+def few_step_scheduler(timesteps, shift: float, generator):
+    """FastWan's distilled sampling as its maintainer runs it (FastVideo's DmdDenoisingStage): the
+    transformer denoises once from each of `timesteps`; the clean latent it predicts is noised
+    again, with fresh noise from the run's own generator, to the next timestep's level; the last
+    prediction is the result. A timestep's noise level is the nearest on the 1000-step grid bent
+    by `shift` (so t/1000 to within 0.001), as FastVideo looks it up."""
+    scheduler = _few_step_class()(shift=shift, stochastic_sampling=True)
+    scheduler.denoising_timesteps, scheduler.noise_generator = tuple(timesteps), generator
+    return scheduler
+
+
+@lru_cache(maxsize=1)
+def _few_step_class():
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    class FewStepScheduler(FlowMatchEulerDiscreteScheduler):
+        denoising_timesteps: tuple[int, ...] = ()
+        noise_generator = None
+
+        def set_timesteps(self, num_inference_steps=None, device=None, **_):
+            wanted = list(self.denoising_timesteps)
+            if num_inference_steps not in (None, len(wanted)):
+                raise ValueError(f"this distilled checkpoint runs {len(wanted)} steps (timesteps "
+                                 f"{', '.join(map(str, wanted))}); got {num_inference_steps}")
+            n, shift = self.config.num_train_timesteps, self.config.shift
+            grid = np.linspace(1, n, n)[::-1] / n
+            grid = shift * grid / (1 + (shift - 1) * grid)
+            sigmas = [float(grid[np.abs(grid * n - t).argmin()]) for t in wanted]
+            self.timesteps = torch.tensor(wanted, dtype=torch.float32, device=device)
+            self.sigmas = torch.tensor([*sigmas, 0.0], dtype=torch.float32, device=device)
+            self.num_inference_steps, self._step_index, self._begin_index = len(wanted), None, None
+
+        def step(self, model_output, timestep, sample, *args, **kwargs):
+            kwargs.setdefault("generator", self.noise_generator)
+            return super().step(model_output, timestep, sample, *args, **kwargs)
+
+    return FewStepScheduler
 
 
 def flow_scheduler(shift: float):
@@ -39,13 +81,18 @@ def to_uint8_frames(video) -> np.ndarray:
 
 def call_pipeline(pipe, request, callback, **kwargs) -> np.ndarray:
     """Run the pipeline with the request's shared fields plus the mode's own kwargs."""
-    set_flow_shift(pipe, request.flow_shift)
+    generator = generator_for(request.seed)
+    record = request.checkpoint
+    if record.scheduler == "dmd":  # the run's one generator draws the start noise and each step's new noise
+        pipe.scheduler = few_step_scheduler(record.timesteps, request.flow_shift, generator)
+    else:
+        set_flow_shift(pipe, request.flow_shift)
     output = pipe(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
         num_inference_steps=request.steps,
         guidance_scale=request.guidance,
-        generator=generator_for(request.seed),
+        generator=generator,
         output_type="np",
         callback_on_step_end=callback,
         **kwargs,

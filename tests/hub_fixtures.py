@@ -36,8 +36,10 @@ class MiniHub:
             def _file(self, head: bool):
                 name = "/".join(self.path.split("?")[0].split("/")[5:])  # /owner/repo/resolve/REV/<path>
                 data = hub.files.get(name)
-                if data is None:
+                if data is None:  # as the Hub answers for a file the repo does not have
                     self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 asked = self.headers.get("Range")
@@ -87,3 +89,17 @@ class MiniHub:
         self.release()
         self.server.shutdown()
         self.server.server_close()
+
+
+def point_hub_at(monkeypatch, url: str, cache) -> None:
+    """huggingface_hub, in this process and its children, talks to the Hub at `url` (a stand-in, or an
+    address where nothing answers) through the cache folder `cache`, online."""
+    import huggingface_hub.constants as constants
+
+    for name, value in (("HF_ENDPOINT", url), ("HF_HUB_CACHE", str(cache))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

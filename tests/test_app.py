@@ -81,7 +81,7 @@ def test_page_generates_t2v_and_reports_bad_input(running_app, settings):
         client.predict("tiny-t2v", "  ", options, api_name="/t2v")
     with pytest.raises(AppError, match="Frames must be of the form 4k\\+1"):
         client.predict("tiny-t2v", "water", {**options, "frames": 14}, api_name="/t2v")
-    with pytest.raises(AppError, match="Unknown option for t2v"):
+    with pytest.raises(AppError, match="Unknown option for /t2v: 'cfg'"):
         client.predict("tiny-t2v", "water", {**options, "cfg": 2}, api_name="/t2v")
     # the server is still up and serves the next job
     video, _ = client.predict("tiny-t2v", "water", {**options, "seed": 22}, api_name="/t2v")
@@ -137,7 +137,7 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
 
     with pytest.raises(AppError, match="'image' is a parameter of its own"):
         client.predict("tiny-i2v", "x", handle_file(str(small)), {"image": "../../etc/passwd"}, api_name="/i2v")
-    with pytest.raises(AppError, match="Unknown option for t2v"):
+    with pytest.raises(AppError, match="Unknown option for /t2v: 'image'"):
         client.predict("tiny-t2v", "x", {"image": "/etc/passwd"}, api_name="/t2v")
     with pytest.raises(AppError, match="'continue_from' is a file, not an option"):
         client.predict("tiny-t2v", "x", {"continue_from": "/etc/passwd", "frames": 9}, api_name="/t2v")
@@ -194,7 +194,7 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
         "i2v": ("tiny-i2v", [image]), "ti2v": ("tiny-ti2v", [image]),
         "flf2v": ("tiny-flf2v", [image, image]), "v2v": ("tiny-t2v", [clip]),
         "vace": ("tiny-vace", [clip, mask, None, None, None]),
-        "animate": ("tiny-animate", [image, pose, face, None, None, None]),
+        "animate": ("tiny-animate", [image, pose, face, None, None]),  # driving_video: after options
         "s2v": ("tiny-s2v", [image, speech, None]),
     }
     options = {"vace": {"vace_mode": "inpaint", "frames": 9}, "v2v": {"frames": 9}}
@@ -213,8 +213,8 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
             assert recipe["output"]["frames"] == 16 and probe_video(out).has_audio
     # Animate from a plain driving video: the studio makes the pose and face videos itself
     driving = handle_file(str(make_video(tmp_path / "dance.mp4", (96, 64), fps=30, seconds=0.3)))
-    out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, driving, {"seed": 1},
-                                 api_name="/animate")
+    out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, {"seed": 1},
+                                 driving_video=driving, api_name="/animate")
     assert read_video(out)["count"] == 9 and set(recipe["extracted"]) == {"pose_video", "face_video"}
     # /extract: a control video on its own, as long as the input, at its fps
     made, info = client.predict("depth", clip, {"annotator": "tiny-depth"}, api_name="/extract")

@@ -119,11 +119,10 @@ def test_a_wrong_compile_setting_is_named_at_start(monkeypatch):
 
 
 # -- ZeroGPU: blocks compiled ahead of time when the Space starts -----------------------------------
-@pytest.fixture
-def spaces_aoti(monkeypatch):
+def _real_aoti_helpers(monkeypatch):
     """The real `spaces` AOTI helpers on this CPU build of torch. Their package (`spaces.zero.torch`)
     patches CUDA when imported, which a CPU build cannot do, so the helpers' own module is loaded on its
-    own; export, AOTInductor compile, packaging and loading are the real ones."""
+    own; export, AOTInductor compile, packaging, Hub download and loading are the real ones."""
     import spaces
     import spaces.zero
 
@@ -135,20 +134,31 @@ def spaces_aoti(monkeypatch):
     helpers = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, helpers)
     spec.loader.exec_module(helpers)
-    for name in ("aoti_capture", "aoti_compile_and_save", "aoti_load_from_package_dir"):
+    for name in ("aoti_capture", "aoti_compile_and_save", "aoti_load_from_package_dir", "aoti_blocks_load"):
         monkeypatch.setattr(spaces, name, getattr(helpers, name))
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    return spaces
+
+
+@pytest.fixture
+def spaces_aoti(monkeypatch):
+    spaces = _real_aoti_helpers(monkeypatch)
     monkeypatch.setattr(catalog, "_compiled_here", {})  # what a start compiles stays in this test
     return spaces
 
 
-def _space(settings):
+def _space_engine(settings):
     from wan_studio.backend import Backend
     from wan_studio.runtime.engine import Engine
-    from wan_studio.runtime.studio import Studio
 
     # a ZeroGPU machine whose device is the CPU (spaces emulates CUDA on a real Space)
-    engine = Engine(settings, backend=Backend("zerogpu", "cpu", "ZeroGPU (test)", total_memory_gb=48.0, bf16=True))
+    return Engine(settings, backend=Backend("zerogpu", "cpu", "ZeroGPU (test)", total_memory_gb=48.0, bf16=True))
+
+
+def _space(settings):
+    from wan_studio.runtime.studio import Studio
+
+    engine = _space_engine(settings)
     return Studio(settings, engine=engine), engine
 
 
@@ -264,6 +274,176 @@ def test_a_space_whose_blocks_will_not_compile_runs_uncompiled_says_why_and_does
                                          "(inductor ran out of shared memory); jobs run uncompiled. Delete ")
     finally:
         studio.stop()
+
+
+# -- ZeroGPU: blocks compiled ahead of time, from the Hub repo the catalog names ---------------------
+STAND_IN_REPO = "tests/tiny-aoti"  # Tiny's stand-in for zerogpu-aoti/Wan2: a variant for its bf16 weights
+
+
+def test_the_catalog_names_the_design_aoti_repo_for_the_wan22_a14b_fp8_weights_only():
+    from wan_studio.memory.plans import ladder, simulated_machine
+
+    named = {record.id: (aoti["repo"], aoti["variants"]) for record in catalog.checkpoints()
+             if (aoti := record.extra.get("aoti"))}
+    assert named == {model_id: ("zerogpu-aoti/Wan2", {"fp8-dynamic": "fp8da"})
+                     for model_id in ("wan2.2-t2v-a14b", "wan2.2-i2v-a14b")}
+    space = simulated_machine("zerogpu-large")
+    for model_id in named:  # the repo's blocks are FP8 (dynamic activation) blocks: the bf16 rung compiles none
+        assert [(plan.quantization, plan.compile) for plan in ladder(space, catalog.get(model_id))] == [
+            ("none", "none"), ("fp8-dynamic", "aoti")]
+
+
+@pytest.fixture(scope="module")
+def tiny_block_package(tmp_path_factory, tiny_dir) -> bytes:
+    """Tiny T2V's repeated block compiled with AOTInductor the way a Space's start compiles it (the real
+    export and compile: half a minute here), made once for the tests that serve it from a repo."""
+    from wan_studio.memory import aoti
+    from wan_studio.memory.choose import choose
+    from wan_studio.memory.estimate import shape_for
+    from wan_studio.settings import load_settings
+
+    root = tmp_path_factory.mktemp("aoti-package")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _real_aoti_helpers(monkeypatch)
+        monkeypatch.setenv("WAN_STUDIO_OUTPUT_DIR", str(root / "outputs"))
+        monkeypatch.setenv("WAN_STUDIO_MODELS_DIR", str(root / "models"))
+        monkeypatch.setenv("WAN_STUDIO_TINY_MODELS_DIR", str(tiny_dir))
+        engine = _space_engine(load_settings())
+        record = catalog.get("tiny-t2v")
+        shape = shape_for(record)
+        pipe = engine.swap.activate(record, "t2v", choose(record, shape, engine.machine).plan)
+        aoti.compile_at_start(pipe, shape.width, shape.height, shape.frames, str(root / "compiled"))
+        engine.swap.release()
+    return (root / "compiled" / "submodules" / "blocks" / "package.pt2").read_bytes()
+
+
+def _name_stand_in_repo(monkeypatch) -> None:
+    """The catalog names a repo of compiled blocks for Tiny T2V's bf16 weights, as it names
+    zerogpu-aoti/Wan2 (fp8da) for Wan 2.2 A14B's FP8 weights."""
+    checkpoints = catalog._load()[0]
+    record = checkpoints["tiny-t2v"]
+    monkeypatch.setitem(checkpoints, "tiny-t2v", dataclasses.replace(record, extra={
+        **record.extra, "aoti": {"repo": STAND_IN_REPO, "variants": {"none": "bf16"}}}))
+
+
+def test_a_space_loads_the_blocks_its_catalog_names_from_the_hub_and_compiles_nothing(
+        settings, spaces_aoti, tiny_block_package, monkeypatch, tmp_path):
+    from tests.hub_fixtures import MiniHub, point_hub_at
+    from wan_studio.backend import Backend
+    from wan_studio.requests import T2VRequest
+    from wan_studio.runtime.engine import Engine
+
+    _name_stand_in_repo(monkeypatch)
+    # the repo as spaces.aoti_blocks_load reads it: a package per repeated block class, in <class>.<variant>/
+    hub = MiniHub({"WanTransformerBlock.bf16/package.pt2": tiny_block_package})
+    point_hub_at(monkeypatch, hub.url, tmp_path / "hf-cache")
+    monkeypatch.setattr(spaces_aoti, "aoti_capture", lambda *a, **k: pytest.fail("compiled at start"))
+    settings = dataclasses.replace(settings, zerogpu_preload=("tiny-t2v",))
+    request = T2VRequest(model="tiny-t2v", prompt="a kite over a beach", width=64, height=64, frames=9, steps=2,
+                         seed=3)
+    studio, engine = _space(settings)
+    try:
+        studio.start()
+        assert studio.warning is None
+        assert hub.fetched == ["WanTransformerBlock.bf16/package.pt2"]  # once: the job found it in the Hub cache
+        result = studio.wait_for_result(studio.submit(request), timeout_s=300)
+        memory = result.recipe["memory"]
+        assert memory["compile"] == "aoti"
+        assert f"AOTI blocks from {STAND_IN_REPO} (bf16)" in memory["notes"]
+        blocks = engine.swap.active_pipeline.transformer.blocks
+        assert all(type(block.forward).__name__ == "LazyAOTIModelWithWeights" for block in blocks)
+        assert engine.swap.loads == 1
+    finally:
+        studio.stop()
+        hub.close()
+    assert not (settings.models_dir / "compiled" / "aoti").exists()  # nothing compiled on this Space
+    plain = Engine(settings, backend=Backend("cpu", "cpu", "CPU")).generate(request)
+    compiled_frames, plain_frames = (read_video(r.media)["frames"].astype(int) for r in (result, plain))
+    assert compiled_frames.shape == plain_frames.shape
+    assert np.abs(compiled_frames - plain_frames).mean() < 1.0
+
+
+def test_a_space_whose_blocks_repo_cannot_be_fetched_compiles_them_instead_and_says_why(
+        settings, spaces_aoti, tiny_block_package, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    from wan_studio.memory import aoti
+    from wan_studio.requests import T2VRequest
+
+    _name_stand_in_repo(monkeypatch)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # a Space cut off from the Hub, nothing in its cache
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    compiled = []
+
+    def compile_in_reservation(pipe, size, width, height, frames, folder):
+        """Compiling at start as the real one does (the first start-up test runs it); here it writes the
+        package compiled once for this file."""
+        compiled.append(folder)
+        (folder / "submodules" / "blocks").mkdir(parents=True)
+        (folder / "submodules" / "blocks" / "package.pt2").write_bytes(tiny_block_package)
+        made = {"seconds": 30.0, "captured_at": f"{width}x{height}x{frames}"}
+        (folder / aoti.MADE).write_text(json.dumps(made))
+        return made
+
+    monkeypatch.setattr(aoti, "compile_in_reservation", compile_in_reservation)
+    settings = dataclasses.replace(settings, zerogpu_preload=("tiny-t2v",))
+    reason = "the Hub is off for this process (HF_HUB_OFFLINE=1) and they are not in its cache"
+    studio, engine = _space(settings)
+    try:
+        studio.start()
+        assert studio.warning == (f"AOTI blocks from {STAND_IN_REPO} (bf16) could not be fetched: {reason}; "
+                                  "compiling on this Space instead.")
+        assert len(compiled) == 1
+        request = T2VRequest(model="tiny-t2v", prompt="fog over a harbour", width=64, height=64, frames=9, steps=2)
+        memory = studio.wait_for_result(studio.submit(request), timeout_s=300).recipe["memory"]
+        assert memory["compile"] == "aoti"
+        assert any(note.startswith("AOTI blocks compiled on this Space at start in") for note in memory["notes"])
+    finally:
+        studio.stop()
+    # remembered for this process: a later start neither fetches nor compiles again
+    assert catalog.get("tiny-t2v").extra["aoti"]["unfetched"] == {"none": reason}
+    monkeypatch.setattr(spaces_aoti, "aoti_blocks_load", lambda *a, **k: pytest.fail("fetched again"))
+    studio, engine = _space(settings)
+    try:
+        studio.start()
+        assert studio.warning is None and len(compiled) == 1
+    finally:
+        studio.stop()
+
+
+def test_why_a_repo_of_blocks_could_not_be_fetched(spaces_aoti, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+    import torch
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from tests.hub_fixtures import MiniHub, point_hub_at
+    from wan_studio.memory import aoti
+
+    class Block(torch.nn.Linear):
+        pass
+
+    class Transformer(torch.nn.Module):
+        _repeated_blocks = ["Block"]
+
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([Block(2, 2)])
+
+    hub = MiniHub({"Block.fp8da/package.pt2": b"not read"})  # the repo has FP8 blocks only
+    point_hub_at(monkeypatch, hub.url, tmp_path / "hf-cache")
+    try:
+        with pytest.raises(Exception) as missing:
+            aoti.load_from_repo([Transformer()], "zerogpu-aoti/Wan2", "bf16")
+    finally:
+        hub.close()
+    assert aoti.why_not_fetched(missing.value) == "the repo has no Block.bf16/package.pt2"
+    # as hf_hub_download says it when the Hub does not answer (trying for real takes 20 s of retries)
+    unreachable = LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
+    unreachable.__cause__ = ConnectionError("[Errno 111] Connection refused")
+    assert aoti.why_not_fetched(unreachable) == ("the Hub could not be reached ([Errno 111] Connection refused) "
+                                                 "and they are not in its cache")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert aoti.why_not_fetched(unreachable).startswith("the Hub is off for this process (HF_HUB_OFFLINE=1)")
 
 
 def test_a_compiled_block_that_fails_runs_the_job_again_uncompiled(settings):

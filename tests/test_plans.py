@@ -572,19 +572,26 @@ def test_zerogpu_loads_the_compiled_blocks_the_catalog_names_and_credits_them_on
 
     record = catalog.get("wan2.2-t2v-a14b")
     space = simulated_machine("zerogpu-large")
-    run = shape_for(record, "t2v", "1280x720", 81, 40)
-    plain = choose(record, run, space)
+    run = shape_for(record, "t2v", "832x480", 81, 40)  # a run that large makes with its FP8 plan
+    plain = choose(dc.replace(record, extra={}), run, space)  # a catalog naming no repo
     compiled = dc.replace(record, extra={"aoti": {"repo": "owner/wan22-aoti", "variants": {"fp8-dynamic": "fp8da"}}})
     with_blocks = choose(compiled, run, space)
     assert (plain.plan.compile, with_blocks.plan.compile) == ("none", "aoti")
     assert with_blocks.estimate.seconds < plain.estimate.seconds  # the compile speed-up, only where it applies
+    # the repo has FP8 blocks only: the bf16 rung stays uncompiled
+    assert [p.compile for p in ladder(space, compiled)] == ["none", "aoti"]
     loaded = []
     monkeypatch.setattr(spaces, "aoti_blocks_load", lambda module, repo, variant=None: loaded.append((repo, variant)))
     pipe = engine.swap.activate(catalog.get("tiny-t2v-moe"), "t2v", Plan("max-speed", "float32"))
-    notes = attach_runtime(pipe, dc.replace(with_blocks.plan, quantization="none", attention="native"), "cpu",
-                           aoti=compiled.extra["aoti"])
-    assert loaded == [("owner/wan22-aoti", None), ("owner/wan22-aoti", None)]  # both experts
-    assert notes == ["AOTI blocks from owner/wan22-aoti"]
+    notes = attach_runtime(pipe, dc.replace(with_blocks.plan, attention="native"), "cpu", aoti=compiled.extra["aoti"])
+    assert loaded == [("owner/wan22-aoti", "fp8da"), ("owner/wan22-aoti", "fp8da")]  # both experts
+    assert notes == ["AOTI blocks from owner/wan22-aoti (fp8da)"]
+    assert attach_runtime(pipe, dc.replace(with_blocks.plan, quantization="none", attention="native"), "cpu",
+                          aoti=compiled.extra["aoti"]) == ["AOTI skipped: no compiled graphs for this checkpoint"]
+    # a repo serving its bf16 blocks names them ("none": its plain blocks, or a variant)
+    both = dc.replace(record, extra={"aoti": {"repo": "owner/wan22-aoti", "variants": {"none": None,
+                                                                                        "fp8-dynamic": "fp8da"}}})
+    assert [p.compile for p in ladder(space, both)] == ["aoti", "aoti"]
     # a Space with blocks compiled at start for bf16 weights only: the FP8 rung stays uncompiled
     local = dc.replace(record, extra={"aoti": {"local": {"none": {"folder": "/x", "seconds": 60.0}}}})
     assert [p.compile for p in ladder(space, local)] == ["aoti", "none"]

@@ -23,8 +23,8 @@ PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt
     [
         ({"prompt": ""}, "prompt", "The prompt is empty"),
         ({"prompt": "   \n"}, "prompt", "The prompt is empty"),
-        ({"prompt": "x" * 600}, "prompt", "tokens long; Tiny T2V (random weights) reads at most 512"),
-        ({"negative_prompt": "y" * 700}, "negative_prompt", "The negative prompt is"),
+        ({"prompt": "x " * 600}, "prompt", "tokens long; Tiny T2V (random weights) reads at most 512"),
+        ({"negative_prompt": "y " * 700}, "negative_prompt", "The negative prompt is"),
         ({"width": 70}, "width", "Width must be a multiple of 16 for Tiny T2V (random weights); got 70 (nearest legal: 64 or 80)"),
         ({"height": 72}, "height", "Height must be a multiple of 16"),
         ({"width": 16}, "width", "Width must be between 32 and 192"),
@@ -80,7 +80,7 @@ def test_defaults_come_from_the_catalog_when_prepared():
     assert (plain.width, plain.frames, plain.seed) == (None, None, None)  # a value: what the user gave
     request = plain.prepare()
     assert (request.width, request.height, request.frames) == (1280, 720, 81)
-    assert (request.steps, request.guidance, request.guidance_2, request.flow_shift) == (40, 3.0, 4.0, 12.0)
+    assert (request.steps, request.guidance, request.guidance_2, request.flow_shift) == (40, 4.0, 3.0, 12.0)  # high, low noise
     small = T2VRequest(model="wan2.1-t2v-14b", prompt="a city", width=832, height=480).prepare()
     assert small.flow_shift == 3.0  # 480p shift; 720p would be 5.0
     assert T2VRequest(model="wan2.1-t2v-14b", prompt="a city").prepare().flow_shift == 5.0
@@ -97,10 +97,10 @@ def test_preparing_twice_is_the_same_request():
 
 
 def test_long_prompt_estimate_for_models_not_on_disk():
-    ok = T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 300).prepare()  # ~430 estimated tokens
+    ok = T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 300).prepare()  # 302 tokens (the estimate: 303)
     assert ok.prompt
     with pytest.raises(RequestError, match="reads at most 512"):
-        T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 500).prepare()
+        T2VRequest(model="wan2.1-t2v-1.3b", prompt="word " * 600).prepare()
 
 
 def test_round_trip_through_dict_keeps_every_field():

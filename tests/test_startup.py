@@ -47,15 +47,15 @@ def test_a_damaged_queue_database_is_reported_when_the_page_loads(settings, monk
 
 
 def test_mode_endpoints_share_hidden_components_but_keep_their_parameters(settings):
-    from ui.api import file_inputs
+    from ui.api import endpoint_parameters, file_inputs
     from ui.shell import build_studio
 
     demo = build_studio(settings)
     endpoints = demo.get_api_info()["named_endpoints"]
-    for mode, names in file_inputs().items():
+    for mode in file_inputs():
         parameters = endpoints[f"/{mode}"]["parameters"]
-        assert [p["parameter_name"] for p in parameters] == ["model", "prompt", *names, "options"]
-        assert [p["label"] for p in parameters] == ["model", "prompt", *names, "options"]
+        assert [p["parameter_name"] for p in parameters] == list(endpoint_parameters(mode))
+        assert [p["label"] for p in parameters] == list(endpoint_parameters(mode))
         assert [r["label"] for r in endpoints[f"/{mode}"]["returns"]] == ["result", "recipe"]
     inputs = {fn.api_name: fn.inputs for fn in demo.fns.values() if fn.api_name in file_inputs()}
     assert inputs["i2v"][2] is inputs["ti2v"][2] is inputs["s2v"][2]  # one hidden "image" File for all

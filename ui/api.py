@@ -3,7 +3,10 @@
 
 Every endpoint takes the same shape: `model`, `prompt`, the mode's input files (uploaded by
 gradio_client's `handle_file`), and `options`, a dict of any other request fields (frames, width,
-height, seed, steps, guidance, vace_mode, strength, ...). They build the same typed request the
+height, seed, steps, guidance, vace_mode, strength, ...); a file input added after its endpoint was
+released comes after `options`, optional (`added_later` in its declaration), so clients written
+against an earlier release keep working. The parameters are kept in tests/data/api_snapshot.json
+(tests/test_api_contract.py: none removed, renamed, moved or newly required). They build the same typed request the
 page and the CLI build, so validation and messages are identical; a bad field comes back as the
 error's message. They return the result file and its recipe. Each call is one job in the studio's
 persistent queue, so calls from many clients run one at a time, in order, and none is lost.
@@ -46,13 +49,35 @@ def file_inputs() -> dict[str, tuple[str, ...]]:
     from wan_studio.requests.fields import meta
 
     # Extend's video to continue is a result of the library: `/extend` takes it, by id
-    return {mode: tuple(name for name in cls.file_fields if meta(cls, name).get("page", True))
+    return {mode: tuple(sorted((name for name in cls.file_fields if meta(cls, name).get("page", True)),
+                               key=lambda name: meta(cls, name).get("added_later", False)))
             for mode, cls in request_types().items()}
+
+
+def endpoint_parameters(mode: str) -> tuple[str, ...]:
+    """The mode endpoint's parameters in order: model, prompt, the files, options, then files added later."""
+    from wan_studio.requests import request_types
+    from wan_studio.requests.fields import meta
+
+    cls = request_types()[mode]
+    names = file_inputs()[mode]
+    later = tuple(name for name in names if meta(cls, name).get("added_later"))
+    return ("model", "prompt", *(name for name in names if name not in later), "options", *later)
+
+
+def option_names(mode: str) -> list[str]:
+    """What `options` may hold for a mode: its request fields that are not parameters of their own."""
+    import dataclasses
+
+    from wan_studio.requests import request_types
+
+    cls = request_types()[mode]
+    return [f.name for f in dataclasses.fields(cls) if f.name not in {"model", "prompt", "mode", *cls.file_fields}]
 
 
 def build_request(mode: str, model: str, prompt: str, files: dict, options: dict | None):
     from wan_studio.errors import RequestError
-    from wan_studio.requests import request_types
+    from wan_studio.requests import request_types, unknown_option_message
 
     options = dict(options or {})
     clash = sorted(set(options) & ({"model", "prompt", "mode"} | set(files)))
@@ -63,10 +88,10 @@ def build_request(mode: str, model: str, prompt: str, files: dict, options: dict
     paths = sorted(set(options) & set(cls.file_fields))  # a path in options would read any file on the server
     if paths:
         raise RequestError(paths[0], f"'{paths[0]}' is a file, not an option; to continue a result use /extend.")
-    try:
-        return cls(model=model, prompt=prompt or "", **{k: v for k, v in files.items() if v}, **options)
-    except TypeError as exc:  # an option that is not a field of this mode
-        raise RequestError("options", f"Unknown option for {mode}: {exc}.") from None
+    unknown = sorted(set(options) - set(option_names(mode)))
+    if unknown:
+        raise RequestError("options", unknown_option_message(f"Unknown option for /{mode}", unknown, option_names(mode)))
+    return cls(model=model, prompt=prompt or "", **{k: v for k, v in files.items() if v}, **options)
 
 
 def _check_lora_names(value) -> None:
@@ -92,11 +117,13 @@ def _paths(value):
 def make_endpoint(mode: str, settings: Settings, get_studio):
     from ui.runtime import owner_of
 
-    names = file_inputs()[mode]
+    parameters = endpoint_parameters(mode)
 
-    def endpoint(model, prompt, *rest):
-        *file_values, options, request = rest
-        files = {name: _paths(value) for name, value in zip(names, file_values)}
+    def endpoint(*values):
+        *values, request = values
+        given = dict(zip(parameters, values))
+        model, prompt, options = given.pop("model"), given.pop("prompt"), given.pop("options")
+        files = {name: _paths(value) for name, value in given.items()}
         try:
             typed = build_request(mode, model, prompt, files, options)
             result = get_studio(settings).run(typed, owner=owner_of(settings, request))
@@ -105,10 +132,13 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
         return str(result.media), result.recipe
 
     endpoint.__name__ = f"api_{mode}"
-    # an explicit signature, so gradio maps one input per parameter and passes the gr.Request last
+    # an explicit signature, so gradio maps one input per parameter and passes the gr.Request last;
+    # a default of None makes a parameter optional for clients: options, and the files added later
     P = inspect.Parameter
+    optional = parameters[parameters.index("options"):]
     endpoint.__signature__ = inspect.Signature(
-        [P(name, P.POSITIONAL_OR_KEYWORD) for name in ("model", "prompt", *names, "options", "request")]
+        [P(name, P.POSITIONAL_OR_KEYWORD, **({"default": None} if name in optional else {})) for name in parameters]
+        + [P("request", P.POSITIONAL_OR_KEYWORD, default=None)]
     )
     endpoint.__annotations__ = {"request": gr.Request}
     return endpoint
@@ -289,8 +319,9 @@ def register_api(settings: Settings, get_studio) -> None:
             for name in names:
                 if name not in shared_files:
                     shared_files[name] = gr.File(label=name, file_count="multiple" if meta(cls, name)["multiple"] else "single")
-            files = [shared_files[name] for name in names]
+            fixed = {"model": model, "prompt": prompt, "options": options}
+            inputs = [fixed[name] if name in fixed else shared_files[name] for name in endpoint_parameters(mode)]
             trigger = gr.Button(f"api {mode}")
             # the studio's queue orders the work; these handlers only wait on their own job
-            trigger.click(make_endpoint(mode, settings, get_studio), [model, prompt, *files, options],
+            trigger.click(make_endpoint(mode, settings, get_studio), inputs,
                           [out_file, out_recipe], api_name=mode, concurrency_limit=None)

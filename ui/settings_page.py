@@ -4,6 +4,7 @@ defaults saved to config.json, and an About block."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -25,6 +26,10 @@ class SettingsPage:
     download_stop: gr.Button
     download_timer: gr.Timer
     download_status: gr.Markdown
+    own_files: gr.Dataframe
+    own_files_model: gr.Dropdown
+    own_files_use: gr.Button
+    own_files_status: gr.Markdown
     clear_cache: gr.Button
     unload: gr.Button
     cache_status: gr.Markdown
@@ -46,6 +51,30 @@ def model_rows(settings: Settings) -> list[list[str]]:
             rows.append([mode.upper(), record.name, record.generation, local_state(record, settings),
                          size_text(record.download_gb) if not record.is_tiny else "built locally", loaded])
     return rows
+
+
+def own_file_rows(settings: Settings) -> list[list[str]]:
+    """Model files found in the user's ComfyUI / Wan2GP folders under their usual names."""
+    from wan_studio.models.single_file import found_files
+
+    return [[row["model"], row["component"], row["file"], row["precision"], row["where"]] for row in found_files(settings)]
+
+
+def use_own_files(settings: Settings, model_id: str) -> str:
+    """Write the found files of one checkpoint into config.json model_files."""
+    import json
+
+    from wan_studio.models.single_file import suggested_files
+    from wan_studio.settings import config_path, save_defaults
+
+    files = suggested_files(settings, model_id) if model_id else {}
+    if not files:
+        return "No files found for that checkpoint in your ComfyUI / Wan2GP folders."
+    path = settings.config_file or config_path()
+    current = json.loads(path.read_text()).get("model_files", {}) if path.exists() else {}
+    save_defaults({"model_files": {**current, model_id: files}}, path)
+    listed = ", ".join(f"{component}: `{Path(file).name}`" for component, file in files.items())
+    return f"Saved in `{path}`: {model_id} loads {listed}. Takes effect on the next start."
 
 
 def about_text(settings: Settings) -> str:
@@ -75,6 +104,17 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
             download_stop = gr.Button("Stop the download", variant="stop", elem_id="settings-download-stop")
         download_status = gr.Markdown(elem_id="settings-download-status")
         download_timer = gr.Timer(1.0, active=False)
+        gr.Markdown("#### Your own model files (ComfyUI / Wan2GP)")
+        folders = [f"`{p}`" for p in (settings.comfyui_dir, settings.wan2gp_dir) if p]
+        gr.Markdown(f"Looking in {', '.join(folders)}." if folders else
+                    "Set `comfyui_dir` or `wan2gp_dir` in config.json to reuse the files you already have.")
+        own_files = gr.Dataframe(headers=["checkpoint", "component", "file", "precision", "where"],
+                                 interactive=False, elem_id="settings-own-files")
+        with gr.Row():
+            own_files_model = gr.Dropdown([(c.name, c.id) for c in catalog.checkpoints() if not c.is_tiny],
+                                          label="Use the found files for", elem_id="settings-own-files-model")
+            own_files_use = gr.Button("Use these files", elem_id="settings-own-files-use")
+        own_files_status = gr.Markdown(elem_id="settings-own-files-status")
         gr.Markdown("#### Cache controls")
         with gr.Row():
             clear_cache = gr.Button("Clear unfinished outputs and export cache", elem_id="settings-clear-cache")
@@ -90,13 +130,16 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
         gr.Markdown("#### About")
         about = gr.Markdown(elem_id="settings-about")
     return SettingsPage(column, table, refresh, download_model, download, download_stop, download_timer,
-                        download_status, clear_cache, unload,
+                        download_status, own_files, own_files_model, own_files_use, own_files_status, clear_cache, unload,
                         cache_status, default_gen, save, defaults_status, about)
 
 
 def wire_settings(s: SettingsPage, settings: Settings) -> None:
     private = dict(api_visibility="private")
-    s.opener = (lambda: (model_rows(settings), about_text(settings)), None, [s.table, s.about])
+    s.opener = (lambda: (model_rows(settings), about_text(settings), own_file_rows(settings)), None,
+                [s.table, s.about, s.own_files])
+    s.own_files_use.click(lambda model_id: use_own_files(settings, model_id), s.own_files_model, s.own_files_status,
+                          queue=False, **private)
     s.refresh.click(lambda: model_rows(settings), None, s.table, queue=False, **private)
 
     def downloads():

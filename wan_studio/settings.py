@@ -28,7 +28,11 @@ class Settings:
     max_upload: str = "1GB"  # largest file a browser or API client may upload
     multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
-    transformer_files: dict = field(default_factory=dict)  # model id -> GGUF file(s) for its transformer(s)
+    transformer_files: dict = field(default_factory=dict)  # model id -> GGUF file(s) for its transformer(s) (older name)
+    # model id -> single files for its transformer(s), text encoder, VAE (models/single_file.py)
+    model_files: dict = field(default_factory=dict)
+    comfyui_dir: Path | None = None  # a ComfyUI install whose model files Settings offers
+    wan2gp_dir: Path | None = None  # a Wan2GP install whose ckpts/ Settings offers
     memory_plan: str = "auto"  # auto | max-speed | balanced | low-vram | minimum, unless a job pins one
     attention: str = "auto"  # auto (the fastest that passes its check) or a backend name, unless a job pins one
     zerogpu_preload: tuple[str, ...] = ()  # model ids loaded at start on a ZeroGPU Space (default: T2V's)
@@ -84,6 +88,9 @@ def load_settings(**flags) -> Settings:
         multi_user=_as_bool(pick("multi_user", bool(os.environ.get("SPACE_ID")))),
         model_paths=dict(raw.get("model_paths", {})),
         transformer_files=dict(raw.get("transformer_files", {})),
+        model_files=dict(raw.get("model_files", {})),
+        comfyui_dir=folder("comfyui_dir", "") if pick("comfyui_dir") else None,
+        wan2gp_dir=folder("wan2gp_dir", "") if pick("wan2gp_dir") else None,
         memory_plan=str(pick("memory_plan", "auto")),
         attention=str(pick("attention", "auto")),
         zerogpu_preload=tuple(str(pick("zerogpu_preload", "") or "").replace(",", " ").split())

@@ -65,6 +65,8 @@ class Checkpoint:
     boundary_ratio: float | None = None
     expand_timesteps: bool = False
     tiny: str | None = None  # architecture key of a Tiny model built locally
+    scheduler: str = "unipc"  # "unipc" (flow UniPC) or "dmd" (distilled few-step sampling at `timesteps`)
+    timesteps: tuple[int, ...] = ()  # dmd: the timesteps the distilled model was trained to denoise from
     extra: dict = field(default_factory=dict)
 
     @property
@@ -151,6 +153,7 @@ def _checkpoint_from(raw: dict) -> Checkpoint:
         repo_id=raw.get("repo_id"), revision=raw.get("revision"),
         boundary_ratio=raw.get("boundary_ratio"), expand_timesteps=raw.get("expand_timesteps", False),
         tiny=raw.get("tiny"),
+        scheduler=defaults.get("scheduler", "unipc"), timesteps=tuple(defaults.get("timesteps", ())),
         extra={key: raw[key] for key in ("aoti",) if raw.get(key)},  # ZeroGPU: {"repo", "variants"} of compiled blocks
     )
 
@@ -171,8 +174,9 @@ def checkpoints() -> list[Checkpoint]:
     return [get(model_id) for model_id in _load()[0]]
 
 
-# blocks compiled on this machine for a checkpoint the catalog names none for (a ZeroGPU Space, at start):
-# model id -> {"local": {weights format: {"folder": ..., "seconds": compile time}}}; see memory/aoti.py
+# what a ZeroGPU Space's start learnt about a checkpoint's compiled blocks (memory/aoti.py): blocks compiled
+# here, and the catalog's repo variants that could not be fetched: model id ->
+# {"local": {weights format: {"folder": ..., "seconds": compile time}}, "unfetched": {weights format: why}}
 _compiled_here: dict[str, dict] = {}
 
 
@@ -182,15 +186,23 @@ def get(model_id: str) -> Checkpoint:
         known = ", ".join(_load()[0])
         raise UnknownModel(f"Unknown model '{model_id}'. Known models: {known}")
     if model_id in _compiled_here:
-        return dataclasses.replace(found, extra={**found.extra, "aoti": _compiled_here[model_id]})
+        aoti = {**found.extra.get("aoti", {}), **_compiled_here[model_id]}  # the repo it names, and what was learnt
+        return dataclasses.replace(found, extra={**found.extra, "aoti": aoti})
     return found
 
 
 def add_compiled_blocks(model_id: str, quantization: str, folder: str, seconds: float) -> Checkpoint:
     """From now on this process's record of the checkpoint names blocks compiled here for its weights
     in `quantization` ("none": bf16)."""
-    local = _compiled_here.setdefault(model_id, {"local": {}})["local"]
+    local = _compiled_here.setdefault(model_id, {}).setdefault("local", {})
     local[quantization] = {"folder": folder, "seconds": seconds}
+    return get(model_id)
+
+
+def add_unfetched_blocks(model_id: str, quantization: str, reason: str) -> Checkpoint:
+    """From now on this process's record of the checkpoint says its repo's blocks for weights in
+    `quantization` could not be fetched (`reason`): its plans no longer count on them."""
+    _compiled_here.setdefault(model_id, {}).setdefault("unfetched", {})[quantization] = reason
     return get(model_id)
 
 

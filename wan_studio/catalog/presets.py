@@ -69,7 +69,10 @@ def _lora_specs(names: list) -> list[dict]:
 
 
 def _quality_values(record: Checkpoint) -> dict:
-    values = {"steps": record.steps, "guidance": record.guidance, "scheduler": table()["quality_values"]["scheduler"]}
+    scheduler = table()["quality_values"]["scheduler"]
+    if record.scheduler == "dmd":  # a distilled checkpoint samples at its own timesteps (pipelines/common.py)
+        scheduler = f"dmd: {', '.join(map(str, record.timesteps))}"
+    values = {"steps": record.steps, "guidance": record.guidance, "scheduler": scheduler}
     if record.is_moe:
         values["guidance_2"] = record.guidance_2
     return values

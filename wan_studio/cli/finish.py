@@ -1,6 +1,6 @@
 """Finishing a result as a queued job; each prints the new result's path:
 
-    python -m wan_studio interpolate outputs/20261130-t2v-ab12.mp4 --factor 2 [--model rife-4.25] [--quiet]
+    python -m wan_studio interpolate outputs/20261130-t2v-ab12.mp4 --factor 2 [--model rife-4.25 | FILE.pkl] [--quiet]
     python -m wan_studio upscale outputs/20261130-t2v-ab12.mp4 --scale 2 [--model realesrgan-x2 | FILE.pth] [--tile 512]
 
 `interpolate` smooths it to 2 or 4 times its frame rate (RIFE); `upscale` makes it 2 or 4 times
@@ -18,7 +18,8 @@ def add_finishing_parsers(sub) -> None:
     smooth = sub.add_parser("interpolate", help="smooth a result to 2 or 4 times its frame rate (RIFE); print the new result")
     smooth.add_argument("result", type=Path, help="the result's .mp4")
     smooth.add_argument("--factor", type=int, default=2, help="2 or 4 (default 2: 16 fps becomes 32)")
-    smooth.add_argument("--model", default="", help="the interpolator's id (default: rife-4.25; tiny-rife for Tiny results)")
+    smooth.add_argument("--model", default="", help="the interpolator's id (default: rife-4.25; tiny-rife for Tiny "
+                                                    "results), or a RIFE 4.x flownet.pkl file")
     smooth.add_argument("--quiet", action="store_true", help="no progress on stderr")
     upscale = sub.add_parser("upscale", help="make a result 2 or 4 times larger (Real-ESRGAN); print the new result")
     upscale.add_argument("result", type=Path, help="the result's .mp4")

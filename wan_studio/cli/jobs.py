@@ -12,11 +12,13 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
     that queue, it runs there and this waits for it; with nobody serving, this process serves its
     own job (and only that one). Returns the finished job; a failed or stopped one raises."""
     from wan_studio.cli.queue import open_store
+    from wan_studio.disk import require_space, space_needed
     from wan_studio.errors import Cancelled
     from wan_studio.queue.serving import ServingLock
     from wan_studio.queue.status import watch
     from wan_studio.queue.store import CANCELLED, DONE, QUEUED
 
+    require_space(settings.output_dir, space_needed(request))  # named with the job's needs, before the queue is opened
     store = open_store(settings)
     serving = ServingLock(settings.output_dir)
     job = store.add(request)

@@ -316,6 +316,9 @@ def module_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
 @lru_cache(maxsize=16)
 def _module_shapes_cached(config_json: str) -> tuple:
+    from wan_studio.backend import import_ml
+
+    import_ml()
     import diffusers
     import torch
 
@@ -374,6 +377,9 @@ def _fmt(shape) -> str:
 # -- the check a job goes through -----------------------------------------------------------------
 def supports_loras(record: Checkpoint, mode: str) -> bool:
     """Whether the pipeline serving (checkpoint, mode) can load LoRAs (diffusers' Wan LoRA mixin)."""
+    from wan_studio.backend import import_ml
+
+    import_ml()  # diffusers' lazy names, resolved one thread at a time (server threads validate jobs)
     import diffusers
 
     cls = getattr(diffusers, record.pipelines.get(mode, ""), None)

@@ -1,7 +1,10 @@
 """ZeroGPU: the transformers' repeated blocks compiled ahead of time (AOTInductor) through `spaces`.
 
 A Space cannot torch.compile inside a GPU reservation worth having, so its blocks come compiled:
-- from the Hub, where the catalog names a repo of compiled blocks (`spaces.aoti_blocks_load`);
+- from the Hub, where the catalog names a repo of compiled blocks with a variant for the plan's weights
+  format (`spaces.aoti_blocks_load`; Wan 2.2 A14B: `zerogpu-aoti/Wan2`, variant `fp8da`). The start loads
+  them before anything else; a repo that cannot be fetched is remembered for the process (its reason in
+  the start warning) and the start compiles instead;
 - else compiled on the Space when it starts (`compile_in_reservation`): one block's inputs are captured
   from the first step of a run at the checkpoint's default size, the block is exported with its token
   count left free (so other sizes and frame counts use the same code), compiled, and saved as a
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 from wan_studio.memory.compile import FOLDER
-from wan_studio.memory.plans import Plan, has_blocks
+from wan_studio.memory.plans import Plan, has_blocks, repo_blocks
 
 log = logging.getLogger(__name__)
 COMPILE_RESERVATION_S = 1500  # the GPU reservation compiling may take (a 14B block: minutes)
@@ -146,18 +149,50 @@ def attach(transformers: list, plan: Plan, aoti: dict | None) -> list[str]:
         for transformer in transformers:
             spaces.aoti_load_from_package_dir(transformer, folder)
         return notes + [f"AOTI blocks compiled on this Space at start in {local['seconds']:.0f} s (kept in {folder})"]
-    if not aoti or not aoti.get("repo") or not hasattr(spaces, "aoti_blocks_load"):
+    source = repo_blocks(aoti, plan.quantization)
+    if source is None or not hasattr(spaces, "aoti_blocks_load"):
         _once("AOTI: no compiled graphs for this checkpoint; running eager")
         return notes + ["AOTI skipped: no compiled graphs for this checkpoint"]
-    variant = aoti.get("variants", {}).get(plan.quantization)
     try:
-        for transformer in transformers:
-            spaces.aoti_blocks_load(transformer, aoti["repo"], variant=variant)
+        load_from_repo(transformers, *source)
     except Exception as exc:  # the Hub or the graphs may be missing: eager still works
         detach(transformers)
         _once(f"AOTI: could not load compiled graphs ({exc}); running eager")
         return notes + [f"AOTI skipped: {exc}"]
-    return notes + [f"AOTI blocks from {aoti['repo']}" + (f" ({variant})" if variant else "")]
+    return notes + [f"AOTI blocks from {repo_name(*source)}"]
+
+
+def repo_name(repo: str, variant: str | None) -> str:
+    return f"{repo} ({variant})" if variant else repo
+
+
+def load_from_repo(transformers: list, repo: str, variant: str | None) -> None:
+    """Each transformer's repeated blocks from the repo's package for them (`spaces.aoti_blocks_load`:
+    `<BlockClass>.<variant>/package.pt2`, downloaded through the Hub cache); raises what the download
+    raised."""
+    import spaces
+
+    for transformer in transformers:
+        spaces.aoti_blocks_load(transformer, repo, variant=variant)
+
+
+def why_not_fetched(exc: BaseException) -> str:
+    """Why a repo's blocks could not be fetched, in a few words."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError, RepositoryNotFoundError
+
+    if isinstance(exc, LocalEntryNotFoundError):
+        if constants.HF_HUB_OFFLINE:
+            return "the Hub is off for this process (HF_HUB_OFFLINE=1) and they are not in its cache"
+        cause = exc.__cause__ or exc.__context__
+        said = (str(cause) or type(cause).__name__).splitlines()[0] if cause is not None else ""
+        return "the Hub could not be reached" + (f" ({said})" if said else "") + " and they are not in its cache"
+    if isinstance(exc, RemoteEntryNotFoundError):
+        found = re.search(r"/resolve/[^/\s]+/(\S+?)\.?(\s|$)", str(exc))
+        return f"the repo has no {found.group(1)}" if found else "the repo has no package for these blocks"
+    if isinstance(exc, RepositoryNotFoundError):
+        return "the repo does not exist or is not public"
+    return (str(exc) or type(exc).__name__).splitlines()[0][:300]
 
 
 def detach(transformers: list) -> None:
@@ -176,6 +211,12 @@ def why_uncompiled(record, plan: Plan, compile_setting: str) -> str:
         return "AOTI skipped: compile is off in the settings; runs uncompiled"
     if has_blocks(record.extra.get("aoti"), plan.quantization):  # the job said why (its LoRAs, a failure)
         return "AOTI not used for this job; runs uncompiled"
+    aoti = record.extra.get("aoti") or {}
+    unfetched = aoti.get("unfetched", {}).get(plan.quantization)
+    if unfetched is not None:
+        source = repo_name(aoti["repo"], aoti.get("variants", {}).get(plan.quantization))
+        return (f"AOTI skipped: the blocks from {source} could not be fetched ({unfetched}) and none were "
+                "compiled at start; runs uncompiled")
     weights = f" with {plan.quantization} weights" if plan.quantization != "none" else ""
     return (f"AOTI skipped: no compiled blocks for {record.name}{weights} (the catalog names none and none were "
             "compiled at start); runs uncompiled")

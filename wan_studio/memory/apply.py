@@ -85,6 +85,10 @@ def convert_weights(pipe, plan: Plan, device: str, artifacts=None) -> list[str]:
             continue
         if method == "torchao":  # quantized while loading (load_quantization)
             continue
+        if getattr(transformer, "stored_in_fp8", None):  # FP8 with its scales from a single file
+            if plan.quantization != "none":
+                notes.append(f"{plan.quantization} skipped: the transformer's weights come in FP8 from its file")
+            continue
         if plan.quantization == "fp8-storage":
             transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=compute)
         elif plan.quantization != "none":

@@ -35,7 +35,15 @@ TOLERANCE = {"sage": 0.06, "sage_hub": 0.06, "sage_blackwell_hub": 0.08}  # of t
 DEFAULT_TOLERANCE = 0.02  # bf16 kernels that differ from SDPA only in summation order
 VERSIONED = ("torch", "diffusers", "flash_attn", "flash_attn_3", "sageattention", "kernels")
 STORE_NAME = "attention.json"  # in the models folder
+# the kernel a backend runs: a `_hub` build is the same kernel fetched prebuilt, so the time model (its fit and
+# the published speed-ups in data/calibration.json "attention_speed") knows each kernel by one name
+KERNEL_OF = {"flash_hub": "flash", "_flash_3_hub": "_flash_3", "sage_hub": "sage"}
 _lock = threading.Lock()
+
+
+def kernel(name: str) -> str:
+    """The one name the time model knows a backend's kernel by ("_flash_3_hub" -> "_flash_3")."""
+    return KERNEL_OF.get(name, name or "native")
 
 
 def candidates(kind: str, capability: tuple[int, int] | None) -> tuple[str, ...]:

@@ -136,16 +136,19 @@ def latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     return tokens, vae_factor
 
 
-def _gguf_weights(record: Checkpoint, fps: dict) -> dict[str, float]:
-    """A transformer loaded from a GGUF file (config.json transformer_files) weighs what its file does."""
+def _file_weights(record: Checkpoint, fps: dict, machine: Machine) -> dict[str, float]:
+    """Components loaded from the user's own files (config.json model_files / transformer_files) weigh
+    what they hold resident: a GGUF file its size, an FP8 file 1 byte per FP8 block weight
+    (models/single_file.py)."""
     from wan_studio.settings import load_settings
 
     settings = load_settings()
-    if record.id not in (settings.transformer_files or {}):
+    if record.id not in (settings.transformer_files or {}) and record.id not in (settings.model_files or {}):
         return {}
-    from wan_studio.models import gguf
+    from wan_studio.models import single_file
 
-    sizes = {name: gguf.file_gb(record, settings, name) for name in TRANSFORMERS if name in fps}
+    sizes = {name: single_file.file_gb(record, settings, name, DTYPE_BYTES[machine.compute_dtype])
+             for name in TRANSFORMERS if name in fps}
     return {name: gb for name, gb in sizes.items() if gb is not None}
 
 
@@ -201,7 +204,7 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
     act_bytes = DTYPE_BYTES[machine.compute_dtype]
 
     weights = {name: _weights_gb(fp, plan, machine, name in TRANSFORMERS) for name, fp in fps.items()}
-    weights.update(_gguf_weights(record, fps))
+    weights.update(_file_weights(record, fps, machine))
     resident = {name: _resident_gb(fps[name], gb, plan) for name, gb in weights.items()}
     if plan.text_encoder == "cpu" and "text_encoder" in resident:
         resident["text_encoder"] = 0.0
@@ -302,7 +305,8 @@ def peak_rates(machine: Machine, plan: Plan) -> dict[str, float]:
 
     FP8 (dynamic activations) speeds the linear layers only, where the GPU has FP8 tensor cores;
     weight-only formats cost a little for dequantising; the attention backend has its own factor;
-    the VAE runs in fp32, which PyTorch runs as TF32 (half the bf16 rate) on tensor cores. The
+    the VAE runs in fp32, which PyTorch runs as TF32 (half the bf16 rate) on tensor cores; compiling
+    speeds the transformer's forward (linear layers and attention) by its published factor. The
     attention backend's speed is part of the utilisation (`utilisation`)."""
     cal = calibration()
     gpu = gpu_spec(machine)
@@ -312,9 +316,11 @@ def peak_rates(machine: Machine, plan: Plan) -> dict[str, float]:
         linear = gpu["fp8_tflops"] * 1e12 * cal["speed"]["fp8_efficiency"]
     elif plan.quantization in cal["speed"]:
         linear *= cal["speed"][plan.quantization]
-    if plan.compile != "none":
+    attention = bf16
+    if plan.compile != "none":  # the published speed-up is of the whole transformer forward
         linear *= cal["speed"]["compile"]
-    return {"linear": linear, "attention": bf16, "vae": bf16 / 2}
+        attention *= cal["speed"]["compile"]
+    return {"linear": linear, "attention": attention, "vae": bf16 / 2}
 
 
 def time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, layers, loaded) -> dict[str, float]:
@@ -357,13 +363,41 @@ def time_terms(record, shape, plan, machine, fps, weights, tokens, hidden, layer
     }
 
 
+def architecture(machine: Machine) -> str | None:
+    """The GPU generation published speed-ups are given for: ampere, ada, hopper or blackwell (None off CUDA)."""
+    if machine.kind not in ("cuda", "zerogpu"):
+        return None
+    capability = machine.capability
+    if capability is None and gpu_spec(machine).get("capability"):
+        capability = tuple(int(v) for v in str(gpu_spec(machine)["capability"]).split("."))
+    major, minor = capability or (0, 0)
+    if major >= 10:
+        return "blackwell"
+    return {9: "hopper", 8: "ada" if minor >= 9 else "ampere"}.get(major)
+
+
+def attention_factor(machine: Machine, attention: str, family: dict) -> float:
+    """How much faster than SDPA a backend's kernel runs the attention: fitted to timed runs where the
+    fit has it (`family`), else its authors' published speed-up on this GPU generation (data/calibration.json
+    "attention_speed", each cited), else 1."""
+    from wan_studio.memory.attention import kernel
+
+    name = kernel(attention)
+    if name in family:
+        return family[name]
+    published = calibration()["attention_speed"].get(name)
+    if isinstance(published, dict):
+        return (published.get(architecture(machine) or "") or {}).get("factor", 1.0)
+    return 1.0
+
+
 def utilisation(machine: Machine, attention: str = "native", table: dict | None = None) -> dict[str, float]:
     """The share of peak a run reaches, per kind of work: fitted per GPU family to timed runs
     (memory/fit.py; `table` is such a fit, by default the stored one), the attention backend's
-    factor included."""
+    factor included (`attention_factor`)."""
     cal = table or calibration()["utilisation"]
     family = cal["hopper"] if machine.kind == "cuda" and (machine.capability or (0, 0))[0] == 9 else cal["default"]
-    factor = family.get(attention, calibration()["attention_speed"].get(attention, 1.0))
+    factor = attention_factor(machine, attention, family)
     return {"linear": family["linear"], "attention": family["attention"] * factor, "vae": cal["vae"]}
 
 

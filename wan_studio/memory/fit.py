@@ -4,7 +4,8 @@ The estimate's time is linear in the inverse utilisations (estimate.time_terms):
 
     seconds = linear / u_linear + attention / u_attention + vae / u_vae + fixed
 
-(attention on FlashAttention 3 over u_attention x the flash3 factor), with one u_linear and one
+(attention on another kernel than SDPA's over u_attention x that kernel's factor, stored under the
+backend's own name, e.g. "_flash_3", so a plan naming that backend finds it), with one u_linear and one
 u_attention per GPU family (Hopper reaches a smaller share of its peak than Ada and Ampere). So
 the utilisations that make a set of timed runs come out right, in relative error, are one weighted
 least-squares solve. The
@@ -40,7 +41,7 @@ def run_terms(run: dict) -> dict[str, float]:
 
     record = catalog.get(run["model"])
     shape = shape_for(record, run.get("mode"), run["size"], run["frames"], run["steps"])
-    # attention at SDPA's rate: the fit finds the flash3 factor itself
+    # attention at SDPA's rate: the fit finds the other kernels' factors itself
     plan = Plan("published", "bfloat16", offload=run.get("offload", "none"), text_encoder=run.get("text_encoder", "accelerator"))
     machine = machine_of(run["gpu"])
     terms = work_terms(record, shape, plan, machine)
@@ -51,18 +52,21 @@ def run_terms(run: dict) -> dict[str, float]:
 
 
 def fit(runs: list[dict]) -> dict:
-    """Utilisations per GPU family, and the flash3 factor, that fit `runs` best in relative error."""
+    """Utilisations per GPU family, and each attention kernel's factor over SDPA (under the backend's
+    name, as plans name it: memory/attention.py), that fit `runs` best in relative error."""
     import numpy as np
 
+    from wan_studio.memory.attention import kernel
     from wan_studio.memory.estimate import calibration, gpu_named
 
     vae_use = calibration()["utilisation"]["vae"]
-    columns: list[tuple[str, str]] = []  # (family, "linear" | "attention" | "flash3")
+    columns: list[tuple[str, str]] = []  # (family, "linear" | "attention" | a kernel other than SDPA's)
     rows, targets, weights = [], [], []
     for run in runs:
         terms = run_terms(run)
         family = family_of(gpu_named(run["gpu"])[1].get("capability"))
-        kind = "flash3" if run.get("attention") == "flash3" else "attention"
+        backend = kernel(run.get("attention", "native"))
+        kind = "attention" if backend == "native" else backend
         row = {}
         for column, value in (((family, "linear"), terms["linear"]), ((family, kind), terms["attention"])):
             if column not in columns:
@@ -82,8 +86,11 @@ def fit(runs: list[dict]) -> dict:
     for (family, kind), value in zip(columns, inverse):
         found.setdefault(family, {})[kind] = round(float(1 / value), 3)
     for family in [f for f in found if f != "vae"]:
-        if "flash3" in found[family]:  # kept as a factor over the family's SDPA attention
-            found[family]["flash3"] = round(found[family]["flash3"] / found[family]["attention"], 3)
+        for name in [k for k in found[family] if k not in ("linear", "attention")]:
+            if "attention" not in found[family]:
+                raise StudioError(f"Fitting {name}'s factor on {family} GPUs needs runs with SDPA there too.")
+            # kept as a factor over the family's SDPA attention
+            found[family][name] = round(found[family][name] / found[family]["attention"], 3)
     return found
 
 

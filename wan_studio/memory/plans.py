@@ -198,12 +198,20 @@ def _attention_backend(machine: Machine) -> str:
 
 def has_blocks(aoti: dict | None, quantization: str) -> bool:
     """ZeroGPU: whether compiled blocks (a checkpoint's `extra["aoti"]`, memory/aoti.py) exist for a
-    transformer with these weights: compiled here for them, or a Hub repo's (its bf16 blocks, or its
-    variant for this format)."""
+    transformer with these weights: compiled here for them, or a Hub repo's variant for this format (a
+    repo's `variants` name every format it serves, "none": its bf16 blocks) that this process has not
+    failed to fetch."""
+    return quantization in (aoti or {}).get("local", {}) or repo_blocks(aoti, quantization) is not None
+
+
+def repo_blocks(aoti: dict | None, quantization: str) -> tuple[str, str | None] | None:
+    """The Hub repo and variant (None: the repo's plain blocks) whose compiled blocks serve weights in
+    `quantization`, where the catalog names one and this process has not failed to fetch it; else None."""
     aoti = aoti or {}
-    if quantization in aoti.get("local", {}):
-        return True
-    return bool(aoti.get("repo")) and (quantization == "none" or quantization in aoti.get("variants", {}))
+    if not aoti.get("repo") or quantization not in aoti.get("variants", {}) or quantization in aoti.get(
+            "unfetched", {}):
+        return None
+    return aoti["repo"], aoti["variants"][quantization]
 
 
 def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 from wan_studio.catalog import Checkpoint
@@ -61,6 +63,29 @@ def local_state(record: Checkpoint, settings: Settings | None = None) -> str:
 
 # -- prompt length ------------------------------------------------------------------------------
 _CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# letters per token of a word, for the estimate: Latin, Greek and Cyrillic words, and other alphabets'
+LETTERS_PER_TOKEN = {"latin": 4, "other": 2}
+# scripts written without spaces between words (Thai, Lao, Myanmar, Khmer): one token per character
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+
+
+def pipeline_tokenizer(folder: Path):
+    """The tokenizer in a checkpoint folder's `tokenizer/`, loaded once per process for every pipeline.
+
+    UMT5's 256k pieces take seconds to read, and every Wan checkpoint (Tiny ones too) has the same
+    files. Only the worker's pipelines use this copy, one job at a time; prompt counting keeps its
+    own (`_tokenizer_for`), since a call sets padding and truncation on the shared Rust object.
+    """
+    files = folder / "tokenizer"
+    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files.glob("*") if p.is_file()))
+    return _pipeline_tokenizer(str(files), stamp)
+
+
+@lru_cache(maxsize=4)
+def _pipeline_tokenizer(folder: str, stamp: tuple):  # stamp: a rebuilt folder is read again
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
 
 
 @lru_cache(maxsize=8)
@@ -77,9 +102,8 @@ def _tokenizer_for(folder: str | None, tiny: bool):
 def count_tokens(record: Checkpoint, text: str) -> int:
     """Tokens the model's tokenizer makes of `text` (with the end token).
 
-    Exact when the tokenizer is on disk; otherwise a conservative estimate (one token per CJK
-    character, one per 3.5 other characters) so validation never needs the network. Remembered
-    per (checkpoint, text): the page rebuilds its request on every slider move.
+    Exact when the tokenizer is on disk; otherwise `estimate_tokens`, so validation never needs the
+    network. Remembered per (checkpoint, text): the page rebuilds its request on every slider move.
     """
     return _count_tokens(record.id, text)
 
@@ -97,5 +121,35 @@ def _count_tokens(model_id: str, text: str) -> int:
     folder = find_local(record)
     if folder is not None and (folder / "tokenizer").is_dir():
         return len(_tokenizer_for(str(folder), False)(text).input_ids)
-    cjk = len(_CJK.findall(text))
-    return cjk + math.ceil((len(text) - cjk) / 3.5) + 1
+    return estimate_tokens(text)
+
+
+def _character_kind(ch: str) -> str:
+    if unicodedata.category(ch)[0] in "LM" and not _CJK.match(ch) and not _UNSPACED.match(ch):  # letters, accents
+        return "latin" if ord(ch) < 0x530 or 0x1E00 <= ord(ch) < 0x2000 else "other"
+    return "space" if ch == " " else "single"
+
+
+def estimate_tokens(text: str) -> int:
+    """At least as many tokens as UMT5-XXL makes of `text` (with the end token), from its characters.
+
+    UMT5's pieces are whole characters (no byte pieces), so one token per character can only
+    over-count: that is what a CJK character, digit (UMT5 splits numbers into digits), punctuation
+    mark, symbol or emoji costs (and a letter of a script written without spaces), plus one for the
+    lone '▁' piece that may stand before it after a space, at the start or at the end. Words are
+    cheaper: one token per LETTERS_PER_TOKEN letters, rounded up, and one more for a word outside
+    the Latin, Greek and Cyrillic alphabets. tests/test_tokenizer.py checks it against the real
+    tokenizer; the README says by how much it over-counts.
+    """
+    count, after_space = 2, False  # the end token, and the '▁' at the start
+    for kind, run in groupby(text, _character_kind):
+        length = sum(1 for _ in run)
+        if kind == "space":
+            after_space = True
+            continue
+        if kind == "single":
+            count += length + after_space
+        else:
+            count += math.ceil(length / LETTERS_PER_TOKEN[kind]) + (kind == "other")
+        after_space = False
+    return count + after_space  # a trailing space is a '▁' of its own

@@ -36,6 +36,8 @@ def _original_layout_files(record: Checkpoint) -> list[str] | None:
 
 
 def _is_model_folder(folder: Path, record: Checkpoint | Annotator) -> bool:
+    if isinstance(record, Annotator) and record.files:  # a helper model's own files (RIFE: flownet.pkl alone)
+        return all((folder / name).is_file() for name in record.files)
     if isinstance(record, Annotator) or _original_layout_files(record):
         return (folder / "config.json").is_file()
     return (folder / "model_index.json").is_file()

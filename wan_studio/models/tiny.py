@@ -3,8 +3,9 @@
 They exist so every mode runs end to end on a CPU (CI, laptops) and in tests. Each is built once
 from a small config after a fixed seed, saved with `save_pretrained` into the tiny-models folder,
 and from then on loaded through exactly the same `from_pretrained` path as the real checkpoints.
-The tokenizer is made here with the `tokenizers` library (byte-level, so any prompt in any
-language tokenizes), so nothing is downloaded. Output is noise: the weights are random.
+The tokenizer is the real UMT5-XXL one of the Wan checkpoints, shipped in the package
+(wan_studio/data/umt5-xxl/), so prompt limits, padding and truncation behave as with the real
+models and nothing is downloaded. Output is noise: the weights are random.
 
 Components that real checkpoints share (text encoder, VAE, image encoder) are built from the same
 seed for every tiny checkpoint, so sharing them between tiny checkpoints is as valid as between
@@ -17,12 +18,13 @@ import json
 import os
 import shutil
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from wan_studio.catalog import Checkpoint
 
 # Bump when a tiny config changes so stale folders are rebuilt.
-TINY_FORMAT_VERSION = 4
+TINY_FORMAT_VERSION = 5  # 5: the real UMT5-XXL tokenizer replaced a byte-level toy one
 TEXT_DIM = 32
 CLIP_DIM = 4
 CLIP_TOKENS = 4 * 4 + 1  # 4x4 patches of the 4-pixel tiny CLIP, plus the class token
@@ -35,22 +37,22 @@ def _seeded(seed: int = 0):
     torch.manual_seed(seed)
 
 
-def make_tokenizer():
-    """A byte-level tokenizer: 3 specials + 256 byte symbols, `</s>` appended like UMT5's."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+UMT5_TOKENIZER = Path(__file__).resolve().parent.parent / "data" / "umt5-xxl"
 
-    specials = ["<pad>", "</s>", "<unk>"]
-    vocab = {token: i for i, token in enumerate(specials)}
-    for symbol in pre_tokenizers.ByteLevel.alphabet():
-        vocab.setdefault(symbol, len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=512
-    )
+
+@lru_cache(maxsize=1)
+def make_tokenizer():
+    """The real UMT5-XXL tokenizer (256k pieces, `</s>` appended), loaded the way a checkpoint's
+    `tokenizer/` folder is. Made once per process (about 2 s) and shared: never change its settings."""
+    import lzma
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory(prefix="umt5-tokenizer-") as folder:
+        for source in UMT5_TOKENIZER.glob("*.json"):
+            shutil.copy(source, folder)
+        packed = (UMT5_TOKENIZER / "tokenizer.json.xz").read_bytes()
+        (Path(folder) / "tokenizer.json").write_bytes(lzma.decompress(packed))
+        return AutoTokenizer.from_pretrained(folder)
 
 
 def make_text_encoder(vocab_size: int):

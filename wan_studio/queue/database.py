@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from wan_studio.disk import QUEUE_ROOM, DiskFull, is_disk_full
 from wan_studio.errors import StudioError
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ class _Opener:
                 raise _Locked(str(exc)) from exc
             if _is_damage_error(exc):
                 raise _Corrupt(str(exc)) from exc
+            if is_disk_full(exc, path.parent):  # SQLite could not grow the file, its log or its index
+                raise DiskFull(path.parent, QUEUE_ROOM) from None
             raise
         except _Corrupt:
             conn.close()

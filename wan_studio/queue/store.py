@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from wan_studio.disk import QUEUE_ROOM, DiskFull, is_disk_full, require_space, space_needed
 from wan_studio.errors import RequestError
 from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
     CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
@@ -71,10 +72,20 @@ class JobStore:
         self.history_limit = history_limit
         self.warning: str | None = None
         self._lock = threading.RLock()
-        self.requested_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.requested_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if is_disk_full(exc, self.folder):
+                raise DiskFull(self.folder, QUEUE_ROOM) from None
+            raise
         opened = open_database(self.requested_path, busy_timeout_s, fallback_on_lock)
         self._conn, self.db_path, self.warning = opened.conn, opened.path, opened.warning
         self.recover_interrupted()
+
+    @property
+    def folder(self) -> Path:
+        """The output folder the queue lives in (its disk holds the jobs' copies and results too)."""
+        return self.requested_path.parent
 
     def close(self) -> None:
         with self._lock:
@@ -84,13 +95,19 @@ class JobStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:  # SQLite may have rolled a failed write back itself
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:  # nothing was changed: the queue is as it was
+                if is_disk_full(exc, self.folder):
+                    raise DiskFull(self.folder, QUEUE_ROOM) from None
                 raise
-            self._conn.execute("COMMIT")
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
@@ -141,6 +158,7 @@ class JobStore:
                 raise TypeError(f"expected a typed request (GenerationRequest or FinishingRequest), "
                                 f"got {type(request).__name__}")
         requests = [request.prepare() for request in requests]  # all checked before any is queued
+        require_space(self.folder, sum(space_needed(request) for request in requests) - QUEUE_ROOM * (len(requests) - 1))
         planned: list[tuple[str, GenerationRequest]] = []
         reserved: set[str] = set()
         try:
@@ -187,6 +205,8 @@ class JobStore:
                 try:
                     shutil.copyfile(source_path, target)
                 except OSError as exc:
+                    if is_disk_full(exc, self.folder):
+                        raise DiskFull(self.folder, space_needed(request)) from None
                     raise RequestError(field_name, f"Could not copy the input file {source} for the queue: {exc}") \
                         from exc
                 mapping.setdefault(field_name, []).append(str(target))

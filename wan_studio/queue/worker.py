@@ -13,6 +13,8 @@ Policy
   writes nothing. Stopping the worker (`stop()`) puts a running job back at the head of the
   queue instead of counting it as cancelled.
 - A job that raises is recorded as failed (type, message, traceback) and the next one runs.
+- A full disk fails no job: one the output folder has no room for stays queued (DiskFull says so),
+  one that fills the disk goes back to the head of the queue, and the loop waits for the room.
 - One condition (and its lock) guards all of the worker's in-memory state.
 """
 
@@ -27,7 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from wan_studio.errors import Cancelled, Paused
+from wan_studio.disk import QUEUE_ROOM, DiskFull, free_space, is_disk_full, space_needed
+from wan_studio.errors import Cancelled, Paused, StudioError
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
 from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError, Seat
@@ -71,6 +74,7 @@ class _RunningJob:
     last_stop_check: float = 0.0
     saved: JobStatus | None = None  # the progress last written to the store
     saved_at: float = 0.0
+    free_at_start: int = 0  # bytes free in the output folder when it started
 
 
 class QueueWorker:
@@ -94,6 +98,7 @@ class QueueWorker:
         self._finished_count = 0
         self._changes = 0  # counts every start, step and finish: waiters wake on a change, not a timer
         self._swept = False
+        self._disk_full: DiskFull | None = None  # the loop waits until the disk has this much room
         self.memory_log: list[str] = []  # the memory commands run, in order (for the UI and tests)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -328,6 +333,12 @@ class QueueWorker:
                 if self._may_serve() and self._run_next() is not None:
                     continue
                 self._free_for_a_split_job()
+            except DiskFull as exc:  # the job stays queued; the loop waits for the room
+                if until_empty:
+                    raise
+                if self._disk_full is None or str(self._disk_full) != str(exc):
+                    log.warning("%s", exc)
+                self._disk_full = exc
             except Exception:  # the database or a listener broke; keep serving, say so in the log
                 log.exception("queue worker error; carrying on")
                 if until_empty:
@@ -351,7 +362,12 @@ class QueueWorker:
                 self.memory_log.append("unload: a split job holds this GPU")
 
     def _may_serve(self) -> bool:
-        """True when this worker may run jobs: it has no serving lock, or it holds it (taken here)."""
+        """True when this worker may run jobs: it has no serving lock, or it holds it (taken here), and the
+        disk that filled has the room asked for again."""
+        if self._disk_full is not None:
+            if free_space(self._disk_full.folder) < self._disk_full.needed:
+                return False
+            self._disk_full = None
         return self.serving is None or self.serving.acquire()
 
     def _take_accelerator(self) -> None:
@@ -370,10 +386,12 @@ class QueueWorker:
         with self._cond:
             self._take_accelerator()
         try:
+            free = self._room_for_next(job_id)
             job = self.store.claim(job_id, seat=self.seat)
             if job is None:
                 return None
-            running = _RunningJob(job.id, threading.Event(), time.monotonic(), JobStatus("loading", job_id=job.id))
+            running = _RunningJob(job.id, threading.Event(), time.monotonic(), JobStatus("loading", job_id=job.id),
+                                  free_at_start=free)
             with self._cond:
                 self._running = running
                 self._changed()
@@ -384,6 +402,35 @@ class QueueWorker:
         finally:
             with self._cond:
                 self._give_back_accelerator()
+
+    def _room_for_next(self, job_id: str | None) -> int:
+        """The bytes free in the output folder; DiskFull, the job left queued, when the next job needs more."""
+        folder = self.store.folder
+        free = free_space(folder)
+        job = self.store.get(job_id) if job_id is not None else self.store.next_queued()
+        if job is None or job.state != QUEUED:
+            return free
+        try:
+            needed = space_needed(job.typed_request(), inputs_copied=True)
+        except StudioError:  # a record that does not rebuild fails when it runs, with its own message
+            needed = QUEUE_ROOM
+        if free < needed:
+            raise DiskFull(folder, needed, free, job.id)
+        return free
+
+    def _put_back_for_room(self, job: Job, running: _RunningJob) -> DiskFull:
+        """The disk filled while the job ran (nothing of it was kept): first in line again, and the room
+        to wait for is more than it had."""
+        try:
+            needed = max(space_needed(job.typed_request(), inputs_copied=True), running.free_at_start + QUEUE_ROOM)
+        except StudioError:
+            needed = running.free_at_start + QUEUE_ROOM
+        full = DiskFull(self.store.folder, needed, job_id=job.id)
+        try:
+            self.store.requeue_at_head(job.id, f"The disk filled while it ran; nothing was saved. {full}")
+        except DiskFull:  # not even the queue can be written: a later start puts it back (recover_interrupted)
+            pass
+        return full
 
     def _execute(self, job: Job, running: _RunningJob) -> Job:
         self._emit(job, JobEvent("started"))
@@ -416,6 +463,8 @@ class QueueWorker:
             else:
                 final = self.store.mark_cancelled(job.id)
         except Exception as exc:  # recorded structurally; the queue goes on with the next job
+            if is_disk_full(exc, self.store.folder):
+                raise self._put_back_for_room(job, running) from None
             log.warning("job %s failed: %s: %s", job.id, type(exc).__name__, exc)
             final = self.store.mark_failed(job.id, exc, traceback.format_exc())
         except BaseException as exc:  # Ctrl+C or interpreter exit: record it, then let it through

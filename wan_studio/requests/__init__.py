@@ -57,13 +57,24 @@ def request_from_dict(data: dict, preparation: dict | None = None) -> Generation
     cls = types.get(mode)
     if cls is None:
         raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(types)}.")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise RequestError(unknown[0], f"Unknown field(s) for {mode}: {', '.join(unknown)}.")
+        raise RequestError(unknown[0], unknown_option_message(f"Unknown field(s) for {mode}", unknown, names))
     request = cls(**data)
     known = Preparation.from_dict(preparation)
     return request.prepare(known=known) if known is not None else request
+
+
+def unknown_option_message(what: str, unknown: list[str], known) -> str:
+    """`what`: 'colour' (did you mean 'color'?); the options are 'a', 'b' and 'c'."""
+    import difflib
+
+    known = sorted(known)
+    close = difflib.get_close_matches(unknown[0], known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listed = ", ".join(repr(name) for name in known[:-1]) + f" and {known[-1]!r}" if len(known) > 1 else repr(known[0])
+    return f"{what}: {', '.join(repr(name) for name in unknown)}{hint}; the options are {listed}."
 
 
 def absolutize_inputs(data: dict, base: Path) -> dict:

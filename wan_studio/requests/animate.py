@@ -44,8 +44,8 @@ class AnimateRequest(VideoInput, GenerationRequest):
     background_video: str | None = request_field(label="Background video", file="video", help="replace mode: the background")
     mask_video: str | None = request_field(label="Mask video (white = the person to replace)", file="video",
                                            help="replace mode: white = the character")
-    # last of the files, so the API's positional inputs of the fields above keep their places
-    driving_video: str | None = request_field(label="Driving video (a person moving)", file="video",
+    # added after /animate was released: the API takes it after options, optional (ui/api.py)
+    driving_video: str | None = request_field(label="Driving video (a person moving)", file="video", added_later=True,
                                               help="a plain video of a person: pose, face (and for replace: mask, background) are made from it")
     retarget: bool = request_field(False, label="Fit the pose to the character's proportions", text="yes-no",
                                    help="the pose made from the driving video takes the character picture's body proportions")

@@ -21,19 +21,21 @@ FILE_KINDS = ("image", "video", "audio", "image-or-video")
 
 def request_field(default=None, *, label: str, help: str = "", file: str | None = None, text: str | None = None,
                   flag: str | None = None, multiple: bool = False, choices: tuple | dict | None = None,
-                  bounds: tuple | None = None, page: bool = True, factory=None):
+                  bounds: tuple | None = None, page: bool = True, added_later: bool = False, factory=None):
     """A dataclass field with what the page, the CLI, the API and batch files need to offer it.
 
     file: the input file's kind (FILE_KINDS); multiple: a list of files (or values) the CLI repeats;
     text: how the value is written as text (a name of TEXT_FORMS); flag: the CLI flag when it is not
     --field-name; choices: the only values it takes (of a list: each item), checked when the request
     is built, as a tuple or as {value: the page's words for it}; bounds: (low, high, step) of the
-    page's slider; page: False for a field the page leaves to its default (the CLI and API still take it).
+    page's slider; page: False for a field the page leaves to its default (the CLI and API still take it);
+    added_later: a file input added after its mode's API endpoint was released: the endpoint takes it
+    after `options`, optional, so the calls of earlier clients (by position or by name) still work.
     """
     if file is not None and file not in FILE_KINDS:
         raise ValueError(f"unknown file kind {file!r}")
     metadata = {"label": label, "help": help, "file": file, "text": text, "flag": flag, "multiple": multiple,
-                "choices": choices, "bounds": bounds, "page": page}
+                "choices": choices, "bounds": bounds, "page": page, "added_later": added_later}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)

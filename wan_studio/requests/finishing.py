@@ -166,6 +166,15 @@ class InterpolateRequest(FinishingRequest):
             raise RequestError("factor", f"The factor is 2 or 4 (twice or four times the frame rate); "
                                          f"got {self.factor!r}.")
 
+    def model_is_file(self) -> bool:
+        from wan_studio.models.rife import WEIGHT_SUFFIXES
+
+        return Path(self.model).suffix.lower() in WEIGHT_SUFFIXES
+
+    def _check_prepared(self, inputs: InputFacts) -> None:
+        if self.model_is_file():
+            inputs.interpolator_file("model", self.model)
+
     @classmethod
     def summary_of(cls, data: dict) -> str:
         return f"smooth x{data.get('factor')} of {_parent_name(data)}"

@@ -130,3 +130,20 @@ class InputFacts:
                                          f"We read {FAMILIES}.") from None
 
         return self._fact("upscaler-file", name, path, read)
+
+    def interpolator_file(self, name: str, path) -> dict:
+        """The RIFE releases a flownet.pkl is built like; RequestError for a missing file or one that
+        holds no IFNet we read."""
+        from wan_studio.errors import RequestError
+
+        def read():
+            from wan_studio.models.rife import Interpolator, NotAnInterpolator
+
+            try:
+                return {"releases": Interpolator(path).layout.releases}
+            except FileNotFoundError:
+                raise RequestError(name, f"RIFE file not found: {path}") from None
+            except NotAnInterpolator as exc:
+                raise RequestError(name, str(exc)) from None
+
+        return self._fact("interpolator-file", name, path, read)

@@ -46,7 +46,11 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         "preset": request.preset, "loras": [lora.as_recipe() for lora in request.resolved_loras],
         "inputs": request.input_files(), "messages": request.preset_messages,
         "cache": _cache_summary(request, record),
+        "scheduler": record.scheduler if record.scheduler != "dmd" else f"dmd ({', '.join(map(str, record.timesteps))})",
     }
+    if record.is_moe:  # diffusers: guidance_scale drives `transformer` (high noise), guidance_scale_2 `transformer_2`
+        summary["experts"] = {"high_noise": {"guidance": request.guidance, "boundary_ratio": record.boundary_ratio},
+                              "low_noise": {"guidance": request.guidance_2}}
     # the mode's own fields (VACE sub-mode, strength, clip length, ...) as the request holds them
     shared = {f.name for f in dataclasses.fields(GenerationRequest)}
     for f in dataclasses.fields(request):
@@ -60,6 +64,11 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         from wan_studio.runtime.windows import prompt_for
 
         summary["windows"] = {**windows.as_dict(), "prompts": [prompt_for(request.prompt, i) for i in range(windows.count)]}
+    from wan_studio.models import single_file
+
+    files = single_file.describe(record, settings)
+    if files:  # the user's own single files, loaded instead of the folder's weights for these components
+        summary["files"] = files
     wanted = request.controls_to_extract()
     if wanted:  # what annotator models will make first, from which input
         from wan_studio.media.extract import annotator_for

@@ -401,6 +401,7 @@ class Engine:
                 "estimate": {"peak_gb": estimate.peak_gb, "ram_gb": estimate.ram_gb, "seconds": estimate.seconds},
                 "steps_down": steps_down, "notes": list(self.swap.plan_notes),
             },
+            **({"files": self.swap.files} if self.swap.files else {}),  # the user's own files, as loaded
             "timings": timings,
             "backend": backend.as_dict(),
             "versions": dict(package_versions()),

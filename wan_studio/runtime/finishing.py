@@ -97,12 +97,19 @@ def _frames_of(path: Path):
 def _interpolated(request, settings, device: str):
     """factor - 1 new frames between each two (n frames -> factor x (n - 1) + 1, the same duration)."""
     from wan_studio import models
-    from wan_studio.models.rife import Interpolator
+    from wan_studio.models.rife import Interpolator, NotAnInterpolator
     from wan_studio.runtime.library import FrameStream
 
     video, factor = request.video, request.factor
-    record = helper_of("interpolator", request.model or None, request.parent_tiny)
-    model = Interpolator(models.resolve(record, settings), device)
+    if request.model_is_file():  # a release's flownet.pkl named by its path
+        source, model_name = Path(request.model).expanduser(), Path(request.model).name
+    else:
+        record = helper_of("interpolator", request.model or None, request.parent_tiny)
+        source, model_name = models.resolve(record, settings), record.id
+    try:
+        model = Interpolator(source, device)
+    except NotAnInterpolator as exc:  # the sentence says what the file holds and which releases are read
+        raise RequestError("model", str(exc)) from None
     moments = [k / factor for k in range(1, factor)]
 
     def frames():
@@ -115,7 +122,7 @@ def _interpolated(request, settings, device: str):
 
     count = factor * (video.frames - 1) + 1
     return (FrameStream(count, video.width, video.height, frames()), factor,
-            {"operation": "interpolate", "factor": factor, "model": record.id})
+            {"operation": "interpolate", "factor": factor, "model": model_name})
 
 
 # -- upscaling ----------------------------------------------------------------------------------

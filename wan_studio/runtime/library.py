@@ -14,17 +14,20 @@ them relative to the output folder, so reloading a recipe re-runs it exactly.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from wan_studio.disk import QUEUE_ROOM, free_space
 from wan_studio.media import facts
 
 RECIPE_FORMAT = "wan-studio-recipe/1"
@@ -108,9 +111,14 @@ def write_mp4(path: Path, frames: np.ndarray | FrameStream, fps: int, comment: s
             writer.send(np.ascontiguousarray(frame))
         writer.close()
         os.replace(tmp, path)
-    except BaseException:
-        writer.close()
+    except BaseException as exc:
+        try:
+            writer.close()
+        except Exception:  # ffmpeg already failed; its error is the one below
+            pass
         tmp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError) and free_space(path.parent) < QUEUE_ROOM:  # ffmpeg could not write: say why
+            raise OSError(errno.ENOSPC, f"No space left on the disk holding {path.parent}") from exc
         raise
 
 
@@ -127,8 +135,23 @@ def _checked(stream: FrameStream) -> Iterator[np.ndarray]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _whole_or_nothing(*written: Path):
+    """A result whose thumbnail or recipe could not be written (a full disk) leaves no file behind."""
+    try:
+        yield
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def write_thumbnail(path: Path, frame: np.ndarray) -> None:
@@ -226,8 +249,9 @@ class OutputLibrary:
         info.add_itxt("wan_studio_recipe", json.dumps(recipe, ensure_ascii=False, default=str))
         Image.fromarray(frame).save(buf, format="PNG", pnginfo=info)
         _write_atomic(media, buf.getvalue())
-        write_thumbnail(thumb, frame)
-        _write_atomic(recipe_path, json.dumps(recipe, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+        with _whole_or_nothing(media, thumb):
+            write_thumbnail(thumb, frame)
+            _write_atomic(recipe_path, json.dumps(recipe, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
         return Result(result_id, media, thumb, recipe_path, recipe)
 
     def save_video(self, frames: np.ndarray | FrameStream, fps: int, recipe: dict, result_id: str | None = None,
@@ -254,8 +278,9 @@ class OutputLibrary:
             recipe["output"]["audio"] = {"codec": "aac", "duration_s": round(audio[1], 3)}
         text = json.dumps(recipe, indent=2, ensure_ascii=False, default=str)
         write_mp4(media, frames, fps, comment=json.dumps(recipe, ensure_ascii=False, default=str), audio=audio)
-        write_thumbnail(thumb, middle[0])
-        _write_atomic(recipe_path, text.encode("utf-8"))
+        with _whole_or_nothing(media, thumb):
+            write_thumbnail(thumb, middle[0])
+            _write_atomic(recipe_path, text.encode("utf-8"))
         return Result(result_id, media, thumb, recipe_path, recipe)
 
     def list(self) -> list[Result]:

@@ -30,6 +30,8 @@ from wan_studio.runtime.stats import get_sampler
 from wan_studio.queue.worker import QueueWorker
 
 log = logging.getLogger(__name__)
+# ZeroGPU: the modes whose checkpoints a start can compile (a text-only run reaches the first block)
+COMPILED_AT_START = ("t2v", "ti2v")
 
 
 class JobFailed(StudioError):
@@ -127,12 +129,48 @@ class Studio:
             record = catalog.get(model_id)
             shape = shape_for(record)
             choice = choose(record, shape, machine)
-            if machine.compiles and choice.plan.compile == "none" and record.modes[0] in ("t2v", "ti2v"):
-                record = self._compile_blocks(record, shape, choice)
-                choice = choose(record, shape, machine)  # with the compiled blocks, if compiling worked
+            if machine.compiles:
+                if choice.plan.compile == "aoti":  # the catalog's repo first; compiling only if it fails
+                    record = self._fetch_blocks(record, choice)
+                    choice = choose(record, shape, machine)
+                if choice.plan.compile == "none" and record.modes[0] in COMPILED_AT_START:
+                    record = self._compile_blocks(record, shape, choice)
+                    choice = choose(record, shape, machine)  # with the compiled blocks, if compiling worked
             self.engine.swap.activate(record, record.modes[0], choice.plan)
             loaded.append(record.id)
         return loaded
+
+    def _warn_at_start(self, message: str) -> None:
+        self._preload_warning = f"{self._preload_warning} {message}" if self._preload_warning else message
+
+    def _fetch_blocks(self, record, choice):
+        """ZeroGPU: the compiled blocks of the Hub repo the catalog names for the plan's weights, loaded on
+        the weights at start (memory/aoti.py); the record, naming the repo's blocks as unfetchable (for
+        this process, the reason in the start warning) if they could not be fetched."""
+        import dataclasses
+
+        from wan_studio import catalog
+        from wan_studio.memory import aoti
+        from wan_studio.memory.apply import transformers_of
+
+        plan = choice.plan
+        source = aoti.repo_blocks(record.extra.get("aoti"), plan.quantization)
+        if source is None:  # blocks compiled here at an earlier start of this process
+            return record
+        pipe = self.engine.swap.activate(record, record.modes[0], dataclasses.replace(plan, compile="none"))
+        try:
+            aoti.load_from_repo(transformers_of(pipe), *source)
+        except Exception as exc:
+            reason = aoti.why_not_fetched(exc)
+            log.warning("AOTI blocks from %s could not be fetched: %s", aoti.repo_name(*source), exc)
+            instead = ("compiling on this Space instead" if record.modes[0] in COMPILED_AT_START
+                       else "its jobs run uncompiled")
+            self._warn_at_start(f"AOTI blocks from {aoti.repo_name(*source)} could not be fetched: {reason}; "
+                                f"{instead}.")
+            return catalog.add_unfetched_blocks(record.id, plan.quantization, reason)
+        finally:  # the plan's own activation puts them on (from the Hub cache now)
+            aoti.detach(transformers_of(pipe))
+        return record
 
     def _compile_blocks(self, record, shape, choice):
         """ZeroGPU: the checkpoint's blocks compiled ahead of time (memory/aoti.py) for the plan's weights:
@@ -145,8 +183,8 @@ class Studio:
         folder = aoti.package_dir(self.settings.models_dir, record, plan)
         done, failure = aoti.made(folder), aoti.failed(folder)
         if failure is not None:
-            self._preload_warning = (f"Compiling {record.name}'s blocks failed at an earlier start ({failure['error']}); "
-                                     f"jobs run uncompiled. Delete {folder} to try again.")
+            self._warn_at_start(f"Compiling {record.name}'s blocks failed at an earlier start ({failure['error']}); "
+                                f"jobs run uncompiled. Delete {folder} to try again.")
             return record
         if done is None:
             pipe = self.engine.swap.activate(record, record.modes[0], plan)  # kept: the compiled plan reuses it
@@ -155,7 +193,7 @@ class Studio:
                                                    shape.height, shape.frames, folder)
             except Exception as exc:  # a block that will not export or compile, or no reservation: eager
                 log.warning("compiling %s's blocks at start failed: %s", record.id, exc)
-                self._preload_warning = f"Could not compile {record.name}'s blocks at start ({exc}); jobs run uncompiled."
+                self._warn_at_start(f"Could not compile {record.name}'s blocks at start ({exc}); jobs run uncompiled.")
                 return record
         return catalog.add_compiled_blocks(record.id, plan.quantization, str(folder), done["seconds"])
 

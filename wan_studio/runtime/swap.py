@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wan_studio import models
-from wan_studio.models import gguf
+from wan_studio.models import single_file
 from wan_studio.backend import Backend, detect, torch_dtype
 from wan_studio.catalog import Checkpoint
 from wan_studio.memory.plans import Plan
@@ -80,6 +80,7 @@ class SwapManager:
         self.plan_notes: list[str] = []  # what applying the active plan skipped or changed
         self._weight_notes: list[str] = []  # of those, what converting the active weights said
         self.attention = None  # memory.attention.Choice of the active pipeline
+        self.files: dict[str, dict] = {}  # component -> the user's file it was loaded from (single_file.describe)
         self._shared: dict[str, dict[str, object]] = {}  # shared id -> {component name: object}
         self.loads = 0  # how many times weights were read from disk (for tests and stats)
 
@@ -162,16 +163,21 @@ class SwapManager:
         folder = models.resolve(record, self.settings)
         backend = self.backend
         own_text_encoder = plan.text_encoder_quantization != "none"  # a quantized copy is never shared
+        files = single_file.model_files(record, self.settings)  # components from the user's own files
         given = {}
         for component, shared_id in record.shared.items():
-            if own_text_encoder and component == "text_encoder":
+            if (own_text_encoder and component == "text_encoder") or component in files:
                 continue
             cached = self._shared.get(shared_id, {}).get(component)
             if cached is not None:
                 given[component] = cached
+        if "tokenizer" in record.shared and "tokenizer" not in given and (folder / "tokenizer").is_dir():
+            given["tokenizer"] = models.pipeline_tokenizer(folder)
         dtypes = {"default": torch_dtype(plan.transformer_dtype), "vae": torch_dtype(backend.vae_dtype)}
-        for component, source in gguf.transformer_files(record, self.settings).items():
-            given[component] = gguf.load(record, component, source, folder, dtypes["default"], self.settings)
+        for component, source in files.items():
+            given[component] = single_file.load(record, component, source, folder, dtypes["default"], dtypes["vae"],
+                                                self.settings)
+        self.files = single_file.describe(record, self.settings, identify=True) if files else {}
         log.info("loading %s from %s (reusing %s)", record.id, folder, sorted(given) or "nothing")
         from wan_studio.memory.apply import load_quantization
 
@@ -182,7 +188,7 @@ class SwapManager:
         self.loads += 1
         for component, shared_id in record.shared.items():
             obj = getattr(pipe, component, None)
-            if obj is not None and not (own_text_encoder and component == "text_encoder"):
+            if obj is not None and not (own_text_encoder and component == "text_encoder") and component not in files:
                 self._shared.setdefault(shared_id, {})[component] = obj
         self._park_unused_shared(record)
         return pipe
