@@ -583,7 +583,9 @@ def test_worker_sees_jobs_and_stop_requests_from_another_process(store, tmp_path
     worker.start()
     other = JobStore(store.db_path, store.inputs_dir)  # as the CLI would: no notify()
     job = other.add(t2v("from the CLI"))
-    wait_for(lambda: worker.status(job.id), 120, "the worker to pick up the job")
+    # a stop asked once the job is denoising (one asked between the claim and the engine's start
+    # cancels the job before it runs, which would leave nothing to see here)
+    wait_for(lambda: engine.calls, 120, "the worker to start the job")
     other.request_stop(job.id)
     stopped = worker.wait(job.id, timeout=120)
     assert stopped.state == "cancelled"
