@@ -18,20 +18,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_video
+from tests.test_gguf import with_config
 from tests.single_file_fixtures import PRECISIONS, header_only_file, original_state_dict, write_single_file
 from wan_studio.requests import T2VRequest
 
 RUN = dict(model="tiny-t2v", prompt="a fox in the snow", width=64, height=64, frames=9, steps=3, seed=1)
 BOUND = 0.8  # mean |difference| in 8-bit levels; measured 0.49 (bf16), 0.59 (fp8), 0.59 (fp8-scaled)
-
-
-def with_config(tmp_path, monkeypatch, config: dict):
-    from wan_studio.settings import load_settings
-
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    monkeypatch.setenv("WAN_STUDIO_CONFIG", str(path))
-    return load_settings()
 
 
 @pytest.fixture

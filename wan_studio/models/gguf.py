@@ -18,23 +18,6 @@ from pathlib import Path
 
 from wan_studio.errors import ModelNotAvailable, StudioError
 
-COMPONENTS = ("transformer", "transformer_2")
-
-
-def transformer_files(record, settings) -> dict[str, str]:
-    """component -> the GGUF file (path or hf:// address) config.json names for this checkpoint."""
-    entry = (getattr(settings, "transformer_files", None) or {}).get(record.id)
-    if not entry:
-        return {}
-    files = {"transformer": entry} if isinstance(entry, str) else dict(entry)
-    unknown = sorted(set(files) - set(COMPONENTS))
-    if unknown:
-        raise StudioError(f"transformer_files for {record.id}: unknown component(s) {', '.join(unknown)}; "
-                          f"use {', '.join(COMPONENTS)}.")
-    if "transformer_2" in files and not record.is_moe:
-        raise StudioError(f"transformer_files for {record.id}: {record.name} has one transformer (no transformer_2).")
-    return files
-
 
 def local_file(source: str, settings, allow_download: bool = False) -> Path:
     """The GGUF file on disk: a path, or an hf://owner/repo/path/file.gguf from the cache (or the Hub)."""
@@ -48,17 +31,6 @@ def local_file(source: str, settings, allow_download: bool = False) -> Path:
     if not path.is_file():
         raise ModelNotAvailable(f"The GGUF file {path} does not exist.")
     return path
-
-
-def file_gb(record, settings, component: str = "transformer") -> float | None:
-    """Size of the GGUF file that replaces a transformer's weights, in GiB (None: no such file here)."""
-    source = transformer_files(record, settings).get(component)
-    if source is None:
-        return None
-    try:
-        return local_file(source, settings).stat().st_size / 2**30
-    except StudioError:
-        return None
 
 
 def load(record, component: str, source: str, folder: Path, dtype, settings, cls=None):
