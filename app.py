@@ -14,6 +14,9 @@ import argparse
 import gc
 import logging
 
+from wan_studio.backend import quiet_library_noise
+from wan_studio.errors import StudioError
+
 log = logging.getLogger("wan_studio.app")
 
 
@@ -48,8 +51,6 @@ def serve(args):
     from wan_studio.settings import load_settings
 
     host = "0.0.0.0" if args.listen else args.host
-    from wan_studio.errors import StudioError
-
     try:
         settings = load_settings(output_dir=args.output_dir, models_dir=args.models_dir, port=args.port, host=host,
                                  max_upload=args.max_upload, gpus=args.gpus, ray_address=args.ray,
@@ -57,7 +58,6 @@ def serve(args):
     except StudioError as exc:  # a setting that cannot be read is said before anything starts
         raise SystemExit(f"error: {exc}") from None
     if settings.gpus:  # a GPU this machine lacks is said now, not after the page is up
-        from wan_studio.errors import StudioError
         from wan_studio.queue.pool import check_gpus, parse_gpus
 
         try:
@@ -65,8 +65,7 @@ def serve(args):
         except StudioError as exc:
             raise SystemExit(f"error: {exc}") from None
     if settings.ray_address:
-        from wan_studio.errors import StudioError
-        from wan_studio.queue.cluster import check_address
+        from wan_studio.runtime.cluster import check_address
 
         try:
             check_address(settings.ray_address)
@@ -95,6 +94,7 @@ def serve(args):
 
 
 def main(argv=None):
+    quiet_library_noise()  # before any library loads: the console shows the studio's lines, not theirs
     args = parse_args(argv)
     # No cyclic garbage collection while gradio is imported and the page is built: nearly every object
     # made then lives as long as the process, and collecting over them again and again took 0.7 s of

@@ -246,7 +246,8 @@ def main(argv=None) -> int:
             free_memory()
     result = {
         "gpu": gpu_name, "device": str(device), "smoke": args.smoke, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "torch": torch.__version__, "python": platform.python_version(), "wall_s": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__, "python": platform.python_version(),
+        "wall_s": round(time.perf_counter() - started, 1),
         "runs": runs, "skipped": skipped,
     }
     out = args.out or RESULTS / f"gpu-{re.sub(r'[^a-z0-9]+', '-', gpu_name.lower()).strip('-')}.json"

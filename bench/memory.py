@@ -14,7 +14,6 @@ Targets: no out-of-memory under the cap; prediction within 15 % of measured.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 from _common import print_table, write_json
@@ -48,7 +47,6 @@ def build_pipeline(record, dtype: str, smoke: bool):
     from accelerate import init_empty_weights
 
     from wan_studio.memory import footprints
-
     from wan_studio.models import tiny
 
     if smoke:
@@ -77,10 +75,9 @@ def run_case(name, spec, args):
     import torch
 
     from wan_studio import catalog
-
     from wan_studio.memory import apply as plan_apply
-    from wan_studio.memory.estimate import Shape, estimate
     from wan_studio.memory.choose import choose
+    from wan_studio.memory.estimate import Shape, estimate
     from wan_studio.memory.plans import simulated_machine
 
     model, width, height, frames, steps = spec
@@ -154,7 +151,8 @@ def main():
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib / total))
     rows = [run_case(name, spec, args) for name, spec in cases.items()]
     print_table(
-        f"Memory plans under a {args.cap_gib:g} GiB cap" + (" (smoke run on CPU: nothing measured)" if args.smoke else ""),
+        f"Memory plans under a {args.cap_gib:g} GiB cap"
+        + (" (smoke run on CPU: nothing measured)" if args.smoke else ""),
         [(r["case"], r["size"], r["steps"], r["plan"], r["predicted_peak_gib"], r["measured_peak_gib"],
           r["ratio_measured_to_predicted"], r["s_per_step"], r["total_s"], r["error"] or "ok") for r in rows],
         ("case", "size", "steps", "plan", "predicted GiB", "measured GiB", "measured/predicted", "s/step", "total s",

@@ -1,7 +1,7 @@
 """Engine overhead: Engine.generate (T2V) versus a bare diffusers WanPipeline call.
 
-Same tiny model folder, same settings, same seed; runs interleaved after a warm-up, the order rotated every round. Two bare
-baselines: the pipeline call alone, and the call plus diffusers' own `export_to_video` (the
+Same tiny model folder, same settings, same seed; runs interleaved after a warm-up, the order rotated every round.
+Two bare baselines: the pipeline call alone, and the call plus diffusers' own `export_to_video` (the
 fairest comparison, since the engine also writes an mp4, thumbnail and recipe).
 Target: engine / (bare call + export) <= 1.03, ratio of medians. CPU seconds (this process plus
 the ffmpeg it starts) are recorded beside wall seconds: on a shared, busy machine they show the
@@ -42,8 +42,8 @@ def main():
 
     from pipelines.common import set_flow_shift
     from wan_studio import catalog, models
-    from wan_studio.runtime.engine import Engine
     from wan_studio.requests import T2VRequest
+    from wan_studio.runtime.engine import Engine
 
     record = catalog.get(args.model)
     request = T2VRequest(model=record.id, prompt="a red fox running through fresh snow", width=width, height=height,

@@ -24,7 +24,8 @@ def main():
     parser.add_argument("--layers", type=int, default=40)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clip-frames", type=int, default=80)
-    parser.add_argument("--backend", default=None, help="diffusers attention backend (native, flash, _native_cudnn, ...)")
+    parser.add_argument("--backend", default=None,
+                        help="diffusers attention backend (native, flash, _native_cudnn, ...)")
     args = parser.parse_args()
 
     import torch
@@ -44,12 +45,14 @@ def main():
     with torch.no_grad():
         for name, param in model.named_parameters():
             keep = set(model._keep_in_fp32_modules) & set(name.split("."))
-            param.data = (torch.randn_like(param, dtype=torch.float32) * 0.02).to(torch.float32 if keep else torch.bfloat16)
+            param.data = (torch.randn_like(param, dtype=torch.float32) * 0.02).to(
+                torch.float32 if keep else torch.bfloat16)
     model.eval()
     if args.backend:
         model.set_attention_backend(args.backend)
     weights_gb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e9
-    print(f"{args.layers} layers, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B params, {weights_gb:.1f} GB on the GPU")
+    print(f"{args.layers} layers, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B params, "
+          f"{weights_gb:.1f} GB on the GPU")
 
     rows, results = [], []
     for size in args.sizes.split(","):
@@ -57,7 +60,8 @@ def main():
         lat = (1, 16, args.clip_frames // 4, height // 8, width // 8)
         motion = (1, 16, (model.config.motion_frames + 3) // 4, height // 8, width // 8)
         inputs = dict(
-            hidden_states=torch.randn(lat, device=device, dtype=torch.bfloat16), timestep=torch.tensor([500.0], device=device),
+            hidden_states=torch.randn(lat, device=device, dtype=torch.bfloat16),
+            timestep=torch.tensor([500.0], device=device),
             encoder_hidden_states=torch.randn(1, 512, 4096, device=device, dtype=torch.bfloat16),
             reference_latents=torch.randn(1, 16, 1, height // 8, width // 8, device=device, dtype=torch.bfloat16),
             motion_latents=torch.randn(motion, device=device, dtype=torch.bfloat16),
@@ -85,8 +89,9 @@ def main():
             rows.append(tuple(row.values()))
     print_table(f"S2V-14B transformer ({args.layers} layers, bf16, {torch.cuda.get_device_name()}, "
                 f"attention {args.backend or 'default'})", rows, tuple(results[0].keys()))
-    write_json("s2v", {"device": torch.cuda.get_device_name(), "layers": args.layers, "weights_gb": round(weights_gb, 1),
-                       "backend": args.backend or "default", "torch": torch.__version__, "rows": results})
+    write_json("s2v", {"device": torch.cuda.get_device_name(), "layers": args.layers,
+                       "weights_gb": round(weights_gb, 1), "backend": args.backend or "default",
+                       "torch": torch.__version__, "rows": results})
 
 
 if __name__ == "__main__":

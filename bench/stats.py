@@ -37,7 +37,8 @@ def main():
     s = stats["take_sample"]
     print_table(f"take_sample(): {args.runs} runs after a first one of {first_s * 1000:.1f} ms, "
                 f"{len(first.gpus)} GPU(s) seen",
-                [("take_sample", f"{s['median_s'] * 1000:.2f}", f"{s['min_s'] * 1000:.2f}", f"{s['max_s'] * 1000:.2f}")],
+                [("take_sample", f"{s['median_s'] * 1000:.2f}", f"{s['min_s'] * 1000:.2f}",
+                  f"{s['max_s'] * 1000:.2f}")],
                 ("call", "median ms", "min ms", "max ms"))
     print(f"\nmedian {s['median_s'] * 1000:.2f} ms  (target < {TARGET_S * 1000:.0f} ms)")
     write_json("stats", {"runs": args.runs, "first_s": first_s, "gpus": len(first.gpus), "runners": stats,

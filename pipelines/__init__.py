@@ -1,5 +1,6 @@
 """One wrapper per mode. Each module turns a validated request into the pipeline's call and
-returns frames; the engine does loading (swap manager) and saving (output library).
+returns frames; the engine does loading (swap manager) and saving (output library). A mode's
+wrapper is pipelines/<mode>.py, or the module its request's `mode_info.wrapper` names.
 
 A wrapper module defines:
     run(pipe, request, record, callback) -> np.ndarray   # uint8 frames (F, H, W, 3)
@@ -14,16 +15,21 @@ from __future__ import annotations
 
 import importlib
 
-WRAPPERS = {mode: f"pipelines.{mode}" for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate", "preview", "s2v")}
+from wan_studio.errors import StudioError
 
 
-def wrapper_for(mode: str):
-    name = WRAPPERS.get(mode)
-    if name is None:
-        from wan_studio.errors import StudioError
-
-        raise StudioError(f"The {mode.upper()} mode is not available in this version of Wan Studio yet.")
-    return importlib.import_module(name)
+def wrapper_for(request):
+    """The wrapper module that runs a request: the one its mode names (`mode_info.wrapper`), else
+    pipelines.<mode>. A mode's name alone (a str) gives pipelines.<mode>."""
+    mode = request if isinstance(request, str) else request.mode
+    info = None if isinstance(request, str) else getattr(request, "mode_info", None)
+    name = getattr(info, "wrapper", "") or f"{__name__}.{mode}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the wrapper is there but something it imports is not
+            raise
+        raise StudioError(f"The {mode.upper()} mode is not available in this version of Wan Studio yet.") from None
 
 
 def pipeline_mode(wrapper, request) -> str:

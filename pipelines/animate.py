@@ -56,7 +56,8 @@ def pipeline_kwargs(request, record) -> dict:
         prev_segment_conditioning_frames=request.prev_segment_conditioning_frames,
     )
     if request.animate_mode == "replace":
-        kwargs["background_video"] = _video(request.background_video, record, count, size, "background_video", first, end)
+        kwargs["background_video"] = _video(request.background_video, record, count, size, "background_video",
+                                            first, end)
         kwargs["mask_video"] = _video(request.mask_video, record, count, size, "mask_video", first, end, mask=True)
     return kwargs
 

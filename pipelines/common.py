@@ -6,6 +6,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from wan_studio.media.frames import to_uint8_frames
+
 
 def set_flow_shift(pipe, shift: float) -> None:
     """Wan schedulers take the shift from their config; rebuild the scheduler when it differs."""
@@ -55,28 +57,11 @@ def _few_step_class():
     return FewStepScheduler
 
 
-def flow_scheduler(shift: float):
-    """The flow-matching UniPC scheduler every diffusers Wan checkpoint ships."""
-    from diffusers import UniPCMultistepScheduler
-
-    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
-
-
 def generator_for(seed: int):
     """A CPU generator: the same seed gives the same noise on CUDA, MPS and CPU."""
     import torch
 
     return torch.Generator("cpu").manual_seed(seed)
-
-
-def to_uint8_frames(video) -> np.ndarray:
-    """diffusers' np output (F, H, W, 3) floats in [0, 1] -> uint8."""
-    frames = np.asarray(video)
-    if frames.dtype != np.uint8:
-        scaled = np.clip(frames, 0.0, 1.0)  # one float copy, then scaled and rounded in place
-        scaled *= 255.0
-        frames = np.rint(scaled, out=scaled).astype(np.uint8)
-    return frames
 
 
 def call_pipeline(pipe, request, callback, **kwargs) -> np.ndarray:

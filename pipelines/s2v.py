@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.common import generator_for, set_flow_shift, to_uint8_frames
+from pipelines.common import generator_for, set_flow_shift
 from wan_studio import media
+from wan_studio.media.frames import to_uint8_frames
 
 
 # -- the mode wrapper --------------------------------------------------------------------------
@@ -19,8 +20,8 @@ def run(pipe, request, record, callback):
     sound = audio.load_audio(request.audio)
     pose = None
     if request.pose_video:
-        frames = media.load_video_frames(request.pose_video, fps=record.fps, max_frames=request.clips * request.clip_frames,
-                                         field="pose_video")
+        frames = media.load_video_frames(request.pose_video, fps=record.fps,
+                                         max_frames=request.clips * request.clip_frames, field="pose_video")
         pose = media.resize_frames(frames, *size)
     video = pipe(
         image=image, audio=sound.samples, audio_sample_rate=sound.sample_rate, prompt=request.prompt,

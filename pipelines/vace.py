@@ -4,6 +4,8 @@ white mask = generate, black = keep, unknown frames mid-grey)."""
 
 from __future__ import annotations
 
+from PIL import Image
+
 from pipelines.common import call_pipeline
 from wan_studio import media
 from wan_studio.media import vace_controls as vace_inputs
@@ -32,8 +34,6 @@ def _source_frames(request, record, count: int) -> list:
 def _hold(video, mask, request, count: int, size) -> tuple[list, list]:
     """A later window of a long video: its first frames are the last ones made (`held_frames`),
     given to VACE as frames to keep (black mask); the rest as the sub-mode made them."""
-    from PIL import Image
-
     held = getattr(request, "held_frames", None)
     if held is None:
         return video, mask
@@ -61,7 +61,8 @@ def conditioning(request, record) -> tuple[list | None, list | None]:
     an annotator model is already a control video here (the engine made it first)."""
     kind, size, count = request.vace_mode, (request.width, request.height), request.frames
     if kind in vace_inputs.CONTROL_KINDS:
-        control = vace_inputs.control_frames(kind, _source_frames(request, record, count), source=request.control_source)
+        control = vace_inputs.control_frames(kind, _source_frames(request, record, count),
+                                             source=request.control_source)
         return _hold(control, None, request, count, size)
     if kind == "inpaint":
         frames = _source_frames(request, record, count)
@@ -69,7 +70,8 @@ def conditioning(request, record) -> tuple[list | None, list | None]:
             if getattr(request, "_mask_is_video", False):
                 # the mask video covers the whole request (checked when prepared): the window's slice of it
                 known = min(_window_start(request) + count, getattr(request, "total_frames", request.frames))
-                mask = _slice(media.load_mask_video(request.mask, known, *size, fps=record.fps, field="mask"), request, count)
+                mask = _slice(media.load_mask_video(request.mask, known, *size, fps=record.fps, field="mask"),
+                              request, count)
             else:
                 mask = media.load_mask_image(request.mask, *size)
         else:
@@ -81,7 +83,8 @@ def conditioning(request, record) -> tuple[list | None, list | None]:
         frames = media.load_video_frames(request.video, fps=record.fps, max_frames=_window_start(request) + count)
         frames = media.resize_frames(_slice(frames, request, count), round(size[0] / sx), round(size[1] / sy))
         video, mask, _, _ = vace_inputs.outpaint(frames, request.outpaint_directions, request.outpaint_ratio, 2)
-        return _hold(media.resize_frames(video, *size, crop=False), [m.resize(size) for m in mask], request, count, size)
+        return _hold(media.resize_frames(video, *size, crop=False), [m.resize(size) for m in mask],
+                     request, count, size)
     if kind == "extension":
         first = media.load_image(request.image) if request.image else None
         last = media.load_image(request.last_image, field="last_image") if request.last_image else None

@@ -1,5 +1,6 @@
 """Presets as data: the default negative prompt per model family (here); Fast / Quality, the Lightning
-LoRA table and the enhancer data are JSON files beside it, read by wan_studio.catalog.presets, loras and enhance.
+LoRA table and the enhancer data are JSON files beside it, read by wan_studio.loras (presets.py and the
+LoRA manager) and enhance.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ def flops_per_pixel(name: str, latent_frames: int = 3, side: int = 64) -> tuple[
     from diffusers import AutoencoderKLWan
     from torch.utils.flop_counter import FlopCounterMode
 
-    config = json.loads((ROOT / "wan_studio" / "data" / "component_configs.json").read_text())["components"][name]["config"]
+    configs = json.loads((ROOT / "wan_studio" / "data" / "component_configs.json").read_text())
+    config = configs["components"][name]["config"]
     vae = AutoencoderKLWan.from_config(config).eval()
     scale = config.get("scale_factor_spatial", 8)
     latent = torch.randn(1, config.get("z_dim", 16), latent_frames, side // scale, side // scale)

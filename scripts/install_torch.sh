@@ -3,7 +3,12 @@
 # onto a machine that has no NVIDIA GPU.
 set -euo pipefail
 PY=${1:-python3}
-VERSION=2.13.0
+# the tested version, from the one list of exact versions
+VERSION=$(sed -n 's/^torch==//p' "$(dirname "$0")/../constraints.txt")
+if [ -z "$VERSION" ]; then
+  echo "error: constraints.txt names no torch==VERSION" >&2
+  exit 1
+fi
 if "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('$VERSION') else 1)" 2>/dev/null; then
   exit 0
 fi

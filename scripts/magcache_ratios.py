@@ -60,8 +60,8 @@ def write(model: str, steps: int, ratios: list[float], command: str) -> None:
                  "source": f"measured on CPU: {command}", "ratios": ratios})
     data["magcache_ratios"] = kept
     text = json.dumps(data, indent=1)  # number lists on one line each
-    text = re.sub(r"\[\s*([-0-9.,\s]+?)\s*\]", lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
-                  text)
+    text = re.sub(r"\[\s*([-0-9.,\s]+?)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     path.write_text(text + "\n")
 
 

@@ -11,10 +11,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The suite never needs the Hub; a test that wants the network to fail sets it up itself.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Under pytest-xdist (`make test` runs one worker per core) each worker, and every CLI or app
+# process it starts, keeps to one CPU thread: two workers with two threads each would fight
+# over two cores.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
+    """The Tiny models, built once per run: the xdist workers share one folder (the builder
+    takes a file lock per model, so two workers never build the same one)."""
+    if XDIST_WORKER:
+        shared = tmp_path_factory.getbasetemp().parent / "tiny-models"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("tiny-models")
 
 

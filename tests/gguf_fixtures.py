@@ -23,7 +23,8 @@ TO_ORIGINAL = (
     (r"\.to_out\.0\.", ".o."), (r"\.to_q\.", ".q."), (r"\.to_k\.", ".k."), (r"\.to_v\.", ".v."),
     (r"\.scale_shift_table$", ".modulation"),
     (r"\.ffn\.net\.0\.proj\.", ".ffn.0."), (r"\.ffn\.net\.2\.", ".ffn.2."),
-    (r"\.norm2\.", ".norm_swap."), (r"\.norm3\.", ".norm2."), (r"\.norm_swap\.", ".norm3."),  # Wan's norm3 is diffusers' norm2
+    # Wan's norm3 is diffusers' norm2
+    (r"\.norm2\.", ".norm_swap."), (r"\.norm3\.", ".norm2."), (r"\.norm_swap\.", ".norm3."),
 )
 
 

@@ -26,7 +26,8 @@ def make_video(path: Path, size=(160, 120), fps: float = 24, seconds: float = 2.
 
     w, h = size
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi",
-           "-i", f"{source}{':' if '=' in source else '='}size={w}x{h}:rate={fps}", "-t", str(seconds), *codec, str(path)]
+           "-i", f"{source}{':' if '=' in source else '='}size={w}x{h}:rate={fps}", "-t", str(seconds),
+           *codec, str(path)]
     subprocess.run(cmd, check=True, capture_output=True)
     return path
 
@@ -45,7 +46,8 @@ def moving_square_video(path: Path, size=(64, 48), fps: float = 16, seconds: flo
     w, h = size
     x0, y0 = start
     return make_video(path, size, fps, seconds, source="color=c=gray",
-                      codec=("-vf", f"color=c=red:s={square}x{square}[sq];[in][sq]overlay=x={x0}+{step}*n:y={y0}:shortest=1",
+                      codec=("-vf", f"color=c=red:s={square}x{square}[sq];"
+                                    f"[in][sq]overlay=x={x0}+{step}*n:y={y0}:shortest=1",
                              "-c:v", "libx264", "-pix_fmt", "yuv420p", "-qp", "0"))
 
 

@@ -24,7 +24,7 @@ def test_no_endpoint_or_parameter_of_the_snapshot_is_removed_renamed_moved_or_ne
     broken = breaking_changes(recorded, api_now)
     assert not broken, ("The API changed under its clients:\n  " + "\n  ".join(broken) + "\nGive new inputs a "
                         "default after the existing ones; if the break is meant (a release that says so in the "
-                        f"README's Gradio API section), refresh the snapshot: {REFRESH}")
+                        f"Gradio API section of docs/api-and-cli.md), refresh the snapshot: {REFRESH}")
 
 
 def test_the_snapshot_records_every_endpoint_and_parameter(api_now):
@@ -47,8 +47,10 @@ def test_the_check_names_each_kind_of_break_and_allows_optional_additions():
     assert breaking_changes(old, new) == [
         "/a: parameter 'clip' was removed or renamed",
         "/a: parameter 'options' became required",
-        "/a: new parameter 'video' is required; give it a default (a file input: added_later=True in its request_field)",
-        "/a: new parameter 'strength' is required; give it a default (a file input: added_later=True in its request_field)",
+        "/a: new parameter 'video' is required; give it a default "
+        "(a file input: added_later=True in its request_field)",
+        "/a: new parameter 'strength' is required; give it a default "
+        "(a file input: added_later=True in its request_field)",
         "/gone was removed",
     ]
     moved = {"/a": {"parameters": [param("model"), param("options", False), param("clip", kind="filepath")],

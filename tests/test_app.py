@@ -224,8 +224,10 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
     for kind, options, message in (("sketch", {}, "No annotator makes 'sketch' controls"),
                                    ("depth", {"annotator": "tiny-pose"}, "makes pose controls, not depth"),
                                    ("depth", {"colour": 1}, "Unknown option for /extract: 'colour'"),
-                                   ("mask", {"annotator": "tiny-segmenter", "box": "1,2,3"}, "A box is four whole numbers"),
-                                   ("mask", {"annotator": "tiny-segmenter", "box": [0, 0, 99, 9]}, "not a box inside the"),
+                                   ("mask", {"annotator": "tiny-segmenter", "box": "1,2,3"},
+                                    "A box is four whole numbers"),
+                                   ("mask", {"annotator": "tiny-segmenter", "box": [0, 0, 99, 9]},
+                                    "not a box inside the"),
                                    ("depth", {"mask_shape": "box"}, "for mask and background videos, not depth")):
         with pytest.raises(AppError, match=message):
             client.predict(kind, clip, options, api_name="/extract")

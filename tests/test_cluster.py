@@ -13,7 +13,6 @@ from tests.media_fixtures import make_image
 from wan_studio.errors import StudioError
 from wan_studio.requests import I2VRequest, T2VRequest
 
-
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's processes use 127.0.0.1, as on a laptop
 
 
@@ -38,8 +37,8 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
                                                                                       ray_cluster):
     import ray
 
-    from wan_studio.queue.cluster import WORKER_DIED, ClusterDispatcher
     from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.cluster import WORKER_DIED, ClusterDispatcher
     from wan_studio.runtime.library import OutputLibrary
 
     store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
@@ -119,8 +118,8 @@ def three_nodes(settings, tmp_path, monkeypatch):
 
 
 def test_each_job_goes_to_a_node_it_fits_one_with_its_model_first(settings, three_nodes):
-    from wan_studio.queue.cluster import ClusterDispatcher
     from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.cluster import ClusterDispatcher
     from wan_studio.runtime.library import OutputLibrary
 
     store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
@@ -154,7 +153,7 @@ def test_each_job_goes_to_a_node_it_fits_one_with_its_model_first(settings, thre
 
 
 def test_a_cluster_address_that_does_not_answer_is_named(settings):
-    from wan_studio.queue.cluster import connect
+    from wan_studio.runtime.cluster import connect
 
     with pytest.raises(StudioError, match="No Ray cluster answers at 127.0.0.1:9. Start one with"):
         connect("127.0.0.1:9")
@@ -191,7 +190,8 @@ def test_cluster_start_and_stop_a_head_on_this_machine(settings):
     try:
         started = cluster("start", "--port", str(port), "--node-ip", "127.0.0.1")
         assert started.returncode == 0, started.stderr
-        assert f"ray start --address 127.0.0.1:{port}" in started.stdout and "python app.py --ray auto" in started.stdout
+        assert f"ray start --address 127.0.0.1:{port}" in started.stdout
+        assert "python app.py --ray auto" in started.stdout
         again = cluster("start", "--port", str(port), "--node-ip", "127.0.0.1")  # one head a machine
         assert again.returncode == 2 and "Ray's head did not start" in again.stderr
     finally:
@@ -206,8 +206,8 @@ def test_a_node_without_the_model_downloads_it_and_the_queue_shows_its_bytes(set
     import ray._private.ray_constants as ray_constants
 
     from ui import queue_page
-    from wan_studio.queue.cluster import ClusterDispatcher
     from wan_studio.queue.store import JobStore
+    from wan_studio.runtime.cluster import ClusterDispatcher
     from wan_studio.runtime.library import OutputLibrary
 
     server = hub_with_a_model

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import read_video
 from wan_studio import catalog
+from wan_studio.memory import plans
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,8 +91,8 @@ def test_group_offloaded_blocks_compile_and_match_eager():
 
 
 def test_plans_compile_where_the_setting_and_the_machine_allow(monkeypatch):
-    from wan_studio.memory.plans import Machine, ladder, machine_from_backend
     from wan_studio.backend import Backend
+    from wan_studio.memory.plans import Machine, ladder, machine_from_backend
 
     record = catalog.get("wan2.1-t2v-14b")
     cuda = Machine("cuda", 16.0, 64.0, "RTX 4080", (8, 9))
@@ -143,7 +144,7 @@ def _real_aoti_helpers(monkeypatch):
 @pytest.fixture
 def spaces_aoti(monkeypatch):
     spaces = _real_aoti_helpers(monkeypatch)
-    monkeypatch.setattr(catalog, "_compiled_here", {})  # what a start compiles stays in this test
+    monkeypatch.setattr(plans, "_learnt_blocks", {})  # what a start compiles stays in this test
     return spaces
 
 
@@ -233,7 +234,7 @@ def test_a_space_compiles_its_blocks_at_start_once_and_a_later_start_only_loads_
         raise AssertionError("a later start compiled again")
 
     monkeypatch.setattr(spaces_aoti, "aoti_compile_and_save", no_compiling)
-    monkeypatch.setattr(catalog, "_compiled_here", {})
+    monkeypatch.setattr(plans, "_learnt_blocks", {})
     studio, engine = _space(settings)
     studio.start()
     try:
@@ -401,7 +402,7 @@ def test_a_space_whose_blocks_repo_cannot_be_fetched_compiles_them_instead_and_s
     finally:
         studio.stop()
     # remembered for this process: a later start neither fetches nor compiles again
-    assert catalog.get("tiny-t2v").extra["aoti"]["unfetched"] == {"none": reason}
+    assert plans.blocks_of(catalog.get("tiny-t2v"))["unfetched"] == {"none": reason}
     monkeypatch.setattr(spaces_aoti, "aoti_blocks_load", lambda *a, **k: pytest.fail("fetched again"))
     studio, engine = _space(settings)
     try:
@@ -474,4 +475,5 @@ def test_a_compiled_block_that_fails_runs_the_job_again_uncompiled(settings):
     assert read_video(result.media)["count"] == 9
     # a later job of the checkpoint does not try the failing blocks again
     assert later.recipe["memory"]["compile"] == "none"
-    assert "Compiled blocks off: they failed for this checkpoint earlier; running uncompiled." in later.recipe["messages"]
+    assert ("Compiled blocks off: they failed for this checkpoint earlier; running uncompiled."
+            in later.recipe["messages"])

@@ -21,7 +21,7 @@ def test_every_field_is_declared_with_a_label_and_files_with_their_kind():
         for f in dataclasses.fields(cls):
             assert f.metadata.get("label"), (mode, f.name)
             assert f.metadata.get("file") in (None, *FILE_KINDS), (mode, f.name)
-    # the inputs a user uploads, per mode, in the API's parameter order (README, "Gradio API")
+    # the inputs a user uploads, per mode, in the API's parameter order (docs/api-and-cli.md, "Gradio API")
     from ui.api import file_inputs
 
     uploads = file_inputs()
@@ -86,7 +86,8 @@ def test_the_api_offers_each_modes_declared_files():
     # every declared file but Extend's video to continue (a result of the library: `/extend` takes its id)
     assert file_inputs() == {mode: tuple(name for name in cls.file_fields if name != "continue_from")
                              for mode, cls in request_types().items()}
-    assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video", "driving_video")
+    assert file_inputs()["animate"] == ("image", "pose_video", "face_video", "background_video", "mask_video",
+                                        "driving_video")
 
 
 def test_the_page_lays_out_each_modes_declared_inputs():
@@ -128,7 +129,8 @@ def test_a_new_field_on_a_request_class_appears_on_its_panel(monkeypatch):
         panel = panels.build_panel("v2v", "2.1", visible=True)
     speed = panel.inputs["speed"]
     assert isinstance(speed, gr.Slider)
-    assert (speed.label, speed.minimum, speed.maximum, speed.step, speed.value) == ("Playback speed", 0.25, 4.0, 0.25, 1.0)
+    assert (speed.label, speed.minimum, speed.maximum, speed.step, speed.value) == (
+        "Playback speed", 0.25, 4.0, 0.25, 1.0)
     assert list(panel.inputs) == ["video", "strength", "speed", "window_overlap", "color_correction"]
 
 

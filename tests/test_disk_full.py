@@ -62,7 +62,8 @@ class SmallDisk:
     def cli(self, env: dict, *args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "wan_studio", *args]
         if not self.mounted:
-            command = [sys.executable, "-c", STAND_IN + "\nimport runpy\nrunpy.run_module('wan_studio', run_name='__main__')", *args]
+            command = [sys.executable, "-c",
+                       STAND_IN + "\nimport runpy\nrunpy.run_module('wan_studio', run_name='__main__')", *args]
         return subprocess.run(command, cwd=ROOT, env=dict(env, TEST_FILLER=str(self.filler)), capture_output=True,
                               text=True, timeout=300)
 

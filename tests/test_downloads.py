@@ -5,11 +5,9 @@ real cache files."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.conftest import read_video, wait_for
-
 from tests.hub_fixtures import MiniHub
 from wan_studio import catalog
 
@@ -23,7 +21,8 @@ def hub(settings, tmp_path, monkeypatch):
     # 24 MiB that a truncated or doubled copy cannot match: the client writes what it receives in
     # chunks of 10 MiB (huggingface_hub's DOWNLOAD_CHUNK_SIZE), so half of it reaches the disk
     weights = bytes(range(256)) * (24 * 4096)
-    files = {"model_index.json": b'{"_class_name": "WanPipeline"}', "transformer/diffusion_pytorch_model.safetensors": weights}
+    files = {"model_index.json": b'{"_class_name": "WanPipeline"}',
+             "transformer/diffusion_pytorch_model.safetensors": weights}
     server = MiniHub(files, hold_after=len(weights) // 2)  # the small file comes whole, the weights stop halfway
     cache = tmp_path / "hf-cache"
     for name, value in (("HF_ENDPOINT", server.url), ("HF_HUB_CACHE", str(cache))):
@@ -49,7 +48,8 @@ def test_a_download_shows_its_bytes_stops_at_once_and_fetches_only_the_rest_agai
     assert running.total_bytes == sum(len(data) for data in files.values())  # what the model needs, as listed
     chunk = 10 * 2**20
     wait_for(lambda: server.holding.is_set() and running.done_bytes >= chunk, "the first 10 MiB of the weights")
-    assert running.state == "running" and running.describe().startswith("Downloading Wan 2.1 T2V 1.3B: 10.5 MB of 25.2 MB")
+    assert running.state == "running"
+    assert running.describe().startswith("Downloading Wan 2.1 T2V 1.3B: 10.5 MB of 25.2 MB")
     stopped = downloads.stop(record.id)  # in the middle of the weights
     assert stopped.state == "stopped"
     assert stopped.describe() == ("Stopped Wan 2.1 T2V 1.3B at 30 B of 25.2 MB; "
@@ -75,7 +75,8 @@ def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
 
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing answers there
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    with pytest.raises(ModelNotAvailable, match="Could not list Wan-AI/Wan2.1-T2V-1.3B-Diffusers on the Hugging Face Hub"):
+    with pytest.raises(ModelNotAvailable,
+                       match="Could not list Wan-AI/Wan2.1-T2V-1.3B-Diffusers on the Hugging Face Hub"):
         Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
 
 
@@ -124,8 +125,9 @@ def test_the_settings_page_downloads_shows_progress_and_stops(hub, tmp_path, tin
     from tests.test_app import launch
 
     server, files = hub
-    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(tmp_path / "outputs"), WAN_STUDIO_MODELS_DIR=str(tmp_path / "models"),
-               WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir), WAN_STUDIO_DEFAULT_GENERATION="tiny",
+    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(tmp_path / "outputs"),
+               WAN_STUDIO_MODELS_DIR=str(tmp_path / "models"), WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir),
+               WAN_STUDIO_DEFAULT_GENERATION="tiny",
                WAN_STUDIO_CONFIG=str(tmp_path / "config.json"))
     proc, url = launch(env)
     try:

@@ -84,7 +84,8 @@ def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mo
 def test_dry_run_plans_for_the_machine(settings, capsys, monkeypatch, vram_gib, plan, fits):
     from wan_studio.memory import plans
 
-    monkeypatch.setattr(plans, "machine_from_backend", lambda backend, limit_gb=0.0, compile="auto": plans.simulated_machine("cuda", vram_gib, (8, 9)))
+    monkeypatch.setattr(plans, "machine_from_backend",
+                        lambda backend, limit_gb=0.0, compile="auto": plans.simulated_machine("cuda", vram_gib, (8, 9)))
     code = cli_main(["generate", "--model", "wan2.1-t2v-14b", "--prompt", "a fox", "--size", "1280x720", "--dry-run"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0

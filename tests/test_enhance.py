@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from wan_studio.runtime import enhance
 from wan_studio.errors import RequestError
+from wan_studio.runtime import enhance
 
 
 # -- rules ----------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def test_compile_speeds_the_whole_transformer_forward_by_its_published_factor():
     machine = fit.machine_of("RTX 4090")
     shape = shape_for(record, "t2v", "832x480", 81, 50)
     plain = estimate(record, shape, Plan("balanced", "bfloat16", offload="model"), machine)
-    compiled = estimate(record, shape, Plan("balanced", "bfloat16", offload="model", compile="repeated-blocks"), machine)
+    compiled = estimate(record, shape, Plan("balanced", "bfloat16", offload="model", compile="repeated-blocks"),
+                        machine)
     assert plain.seconds_breakdown["denoise"] / compiled.seconds_breakdown["denoise"] == pytest.approx(
         calibration()["speed"]["compile"], rel=0.01)
     assert "diffusers/benchmarks" in calibration()["speed"]["source"]

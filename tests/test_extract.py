@@ -12,7 +12,7 @@ import torch
 from tests.conftest import read_video
 from tests.media_fixtures import make_video, speech_like, write_wav
 from wan_studio.cli import main as cli_main
-from wan_studio.media.extract.depth import depth_frames
+from wan_studio.extract.depth import depth_frames
 
 
 @pytest.fixture
@@ -56,7 +56,8 @@ def test_one_scale_for_the_whole_clip():
     ("audio", "speech.wav"),
 ])
 def test_bad_videos_are_named_and_nothing_is_written(settings, tmp_path, capsys, problem, fragment):
-    source = tmp_path / "nothere.mp4" if problem == "missing" else write_wav(tmp_path / "speech.wav", speech_like(1.0), 16000)
+    source = (tmp_path / "nothere.mp4" if problem == "missing"
+              else write_wav(tmp_path / "speech.wav", speech_like(1.0), 16000))
     for kind, annotator in (("depth", "tiny-depth"), ("mask", "tiny-segmenter")):
         assert cli_main(["extract", kind, str(source), "--annotator", annotator]) == 2
         assert fragment in capsys.readouterr().err
@@ -66,7 +67,8 @@ def test_bad_videos_are_named_and_nothing_is_written(settings, tmp_path, capsys,
 def test_other_bad_arguments_get_their_own_message(settings, clip, tmp_path, capsys):
     assert cli_main(["extract", "depth", str(clip), "--annotator", "nope"]) == 2
     assert "Unknown annotator 'nope'" in capsys.readouterr().err
-    assert cli_main(["extract", "depth", str(clip), "--annotator", "tiny-depth", "--output", str(tmp_path / "d.gif")]) == 2
+    assert cli_main(["extract", "depth", str(clip), "--annotator", "tiny-depth",
+                     "--output", str(tmp_path / "d.gif")]) == 2
     assert "written as MP4" in capsys.readouterr().err
 
 
@@ -77,12 +79,13 @@ def test_without_the_hub_the_real_annotator_names_its_download_command(settings,
     assert not (settings.output_dir / "controls").exists()
 
 
-def test_vace_depth_from_a_plain_video_generates_and_its_recipe_reruns_without_extracting(engine, tmp_path, monkeypatch):
+def test_vace_depth_from_a_plain_video_generates_and_its_recipe_reruns_without_extracting(
+        engine, tmp_path, monkeypatch):
     """VACE's depth sub-mode takes a normal video: the depth control is made first (progress says
     so), then the video. The result keeps the control as its input: a re-run makes the same video
     without extracting again."""
     import pipelines.vace as vace
-    from wan_studio.media import extract
+    from wan_studio import extract
     from wan_studio.requests import VACERequest, absolutize_inputs, request_from_dict
 
     clip = make_video(tmp_path / "walk.mp4", (160, 120), fps=24, seconds=1.0)
@@ -120,7 +123,7 @@ def test_vace_depth_from_a_plain_video_generates_and_its_recipe_reruns_without_e
 
 # -- pose and face ---------------------------------------------------------------------------------
 def test_the_main_person_is_followed_past_a_bigger_newcomer_and_a_missed_frame():
-    from wan_studio.media.extract.people import follow
+    from wan_studio.extract.people import follow
 
     walker = [(10 + 5 * t, 20, 40 + 5 * t, 90) for t in range(6)]
     frames = [
@@ -140,7 +143,7 @@ def test_the_main_person_is_followed_past_a_bigger_newcomer_and_a_missed_frame()
 
 
 def test_the_skeleton_has_openposes_colours_and_widths():
-    from wan_studio.media.extract import skeleton
+    from wan_studio.extract import skeleton
 
     keypoints = np.zeros((17, 2))
     scores = np.ones(17)
@@ -159,7 +162,7 @@ def test_the_skeleton_has_openposes_colours_and_widths():
 def test_face_crops_frame_the_face_and_stay_steady():
     from PIL import Image
 
-    from wan_studio.media.extract.people import FACE_SIZE, Person, face_crops
+    from wan_studio.extract.people import FACE_SIZE, Person, face_crops
 
     frames, people = [], []
     for t in range(9):
@@ -192,7 +195,7 @@ def test_extract_pose_and_face_keep_the_count_and_fps(settings, clip, tmp_path, 
 
 
 def test_a_video_with_nobody_in_it_is_refused_by_name(settings, clip, monkeypatch, capsys):
-    from wan_studio.media.extract.people import Detector
+    from wan_studio.extract.people import Detector
 
     monkeypatch.setattr(Detector, "detect", lambda self, frames: [[] for _ in frames])  # a detector that finds nothing
     assert cli_main(["extract", "pose", str(clip), "--annotator", "tiny-pose"]) == 2
@@ -228,7 +231,7 @@ def test_vace_pose_from_a_plain_video_generates(engine, tmp_path):
 
 
 def test_masks_are_the_outline_grown_or_the_box_around_it_and_keep_a_lost_object():
-    from wan_studio.media.extract.outline import shaped
+    from wan_studio.extract.outline import shaped
 
     outline = np.zeros((120, 200), bool)
     outline[40:60, 50:70] = True  # a 20 px square...
@@ -252,7 +255,7 @@ def test_animate_from_a_plain_driving_video(engine, tmp_path, monkeypatch, anima
     """A character picture and a plain video of someone moving: the studio makes the pose and face
     videos (and for replace the mask and background), then animates; a re-run uses what it made."""
     from tests.media_fixtures import make_image
-    from wan_studio.media import extract
+    from wan_studio import extract
     from wan_studio.requests import AnimateRequest, absolutize_inputs, request_from_dict
 
     character = make_image(tmp_path / "character.png", (64, 64), color=(200, 150, 90))
@@ -298,7 +301,7 @@ def test_animate_without_pose_or_driving_video_says_both_ways(tmp_path):
 
 # -- layout ----------------------------------------------------------------------------------------
 def test_layout_follows_each_object_and_drops_flicker():
-    from wan_studio.media.extract import layout
+    from wan_studio.extract import layout
 
     ball = [([10 + 4 * t, 10, 30 + 4 * t, 30], 1) for t in range(8)]
     table = ([60, 60, 120, 100], 2)
@@ -309,14 +312,16 @@ def test_layout_follows_each_object_and_drops_flicker():
     assert sorted((t.label, len(t.boxes)) for t in tracks) == [(1, 7), (2, 8)]  # one ball, one table
     frame = layout.draw(120, 160, 3, tracks)
     assert tuple(frame[0, 0]) == (255, 255, 255)  # white
-    assert tuple(frame[60, 90]) == layout.PALETTE[2] and tuple(frame[80, 90]) == (255, 255, 255)  # an outline, not filled
+    # an outline, not filled
+    assert tuple(frame[60, 90]) == layout.PALETTE[2] and tuple(frame[80, 90]) == (255, 255, 255)
 
 
 def test_extract_layout_and_vace_layout_from_a_plain_video(engine, clip, tmp_path, capsys):
     from wan_studio.requests import VACERequest
 
     output = tmp_path / "layout.mp4"
-    assert cli_main(["extract", "layout", str(clip), "--annotator", "tiny-detector", "--output", str(output), "--quiet"]) == 0
+    assert cli_main(["extract", "layout", str(clip), "--annotator", "tiny-detector", "--output", str(output),
+                     "--quiet"]) == 0
     made = read_video(output)
     assert (made["count"], made["width"], made["height"]) == (24, 160, 120)
     assert made["frames"][:, 0, 0].min() >= 250  # white around the boxes
@@ -405,8 +410,8 @@ def test_a_long_video_is_followed_across_sessions(monkeypatch, tmp_path):
     a click misses stays missed."""
     from tests.media_fixtures import moving_square_video
     from wan_studio import catalog, models
+    from wan_studio.extract import outline
     from wan_studio.media import load_video_frames
-    from wan_studio.media.extract import outline
 
     calls = _sam2_that_follows_red(monkeypatch)
     monkeypatch.setattr(outline, "CHUNK", 4)
@@ -429,7 +434,8 @@ def test_a_point_or_box_outside_the_frame_or_on_nothing_is_refused(engine, setti
 
     clip = moving_square_video(tmp_path / "street.mp4", (64, 48), fps=16, seconds=0.6)
     with pytest.raises(RequestError) as info:
-        VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(clip), point=[80, 10], frames=9).prepare()
+        VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(clip), point=[80, 10],
+                    frames=9).prepare()
     assert info.value.field == "point" and "outside the 64x48 frame" in str(info.value)
     _sam2_that_follows_red(monkeypatch)
     assert cli_main(["extract", "mask", str(clip), "--annotator", "tiny-segmenter", "--point", "60,5"]) == 2
@@ -507,7 +513,8 @@ def test_the_page_can_make_a_vace_control_first_and_says_when_there_is_nothing_t
         request = VACERequest(model="tiny-vace", prompt="x", vace_mode="depth", video=str(clip), frames=9).prepare()
         made, info = make_controls_in_studio(studio, request)
         assert list(made) == ["video"] and info["video"]["kind"] == "depth"
-        assert made["video"].startswith(str(settings.output_dir / "controls")) and read_video(made["video"])["count"] == 9
+        assert made["video"].startswith(str(settings.output_dir / "controls"))
+        assert read_video(made["video"])["count"] == 9
         edges = VACERequest(model="tiny-vace", prompt="x", vace_mode="edges", video=str(clip), frames=9).prepare()
         with pytest.raises(RequestError, match="Nothing to make: depth, pose and layout"):
             make_controls_in_studio(studio, edges)
@@ -532,7 +539,7 @@ def _standing(arm: float, leg: float, neck=(100.0, 50.0)) -> tuple[np.ndarray, n
 
 
 def test_the_pose_takes_the_characters_proportions_and_keeps_its_angles():
-    from wan_studio.media.extract import retarget
+    from wan_studio.extract import retarget
 
     driving = _standing(arm=30, leg=40)
     character = _standing(arm=30, leg=20)  # short legs, same arms, in a picture of the same height
@@ -551,7 +558,7 @@ def test_the_pose_takes_the_characters_proportions_and_keeps_its_angles():
 
 
 def test_the_fitted_pose_moves_to_where_the_character_stands():
-    from wan_studio.media.extract import retarget
+    from wan_studio.extract import retarget
 
     # a 400x200 picture centre-cropped to a 200x200 frame loses 100 px each side
     assert np.allclose(retarget.to_frame([[150, 50]], (400, 200), (200, 200)), [[50, 50]])
@@ -583,7 +590,8 @@ def test_animate_can_fit_the_pose_to_the_character(engine, tmp_path):
                        face_video=str(pose), retarget=True).prepare()
     assert info.value.field == "retarget" and "driving video" in str(info.value)
     with pytest.raises(RequestError, match="Fit the pose must be true or false; got 'False'"):
-        AnimateRequest(model="tiny-animate", prompt="x", image=str(character), driving_video=str(driving), retarget="False")
+        AnimateRequest(model="tiny-animate", prompt="x", image=str(character), driving_video=str(driving),
+                       retarget="False")
 
 
 def test_extract_pose_can_fit_to_a_character_picture(settings, clip, tmp_path, capsys):

@@ -50,7 +50,8 @@ def srvgg_layout(features: int = 8, convs: int = 2, scale: int = 4) -> list:
         layout += [(f"body.{index}.weight", (features, features, 3, 3)), (f"body.{index}.bias", (features,)),
                    (f"body.{index + 1}.weight", (features,))]
     last = 2 + 2 * convs
-    return layout + [(f"body.{last}.weight", (3 * scale * scale, features, 3, 3)), (f"body.{last}.bias", (3 * scale * scale,))]
+    return layout + [(f"body.{last}.weight", (3 * scale * scale, features, 3, 3)),
+                     (f"body.{last}.bias", (3 * scale * scale,))]
 
 
 # -- the command and the result ------------------------------------------------------------------
@@ -115,7 +116,8 @@ def test_real_esrgan_weight_files_load_by_their_published_names(settings, tmp_pa
         state[f"{last}.weight"].zero_()
         state[f"{last}.bias"].fill_(0.5 if last == "conv_last" else 0.0)
         torch.save({key: state}, tmp_path / name)
-        assert cli_main(["upscale", str(parent), "--scale", str(scale), "--model", str(tmp_path / name), "--quiet"]) == 0
+        assert cli_main(["upscale", str(parent), "--scale", str(scale), "--model", str(tmp_path / name),
+                         "--quiet"]) == 0
         child = Path(capsys.readouterr().out.strip())
         made = read_video(child)
         assert (made["width"], made["height"]) == (64 * scale, 64 * scale), name

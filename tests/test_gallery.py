@@ -85,7 +85,6 @@ def test_last_frame_of_a_video(tmp_path):
 
 def test_modes_follow_the_catalog_and_the_engine():
     from ui.availability import mode_status, sidebar_status
-
     from wan_studio.requests import request_types
 
     tiny = sidebar_status("tiny")

@@ -51,7 +51,8 @@ def test_a_gguf_transformer_makes_the_same_video_within_its_quantization(setting
     assert transformer.quantization_method == "gguf"
     kinds = {getattr(p, "quant_type", None) for p in transformer.parameters()}
     assert gguf.GGMLQuantizationType.Q8_0 in kinds  # kept quantized, dequantized layer by layer
-    assert "int8-weight skipped: the transformer's weights come quantized from a GGUF file" in result.recipe["memory"]["notes"]
+    assert ("int8-weight skipped: the transformer's weights come quantized from a GGUF file"
+            in result.recipe["memory"]["notes"])
 
 
 def test_the_plan_counts_the_files_size(settings, tmp_path, monkeypatch):
@@ -77,6 +78,7 @@ def test_the_plan_counts_the_files_size(settings, tmp_path, monkeypatch):
 def test_a_missing_gguf_file_is_a_clear_error(settings, tmp_path, monkeypatch):
     from wan_studio.runtime.engine import Engine
 
-    engine = Engine(with_config(tmp_path, monkeypatch, {"transformer_files": {"tiny-t2v": str(tmp_path / "gone.gguf")}}))
+    engine = Engine(with_config(tmp_path, monkeypatch,
+                                {"transformer_files": {"tiny-t2v": str(tmp_path / "gone.gguf")}}))
     with pytest.raises(ModelNotAvailable, match=r"The GGUF file .*gone.gguf does not exist"):
         engine.generate(T2VRequest(**RUN))

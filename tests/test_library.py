@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_video
-from wan_studio.runtime.library import OutputLibrary, read_embedded_recipe, write_mp4
+from wan_studio.media.recipe import read_embedded_recipe
+from wan_studio.runtime.library import OutputLibrary, write_mp4
 
 
 def frames(count=9, width=64, height=48, seed=0):

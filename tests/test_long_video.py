@@ -78,7 +78,8 @@ def test_i2v_and_flf2v_continue_from_the_last_frame_and_flf2v_ends_on_its_last_i
     first = make_image(tmp_path / "first.png", (64, 64), color=(200, 60, 30))
     last = make_image(tmp_path / "last.png", (64, 64), color=(20, 60, 200))
     for request in (I2VRequest(model="tiny-i2v", prompt="x", image=str(first), frames=41, seed=2),
-                    FLF2VRequest(model="tiny-flf2v", prompt="x", image=str(first), last_image=str(last), frames=41, seed=2)):
+                    FLF2VRequest(model="tiny-flf2v", prompt="x", image=str(first), last_image=str(last), frames=41,
+                                 seed=2)):
         module = importlib.import_module(f"pipelines.{request.mode}")
         calls = _spy(monkeypatch, f"pipelines.{request.mode}")
         outputs, run = [], module.run
@@ -185,7 +186,8 @@ def test_duration_and_dry_run_show_the_windows_and_the_estimate_covers_them(sett
     long = T2VRequest(model="wan2.1-t2v-14b", prompt="x", frames=81 * 8 - 7 * 5, seed=1).prepare()  # 8 windows of 81
     one = T2VRequest(model="wan2.1-t2v-14b", prompt="x", frames=81, seed=1).prepare()
     plan = ladder(machine, long.checkpoint)[1]
-    long_estimate, one_estimate = estimate(long.checkpoint, long, plan, machine), estimate(one.checkpoint, one, plan, machine)
+    long_estimate = estimate(long.checkpoint, long, plan, machine)
+    one_estimate = estimate(one.checkpoint, one, plan, machine)
     assert long_estimate.peak_gb == one_estimate.peak_gb  # one window at a time
     assert long_estimate.seconds == pytest.approx(8 * one_estimate.seconds, rel=0.15)
 
@@ -346,7 +348,8 @@ def test_the_page_says_which_prompt_line_goes_with_which_seconds():
     text = _windows_text(T2VRequest(model="tiny-t2v", prompt="a paper boat\na storm comes", frames=41, seed=1))
     # windows of 17 frames with 5 held: frames 0-17, 17-29, 29-41 at 16 fps
     assert "Made in 3 windows of up to 17 frames" in text
-    assert "- 0.0–1.1 s: a paper boat" in text and "- 1.1–1.8 s: a storm comes" in text and "- 1.8–2.6 s: a storm comes" in text
+    assert "- 0.0–1.1 s: a paper boat" in text and "- 1.1–1.8 s: a storm comes" in text
+    assert "- 1.8–2.6 s: a storm comes" in text
     assert _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=33, seed=1)) == ""  # one pass
     assert "a prompt of several lines" in _windows_text(T2VRequest(model="tiny-t2v", prompt="x", frames=41, seed=1))
 
@@ -370,7 +373,8 @@ def test_vace_over_a_long_input_video_works_in_windows_that_keep_the_frames_befo
         from tests.media_fixtures import make_mask_video
 
         extra = {"mask": str(make_mask_video(tmp_path / "mask.mp4", (64, 64), fps=16, seconds=3.0))}
-    request = VACERequest(model="tiny-vace", prompt="x", vace_mode=vace_mode, video=str(source), seed=1, **extra).prepare()
+    request = VACERequest(model="tiny-vace", prompt="x", vace_mode=vace_mode, video=str(source), seed=1,
+                          **extra).prepare()
     assert request.frames == 48
     result = engine.generate(request)
     assert read_video(result.media)["count"] == 48
@@ -434,7 +438,8 @@ def test_interpolate_refuses_what_it_cannot_do(settings, tmp_path, capsys):
 
     from wan_studio.cli import main as cli_main
 
-    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--seed", "1", "--quiet"]) == 0
+    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--seed", "1",
+                     "--quiet"]) == 0
     result = capsys.readouterr().out.strip()
     assert cli_main(["interpolate", result, "--factor", "3"]) == 2
     assert "The factor is 2 or 4" in capsys.readouterr().err

@@ -30,7 +30,8 @@ def lavfi_video(path: Path, rate="24", seconds=1.0, size="160x120", codec=("-c:v
 def has_encoder(name: str) -> bool:
     import imageio_ffmpeg
 
-    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True,
+                         text=True).stdout
     return any(line.split()[1:2] == [name] for line in out.splitlines() if line.strip())
 
 
@@ -116,7 +117,8 @@ def test_exif_rotation_is_applied(tmp_path):
 @pytest.mark.parametrize(
     "make, fragments",
     [
-        (lambda p: (p / "notes.png").write_text("hello, not a picture"), ("notes.png could not be read", "not an image or it is damaged")),
+        (lambda p: (p / "notes.png").write_text("hello, not a picture"),
+         ("notes.png could not be read", "not an image or it is damaged")),
         (lambda p: (p / "empty.png").write_bytes(b""), ("empty.png is empty", "upload it again")),
         (lambda p: None, ("gone.png was not found",)),
         (lambda p: (p / "folder.png").mkdir(), ("folder.png is a folder",)),

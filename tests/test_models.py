@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import ROOT
 from wan_studio import catalog, models
-from wan_studio.models import tiny
 from wan_studio.errors import ModelNotAvailable
+from wan_studio.models import tiny
 
 
 @pytest.mark.parametrize("model_id", [c.id for c in catalog.checkpoints() if c.is_tiny])

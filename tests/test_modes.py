@@ -13,9 +13,15 @@ from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_mask_video, make_video
 from wan_studio.cli import main as cli_main
 from wan_studio.errors import RequestError
-from wan_studio.requests import (AnimateRequest, FLF2VRequest, I2VRequest, TI2VRequest, V2VRequest,
-                                       VACERequest)
-from wan_studio.requests import PreviewRequest
+from wan_studio.requests import (
+    AnimateRequest,
+    FLF2VRequest,
+    I2VRequest,
+    PreviewRequest,
+    TI2VRequest,
+    V2VRequest,
+    VACERequest,
+)
 
 
 @pytest.fixture
@@ -59,7 +65,8 @@ def check_video(result, frames, width, height, fps):
 
 def test_i2v_size_follows_the_image(engine, media, spy):
     request = I2VRequest(model="tiny-i2v", prompt="the sun sets", image=str(media["wide"]), seed=1).prepare()
-    assert (request.width, request.height) == (80, 32)  # 2:1 image into the 64x64 native area, each side snapped down to the 16-pixel grid
+    # 2:1 image into the 64x64 native area, each side snapped down to the 16-pixel grid
+    assert (request.width, request.height) == (80, 32)
     result = engine.generate(request)
     check_video(result, 9, 80, 32, 16.0)
     call = spy[-1]
@@ -105,7 +112,8 @@ def test_flf2v_last_frame_is_cropped_to_the_first_frames_size(engine, media, spy
 
 
 def test_v2v_resamples_the_video_to_model_fps_and_legal_frames(engine, media, spy):
-    request = V2VRequest(model="tiny-t2v", prompt="as an oil painting", video=str(media["clip"]), strength=0.6, seed=4).prepare()
+    request = V2VRequest(model="tiny-t2v", prompt="as an oil painting", video=str(media["clip"]), strength=0.6,
+                         seed=4).prepare()
     assert request.frames == 29  # 2 s at 16 fps = 32 frames -> largest 4k+1 is 29
     assert (request.width, request.height) == (64, 48)
     check_video(engine.generate(request), 29, 64, 48, 16.0)
@@ -116,7 +124,8 @@ def test_v2v_resamples_the_video_to_model_fps_and_legal_frames(engine, media, sp
 
 @pytest.mark.parametrize("kind", ["grayscale", "edges", "scribble", "flow"])
 def test_vace_built_in_controls(engine, media, spy, kind):
-    request = VACERequest(model="tiny-vace", prompt="a dancer", vace_mode=kind, video=str(media["clip"]), frames=9, seed=5)
+    request = VACERequest(model="tiny-vace", prompt="a dancer", vace_mode=kind, video=str(media["clip"]), frames=9,
+                          seed=5)
     check_video(engine.generate(request), 9, 64, 48, 16.0)
     call = spy[-1]
     assert call["pipeline"] == "WanVACEPipeline" and call["mask"] is None
@@ -183,7 +192,8 @@ def test_vace_extension_kinds(engine, media, spy, extension, inputs, known):
 
 def test_vace_reference_images_reach_the_pipeline(engine, media, spy):
     request = VACERequest(model="tiny-vace", prompt="this person waves", vace_mode="reference",
-                          reference=[str(media["square"]), str(media["tall"])], frames=9, seed=9, conditioning_scale=0.7)
+                          reference=[str(media["square"]), str(media["tall"])], frames=9, seed=9,
+                          conditioning_scale=0.7)
     result = engine.generate(request)
     check_video(result, 9, 64, 64, 16.0)
     call = spy[-1]
@@ -196,8 +206,9 @@ def test_animate_long_driving_video_in_segments(engine, media, monkeypatch, mode
     """A driving video of three segments is made in three windows, one segment each: each reads its
     slice of the inputs, and a later one's segment starts from the last frame made before it, given
     to the pipeline as it gives a later segment of its own the end of the one before."""
-    import pipelines.animate as wrapper
     from diffusers import WanAnimatePipeline
+
+    import pipelines.animate as wrapper
 
     calls, given = [], []
     original_call, original_prev = wrapper.call_pipeline, WanAnimatePipeline.prepare_prev_segment_cond_latents
@@ -208,12 +219,14 @@ def test_animate_long_driving_video_in_segments(engine, media, monkeypatch, mode
         return frames
 
     def recording_prev(self, prev_segment_cond_video=None, *args, **kwargs):
-        given.append((None if prev_segment_cond_video is None else prev_segment_cond_video.clone(), kwargs["start_frame"]))
+        given.append((None if prev_segment_cond_video is None else prev_segment_cond_video.clone(),
+                      kwargs["start_frame"]))
         return original_prev(self, prev_segment_cond_video, *args, **kwargs)
 
     monkeypatch.setattr(wrapper, "call_pipeline", recording_call)
     monkeypatch.setattr(WanAnimatePipeline, "prepare_prev_segment_cond_latents", recording_prev)
-    extra = {"background_video": str(media["clip"]), "mask_video": str(media["mask_video"])} if mode == "replace" else {}
+    extra = ({"background_video": str(media["clip"]), "mask_video": str(media["mask_video"])} if mode == "replace"
+             else {})
     events = []
     request = AnimateRequest(model="tiny-animate", prompt="the character dances", image=str(media["square"]),
                              pose_video=str(media["pose"]), face_video=str(media["face"]), animate_mode=mode,
@@ -258,20 +271,25 @@ def test_preview_is_a_png_with_its_recipe(engine):
     (lambda m: FLF2VRequest(model="tiny-flf2v", prompt="x", image=str(m["wide"])), "last_image", "last frame"),
     (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["short"])), "video", "needs at least 5 frames"),
     (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["wide"])), "video", "wide.png"),
-    (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["clip"]), strength=1.5), "strength", "Strength must be"),
-    (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["clip"]), frames=33), "frames", "gives only 32 frames"),
+    (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["clip"]), strength=1.5),
+     "strength", "Strength must be"),
+    (lambda m: V2VRequest(model="tiny-t2v", prompt="x", video=str(m["clip"]), frames=33),
+     "frames", "gives only 32 frames"),
     (lambda m: VACERequest(model="tiny-vace", prompt="x", vace_mode="reference", reference=[str(m["wide"])] * 4),
      "reference", "at most 3 reference images"),
-    (lambda m: VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(m["clip"])), "mask", "Inpaint needs a mask"),
+    (lambda m: VACERequest(model="tiny-vace", prompt="x", vace_mode="inpaint", video=str(m["clip"])),
+     "mask", "Inpaint needs a mask"),
     (lambda m: VACERequest(model="tiny-vace", prompt="x", vace_mode="sketchy"), "vace_mode", "Unknown VACE sub-mode"),
     (lambda m: VACERequest(model="tiny-vace", prompt="x", vace_mode="extension", extension="first_last",
                            image=str(m["wide"])), "last_image", "needs a last frame image"),
     (lambda m: AnimateRequest(model="tiny-animate", prompt="x", image=str(m["square"]), face_video=str(m["face"])),
      "pose_video", "pre-processed pose video"),
     (lambda m: AnimateRequest(model="tiny-animate", prompt="x", image=str(m["square"]), pose_video=str(m["pose"]),
-                              face_video=str(m["face"]), animate_mode="replace"), "background_video", "Replace mode needs"),
+                              face_video=str(m["face"]), animate_mode="replace"),
+     "background_video", "Replace mode needs"),
     (lambda m: I2VRequest(model="tiny-t2v", prompt="x", image=str(m["wide"])), "model", "does not do I2V"),
-    (lambda m: I2VRequest(model="tiny-i2v", prompt="x", image=str(m["wide"]), width=70, height=48), "width", "multiple of 16"),
+    (lambda m: I2VRequest(model="tiny-i2v", prompt="x", image=str(m["wide"]), width=70, height=48),
+     "width", "multiple of 16"),
     (lambda m: I2VRequest(model="tiny-i2v", prompt="x", image=str(m["wide"]), frames=12), "frames", "4k+1"),
 ])
 def test_bad_inputs_have_their_messages(media, build, field, message):
@@ -328,9 +346,11 @@ def test_cli_generate_each_mode(settings, media, capsys, argv, frames, fps):
 def test_cli_preview_and_wrong_flag(settings, media, capsys):
     assert cli_main(["generate", "--mode", "preview", "--model", "tiny-t2v", "--prompt", "a tower", "--quiet"]) == 0
     assert capsys.readouterr().out.strip().endswith(".png")
-    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--image", str(media["wide"])]) == 2
+    assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x",
+                     "--image", str(media["wide"])]) == 2
     assert "--image is not an input of t2v" in capsys.readouterr().err
-    assert cli_main(["generate", "--mode", "i2v", "--model", "tiny-i2v", "--prompt", "x", "--image", str(media["clip"])]) == 2
+    assert cli_main(["generate", "--mode", "i2v", "--model", "tiny-i2v", "--prompt", "x",
+                     "--image", str(media["clip"])]) == 2
     assert "is a video, not an image" in capsys.readouterr().err
     # the rejected runs wrote nothing: only the preview's png, thumbnail and recipe are there
     # (the queue's own database and lock sit beside them: the CLI's jobs go through the queue)

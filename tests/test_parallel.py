@@ -23,7 +23,8 @@ SHIMS = ROOT / "tests" / "shims"
 
 @pytest.fixture
 def cpu_ranks(monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH",
+                       os.pathsep.join(filter(None, [str(SHIMS), str(ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # the ranks talk over the loopback interface only
 
 
@@ -95,7 +96,8 @@ def test_a_rank_that_dies_fails_the_job_with_its_name_and_ends_the_others(engine
             killed.append(victim.pid)
 
     request = T2VRequest(model="tiny-t2v", prompt="x", frames=9, width=64, height=64, steps=200, seed=1, parallel=2)
-    with pytest.raises(RankFailed, match="Rank 1 of 2 stopped \\(killed by signal 9\\); the job was ended on every GPU"):
+    with pytest.raises(RankFailed,
+                       match="Rank 1 of 2 stopped \\(killed by signal 9\\); the job was ended on every GPU"):
         engine.generate(request, on_progress=kill_rank_1)
     assert killed and not ranks()  # rank 0 was ended too
     assert not list(engine.library.root.glob("*.mp4"))  # nothing saved
@@ -233,16 +235,16 @@ def _nvml_with_links(active: int, speed_mbps: int):
 def test_nvlink_between_the_gpus_shortens_the_predicted_split(monkeypatch):
     import sys
 
+    from wan_studio import backend
     from wan_studio.memory.choose import cost_line
     from wan_studio.memory.plans import simulated_machine
-    from wan_studio.queue import pool
 
     machine = simulated_machine("cuda", 80, (9, 0), name="H100")
     request = T2VRequest(model="wan2.1-t2v-14b", prompt="x", seed=1).prepare()  # 81 frames at 1280x720
 
     def offered_minutes(nvml) -> float:
         monkeypatch.setitem(sys.modules, "pynvml", nvml)
-        pool.gpu_link_gb_s.cache_clear()
+        backend.gpu_link_gb_s.cache_clear()
         line = cost_line(request, machine, attention="native", gpus=4)
         found = re.search(r" · on 4 GPUs about (\d+) min \(--parallel 4\)$", line)
         assert found, line
@@ -250,9 +252,9 @@ def test_nvlink_between_the_gpus_shortens_the_predicted_split(monkeypatch):
 
     try:
         over_pcie = offered_minutes(_nvml_with_links(0, 0))
-        assert pool.gpu_link_gb_s() is None  # no active link: the GPUs talk over PCIe
+        assert backend.gpu_link_gb_s() is None  # no active link: the GPUs talk over PCIe
         over_nvlink = offered_minutes(_nvml_with_links(18, 25000))
-        assert pool.gpu_link_gb_s() == 450.0  # an H100's 18 links at 25 GB/s each way
+        assert backend.gpu_link_gb_s() == 450.0  # an H100's 18 links at 25 GB/s each way
     finally:
-        pool.gpu_link_gb_s.cache_clear()
+        backend.gpu_link_gb_s.cache_clear()
     assert over_nvlink < over_pcie

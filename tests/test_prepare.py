@@ -97,8 +97,8 @@ def test_a_queue_from_before_the_prepared_column_still_runs(settings, tmp_path):
     """)
     saved = {"mode": "t2v", "model": "tiny-t2v", "prompt": "an old job", "width": 64, "height": 64, "frames": 5,
              "steps": 2, "seed": 4}
-    old.execute("INSERT INTO jobs (id, state, position, mode, request, created) VALUES ('abc123', 'queued', 1, 't2v', ?, 0)",
-                (json.dumps(saved),))
+    old.execute("INSERT INTO jobs (id, state, position, mode, request, created) "
+                "VALUES ('abc123', 'queued', 1, 't2v', ?, 0)", (json.dumps(saved),))
     old.commit()
     old.close()
     studio = Studio(settings)

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from wan_studio import catalog
-
-from wan_studio.catalog import presets
 from wan_studio.errors import RequestError
+from wan_studio.loras import presets
 from wan_studio.requests import T2VRequest, request_types
 
-# (checkpoint, mode) -> the Fast LoRAs (lightx2v / Wan2.2-Lightning releases) with their expert, or None where Fast falls back
+# (checkpoint, mode) -> the Fast LoRAs (lightx2v / Wan2.2-Lightning releases) with their expert,
+# or None where Fast falls back
 FAST_LORAS = {
     ("wan2.1-t2v-14b", "t2v"): [("lightx2v-t2v-14b", "both")],
     ("wan2.1-t2v-14b", "v2v"): [("lightx2v-t2v-14b", "both")],
@@ -47,7 +47,8 @@ def test_quality_is_the_catalog_defaults_without_loras(model_id, mode):
     assert values["steps"] == record.steps and values["guidance"] == record.guidance
     assert values.get("guidance_2") == record.guidance_2
     # FastWan samples at its distilled timesteps (FastVideo's DMD stage), every other checkpoint with UniPC
-    assert values["scheduler"] == ("dmd: 1000, 757, 522" if model_id.startswith("fastwan") else "UniPCMultistepScheduler")
+    assert values["scheduler"] == ("dmd: 1000, 757, 522" if model_id.startswith("fastwan")
+                                   else "UniPCMultistepScheduler")
     assert loras == [] and messages == []
 
 
@@ -85,7 +86,8 @@ def test_every_fast_lora_names_a_known_file_with_rank_and_licence():
                 record = table["loras"][name]
                 assert record["licence"] == "apache-2.0", name  # presets never use non-commercial files
                 assert record.get("tiny") or (record["repo"] and record["file"].endswith(".safetensors")), name
-    assert table["loras"]["lightning-t2v-a14b-high"]["rank"] == 128 and table["loras"]["lightning-t2v-a14b-low"]["rank"] == 64
+    assert table["loras"]["lightning-t2v-a14b-high"]["rank"] == 128
+    assert table["loras"]["lightning-t2v-a14b-low"]["rank"] == 64
     causvid = table["loras"]["causvid-t2v-14b"]
     assert causvid["licence"] == "cc-by-nc-4.0" and causvid["non_commercial"]
 
@@ -136,7 +138,8 @@ def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine
         return real_call(pipe, *args, **kwargs)
 
     monkeypatch.setattr(diffusers.WanPipeline, "__call__", spy)
-    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1).prepare()
+    request = T2VRequest(model="tiny-t2v-moe", prompt="a fox", preset="fast", width=64, height=64, frames=5,
+                         seed=1).prepare()
     high, low = request.resolved_loras
     result = engine.generate(request)
     assert seen == {"steps": 4, "guidance": 1.0, "guidance_2": 1.0, "high": [high.adapter_name],
@@ -168,8 +171,6 @@ def test_swapping_checkpoint_drops_its_loras(engine):
 
 
 def test_fast_fallback_message_reaches_the_recipe(engine):
-    from wan_studio.requests import request_types
-
     cls = request_types()["t2v"]
     request = cls(model="tiny-ti2v", prompt="a fox", preset="fast", width=64, height=64, frames=5, seed=1).prepare()
     assert request.steps == 4 and request.guidance == 5.0  # tiny-ti2v's Quality values

@@ -19,13 +19,13 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import ROOT
-from wan_studio.queue.status import JobStatus
 from wan_studio.errors import Cancelled, RequestError, StudioError
 from wan_studio.queue.batch import load_batch
+from wan_studio.queue.status import JobStatus
 from wan_studio.queue.store import REQUEUED_MESSAGE, JobStore, QueueError
-from wan_studio.runtime.library import OutputLibrary
-from wan_studio.requests import T2VRequest
 from wan_studio.queue.worker import QueueWorker
+from wan_studio.requests import T2VRequest
+from wan_studio.runtime.library import OutputLibrary
 
 SLOW = dict(steps=40, frames=33, width=192, height=192)  # a few seconds on a CPU: time to stop or kill it
 
@@ -82,7 +82,8 @@ class FakeEngine:
             self.on_job[request.prompt]()
         for step in range(1, self.steps + 1):
             time.sleep(self.step_s)
-            on_progress(JobStatus("running", step=step, total=self.steps, elapsed_s=step * self.step_s, remaining_s=0.0))
+            on_progress(JobStatus("running", step=step, total=self.steps, elapsed_s=step * self.step_s,
+                                  remaining_s=0.0))
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Stopped by the user; nothing was saved.")
         return SimpleNamespace(id=f"fake-{request.prompt}", media=Path(f"/nowhere/{request.prompt}.mp4"))
@@ -183,7 +184,7 @@ def test_stop_running_job_within_one_step_and_cancel_queued(store, engine, setti
         assert status.state == "running" and (status.step, status.total) == (2, SLOW["steps"])
         assert status.job_id == slow.id and status.elapsed_s > 0 and status.remaining_s is not None
         assert worker.stop_job(skipped.id).state == "cancelled"  # a queued job: cancelled at once
-        assert worker.stop_current() == slow.id
+        assert worker.stop_job(slow.id).state == "running"  # running here: stopped at its next step
     finally:
         stop_sent.set()
 
@@ -375,7 +376,8 @@ def test_restart_after_kill_9_requeues_the_running_job_at_the_head(settings, cli
     assert all(Path(job.result_path).is_file() for job in done)
     names = {p.name for p in settings.output_dir.iterdir()}
     assert results <= names
-    assert names - results <= {"queue.db", "queue.db-wal", "queue.db-shm", "queue.serving", ".queue"}  # no .partial, no strays
+    # no .partial, no strays
+    assert names - results <= {"queue.db", "queue.db-wal", "queue.db-shm", "queue.serving", ".queue"}
 
 
 def _die_while_running(db_path: Path, inputs: Path, cli_env: dict) -> None:

@@ -15,7 +15,8 @@ def make(**overrides):
     return T2VRequest(**fields)
 
 
-PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt is", "guidance_2": "single transformer"}
+PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt is",
+                "guidance_2": "single transformer"}
 
 
 @pytest.mark.parametrize(
@@ -25,12 +26,14 @@ PREPARE_TIME = {"prompt": "tokens long", "negative_prompt": "The negative prompt
         ({"prompt": "   \n"}, "prompt", "The prompt is empty"),
         ({"prompt": "x " * 600}, "prompt", "tokens long; Tiny T2V (random weights) reads at most 512"),
         ({"negative_prompt": "y " * 700}, "negative_prompt", "The negative prompt is"),
-        ({"width": 70}, "width", "Width must be a multiple of 16 for Tiny T2V (random weights); got 70 (nearest legal: 64 or 80)"),
+        ({"width": 70}, "width",
+         "Width must be a multiple of 16 for Tiny T2V (random weights); got 70 (nearest legal: 64 or 80)"),
         ({"height": 72}, "height", "Height must be a multiple of 16"),
         ({"width": 16}, "width", "Width must be between 32 and 192"),
         ({"height": 4096}, "height", "Height must be between 32 and 192 for Tiny T2V (random weights); got 4096"),
         ({"width": "wide"}, "width", "Width must be a whole number of pixels"),
-        ({"frames": 10}, "frames", "Frames must be of the form 4k+1 (the VAE packs 4 frames per latent); got 10, nearest legal: 9 or 13"),
+        ({"frames": 10}, "frames",
+         "Frames must be of the form 4k+1 (the VAE packs 4 frames per latent); got 10, nearest legal: 9 or 13"),
         ({"frames": 1}, "frames", "Frames must be between 5 and 33"),
         ({"frames": 961}, "frames", "Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 961"),
         ({"steps": 0}, "steps", "Steps must be a whole number of at least 1; got 0"),
@@ -80,7 +83,8 @@ def test_defaults_come_from_the_catalog_when_prepared():
     assert (plain.width, plain.frames, plain.seed) == (None, None, None)  # a value: what the user gave
     request = plain.prepare()
     assert (request.width, request.height, request.frames) == (1280, 720, 81)
-    assert (request.steps, request.guidance, request.guidance_2, request.flow_shift) == (40, 4.0, 3.0, 12.0)  # high, low noise
+    # guidance: high, low noise
+    assert (request.steps, request.guidance, request.guidance_2, request.flow_shift) == (40, 4.0, 3.0, 12.0)
     small = T2VRequest(model="wan2.1-t2v-14b", prompt="a city", width=832, height=480).prepare()
     assert small.flow_shift == 3.0  # 480p shift; 720p would be 5.0
     assert T2VRequest(model="wan2.1-t2v-14b", prompt="a city").prepare().flow_shift == 5.0

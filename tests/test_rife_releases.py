@@ -137,7 +137,7 @@ def _moving_result(capsys, tmp_path, frames: list[np.ndarray]) -> Path:
     losslessly) with those frames and its own recipe."""
     import imageio_ffmpeg
 
-    from wan_studio.runtime.library import read_embedded_recipe
+    from wan_studio.media.recipe import read_embedded_recipe
 
     assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "a texture", "--frames", "5",
                      "--size", "64x64", "--steps", "2", "--seed", "3", "--quiet"]) == 0

@@ -12,9 +12,9 @@ import pytest
 from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_video, speech_like, to_mp3, write_wav
 from wan_studio import media
-from wan_studio.media import audio
 from wan_studio.cli import main as cli_main
 from wan_studio.errors import Cancelled, RequestError
+from wan_studio.media import audio
 from wan_studio.requests import S2VRequest
 
 
@@ -61,12 +61,14 @@ def test_unreadable_audio_files_are_named_in_the_error(sounds, tmp_path):
 
 # -- the request -----------------------------------------------------------------------------------
 def test_request_follows_the_audio_and_the_image(sounds):
-    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"])).prepare()
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]),
+                         audio=str(sounds["wav"])).prepare()
     assert request.frames == 40 and request.duration_s == pytest.approx(2.5)  # 2.5 s at 16 fps
     assert request.clip_frames == 32 and request.clips == 2  # the first clip gives 29 frames, so two are needed
     assert (request.width, request.height) == (128, 128)
     assert (request.steps, request.guidance) == (2, 4.5)
-    wide = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["wide"]), audio=str(sounds["mp3"]), resolution="720p").prepare()
+    wide = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["wide"]), audio=str(sounds["mp3"]),
+                      resolution="720p").prepare()
     assert wide.width > wide.height and wide.width % 64 == 0 and wide.height % 64 == 0
     real = S2VRequest(model="wan2.2-s2v-14b", prompt="x", image=str(sounds["wide"]), audio=str(sounds["wav"])).prepare()
     assert (real.clip_frames, real.clips, real.steps, real.guidance, real.flow_shift) == (80, 1, 40, 4.5, 3.0)
@@ -95,10 +97,11 @@ def test_each_bad_input_has_its_own_message(sounds, change, field, message):
 
 
 def test_refused_cli_job_writes_nothing(sounds, settings, capsys):
-    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x", "--image", str(sounds["image"]),
-                     "--audio", str(sounds["short"])])
+    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x",
+                     "--image", str(sounds["image"]), "--audio", str(sounds["short"])])
     assert code == 2 and "at least 0.5 s" in capsys.readouterr().err
-    code = cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x", "--audio", str(sounds["wav"])])
+    code = cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "x",
+                     "--audio", str(sounds["wav"])])
     assert code == 2 and "--audio is not an input of t2v" in capsys.readouterr().err
     assert not settings.output_dir.exists() or not any(settings.output_dir.iterdir())
 
@@ -109,7 +112,8 @@ def _audio_of(mp4: Path) -> float:
 
 
 def test_wav_to_video_two_clips_stitched_with_the_audio_muxed(engine, sounds):
-    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(sounds["wav"]), seed=5)
+    request = S2VRequest(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]),
+                         audio=str(sounds["wav"]), seed=5)
     pipe = engine.swap.activate(request.checkpoint, "s2v")
     calls = []
     hook = pipe.transformer.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["drop_motion"]),
@@ -193,7 +197,8 @@ def test_each_frame_is_driven_by_the_audio_it_plays_with(engine, sounds, monkeyp
 
 def test_starting_from_the_reference_picture_keeps_the_first_clips_frames(engine, sounds, tmp_path, capsys):
     audio = write_wav(tmp_path / "two-seconds.wav", speech_like(2.0), 16000)
-    fields = dict(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(audio), steps=1, seed=2)
+    fields = dict(model="tiny-s2v", prompt="a woman talks", image=str(sounds["image"]), audio=str(audio), steps=1,
+                  seed=2)
     plain = S2VRequest(**fields).prepare()
     started = S2VRequest(**fields, init_first_frame=True).prepare()
     assert (plain.clips, plain.frames) == (1, 29)  # made after blank motion frames, the clip loses its first 3
@@ -207,8 +212,8 @@ def test_starting_from_the_reference_picture_keeps_the_first_clips_frames(engine
     finally:
         hook.remove()
     assert read_video(result.media)["count"] == 32 and drops == [False, False]  # the motion frames are used
-    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x", "--image", str(sounds["image"]),
-                     "--audio", str(audio), "--init-first-frame", "--dry-run"])
+    code = cli_main(["generate", "--mode", "s2v", "--model", "tiny-s2v", "--prompt", "x",
+                     "--image", str(sounds["image"]), "--audio", str(audio), "--init-first-frame", "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0 and '"init_first_frame": true' in out and '"frames": 32' in out
 
@@ -240,7 +245,8 @@ def test_mp3_and_pose_video_through_the_cli(sounds, settings, capsys):
 
 
 def test_stop_between_steps_saves_nothing(engine, sounds, settings):
-    request = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["image"]), audio=str(sounds["stereo48k"]), seed=1)
+    request = S2VRequest(model="tiny-s2v", prompt="x", image=str(sounds["image"]), audio=str(sounds["stereo48k"]),
+                         seed=1)
     cancel = threading.Event()
 
     def on_progress(event):
@@ -261,8 +267,8 @@ def test_queued_job_keeps_its_audio_and_the_recipe_reruns_it(engine, sounds, set
     store = JobStore(tmp_path / "queue" / "queue.db", tmp_path / "queue" / "inputs", busy_timeout_s=2.0)
     worker = QueueWorker(store, engine, poll_interval_s=0.2)
     try:
-        job = store.add(S2VRequest(model="tiny-s2v", prompt="a man talks", image=str(sounds["image"]), audio=str(speech),
-                                   steps=1, seed=9))
+        job = store.add(S2VRequest(model="tiny-s2v", prompt="a man talks", image=str(sounds["image"]),
+                                   audio=str(speech), steps=1, seed=9))
         speech.unlink()  # the queue has its own copy
         assert Path(job.request["audio"]).parent == store.inputs_dir / job.id
         worker.run_until_empty()

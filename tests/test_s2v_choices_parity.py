@@ -120,7 +120,8 @@ def reference_audio_buckets():
 def test_clip_and_frame_counts_near_every_clip_boundary_match_the_reference(tmp_path):
     reference = reference_audio_buckets()
     image = make_image(tmp_path / "face.png", (120, 120))
-    lengths = [round(boundary + delta, 3) for boundary in (5.0, 10.0, 15.0) for delta in (-0.2, -0.06, -0.02, 0.0, 0.02, 0.06, 0.1, 0.2)]
+    lengths = [round(boundary + delta, 3) for boundary in (5.0, 10.0, 15.0)
+               for delta in (-0.2, -0.06, -0.02, 0.0, 0.02, 0.06, 0.1, 0.2)]
     for seconds in lengths:
         audio = write_wav(tmp_path / f"speech-{seconds}.wav", speech_like(seconds), 16000)
         request = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio), clip_frames=80).prepare()
@@ -144,7 +145,8 @@ def reference_sampling_sigmas():
     import numpy as np
 
     source = (reference_root() / "utils" / "fm_solvers.py").read_text()
-    node = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "get_sampling_sigmas")
+    node = next(n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.FunctionDef) and n.name == "get_sampling_sigmas")
     namespace = {"np": np}
     exec(compile(ast.Module([node], []), "fm_solvers.py", "exec"), namespace)
     return namespace["get_sampling_sigmas"]
@@ -156,9 +158,9 @@ def test_dpm_plus_plus_samples_upstreams_sigmas(settings, steps, shift):
     rest of the schedule agrees to 1e-3."""
     import numpy as np
 
+    from pipelines.common import set_flow_shift
     from wan_studio import catalog
     from wan_studio.runtime.engine import Engine
-    from pipelines.common import set_flow_shift
 
     pipe = Engine(settings).swap.activate(catalog.get("tiny-s2v"), "s2v")
     set_flow_shift(pipe, shift)

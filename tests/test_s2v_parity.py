@@ -9,20 +9,18 @@ our converter; every key must map, and one forward pass must agree.
 from __future__ import annotations
 
 import importlib
-import json
 import importlib.util
+import json
 import sys
 import types
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-import torch
-
 # the reference's own imports: installed by `make test` (requirements-dev.txt), so missing means broken set-up
 import easydict  # noqa: F401,E402
 import einops  # noqa: F401,E402
+import numpy as np
+import pytest
+import torch
 
 
 def _load_reference():
@@ -31,8 +29,8 @@ def _load_reference():
         pytest.fail("wan22 (the upstream reference) is not installed; `make test` installs it with --no-deps")
     root = Path(list(spec.submodule_search_locations)[0])
     saved = {name: mod for name, mod in sys.modules.items() if name == "wan" or name.startswith("wan.")}
-    for name, folder in (("wan", root), ("wan.modules", root / "modules"), ("wan.modules.s2v", root / "modules" / "s2v"),
-                         ("wan.distributed", root / "distributed")):
+    for name, folder in (("wan", root), ("wan.modules", root / "modules"),
+                         ("wan.modules.s2v", root / "modules" / "s2v"), ("wan.distributed", root / "distributed")):
         package = types.ModuleType(name)
         package.__path__ = [str(folder)]
         sys.modules[name] = package
@@ -41,7 +39,8 @@ def _load_reference():
 
         def sdpa_attention(q, k, v, *args, **kwargs):
             # [B, L, N, D] layout, no padding in these tests
-            out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+            out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                                                   v.transpose(1, 2))
             return out.transpose(1, 2).type_as(q)
 
         attention.flash_attention = sdpa_attention
@@ -66,7 +65,11 @@ MOTION_FRAMES = 9  # pixel frames carried over (73 on the real model); 3 latent 
 
 @pytest.fixture(scope="module")
 def models():
-    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, config_from_original, convert_original_state_dict
+    from wan_studio.models.s2v_transformer import (
+        WanS2VTransformer3DModel,
+        config_from_original,
+        convert_original_state_dict,
+    )
 
     reference_module = _load_reference()
     torch.manual_seed(0)
@@ -176,7 +179,8 @@ def test_a_bf16_run_is_as_close_to_upstreams_as_upstreams_own_bf16_is_to_fp32(mo
 
     ours_to_upstream, upstream_own = [], []
     for seed in (1, 2, 3, 4):
-        given = {k: v.bfloat16() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in _inputs(seed).items()}
+        given = {k: v.bfloat16() if torch.is_tensor(v) and v.is_floating_point() else v
+                 for k, v in _inputs(seed).items()}
         as_fp32 = {k: v.float() if torch.is_tensor(v) else v for k, v in given.items()}
         with torch.no_grad():
             upstream_fp32 = upstream(as_fp32)
@@ -226,8 +230,8 @@ def original_folder(tmp_path_factory):
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "text_dim": tiny.TEXT_DIM}))
     audio = folder / "wav2vec2-large-xlsr-53-english"
     config = Wav2Vec2Config(vocab_size=8, hidden_size=tiny.AUDIO_DIM, num_hidden_layers=24, num_attention_heads=2,
-                            intermediate_size=16, conv_dim=(8,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True,
-                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+                            intermediate_size=16, conv_dim=(8,) * 7, feat_extract_norm="layer",
+                            do_stable_layer_norm=True, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     Wav2Vec2ForCTC(config).save_pretrained(audio)
     Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True).save_pretrained(audio)
     return folder, reference
@@ -260,11 +264,12 @@ def test_loading_leaves_the_models_other_threads_build_alone(original_folder, mo
 
 
 def test_original_layout_loads_converts_and_runs(original_folder, tmp_path, settings):
-    from wan_studio.models.s2v_pipeline import WanS2VPipeline
-    from wan_studio.models import tiny
-    from wan_studio.errors import ModelNotAvailable
-    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, convert_folder
     from PIL import Image
+
+    from wan_studio.errors import ModelNotAvailable
+    from wan_studio.models import tiny
+    from wan_studio.models.s2v_pipeline import WanS2VPipeline
+    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, load_original
 
     folder, reference = original_folder
     # without a diffusers Wan checkpoint on the machine, the missing UMT5 / VAE are named with the fix
@@ -278,11 +283,14 @@ def test_original_layout_loads_converts_and_runs(original_folder, tmp_path, sett
     assert pipe.transformer.config.motion_frames == 73 and pipe.audio_encoder.config.num_hidden_layers == 24
     # every weight is the reference's, under its new name
     ours = pipe.transformer.state_dict()
-    assert torch.equal(ours["blocks.1.attn2.to_k.weight"].float(), reference.state_dict()["blocks.1.cross_attn.k.weight"].to(torch.bfloat16).float())
+    assert torch.equal(ours["blocks.1.attn2.to_k.weight"].float(),
+                       reference.state_dict()["blocks.1.cross_attn.k.weight"].to(torch.bfloat16).float())
     frames = pipe(image=Image.new("RGB", (128, 64), (90, 60, 40)), audio=np.zeros(8000, np.float32), prompt="hello",
                   height=64, width=128, clip_frames=8, num_inference_steps=1, guidance_scale=1.0)
     assert frames.shape == (8, 64, 128, 3)  # 0.5 s at 16 fps, one clip
     # a diffusers-format copy loads back to the same weights
-    copy = convert_folder(folder, tmp_path / "transformer")
+    copy = tmp_path / "transformer"
+    load_original(folder).save_pretrained(copy)
     again = WanS2VTransformer3DModel.from_pretrained(copy)
-    assert torch.equal(again.state_dict()["blocks.0.attn1.to_q.weight"], reference.state_dict()["blocks.0.self_attn.q.weight"])
+    assert torch.equal(again.state_dict()["blocks.0.attn1.to_q.weight"],
+                       reference.state_dict()["blocks.0.self_attn.q.weight"])

@@ -93,7 +93,8 @@ class _UpstreamVAE:
         return [(self.vae.encode(v[None].float()).latent_dist.mode()[0] - self.mean) / self.std for v in videos]
 
     def decode(self, latents):
-        return [self.vae.decode((z * self.std + self.mean)[None], return_dict=False)[0][0].float().clamp_(-1, 1) for z in latents]
+        return [self.vae.decode((z * self.std + self.mean)[None], return_dict=False)[0][0].float().clamp_(-1, 1)
+                for z in latents]
 
 
 def _upstream_class():
@@ -168,7 +169,11 @@ def toy_pipeline():
 
     from wan_studio import catalog
     from wan_studio.models import tiny
-    from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel, config_from_original, convert_original_state_dict
+    from wan_studio.models.s2v_transformer import (
+        WanS2VTransformer3DModel,
+        config_from_original,
+        convert_original_state_dict,
+    )
 
     config = {**REFERENCE_CONFIG, "text_dim": tiny.TEXT_DIM, "text_len": 512, "audio_dim": tiny.AUDIO_DIM,
               "num_layers": 2, "audio_inject_layers": [0, 1]}
@@ -277,7 +282,8 @@ def test_two_clips_give_the_transformer_what_upstreams_loop_gives_it(toy_pipelin
     assert not torch.equal(theirs[0]["motion"], theirs[-1]["motion"])
 
     frames = upstream_video.shape[1]
-    assert frames == 2 * CLIP_FRAMES - 3 and ours_video.shape == (request.frames, 128, 128, 3) and request.frames <= frames
+    assert frames == 2 * CLIP_FRAMES - 3 and request.frames <= frames
+    assert ours_video.shape == (request.frames, 128, 128, 3)
     expected = ((upstream_video[:, : request.frames].permute(1, 2, 3, 0) + 1) / 2 * 255).round().clamp(0, 255)
     assert np.abs(ours_video.astype(np.float32) - expected.numpy()).max() <= 1
 

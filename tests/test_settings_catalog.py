@@ -10,6 +10,28 @@ from wan_studio import catalog
 from wan_studio.backend import Backend, probe_light
 from wan_studio.settings import load_settings
 
+BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2}
+
+
+def footprint_gb(record, dtype: str = "bfloat16") -> dict[str, float]:
+    """Weight bytes of each component of a record in GB, from its parameter counts (own and shared;
+    VAE always fp32)."""
+    per = BYTES_PER_PARAM[dtype]
+    sizes = {name: params * per for name, params in record.components.items()}
+    for shared_id in dict.fromkeys(record.shared.values()):
+        component = catalog.shared_component(shared_id)
+        sizes[shared_id] = component.params_b * (4 if "vae" in component.components else per)
+    return {k: round(v, 2) for k, v in sizes.items()}
+
+
+def mode_matrix() -> dict[str, dict[str, list[str]]]:
+    """mode -> generation -> checkpoint ids, derived from the records."""
+    matrix: dict[str, dict[str, list[str]]] = {m: {g: [] for g in catalog.GENERATIONS} for m in catalog.modes()}
+    for c in catalog.checkpoints():
+        for mode in c.modes:
+            matrix[mode][c.generation].append(c.id)
+    return matrix
+
 
 def test_flag_beats_environment_beats_config(tmp_path, monkeypatch):
     config = tmp_path / "config.json"
@@ -66,7 +88,7 @@ SHARED_GB = {"umt5-xxl": 11.36, "wan2.1-vae": 0.508, "wan2.2-vae": 2.82}
 
 def test_weight_sizes_match_the_published_models():
     for model, billions in NAMED_BILLIONS.items():
-        sizes = catalog.get(model).footprint_gb("bfloat16")
+        sizes = footprint_gb(catalog.get(model), "bfloat16")
         transformers = [sizes[key] for key in ("transformer", "transformer_2") if key in sizes]
         assert len(transformers) == (2 if "a14b" in model else 1), model
         for gb in transformers:
@@ -74,16 +96,16 @@ def test_weight_sizes_match_the_published_models():
         for shared, published in SHARED_GB.items():
             if shared in sizes:
                 assert sizes[shared] == pytest.approx(published, rel=0.03), (model, shared)
-    assert catalog.get("wan2.1-t2v-1.3b").footprint_gb("float32")["transformer"] == pytest.approx(5.68, rel=0.02)
+    assert footprint_gb(catalog.get("wan2.1-t2v-1.3b"), "float32")["transformer"] == pytest.approx(5.68, rel=0.02)
     # VACE is its base model plus control blocks (no count of its own is published): bigger than the base
     for vace, base in (("wan2.1-vace-1.3b", "wan2.1-t2v-1.3b"), ("wan2.1-vace-14b", "wan2.1-t2v-14b")):
-        assert catalog.get(vace).footprint_gb()["transformer"] > catalog.get(base).footprint_gb()["transformer"]
+        assert footprint_gb(catalog.get(vace))["transformer"] > footprint_gb(catalog.get(base))["transformer"]
     assert set(NAMED_BILLIONS) | {"wan2.1-vace-1.3b", "wan2.1-vace-14b"} == {
         c.id for c in catalog.checkpoints() if not c.is_tiny}
 
 
 def test_mode_matrix_is_derived_from_records():
-    matrix = catalog.mode_matrix()
+    matrix = mode_matrix()
     assert matrix["t2v"]["2.2"] == ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b", "fastwan2.2-ti2v-5b"]
     assert matrix["vace"]["2.2"] == [] and matrix["vace"]["2.1"] == ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]
     assert matrix["s2v"]["2.2"] == ["wan2.2-s2v-14b"] and matrix["s2v"]["2.1"] == []
@@ -93,7 +115,7 @@ def test_mode_matrix_is_derived_from_records():
 
 
 def test_footprints_use_fp32_for_the_vae():
-    fp = catalog.get("wan2.2-t2v-a14b").footprint_gb("bfloat16")
+    fp = footprint_gb(catalog.get("wan2.2-t2v-a14b"), "bfloat16")
     assert fp["transformer"] == fp["transformer_2"] == round(14.29 * 2, 2)
     assert fp["wan2.1-vae"] == round(0.127 * 4, 2)
 
@@ -111,7 +133,8 @@ def test_light_probe_does_not_import_torch_here():
 
     from tests.conftest import ROOT
 
-    code = "import sys; from wan_studio.backend import probe_light; b = probe_light(); print(b.kind, 'torch' in sys.modules)"
+    code = ("import sys; from wan_studio.backend import probe_light; b = probe_light(); "
+            "print(b.kind, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split()[1] == "False"
     assert out.split()[0] == probe_light().kind

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_video
-from tests.test_gguf import with_config
 from tests.single_file_fixtures import PRECISIONS, header_only_file, original_state_dict, write_single_file
+from tests.test_gguf import with_config
 from wan_studio.requests import T2VRequest
 
 RUN = dict(model="tiny-t2v", prompt="a fox in the snow", width=64, height=64, frames=9, steps=3, seed=1)
@@ -85,9 +85,9 @@ def test_a_single_file_transformer_makes_the_same_video(settings, tiny_transform
         assert transformer.stored_in_fp8 == precision
         assert any(note.endswith("skipped: the transformer's weights come in FP8 from its file") for note in notes)
     # the recipe names the file it was made with, its precision and a cheap identity, and re-runs as before
+    from wan_studio.media.recipe import load_recipe
     from wan_studio.requests import request_from_dict
     from wan_studio.runtime.gallery import reload_request
-    from wan_studio.runtime.library import load_recipe
 
     raw = path.read_bytes()
     header_end = 8 + int.from_bytes(raw[:8], "little")
@@ -123,7 +123,8 @@ def test_the_loaded_weights_are_the_files_values(settings, tiny_transformer, pre
             assert torch.equal(value, original.to(torch.bfloat16).float()), name
 
 
-FORWARD_BOUND = {"bf16": 0.005, "fp8": 0.02, "fp8-scaled": 0.02}  # relative L2 of one forward; measured 0.0024, 0.0077, 0.0085
+# relative L2 of one forward; measured 0.0024, 0.0077, 0.0085
+FORWARD_BOUND = {"bf16": 0.005, "fp8": 0.02, "fp8-scaled": 0.02}
 
 
 def test_one_forward_is_within_the_precisions_error_and_the_scales_matter(settings, tiny_transformer, tmp_path):
@@ -221,19 +222,21 @@ def test_files_in_a_comfyui_folder_are_found_by_their_usual_names(settings, tiny
         "transformer": str(comfy / "models/diffusion_models/wan2.1_t2v_14B_fp8_scaled.safetensors"),
         "vae": str(comfy / "models/vae/wan_2.1_vae.safetensors")}
     # a bare name in model_files is looked up there
-    assert local_file("my_own_finetune.safetensors", settings) == comfy / "models/diffusion_models/my_own_finetune.safetensors"
+    assert local_file("my_own_finetune.safetensors", settings) == (
+        comfy / "models/diffusion_models/my_own_finetune.safetensors")
 
 
 def test_transformer_files_still_works_and_a_missing_file_is_a_clear_error(settings, tmp_path, monkeypatch):
+    from wan_studio import catalog
     from wan_studio.errors import ModelNotAvailable
     from wan_studio.models.single_file import model_files
-    from wan_studio import catalog
     from wan_studio.runtime.engine import Engine
 
     old = with_config(tmp_path, monkeypatch, {"transformer_files": {"tiny-t2v": "/x/old.gguf"},
                                               "model_files": {"tiny-t2v": {"vae": "/x/vae.safetensors"}}})
     assert model_files(catalog.get("tiny-t2v"), old) == {"transformer": "/x/old.gguf", "vae": "/x/vae.safetensors"}
-    engine = Engine(with_config(tmp_path, monkeypatch, {"model_files": {"tiny-t2v": str(tmp_path / "gone.safetensors")}}))
+    engine = Engine(with_config(tmp_path, monkeypatch,
+                                {"model_files": {"tiny-t2v": str(tmp_path / "gone.safetensors")}}))
     with pytest.raises(ModelNotAvailable, match=r"The model file .*gone.safetensors does not exist"):
         engine.generate(T2VRequest(**RUN))
 

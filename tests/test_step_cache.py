@@ -39,7 +39,8 @@ def test_each_setting_runs_and_records_what_it_skipped(engine, model):
     assert 0 < skipped["balanced"] <= skipped["aggressive"]
     again = engine.generate(T2VRequest(model=model, prompt="a fox", cache="off", **SMALL))
     assert np.array_equal(frames_of(again), frames_of(off))  # the cache came off cleanly
-    for transformer in (engine.swap.active_pipeline.transformer, getattr(engine.swap.active_pipeline, "transformer_2", None)):
+    pipeline = engine.swap.active_pipeline
+    for transformer in (pipeline.transformer, getattr(pipeline, "transformer_2", None)):
         assert transformer is None or not transformer.is_cache_enabled
 
 
@@ -113,7 +114,8 @@ def test_the_estimate_credits_the_expected_skip():
 
     plan, rtx4080 = Plan("balanced", "bfloat16", offload="model"), simulated_machine("cuda", 16, (8, 9))
     full = T2VRequest(model="wan2.1-t2v-14b", prompt="x", width=1280, height=720, frames=81).prepare()
-    cached = T2VRequest(model="wan2.1-t2v-14b", prompt="x", width=1280, height=720, frames=81, cache="balanced").prepare()
+    cached = T2VRequest(model="wan2.1-t2v-14b", prompt="x", width=1280, height=720, frames=81,
+                        cache="balanced").prepare()
     off = estimate(full.checkpoint, full, plan, rtx4080).seconds_breakdown["denoise"]
     on = estimate(cached.checkpoint, cached, plan, rtx4080).seconds_breakdown["denoise"]
     assert on < off and abs(on / off - (1 - 0.4)) < 0.02  # MagCache balanced: 40 % expected (presets/step_cache.json)

@@ -113,7 +113,8 @@ def test_queue_cli_adds_a_batch_and_runs_it_headless(settings, tmp_path, capsys)
     assert cli_main(["queue", "run", "--quiet"]) == 0
     assert len(list(settings.output_dir.glob("*.mp4"))) == 3
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"model": "tiny-t2v", "prompt": "ok"}, {"model": "tiny-t2v", "prompt": "x", "frames": 10}]))
+    bad.write_text(json.dumps([{"model": "tiny-t2v", "prompt": "ok"},
+                               {"model": "tiny-t2v", "prompt": "x", "frames": 10}]))
     assert cli_main(["queue", "add", str(bad)]) == 2
     assert "row 2:" in capsys.readouterr().err
 

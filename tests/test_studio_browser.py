@@ -153,7 +153,8 @@ def watch_progress(page, mode: str) -> None:
         const card = document.querySelector('#' + mode + '-progress');
         const note = () => card.querySelectorAll('.progress-card').forEach(c => {
             const s = c.dataset.state; if (s && window.__states.at(-1) !== s) window.__states.push(s); });
-        new MutationObserver(note).observe(card, {subtree: true, childList: true, attributes: true, characterData: true});
+        new MutationObserver(note).observe(card,
+            {subtree: true, childList: true, attributes: true, characterData: true});
     }""", mode)
 
 
@@ -198,7 +199,8 @@ def assert_upload_box_fits(page, elem_id: str) -> None:
         if (!text || !/Click to Upload/.test(text.innerText)) return null;
         const range = document.createRange();
         range.selectNodeContents(text);  // the icon and the words themselves, not their centring box
-        const b = box.getBoundingClientRect(), t = range.getBoundingClientRect(), l = label ? label.getBoundingClientRect() : null;
+        const b = box.getBoundingClientRect(), t = range.getBoundingClientRect();
+        const l = label ? label.getBoundingClientRect() : null;
         return {inside: t.top >= b.top && t.bottom <= b.bottom && t.left >= b.left && t.right <= b.right,
                 below_label: !l || t.top >= l.bottom - 1, height: t.height}; }""", elem_id)
     assert found and found["inside"] and found["below_label"] and found["height"] > 0, (elem_id, found)
@@ -299,14 +301,16 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     upload(page, "s2v-image", media["image"], "img")
     # the waveform player keeps its <audio> hidden; the read-only duration shows the upload arrived
     page.locator("#s2v-audio input[type=file]").set_input_files(str(media["voice"]))
-    page.wait_for_function("() => document.querySelector('#s2v-duration textarea, #s2v-duration input').value.includes('s')")
+    page.wait_for_function(
+        "() => document.querySelector('#s2v-duration textarea, #s2v-duration input').value.includes('s')")
     page.fill("#s2v-prompt textarea", "someone speaks")
     screenshot(page, "mode-s2v")
     generate_and_play(page, outputs, "s2v")
     open_mode(page, "gallery")
     screenshot(page, "page-gallery")
     open_mode(page, "queue")
-    page.wait_for_function("() => ['t2v', 'i2v', 'vace', 'animate'].every(m => document.querySelector('#queue-table').innerText.includes(m))")
+    page.wait_for_function("() => ['t2v', 'i2v', 'vace', 'animate']"
+                           ".every(m => document.querySelector('#queue-table').innerText.includes(m))")
     screenshot(page, "page-queue")
     open_mode(page, "settings")
     page.wait_for_function("() => document.querySelector('#settings-about').innerText.includes('Backend')")
@@ -324,7 +328,8 @@ def test_animate_makes_pose_and_face_from_a_plain_video_for_a_look_first(page, s
     expect(page.locator("#animate-controls-note")).to_contain_text("Made pose, face from dance.mp4")
     for field in ("pose_video", "face_video"):
         page.wait_for_function("""(id) => { const v = document.querySelector('#' + id + ' video');
-            return v && v.currentSrc.includes('dance-') && v.readyState >= 1 && v.duration > 0; }""", arg=f"animate-{field}")
+            return v && v.currentSrc.includes('dance-') && v.readyState >= 1 && v.duration > 0; }""",
+                               arg=f"animate-{field}")
     screenshot(page, "animate-made-controls")
     page.fill("#animate-prompt textarea", "the figure dances")
     recipe = generate_and_play(page, outputs, "animate")
@@ -397,9 +402,12 @@ def test_gallery_reload_restores_every_parameter(page, studio, media):
     # however few results, a tile is a tile (not a stretched, blurry panel) and its caption shows whole
     tiles = page.evaluate("""() => [...document.querySelectorAll('#gallery-grid button.thumbnail-item')].map(t => {
         const c = t.querySelector('.caption-label'), box = t.getBoundingClientRect(), cap = c.getBoundingClientRect();
-        return {width: box.width, inside: cap.left >= box.left - 1 && cap.right <= box.right + 1 && cap.bottom <= box.bottom + 1,
-                whole: c.scrollWidth <= c.clientWidth + 1 && c.scrollHeight <= c.clientHeight + 1, opacity: getComputedStyle(c).opacity}; })""")
-    assert tiles and all(t["width"] <= 400 and t["inside"] and t["whole"] and float(t["opacity"]) > 0.9 for t in tiles), tiles
+        return {width: box.width,
+                inside: cap.left >= box.left - 1 && cap.right <= box.right + 1 && cap.bottom <= box.bottom + 1,
+                whole: c.scrollWidth <= c.clientWidth + 1 && c.scrollHeight <= c.clientHeight + 1,
+                opacity: getComputedStyle(c).opacity}; })""")
+    assert tiles and all(t["width"] <= 400 and t["inside"] and t["whole"] and float(t["opacity"]) > 0.9
+                         for t in tiles), tiles
     screenshot(page, "gallery-first-use")
     newest.click()
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('reload me exactly')")
@@ -458,7 +466,8 @@ def drag_result_onto(page, mode: str, elem_id: str) -> None:
     page.evaluate("""() => { window.__drag = new DataTransfer();
         document.querySelector('#gallery-grid img').dispatchEvent(
             new DragEvent('dragstart', {bubbles: true, cancelable: true, dataTransfer: window.__drag})); }""")
-    over = "(id) => document.getElementById(id).dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: window.__drag}))"
+    over = ("(id) => document.getElementById(id).dispatchEvent("
+            "new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: window.__drag}))")
     for _ in range(400):  # held there until its page opens (a bound, not a timing)
         page.evaluate(over, f"nav-{mode}")
         if page.locator(f"#panel-{mode}").is_visible():
@@ -497,7 +506,8 @@ def test_favourite_settings_are_saved_by_name_and_put_back(page, studio):
     page.click("#t2v-favourites-box")
     page.fill("#t2v-favourite-name textarea, #t2v-favourite-name input", "my draft")
     page.click("#t2v-favourite-save")
-    page.wait_for_function("() => document.querySelector('#t2v-favourite-name textarea, #t2v-favourite-name input')?.value === ''")
+    page.wait_for_function(
+        "() => document.querySelector('#t2v-favourite-name textarea, #t2v-favourite-name input')?.value === ''")
     set_number(page, "t2v-steps", 3)
     set_number(page, "t2v-frames", 9)
     page.fill("#t2v-negative_prompt textarea", "")
@@ -536,7 +546,8 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     page.locator("#t2v-error-steps").wait_for(state="visible")
     assert "Steps must be at most 200; got 400." in page.locator("#t2v-error-steps").inner_text()
     set_number(page, "t2v-frames", 999)  # a slider: the typed value reaches the request, which names it
-    expect(page.locator("#t2v-cost")).to_contain_text("Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 999.")
+    expect(page.locator("#t2v-cost")).to_contain_text(
+        "Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 999.")
     set_number(page, "t2v-frames", 9)
     log = studio[2].read_text()
     assert "greater than maximum" not in log and "Traceback" not in log, log[-2000:]
@@ -662,8 +673,10 @@ FOCUSED = """(e) => (e.id || (e.closest('[id]') || {}).id || '') + ' ' + e.tagNa
 def test_the_keyboard_reaches_every_control_in_reading_order(page):
     """Tab alone visits every control on the page once, in the order they are read (header, the
     modes, the panel top to bottom), with no control skipped and none visited out of turn."""
-    controls = page.evaluate(f"""() => [...document.querySelectorAll('button, input, textarea, select, a[href], [tabindex]')]
-        .filter((e) => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0 && !(e.type === 'radio' && !e.checked))
+    controls = page.evaluate(f"""() => [...document.querySelectorAll(
+            'button, input, textarea, select, a[href], [tabindex]')]
+        .filter((e) => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0
+            && !(e.type === 'radio' && !e.checked))
         .map({FOCUSED})""")
     visited = []
     for _ in range(len(controls) + 5):
@@ -773,7 +786,8 @@ def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
     assert_upload_box_fits(page, "queue-batch")
     page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
     page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Queued 2 job')")
-    page.wait_for_function("() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
+    page.wait_for_function(
+        "() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
     # the worker runs them; the table follows on the stats timer
     page.wait_for_function("""() => [...document.querySelectorAll('#queue-table [role=row]')]
         .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""")
@@ -788,8 +802,9 @@ def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
     page.click("#queue-cancel")
     page.wait_for_function("() => document.querySelector('#queue-action-status').innerText.includes('no job')")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": "ok"}, {"mode": "t2v", "model": "tiny-t2v",
-                                                                                  "prompt": "", "frames": 14}]))
+    bad.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": "ok"},
+                               {"mode": "t2v", "model": "tiny-t2v", "prompt": "", "frames": 14}]))
     page.locator("#queue-batch input[type=file]").set_input_files(str(bad))
-    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Nothing was queued')")
+    page.wait_for_function(
+        "() => document.querySelector('#queue-batch-status').innerText.includes('Nothing was queued')")
     assert "row 2" in page.locator("#queue-batch-status").inner_text()

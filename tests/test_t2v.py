@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import read_video
 from wan_studio.errors import Cancelled
-from wan_studio.runtime.library import read_embedded_recipe
+from wan_studio.media.recipe import read_embedded_recipe
 from wan_studio.requests import T2VRequest, request_from_dict
 
 

@@ -151,7 +151,7 @@ def test_the_estimate_never_counts_fewer_tokens_than_the_tokenizer(reference):
         real, estimate = len(reference.encode(prompt).ids), models.estimate_tokens(prompt)
         assert estimate >= real, f"{prompt[:40]!r}: estimated {estimate}, the tokenizer makes {real}"
     ratios = overcount(reference)
-    # what the README says: 1.17x at the median, 1.87x at most
+    # what docs/modes.md says: 1.17x at the median, 1.87x at most
     assert statistics.median(ratios) <= 1.2 and max(ratios) <= 1.9, (statistics.median(ratios), max(ratios))
 
 

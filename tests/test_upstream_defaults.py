@@ -42,7 +42,8 @@ def _wan22_config(module: str) -> dict:
     """`name.attr = literal` assignments of a wan/configs module, after its `update(wan_shared_cfg)`."""
     values: dict = {}
     for node in ast.parse((_wan_dir() / "configs" / f"{module}.py").read_text()).body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and getattr(node.value.func, "attr", "") == "update":
+        if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "attr", "") == "update"):
             values.update(_wan22_config("shared_config"))
         elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
             try:
@@ -280,7 +281,8 @@ def test_wan21_checkpoints_match_diffusers(model_id):
         return held()
 
     assert record.steps == expected("steps", ref["num_inference_steps"])
-    assert record.guidance == expected("guidance", ref["example_guidance"]) and ref["example_guidance"] == ref["guidance_scale"]
+    assert record.guidance == expected("guidance", ref["example_guidance"])
+    assert ref["example_guidance"] == ref["guidance_scale"]
     for resolution, shift in record.flow_shift.items():
         assert shift == expected("flow_shift", rule[resolution]), (model_id, resolution)
     assert record.frames_default == (ref["example_frames"] or ref["num_frames"]) == ref.get("num_frames", 81)
@@ -292,7 +294,8 @@ def test_wan21_checkpoints_match_diffusers(model_id):
     else:  # 720p: the size of WanPipeline's docs example
         t2v = _diffusers_reference("WanPipeline")
         assert (w, h) == (t2v["example_width"], t2v["example_height"])
-    assert record.scheduler == "unipc" and _diffusers_reference("WanPipeline")["example_scheduler"] == "UniPCMultistepScheduler"
+    assert record.scheduler == "unipc"
+    assert _diffusers_reference("WanPipeline")["example_scheduler"] == "UniPCMultistepScheduler"
     assert set(choices) <= {"steps", "guidance", "flow_shift"}
     assert {f for (m, f) in WAN21_HELD if m == model_id} <= set(choices)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wan_studio.media import vace_controls as vace_inputs
 from wan_studio.errors import RequestError
+from wan_studio.media import vace_controls as vace_inputs
 
 W, H, COUNT = 96, 64, 9
 GREY = (128, 128, 128)
@@ -105,7 +105,8 @@ def test_control_source_passes_through(kind):
 
 
 def test_control_argument_errors():
-    check_error(lambda: vace_inputs.control_frames("canny", moving_square()), "vace_mode", "Unknown VACE control 'canny'")
+    check_error(lambda: vace_inputs.control_frames("canny", moving_square()), "vace_mode",
+                "Unknown VACE control 'canny'")
     check_error(lambda: vace_inputs.control_frames("edges", moving_square(), source="other"), "control_source")
     check_error(lambda: vace_inputs.control_frames("edges", []), "video", "at least one frame")
 

@@ -32,20 +32,19 @@ running job, as the annotator shares the accelerator.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
 import gradio as gr
 
-from wan_studio.errors import StudioError
+from wan_studio.errors import RequestError, StudioError
 from wan_studio.settings import Settings
-
 
 
 def file_inputs() -> dict[str, tuple[str, ...]]:
     """mode -> its file inputs (request field names) in endpoint parameter order, as the request declares them."""
     from wan_studio.requests import request_types
-
     from wan_studio.requests.fields import meta
 
     # Extend's video to continue is a result of the library: `/extend` takes it, by id
@@ -67,8 +66,6 @@ def endpoint_parameters(mode: str) -> tuple[str, ...]:
 
 def option_names(mode: str) -> list[str]:
     """What `options` may hold for a mode: its request fields that are not parameters of their own."""
-    import dataclasses
-
     from wan_studio.requests import request_types
 
     cls = request_types()[mode]
@@ -76,7 +73,6 @@ def option_names(mode: str) -> list[str]:
 
 
 def build_request(mode: str, model: str, prompt: str, files: dict, options: dict | None):
-    from wan_studio.errors import RequestError
     from wan_studio.requests import request_types, unknown_option_message
 
     options = dict(options or {})
@@ -90,20 +86,20 @@ def build_request(mode: str, model: str, prompt: str, files: dict, options: dict
         raise RequestError(paths[0], f"'{paths[0]}' is a file, not an option; to continue a result use /extend.")
     unknown = sorted(set(options) - set(option_names(mode)))
     if unknown:
-        raise RequestError("options", unknown_option_message(f"Unknown option for /{mode}", unknown, option_names(mode)))
+        raise RequestError("options",
+                           unknown_option_message(f"Unknown option for /{mode}", unknown, option_names(mode)))
     return cls(model=model, prompt=prompt or "", **{k: v for k, v in files.items() if v}, **options)
 
 
 def _check_lora_names(value) -> None:
     """API clients name LoRAs; a path would let a client read any .safetensors file on the server."""
-    from wan_studio.errors import RequestError
-
     for item in value if isinstance(value, list) else []:
         source = item.get("source") if isinstance(item, dict) else item
         if isinstance(source, str) and not source.startswith("hf://") and (
                 "/" in source or "\\" in source or source.startswith(("~", "."))):
             raise RequestError("loras", f"LoRA '{source}': over the API a LoRA is named by its file name in the LoRAs "
-                                        "folder or by a preset-table name (see `python -m wan_studio loras`), not a path.")
+                                        "folder or by a preset-table name (see `python -m wan_studio loras`), "
+                                        "not a path.")
 
 
 def _paths(value):
@@ -318,7 +314,8 @@ def register_api(settings: Settings, get_studio) -> None:
             cls = request_types()[mode]
             for name in names:
                 if name not in shared_files:
-                    shared_files[name] = gr.File(label=name, file_count="multiple" if meta(cls, name)["multiple"] else "single")
+                    shared_files[name] = gr.File(label=name,
+                                                 file_count="multiple" if meta(cls, name)["multiple"] else "single")
             fixed = {"model": model, "prompt": prompt, "options": options}
             inputs = [fixed[name] if name in fixed else shared_files[name] for name in endpoint_parameters(mode)]
             trigger = gr.Button(f"api {mode}")

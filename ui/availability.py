@@ -12,13 +12,7 @@ from pathlib import Path
 
 from wan_studio import catalog
 
-# sidebar order; TI2V sits with the image modes
-NAV_MODES = ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate")
-NAV_LABELS = {"t2v": "T2V", "i2v": "I2V", "ti2v": "TI2V", "flf2v": "FLF2V", "v2v": "V2V", "vace": "VACE", "s2v": "S2V",
-              "animate": "Animate"}
-# the sidebar's and header's icons: SVG files (ui/icons/), drawn by the browser without any font
-ICONS = {name: str(Path(__file__).parent / "icons" / f"{name}.svg")
-         for name in (*NAV_LABELS, "gallery", "queue", "settings", "history")}
+ICON_FOLDER = Path(__file__).parent / "icons"
 GENERATION_LABELS = {"2.1": "Wan 2.1", "2.2": "Wan 2.2", "tiny": "Tiny (random weights, CPU)"}
 
 
@@ -27,6 +21,31 @@ class ModeStatus:
     mode: str
     enabled: bool
     reason: str  # empty when enabled
+
+
+def sidebar_modes() -> tuple[str, ...]:
+    """The modes with a page of their own, in the sidebar's order (their request classes' ModeInfo)."""
+    from wan_studio.requests import modes_where
+
+    return modes_where(lambda info: info.sidebar)
+
+
+def mode_label(mode: str) -> str:
+    """The mode's short name, as the sidebar and the "Send to" chips show it (T2V, Animate)."""
+    from wan_studio.requests import mode_info
+
+    return mode_info(mode).short
+
+
+def icon(name: str) -> str | None:
+    """The sidebar's and header's icons: SVG files drawn by the browser without any font. A mode's is
+    the one its ModeInfo names (a file of ui/icons/ or a path), else ui/icons/<mode>.svg; None if there is none."""
+    from wan_studio.requests import request_types
+
+    cls = request_types().get(name)
+    chosen = (cls.mode_info.icon if cls is not None else "") or name
+    path = Path(chosen) if chosen.endswith(".svg") else ICON_FOLDER / f"{chosen}.svg"
+    return str(path) if path.is_file() else None
 
 
 def engine_modes() -> set[str]:
@@ -43,13 +62,14 @@ def mode_status(mode: str, generation: str, wired: set[str] | None = None) -> Mo
     if not catalog.for_mode(mode, generation):
         offered = [GENERATION_LABELS.get(g, g) for g in catalog.GENERATIONS if catalog.for_mode(mode, g)]
         where = f"; switch Generation to {' or '.join(offered)}" if offered else ""
-        return ModeStatus(mode, False, f"{GENERATION_LABELS.get(generation, generation)} has no {name} checkpoint{where}.")
+        return ModeStatus(mode, False,
+                          f"{GENERATION_LABELS.get(generation, generation)} has no {name} checkpoint{where}.")
     return ModeStatus(mode, True, "")
 
 
 def sidebar_status(generation: str) -> dict[str, ModeStatus]:
     wired = engine_modes()
-    return {mode: mode_status(mode, generation, wired) for mode in NAV_MODES}
+    return {mode: mode_status(mode, generation, wired) for mode in sidebar_modes()}
 
 
 def generation_choices() -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Example inputs for every mode panel: three or more one-click prefills that never run anything.
+"""Example inputs for every mode panel: the one-click prefills its request class declares
+(ModeInfo.examples), which never run anything.
 
 The example pictures, clips and speech-like audio are drawn on the spot (PIL, the ffmpeg inside
 imageio-ffmpeg, the wave module) into a hidden folder of the output directory, so they need no
@@ -13,26 +14,13 @@ import subprocess
 import wave
 from pathlib import Path
 
-PROMPTS = {
-    "t2v": ["A red fox runs through fresh snow at dawn, tracking shot",
-            "Macro shot of a dew drop sliding down a leaf, soft morning light",
-            "A neon-lit city street in the rain at night, slow dolly forward"],
-    "i2v": ["Slow zoom in, the sun sinks below the horizon", "Waves roll gently, camera pans right",
-            "The ball bounces once and rolls away"],
-    "ti2v": ["A paper boat drifts down a rainy street", "Clouds race over the hills, timelapse",
-             "The lantern flickers and sways"],
-    "flf2v": ["The sky turns from day to night", "The ball rolls across the frame", "A slow cross-fade of colours"],
-    "v2v": ["The same scene as a watercolour painting", "Turn it into a pencil sketch", "Cyberpunk neon colours"],
-    "vace": ["A river in autumn, golden light", "A robot walks through the scene", "Fill the masked area with flowers"],
-    "s2v": ["A woman sings on a stage, close-up", "A man speaks to the camera in a studio", "A child tells a story"],
-    "animate": ["A person dancing in a park", "A dancer on a stage under a spotlight", "A character waves hello"],
-}
+from PIL import Image, ImageDraw
+
+from wan_studio.requests import ExampleFile, mode_info
 
 
 def example_media(folder: Path) -> dict[str, Path]:
     """Make (once) the example files; returns name -> path."""
-    from PIL import Image, ImageDraw
-
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, (top, bottom, disc) in {"sunset": ((250, 120, 40), (40, 20, 90), (255, 220, 120)),
@@ -74,7 +62,8 @@ def _clip(path: Path, source: str, fps: int, seconds: float) -> None:
 def speechlike_wav(path: Path, seconds: float, rate: int = 16000) -> None:
     """A syllable-like warble (a pitch glide under a 4 Hz envelope), enough to drive S2V's audio path."""
     count = int(seconds * rate)
-    samples = (int(12000 * abs(math.sin(math.pi * 4 * n / rate)) * math.sin(2 * math.pi * (180 + 40 * math.sin(n / rate * 3)) * n / rate))
+    samples = (int(12000 * abs(math.sin(math.pi * 4 * n / rate))
+                   * math.sin(2 * math.pi * (180 + 40 * math.sin(n / rate * 3)) * n / rate))
                for n in range(count))
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -84,27 +73,13 @@ def speechlike_wav(path: Path, seconds: float, rate: int = 16000) -> None:
 
 
 def examples_for(mode: str, files: dict[str, Path]) -> tuple[list[str], list[list]]:
-    """(input field names, rows) for gr.Examples; field names match the panel's components."""
-    prompts = PROMPTS[mode]
-    pictures = [str(files[n]) for n in ("sunset", "sea", "field")]
-    if mode == "t2v":
-        return ["prompt"], [[p] for p in prompts]
-    if mode in ("i2v", "ti2v"):
-        return ["prompt", "image"], [[p, img] for p, img in zip(prompts, pictures)]
-    if mode == "flf2v":
-        return ["prompt", "image", "last_image"], [[p, a, b] for p, a, b in zip(prompts, pictures, pictures[1:] + pictures[:1])]
-    if mode == "v2v":
-        clips = [str(files["clip"]), str(files["bars"]), str(files["clip"])]
-        return ["prompt", "video"], [[p, c] for p, c in zip(prompts, clips)]
-    if mode == "vace":
-        return ["prompt", "vace_mode", "video", "bbox"], [
-            [prompts[0], "edges", str(files["clip"]), ""],
-            [prompts[1], "grayscale", str(files["bars"]), ""],
-            [prompts[2], "inpaint", str(files["clip"]), "32, 24, 96, 72"],
-        ]
-    if mode == "s2v":
-        return ["prompt", "image", "audio"], [[p, img, str(files["voice"])] for p, img in zip(prompts, pictures)]
-    if mode == "animate":
-        return ["prompt", "image", "pose_video", "face_video"], [
-            [p, img, str(files["pose"]), str(files["face"])] for p, img in zip(prompts, pictures)]
-    return ["prompt"], [[p] for p in prompts]
+    """(input field names, rows) for gr.Examples, from the examples the mode's ModeInfo declares (its
+    ExampleFile values made paths of `files`); field names match the panel's components. ([], []): none."""
+    examples = mode_info(mode).examples
+    names = list(dict.fromkeys(name for row in examples for name in row))
+    rows = [[_value(row.get(name), files) for name in names] for row in examples]
+    return names, rows
+
+
+def _value(value, files: dict[str, Path]):
+    return str(files[value.name]) if isinstance(value, ExampleFile) else value

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 import gradio as gr
+from PIL import Image, ImageDraw
 
 from ui.runtime import get_studio
 from wan_studio.errors import StudioError
@@ -56,7 +58,8 @@ def build_gallery(visible: bool) -> GalleryPage:
         selected = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                player = gr.Video(label="Selected", autoplay=True, loop=True, interactive=False, elem_id="gallery-player")
+                player = gr.Video(label="Selected", autoplay=True, loop=True, interactive=False,
+                                  elem_id="gallery-player")
             with gr.Column(scale=2):
                 info = gr.Markdown("Select a result.", elem_id="gallery-info")
                 with gr.Row():
@@ -83,8 +86,6 @@ def _placeholder(settings: Settings) -> str:
     """A grey tile for results whose thumbnail was removed by hand."""
     path = settings.output_dir / ".ui" / "missing.png"
     if not path.exists():
-        from PIL import Image, ImageDraw
-
         path.parent.mkdir(parents=True, exist_ok=True)
         image = Image.new("RGB", (160, 96), (60, 64, 72))
         ImageDraw.Draw(image).text((40, 40), "file missing", fill=(220, 220, 220))
@@ -164,8 +165,6 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
     g.pick.click(pick, g.selected, [g.picked, g.differences], **private)
 
     def compare(picked, selected):
-        from html import escape
-
         from wan_studio.runtime.gallery import recipe_differences
 
         library = get_studio(settings).engine.library

@@ -1,13 +1,14 @@
 """A mode panel's own inputs, as its request class declares them: each field's component (from
-its kind, label, choices and bounds), its error slot, and the few placement choices a mode makes
-(FLF2V's end-frame tabs, VACE's frames side by side, S2V's duration line, Animate's driving video
-and the button that makes controls from it)."""
+its kind, label, choices and bounds), its error slot, and the placements its ModeInfo asks for
+(`Placement`: an input beside another, FLF2V's end-frame tabs, Animate's driving video first, the
+button that makes controls now, VACE's point picker, S2V's duration line)."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from ui.panel_specs import PageInput, page_inputs
+from ui.panel_specs import PageInput, page_inputs, spec
+from wan_studio.requests import Placement
 from wan_studio.requests.long_video import LONG_VIDEO_FIELDS
 
 
@@ -24,7 +25,8 @@ def FieldSlider(*args, **kwargs) -> gr.Slider:
     from gradio.components.number import Number
 
     slider = gr.Slider(*args, **kwargs)
-    slider.preprocess = lambda payload: None if payload is None else Number.round_to_precision(payload, slider.precision)
+    slider.preprocess = lambda payload: (None if payload is None
+                                         else Number.round_to_precision(payload, slider.precision))
     return slider
 
 
@@ -62,59 +64,62 @@ def _make_controls_button(mode: str, extras: dict, label: str) -> None:
 
 
 def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox | None]:
-    """The mode's own inputs, as its request class declares them, each followed by its error slot.
-
-    Placement only is decided here: FLF2V's end frame can also be drawn by a preview run, VACE's
-    first and last frames sit side by side, S2V shows the audio's length under the audio, and
-    Animate's driving video (with VACE's source video) gets a button that makes its controls now."""
+    """The mode's own inputs, as its request class declares them, each followed by its error slot and
+    placed as its ModeInfo's `placement` says; (inputs, the audio's duration box if one is asked for)."""
     inputs: dict = {}
-    duration_box = None
     declared = {item.name: item for item in page_inputs(mode)}
+    placement = spec(mode).placement
+    names = [name for name in declared if name not in LONG_VIDEO_FIELDS]
 
     def add(name, **options):
+        if name in names:
+            names.remove(name)
         inputs[name] = component(mode, declared[name], **options)
         error_slot(errors, mode, name)
 
-    names = [name for name in declared if name not in LONG_VIDEO_FIELDS]
-    while names:
-        name = names.pop(0)
-        if mode == "flf2v" and name == "image":
+    def place(name):
+        where = placement.get(name, Placement())
+        if where.before:
+            place(where.before)
+        if where.beside and where.end_frame_generator:
             with gr.Row():
                 with gr.Column():
-                    add("image")
+                    add(name)
                 with gr.Column():
-                    # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
-                    with gr.Tabs(selected="upload", elem_id="flf2v-end-tabs") as end_tabs:
-                        with gr.Tab("Upload", id="upload"):
-                            add(names.pop(names.index("last_image")))
-                        with gr.Tab("Generate", id="generate"):
-                            end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id="flf2v-end-prompt")
-                            end_make = gr.Button("Generate the end frame", elem_id="flf2v-end-generate")
-                    extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
-        elif mode == "animate" and name == "pose_video":
-            # a plain driving video first; the pre-processed inputs below are made from it, or your own
-            add(names.pop(names.index("driving_video")))
-            _make_controls_button(mode, extras, "Make the inputs now: pose and face (and mask and background for replace), to look first")
-            add(name)
-        elif mode == "vace" and name == "video":
-            add(name)
-            _make_controls_button(mode, extras, "Make the control now (to look before generating)")
-        elif mode == "vace" and name == "point":
-            add(name)
-            # a click on the first frame (shown at the output size, so its pixels are the point's)
-            extras["point_picker"] = gr.Image(label="…or click the object on the first frame", interactive=False,
-                                              height=200, visible=declared[name].visible, elem_id="vace-point-picker")
-            extras["point_frame"] = gr.State(None)  # the frame without the marker
-        elif mode == "vace" and name == "image":
+                    _end_frame_tabs(mode, where.beside, add, extras)
+        elif where.beside:
             with gr.Row():
-                add("image", height=160)
-                add(names.pop(names.index("last_image")), height=160)
+                add(name, height=160)
+                add(where.beside, height=160)
         else:
             add(name)
-        if mode == "s2v" and name == "audio":
-            duration_box = gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
-                                      elem_id="s2v-duration")
-    return inputs, duration_box
+        if where.make_controls:
+            _make_controls_button(mode, extras, where.make_controls)
+        if where.point_picker:
+            # a click on the first frame (shown at the output size, so its pixels are the point's)
+            extras["point_picker"] = gr.Image(label="…or click the object on the first frame", interactive=False,
+                                              height=200, visible=declared[name].visible,
+                                              elem_id=f"{mode}-point-picker")
+            extras["point_frame"] = gr.State(None)  # the frame without the marker
+        if where.audio_duration:
+            duration_box.append(gr.Textbox(label="Duration (from the audio, read-only)", interactive=False,
+                                           elem_id=f"{mode}-duration"))
+
+    duration_box: list = []
+    while names:
+        place(names[0])
+    return inputs, duration_box[0] if duration_box else None
+
+
+def _end_frame_tabs(mode: str, name: str, add, extras: dict) -> None:
+    """The end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint."""
+    with gr.Tabs(selected="upload", elem_id=f"{mode}-end-tabs") as end_tabs:
+        with gr.Tab("Upload", id="upload"):
+            add(name)
+        with gr.Tab("Generate", id="generate"):
+            end_prompt = gr.Textbox(label="Describe the end frame", lines=2, elem_id=f"{mode}-end-prompt")
+            end_make = gr.Button("Generate the end frame", elem_id=f"{mode}-end-generate")
+    extras.update(end_tabs=end_tabs, end_prompt=end_prompt, end_make=end_make)
 
 
 def window_inputs(mode: str, errors: dict, inputs: dict) -> None:

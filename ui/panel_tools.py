@@ -5,15 +5,17 @@ rate). ui/panels.py builds the panels and wires these to them."""
 
 from __future__ import annotations
 
-import gradio as gr
+import math
 
-from ui.panel_specs import SPECS, build_request, frames_ceiling, size_choices
+import gradio as gr
+from PIL import Image, ImageDraw
+
+from ui.panel_specs import build_request, frames_ceiling, size_choices, spec
 from ui.progress_cards import final_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
-
 
 PICKER_SIDE = 1024  # the picture to click is at least this big: Gradio maps a click on an image shown larger
                    # than its own pixels as if it were not scaled, so a small frame is enlarged first
@@ -23,10 +25,6 @@ def first_frame_to_click(names: list, settings: Settings):
     """VACE inpaint: the video's first frame at the output size (enlarged by a whole factor), to
     click the object on; the State keeps the picture without a marker and the factor."""
     def show(*values):
-        import math
-
-        from PIL import Image
-
         from wan_studio.runtime.controls import first_frame_to_click
 
         named = dict(zip(names, values))
@@ -51,8 +49,6 @@ def first_frame_to_click(names: list, settings: Settings):
 
 def clicked_point(picked, evt: gr.SelectData):
     """The clicked pixel as the point (output pixels), and the frame with a marker there."""
-    from PIL import Image, ImageDraw
-
     if not picked or evt.index is None:
         return gr.update(), gr.update()
     path, factor = picked
@@ -87,7 +83,8 @@ def make_controls_now(mode: str, names: list, targets: list, settings: Settings)
         what = ", ".join(item["kind"] for item in info.values())
         source = next(iter(info.values()))["from"]
         seconds = sum({item["seconds"] for item in info.values()})
-        note = f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; Generate uses them as they are."
+        note = (f"Made {what} from {source} in {seconds:.1f} s: they are in the inputs below; "
+                "Generate uses them as they are.")
         return updates + [gr.update(value=note, visible=True)]
 
     return make
@@ -128,7 +125,7 @@ def wire_favourites(panel, names: list, components: list, settings: Settings) ->
             if key not in saved:
                 updates.append(gr.update())
             elif key == "size" and record is not None:  # the saved checkpoint's sizes
-                updates.append(gr.update(choices=size_choices(record, SPECS[mode]), value=saved[key]))
+                updates.append(gr.update(choices=size_choices(record, spec(mode)), value=saved[key]))
             elif key == "frames" and record is not None:
                 updates.append(gr.update(maximum=frames_ceiling(mode, record), value=saved[key]))
             else:
@@ -161,7 +158,8 @@ def finish_shown(settings: Settings, mode: str, **values):
             result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
             if result is None or result.media.suffix != ".mp4":
                 raise StudioError("Generate a video first: this makes a new result from the one shown here.")
-            job = studio.submit(job_types()[mode](result=str(result.media), **values), owner=owner_of(settings, request))
+            job = studio.submit(job_types()[mode](result=str(result.media), **values),
+                                owner=owner_of(settings, request))
         except StudioError as exc:
             return None, final_card("refused", f"Not queued: {exc}")
         return job.id, progress_card(studio.status(job.id))

@@ -1,4 +1,5 @@
-"""One builder for every mode panel, driven by a per-mode input spec.
+"""One builder for every mode panel, driven by what the mode's request class declares (its fields,
+and its ModeInfo: prompt label, placements, what it can do).
 
 A panel is inputs on the left (the mode's distinctive inputs, prompt, size, frames, the Advanced
 accordion, Generate / Stop and the cost line) and output on the right (progress card, live
@@ -17,24 +18,31 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from ui.availability import NAV_LABELS
+import pipelines
 from ui import panel_tools as tools
-from ui.panel_specs import (
-    COMMON_FIELDS, SEND_TARGETS, SPECS, build_request, frames_ceiling, is_shown, request_class, size_choices,
-)
+from ui.availability import mode_label
 from ui.panel_inputs import FieldSlider, error_slot, mode_inputs, window_inputs
+from ui.panel_specs import (
+    COMMON_FIELDS,
+    build_request,
+    frames_ceiling,
+    is_shown,
+    request_class,
+    send_targets,
+    sends_last_frame,
+    size_choices,
+    spec,
+)
 from ui.progress_cards import final_card, idle_card, progress_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
+from wan_studio.backend import gpu_count
 from wan_studio.errors import Cancelled, StudioError
-from wan_studio.queue.pool import gpu_count
 from wan_studio.requests.animate import MADE_FROM_DRIVING
 from wan_studio.requests.base import MAX_STEPS
 from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.fields import meta as field_meta
 from wan_studio.settings import Settings
-
-EXTENDABLE = ("t2v", "i2v", "ti2v")  # the modes whose results Extend continues (runtime/windows.py)
 
 
 @dataclass
@@ -68,7 +76,7 @@ class Panel:
     errors: dict = field(default_factory=dict)  # request field -> gr.Markdown shown next to it
     general_error: gr.Markdown | None = None
     send: dict = field(default_factory=dict)  # target mode -> chip
-    s2v_duration: gr.Textbox | None = None
+    audio_duration: gr.Textbox | None = None  # the audio input's length (S2V), read-only
     estimate: tuple | None = None  # (fn, inputs, output) of the cost line, rerun after page-wide changes
     recent_loader: tuple | None = None  # (fn, inputs, output) that fills "Recent prompts" when the page loads
     favourites_loader: tuple | None = None  # (fn, inputs, output) that lists the saved settings when the page loads
@@ -99,14 +107,14 @@ def duration_text(frames, record) -> str:
 
 
 def title_text(mode: str, record) -> str:
-    label = catalog.MODE_LABELS.get(mode, mode)
-    return f"### {NAV_LABELS[mode]} · {label} — {record.name if record else 'no checkpoint in this generation'}"
+    checkpoint = record.name if record else "no checkpoint in this generation"
+    return f"### {mode_label(mode)} · {spec(mode).label} — {checkpoint}"
 
 
 def preset_values(mode: str, record, preset: str) -> tuple[list, list[str]]:
     """Updates for [steps, guidance, guidance_2, flow_shift] under a preset, and its messages
     (why Fast falls back to Quality here, or which LoRA it uses)."""
-    from wan_studio.catalog.presets import resolve
+    from wan_studio.loras.presets import resolve
 
     if record is None:
         return [gr.update()] * 4, []
@@ -125,10 +133,9 @@ def preset_values(mode: str, record, preset: str) -> tuple[list, list[str]]:
 
 def panel_defaults(mode: str, record) -> list:
     """Updates for [title, size, frames, duration, steps, guidance, guidance_2, flow_shift] from a checkpoint."""
-    spec = SPECS[mode]
     if record is None:
         return [title_text(mode, None)] + [gr.update()] * 7
-    sizes = size_choices(record, spec)
+    sizes = size_choices(record, spec(mode))
     return [
         title_text(mode, record),
         gr.update(choices=sizes, value=sizes[0]),
@@ -144,7 +151,7 @@ def panel_defaults(mode: str, record) -> list:
 
 
 def build_panel(mode: str, generation: str, visible: bool) -> Panel:
-    spec = SPECS[mode]
+    info = spec(mode)
     record = catalog.default_model(mode, generation)
     choices = model_choices(mode, generation)
     errors: dict = {}
@@ -155,31 +162,33 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
                                     elem_id=f"{mode}-model")
                 error_slot(errors, mode, "model")
-                if spec.note:
-                    gr.Markdown(spec.note, elem_classes="mode-note")
+                if info.note:
+                    gr.Markdown(info.note, elem_classes="mode-note")
                 extras: dict = {}
-                inputs, s2v_duration = mode_inputs(mode, errors, extras)
-                prompt = gr.Textbox(label=spec.prompt_label, lines=3, placeholder=spec.placeholder,
+                inputs, audio_duration = mode_inputs(mode, errors, extras)
+                prompt = gr.Textbox(label=info.prompt_label, lines=3, placeholder=info.placeholder,
                                     elem_id=f"{mode}-prompt")
                 error_slot(errors, mode, "prompt")
                 # the mode's earlier prompts, newest first; type to search, pick one to use it again
                 extras["recent"] = gr.Dropdown([], value=None, label="Recent prompts (type to search)", filterable=True,
                                                elem_id=f"{mode}-recent")
-                sizes = size_choices(record, spec) if record else []
+                sizes = size_choices(record, info) if record else []
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
                     frames = FieldSlider(record.frames_min if record else 5,
                                        frames_ceiling(mode, record) if record else 81,
                                        value=record.frames_default if record else 81, step=4,
-                                       label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=mode != "s2v",
-                                       interactive=not spec.frames_from_input)
+                                       label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=info.frames_control,
+                                       interactive=not info.frames_from_input)
                 error_slot(errors, mode, "size")
-                frames_auto = gr.Checkbox(spec.frames_from_input, label="Frames from the input video (its length)",
-                                          visible=spec.frames_from_input, elem_id=f"{mode}-frames_auto")
-                duration = gr.Markdown("Frames follow the input video's length (the line under Generate shows the count)."
-                                       if spec.frames_from_input else
-                                       duration_text(record.frames_default, record) if record and mode != "s2v" else "",
+                frames_auto = gr.Checkbox(info.frames_from_input, label="Frames from the input video (its length)",
+                                          visible=info.frames_from_input, elem_id=f"{mode}-frames_auto")
+                duration = gr.Markdown("Frames follow the input video's length "
+                                       "(the line under Generate shows the count)."
+                                       if info.frames_from_input else
+                                       duration_text(record.frames_default, record) if record and info.frames_control
+                                       else "",
                                        elem_id=f"{mode}-duration")
                 error_slot(errors, mode, "frames")
                 window_inputs(mode, errors, inputs)
@@ -198,8 +207,9 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                            step=0.1, label="Guidance (low-noise expert)", visible=moe,
                                            elem_id=f"{mode}-guidance_2")
                     error_slot(errors, mode, "guidance")
-                    flow_shift = FieldSlider(0.5, 30, value=record.flow_shift_for(*record.default_size) if record else 5.0,
-                                           step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
+                    flow_shift = FieldSlider(0.5, 30,
+                                             value=record.flow_shift_for(*record.default_size) if record else 5.0,
+                                             step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
                     error_slot(errors, mode, "flow_shift")
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
@@ -207,13 +217,15 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     error_slot(errors, mode, "seed")
                     cache = gr.Radio(list(field_meta(request_class(mode), "cache")["choices"]), value="off",
                                      label=field_label(request_class(mode), "cache"),
-                                     info="skips transformer work at steps that barely change: faster, slightly different",
+                                     info="skips transformer work at steps that barely change: "
+                                          "faster, slightly different",
                                      elem_id=f"{mode}-cache")
                     error_slot(errors, mode, "cache")
                     gpus = gpu_count()
-                    parallel = gr.Slider(1, max(2, gpus), value=1, step=1, label=field_label(request_class(mode), "parallel"),
+                    parallel = gr.Slider(1, max(2, gpus), value=1, step=1,
+                                         label=field_label(request_class(mode), "parallel"),
                                          info="split this job over several GPUs of this machine (context parallelism)",
-                                         visible=gpus > 1 and mode in request_class(mode).PARALLEL_MODES,
+                                         visible=gpus > 1 and info.parallel,
                                          elem_id=f"{mode}-parallel")
                     error_slot(errors, mode, "parallel")
                 with gr.Accordion("Favourite settings", open=False, elem_id=f"{mode}-favourites-box"):
@@ -221,8 +233,10 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                         extras["favourites"] = gr.Dropdown([], value=None, label="Use saved settings", scale=2,
                                                            elem_id=f"{mode}-favourites")
                         extras["favourite_name"] = gr.Textbox(label="Save these settings as", scale=2,
-                                                              placeholder="my 720p draft", elem_id=f"{mode}-favourite-name")
-                        extras["favourite_save"] = gr.Button("Save", size="sm", scale=1, elem_id=f"{mode}-favourite-save")
+                                                              placeholder="my 720p draft",
+                                                              elem_id=f"{mode}-favourite-name")
+                        extras["favourite_save"] = gr.Button("Save", size="sm", scale=1,
+                                                             elem_id=f"{mode}-favourite-save")
                 general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
@@ -239,17 +253,18 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 send = {}
                 with gr.Row(elem_classes="send-chips"):
                     gr.Markdown("Send to:", elem_classes="send-label")
-                    for target in SEND_TARGETS:
-                        what = "last frame" if target in ("i2v", "flf2v") else "video"
-                        send[target] = gr.Button(f"{NAV_LABELS[target]} ({what})", size="sm",
+                    for target in send_targets():
+                        what = "last frame" if sends_last_frame(target) else "video"
+                        send[target] = gr.Button(f"{mode_label(target)} ({what})", size="sm",
                                                  elem_id=f"{mode}-send-{target}")
-                if mode in EXTENDABLE:  # continue the result shown, with the long-video windows
+                if info.extendable:  # continue the result shown, with the long-video windows
                     with gr.Row(elem_classes="extend-row"):
                         extras["extend_seconds"] = gr.Number(5, minimum=0.5, maximum=60, step=0.5, label="Seconds more",
                                                              scale=1, elem_id=f"{mode}-extend-seconds")
                         extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
                                                      size="sm", scale=3, elem_id=f"{mode}-extend")
-                if mode != "preview":  # new results from the one shown: twice the frame rate (RIFE), twice the size
+                # new results from the video shown: twice the frame rate (RIFE), twice the size
+                if getattr(pipelines.wrapper_for(request_class(mode)), "OUTPUT", "video") == "video":
                     with gr.Row(elem_classes="finish-row"):
                         extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
                                                      elem_id=f"{mode}-smooth")
@@ -259,7 +274,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     recipe = gr.JSON(elem_id=f"{mode}-recipe")
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
-                  video, status, recipe, inputs, errors, general_error, send, s2v_duration, extras=extras,
+                  video, status, recipe, inputs, errors, general_error, send, audio_duration, extras=extras,
                   preset=gr.State("quality"), cache=cache, parallel=parallel)
     return panel
 
@@ -285,7 +300,7 @@ def error_updates(panel: Panel, exc: Exception | None) -> list:
 def wire_panel(panel: Panel, settings: Settings) -> None:
     private = dict(api_visibility="private")
     mode = panel.mode
-    spec = SPECS[mode]
+    info = spec(mode)
     names = panel.request_fields()
     components = panel.request_components()
     recent = panel.extras["recent"]
@@ -300,11 +315,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         return updates
 
     # .input, not .change: a reload from the gallery sets the model and every value itself
-    model_event = panel.model.input(on_model, [panel.model, panel.preset], [panel.title, panel.size, panel.frames, panel.duration,
-                                                            panel.steps, panel.guidance, panel.guidance_2,
-                                                            panel.flow_shift], queue=False, **private)
+    model_event = panel.model.input(on_model, [panel.model, panel.preset],
+                                    [panel.title, panel.size, panel.frames, panel.duration, panel.steps,
+                                     panel.guidance, panel.guidance_2, panel.flow_shift], queue=False, **private)
     def duration(frames, model_id, auto):
-        if auto and spec.frames_from_input:
+        if auto and info.frames_from_input:
             return "Frames follow the input video's length (the line under Generate shows the count)."
         return duration_text(frames, catalog.get(model_id)) if model_id else ""
 
@@ -323,9 +338,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             if isinstance(named.get(getattr(exc, "field", None)), (int, float)):
                 return f"⚠ {exc}"  # a number out of its range: say which and what range, here and now
             record = catalog.get(named["model"])
-            frames = "from the input" if named.get("frames_auto") and spec.frames_from_input else int(named["frames"] or 0)
+            from_input = named.get("frames_auto") and info.frames_from_input
+            frames = "from the input" if from_input else int(named["frames"] or 0)
             # the reason itself shows beside its input on Generate; here just what is known so far
-            return f"{record.name} · {frames} frames x {named.get('size')} · the estimate appears once the inputs are complete"
+            return (f"{record.name} · {frames} frames x {named.get('size')} · "
+                    "the estimate appears once the inputs are complete")
 
     panel.frames_auto.change(lambda auto: gr.update(interactive=not auto), panel.frames_auto, panel.frames,
                              queue=False, **private)
@@ -341,7 +358,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
 
     # an input the chosen sub-mode (VACE) or mode (Animate) does not use is hidden
-    switch = {"vace": "vace_mode", "animate": "animate_mode"}.get(mode)
+    switch = info.switch.field if info.switch else None
+    point = next((name for name, where in info.placement.items() if where.point_picker), None)
     if switch:
         switchable = [name for name in panel.inputs if name != switch]
 
@@ -349,27 +367,31 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
 
         def show_inputs(choice):
             shown = [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
-            return shown + [gr.update(visible=is_shown(mode, "point", {switch: choice}))] * len(picker)
+            return shown + [gr.update(visible=is_shown(mode, point, {switch: choice}))] * len(picker)
 
         panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable] + picker,
                                     queue=False, **private)
     if "point_picker" in panel.extras:
         picker, frame = panel.extras["point_picker"], panel.extras["point_frame"]
-        for trigger in (panel.inputs["video"], panel.size, panel.inputs["vace_mode"]):
-            trigger.change(tools.first_frame_to_click(names, settings), components, [picker, frame], queue=False, **private)
-        picker.select(tools.clicked_point, frame, [panel.inputs["point"], picker], queue=False, **private)
-    if mode == "flf2v":
+        for trigger in (panel.inputs["video"], panel.size, *([panel.inputs[switch]] if switch else [])):
+            trigger.change(tools.first_frame_to_click(names, settings), components, [picker, frame], queue=False,
+                           **private)
+        picker.select(tools.clicked_point, frame, [panel.inputs[point], picker], queue=False, **private)
+    end_frame = next((where.beside for where in info.placement.values() if where.end_frame_generator), None)
+    if end_frame:
         panel.extras["end_make"].click(
             tools.make_end_frame(settings), [panel.extras["end_prompt"], panel.model],
-            [panel.inputs["last_image"], panel.extras["end_tabs"]], concurrency_limit=None, **private)
-    if mode == "s2v":
-        panel.inputs["audio"].change(tools.audio_duration, [panel.inputs["audio"], panel.model], panel.s2v_duration,
-                                     queue=False, **private)
+            [panel.inputs[end_frame], panel.extras["end_tabs"]], concurrency_limit=None, **private)
+    audio = next((name for name, where in info.placement.items() if where.audio_duration), None)
+    if audio:
+        panel.inputs[audio].change(tools.audio_duration, [panel.inputs[audio], panel.model], panel.audio_duration,
+                                   queue=False, **private)
     if "make_controls" in panel.extras:
         targets = [name for name in ("video", "control_source", "mask", *MADE_FROM_DRIVING) if name in panel.inputs]
         panel.extras["make_controls"].click(
             tools.make_controls_now(mode, names, targets, settings), components,
-            [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None, **private)
+            [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None,
+            **private)
 
     # a marked input's message goes as soon as the input changes
     slot_inputs = {"size": panel.size, "frames": panel.frames, "steps": panel.steps, "guidance": panel.guidance,
@@ -412,7 +434,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             for status in studio.watch(job_id, min_interval_s=0.1):
                 if status.is_final:
                     break
-                new_preview = status.preview if status.preview is not None and status.preview is not shown_preview else None
+                new_preview = (status.preview if status.preview is not None and status.preview is not shown_preview
+                               else None)
                 if new_preview is not None:
                     shown_preview = new_preview
                 yield progress_card(status), new_preview if new_preview is not None else keep, keep, keep, keep
@@ -486,8 +509,9 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
 def _done_text(recipe: dict) -> str:
     finishing = recipe.get("finishing")
     if finishing and recipe.get("parent"):
-        how = {"upscale": f"upscaled ×{finishing.get('scale')}",
-               "interpolate": f"smoothed to ×{finishing.get('factor')} the frame rate"}.get(finishing.get("operation"), "made")
+        operations = {"upscale": f"upscaled ×{finishing.get('scale')}",
+                      "interpolate": f"smoothed to ×{finishing.get('factor')} the frame rate"}
+        how = operations.get(finishing.get("operation"), "made")
         return f"Done: {how} from {recipe['parent']}"
     return f"Done: generated in {recipe.get('timings', {}).get('generate_s', '?')} s"
 

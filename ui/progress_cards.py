@@ -35,7 +35,8 @@ def progress_card(status) -> str:
     clip = f" · clip {status.clip}/{status.clips}" if status.clip else ""
     return (f'<div class="progress-card" data-state="running">'
             f'<progress value="{status.step}" max="{status.total}"></progress>'
-            f'<span class="progress-text">Step {status.step}/{status.total}{clip} · {status.elapsed_s:.1f}s elapsed{eta}</span></div>')
+            f'<span class="progress-text">Step {status.step}/{status.total}{clip} · '
+            f'{status.elapsed_s:.1f}s elapsed{eta}</span></div>')
 
 
 def final_card(state: str, text: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
 from ui.runtime import get_studio, owner_of
 from wan_studio.errors import StudioError
@@ -70,8 +71,6 @@ def queue_rows(settings: Settings, owner: str | None) -> list[list]:
 
 def stats_frames(settings: Settings):
     """Two long-format tables (seconds ago, value, series) for the plots."""
-    import pandas as pd
-
     from wan_studio.runtime.stats import format_sample
 
     sampler = get_studio(settings).sampler

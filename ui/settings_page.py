@@ -3,17 +3,19 @@ defaults saved to config.json, and an About block."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from ui.availability import NAV_MODES, generation_choices
+from ui.availability import generation_choices, sidebar_modes
 from ui.runtime import get_studio
 from wan_studio import catalog
-from wan_studio.models.hub import size_text
 from wan_studio.errors import StudioError
-from wan_studio.settings import Settings
+from wan_studio.models.hub import size_text
+from wan_studio.settings import Settings, config_path, save_defaults
 
 
 @dataclass
@@ -45,7 +47,7 @@ def model_rows(settings: Settings) -> list[list[str]]:
 
     active = get_studio(settings).engine.swap.active_key
     rows = []
-    for mode in NAV_MODES:
+    for mode in sidebar_modes():
         for record in catalog.for_mode(mode):
             loaded = "loaded ✓" if active is not None and active.model == record.id else "not loaded"
             rows.append([mode.upper(), record.name, record.generation, local_state(record, settings),
@@ -57,15 +59,13 @@ def own_file_rows(settings: Settings) -> list[list[str]]:
     """Model files found in the user's ComfyUI / Wan2GP folders under their usual names."""
     from wan_studio.models.single_file import found_files
 
-    return [[row["model"], row["component"], row["file"], row["precision"], row["where"]] for row in found_files(settings)]
+    return [[row["model"], row["component"], row["file"], row["precision"], row["where"]]
+            for row in found_files(settings)]
 
 
 def use_own_files(settings: Settings, model_id: str) -> str:
     """Write the found files of one checkpoint into config.json model_files."""
-    import json
-
     from wan_studio.models.single_file import suggested_files
-    from wan_studio.settings import config_path, save_defaults
 
     files = suggested_files(settings, model_id) if model_id else {}
     if not files:
@@ -85,7 +85,8 @@ def about_text(settings: Settings) -> str:
     versions = " · ".join(f"{k} {v}" for k, v in package_versions().items())
     gpu = backend.describe() if backend.has_gpu else "none (CPU only: Tiny random-weight models)"
     return (f"**Versions:** {versions} · gradio {gr.__version__}\n\n**Backend:** {backend.describe()}\n\n"
-            f"**GPU:** {gpu}\n\n**Output folder:** `{settings.output_dir}` · **Models folder:** `{settings.models_dir}`")
+            f"**GPU:** {gpu}\n\n**Output folder:** `{settings.output_dir}` · "
+            f"**Models folder:** `{settings.models_dir}`")
 
 
 def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
@@ -126,12 +127,13 @@ def build_settings_page(settings: Settings, visible: bool) -> SettingsPage:
                                       value=settings.default_generation if settings.default_generation else "auto",
                                       label="Generation at start", elem_id="settings-default-generation")
             save = gr.Button("Save defaults", elem_id="settings-save")
-        defaults_status = gr.Markdown(f"Now starting on: {default_generation(settings)}", elem_id="settings-defaults-status")
+        defaults_status = gr.Markdown(f"Now starting on: {default_generation(settings)}",
+                                      elem_id="settings-defaults-status")
         gr.Markdown("#### About")
         about = gr.Markdown(elem_id="settings-about")
     return SettingsPage(column, table, refresh, download_model, download, download_stop, download_timer,
-                        download_status, own_files, own_files_model, own_files_use, own_files_status, clear_cache, unload,
-                        cache_status, default_gen, save, defaults_status, about)
+                        download_status, own_files, own_files_model, own_files_use, own_files_status, clear_cache,
+                        unload, cache_status, default_gen, save, defaults_status, about)
 
 
 def wire_settings(s: SettingsPage, settings: Settings) -> None:
@@ -170,11 +172,10 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
     s.download.click(start_download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
     s.download_timer.tick(follow_download, s.download_model, [s.download_status, s.download_timer, s.table],
                           show_progress="hidden", queue=False, **private)
-    s.download_stop.click(stop_download, s.download_model, [s.download_status, s.download_timer], queue=False, **private)
+    s.download_stop.click(stop_download, s.download_model, [s.download_status, s.download_timer], queue=False,
+                          **private)
 
     def clear_cache():
-        import shutil
-
         studio = get_studio(settings)
         swept = studio.engine.library.sweep_partials()
         exports = settings.output_dir / ".ui" / "exports"
@@ -189,8 +190,6 @@ def wire_settings(s: SettingsPage, settings: Settings) -> None:
         lambda: model_rows(settings), None, s.table, queue=False, **private)
 
     def save(generation):
-        from wan_studio.settings import save_defaults
-
         path = save_defaults({"default_generation": generation}, settings.config_file)
         return f"Saved: the studio starts on **{generation}** (in `{path}`); takes effect on the next start."
 

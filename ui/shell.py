@@ -6,24 +6,23 @@ banner; one section per entry, of which one is visible. Layout first, wiring aft
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gradio as gr
 
-from ui.availability import ICONS, NAV_LABELS, NAV_MODES, api_only_note, generation_choices, sidebar_status
+from ui.availability import api_only_note, generation_choices, icon, mode_label, sidebar_modes, sidebar_status
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
-from ui.panel_specs import frames_ceiling, size_choices
-from ui.panels import SEND_TARGETS, SPECS, Panel, build_panel, model_choices, panel_defaults, wire_panel
+from ui.panel_specs import frames_ceiling, sends_last_frame, size_choices, spec
+from ui.panels import Panel, build_panel, model_choices, panel_defaults, preset_values, wire_panel
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
-from ui.runtime import banner_text, get_studio
+from ui.runtime import banner_text, get_studio, theme
 from ui.settings_page import SettingsPage, build_settings_page, wire_settings
 from wan_studio import catalog
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
 
-SECTIONS = (*NAV_MODES, "gallery", "queue", "settings")
-SECTION_LABELS = {**NAV_LABELS, "gallery": "Gallery", "queue": "Queue & Stats", "settings": "Settings"}
-# where a "Send to" chip puts the output: the video itself, or its last frame
-SEND_FIELD = {"v2v": "video", "vace": "video", "animate": "pose_video", "i2v": "image", "flf2v": "image"}
+# the pages after the modes' (each mode with a page of its own has its entry first, in the sidebar's order)
+PAGE_LABELS = {"gallery": "Gallery", "queue": "Queue & Stats", "settings": "Settings"}
 
 CSS = """
 #studio-sidebar button { justify-content: flex-start; }
@@ -46,7 +45,8 @@ CSS = """
 /* the icons are drawn light for the dark theme: darkened on the light one */
 body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
 /* a dropdown's text stops before its caret (on a phone it is cut short, not run under the arrow) */
-#generation input, [id$="-model"] input, [id$="-size"] input { padding-right: 26px !important; text-overflow: ellipsis; }
+#generation input, [id$="-model"] input, [id$="-size"] input {
+  padding-right: 26px !important; text-overflow: ellipsis; }
 /* a short upload box keeps its words inside (Gradio's upload text asks for 240 px of its own) */
 .upload-container [data-testid="upload-text"] { min-height: 0 !important; padding-top: 0 !important; }
 /* gallery: tiles of a fixed size however few results there are, each caption whole under its picture */
@@ -108,7 +108,10 @@ PAGE_JS = """() => {
       if (generate) { event.preventDefault(); generate.click(); }
     } else if (event.key === 'Escape') {
       const panel = shownPanel();
-      const running = panel && panel.querySelector('.progress-card[data-state="running"], .progress-card[data-state="loading"], .progress-card[data-state="extracting"], .progress-card[data-state="queued"], .progress-card[data-state="downloading"], .progress-card[data-state="finishing"]');
+      const running = panel && panel.querySelector(
+        '.progress-card[data-state="running"], .progress-card[data-state="loading"], ' +
+        '.progress-card[data-state="extracting"], .progress-card[data-state="queued"], ' +
+        '.progress-card[data-state="downloading"], .progress-card[data-state="finishing"]');
       const stop = panel && panel.querySelector('[id$="-stop"]');
       if (running && stop) stop.click();
     }
@@ -132,7 +135,11 @@ PAGE_JS = """() => {
   new MutationObserver(repairNames).observe(document.body, {childList: true, subtree: true});
   // the chime: two short tones, rising when a job is done, falling when it failed or stopped
   const chimeButton = () => document.querySelector('#header-chime');
-  const showChime = () => { const b = chimeButton(); if (b) b.innerText = localStorage.getItem('wan-studio-chime') === 'on' ? 'Chime: on' : 'Chime: off'; else setTimeout(showChime, 200); };
+  const showChime = () => {
+    const b = chimeButton();
+    if (b) b.innerText = localStorage.getItem('wan-studio-chime') === 'on' ? 'Chime: on' : 'Chime: off';
+    else setTimeout(showChime, 200);
+  };
   showChime();
   const chime = (done) => {
     const audio = new (window.AudioContext || window.webkitAudioContext)();
@@ -150,7 +157,10 @@ PAGE_JS = """() => {
   const title = 'Wan Studio';
   let busy = false;
   new MutationObserver(() => {
-    const bar = [...document.querySelectorAll('.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress, .progress-card[data-state="finishing"] progress, .progress-card[data-state="downloading"] progress')].find(visible);
+    const bar = [...document.querySelectorAll(
+      '.progress-card[data-state="running"] progress, .progress-card[data-state="extracting"] progress, ' +
+      '.progress-card[data-state="finishing"] progress, .progress-card[data-state="downloading"] progress')
+    ].find(visible);
     if (bar && bar.max > 0) {
       busy = true;
       document.title = '[' + Math.round(100 * bar.value / bar.max) + '%] ' + title;
@@ -167,7 +177,8 @@ PAGE_JS = """() => {
         new Notification(title, {body: card.innerText.slice(0, 160)});
       if (localStorage.getItem('wan-studio-chime') === 'on') chime(state === 'done');
     }
-  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'data-state']});
+  }).observe(document.body,
+             {subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'data-state']});
   // the gallery's compare view: the two videos play, pause and seek together
   let following = false;
   const other = (video) => {
@@ -214,7 +225,7 @@ def reasons_of(generation: str) -> dict[str, str]:
 
 
 def off_text(generation: str) -> str:
-    off = [f"- **{NAV_LABELS[m]}**: {s.reason}" for m, s in sidebar_status(generation).items()
+    off = [f"- **{mode_label(m)}**: {s.reason}" for m, s in sidebar_status(generation).items()
            if not s.enabled]
     return "Off here:\n" + "\n".join(off) if off else ""
 
@@ -228,7 +239,8 @@ def build_layout(settings: Settings) -> Shell:
 
     generation = default_generation(settings)
     status = sidebar_status(generation)
-    first = next((m for m in NAV_MODES if status[m].enabled), "t2v")
+    modes = sidebar_modes()
+    first = next((m for m in modes if status[m].enabled), modes[0])
     with gr.Row(elem_id="studio-header", equal_height=True):
         gr.Markdown("## Wan Studio", elem_id="studio-name")
         generation_box = gr.Dropdown(generation_choices(), value=generation, label="Generation",
@@ -236,8 +248,9 @@ def build_layout(settings: Settings) -> Shell:
         preset = gr.Radio([("Fast", "fast"), ("Quality", "quality")], value="quality", label="Preset",
                           info=PRESET_HINT, elem_id="preset",
                           scale=2)
-        history = gr.Button("History", icon=ICONS["history"], size="sm", elem_id="header-history", scale=0, min_width=110)
-        settings_link = gr.Button("Settings", icon=ICONS["settings"], size="sm", elem_id="header-settings", scale=0,
+        history = gr.Button("History", icon=icon("history"), size="sm", elem_id="header-history", scale=0,
+                            min_width=110)
+        settings_link = gr.Button("Settings", icon=icon("settings"), size="sm", elem_id="header-settings", scale=0,
                                   min_width=110)
         theme_toggle = gr.Button("Light / dark", size="sm", elem_id="header-theme", scale=0, min_width=110)
         theme_toggle.click(None, None, None, js=THEME_TOGGLE_JS)
@@ -250,18 +263,19 @@ def build_layout(settings: Settings) -> Shell:
     nav = {}
     with gr.Sidebar(position="left", open=True, width=240, elem_id="studio-sidebar"):
         gr.Markdown("**Modes**")
-        for mode in NAV_MODES:
-            nav[mode] = gr.Button(NAV_LABELS[mode], icon=ICONS[mode], variant="primary" if mode == first else "secondary",
+        for mode in modes:
+            nav[mode] = gr.Button(mode_label(mode), icon=icon(mode),
+                                  variant="primary" if mode == first else "secondary",
                                   size="md", interactive=status[mode].enabled, elem_id=f"nav-{mode}")
         gr.Markdown("---")
-        for key in ("gallery", "queue", "settings"):
-            nav[key] = gr.Button(SECTION_LABELS[key], icon=ICONS[key], variant="secondary", size="md", elem_id=f"nav-{key}")
+        for key, label in PAGE_LABELS.items():
+            nav[key] = gr.Button(label, icon=icon(key), variant="secondary", size="md", elem_id=f"nav-{key}")
         off_note = gr.Markdown(off_text(generation), elem_id="nav-off-note")
         reasons = gr.JSON(reasons_of(generation), visible=False)
     current = gr.State(first)
     shell = Shell(generation_box, preset, nav, off_note, reasons, current, {}, history=history,
                    settings_link=settings_link, queue_warning=queue_warning)
-    for mode in NAV_MODES:
+    for mode in modes:
         shell.panels[mode] = build_panel(mode, generation, visible=mode == first)
         shell.sections[mode] = shell.panels[mode].column
     shell.gallery = build_gallery(visible=False)
@@ -293,12 +307,13 @@ def navigation_updates(shell: Shell, key: str, status: dict | None = None) -> li
             return gr.update(variant="primary" if k == key else "secondary", interactive=status[k].enabled)
         return gr.update(variant="primary" if k == key else "secondary")
 
-    return ([gr.update(visible=k == key) for k in SECTIONS] + [entry(k) for k in SECTIONS]
+    return ([gr.update(visible=k == key) for k in shell.sections] + [entry(k) for k in shell.sections]
             + [key, gr.Timer(active=key == "queue")])
 
 
 def navigation_outputs(shell: Shell) -> list:
-    return [shell.sections[k] for k in SECTIONS] + [shell.nav[k] for k in SECTIONS] + [shell.current, shell.queue.timer]
+    return ([shell.sections[k] for k in shell.sections] + [shell.nav[k] for k in shell.sections]
+            + [shell.current, shell.queue.timer])
 
 
 def generation_updates(shell: Shell, generation: str, current: str, models: list, preset: str = "quality") -> list:
@@ -314,15 +329,13 @@ def generation_updates(shell: Shell, generation: str, current: str, models: list
             record = catalog.default_model(mode, generation)
             defaults = panel_defaults(mode, record)
             if preset and preset != "quality":  # the new checkpoint takes the chosen preset's values
-                from ui.panels import preset_values
-
                 defaults[4:8] = preset_values(mode, record, preset)[0]
             updates += [gr.update(choices=choices, value=record.id if record else None)] + defaults
     updates += [off_text(generation), reasons_of(generation)]
     for panel in shell.panels.values():
-        updates += [gr.update(interactive=status[t].enabled) for t in SEND_TARGETS]
+        updates += [gr.update(interactive=status[t].enabled) for t in panel.send]
     target = current if current not in status or status[current].enabled else \
-        next((m for m in NAV_MODES if status[m].enabled), "gallery")
+        next((m for m in shell.panels if status[m].enabled), "gallery")
     return updates + navigation_updates(shell, target, status)
 
 
@@ -333,7 +346,7 @@ def generation_outputs(shell: Shell) -> list:
                     panel.guidance_2, panel.flow_shift]
     outputs += [shell.off_note, shell.reasons]
     for panel in shell.panels.values():
-        outputs += [panel.send[t] for t in SEND_TARGETS]
+        outputs += list(panel.send.values())
     return outputs + navigation_outputs(shell)
 
 
@@ -341,7 +354,7 @@ def generation_outputs(shell: Shell) -> list:
 def fill_values(panel: Panel, data: dict) -> list:
     """Updates that put a saved request back into a panel: every parameter and input file."""
     record = catalog.get(data["model"])
-    sizes = size_choices(record, SPECS[panel.mode])
+    sizes = size_choices(record, spec(panel.mode))
     size = f"{data['width']}x{data['height']}"
     if size not in sizes:
         sizes.append(size)
@@ -349,7 +362,8 @@ def fill_values(panel: Panel, data: dict) -> list:
         "model": gr.update(choices=model_choices(panel.mode, record.generation), value=record.id),
         "prompt": data.get("prompt", ""),
         "size": gr.update(choices=sizes, value=size),
-        "frames": gr.update(minimum=record.frames_min, maximum=max(frames_ceiling(panel.mode, record), data.get("frames") or 0),
+        "frames": gr.update(minimum=record.frames_min,
+                            maximum=max(frames_ceiling(panel.mode, record), data.get("frames") or 0),
                             value=data.get("frames")),
         "frames_auto": False,
         "steps": data.get("steps"),
@@ -374,8 +388,6 @@ def fill_values(panel: Panel, data: dict) -> list:
 def wire_preset(shell: Shell) -> None:
     """The header's Preset radio sets every panel's preset and its steps / guidance / flow shift;
     a mode without Lightning says why it runs Quality values."""
-    from ui.panels import preset_values
-
     private = dict(api_visibility="private")
     panels = list(shell.panels.values())
     outputs = []
@@ -412,7 +424,7 @@ def wire(shell: Shell, settings: Settings) -> None:
 
     openers = {"gallery": shell.gallery.opener, "settings": shell.settings_page.opener,
                "queue": shell.queue.opener}
-    for key in SECTIONS:
+    for key in shell.sections:
         event = shell.nav[key].click(go(key), None, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
@@ -420,7 +432,7 @@ def wire(shell: Shell, settings: Settings) -> None:
         # the page is open and filled in (for a look from outside, as the tests take)
         event.then(None, None, None, js=f"() => {{ document.body.dataset.opened = '{key}'; }}", **private)
     for link, key in ((shell.history, "gallery"), (shell.settings_link, "settings"),
-                      (shell.gallery.go_generate, "t2v")):
+                      (shell.gallery.go_generate, next(iter(shell.panels)))):
         event = link.click(go(key), None, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
@@ -434,18 +446,16 @@ def wire(shell: Shell, settings: Settings) -> None:
     switched.then(None, shell.reasons, None, js=REASONS_JS, **private)
     reestimate(shell, switched)
 
-    # "Send to" chips: the video into V2V / VACE / Animate, its last frame into I2V / FLF2V
+    # "Send to" chips: the video into V2V / VACE / Animate, its last frame into I2V / FLF2V (an image input)
     for source in shell.panels.values():
         for target, chip in source.send.items():
-            target_input = shell.panels[target].inputs[SEND_FIELD[target]]
+            target_input = shell.panels[target].inputs[spec(target).send_to]
 
             def send(video, target=target, source=source.mode):
                 if not video:
                     gr.Warning("Generate a video first; then send it on.", duration=4)
                     return [gr.update()] + [gr.update()] * len(nav_out)
-                if target in ("i2v", "flf2v"):
-                    from pathlib import Path
-
+                if sends_last_frame(target):
                     from wan_studio.runtime.gallery import save_last_frame
 
                     stem = Path(video).stem
@@ -526,6 +536,4 @@ def queue_warning_update(settings: Settings):
 
 def launch_options() -> dict:
     """Look and feel, passed to launch() (Gradio 6 takes theme and css there)."""
-    from ui.runtime import theme
-
     return dict(theme=theme(), css=CSS, js=PAGE_JS)

@@ -1,4 +1,5 @@
-"""What machine this is: CUDA, Apple MPS, CPU, or a Hugging Face ZeroGPU Space.
+"""What machine this is: CUDA, Apple MPS, CPU, or a Hugging Face ZeroGPU Space; how many NVIDIA GPUs
+it has and whether NVLink joins them (`gpu_count`, `gpu_link_gb_s`: NVML only).
 
 Two probes, both called explicitly, never at import:
 - `probe_light()` uses NVML and the platform only (no torch, no CUDA initialisation), so the page
@@ -11,11 +12,14 @@ fp32 on CPU; the VAE is always fp32 because decode quality drops sharply in half
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+
+NVLINK_GB_S = 25.0  # one link, one way (NVLink 2 to 4), where NVML does not report the speed
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,57 @@ def _nvml_first_gpu() -> tuple[str, float] | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def gpu_count() -> int:
+    """NVIDIA GPUs on this machine (NVML, without loading torch); 0 where there is none."""
+    try:
+        import pynvml
+    except ImportError:
+        return 0
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        pynvml.nvmlShutdown()
+
+
+@lru_cache(maxsize=1)
+def gpu_link_gb_s() -> float | None:
+    """GB/s one way from a GPU to the others when NVLink joins them: GPU 0's active links times their
+    speed, as NVML reports them; None where the GPUs talk over PCIe (or there is no NVIDIA GPU)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None
+    try:
+        if pynvml.nvmlDeviceGetCount() < 2:
+            return None
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        active = 0
+        for link in range(pynvml.NVML_NVLINK_MAX_LINKS):
+            try:
+                active += pynvml.nvmlDeviceGetNvLinkState(handle, link) == pynvml.NVML_FEATURE_ENABLED
+            except pynvml.NVMLError:  # no such link, or no NVLink at all
+                break
+        if not active:
+            return None
+        try:
+            field = pynvml.nvmlDeviceGetFieldValues(handle, [pynvml.NVML_FI_DEV_NVLINK_SPEED_MBPS_COMMON])[0]
+            per_link = field.value.uiVal / 1000 if field.nvmlReturn == 0 and field.value.uiVal else NVLINK_GB_S
+        except pynvml.NVMLError:
+            per_link = NVLINK_GB_S
+        return active * per_link
+    finally:
+        pynvml.nvmlShutdown()
+
+
 def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
@@ -133,23 +188,39 @@ def torch_dtype(name: str):
 _ml_import_lock = threading.Lock()
 
 
-def _quiet_optional_kernels() -> None:
-    """torchao logs a warning per CUDA kernel library it cannot load on this build (CPU, other CUDA);
-    the Python quantization paths we use work without them, so those lines are noise to a user."""
-    import logging
-
-    for name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+# Library log lines a user can do nothing about: (logger, a piece of the line). Each is dropped by
+# its text, so every other line of the same library still shows.
+LIBRARY_NOISE = (
+    # torchao tries each CUDA kernel library it ships; on a CPU build or another CUDA some do not load,
+    # and the quantization paths the memory plans use do not need them
+    ("torchao", "Failed to load "),
+    # torch's deprecation notice is for torchao's own code, which registers its enums with pytree
+    ("torch.utils._pytree", "is an Enum subclass and is now natively supported"),
+    # diffusers looks for torchao classes that torchao 0.18 moved; only checkpoints saved already
+    # quantized by torchao would need them, and the studio quantizes at load time instead
+    ("diffusers.quantizers.torchao.torchao_quantizer", "Unable to import `torchao` Tensor objects"),
     # the studio installs no torchvision on purpose (no CPU wheel on PyPI): transformers' note that it
     # falls back to the PIL image processors is about that choice, not a problem for the user
-    quiet = logging.getLogger("transformers.utils.import_utils")
-    if not any(isinstance(f, _TorchvisionFallbackNote) for f in quiet.filters):
-        quiet.addFilter(_TorchvisionFallbackNote())
+    ("transformers.utils.import_utils", "requires torchvision (not installed); falling back"),
+)
 
 
-class _TorchvisionFallbackNote:
-    def filter(self, record) -> bool:
-        return "requires torchvision (not installed); falling back" not in record.getMessage()
+class _DropLine(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def quiet_library_noise() -> None:
+    """Drop the LIBRARY_NOISE lines, and only those. The CLI and the studio call this first, before
+    any library is imported (the lines come at import); import_ml calls it again. Idempotent."""
+    for name, text in LIBRARY_NOISE:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLine) and f.text == text for f in logger.filters):
+            logger.addFilter(_DropLine(text))
 
 
 def import_ml() -> None:
@@ -160,7 +231,7 @@ def import_ml() -> None:
     validates requests in server threads while the worker loads models.
     """
     with _ml_import_lock:
-        _quiet_optional_kernels()
+        quiet_library_noise()
         import diffusers  # noqa: F401
         import torch  # noqa: F401
         import transformers

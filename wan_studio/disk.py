@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import sys
 from pathlib import Path
 
 from wan_studio.errors import StudioError
@@ -36,10 +37,6 @@ class DiskFull(StudioError):
             text += (f" Job {self.job_id} stays queued and runs once there is room "
                      f"(`python -m wan_studio queue run`, or the studio, runs it).")
         return text
-
-    def for_job(self, job_id: str) -> "DiskFull":
-        """The same message, saying that this job stays in the queue."""
-        return DiskFull(self.folder, self.needed, self.free, job_id)
 
 
 def describe_size(n: int) -> str:
@@ -88,9 +85,9 @@ def is_disk_full(exc: BaseException, folder: Path | str, room: int = QUEUE_ROOM)
     I/O error (it cannot grow its files) while less than `room` is free."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return True
-    import sqlite3  # here: the page is built without it (tests/test_startup.py)
-
-    if isinstance(exc, sqlite3.Error):
+    # only a loaded sqlite3 can have raised; not imported here, so the page is built without it
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         primary = code & 0xFF if code is not None else None
         words = str(exc).lower()

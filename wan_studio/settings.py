@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wan_studio.errors import StudioError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPILE_CHOICES = ("auto", "on", "off")  # the compile setting (memory/compile.py)
 ENV_PREFIX = "WAN_STUDIO_"
@@ -28,7 +30,8 @@ class Settings:
     max_upload: str = "1GB"  # largest file a browser or API client may upload
     multi_user: bool = False  # a shared deployment (a Space): each browser session sees its own jobs
     model_paths: dict = field(default_factory=dict)  # model id -> explicit folder
-    transformer_files: dict = field(default_factory=dict)  # model id -> GGUF file(s) for its transformer(s) (older name)
+    # model id -> GGUF file(s) for its transformer(s) (older name)
+    transformer_files: dict = field(default_factory=dict)
     # model id -> single files for its transformer(s), text encoder, VAE (models/single_file.py)
     model_files: dict = field(default_factory=dict)
     comfyui_dir: Path | None = None  # a ComfyUI install whose model files Settings offers
@@ -44,14 +47,15 @@ class Settings:
     enhancer_endpoint_model: str = ""  # the model name sent to the endpoint
     enhancer_timeout_s: float = 20.0
     max_video_seconds: float = 60.0  # the longest video a request may ask for (made in windows)
-    gpus: str = ""  # "0,1,3", "all" or "cpu,cpu": one worker process per device (queue/pool.py); "": one in-process worker
+    # "0,1,3", "all" or "cpu,cpu": one worker process per device (queue/pool.py); "": one in-process worker
+    gpus: str = ""
     # use at most this much of the GPU's memory (GiB; RAM on a machine without one): room left for other
     # programs, or a cluster node's share; 0: all of it
     memory_limit_gb: float = 0.0
     # compile the transformers' repeated blocks: auto (CUDA with Triton; ZeroGPU: compiled blocks, made at
     # start when the catalog names none), on (the CPU too), off
     compile: str = "auto"
-    ray_address: str = ""  # a Ray cluster whose workers run the queue's jobs (queue/cluster.py): host:port or auto
+    ray_address: str = ""  # a Ray cluster whose workers run the queue's jobs (runtime/cluster.py): host:port or auto
 
 
 def config_path() -> Path:
@@ -119,8 +123,6 @@ def child_environment(settings: Settings) -> dict:
 
 
 def _memory_limit(value) -> float:
-    from wan_studio.errors import StudioError
-
     try:
         limit = float(value or 0)
     except ValueError:
@@ -131,8 +133,6 @@ def _memory_limit(value) -> float:
 
 
 def _compile_choice(value) -> str:
-    from wan_studio.errors import StudioError
-
     choice = ("on" if value else "off") if isinstance(value, bool) else str(value).strip().lower()  # JSON true/false
     if choice not in COMPILE_CHOICES:
         raise StudioError(f"compile must be auto, on or off; got {value!r}.")

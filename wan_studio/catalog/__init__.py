@@ -3,12 +3,12 @@
 Everything that varies by checkpoint (repo, modes, pipeline class, sizes, fps, frame rule,
 default steps / guidance / flow shift, MoE boundary, footprints) lives in the data file.
 The mode x generation matrix, the CLI's `models` listing and the UI's choices are derived
-from these records, never kept as second tables.
+from these records, never kept as second tables. The catalog knows modes only as the keys of
+each record's `pipelines` (what a mode is, is its request class's business: wan_studio/requests).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,16 +18,9 @@ from wan_studio.errors import UnknownModel
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
-MODES = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "s2v", "animate", "preview")
-MODE_LABELS = {
-    "t2v": "Text to video", "i2v": "Image to video", "flf2v": "First-last frame to video",
-    "v2v": "Video to video (restyle)", "vace": "VACE control & editing", "ti2v": "Text+image to video",
-    "s2v": "Speech to video", "animate": "Character animation", "preview": "One-frame preview",
-}
 # S2V: frames the first clip loses (decoded after the reference latent; upstream drops them)
 S2V_FIRST_CLIP_DROP = 3
 GENERATIONS = ("2.1", "2.2", "tiny")
-BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2, "float8": 1, "int8": 1}
 
 
 @dataclass(frozen=True)
@@ -71,7 +64,8 @@ class Checkpoint:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return tuple(m for m in MODES if m in self.pipelines)
+        """The modes it runs, as its record lists them; the first is the one a start loads it for."""
+        return tuple(self.pipelines)
 
     @property
     def is_moe(self) -> bool:
@@ -92,16 +86,6 @@ class Checkpoint:
         """The shift of the resolution class nearest the requested area (480p or 720p)."""
         wanted = "720p" if width * height > 832 * 480 * 1.4 else "480p"
         return self.flow_shift.get(wanted) or next(iter(self.flow_shift.values()))
-
-    def footprint_gb(self, dtype: str = "bfloat16") -> dict[str, float]:
-        """Weight bytes of each component in GB (own and shared; VAE always fp32)."""
-        per = BYTES_PER_PARAM[dtype]
-        sizes = {name: params * per for name, params in self.components.items()}
-        for shared_id in dict.fromkeys(self.shared.values()):
-            comp = shared_component(shared_id)
-            bytes_per = 4 if "vae" in comp.components else per
-            sizes[shared_id] = comp.params_b * bytes_per
-        return {k: round(v, 2) for k, v in sizes.items()}
 
 
 @dataclass(frozen=True)
@@ -158,10 +142,36 @@ def _checkpoint_from(raw: dict) -> Checkpoint:
     )
 
 
+# records added for this process, written as in catalog.json (a test's throw-away mode adds its Tiny one)
+_added_records: list[dict] = []
+
+
+def add_checkpoints(*raws: dict) -> None:
+    """Add checkpoint records, each written as in catalog.json, for this process only (a test, a plug-in);
+    `remove_checkpoints` takes them out again."""
+    taken = {raw["id"] for raw in _raw_checkpoints()}
+    for raw in raws:
+        if raw["id"] in taken:
+            raise ValueError(f"the catalog already has a checkpoint {raw['id']!r}")
+        _checkpoint_from(raw)  # a malformed record fails here, not at the next lookup
+        taken.add(raw["id"])
+    _added_records.extend(raws)
+    _load.cache_clear()
+
+
+def remove_checkpoints(*ids: str) -> None:
+    _added_records[:] = [raw for raw in _added_records if raw["id"] not in ids]
+    _load.cache_clear()
+
+
+def _raw_checkpoints() -> list[dict]:
+    return json.loads(CATALOG_FILE.read_text())["checkpoints"] + _added_records
+
+
 @lru_cache(maxsize=1)
 def _load() -> tuple[dict[str, Checkpoint], dict[str, SharedComponent], tuple[ApiOnlySlot, ...]]:
     data = json.loads(CATALOG_FILE.read_text())
-    checkpoints = {raw["id"]: _checkpoint_from(raw) for raw in data["checkpoints"]}
+    checkpoints = {raw["id"]: _checkpoint_from(raw) for raw in data["checkpoints"] + _added_records}
     shared = {
         key: SharedComponent(key, tuple(v["components"]), v["params_b"], v.get("note", ""))
         for key, v in data["shared_components"].items()
@@ -174,42 +184,18 @@ def checkpoints() -> list[Checkpoint]:
     return [get(model_id) for model_id in _load()[0]]
 
 
-# what a ZeroGPU Space's start learnt about a checkpoint's compiled blocks (memory/aoti.py): blocks compiled
-# here, and the catalog's repo variants that could not be fetched: model id ->
-# {"local": {weights format: {"folder": ..., "seconds": compile time}}, "unfetched": {weights format: why}}
-_compiled_here: dict[str, dict] = {}
-
-
 def get(model_id: str) -> Checkpoint:
     found = _load()[0].get(model_id)
     if found is None:
         known = ", ".join(_load()[0])
         raise UnknownModel(f"Unknown model '{model_id}'. Known models: {known}")
-    if model_id in _compiled_here:
-        aoti = {**found.extra.get("aoti", {}), **_compiled_here[model_id]}  # the repo it names, and what was learnt
-        return dataclasses.replace(found, extra={**found.extra, "aoti": aoti})
     return found
-
-
-def add_compiled_blocks(model_id: str, quantization: str, folder: str, seconds: float) -> Checkpoint:
-    """From now on this process's record of the checkpoint names blocks compiled here for its weights
-    in `quantization` ("none": bf16)."""
-    local = _compiled_here.setdefault(model_id, {}).setdefault("local", {})
-    local[quantization] = {"folder": folder, "seconds": seconds}
-    return get(model_id)
-
-
-def add_unfetched_blocks(model_id: str, quantization: str, reason: str) -> Checkpoint:
-    """From now on this process's record of the checkpoint says its repo's blocks for weights in
-    `quantization` could not be fetched (`reason`): its plans no longer count on them."""
-    _compiled_here.setdefault(model_id, {}).setdefault("unfetched", {})[quantization] = reason
-    return get(model_id)
 
 
 def raw_record(model_id: str) -> dict:
     """A checkpoint's record as written in catalog.json, including mode-specific facts
     (e.g. S2V's clip length and transformer config) that the typed record does not carry."""
-    for raw in json.loads(CATALOG_FILE.read_text())["checkpoints"]:
+    for raw in _raw_checkpoints():
         if raw["id"] == model_id:
             return raw
     get(model_id)  # raises UnknownModel with the known ids
@@ -228,13 +214,9 @@ def for_mode(mode: str, generation: str | None = None) -> list[Checkpoint]:
     return [c for c in checkpoints() if mode in c.pipelines and generation in (None, c.generation)]
 
 
-def mode_matrix() -> dict[str, dict[str, list[str]]]:
-    """mode -> generation -> checkpoint ids, derived from the records."""
-    matrix: dict[str, dict[str, list[str]]] = {m: {g: [] for g in GENERATIONS} for m in MODES}
-    for c in checkpoints():
-        for mode in c.modes:
-            matrix[mode][c.generation].append(c.id)
-    return matrix
+def modes() -> tuple[str, ...]:
+    """Every mode some checkpoint runs, in the order the records first name them."""
+    return tuple(dict.fromkeys(mode for c in checkpoints() for mode in c.modes))
 
 
 def default_model(mode: str, generation: str) -> Checkpoint | None:

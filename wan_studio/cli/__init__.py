@@ -10,7 +10,8 @@
     python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
     python -m wan_studio loras [--json]
     python -m wan_studio enhance "PROMPT" [--mode MODE] [--llm rules|local|endpoint]
-    python -m wan_studio extract depth|pose|face|mask|background|layout VIDEO [--output FILE.mp4] [--annotator ID] [--quiet]
+    python -m wan_studio extract depth|pose|face|mask|background|layout VIDEO [--output FILE.mp4] [--annotator ID]
+        [--quiet]
     python -m wan_studio extend RESULT.mp4 --seconds S [--prompt "..."] [--seed N]
     python -m wan_studio interpolate RESULT.mp4 --factor 2|4 [--model ID]
     python -m wan_studio upscale RESULT.mp4 --scale 2|4 [--model ID|FILE]
@@ -30,7 +31,8 @@ import json
 import sys
 from pathlib import Path
 
-from wan_studio.errors import StudioError
+from wan_studio.backend import quiet_library_noise
+from wan_studio.errors import RequestError, StudioError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m wan_studio", description="Wan Studio from the command line")
     parser.add_argument("--output-dir", help="where results go (default: WAN_STUDIO_OUTPUT_DIR, else config.json)")
-    parser.add_argument("--models-dir", help="where model folders live (default: WAN_STUDIO_MODELS_DIR, else config.json)")
+    parser.add_argument("--models-dir",
+                        help="where model folders live (default: WAN_STUDIO_MODELS_DIR, else config.json)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="make a video and print its path")
@@ -48,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_flags(gen)  # one flag per request field, from the request classes
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
     gen.add_argument("--dry-run", action="store_true",
-                     help="check and prepare the request, print it as JSON with its memory plan and estimate; load nothing")
+                     help="check and prepare the request, print it as JSON with its memory plan and estimate; "
+                          "load nothing")
 
     models = sub.add_parser("models", help="list the catalog with download state")
     models.add_argument("--generation", help="only this generation (2.1, 2.2, tiny)")
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_noise()  # before any library loads: stderr carries our progress and errors only
     args = build_parser().parse_args(argv)
     from wan_studio.settings import load_settings
 
@@ -107,11 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 def request_from_args(args, settings):
     from wan_studio.catalog.defaults import default_model_id
     from wan_studio.cli.request_flags import request_values
-    from wan_studio.errors import RequestError
     from wan_studio.requests import absolutize_inputs, request_from_dict, request_types
 
     if args.recipe:
-        from wan_studio.runtime.library import load_recipe
+        from wan_studio.media.recipe import load_recipe
 
         recipe = load_recipe(args.recipe)
         return request_from_dict(absolutize_inputs(recipe["request"], args.recipe.resolve().parent))
@@ -135,7 +139,6 @@ def frames_for_duration(text: str, model_id: str) -> int:
     """'20', '20s' or '1:30' -> the frame count of that many seconds at the checkpoint's fps (4k+1
     within one pass; past the checkpoint's range, made in windows, any count)."""
     from wan_studio import catalog
-    from wan_studio.errors import RequestError
 
     value = str(text).strip().lower().removesuffix("s")
     try:
@@ -155,8 +158,6 @@ def frames_for_duration(text: str, model_id: str) -> int:
 def _check_paths_exist(cls, values: dict) -> None:
     """A mistyped path is named as typed, with its flag (the engine's message is the page's: the
     page has no path to show, only an upload)."""
-    from wan_studio.errors import RequestError
-
     for field in cls.file_fields:
         given = values.get(field)
         for path in given if isinstance(given, (list, tuple)) else [given]:
@@ -240,7 +241,7 @@ def cmd_models(args, settings) -> int:
 
 def cmd_download(args, settings) -> int:
     from wan_studio import catalog, models
-    from wan_studio.catalog.presets import lora_record
+    from wan_studio.loras.presets import lora_record
 
     if lora_record(args.model) is not None:  # a LoRA of the preset table (Lightning files)
         from wan_studio.loras import locate
@@ -253,7 +254,8 @@ def cmd_download(args, settings) -> int:
     from wan_studio.models.downloads import download_lock
 
     for each in records:  # a pose annotator brings its person detector
-        print(f"Downloading {each.name} ({each.repo_id}, about {models.hub.size_text(each.download_gb)})...", file=sys.stderr)
+        print(f"Downloading {each.name} ({each.repo_id}, about {models.hub.size_text(each.download_gb)})...",
+              file=sys.stderr)
         with download_lock(each.repo_id):  # another download of it (a job's, the page's) finishes first
             print(models.download(each, settings))
     return 0

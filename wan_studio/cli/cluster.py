@@ -1,5 +1,5 @@
 """`python -m wan_studio cluster ...`: a Ray cluster whose workers run the studio's jobs
-(wan_studio/queue/cluster.py; needs `pip install 'wan-studio[cluster]'`).
+(wan_studio/runtime/cluster.py; needs `pip install 'wan-studio[cluster]'`).
 
     cluster start [--port 6379]     on the head machine: start Ray's head here, print how to join
     cluster status [--ray ADDRESS]  the cluster's machines, GPUs and CPUs
@@ -55,7 +55,7 @@ def cmd_cluster(args, settings) -> int:
         subprocess.run([_ray_command(), "stop"], capture_output=True, text=True)
         print("Ray stopped on this machine.")
         return 0
-    from wan_studio.queue.cluster import connect
+    from wan_studio.runtime.cluster import connect
 
     connect(args.ray)
     import ray

@@ -8,6 +8,7 @@ The new result is the whole video (the old frames, then the new ones); its recip
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -22,8 +23,6 @@ def add_extend_parser(sub) -> None:
 
 
 def cmd_extend(args, settings) -> int:
-    import json
-
     from wan_studio.cli.jobs import run_and_print
     from wan_studio.runtime.extend import extension_request
 

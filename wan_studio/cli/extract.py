@@ -14,16 +14,20 @@ from pathlib import Path
 
 
 def add_extract_parser(sub) -> None:
-    from wan_studio.media.extract import KINDS
+    from wan_studio.extract import KINDS
 
-    parser = sub.add_parser("extract", help="make a control video (depth, pose, face crops, mask, background, layout) from a plain video and print its path")
+    parser = sub.add_parser("extract", help="make a control video (depth, pose, face crops, mask, background, layout) "
+                                            "from a plain video and print its path")
     parser.add_argument("kind", choices=KINDS, help="the control to make")
     parser.add_argument("video", help="the plain video")
     parser.add_argument("--output", type=Path, help="where to write it (default: OUTPUT_DIR/controls/NAME-KIND.mp4)")
-    parser.add_argument("--annotator", help="the annotator model id (default: the real one for KIND; tiny-depth, tiny-pose or tiny-detector for tests)")
-    parser.add_argument("--point", help="X,Y on the first frame: mask and background of the object there (default: the main person)")
+    parser.add_argument("--annotator", help="the annotator model id (default: the real one for KIND; tiny-depth, "
+                                            "tiny-pose or tiny-detector for tests)")
+    parser.add_argument("--point", help="X,Y on the first frame: mask and background of the object there "
+                                        "(default: the main person)")
     parser.add_argument("--box", help="X0,Y0,X1,Y1 on the first frame: mask and background of the object in that box")
-    parser.add_argument("--shape", choices=("outline", "box"), help="mask: the object's outline, grown a little (default), or the box around it")
+    parser.add_argument("--shape", choices=("outline", "box"),
+                        help="mask: the object's outline, grown a little (default), or the box around it")
     parser.add_argument("--fit-to", help="pose: a character picture whose body proportions the skeleton takes")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -40,7 +44,8 @@ def cmd_extract(args, settings) -> int:
 
     def progress(done: int, total: int) -> None:
         if not args.quiet:
-            print(f"\r{args.kind}: {done}/{total} frames", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            print(f"\r{args.kind}: {done}/{total} frames", end="" if done < total else "\n", file=sys.stderr,
+                  flush=True)
 
     with library_progress_bars(shown=not args.quiet):
         print(extract_to_file(args.kind, args.video, output, annotator, detect().device, settings, progress, **options))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 def add_finishing_parsers(sub) -> None:
-    smooth = sub.add_parser("interpolate", help="smooth a result to 2 or 4 times its frame rate (RIFE); print the new result")
+    smooth = sub.add_parser("interpolate",
+                            help="smooth a result to 2 or 4 times its frame rate (RIFE); print the new result")
     smooth.add_argument("result", type=Path, help="the result's .mp4")
     smooth.add_argument("--factor", type=int, default=2, help="2 or 4 (default 2: 16 fps becomes 32)")
     smooth.add_argument("--model", default="", help="the interpolator's id (default: rife-4.25; tiny-rife for Tiny "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from wan_studio.errors import StudioError
+from wan_studio.errors import Cancelled, StudioError
 
 
 def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.25):
@@ -13,7 +14,6 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
     own job (and only that one). Returns the finished job; a failed or stopped one raises."""
     from wan_studio.cli.queue import open_store
     from wan_studio.disk import require_space, space_needed
-    from wan_studio.errors import Cancelled
     from wan_studio.queue.serving import ServingLock
     from wan_studio.queue.status import watch
     from wan_studio.queue.store import CANCELLED, DONE, QUEUED
@@ -56,7 +56,8 @@ def _serve_own_job(store, serving, job_id: str, settings, quiet: bool) -> None:
     def show(job, event):
         if event.kind == "progress" and not quiet:
             progress = event.progress
-            print(f"\r{progress.describe():<60}", end="" if progress.stage in ("denoising", "finishing") else "\n", file=sys.stderr)
+            print(f"\r{progress.describe():<60}", end="" if progress.stage in ("denoising", "finishing") else "\n",
+                  file=sys.stderr)
 
     worker.add_listener(show)
     worker.run_job_now(job_id)
@@ -77,7 +78,8 @@ def _stop_on_interrupt(store, job_id: str) -> None:
 
 
 def run_and_print(request, settings, quiet: bool = False) -> int:
-    """`generate`, `extend`, `interpolate` and `upscale`: the job through the queue, its notes on stderr, its path on stdout."""
+    """`generate`, `extend`, `interpolate` and `upscale`: the job through the queue, its notes on stderr, its
+    path on stdout."""
     from wan_studio.cli.progress import library_progress_bars
 
     with library_progress_bars(shown=not quiet):
@@ -91,8 +93,6 @@ def run_and_print(request, settings, quiet: bool = False) -> int:
 def run_as_rank(request, settings, quiet: bool = False, seed_given: bool = True) -> int:
     """`generate` as one rank of a job split across machines (torchrun, one command per machine):
     no queue (every rank runs the same call at once); rank 0 saves the result and prints its path."""
-    import os
-
     from wan_studio.runtime.engine import Engine
 
     world = int(os.environ["WORLD_SIZE"])

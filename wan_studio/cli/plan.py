@@ -2,7 +2,7 @@
 
     python -m wan_studio plan --model wan2.1-t2v-14b --size 1280x720 --frames 81 --gpu "RTX 4080" [--json]
     python -m wan_studio plan --model wan2.2-t2v-a14b --vram 16GiB --backend cuda    (a GPU not in the table)
-    python -m wan_studio plan --table [--write-readme]    (the README's table: minutes per GPU and preset)
+    python -m wan_studio plan --table [--write-readme]    (docs/memory-and-speed.md's table: minutes per GPU and preset)
     python -m wan_studio plan --fit [bench/results/gpu-*.json] [--write]    (refit the time model)
 
 Without --gpu or --backend the machine at hand is used.
@@ -10,6 +10,7 @@ Without --gpu or --backend the machine at hand is used.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import statistics
@@ -37,8 +38,8 @@ def capability(text: str) -> tuple[int, int]:
 
 
 def add_plan_parser(sub) -> None:
-    from wan_studio.memory.plans import BACKENDS, PLAN_NAMES
     from wan_studio.memory.attention import BACKENDS as ATTENTION_BACKENDS
+    from wan_studio.memory.plans import BACKENDS, PLAN_NAMES
     from wan_studio.memory.step_cache import SETTINGS as STEP_CACHE_SETTINGS
 
     plan = sub.add_parser("plan", help="show the memory plan, estimate and rungs for a run on a machine")
@@ -48,7 +49,8 @@ def add_plan_parser(sub) -> None:
     plan.add_argument("--frames", type=int)
     plan.add_argument("--steps", type=int)
     plan.add_argument("--plan", default="auto", help=f"pin a plan: {', '.join(PLAN_NAMES)}")
-    plan.add_argument("--gpu", help='a GPU of the estimator\'s table, e.g. "RTX 4080", "H100" (its memory and capability)')
+    plan.add_argument("--gpu",
+                      help='a GPU of the estimator\'s table, e.g. "RTX 4080", "H100" (its memory and capability)')
     plan.add_argument("--preset", choices=("quality", "fast"), help="steps and guidance of a preset")
     plan.add_argument("--cache", choices=STEP_CACHE_SETTINGS, default="off", help="step cache setting")
     plan.add_argument("--attention", choices=("auto", *ATTENTION_BACKENDS), default="auto",
@@ -59,7 +61,8 @@ def add_plan_parser(sub) -> None:
     plan.add_argument("--ram", help="RAM of the simulated machine, e.g. 64GiB")
     plan.add_argument("--table", action="store_true",
                       help="minutes for a 5 s clip of every checkpoint on a few GPUs, as a Markdown table")
-    plan.add_argument("--write-readme", action="store_true", help="with --table: replace the README's table")
+    plan.add_argument("--write-readme", action="store_true",
+                      help="with --table: replace the table in docs/memory-and-speed.md")
     plan.add_argument("--fit", nargs="*", metavar="RESULTS",
                       help="refit the time model to Wan's published runs (and bench/gpu.py result files)")
     plan.add_argument("--write", action="store_true", help="with --fit: store the fit in data/calibration.json")
@@ -87,11 +90,10 @@ def machine_from_args(args, settings=None):
 def run_shape(record, mode=None, size=None, frames=None, steps=None, preset=None, cache="off"):
     """The shape of a run with a preset's steps and guidance and a step cache's expected skip;
     (shape, whether the preset has its own values: False where Fast falls back to Quality)."""
-    import dataclasses
-
-    from wan_studio.catalog.presets import resolve
+    from wan_studio.loras.presets import resolve
     from wan_studio.memory import step_cache
     from wan_studio.memory.estimate import shape_for
+    from wan_studio.requests import mode_info
 
     shape = shape_for(record, mode, size, frames, steps)
     own = True
@@ -102,7 +104,7 @@ def run_shape(record, mode=None, size=None, frames=None, steps=None, preset=None
         shape = dataclasses.replace(shape, steps=values.get("steps", shape.steps),
                                     guidance=values.get("guidance", shape.guidance),
                                     guidance_2=values.get("guidance_2", shape.guidance_2) if record.is_moe else None)
-    method, _ = step_cache.method_for(record, shape.mode, "text")
+    method, _ = step_cache.method_for(record, mode_info(shape.mode).step_cache, "text")
     return dataclasses.replace(shape, skip=step_cache.expected_skip(cache, method)), own
 
 
@@ -194,7 +196,8 @@ def minutes_table() -> str:
                     minutes.append(text if own else "–")
                     if preset == "quality":
                         plan_label = choice.plan.label
-                cells.append(f"{minutes[0]} / {minutes[1]} ({plan_label})" if minutes[0] != "does not fit" else "does not fit")
+                fits = minutes[0] != "does not fit"
+                cells.append(f"{minutes[0]} / {minutes[1]} ({plan_label})" if fits else "does not fit")
             lines.append(f"| {record.name} | {size}x{shape.frames} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -222,7 +225,8 @@ def cmd_fit(paths: list[str], write: bool) -> int:
         data = json.loads(CALIBRATION_FILE.read_text())
         data["utilisation"] = {**found, "source": (
             f"least-squares fit (relative error) of the time model to {len(runs)} timed runs: data/calibration.json "
-            f"published_runs{' and ' + ', '.join(paths) if paths else ''}, by `python -m wan_studio plan --fit --write`. "
+            f"published_runs{' and ' + ', '.join(paths) if paths else ''}, "
+            "by `python -m wan_studio plan --fit --write`. "
             "vae is not fitted (too small a share of those runs): assumed.")}
         CALIBRATION_FILE.write_text(json.dumps(data, indent=1) + "\n")
         calibration.cache_clear()
@@ -233,7 +237,7 @@ def cmd_fit(paths: list[str], write: bool) -> int:
 def write_readme_table(table: str) -> None:
     from wan_studio.settings import REPO_ROOT
 
-    readme = REPO_ROOT / "README.md"
+    readme = REPO_ROOT / "docs" / "memory-and-speed.md"  # the table moved there from the README
     text = readme.read_text()
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)

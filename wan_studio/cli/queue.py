@@ -19,12 +19,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from wan_studio.queue.batch import load_batch
 from wan_studio.queue.job import FINAL_STATES, RUNNING, Job, request_summary
-from wan_studio.queue.store import JobStore
+from wan_studio.queue.store import JobStore, Seat
 
 LIST_HISTORY = 20
 
@@ -142,9 +144,9 @@ def _remove(args, settings, store: JobStore) -> int:
 
 
 def _run(args, settings, store: JobStore) -> int:
-    from wan_studio.runtime.engine import Engine
     from wan_studio.queue.serving import ServingLock
     from wan_studio.queue.worker import QueueWorker
+    from wan_studio.runtime.engine import Engine
 
     if store.next_queued() is None:
         print("The queue is empty.", file=sys.stderr)
@@ -176,14 +178,10 @@ def _run(args, settings, store: JobStore) -> int:
 def _work(args, settings, store: JobStore) -> int:
     """Run queued jobs on this device until SIGTERM (the pool stopping: a running job goes back to
     the head of the queue) or until the studio that started this worker is gone."""
-    import signal
-    import threading
-
     from wan_studio.backend import import_ml
-    from wan_studio.queue.store import Seat
+    from wan_studio.queue.pool import JOB_STOP_S, ready_file
     from wan_studio.queue.worker import QueueWorker
     from wan_studio.runtime.engine import Engine
-    from wan_studio.queue.pool import JOB_STOP_S, ready_file
 
     parent, stop = os.getppid(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -36,8 +36,10 @@ WEIGHT_RANGE = (-4.0, 4.0)
 LORA_SUFFIXES = (".safetensors",)
 # diffusers module name <-> original Wan module name, for the blocks LoRAs train
 _WAN_NAMES = {
-    "attn1.to_q": "self_attn.q", "attn1.to_k": "self_attn.k", "attn1.to_v": "self_attn.v", "attn1.to_out.0": "self_attn.o",
-    "attn2.to_q": "cross_attn.q", "attn2.to_k": "cross_attn.k", "attn2.to_v": "cross_attn.v", "attn2.to_out.0": "cross_attn.o",
+    "attn1.to_q": "self_attn.q", "attn1.to_k": "self_attn.k", "attn1.to_v": "self_attn.v",
+    "attn1.to_out.0": "self_attn.o",
+    "attn2.to_q": "cross_attn.q", "attn2.to_k": "cross_attn.k", "attn2.to_v": "cross_attn.v",
+    "attn2.to_out.0": "cross_attn.o",
     "attn2.add_k_proj": "cross_attn.k_img", "attn2.add_v_proj": "cross_attn.v_img",
     "ffn.net.0.proj": "ffn.0", "ffn.net.2": "ffn.2",
 }
@@ -70,7 +72,8 @@ class ResolvedLora:
         """Pipeline components this LoRA goes into: HIGH -> transformer, LOW -> transformer_2."""
         if not record.is_moe:
             return ["transformer"]
-        return {"both": ["transformer", "transformer_2"], "high": ["transformer"], "low": ["transformer_2"]}[self.expert]
+        return {"both": ["transformer", "transformer_2"], "high": ["transformer"],
+                "low": ["transformer_2"]}[self.expert]
 
     def as_recipe(self) -> dict:
         return {"source": self.source, "file": self.path.name, "sha256": self.sha256, "weight": self.weight,
@@ -115,9 +118,11 @@ def normalize_specs(value) -> list[dict]:
             raise LoraError(f"Each LoRA needs a 'source' (a file path or a LoRA name); got {item!r}.")
         unknown = sorted(set(item) - {"source", "weight", "expert"})
         if unknown:
-            raise LoraError(f"LoRA '{item['source']}': unknown field(s) {', '.join(unknown)}; use source, weight, expert.")
+            raise LoraError(f"LoRA '{item['source']}': unknown field(s) {', '.join(unknown)}; "
+                            "use source, weight, expert.")
         weight, expert = item.get("weight", 1.0), str(item.get("expert", "both")).lower()
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not WEIGHT_RANGE[0] <= weight <= WEIGHT_RANGE[1]:
+        is_number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not is_number or not WEIGHT_RANGE[0] <= weight <= WEIGHT_RANGE[1]:
             raise LoraError(f"LoRA '{item['source']}': weight must be a number from {WEIGHT_RANGE[0]:g} to "
                             f"{WEIGHT_RANGE[1]:g}; got {weight!r}.")
         if expert not in EXPERTS:
@@ -128,12 +133,14 @@ def normalize_specs(value) -> list[dict]:
 
 # -- finding files --------------------------------------------------------------------------------
 def loras_dir(settings) -> Path:
-    return Path(settings.loras_dir) if getattr(settings, "loras_dir", None) else Path(settings.models_dir).parent / "loras"
+    if getattr(settings, "loras_dir", None):
+        return Path(settings.loras_dir)
+    return Path(settings.models_dir).parent / "loras"
 
 
 def locate(source: str, settings, allow_download: bool = False) -> Path:
     """The local file of a LoRA source, or a LoraError that says where it was looked for."""
-    from wan_studio.catalog.presets import lora_record
+    from wan_studio.loras.presets import lora_record
 
     named = lora_record(source)
     folder = loras_dir(settings)
@@ -175,7 +182,7 @@ def _hub_file(source: str, repo: str, filename: str, settings, allow_download: b
             why = f"the Hugging Face Hub is unreachable ({type(exc).__name__})"
     else:
         why = "it is not downloaded"
-    from wan_studio.catalog.presets import lora_record
+    from wan_studio.loras.presets import lora_record
 
     command = (f"python -m wan_studio download {source}" if lora_record(source)
                else f"hf download {repo} {filename} --local-dir {loras_dir(settings)}")
@@ -205,23 +212,23 @@ def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
 # -- reading and converting -----------------------------------------------------------------------
 def read_header(path: Path) -> tuple[dict, dict]:
     """(tensor name -> shape, metadata) from the safetensors header, without reading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if not 0 < size < 100 * 2**20:
-                raise ValueError("bad header size")
-            header = json.loads(handle.read(size))
-    except (OSError, ValueError) as exc:
+        # numpy, not torch: only the header is read, and listing LoRAs should not import torch
+        with safe_open(str(path), framework="numpy") as opened:
+            shapes = {key: tuple(opened.get_slice(key).get_shape()) for key in opened.keys()}
+            metadata = opened.metadata() or {}
+    except (OSError, SafetensorError) as exc:
         raise LoraError(f"LoRA '{path.name}' is not a readable safetensors file ({exc}).") from None
-    metadata = header.pop("__metadata__", {}) or {}
-    return {k: tuple(v["shape"]) for k, v in header.items()}, metadata
+    return shapes, metadata
 
 
 def detect_layout(keys) -> str | None:
     keys = list(keys)
     if any(k.startswith("transformer.") for k in keys):
         return "diffusers"
-    if any(k.startswith("base_model.model.") for k in keys) or any(re.match(r"blocks\.\d+\.(attn1|attn2|ffn\.net)\.", k) for k in keys):
+    if any(k.startswith("base_model.model.") or re.match(r"blocks\.\d+\.(attn1|attn2|ffn\.net)\.", k) for k in keys):
         return "peft"
     if any(k.startswith(("diffusion_model.", "model.diffusion_model.")) for k in keys):
         return "lightx2v" if any(".lora_down." in k or k.endswith(".alpha") for k in keys) else "wan"
@@ -251,7 +258,8 @@ def to_diffusers(state_dict: dict, name: str) -> tuple[dict, str]:
         try:  # diffusers' own converters (original Wan, lightx2v, musubi/Kohya)
             state_dict = WanPipeline.lora_state_dict(state_dict)
         except (KeyError, ValueError, IndexError, AttributeError) as exc:
-            raise LoraError(f"LoRA '{name}' ({layout} layout) could not be converted: {type(exc).__name__} {exc}.") from None
+            raise LoraError(f"LoRA '{name}' ({layout} layout) could not be converted: "
+                            f"{type(exc).__name__} {exc}.") from None
         if not any(k.startswith("transformer.") for k in state_dict):
             state_dict = {"transformer." + k: v for k, v in state_dict.items()}
     state_dict = {k: v for k, v in state_dict.items() if "dora_scale" not in k}
@@ -462,7 +470,7 @@ def fits(path: Path, settings, records: list[Checkpoint] | None = None) -> list[
 
 def list_loras(settings, with_fits: bool = True) -> list[dict]:
     """Every LoRA file of the LoRAs folder plus the named ones of the preset table, with what they fit."""
-    from wan_studio.catalog.presets import table
+    from wan_studio.loras.presets import table
 
     rows = []
     folder = loras_dir(settings)
@@ -492,12 +500,6 @@ def _safe_describe(path: Path) -> dict:
         return {"file": str(path), "name": path.name, "layout": "unreadable", "error": str(exc)}
 
 
-def loras_for(record: Checkpoint | str, settings) -> list[dict]:
-    """The LoRAs a LoRA picker offers for a checkpoint: the ones that fit it."""
-    record = catalog.get(record) if isinstance(record, str) else record
-    return [row for row in list_loras(settings) if record.id in row.get("fits", [])]
-
-
 # -- writing the Tiny Lightning stand-ins ----------------------------------------------------------
 def _write_tiny_lora(path: Path, shapes: dict[str, tuple], layout: str = "diffusers", rank: int = 4, seed: int = 0,
                      scale: float = 0.5, blocks_only: bool = True, metadata: dict | None = None) -> Path:
@@ -520,7 +522,8 @@ def _write_tiny_lora(path: Path, shapes: dict[str, tuple], layout: str = "diffus
         if layout == "diffusers":
             tensors[f"transformer.{module}.lora_A.weight"], tensors[f"transformer.{module}.lora_B.weight"] = down, up
         elif layout == "peft":
-            tensors[f"base_model.model.{module}.lora_A.weight"], tensors[f"base_model.model.{module}.lora_B.weight"] = down, up
+            peft = f"base_model.model.{module}"
+            tensors[f"{peft}.lora_A.weight"], tensors[f"{peft}.lora_B.weight"] = down, up
         elif layout == "wan":
             tensors[f"diffusion_model.{wan}.lora_A.weight"], tensors[f"diffusion_model.{wan}.lora_B.weight"] = down, up
         elif layout in ("lightx2v", "kijai", "seko"):
@@ -544,7 +547,7 @@ def _write_tiny_lora(path: Path, shapes: dict[str, tuple], layout: str = "diffus
 
 def ensure_tiny_lora(name: str, settings) -> Path:
     """Build (once) the Tiny stand-in of a Lightning LoRA, in the layout its real counterpart uses."""
-    from wan_studio.catalog.presets import lora_record
+    from wan_studio.loras.presets import lora_record
     from wan_studio.models.tiny import TINY_FORMAT_VERSION
 
     named = lora_record(name)

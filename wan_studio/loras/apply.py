@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def transformers_of(pipe) -> dict:
-    return {name: getattr(pipe, name) for name in ("transformer", "transformer_2") if getattr(pipe, name, None) is not None}
+    return {name: getattr(pipe, name) for name in ("transformer", "transformer_2")
+            if getattr(pipe, name, None) is not None}
 
 
 def loaded_adapters(module) -> set[str]:

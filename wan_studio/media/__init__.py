@@ -3,8 +3,9 @@
 - Images come as paths, PIL images or numpy arrays. Whatever the file holds (EXIF rotation,
   transparency, 16-bit or float grey, palette, CMYK) comes out as upright 8-bit RGB;
   transparency is composited on white.
-- Videos are read with the ffmpeg binary bundled in imageio-ffmpeg (there is no ffprobe): one
-  stream-copy pass probes a file and counts its frames; decoding pipes raw RGB frames out.
+- Videos are probed with PyAV (FFmpeg's own libraries): the container's fields, and one pass
+  over the video packets counts the frames as a stream copy would. Decoding pipes raw RGB frames
+  out of the ffmpeg binary bundled in imageio-ffmpeg, whose filters also resample and resize.
   Rotation metadata and non-square pixels are applied, so frames look as a player shows them.
   With a target fps, frames are resampled by timestamp (ffmpeg's `fps` filter), so variable
   and odd frame rates come out at a constant rate.
@@ -16,9 +17,9 @@
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +29,8 @@ from PIL import Image, ImageOps
 
 from wan_studio.errors import RequestError
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".webm", ".mov", ".mkv", ".avi", ".gif", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".webm", ".mov", ".mkv", ".avi", ".gif", ".mpg", ".mpeg", ".wmv", ".flv",
+                            ".ts"})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 PROBE_TIMEOUT_S = 120
@@ -61,7 +63,8 @@ def _open_path(path: Path, field: str) -> Image.Image:
             raise RequestError(
                 field, f"The file {name} is a video, not an image; choose a still image (PNG, JPEG or WebP)."
             ) from exc
-        raise RequestError(field, f"The image file {name} could not be read: it is not an image or it is damaged.") from exc
+        raise RequestError(field, f"The image file {name} could not be read: it is not an image or it is "
+                                  "damaged.") from exc
     return image
 
 
@@ -93,7 +96,8 @@ def _open_image(source, field: str) -> Image.Image:
             raise RequestError(field, f"No {field} was given; upload an image.")
         image = _open_path(Path(source), field)
     else:
-        raise RequestError(field, f"The {field} must be an image file, a PIL image or a numpy array; got {type(source).__name__}.")
+        raise RequestError(field, f"The {field} must be an image file, a PIL image or a numpy array; "
+                                  f"got {type(source).__name__}.")
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block should not cost the user the picture
@@ -147,7 +151,8 @@ def _to_rgb(image: Image.Image, field: str, name: str) -> Image.Image:
         return image.convert("RGB")
     except ValueError as exc:
         raise RequestError(
-            field, f"The image {name + ' ' if name else ''}uses the {mode} colour mode, which cannot be converted to RGB; save it as an RGB PNG or JPEG."
+            field, f"The image {name + ' ' if name else ''}uses the {mode} colour mode, which cannot be converted "
+                   "to RGB; save it as an RGB PNG or JPEG."
         ) from exc
 
 
@@ -162,7 +167,8 @@ def fit_size(width: int, height: int, max_area: int, granularity: int) -> tuple[
     """The largest size of the same aspect ratio with width * height <= max_area, each side snapped
     down to a multiple of `granularity` (at least 2 * granularity). Small images are scaled up."""
     if width <= 0 or height <= 0 or max_area <= 0 or granularity <= 0:
-        raise ValueError(f"fit_size needs positive numbers; got {width}x{height}, area {max_area}, granularity {granularity}")
+        raise ValueError(f"fit_size needs positive numbers; got {width}x{height}, area {max_area}, "
+                         f"granularity {granularity}")
     scale = math.sqrt(max_area / (width * height))
     smallest = 2 * granularity
 
@@ -246,99 +252,109 @@ def _check_video_path(path, field: str) -> Path:
     return path
 
 
-def _rate(text: str) -> float:
-    return float(text[:-1]) * 1000 if text.endswith("k") else float(text)
-
-
-def _parse_probe(log: str) -> dict:
-    """What ffmpeg's banner says about the input: format, first video stream, audio, duration."""
-    found: dict = {"format": None, "video": None, "audio": bool(re.search(r"Stream #0:\d+\S*: Audio:", log))}
-    match = re.search(r"Input #0, (.+?), from ", log)
-    if match:
-        found["format"] = match.group(1)
-    match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", log)
-    found["duration"] = int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3)) if match else None
-    lines = log.splitlines()
-    for i, line in enumerate(lines):
-        if not re.search(r"Stream #0:\d+\S*: Video:", line) or "attached pic" in line:
-            continue
-        size = re.search(r"\s(\d+)x(\d+)(?=[\s,]|$)", line)
-        if not size:
-            continue
-        width, height = int(size.group(1)), int(size.group(2))
-        sar = re.search(r"SAR (\d+):(\d+)", line)
-        if sar and int(sar.group(1)) and int(sar.group(2)) and sar.group(1) != sar.group(2):
-            width = max(2, round(width * int(sar.group(1)) / int(sar.group(2)) / 2) * 2)
-        # side data (rotation) follows the stream line, before the next stream
-        rest = []
-        for following in lines[i + 1:]:
-            if re.search(r"Stream #\d+:\d+", following) or following.startswith(("Stream mapping", "Output #")):
-                break
-            rest.append(following)
-        rotation = re.search(r"display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", "\n".join(rest), re.IGNORECASE)
-        if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
-            width, height = height, width
-        fps = re.search(r"([\d.]+k?) fps", line)
-        tbr = re.search(r"([\d.]+k?) tbr", line)
-        found["video"] = {
-            "width": width, "height": height,
-            "fps": _rate(fps.group(1)) if fps else None,
-            "tbr": _rate(tbr.group(1)) if tbr else None,
-        }
-        break
-    return found
-
-
 def _is_still_image_format(format_name: str | None) -> bool:
     names = (format_name or "").split(",")
     return any(n.strip() == "image2" or n.strip().endswith("_pipe") for n in names)
 
 
+def _first_video_stream(container):
+    """The stream ffmpeg's `-map 0:V:0` takes: the first video stream with pictures that is not cover art."""
+    import av
+
+    for stream in container.streams.video:
+        if stream.width and not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
+def _displayed_size(stream, rotation: float) -> tuple[int, int]:
+    """The stream's size as a player shows it: non-square pixels stretched, a quarter turn applied."""
+    width, height = stream.width, stream.height
+    sar = stream.sample_aspect_ratio
+    if sar and sar != 1:
+        width = max(2, round(width * sar / 2) * 2)
+    if round(abs(rotation)) % 180 == 90:
+        width, height = height, width
+    return width, height
+
+
+def _count_packets(container, stream, name: str, field: str) -> tuple[int, float]:
+    """(frames, rotation): one pass over the stream's packets, as ffmpeg's stream copy counts them; the
+    first decoded picture carries the display rotation (the stream's display matrix)."""
+    import av
+
+    frames, rotation, deadline = 0, None, time.monotonic() + PROBE_TIMEOUT_S
+    try:
+        for packet in container.demux(stream):
+            if packet.size:  # the last packet is the demuxer's end-of-stream flush, not a frame
+                frames += 1
+            if rotation is None:
+                try:
+                    # a decoder may hold its first pictures back until the flush packet
+                    decoded = stream.decode(packet if packet.size else None)
+                except av.error.FFmpegError:
+                    decoded, rotation = [], 0.0  # an undecodable first picture: assume upright
+                if decoded:
+                    rotation = float(decoded[0].rotation)
+            if time.monotonic() > deadline:
+                raise RequestError(
+                    field, f"Reading the video {name} took over {PROBE_TIMEOUT_S} s; it may be damaged. "
+                           "Try another file.")
+    except av.error.FFmpegError as exc:
+        if frames == 0:
+            raise RequestError(
+                field, f"The video {name} could not be read ({exc.strerror or exc}); it may be damaged. "
+                       "Try another file."
+            ) from exc
+        # a damaged tail: the frames before it still count, as they do for ffmpeg
+    return frames, rotation or 0.0
+
+
 def probe_video(path, field: str = "video") -> VideoInfo:
     """Size, frame rate, frame count, duration and audio of a video file, or RequestError."""
+    import av
+
     path = _check_video_path(path, field)
     name = _name(path)
-    command = [_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:V:0", "-c", "copy",
-               "-f", "null", "-progress", "pipe:1", "-nostats", "-"]
     try:
-        run = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        raise RequestError(field, f"Reading the video {name} took over {PROBE_TIMEOUT_S} s; it may be damaged. Try another file.") from exc
-    found = _parse_probe(run.stderr)
-    video = found["video"]
-    if found["format"] is None:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
         raise RequestError(
             field,
             f"The file {name} is not a video ffmpeg can read: it is damaged or not a video. "
             "Upload an MP4, WebM, MOV, MKV, AVI or GIF.",
-        )
-    if video is None:
-        what = "only audio" if found["audio"] else "no pictures"
-        raise RequestError(field, f"The file {name} has no video stream ({what}); upload a video file.")
-    counts = re.findall(r"^frame=\s*(\d+)", run.stdout, re.MULTILINE)
-    frames = int(counts[-1]) if counts else 0
-    if _is_still_image_format(found["format"]) and frames <= 1:
-        kind = found["format"].split("_pipe")[0].split(",")[0].upper()
+        ) from exc
+    with container:
+        format_name = container.format.name
+        has_audio = bool(container.streams.audio)
+        container_s = container.duration / 1_000_000 if container.duration else None  # in AV_TIME_BASE units
+        stream = _first_video_stream(container)
+        if stream is None:
+            what = "only audio" if has_audio else "no pictures"
+            raise RequestError(field, f"The file {name} has no video stream ({what}); upload a video file.")
+        rate = stream.average_rate or stream.base_rate
+        frames, rotation = _count_packets(container, stream, name, field)
+        width, height = _displayed_size(stream, rotation)
+    if _is_still_image_format(format_name) and frames <= 1:
+        kind = format_name.split("_pipe")[0].split(",")[0].upper()
         raise RequestError(
-            field, f"The file {name} is a still image ({kind}), not a video; upload a video, or use it as an image input."
+            field, f"The file {name} is a still image ({kind}), not a video; upload a video, or use it as an "
+                   "image input."
         )
-    if run.returncode != 0 and frames == 0:
-        problem = (run.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise RequestError(field, f"The video {name} could not be read ({problem}); it may be damaged. Try another file.")
     if frames == 0:
         raise RequestError(field, f"The video {name} has no frames; upload a video with at least one frame.")
-    fps = video["fps"] or video["tbr"]
-    container = found["duration"]
+    fps = float(rate) if rate else 0.0
     if fps:
         # frames / average fps is the video stream's own length; the container may be longer (audio)
-        duration = frames / fps if not container else min(container, frames / fps)
+        duration = frames / fps if not container_s else min(container_s, frames / fps)
     else:
-        duration = container or 0.0
+        duration = container_s or 0.0
         fps = frames / duration if duration else 0.0
-    return VideoInfo(video["width"], video["height"], float(fps), frames, float(duration), bool(found["audio"]))
+    return VideoInfo(width, height, fps, frames, float(duration), has_audio)
 
 
-def load_video_frames(path, fps: float | None = None, max_frames: int | None = None, field: str = "video") -> list[Image.Image]:
+def load_video_frames(path, fps: float | None = None, max_frames: int | None = None,
+                      field: str = "video") -> list[Image.Image]:
     """RGB frames of a video as displayed; resampled by timestamp to `fps` when given; at most `max_frames`."""
     return list(iter_video_frames(path, fps, max_frames, field))
 
@@ -380,7 +396,8 @@ def iter_video_frames(path, fps: float | None = None, max_frames: int | None = N
         if not count:
             errors.seek(0)
             problem = (errors.read().decode("utf-8", "replace").strip().splitlines() or ["no frames decoded"])[-1]
-            raise RequestError(field, f"The video {_name(path)} could not be decoded ({problem}); try re-encoding it as H.264 MP4.")
+            raise RequestError(field, f"The video {_name(path)} could not be decoded ({problem}); "
+                                      "try re-encoding it as H.264 MP4.")
 
 
 def legal_frame_count(available: int, frames_min: int, frames_max: int) -> int:
@@ -446,7 +463,8 @@ def load_mask_video(path, count: int, width: int, height: int, fps: float | None
         rate = f" at {fps:g} fps" if fps else ""
         raise RequestError(
             field,
-            f"The mask video {_name(path)} has {len(frames)} frames{rate}; this needs {count} (one mask per video frame). "
+            f"The mask video {_name(path)} has {len(frames)} frames{rate}; this needs {count} "
+            "(one mask per video frame). "
             "Use a longer mask video, a single mask image, or fewer frames.",
         )
     return [_fit_mask(_binary(np.asarray(frame.convert("L")) > 127), width, height, crop) for frame in frames]

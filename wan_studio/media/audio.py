@@ -48,7 +48,8 @@ def load_audio(path, field: str = "audio", sample_rate: int = SAMPLE_RATE) -> Au
     try:
         run = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise RequestError(field, f"Decoding the audio {name} took over {DECODE_TIMEOUT_S} s; it may be damaged.") from exc
+        raise RequestError(field, f"Decoding the audio {name} took over {DECODE_TIMEOUT_S} s; "
+                                  "it may be damaged.") from exc
     problem = run.stderr.decode("utf-8", "replace").strip()
     if run.returncode != 0:
         if "matches no streams" in problem or "does not contain any stream" in problem:

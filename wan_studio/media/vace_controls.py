@@ -13,12 +13,11 @@ Conventions, as diffusers' WanVACEPipeline reads them (pipeline_wan_vace.py):
 - Reference images are not handled here: the pipeline takes them as RGB PIL images as they are.
 
 Controls without weights are built with OpenCV (grayscale, edges, scribble, optical flow); depth,
-pose and layout are made by annotator models before the run (wan_studio.media.extract), or the
+pose and layout are made by annotator models before the run (wan_studio.extract), or the
 user uploads a ready-made control video (source="control").
 """
 
 from __future__ import annotations
-
 
 import numpy as np
 from PIL import Image
@@ -27,7 +26,6 @@ from wan_studio import media
 from wan_studio.errors import RequestError
 
 CONTROL_KINDS = ("depth", "pose", "flow", "scribble", "edges", "grayscale", "layout")
-MASK_KINDS = ("inpaint", "outpaint", "extension")
 EXTENSION_KINDS = ("first_frame", "last_frame", "first_last", "first_clip", "last_clip")
 OUTPAINT_DIRECTIONS = ("left", "right", "up", "down")
 CONTROL_SOURCES = ("raw", "control")
@@ -138,11 +136,12 @@ def control_frames(kind: str, frames: list, source: str = "raw") -> list[Image.I
     if source not in CONTROL_SOURCES:
         raise RequestError("control_source", f"control_source must be 'raw' or 'control'; got {source!r}.")
     if not frames:
-        raise RequestError("video", f"{kind.capitalize()} control needs a video with at least one frame; the video is empty.")
+        raise RequestError("video", f"{kind.capitalize()} control needs a video with at least one frame; "
+                                    "the video is empty.")
     if source == "control":
         return [media.load_image(frame, field="video") for frame in frames]
     if kind in MADE_BY_MODELS:
-        raise ValueError(f"{kind} controls are made by annotator models before the run (wan_studio.media.extract)")
+        raise ValueError(f"{kind} controls are made by annotator models before the run (wan_studio.extract)")
     return _to_images(_EXTRACTORS[kind](_arrays(frames)))
 
 
@@ -162,7 +161,8 @@ def _bbox_mask(bbox, size: tuple[int, int]) -> Image.Image:
         raise RequestError("bbox", f"The bounding box needs x0 < x1 and y0 < y1; got {bbox!r}.")
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx0 >= cx1 or cy0 >= cy1:
-        raise RequestError("bbox", f"The bounding box {bbox!r} lies outside the {width}x{height} frame; draw it inside the picture.")
+        raise RequestError("bbox", f"The bounding box {bbox!r} lies outside the {width}x{height} frame; "
+                                   "draw it inside the picture.")
     plane = np.zeros((height, width), np.uint8)
     plane[cy0:cy1, cx0:cx1] = GENERATE
     return Image.fromarray(plane, "L")
@@ -183,20 +183,24 @@ def inpaint(frames: list, mask) -> tuple[list, list]:
     size = frames[0].size
     if isinstance(mask, Image.Image):
         masks = [_binarised(mask)] * len(frames)
-    elif isinstance(mask, (tuple, list)) and len(mask) == 4 and all(isinstance(v, (int, float, np.number)) for v in mask):
+    elif (isinstance(mask, (tuple, list)) and len(mask) == 4
+          and all(isinstance(v, (int, float, np.number)) for v in mask)):
         masks = [_bbox_mask(mask, size)] * len(frames)
     elif isinstance(mask, (tuple, list)):
         if len(mask) != len(frames):
             raise RequestError(
-                "mask", f"The mask video has {len(mask)} frames but the video has {len(frames)}; they must match (one mask per frame)."
+                "mask", f"The mask video has {len(mask)} frames but the video has {len(frames)}; they must match "
+                        "(one mask per frame)."
             )
         masks = [_binarised(m) for m in mask]
     else:
-        raise RequestError("mask", f"Inpainting needs a mask image, a list of masks or a box (x0, y0, x1, y1); got {type(mask).__name__}.")
+        raise RequestError("mask", "Inpainting needs a mask image, a list of masks or a box (x0, y0, x1, y1); "
+                                   f"got {type(mask).__name__}.")
     for m in masks:
         if m.size != size:
             raise RequestError(
-                "mask", f"The mask is {m.size[0]}x{m.size[1]} pixels but the video is {size[0]}x{size[1]}; they must be the same size."
+                "mask", f"The mask is {m.size[0]}x{m.size[1]} pixels but the video is {size[0]}x{size[1]}; "
+                        "they must be the same size."
             )
     return [_grey_out(f, m) for f, m in zip(frames, masks)], masks
 
@@ -225,7 +229,8 @@ def outpaint(frames: list, directions, ratio: float, granularity: int) -> tuple[
     (generate) in the mask; the original picture is black (keep)."""
     sides = _directions(directions)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 2:
-        raise RequestError("outpaint_ratio", f"Outpaint ratio must be above 0 and at most 2 (2 = twice the side); got {ratio!r}.")
+        raise RequestError("outpaint_ratio", "Outpaint ratio must be above 0 and at most 2 (2 = twice the side); "
+                                             f"got {ratio!r}.")
     if granularity < 1:
         raise ValueError(f"granularity must be at least 1; got {granularity}")
     if not frames:
@@ -265,12 +270,14 @@ def extension(kind: str, num_frames: int, width: int, height: int, first=None, l
     if kind not in EXTENSION_KINDS:
         raise RequestError("extension", f"Unknown extension {kind!r}; choose one of: {', '.join(EXTENSION_KINDS)}.")
     if num_frames < 2:
-        raise RequestError("frames", f"Extension needs at least 2 frames (one known, one to generate); got {num_frames}.")
+        raise RequestError("frames", "Extension needs at least 2 frames (one known, one to generate); "
+                                     f"got {num_frames}.")
     label = kind.replace("_", " ")
     needs_first = kind in ("first_frame", "first_last")
     needs_last = kind in ("last_frame", "first_last")
     if (needs_first and first is None) or (needs_last and last is None):
-        wanted = " and ".join(w for w, needed in (("a first image", needs_first), ("a last image", needs_last)) if needed)
+        images = (("a first image", needs_first), ("a last image", needs_last))
+        wanted = " and ".join(w for w, needed in images if needed)
         field = "image" if needs_first and first is None else "last_image"
         raise RequestError(field, f"The {label} extension needs {wanted}.")
 

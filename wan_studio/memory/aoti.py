@@ -21,14 +21,16 @@ recipe says why.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 from wan_studio.memory.compile import FOLDER
-from wan_studio.memory.plans import Plan, has_blocks, repo_blocks
+from wan_studio.memory.plans import Plan, blocks_of, has_blocks, repo_blocks
 
 log = logging.getLogger(__name__)
 COMPILE_RESERVATION_S = 1500  # the GPU reservation compiling may take (a 14B block: minutes)
@@ -45,8 +47,6 @@ def _once(message: str) -> None:
 
 def package_dir(models_dir: Path, record, plan: Plan) -> Path:
     """Where blocks compiled on this Space for this checkpoint and weights format are kept."""
-    from importlib.metadata import version
-
     versions = "-".join(f"{name}-{version(name)}" for name in ("torch", "diffusers", "spaces"))
     return models_dir / FOLDER / "aoti" / record.id / re.sub(r"[^A-Za-z0-9.]+", "-", f"{plan.quantization}-{versions}")
 
@@ -100,8 +100,6 @@ def compile_at_start(pipe, width: int, height: int, frames: int, folder: str) ->
 
 
 def _compile(pipe, width: int, height: int, frames: int, folder: Path) -> dict:
-    import inspect
-
     import spaces
     import torch
     from torch.utils._pytree import tree_map
@@ -209,9 +207,9 @@ def why_uncompiled(record, plan: Plan, compile_setting: str) -> str:
     """The recipe's line for a Space run without compiled blocks."""
     if compile_setting == "off":
         return "AOTI skipped: compile is off in the settings; runs uncompiled"
-    if has_blocks(record.extra.get("aoti"), plan.quantization):  # the job said why (its LoRAs, a failure)
+    aoti = blocks_of(record)
+    if has_blocks(aoti, plan.quantization):  # the job said why (its LoRAs, a failure)
         return "AOTI not used for this job; runs uncompiled"
-    aoti = record.extra.get("aoti") or {}
     unfetched = aoti.get("unfetched", {}).get(plan.quantization)
     if unfetched is not None:
         source = repo_name(aoti["repo"], aoti.get("variants", {}).get(plan.quantization))

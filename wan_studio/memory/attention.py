@@ -20,6 +20,7 @@ import importlib.util
 import json
 import threading
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +28,8 @@ BACKENDS = ("native", "_native_cudnn", "flash", "flash_hub", "_flash_3", "_flash
             "sage_blackwell_hub")
 LABELS = {"native": "PyTorch SDPA", "_native_cudnn": "cuDNN SDPA", "flash": "FlashAttention 2",
           "flash_hub": "FlashAttention 2 (Hub kernel)", "_flash_3": "FlashAttention 3",
-          "_flash_3_hub": "FlashAttention 3 (Hub kernel)", "sage": "SageAttention", "sage_hub": "SageAttention (Hub kernel)",
+          "_flash_3_hub": "FlashAttention 3 (Hub kernel)", "sage": "SageAttention",
+          "sage_hub": "SageAttention (Hub kernel)",
           "sage_blackwell_hub": "SageAttention for Blackwell (Hub kernel)"}
 PACKAGES = {"flash": "flash_attn", "_flash_3": "flash_attn_interface", "sage": "sageattention", "flash_hub": "kernels",
             "_flash_3_hub": "kernels", "sage_hub": "kernels", "sage_blackwell_hub": "kernels"}
@@ -78,7 +80,9 @@ def check(name: str, device: str) -> str | None:
     try:
         import torch
         from diffusers.models.attention_dispatch import (
-            AttentionBackendName, _check_attention_backend_requirements, _maybe_download_kernel_for_backend,
+            AttentionBackendName,
+            _check_attention_backend_requirements,
+            _maybe_download_kernel_for_backend,
             dispatch_attention_fn,
         )
 
@@ -108,8 +112,6 @@ class Choice:
 
 
 def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {}
     for name in VERSIONED:
         try:

@@ -7,10 +7,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from wan_studio import catalog
+from wan_studio.backend import detect, gpu_count, gpu_link_gb_s
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import StudioError
 from wan_studio.memory.estimate import (
-    estimate, latent_geometry, parallel_seconds, shape_of, transformer_config, zerogpu_duration,
+    estimate,
+    latent_geometry,
+    parallel_seconds,
+    shape_of,
+    transformer_config,
+    zerogpu_duration,
 )
 from wan_studio.memory.plans import PLAN_NAMES, Machine, NoPlanFits, Plan, ladder, machine_from_backend
 
@@ -87,8 +94,6 @@ def _ram_warning(est, machine: Machine) -> tuple[str, ...]:
 
 def what_would_fit(record: Checkpoint, shape, machine: Machine, smallest) -> str:
     """A message for a run no plan can hold: what it needs, and what would fit instead."""
-    from wan_studio import catalog
-
     want = shape_of(shape)
     plan = ladder(machine, record)[-1]
     head = (f"{record.name} at {want.width}x{want.height}, {want.frames} frames needs about "
@@ -121,8 +126,6 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
               gpus: int | None = None) -> str:
     """One line for the interface before a run: checkpoint, frames x size, time, memory, plan; on a
     machine with several GPUs (`gpus`, else counted), the split over them when it would save time."""
-    from wan_studio.backend import detect
-
     record = request.checkpoint
     machine = machine or machine_from_backend(detect())
     seconds = request.frames / record.fps
@@ -159,8 +162,6 @@ def _link(machine) -> float | None:
     """NVLink's GB/s between this machine's GPUs, where it joins them; None: PCIe (the model's default)."""
     if machine.kind != "cuda":
         return None
-    from wan_studio.queue.pool import gpu_link_gb_s
-
     return gpu_link_gb_s()
 
 
@@ -171,19 +172,17 @@ def _parallel_offer(request, record, choice, gpus: int | None) -> str:
     """" · on N GPUs about T (--parallel N)" when this machine has GPUs to spare and splitting the job
     would save at least a fifth of its time; else ""."""
     if gpus is None:
-        from wan_studio.queue.pool import gpu_count
-
         gpus = gpu_count() if choice.machine.kind == "cuda" else 0
     est = choice.estimate
-    if gpus < 2 or est.seconds < OFFER_AFTER_S or request.mode not in request.PARALLEL_MODES:
+    if gpus < 2 or est.seconds < OFFER_AFTER_S or not request.mode_info.parallel:
         return ""
     if getattr(request, "long_video", False) and request.windows(record) is not None:
         return ""
     cfg = transformer_config(record)
     tokens, _ = latent_geometry(record, shape_of(request))
     link = _link(choice.machine)
-    options = [(parallel_seconds(est, record, request, choice.plan, choice.machine, n, link), n) for n in range(2, gpus + 1)
-               if cfg["num_attention_heads"] % n == 0 and tokens % n == 0]
+    options = [(parallel_seconds(est, record, request, choice.plan, choice.machine, n, link), n)
+               for n in range(2, gpus + 1) if cfg["num_attention_heads"] % n == 0 and tokens % n == 0]
     if not options:
         return ""
     seconds, ranks = min(options)

@@ -18,11 +18,13 @@ again uncompiled (`raised_by_compiler` tells those errors from the rest).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
 import re
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -39,8 +41,6 @@ _lock = threading.Lock()
 
 def why_not(device: str) -> str | None:
     """Why torch.compile cannot run on this device here, or None when it can."""
-    import importlib.util
-
     if device.startswith("cuda"):
         return None if importlib.util.find_spec("triton") is not None else "torch.compile needs Triton on CUDA"
     if device == "cpu":
@@ -161,8 +161,6 @@ class Compiling:
 def so_far() -> Compiling:
     """This process's compile time and graph counts until now (torch's own counters); zero when torch
     has never been imported or lacks them."""
-    import sys
-
     if "torch" not in sys.modules:
         return Compiling()
     try:
@@ -180,8 +178,6 @@ _COMPILER_CODE = ("/torch/_dynamo/", "/torch/_inductor/", "/torch/export/", "/sp
 def raised_by_compiler(exc: BaseException) -> bool:
     """Whether an error came from compiling or from compiled code (dynamo, inductor, AOTInductor,
     spaces' compiled blocks) rather than from the model itself."""
-    import sys
-
     dynamo = sys.modules.get("torch._dynamo.exc")
     if dynamo is not None and isinstance(exc, (dynamo.TorchRuntimeError, dynamo.UserError)):
         return False  # the model's own error, met while tracing: it fails uncompiled too

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import StudioError
-from wan_studio.memory.footprints import Footprint, footprints, transformer_config
+from wan_studio.memory.footprints import Footprint, annotator_footprint, footprints, transformer_config
 from wan_studio.memory.plans import Machine, Plan
 
 CALIBRATION_FILE = Path(__file__).parents[1] / "data" / "calibration.json"
@@ -74,7 +74,8 @@ def shape_of(request) -> Shape:
     windows = request.windows() if getattr(request, "long_video", False) else None
     if windows is not None:  # a long video: its windows, each a pass of the native length
         clip, passes = max(windows.lengths), windows.count
-    method, _ = step_cache.method_for(request.checkpoint, request.mode, step_cache.conditioning_of(request))
+    method, _ = step_cache.method_for(request.checkpoint, request.mode_info.step_cache,
+                                      step_cache.conditioning_of(request))
     return Shape(
         mode=request.mode, width=request.width, height=request.height, frames=clip or request.frames,
         steps=request.steps, guidance=request.guidance, guidance_2=getattr(request, "guidance_2", None),
@@ -131,7 +132,8 @@ def latent_geometry(record: Checkpoint, shape: Shape) -> tuple[int, int]:
     tokens = latent_frames * math.ceil(rows / patch) * math.ceil(cols / patch)
     if shape.mode == "s2v":  # the motion frames, packed: the newest at full detail, older ones 2x and 4x coarser
         near, middle, far = transformer_config(record).get("framepack_buckets") or (1, 2, 16)
-        tokens += (near * math.ceil(rows / 2) * math.ceil(cols / 2) + middle // 2 * math.ceil(rows / 4) * math.ceil(cols / 4)
+        tokens += (near * math.ceil(rows / 2) * math.ceil(cols / 2)
+                   + middle // 2 * math.ceil(rows / 4) * math.ceil(cols / 4)
                    + far // 4 * math.ceil(rows / 8) * math.ceil(cols / 8))
     return tokens, vae_factor
 
@@ -155,7 +157,7 @@ def _file_weights(record: Checkpoint, fps: dict, machine: Machine) -> dict[str, 
 def _weights_gb(fp: Footprint, plan: Plan, machine: Machine, is_transformer: bool) -> float:
     if fp.component == "vae":
         return fp.bytes(4) / GB
-    compute = DTYPE_BYTES[machine.compute_dtype] if fp.component != "image_encoder" else DTYPE_BYTES[machine.compute_dtype]
+    compute = DTYPE_BYTES[machine.compute_dtype]
     quant = plan.quantization if is_transformer else (
         plan.text_encoder_quantization if fp.component == "text_encoder" else "none")
     return fp.bytes(compute, QUANT_BYTES[quant]) / GB
@@ -181,8 +183,7 @@ def extraction_gb(request) -> float:
     wanted = request.controls_to_extract() if hasattr(request, "controls_to_extract") else {}
     if not wanted:
         return 0.0
-    from wan_studio.media.extract import annotators_used
-    from wan_studio.memory.footprints import annotator_footprint
+    from wan_studio.extract import annotators_used
 
     options = request.extraction_options()
     used = annotators_used([kind for kind, _ in wanted.values()], request.checkpoint.is_tiny,
@@ -288,7 +289,8 @@ def gpu_spec(machine: Machine) -> dict:
 
 def gpu_named(name: str) -> tuple[str, dict]:
     """A GPU of the table by (part of) its name: "4080", "rtx 4090", "H100"; a clear error otherwise."""
-    table = {k: v for k, v in calibration()["gpus"].items() if not k.startswith("_") and k not in ("mps", "cpu", "cuda")}
+    table = {k: v for k, v in calibration()["gpus"].items()
+             if not k.startswith("_") and k not in ("mps", "cpu", "cuda")}
     wanted = " ".join(str(name).lower().replace("nvidia", "").replace("geforce", "").split())
     inside = sorted((key for key in table if key.lower() in wanted), key=len)  # "H100" in "h100 80gb hbm3"
     found = [key for key in table if key.lower() == wanted] or inside[-1:] or [
@@ -458,7 +460,7 @@ def parallel_seconds(est: Estimate, record: Checkpoint, request, plan: Plan, mac
     """The run's seconds split over `ranks` GPUs with Ulysses: the transformer's work divides by the
     ranks, and each attention layer of each forward adds four all-to-alls (q, k, v and the output),
     each sending (ranks - 1)/ranks of a rank's 1/ranks share of the tokens over the GPUs' link
-    (PCIe by default: the calibration's `pcie_gb_s`; with NVLink, its GB/s: queue/pool.gpu_link_gb_s). Decoding, the
+    (PCIe by default: the calibration's `pcie_gb_s`; with NVLink, its GB/s: backend.gpu_link_gb_s). Decoding, the
     text encoder and loading run on every rank as on one. A model of the split, not measured."""
     if ranks <= 1:
         return est.seconds

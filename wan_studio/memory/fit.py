@@ -16,7 +16,13 @@ bench/gpu.py measures, read by `plan --fit`).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+
 from wan_studio.errors import StudioError
+
 
 def family_of(capability) -> str:
     """The utilisation family of a GPU: Hopper reaches a smaller share of its peak than the others."""
@@ -42,7 +48,8 @@ def run_terms(run: dict) -> dict[str, float]:
     record = catalog.get(run["model"])
     shape = shape_for(record, run.get("mode"), run["size"], run["frames"], run["steps"])
     # attention at SDPA's rate: the fit finds the other kernels' factors itself
-    plan = Plan("published", "bfloat16", offload=run.get("offload", "none"), text_encoder=run.get("text_encoder", "accelerator"))
+    plan = Plan("published", "bfloat16", offload=run.get("offload", "none"),
+                text_encoder=run.get("text_encoder", "accelerator"))
     machine = machine_of(run["gpu"])
     terms = work_terms(record, shape, plan, machine)
     if run.get("only") == "denoise":  # a benchmark of the transformer alone (bench/gpu.py)
@@ -54,8 +61,6 @@ def run_terms(run: dict) -> dict[str, float]:
 def fit(runs: list[dict]) -> dict:
     """Utilisations per GPU family, and each attention kernel's factor over SDPA (under the backend's
     name, as plans name it: memory/attention.py), that fit `runs` best in relative error."""
-    import numpy as np
-
     from wan_studio.memory.attention import kernel
     from wan_studio.memory.estimate import calibration, gpu_named
 
@@ -100,7 +105,8 @@ def predicted_seconds(run: dict, found: dict) -> float:
 
     terms = run_terms(run)
     use = utilisation(machine_of(run["gpu"]), run.get("attention", "native"), found)
-    return terms["linear"] / use["linear"] + terms["attention"] / use["attention"] + terms["vae"] / use["vae"] + terms["fixed"]
+    return (terms["linear"] / use["linear"] + terms["attention"] / use["attention"] + terms["vae"] / use["vae"]
+            + terms["fixed"])
 
 
 VARIANT_KEYS = ("compile", "quantization", "offload")  # how bench/gpu.py's plan variants differ from plain bf16
@@ -115,9 +121,6 @@ def variant_of(run: dict) -> str | None:
 def speedups(paths) -> dict[str, list[float]]:
     """Each plan variant's measured speed-up (plain seconds / variant seconds) per GPU, one ratio per
     case that has a plain twin (same model, size, frames, steps and GPU, SDPA, no step cache)."""
-    import json
-    from pathlib import Path
-
     found: dict[str, list[float]] = {}
     for path in paths:
         runs = json.loads(Path(path).read_text()).get("runs", [])
@@ -135,9 +138,6 @@ def measured_runs(paths) -> tuple[list[dict], list[str]]:
     """Timed runs from bench/gpu.py result files (their "runs" lists), and why any were left out:
     a run with a step cache (its skips are not in the time model's work) or not on a GPU of the table.
     Plan variants (compiled, FP8, offloaded) are not fitted; `speedups` compares them with plain runs."""
-    import json
-    from pathlib import Path
-
     from wan_studio.memory.estimate import gpu_named
 
     found, left_out = [], []

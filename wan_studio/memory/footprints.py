@@ -1,8 +1,9 @@
 """Exact weight footprints of every checkpoint, without its weights.
 
 Each component's full-size config ships as data (`data/component_configs.json`); the model is
-instantiated under `torch.device("meta")`, so parameters get shapes but no storage, and counting is exact and takes about a second for a 14B transformer. Tiny
-checkpoints are counted the same way from the builders in `tiny.py`.
+instantiated under `torch.device("meta")`, so parameters get shapes but no storage, and counting is
+exact and takes about a second for a 14B transformer. Tiny checkpoints are counted the same way from
+the builders in `tiny.py`.
 
 Besides the total, the memory plans need to know
 - `castable`: parameters of the layers that FP8 storage (diffusers layerwise casting) and torchao
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from wan_studio import catalog
 from wan_studio.catalog import Checkpoint, shared_component
 
 CONFIGS_FILE = Path(__file__).parents[1] / "data" / "component_configs.json"
@@ -111,10 +113,8 @@ def _footprint_of_config(config_id: str, component: str) -> Footprint:
 def _tiny_footprints(record_id: str) -> dict[str, Footprint]:
     import torch
 
-    from wan_studio import catalog
-
-    from wan_studio.models import tiny
     from wan_studio.backend import import_ml
+    from wan_studio.models import tiny
 
     import_ml()
     record = catalog.get(record_id)
@@ -169,7 +169,6 @@ def annotator_footprint(annotator) -> Footprint:
 def _tiny_annotator_footprint(annotator_id: str) -> Footprint:
     import torch
 
-    from wan_studio import catalog
     from wan_studio.models import tiny
 
     record = catalog.annotator(annotator_id)

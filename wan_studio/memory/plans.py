@@ -22,7 +22,10 @@ Backend rules:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
+
+import psutil
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import StudioError
@@ -110,10 +113,6 @@ def machine_from_backend(backend, limit_gb: float = 0.0, compile: str = "auto") 
     memory limit (the memory_limit_gb setting), no more of the device's memory than that. `compile`
     is the setting; "auto" on a CUDA machine without Triton (Windows, mostly) means no compile, so
     the estimate does not count its speed-up."""
-    import importlib.util
-
-    import psutil
-
     ram = psutil.virtual_memory().total / 2**30
     if backend.kind == "zerogpu":
         return Machine("zerogpu", ZEROGPU_GB["large"], ram, backend.name, (12, 0), "large", compile)
@@ -147,11 +146,6 @@ class Plan:
         return PLAN_LABELS[self.name]
 
     @property
-    def active_expert_only(self) -> bool:
-        """MoE: only the expert in use sits on the accelerator (the offload hooks move them)."""
-        return self.offload != "none"
-
-    @property
     def weights_key(self) -> tuple:
         """What changes the weights themselves: changing it means reloading from disk. ZeroGPU's compiled
         blocks are not in it: they are put on and taken off the same weights like hooks."""
@@ -159,7 +153,8 @@ class Plan:
         return (self.transformer_dtype, self.quantization, self.text_encoder_quantization, compiled)
 
     def describe(self) -> str:
-        parts = [self.transformer_dtype.replace("bfloat16", "bf16").replace("float16", "fp16").replace("float32", "fp32")]
+        dtype = self.transformer_dtype
+        parts = [dtype.replace("bfloat16", "bf16").replace("float16", "fp16").replace("float32", "fp32")]
         if self.quantization != "none":
             parts.append(self.quantization)
         parts.append("no offload" if self.offload == "none" else f"{self.offload} offload")
@@ -196,8 +191,34 @@ def _attention_backend(machine: Machine) -> str:
     return attention.preferred(machine.kind, machine.capability, known.name if known else None)
 
 
+# what this process learnt about checkpoints' compiled blocks (ZeroGPU: the studio's start, memory/aoti.py):
+# blocks compiled here, and the catalog's repo variants that could not be fetched: model id ->
+# {"local": {weights format: {"folder": ..., "seconds": compile time}}, "unfetched": {weights format: why}}
+_learnt_blocks: dict[str, dict] = {}
+
+
+def blocks_of(record: Checkpoint) -> dict:
+    """ZeroGPU: a checkpoint's compiled blocks as this process knows them: the Hub repo the catalog names
+    (its `extra["aoti"]`: repo and variants) with what this process learnt (`add_compiled_blocks`,
+    `add_unfetched_blocks`)."""
+    return {**record.extra.get("aoti", {}), **_learnt_blocks.get(record.id, {})}
+
+
+def add_compiled_blocks(model_id: str, quantization: str, folder: str, seconds: float) -> None:
+    """From now on this process's plans for the checkpoint count on blocks compiled here for its weights in
+    `quantization` ("none": bf16)."""
+    local = _learnt_blocks.setdefault(model_id, {}).setdefault("local", {})
+    local[quantization] = {"folder": folder, "seconds": seconds}
+
+
+def add_unfetched_blocks(model_id: str, quantization: str, reason: str) -> None:
+    """From now on this process's plans for the checkpoint no longer count on its repo's blocks for weights
+    in `quantization`: they could not be fetched (`reason`)."""
+    _learnt_blocks.setdefault(model_id, {}).setdefault("unfetched", {})[quantization] = reason
+
+
 def has_blocks(aoti: dict | None, quantization: str) -> bool:
-    """ZeroGPU: whether compiled blocks (a checkpoint's `extra["aoti"]`, memory/aoti.py) exist for a
+    """ZeroGPU: whether compiled blocks (a checkpoint's `blocks_of`, memory/aoti.py) exist for a
     transformer with these weights: compiled here for them, or a Hub repo's variant for this format (a
     repo's `variants` name every format it serves, "none": its bf16 blocks) that this process has not
     failed to fetch."""
@@ -237,7 +258,7 @@ def ladder(machine: Machine, record: Checkpoint) -> list[Plan]:
     attention = _attention_backend(machine)
     if machine.kind == "zerogpu":  # no CPU offload inside a reservation; AOTI (where compiled blocks exist) for compile
         def aoti(quantization: str) -> str:  # a Hub repo's blocks, or blocks compiled here, for these weights
-            return "aoti" if machine.compiles and has_blocks(record.extra.get("aoti"), quantization) else "none"
+            return "aoti" if machine.compiles and has_blocks(blocks_of(record), quantization) else "none"
 
         return [
             Plan("max-speed", dtype, attention=attention, compile=aoti("none")),

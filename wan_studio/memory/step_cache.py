@@ -3,7 +3,8 @@
 A job's `cache` setting (off | balanced | aggressive) becomes one of diffusers' cache hooks on each
 transformer of the active pipeline, for that job only (applied after its LoRAs, so the cache hook
 sits outside group offloading and a skipped block is never moved to the GPU; removed when the job
-ends). Which hook, per checkpoint and mode (data: presets/step_cache.json):
+ends). Which hook, per checkpoint and mode (the mode's request declares which kind fits its pipeline,
+`ModeInfo.step_cache`; the levels and ratios are data: presets/step_cache.json):
 
 - MagCache where the checkpoint has magnitude ratios (published by the MagCache authors for the
   Wan checkpoints; measured by `scripts/magcache_ratios.py` for the Tiny ones). On Wan 2.2 A14B each
@@ -29,11 +30,6 @@ from pathlib import Path
 SETTINGS = ("off", "balanced", "aggressive")
 DATA_FILE = Path(__file__).resolve().parents[2] / "presets" / "step_cache.json"
 TAYLORSEER_MODULES = [r"blocks\.\d+\.attn\d", r"blocks\.\d+\.ffn"]  # Wan's names (diffusers' defaults match none)
-BETWEEN_BLOCK_ADDITIONS = ("vace", "s2v")  # modes whose pipeline adds to the hidden states between blocks
-UNSUPPORTED = {
-    "v2v": "diffusers' V2V pipeline runs its cond and uncond passes without cache contexts",
-    "animate": "Animate's segments would share one cache state across segment boundaries",
-}
 _HOOKS = {"magcache": "mag_cache_leader_block_hook", "first-block": "fbc_leader_block_hook"}
 
 
@@ -55,11 +51,29 @@ def conditioning_of(request) -> str:
     return "image" if getattr(request, "image", None) else "text"
 
 
-def method_for(record, mode: str, conditioning: str) -> tuple[str | None, str | None]:
-    """(hook, None), or (None, why this mode runs without a step cache)."""
-    if mode in UNSUPPORTED:
-        return None, UNSUPPORTED[mode]
-    if mode in BETWEEN_BLOCK_ADDITIONS:
+@dataclass(frozen=True)
+class CacheFit:
+    """Which kind of step cache a mode's pipeline can take, as its request declares it (ModeInfo.step_cache)."""
+
+    kind: str  # "blocks" (MagCache, FirstBlockCache), "modules" (TaylorSeer) or "none"
+    reason: str = ""  # "none": why the mode runs without one
+
+
+SKIP_BLOCKS = CacheFit("blocks")  # MagCache where the checkpoint has ratios, else FirstBlockCache
+# TaylorSeer: for pipelines that add to the hidden states between blocks (control hints, audio), which
+# a block-level skip would add twice
+PREDICT_MODULES = CacheFit("modules")
+
+
+def no_step_cache(reason: str) -> CacheFit:
+    return CacheFit("none", reason)
+
+
+def method_for(record, fit: CacheFit, conditioning: str) -> tuple[str | None, str | None]:
+    """(hook, None), or (None, why the mode runs without a step cache); `fit`: request.mode_info.step_cache."""
+    if fit.kind == "none":
+        return None, fit.reason
+    if fit.kind == "modules":
         return "taylorseer", None
     return ("magcache" if magnitude_ratios(record, conditioning) else "first-block"), None
 
@@ -123,12 +137,13 @@ def apply(pipe, request, record) -> StepCache:
     if setting == "off":
         return StepCache(setting)
     conditioning = conditioning_of(request)
-    method, reason = method_for(record, request.mode, conditioning)
+    method, reason = method_for(record, request.mode_info.step_cache, conditioning)
     if method is None:
         return StepCache(setting, message=f"Ran without a step cache: {reason}.")
     modules = transformers_of(pipe)
     if not all(hasattr(module, "enable_cache") for module in modules):
-        return StepCache(setting, message=f"Ran without a step cache: {type(modules[0]).__name__} has no cache support.")
+        return StepCache(setting,
+                         message=f"Ran without a step cache: {type(modules[0]).__name__} has no cache support.")
     cache = StepCache(setting, method, unit="module calls" if method == "taylorseer" else "blocks")
     level = _data()["levels"][setting][method]
     steps = request.steps
@@ -146,8 +161,8 @@ def _per_expert(pipe, modules, record, conditioning, steps, method):
         return [(modules[0], steps, ratios)]
     high = _high_noise_steps(pipe, steps)
     if ratios is not None:  # the published A14B curve spans both experts: resample, then split at the switch
-        from diffusers.hooks.mag_cache import nearest_interp
         import torch
+        from diffusers.hooks.mag_cache import nearest_interp
 
         ratios = nearest_interp(torch.tensor(ratios), steps).tolist()
         return [(modules[0], high, ratios[:high]), (modules[1], steps - high, ratios[high:])]

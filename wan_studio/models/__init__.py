@@ -14,6 +14,7 @@ from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
 
+from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.models import hub
 from wan_studio.models.hub import download_command, needed_files  # noqa: F401  (part of this module's API)
@@ -110,7 +111,6 @@ def count_tokens(record: Checkpoint, text: str) -> int:
 
 @lru_cache(maxsize=256)
 def _count_tokens(model_id: str, text: str) -> int:
-    from wan_studio import catalog
     from wan_studio.backend import import_ml
 
     record = catalog.get(model_id)
@@ -139,7 +139,7 @@ def estimate_tokens(text: str) -> int:
     lone '▁' piece that may stand before it after a space, at the start or at the end. Words are
     cheaper: one token per LETTERS_PER_TOKEN letters, rounded up, and one more for a word outside
     the Latin, Greek and Cyrillic alphabets. tests/test_tokenizer.py checks it against the real
-    tokenizer; the README says by how much it over-counts.
+    tokenizer; docs/modes.md says by how much it over-counts.
     """
     count, after_space = 2, False  # the end token, and the '▁' at the start
     for kind, run in groupby(text, _character_kind):

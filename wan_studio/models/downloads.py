@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from wan_studio.errors import Cancelled, ModelNotAvailable
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
@@ -84,7 +86,6 @@ def download_lock(repo_id: str):
     """Held by the one process downloading a repository: a Stop removes that process's unfinished
     files, so two must never write the same repository's at once (two pool workers' jobs, a job and
     the Settings page)."""
-    from filelock import FileLock
     from huggingface_hub import constants
 
     Path(constants.HF_HUB_CACHE).mkdir(parents=True, exist_ok=True)
@@ -174,8 +175,6 @@ class Downloads:
             download.state = STOPPED
         process.terminate()
         process.wait()
-        from filelock import Timeout
-
         try:  # its own half of a file (huggingface_hub never continues one), unless another now downloads
             with download_lock(download.repo_id).acquire(timeout=0):
                 blobs = repo_cache_folder(download.repo_id) / "blobs"

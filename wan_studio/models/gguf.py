@@ -14,6 +14,7 @@ the memory plan counts the file's real size and applies no other quantization to
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from wan_studio.errors import ModelNotAvailable, StudioError
@@ -37,15 +38,14 @@ def load(record, component: str, source: str, folder: Path, dtype, settings, cls
     """The transformer from a GGUF file, its config from the checkpoint's folder."""
     import diffusers
 
-    import json
-
     path = local_file(source, settings, allow_download=getattr(settings, "auto_download", False))
     if cls is None:  # the class the checkpoint's folder names for this component (VACE, Animate: their own)
         index = json.loads((Path(folder) / "model_index.json").read_text())
         cls = getattr(diffusers, index.get(component, [None, "WanTransformer3DModel"])[1])
     try:
-        return cls.from_single_file(str(path), quantization_config=diffusers.GGUFQuantizationConfig(compute_dtype=dtype),
-                                    config=str(folder), subfolder=component, torch_dtype=dtype)
+        quantization = diffusers.GGUFQuantizationConfig(compute_dtype=dtype)
+        return cls.from_single_file(str(path), quantization_config=quantization, config=str(folder),
+                                    subfolder=component, torch_dtype=dtype)
     except ImportError as exc:
         raise StudioError(f"Loading GGUF files needs the gguf package: pip install gguf ({exc}).") from exc
     except (ValueError, KeyError, RuntimeError) as exc:

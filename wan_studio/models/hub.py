@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wan_studio.catalog import Annotator, Checkpoint
+from wan_studio.catalog import Annotator, Checkpoint, raw_record
 from wan_studio.errors import ModelNotAvailable
 from wan_studio.settings import Settings, load_settings
 
@@ -29,8 +29,6 @@ def needed_files(record: Checkpoint | Annotator) -> list[str]:
 
 def _original_layout_files(record: Checkpoint) -> list[str] | None:
     """Files of a checkpoint kept in its original (non-diffusers) layout, as listed in the catalog (S2V)."""
-    from wan_studio.catalog import raw_record
-
     raw = raw_record(record.id)
     return list(raw["files"]) if raw.get("layout") == "original" else None
 
@@ -105,7 +103,8 @@ def download(record: Checkpoint, settings: Settings | None = None) -> Path:
         return Path(snapshot_download(record.repo_id, revision=record.revision, allow_patterns=needed_files(record)))
     except Exception as exc:  # offline mode, DNS failure, HTTP errors, gated repo: one clear message
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-        raise ModelNotAvailable(_missing_message(record, settings, f"the Hugging Face Hub is unreachable ({reason})")) from exc
+        why = f"the Hugging Face Hub is unreachable ({reason})"
+        raise ModelNotAvailable(_missing_message(record, settings, why)) from exc
 
 
 def _missing_message(record: Checkpoint, settings: Settings, why: str) -> str:

@@ -1,9 +1,9 @@
 """Our own `WanS2VPipeline` for Wan 2.2 S2V-14B (diffusers has none), in diffusers' reading order.
- The pipeline runs clip after clip (80 frames at 16 fps
-on the real model): each clip is conditioned on the reference image, its slice of the audio,
-the prompt, an optional pose video, and (after the first) the last `motion_frames` frames of
-the video so far, re-encoded by the VAE. Progress is reported per step through
-`callback_on_step_end` (which may raise to stop between steps), with the clip number in its kwargs.
+The pipeline runs clip after clip (80 frames at 16 fps on the real model): each clip is conditioned
+on the reference image, its slice of the audio, the prompt, an optional pose video, and (after the
+first) the last `motion_frames` frames of the video so far, re-encoded by the VAE. Progress is
+reported per step through `callback_on_step_end` (which may raise to stop between steps), with the
+clip number in its kwargs.
 
 UMT5 and the Wan 2.1 VAE are the same objects the swap manager shares with the other Wan 2.x
 checkpoints; only the transformer and the wav2vec2 audio encoder are S2V's own.
@@ -11,28 +11,36 @@ checkpoints; only the transformer and the wav2vec2 audio encoder are S2V's own.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, UniPCMultistepScheduler
 
-from pipelines.common import flow_scheduler, to_uint8_frames
+from wan_studio import catalog
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP as FIRST_CLIP_DROP
+from wan_studio.errors import ModelNotAvailable
+from wan_studio.media.frames import to_uint8_frames
+from wan_studio.models.s2v_transformer import (
+    WanS2VTransformer3DModel,  # noqa: F401  (diffusers finds the class via sys.modules)
+    load_original,
+)
 
 INIT_MOTION_FRAMES = 6  # motion frames set to the reference picture when a video starts from it (as upstream)
-from wan_studio.models.s2v_transformer import WanS2VTransformer3DModel  # noqa: F401  (diffusers finds the class via sys.modules)
-
 WAV2VEC_FPS = 50  # wav2vec2 emits one hidden state per 20 ms
 AUDIO_FEATURE_FPS = 30  # upstream resamples the states to 30 per second before bucketing to the video
 
 
-def _clean(text: str) -> str:
-    import html
-    import re
+def flow_scheduler(shift: float) -> UniPCMultistepScheduler:
+    """The flow-matching UniPC scheduler every diffusers Wan checkpoint ships."""
+    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift)
 
+
+def _clean(text: str) -> str:
     import ftfy
 
     text = html.unescape(html.unescape(ftfy.fix_text(text)))
@@ -70,8 +78,6 @@ class WanS2VPipeline(DiffusionPipeline):
         copies) or read from any local diffusers Wan checkpoint that has them."""
         from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-        from wan_studio.models.s2v_transformer import load_original
-
         folder = Path(folder)
         dtypes = dtype if isinstance(dtype, dict) else {"default": dtype or torch.float32}
         default = dtypes.get("default", torch.float32)
@@ -80,7 +86,8 @@ class WanS2VPipeline(DiffusionPipeline):
             text_encoder, tokenizer, vae = text_encoder or found[0], tokenizer or found[1], vae or found[2]
         audio_path = folder / audio_folder
         if not (audio_path / "config.json").is_file():
-            raise FileNotFoundError(f"the S2V folder {folder} has no {audio_folder}/ (the bundled wav2vec2 audio encoder)")
+            raise FileNotFoundError(f"the S2V folder {folder} has no {audio_folder}/ "
+                                    "(the bundled wav2vec2 audio encoder)")
         return cls(
             tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler or flow_scheduler(3.0),
             transformer=load_original(folder, default),
@@ -118,12 +125,14 @@ class WanS2VPipeline(DiffusionPipeline):
         states = self.audio_encoder(values.to(device, encoder_dtype), output_hidden_states=True).hidden_states
         states = torch.cat(states).float()  # layers, T at 50 Hz, dim
         length = int(states.shape[1] / WAV2VEC_FPS * AUDIO_FEATURE_FPS)
-        states = F.interpolate(states.transpose(1, 2), size=length, mode="linear", align_corners=True)  # layers, dim, T30
+        # layers, dim, T at 30 Hz
+        states = F.interpolate(states.transpose(1, 2), size=length, mode="linear", align_corners=True)
         # each video frame takes the 30 fps state nearest its start time
         index = np.round((np.arange(video_frames) - lead_frames) / fps * AUDIO_FEATURE_FPS).astype(int)
         picked = torch.zeros(states.shape[0], states.shape[1], video_frames, device=device)
         inside = (index >= 0) & (index < length)
-        picked[..., torch.from_numpy(np.nonzero(inside)[0]).to(device)] = states[..., torch.from_numpy(index[inside]).to(device)]
+        targets = torch.from_numpy(np.nonzero(inside)[0]).to(device)
+        picked[..., targets] = states[..., torch.from_numpy(index[inside]).to(device)]
         return picked[None]
 
     def _set_steps(self, scheduler, solver: str, steps: int, device) -> None:
@@ -264,7 +273,8 @@ class WanS2VPipeline(DiffusionPipeline):
                     noise_pred = uncond + guidance_scale * (noise_pred - uncond)
                 latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    returned = callback_on_step_end(self, step_index, t, {"latents": latents, "clip": clip + 1, "clips": clips})
+                    returned = callback_on_step_end(self, step_index, t,
+                                                    {"latents": latents, "clip": clip + 1, "clips": clips})
                     latents = (returned or {}).get("latents", latents)
                 step_index += 1
 
@@ -306,8 +316,6 @@ def _shared_wan_components(dtype, vae_dtype):
     from diffusers import AutoencoderKLWan
     from transformers import AutoTokenizer, UMT5EncoderModel
 
-    from wan_studio import catalog
-    from wan_studio.errors import ModelNotAvailable
     from wan_studio.models import hub
 
     donors = [c for c in catalog.checkpoints() if not c.is_tiny and c.architecture != "s2v"

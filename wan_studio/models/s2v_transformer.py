@@ -34,7 +34,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
-from diffusers.models.attention import FeedForward
 from diffusers.models.cache_utils import CacheMixin
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.normalization import AdaLayerNorm, FP32LayerNorm
@@ -182,7 +181,8 @@ class WanS2VFramePack(nn.Module):
         far, middle, near = packed.split(list(self.buckets)[::-1], dim=2)
         parts, positions = [], []
         start = 0  # going back in time from the newest frame
-        for index, (latents, proj, scale) in enumerate(((near, self.proj, 1), (middle, self.proj_2x, 2), (far, self.proj_4x, 4))):
+        levels = ((near, self.proj, 1), (middle, self.proj_2x, 2), (far, self.proj_4x, 4))
+        for index, (latents, proj, scale) in enumerate(levels):
             length = self.buckets[index]
             start += length
             if self.drop_mode == "drop" and index < 2 and keep < 2 - index:
@@ -190,7 +190,8 @@ class WanS2VFramePack(nn.Module):
             parts.append(proj(latents).flatten(2).transpose(1, 2))
             times = -np.linspace(start, start - length + 1, length // scale).astype(int)
             rows, cols = height // 2, width // 2  # the full-resolution token grid these cover
-            positions.append(grid_positions(times, _spread(height // (2 * scale), rows), _spread(width // (2 * scale), cols)))
+            positions.append(grid_positions(times, _spread(height // (2 * scale), rows),
+                                            _spread(width // (2 * scale), cols)))
         return torch.cat(parts, dim=1), torch.cat(positions, dim=0)
 
 
@@ -404,7 +405,8 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
             if index in injector_of:
                 frames_view = hidden[:, :video_len].reshape(batch * grid[0], -1, hidden.shape[-1])
                 added = self.audio_injectors[injector_of[index]](frames_view, frame_audio, frame_global, context.dtype)
-                hidden = torch.cat([hidden[:, :video_len] + added.reshape(batch, video_len, -1), hidden[:, video_len:]], dim=1)
+                hidden = torch.cat([hidden[:, :video_len] + added.reshape(batch, video_len, -1),
+                                    hidden[:, video_len:]], dim=1)
 
         # 6. output head on the video tokens, then unpatchify
         shift, scale = (self.scale_shift_table + temb[:, None]).unbind(1)
@@ -417,9 +419,11 @@ class WanS2VTransformer3DModel(ModelMixin, ConfigMixin, CacheMixin):
 # -- the original checkpoint -------------------------------------------------------------------
 _BLOCK_RENAMES = (
     ("self_attn.q.", "attn1.to_q."), ("self_attn.k.", "attn1.to_k."), ("self_attn.v.", "attn1.to_v."),
-    ("self_attn.o.", "attn1.to_out.0."), ("self_attn.norm_q.", "attn1.norm_q."), ("self_attn.norm_k.", "attn1.norm_k."),
+    ("self_attn.o.", "attn1.to_out.0."), ("self_attn.norm_q.", "attn1.norm_q."),
+    ("self_attn.norm_k.", "attn1.norm_k."),
     ("cross_attn.q.", "attn2.to_q."), ("cross_attn.k.", "attn2.to_k."), ("cross_attn.v.", "attn2.to_v."),
-    ("cross_attn.o.", "attn2.to_out.0."), ("cross_attn.norm_q.", "attn2.norm_q."), ("cross_attn.norm_k.", "attn2.norm_k."),
+    ("cross_attn.o.", "attn2.to_out.0."), ("cross_attn.norm_q.", "attn2.norm_q."),
+    ("cross_attn.norm_k.", "attn2.norm_k."),
     ("norm3.", "norm2."), ("ffn.0.", "ffn.net.0.proj."), ("ffn.2.", "ffn.net.2."), ("modulation", "scale_shift_table"),
 )
 _INJECTOR_RENAMES = (
@@ -474,7 +478,8 @@ def convert_original_state_dict(original: dict) -> dict:
         else:
             converted[new] = tensor
     if unknown:
-        raise ValueError(f"{len(unknown)} keys of the original S2V checkpoint have no place in our model, e.g. {unknown[:5]}")
+        raise ValueError(f"{len(unknown)} keys of the original S2V checkpoint have no place in our model, "
+                         f"e.g. {unknown[:5]}")
     return converted
 
 
@@ -530,13 +535,6 @@ def load_original(folder: Path, dtype=None) -> WanS2VTransformer3DModel:
     if missing:
         raise ValueError(f"S2V checkpoint does not fit our model: missing {missing[:5]}")
     return model.eval()
-
-
-def convert_folder(original_folder: Path, output_folder: Path, dtype=None) -> Path:
-    """Save a diffusers-format copy of an original-layout transformer (loads faster next time)."""
-    model = load_original(original_folder, dtype)
-    model.save_pretrained(output_folder)
-    return Path(output_folder)
 
 
 def full_size_config() -> dict:

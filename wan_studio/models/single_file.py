@@ -27,10 +27,12 @@ Precision, as the file holds it:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import struct
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,8 +48,6 @@ MARKER = "scaled_fp8"  # ComfyUI's marker tensor of a scaled-FP8 file
 FP8_SCALE = "scale_weight"  # the buffer an FP8Linear keeps its scale in
 PREFIX = "model.diffusion_model."  # the prefix some repackaged files keep
 FP8_HEADER_DTYPES = {"F8_E4M3", "F8_E5M2"}
-HEADER_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4,
-                "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 # The folders a ComfyUI install and a Wan2GP install keep them in, by component
 USER_FOLDERS = {
     "comfyui_dir": {"transformer": ("models/diffusion_models", "models/unet"),
@@ -198,17 +198,6 @@ def file_gb(record, settings, component: str, compute_bytes: int) -> float | Non
         return None
 
 
-def keeps_fp8(record, settings, component: str = "transformer") -> bool:
-    """Whether this component's weights come as FP8 from their file (the plan quantizes them no further)."""
-    source = model_files(record, settings).get(component)
-    if source is None or is_gguf(source):
-        return False
-    try:
-        return precision(local_file(source, settings, component)).startswith("fp8")
-    except StudioError:
-        return False
-
-
 def describe(record, settings, identify: bool = False) -> dict[str, dict]:
     """component -> {file, precision}: what `--dry-run` says will be loaded; with `identify`, what the
     recipe keeps of each file (its `identity` too)."""
@@ -235,9 +224,6 @@ def _file_of(source: str, settings, component: str) -> Path:
 def identity(path: Path) -> dict:
     """Enough to tell a file from another without reading 14 GB: its size and modification time, and for a
     safetensors file the sha256 of its header (every tensor's name, dtype, shape and offset)."""
-    import hashlib
-    import time
-
     stat = path.stat()
     found = {"bytes": stat.st_size, "modified": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(stat.st_mtime))}
     if path.suffix.lower() == ".safetensors":
@@ -358,7 +344,8 @@ def load_vae(record, source: str, folder: Path, dtype, settings):
     state = {name: dequantize(t, scales.get(name.rsplit(".", 1)[0]), dtype) if _is_fp8(t) else t
              for name, t in state.items()}
     try:
-        return diffusers.AutoencoderKLWan.from_single_file(state, config=str(folder), subfolder="vae", torch_dtype=dtype)
+        return diffusers.AutoencoderKLWan.from_single_file(state, config=str(folder), subfolder="vae",
+                                                           torch_dtype=dtype)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise StudioError(f"The file {path.name} does not fit {record.name}'s VAE: "
                           f"{str(exc).splitlines()[0][:200]}") from exc

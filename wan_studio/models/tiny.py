@@ -15,13 +15,16 @@ real ones.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from wan_studio.catalog import Checkpoint
+from filelock import FileLock
+
+from wan_studio.catalog import Annotator, Checkpoint, raw_record
 
 # Bump when a tiny config changes so stale folders are rebuilt.
 TINY_FORMAT_VERSION = 5  # 5: the real UMT5-XXL tokenizer replaced a byte-level toy one
@@ -44,7 +47,6 @@ UMT5_TOKENIZER = Path(__file__).resolve().parent.parent / "data" / "umt5-xxl"
 def make_tokenizer():
     """The real UMT5-XXL tokenizer (256k pieces, `</s>` appended), loaded the way a checkpoint's
     `tokenizer/` folder is. Made once per process (about 2 s) and shared: never change its settings."""
-    import lzma
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory(prefix="umt5-tokenizer-") as folder:
@@ -151,9 +153,9 @@ def make_audio_encoder():
 
     _seeded()
     config = Wav2Vec2Config(
-        vocab_size=8, hidden_size=AUDIO_DIM, num_hidden_layers=AUDIO_LAYERS, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2, mask_time_prob=0.0,
+        vocab_size=8, hidden_size=AUDIO_DIM, num_hidden_layers=AUDIO_LAYERS, num_attention_heads=2,
+        intermediate_size=32, conv_dim=(8,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True,
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, mask_time_prob=0.0,
     )
     extractor = Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
@@ -173,7 +175,6 @@ def make_s2v_transformer(motion_frames: int, seed: int = 0):
 
 def build_s2v_pipeline(record: Checkpoint):
     from wan_studio.models.s2v_pipeline import WanS2VPipeline
-    from wan_studio.catalog import raw_record
 
     tokenizer = make_tokenizer()
     audio_encoder, feature_extractor = make_audio_encoder()
@@ -226,8 +227,12 @@ def is_built(folder: Path) -> bool:
 def build_annotator(record):
     """A Tiny annotator (model + its image processor), saved like the real one's repo."""
     if record.kind == "depth":
-        from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-        from transformers import DPTImageProcessorPil
+        from transformers import (
+            DepthAnythingConfig,
+            DepthAnythingForDepthEstimation,
+            Dinov2Config,
+            DPTImageProcessorPil,
+        )
 
         _seeded()
         backbone = Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
@@ -248,18 +253,24 @@ def build_annotator(record):
         backbone = RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 16], depths=[1, 1, 1, 1],
                                       layer_type="basic", out_features=["stage2", "stage3", "stage4"])
         model = RTDetrForObjectDetection(RTDetrConfig(
-            backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 16, 16], feat_strides=[8, 16, 32],
-            encoder_layers=1, encoder_ffn_dim=32, encoder_attention_heads=2, d_model=16, num_queries=20, decoder_layers=1,
-            decoder_ffn_dim=32, decoder_attention_heads=2, decoder_n_points=2, num_feature_levels=3,
-            decoder_in_channels=[16, 16, 16], num_labels=2, id2label={0: "person", 1: "other"},
+            backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 16, 16],
+            feat_strides=[8, 16, 32], encoder_layers=1, encoder_ffn_dim=32, encoder_attention_heads=2, d_model=16,
+            num_queries=20, decoder_layers=1, decoder_ffn_dim=32, decoder_attention_heads=2, decoder_n_points=2,
+            num_feature_levels=3, decoder_in_channels=[16, 16, 16], num_labels=2, id2label={0: "person", 1: "other"},
             label2id={"person": 0, "other": 1}, num_denoising=0, anchor_image_size=None)).eval()
         return model, RTDetrImageProcessorPil(size={"height": 64, "width": 64})  # 640 on the real one
     if record.kind == "pose":
-        from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessorPil
+        from transformers import (
+            VitPoseBackboneConfig,
+            VitPoseConfig,
+            VitPoseForPoseEstimation,
+            VitPoseImageProcessorPil,
+        )
 
         _seeded()
         backbone = VitPoseBackboneConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
-                                         image_size=[64, 48], patch_size=[16, 16], out_features=["stage2"], out_indices=[2])
+                                         image_size=[64, 48], patch_size=[16, 16], out_features=["stage2"],
+                                         out_indices=[2])
         model = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17, use_simple_decoder=True,
                                                        scale_factor=4)).eval()
         return model, VitPoseImageProcessorPil(size={"height": 64, "width": 48})  # 256x192 on the real one
@@ -314,8 +325,6 @@ class _SavedTogether:
 def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
     """Build and save the tiny checkpoint once; return its folder. One process builds it while the
     others wait (a pool's workers, a split job's ranks), so none loads a folder being replaced."""
-    from filelock import FileLock
-
     folder = tiny_model_dir(record, root)
     if is_built(folder):
         return folder
@@ -325,9 +334,10 @@ def ensure_tiny_model(record: Checkpoint, root: Path) -> Path:
             return folder
         staging = Path(tempfile.mkdtemp(prefix=f".{record.id}-", dir=folder.parent))
         try:
-            from wan_studio.catalog import Annotator
-
-            built = _SavedTogether(*build_annotator(record)) if isinstance(record, Annotator) else build_pipeline(record)
+            if isinstance(record, Annotator):
+                built = _SavedTogether(*build_annotator(record))
+            else:
+                built = build_pipeline(record)
             built.save_pretrained(staging)
             (staging / MARKER).write_text(json.dumps({"version": TINY_FORMAT_VERSION, "id": record.id}))
             if folder.exists():  # a broken one (a build cut short), or of an older format

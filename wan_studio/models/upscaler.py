@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors")
-FAMILIES = "Real-ESRGAN's RRDBNet (RealESRGAN_x4plus, x2plus, anime_6B) or SRVGGNetCompact (realesr-animevideov3, realesr-general-x4v3)"
+FAMILIES = ("Real-ESRGAN's RRDBNet (RealESRGAN_x4plus, x2plus, anime_6B) "
+            "or SRVGGNetCompact (realesr-animevideov3, realesr-general-x4v3)")
 TINY_FILE = "tiny-upscaler.safetensors"
 
 

@@ -10,7 +10,14 @@ import typing
 from pathlib import Path
 
 from wan_studio.errors import RequestError, StudioError
-from wan_studio.requests import GenerationRequest, absolutize_inputs, fields, job_types, request_from_dict, request_types
+from wan_studio.requests import (
+    GenerationRequest,
+    absolutize_inputs,
+    fields,
+    job_types,
+    request_from_dict,
+    request_types,
+)
 
 
 def load_batch(path: Path | str, settings=None) -> list[GenerationRequest]:

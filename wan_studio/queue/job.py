@@ -62,10 +62,10 @@ class Job:
         return cls(
             id=row["id"], state=row["state"], position=row["position"], mode=row["mode"],
             request=json.loads(row["request"]), prepared=json.loads(row["prepared"] or "null"),
-            progress=json.loads(row["progress"] or "null"), owner=row["owner"], created=row["created"], started=row["started"],
-            finished=row["finished"], result_id=row["result_id"], result_path=row["result_path"],
-            error_type=row["error_type"], error_message=row["error_message"], traceback=row["traceback"],
-            messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
+            progress=json.loads(row["progress"] or "null"), owner=row["owner"],
+            created=row["created"], started=row["started"], finished=row["finished"], result_id=row["result_id"],
+            result_path=row["result_path"], error_type=row["error_type"], error_message=row["error_message"],
+            traceback=row["traceback"], messages=json.loads(row["messages"] or "[]"), attempts=row["attempts"],
             requeued_after_interrupt=bool(row["requeued_after_interrupt"]), stop_requested=bool(row["stop_requested"]),
             runner_pid=row["runner_pid"], devices=tuple(filter(None, (row["devices"] or "").split(","))),
         )

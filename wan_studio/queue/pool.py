@@ -21,9 +21,11 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from pathlib import Path
 
+from wan_studio.backend import gpu_count
 from wan_studio.errors import StudioError
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,6 @@ log = logging.getLogger(__name__)
 CPU = "cpu"
 JOB_STOP_S = 60  # how long a worker gives its running job to stop (cli/queue.py `work`)
 STOP_WAIT_S = JOB_STOP_S + 15  # how long the pool waits for its workers to end
-NVLINK_GB_S = 25.0  # one link, one way (NVLink 2 to 4), where NVML does not report the speed
 MAX_STARTS = 20  # a worker started this often is left down (it dies at start: a broken install, a bad GPU)
 
 
@@ -52,57 +53,6 @@ def parse_gpus(text) -> tuple[str, ...]:
     return tuple(items)
 
 
-@lru_cache(maxsize=1)
-def gpu_count() -> int:
-    """NVIDIA GPUs on this machine (NVML, without loading torch); 0 where there is none."""
-    try:
-        import pynvml
-    except ImportError:
-        return 0
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return 0
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    finally:
-        pynvml.nvmlShutdown()
-
-
-@lru_cache(maxsize=1)
-def gpu_link_gb_s() -> float | None:
-    """GB/s one way from a GPU to the others when NVLink joins them: GPU 0's active links times their
-    speed, as NVML reports them; None where the GPUs talk over PCIe (or there is no NVIDIA GPU)."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
-        return None
-    try:
-        if pynvml.nvmlDeviceGetCount() < 2:
-            return None
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-        active = 0
-        for link in range(pynvml.NVML_NVLINK_MAX_LINKS):
-            try:
-                active += pynvml.nvmlDeviceGetNvLinkState(handle, link) == pynvml.NVML_FEATURE_ENABLED
-            except pynvml.NVMLError:  # no such link, or no NVLink at all
-                break
-        if not active:
-            return None
-        try:
-            field = pynvml.nvmlDeviceGetFieldValues(handle, [pynvml.NVML_FI_DEV_NVLINK_SPEED_MBPS_COMMON])[0]
-            per_link = field.value.uiVal / 1000 if field.nvmlReturn == 0 and field.value.uiVal else NVLINK_GB_S
-        except pynvml.NVMLError:
-            per_link = NVLINK_GB_S
-        return active * per_link
-    finally:
-        pynvml.nvmlShutdown()
-
-
 def check_gpus(devices: tuple[str, ...]) -> None:
     """Every GPU index names a GPU of this machine, and none twice."""
     indices = [device for device in devices if device != CPU]
@@ -120,8 +70,6 @@ def check_gpus(devices: tuple[str, ...]) -> None:
 
 def ready_file(output_dir, pid: int):
     """Where a worker process says it has loaded its libraries and waits for jobs."""
-    from pathlib import Path
-
     return Path(output_dir) / ".queue" / "workers" / f"{pid}.ready"
 
 
@@ -228,8 +176,6 @@ class WorkerPool:
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
         """Ask every worker to stop (a running job goes back to the head of the queue), then wait for
         them all, together, a little longer than a worker gives its job to stop."""
-        import time
-
         self._stopping.set()
         with self._lock:
             running = [worker.process for worker in self.workers if worker.process and worker.process.poll() is None]

@@ -11,15 +11,20 @@ A finishing job (upscale, interpolate) goes queued -> loading -> finishing (fram
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from wan_studio.errors import StudioError
 
 FINAL = frozenset({"done", "failed", "cancelled", "interrupted"})
 
 
 @dataclass(frozen=True)
 class JobStatus:
-    state: str  # queued | downloading | extracting | loading | running | finishing | saving | done | failed | cancelled | interrupted
+    # queued | downloading | extracting | loading | running | finishing | saving | done | failed | cancelled |
+    # interrupted
+    state: str
     job_id: str = ""
     position: int | None = None  # 1-based place in line while queued
     step: int = 0
@@ -97,8 +102,6 @@ def watch(store, job_id: str, worker=None, poll_s: float = 0.5, min_interval_s: 
     `poll_s`. `min_interval_s` drops intermediate steps that come faster than a page can show;
     `repeat` yields after every wait even when nothing changed (for a caller that acts on time).
     """
-    import time
-
     last, last_time = None, 0.0
     while True:
         seen = worker.changes if worker is not None else 0
@@ -109,8 +112,6 @@ def watch(store, job_id: str, worker=None, poll_s: float = 0.5, min_interval_s: 
             position = store.queue_position(job_id)
             job = store.get(job_id)
             if job is None:
-                from wan_studio.errors import StudioError
-
                 raise StudioError(f"There is no job {job_id} in the queue (it was removed).")
             status = status_of(job, position if job.state == "queued" else None)
         now = time.monotonic()

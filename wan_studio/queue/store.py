@@ -27,18 +27,28 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from wan_studio.disk import QUEUE_ROOM, DiskFull, is_disk_full, require_space, space_needed
 from wan_studio.errors import RequestError
-from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
-    CANCELLED, DONE, FAILED, FINAL_STATES, INTERRUPTED, QUEUED, RETRYABLE_STATES, RUNNING, STATES, Job,
-)
 from wan_studio.queue.database import QueueError, open_database  # noqa: F401  (QueueError: the store's API)
+from wan_studio.queue.job import (  # noqa: F401  (the states and the record are part of the store's API)
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL_STATES,
+    INTERRUPTED,
+    QUEUED,
+    RETRYABLE_STATES,
+    RUNNING,
+    STATES,
+    Job,
+)
 from wan_studio.queue.runners import Runner
+from wan_studio.queue.seats import Seat, Waiting, is_held, place, ranks_of
 from wan_studio.requests import FinishingRequest, GenerationRequest
+from wan_studio.requests.prepared import prepare_all
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +56,6 @@ HISTORY_LIMIT = 200
 REQUEUED_MESSAGE = "Interrupted: the process running it stopped. Put back at the head of the queue (once)."
 INTERRUPTED_AGAIN_MESSAGE = ("Interrupted again after being put back once; left out of the queue so it cannot "
                              "crash the studio in a loop. Retry it by hand.")
-
-
-
-@dataclass(frozen=True)
-class Seat:
-    """Where a worker of a pool (queue/pool.py) runs: its device, among all of the pool's."""
-    device: str
-    pool: tuple[str, ...]
 
 
 def _with_message(row: sqlite3.Row, text: str) -> str:
@@ -151,14 +153,12 @@ class JobStore:
         return self.add_many([request], owner)[0]
 
     def add_many(self, requests: Iterable[GenerationRequest | FinishingRequest], owner: str | None = None) -> list[Job]:
-        """Queue every request or none: input files are copied first, rows inserted in one transaction."""
-        requests = list(requests)
-        for request in requests:
-            if not isinstance(request, (GenerationRequest, FinishingRequest)):
-                raise TypeError(f"expected a typed request (GenerationRequest or FinishingRequest), "
-                                f"got {type(request).__name__}")
-        requests = [request.prepare() for request in requests]  # all checked before any is queued
-        require_space(self.folder, sum(space_needed(request) for request in requests) - QUEUE_ROOM * (len(requests) - 1))
+        """Queue every request or none: each is prepared (checked) first, then input files are copied,
+        then the rows inserted in one transaction."""
+        requests = prepare_all(requests)
+        # the queue database grows once for the batch, not once per job
+        require_space(self.folder,
+                      sum(space_needed(request) for request in requests) - QUEUE_ROOM * (len(requests) - 1))
         planned: list[tuple[str, GenerationRequest]] = []
         reserved: set[str] = set()
         try:
@@ -362,7 +362,7 @@ class JobStore:
     def claim(self, job_id: str | None = None, runner: Runner | None = None, seat: Seat | None = None,
               where: str | None = None) -> Job | None:
         """Atomically take a queued job (the given one, else the head of the queue) and mark it running.
-        A pool's worker gives its `seat`: it then takes the first job it may run there (_seat_claim).
+        A pool's worker gives its `seat`: it then takes the first job it may run there (queue/seats.py).
         `where`: the machine a cluster's worker runs the given job on, for the Queue page."""
         runner = runner or Runner.this_process()
         with self._write() as conn:
@@ -387,65 +387,32 @@ class JobStore:
         return self._require(job_id)
 
     def _seat_claim(self, conn: sqlite3.Connection, seat: Seat) -> tuple[sqlite3.Row | None, tuple[str, ...]]:
-        """The first queued job this seat may run, and the seats it runs on. A job split over N GPUs
-        (`parallel`) is given a group of N seats not held for a split job before it (free ones first),
-        kept with it while it waits: the group's workers take nothing after it, so their jobs end and
-        the group frees, while the other seats go on with the jobs behind it. A worker that finds N
-        free seats, its own among them, takes it at once on those. A split the pool is too small for
-        fails here, with the reason."""
+        """The first queued job this seat may run and the seats it runs on, as seats.place decides;
+        what it decided for the jobs it passed (groups held, splits too big) is written here."""
         busy = {device for (devices,) in conn.execute("SELECT devices FROM jobs WHERE state = ?", (RUNNING,))
                 for device in (devices or "").split(",") if device}
-        held: set[str] = set()
-        for row in conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created", (QUEUED,)).fetchall():
-            ranks = int(json.loads(row["request"]).get("parallel") or 1)
-            if ranks <= 1:  # not on a seat held for a split job before it, or running one
-                return (None, ()) if seat.device in held | busy else (row, (seat.device,))
-            if ranks > len(seat.pool):
-                message = (f"This job is split over {ranks} GPUs (GPUs for this job: {ranks}), but the studio runs "
-                           f"{len(seat.pool)} worker(s) (--gpus). Retry it with {len(seat.pool)} or fewer.")
-                conn.execute("UPDATE jobs SET state = ?, finished = ?, error_type = ?, error_message = ?, messages = ? "
-                             "WHERE id = ?", (FAILED, time.time(), "StudioError", message,
-                                              _with_message(row, message), row["id"]))
-                continue
-            available = [device for device in seat.pool if device not in held]
-            if len(available) < ranks:  # the seats are held for split jobs before it: it comes after them
-                if row["devices"]:  # it holds none meanwhile
-                    conn.execute("UPDATE jobs SET devices = NULL WHERE id = ?", (row["id"],))
-                continue
-            kept = tuple(filter(None, (row["devices"] or "").split(",")))
-            free = [device for device in available if device not in busy]
-            if seat.device in free and len(free) >= ranks:  # a free group with this seat: now
-                group = (seat.device, *[device for device in free if device != seat.device][:ranks - 1])
-            elif len(kept) == ranks and set(kept) <= set(available):
-                group = kept
-            else:  # the seats likely to free first: idle ones, this one (it is idle), then by number
-                likely = sorted(available, key=lambda d: (d in busy, d != seat.device, seat.pool.index(d)))
-                group = tuple(likely[:ranks])
-            group = tuple(sorted(group, key=seat.pool.index))
-            if group != kept:
-                conn.execute("UPDATE jobs SET devices = ? WHERE id = ?", (",".join(group), row["id"]))
-            if seat.device in group and not busy & set(group):
-                return row, group
-            held |= set(group)
-        return None, ()
+        rows = {row["id"]: row for row in conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY position, created",
+                                                       (QUEUED,)).fetchall()}
+        queued = (Waiting(job_id, ranks_of(json.loads(row["request"])),
+                          tuple(filter(None, (row["devices"] or "").split(",")))) for job_id, row in rows.items())
+        placement = place(seat, queued, busy)
+        for job_id, message in placement.too_big.items():
+            conn.execute("UPDATE jobs SET state = ?, finished = ?, error_type = ?, error_message = ?, messages = ? "
+                         "WHERE id = ?", (FAILED, time.time(), "StudioError", message,
+                                          _with_message(rows[job_id], message), job_id))
+        for job_id, group in placement.groups.items():
+            conn.execute("UPDATE jobs SET devices = ? WHERE id = ?", (",".join(group) or None, job_id))
+        return (rows[placement.job_id], placement.devices) if placement.job_id is not None else (None, ())
 
     def seat_is_held(self, seat: Seat) -> bool:
-        """The seat waits for a split job queued for it, or runs a share of one: its worker's own
-        models should not hold the GPU meanwhile."""
-        for job in self.list(states=[QUEUED, RUNNING], history_limit=0):
-            if seat.device in job.devices and (job.state == QUEUED or len(job.devices) > 1) \
-                    and int(job.request.get("parallel") or 1) > 1:
-                return True
-        return False
+        """The seat waits for a split job queued for it, or runs a share of one (queue/seats.py)."""
+        return is_held(seat, self.list(states=[QUEUED, RUNNING], history_limit=0))
 
     def set_progress(self, job_id: str, status: dict) -> None:
         """Where a running job is (JobStatus.as_dict()), for waiters in other processes."""
         with self._write() as conn:
             conn.execute("UPDATE jobs SET progress = ? WHERE id = ? AND state = ?",
                          (json.dumps(status), job_id, RUNNING))
-
-    def mark_running(self, job_id: str) -> Job:
-        return self.claim(job_id)
 
     def _finish(self, job_id: str, state: str, message: str | None = None, **columns) -> Job:
         with self._write() as conn:
@@ -486,12 +453,6 @@ class JobStore:
             conn.execute("UPDATE jobs SET state = ?, position = ?, started = NULL, stop_requested = 0, messages = ? "
                          "WHERE id = ?", (QUEUED, self._head_position(conn), _with_message(row, message),
                                           job_id))
-        return self._require(job_id)
-
-    def add_message(self, job_id: str, text: str) -> Job:
-        with self._write() as conn:
-            row = self._row(conn, job_id)
-            conn.execute("UPDATE jobs SET messages = ? WHERE id = ?", (_with_message(row, text), job_id))
         return self._require(job_id)
 
     def stop_requested(self, job_id: str) -> bool:

@@ -31,9 +31,10 @@ from typing import Callable
 
 from wan_studio.disk import QUEUE_ROOM, DiskFull, free_space, is_disk_full, space_needed
 from wan_studio.errors import Cancelled, Paused, StudioError
+from wan_studio.queue.seats import Seat
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
-from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError, Seat
+from wan_studio.queue.store import QUEUED, RUNNING, Job, JobStore, QueueError
 from wan_studio.requests import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -165,15 +166,6 @@ class QueueWorker:
         return jobs
 
     # -- stopping jobs ------------------------------------------------------------------------
-    def stop_current(self) -> str | None:
-        """Stop the job running now (within one step); returns its id, or None when idle."""
-        with self._cond:
-            running = self._running
-            if running is None:
-                return None
-            running.cancel.set()
-            return running.job_id
-
     def stop_job(self, job_id: str) -> Job:
         """Stop a job wherever it is: running here, queued, or running in another process."""
         with self._cond:
@@ -246,11 +238,6 @@ class QueueWorker:
             self._listeners.append(listener)
         return listener
 
-    def remove_listener(self, listener: Listener) -> None:
-        with self._cond:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
     def _emit(self, job: Job, event: JobEvent) -> None:
         with self._cond:
             listeners = list(self._listeners)
@@ -283,11 +270,6 @@ class QueueWorker:
         """Call holding the condition."""
         self._changes += 1
         self._cond.notify_all()
-
-    @property
-    def current_job_id(self) -> str | None:
-        with self._cond:
-            return self._running.job_id if self._running is not None else None
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is done, failed, cancelled or interrupted; TimeoutError after `timeout`."""

@@ -1,25 +1,47 @@
-"""Typed generation requests: one module per mode, each a dataclass that declares its fields.
+"""Typed generation requests: one module per mode, each a dataclass that declares its fields and,
+in its `mode_info`, everything else the studio asks about the mode (requests/modes.py).
 
-`request_types()` maps each generation mode to its class; `job_types()` adds the finishing
-operations (upscale, interpolate), which the queue runs too; `request_from_dict` rebuilds either
-from a recipe or a queue record.
+Each mode's class registers itself (`@register_mode`); every module of this package is imported
+here, so a new mode's module needs no line anywhere else. `request_types()` maps each generation
+mode to its class in display order; `job_types()` adds the finishing operations (upscale,
+interpolate), which the queue runs too; `request_from_dict` rebuilds either from a recipe or a
+queue record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
+import pkgutil
 from pathlib import Path
 
 from wan_studio.errors import RequestError
+
 # the package's API: every request class and the constants callers use
 from wan_studio.requests.animate import ANIMATE_MODES, PREPROCESS_HINT, REPLACE_INPUTS, AnimateRequest
 from wan_studio.requests.base import (
-    FLOW_SHIFT_RANGE, GUIDANCE_RANGE, MAX_SEED, MAX_STEPS, PROMPT_TOKEN_LIMIT, GenerationRequest, count_prompt_tokens,
+    FLOW_SHIFT_RANGE,
+    GUIDANCE_RANGE,
+    MAX_SEED,
+    MAX_STEPS,
+    PROMPT_TOKEN_LIMIT,
+    GenerationRequest,
+    count_prompt_tokens,
 )
 from wan_studio.requests.finishing import FINISHING_TYPES, FinishingRequest, InterpolateRequest, UpscaleRequest
 from wan_studio.requests.flf2v import FLF2VRequest
 from wan_studio.requests.i2v import I2VRequest
 from wan_studio.requests.inputs import looks_like_video, native_area, size_from
+from wan_studio.requests.modes import (
+    ExampleFile,
+    InputSwitch,
+    ModeInfo,
+    Placement,
+    register_mode,
+    registered_modes,
+    unregister_mode,
+)
 from wan_studio.requests.prepared import Preparation
 from wan_studio.requests.preview import PreviewRequest
 from wan_studio.requests.s2v import S2V_MIN_AUDIO_S, S2V_RESOLUTIONS, S2VRequest
@@ -27,18 +49,50 @@ from wan_studio.requests.t2v import T2VRequest
 from wan_studio.requests.ti2v import TI2VRequest
 from wan_studio.requests.v2v import V2VRequest
 from wan_studio.requests.vace import (
-    ANY_SUBMODE_INPUTS, MAX_REFERENCES, SUBMODE_INPUTS, VACE_CONTROL_MODES, VACE_MODES, VACERequest,
+    ANY_SUBMODE_INPUTS,
+    MAX_REFERENCES,
+    SUBMODE_INPUTS,
+    VACE_CONTROL_MODES,
+    VACE_MODES,
+    VACERequest,
 )
 
-REQUEST_TYPES: tuple[type[GenerationRequest], ...] = (
-    T2VRequest, I2VRequest, FLF2VRequest, V2VRequest, VACERequest, TI2VRequest, S2VRequest, AnimateRequest,
-    PreviewRequest,
-)
+__all__ = [
+    # request classes
+    "AnimateRequest", "FLF2VRequest", "FinishingRequest", "GenerationRequest", "I2VRequest", "InterpolateRequest",
+    "PreviewRequest", "S2VRequest", "T2VRequest", "TI2VRequest", "UpscaleRequest", "V2VRequest", "VACERequest",
+    # what a mode declares, and its registry
+    "ExampleFile", "InputSwitch", "ModeInfo", "Placement", "Preparation", "register_mode", "registered_modes",
+    "unregister_mode",
+    # the constants callers use
+    "ANIMATE_MODES", "ANY_SUBMODE_INPUTS", "FINISHING_TYPES", "FLOW_SHIFT_RANGE", "GUIDANCE_RANGE", "MAX_REFERENCES",
+    "MAX_SEED", "MAX_STEPS", "PREPROCESS_HINT", "PROMPT_TOKEN_LIMIT", "REPLACE_INPUTS", "S2V_MIN_AUDIO_S",
+    "S2V_RESOLUTIONS", "SUBMODE_INPUTS", "VACE_CONTROL_MODES", "VACE_MODES",
+    # helpers
+    "absolutize_inputs", "count_prompt_tokens", "job_types", "looks_like_video", "mode_info", "modes_where",
+    "native_area", "request_from_dict", "request_types", "size_from", "unknown_option_message",
+]
+
+for _module in pkgutil.iter_modules(__path__):  # a mode's module registers its class on import
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def request_types() -> dict[str, type[GenerationRequest]]:
-    """mode -> request class, for every mode this version can run."""
-    return {cls.mode: cls for cls in REQUEST_TYPES}
+    """mode -> request class, for every mode this version can run, in display order."""
+    return registered_modes()
+
+
+def mode_info(mode: str) -> ModeInfo:
+    """What the studio asks about a mode (its request class's `mode_info`)."""
+    cls = request_types().get(mode)
+    if cls is None:
+        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(request_types())}.")
+    return cls.mode_info
+
+
+def modes_where(test) -> tuple[str, ...]:
+    """The modes whose ModeInfo passes `test`, in display order: `modes_where(lambda info: info.extendable)`."""
+    return tuple(mode for mode, cls in request_types().items() if test(cls.mode_info))
 
 
 def job_types() -> dict[str, type[GenerationRequest] | type[FinishingRequest]]:
@@ -68,8 +122,6 @@ def request_from_dict(data: dict, preparation: dict | None = None) -> Generation
 
 def unknown_option_message(what: str, unknown: list[str], known) -> str:
     """`what`: 'colour' (did you mean 'color'?); the options are 'a', 'b' and 'c'."""
-    import difflib
-
     known = sorted(known)
     close = difflib.get_close_matches(unknown[0], known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""

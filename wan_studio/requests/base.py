@@ -21,8 +21,9 @@ from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 from wan_studio.memory import attention as attention_backends
 from wan_studio.memory import step_cache
-from wan_studio.requests.fields import FileFields, request_field
+from wan_studio.requests.fields import FileFields, meta, request_field
 from wan_studio.requests.fields import label as field_label
+from wan_studio.requests.modes import ModeInfo, registered_modes
 from wan_studio.requests.prepared import InputFacts, Preparation, PreparedOnce
 
 MAX_SEED = 2**32 - 1
@@ -40,23 +41,29 @@ def _legal_frames_near(value: int, record: Checkpoint) -> str:
 
 @dataclass
 class GenerationRequest(PreparedOnce):
-    """Fields every mode has. Subclasses add their inputs and set `mode`."""
+    """Fields every mode has. Subclasses add their inputs, set `mode` and `mode_info` (what the rest of
+    the studio asks about the mode: requests/modes.py) and register with `@register_mode`."""
 
     mode: ClassVar[str] = ""
+    mode_info: ClassVar[ModeInfo]
 
     #: fields holding paths to user files (images, videos, masks, audio), from their declarations
     file_fields: ClassVar[tuple[str, ...]] = FileFields()
 
-    model: str = request_field(MISSING, label="Checkpoint", help="catalog id (see `models`); default: the machine's default for the mode")
+    model: str = request_field(MISSING, label="Checkpoint",
+                               help="catalog id (see `models`); default: the machine's default for the mode")
     prompt: str = request_field("", label="Prompt", help="what the video shows")
-    negative_prompt: str | None = request_field(label="Negative prompt", help="what to avoid (empty: Wan's standard one)")
+    negative_prompt: str | None = request_field(label="Negative prompt",
+                                                help="what to avoid (empty: Wan's standard one)")
     width: int | None = request_field(label="Width", help="pixels, a multiple of the checkpoint's granularity")
     height: int | None = request_field(label="Height", help="pixels, a multiple of the checkpoint's granularity")
     frames: int | None = request_field(label="Frames", help="4k+1, e.g. 81")
     steps: int | None = request_field(label="Steps", help="denoising steps")
     guidance: float | None = request_field(label="Guidance", help="classifier-free guidance scale")
-    guidance_2: float | None = request_field(label="Guidance (low-noise expert)", help="low-noise expert guidance (Wan 2.2 A14B only)")
-    flow_shift: float | None = request_field(label="Flow shift", help="the scheduler's shift (default: the checkpoint's for the size)")
+    guidance_2: float | None = request_field(label="Guidance (low-noise expert)",
+                                             help="low-noise expert guidance (Wan 2.2 A14B only)")
+    flow_shift: float | None = request_field(label="Flow shift",
+                                             help="the scheduler's shift (default: the checkpoint's for the size)")
     seed: int | None = request_field(label="Seed", help="0 to 2^32-1; empty: a random one, kept in the recipe")
     cache: str | None = request_field(label="Step cache", choices=step_cache.SETTINGS,
                                       help="skip transformer work at steps that barely change: off, balanced, "
@@ -64,13 +71,18 @@ class GenerationRequest(PreparedOnce):
     attention: str | None = request_field(label="Attention backend", choices=("auto", *attention_backends.BACKENDS),
                                           help="pin an attention kernel (auto: the fastest that passes its check "
                                                "on this GPU; native = PyTorch SDPA)")
-    memory_plan: str = request_field("auto", label="Memory plan", help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
-    parallel: int = request_field(1, label="GPUs for this job", help="split the job over this many GPUs of this machine "
-                                  "(context parallelism, Ulysses); 1: one GPU")
+    memory_plan: str = request_field("auto", label="Memory plan",
+                                     help="pin a memory plan: auto, max-speed, balanced, low-vram, minimum")
+    parallel: int = request_field(1, label="GPUs for this job",
+                                  help="split the job over this many GPUs of this machine "
+                                       "(context parallelism, Ulysses); 1: one GPU")
     extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
-    preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"), help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where none exists); quality; fast-hybrid")
+    preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"),
+                                       help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where "
+                                            "none exists); quality; fast-hybrid")
     loras: list = request_field(factory=list, label="LoRAs", text="lora", flag="--lora", multiple=True,
-                                help="a LoRA file or name (see `loras`) as NAME[:WEIGHT[:high|low|both]]; EXPERT on Wan 2.2 A14B")
+                                help="a LoRA file or name (see `loras`) as NAME[:WEIGHT[:high|low|both]]; "
+                                     "EXPERT on Wan 2.2 A14B")
 
     def __post_init__(self):
         record = catalog.get(self.model)  # raises UnknownModel with the known ids
@@ -122,7 +134,6 @@ class GenerationRequest(PreparedOnce):
     # -- structure: checked on construction, without opening any file ---------------------------
     def _check_structure(self, record: Checkpoint) -> None:
         from wan_studio import loras
-        from wan_studio.requests.fields import meta
 
         self._check_fields(record)
         for f in dataclasses.fields(self):
@@ -190,7 +201,7 @@ class GenerationRequest(PreparedOnce):
 
     # -- presets and LoRAs (checked here, so a LoRA that cannot fit never reaches the queue) -----
     def _apply_preset(self, record: Checkpoint) -> Checkpoint:
-        from wan_studio.catalog import presets
+        from wan_studio.loras import presets
 
         user_values = {name: getattr(self, name) for name in presets.PRESET_FIELDS}
         self._preset = presets.resolve(record, self.mode, self.preset, user_values)
@@ -297,17 +308,17 @@ class GenerationRequest(PreparedOnce):
             )
         self.memory_plan = name
 
-    #: modes whose transformer diffusers' context parallelism can split (S2V's is ours, Animate's has no plan)
-    PARALLEL_MODES: ClassVar[tuple[str, ...]] = ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "preview")
     MAX_PARALLEL: ClassVar[int] = 16
 
     def _check_parallel(self) -> None:
         if not is_whole_number(self.parallel) or not 1 <= self.parallel <= self.MAX_PARALLEL:
             raise RequestError("parallel", f"GPUs for this job must be a whole number from 1 to {self.MAX_PARALLEL}; "
                                            f"got {self.parallel!r}.")
-        if self.parallel > 1 and self.mode not in self.PARALLEL_MODES:
+        if self.parallel > 1 and not self.mode_info.parallel:
+            # (S2V's transformer is ours and Animate's has no plan for diffusers' context parallelism)
+            splittable = [mode.upper() for mode, cls in registered_modes().items() if cls.mode_info.parallel]
             raise RequestError("parallel", f"{self.mode.upper()} runs on one GPU: its transformer cannot be split "
-                                           f"yet (--parallel works for {', '.join(m.upper() for m in self.PARALLEL_MODES)}).")
+                                           f"yet (--parallel works for {', '.join(splittable)}).")
 
     def _check_prompt_text(self) -> None:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
@@ -396,7 +407,7 @@ class GenerationRequest(PreparedOnce):
     # -- controls made by annotator models -------------------------------------------------------
     def controls_to_extract(self) -> dict[str, tuple[str, str]]:
         """field -> (control kind, source field): the controls an annotator model must make from a
-        plain video before the run (`wan_studio.media.extract`), and the field each one fills.
+        plain video before the run (`wan_studio.extract`), and the field each one fills.
         None by default."""
         return {}
 
@@ -411,8 +422,6 @@ class GenerationRequest(PreparedOnce):
     def with_made_inputs(self, made: dict[str, str], **changes) -> "GenerationRequest":
         """A copy using files made for the job: their facts are read anew (they are new files,
         written by us); every other fact of the preparation is kept, so no user input is read again."""
-        from wan_studio.requests.prepared import Preparation
-
         copy = dataclasses.replace(self, **made, **changes)
         if self._preparation is None:
             return copy.prepare()

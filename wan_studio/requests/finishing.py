@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from wan_studio.errors import RequestError
+from wan_studio.errors import RequestError, UnknownModel
 from wan_studio.requests.base import is_whole_number
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.prepared import InputFacts, Preparation, PreparedOnce
@@ -71,7 +71,6 @@ class FinishingRequest(PreparedOnce):
         if not self.model or self.model_is_file():
             return
         from wan_studio import catalog
-        from wan_studio.errors import UnknownModel
 
         try:
             record = catalog.annotator(self.model)
@@ -121,7 +120,8 @@ class UpscaleRequest(FinishingRequest):
     kind: ClassVar[str] = "upscaler"
     verb: ClassVar[str] = "upscale frames"
 
-    scale: int = request_field(2, label="Scale", choices=UPSCALE_FACTORS, help="2 or 4: the width and height times this")
+    scale: int = request_field(2, label="Scale", choices=UPSCALE_FACTORS,
+                               help="2 or 4: the width and height times this")
     tile: int | None = request_field(label="Tile", help="input pixels per tile side (default: what the memory allows)")
 
     def _check(self) -> None:

@@ -13,7 +13,6 @@ from wan_studio.requests.base import GenerationRequest, is_whole_number
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.prepared import InputFacts
 
-
 # how a window continues from the one before (wan_studio/runtime/windows.py does it)
 FRAMES, LAST_FRAME, VACE_FRAMES = "frames", "last frame", "frames given to VACE to keep"
 SEGMENT_FRAMES = "frames Animate carries into its next segment"
@@ -23,13 +22,10 @@ LONG_VIDEO_FIELDS = ("window_overlap", "color_correction")  # how windows join: 
 
 
 def conditioning_of(request) -> str:
-    """I2V and FLF2V checkpoints take one frame (the next window's start image); VACE takes frames
-    as frames to keep (black mask); T2V and TI2V hold them through the latents."""
-    if request.mode == "vace":
-        return VACE_FRAMES
-    if request.mode == "animate":
-        return SEGMENT_FRAMES
-    return LAST_FRAME if request.mode in ("i2v", "flf2v") else FRAMES
+    """How a window continues from the one before, as the mode's class declares it (`window_conditioning`):
+    I2V and FLF2V checkpoints take one frame (the next window's start image); VACE takes frames as
+    frames to keep (black mask); T2V and TI2V hold them through the latents."""
+    return request.window_conditioning
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,7 @@ def max_video_seconds() -> float:
 @dataclass
 class LongVideoRequest(GenerationRequest):
     long_video: ClassVar[bool] = True
+    window_conditioning: ClassVar[str] = FRAMES  # how a window continues from the one before (see above)
 
     window_overlap: int | None = request_field(
         label="Window overlap (frames)", bounds=(1, 41, 4),
@@ -105,8 +102,9 @@ class LongVideoRequest(GenerationRequest):
         longest = int(max_video_seconds() * record.fps)
         if self.frames is not None and self._continued_frames + self.frames > longest:
             raise RequestError("frames", f"The video to continue is {info.duration_s:.1f} s; with {self.frames} more "
-                                         f"frames it would pass the studio's longest video ({max_video_seconds():g} s at "
-                                         f"{record.fps} fps: {longest} frames). Add at most "
+                                         f"frames it would pass the studio's longest video "
+                                         f"({max_video_seconds():g} s at {record.fps} fps: {longest} frames). "
+                                         f"Add at most "
                                          f"{max(0, longest - self._continued_frames)}.")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from wan_studio.errors import RequestError
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,17 @@ class PreparedOnce:
         return self._preparation
 
 
+def prepare_all(requests: Iterable) -> list:
+    """Every request prepared (each field and input file checked), or the first error before any is
+    used: a batch is queued whole or not at all. A value that is no typed request is a TypeError."""
+    requests = list(requests)
+    for request in requests:
+        if not isinstance(request, PreparedOnce):  # the base of GenerationRequest and FinishingRequest
+            raise TypeError(f"expected a typed request (GenerationRequest or FinishingRequest), "
+                            f"got {type(request).__name__}")
+    return [request.prepare() for request in requests]
+
+
 MIN_IMAGE_SIDE = 32
 
 
@@ -66,9 +81,6 @@ class InputFacts:
         return value
 
     def image_size(self, name: str, path) -> tuple[int, int]:
-        from pathlib import Path
-
-        from wan_studio.errors import RequestError
         from wan_studio.media import facts
 
         width, height = self._fact("image-size", name, path, lambda: list(facts.image_size(path, name)))
@@ -92,10 +104,7 @@ class InputFacts:
     def result_recipe(self, name: str, path) -> dict:
         """What a result's embedded recipe says of it (id, mode, made by a Tiny model, with sound);
         RequestError for a video the studio did not make."""
-        from pathlib import Path
-
-        from wan_studio.errors import RequestError
-        from wan_studio.runtime.library import read_embedded_recipe
+        from wan_studio.media.recipe import read_embedded_recipe
 
         def read():
             if not Path(path).is_file():
@@ -112,10 +121,6 @@ class InputFacts:
     def upscaler_file(self, name: str, path) -> dict:
         """The scale of a super-resolution weight file; RequestError for a missing file or one that
         holds no network we read."""
-        from pathlib import Path
-
-        from wan_studio.errors import RequestError
-
         def read():
             from wan_studio.models.upscaler import FAMILIES, NotAnUpscaler, build_from_state, local_weights, read_state
             from wan_studio.settings import load_settings
@@ -134,8 +139,6 @@ class InputFacts:
     def interpolator_file(self, name: str, path) -> dict:
         """The RIFE releases a flownet.pkl is built like; RequestError for a missing file or one that
         holds no IFNet we read."""
-        from wan_studio.errors import RequestError
-
         def read():
             from wan_studio.models.rife import Interpolator, NotAnInterpolator
 

@@ -7,14 +7,20 @@ from typing import ClassVar
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.memory.step_cache import SKIP_BLOCKS
 from wan_studio.requests.base import GenerationRequest
+from wan_studio.requests.modes import ModeInfo, register_mode
 
 
+@register_mode
 @dataclass
 class PreviewRequest(GenerationRequest):
     """One frame from a T2V-capable checkpoint, saved as a PNG: a quick look before a full run."""
 
     mode: ClassVar[str] = "preview"
+    # no page of its own: FLF2V's "Generate the end frame" runs it
+    mode_info: ClassVar[ModeInfo] = ModeInfo(label="One-frame preview", short="Preview", order=90, sidebar=False,
+                                             parallel=True, step_cache=SKIP_BLOCKS)
 
     def _suggested_frames(self, record: Checkpoint) -> int:
         return 1

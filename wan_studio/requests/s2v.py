@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from wan_studio import catalog
 from wan_studio.catalog import S2V_FIRST_CLIP_DROP, Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.memory.step_cache import PREDICT_MODULES
 from wan_studio.requests.base import GenerationRequest
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import native_area
+from wan_studio.requests.modes import ExampleFile, ModeInfo, Placement, register_mode
 from wan_studio.requests.prepared import InputFacts
-
 
 S2V_MIN_AUDIO_S = 0.5
 S2V_RESOLUTIONS = ("480p", "720p")
@@ -64,6 +66,7 @@ def size_within_area(width: int, height: int, area: int, divisor: int = 64) -> t
     return fit_w, fit_h
 
 
+@register_mode
 @dataclass
 class S2VRequest(GenerationRequest):
     """Speech to video (Wan 2.2 S2V-14B): a reference image speaks or sings along to an audio file,
@@ -72,42 +75,60 @@ class S2VRequest(GenerationRequest):
     clip of `clip_frames` frames, each continuing from the last frames of the one before."""
 
     mode: ClassVar[str] = "s2v"
+    mode_info: ClassVar[ModeInfo] = ModeInfo(
+        label="Speech to video", short="S2V", order=70, prompt_label="Scene / style prompt",
+        placeholder="A cinematic close-up of a woman singing", size_from_input=True,
+        note="The video is as long as the audio.", frames_control=False,
+        placement={"audio": Placement(audio_duration=True)},
+        examples=tuple({"prompt": prompt, "image": ExampleFile(picture), "audio": ExampleFile("voice")}
+                       for prompt, picture in (("A woman sings on a stage, close-up", "sunset"),
+                                               ("A man speaks to the camera in a studio", "sea"),
+                                               ("A child tells a story", "field"))),
+        # the audio is added between the blocks: a block-level skip would add it twice
+        step_cache=PREDICT_MODULES,
+    )
 
     image: str | None = request_field(label="Reference character", file="image", help="the person who speaks or sings")
     audio: str | None = request_field(label="Driving audio", file="audio",
                                       help="the speech or song (any format ffmpeg reads); the video is as long as it")
     pose_video: str | None = request_field(label="Optional pose video (else the audio alone drives the motion)",
                                            file="video", help="optional video whose pose drives the body")
-    clip_frames: int | None = request_field(label="Clip length", page=False, help="frames per clip (a multiple of 4; 80 on S2V-14B)")
+    clip_frames: int | None = request_field(label="Clip length", page=False,
+                                            help="frames per clip (a multiple of 4; 80 on S2V-14B)")
     init_first_frame: bool = request_field(False, label="Start from the reference picture", text="yes-no",
                                            help="the video continues from the reference image instead of blank "
-                                                "motion frames, so its first frames are kept (upstream's init_first_frame)")
+                                                "motion frames, so its first frames are kept "
+                                                "(upstream's init_first_frame)")
     solver: str = request_field("unipc", label="Sampler", choices=S2V_SOLVERS,
                                 help="unipc (the default) or dpm++ (multistep DPM-Solver++ on the same flow sigmas)")
-    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False, help="area bucket: 480p or 720p; the aspect follows the image")
+    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False,
+                                    help="area bucket: 480p or 720p; the aspect follows the image")
 
     def _check_fields(self, record: Checkpoint) -> None:
         if not isinstance(self.init_first_frame, bool):
-            raise RequestError("init_first_frame", f"init_first_frame must be true or false; got {self.init_first_frame!r}.")
+            raise RequestError("init_first_frame",
+                               f"init_first_frame must be true or false; got {self.init_first_frame!r}.")
         if not self.image:
-            raise RequestError("image", "Speech to video needs a reference image: the person (or character) who speaks.")
+            raise RequestError("image",
+                               "Speech to video needs a reference image: the person (or character) who speaks.")
         if not self.audio:
-            raise RequestError("audio", "Speech to video needs an audio file: the speech or song that drives the video.")
+            raise RequestError("audio",
+                               "Speech to video needs an audio file: the speech or song that drives the video.")
         if self.clip_frames is None:
             self.clip_frames = record.frames_default
         clip = self.clip_frames
         if not isinstance(clip, int) or isinstance(clip, bool) or clip < 8 or clip % 4 or clip > record.frames_max:
             raise RequestError(
-                "clip_frames", f"Clip length must be a multiple of 4 between 8 and {record.frames_max} frames; got {clip!r}.")
+                "clip_frames",
+                f"Clip length must be a multiple of 4 between 8 and {record.frames_max} frames; got {clip!r}.")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
-        from wan_studio import catalog
-
         self._image_size = inputs.image_size("image", self.image)
         self._audio_s = inputs.audio_seconds("audio", self.audio)
         name = Path(self.audio).name
         if self._audio_s < S2V_MIN_AUDIO_S:
-            raise RequestError("audio", f"The audio {name} is {self._audio_s:.2f} s long; S2V needs at least {S2V_MIN_AUDIO_S} s.")
+            raise RequestError("audio", f"The audio {name} is {self._audio_s:.2f} s long; "
+                                        f"S2V needs at least {S2V_MIN_AUDIO_S} s.")
         longest = catalog.raw_record(record.id).get("s2v", {}).get("max_audio_s", 300)
         if self._audio_s > longest:
             raise RequestError(
@@ -128,8 +149,6 @@ class S2VRequest(GenerationRequest):
         super()._fill_defaults(record)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
-        from wan_studio import catalog
-
         # the area of the resolution bucket (832x480 or 1024x704 on S2V-14B), as the reference picks it
         areas = catalog.raw_record(record.id).get("s2v", {}).get("areas") or {
             "480p": native_area(record), "720p": max(w * h for w, h in record.sizes)}
@@ -149,8 +168,8 @@ class S2VRequest(GenerationRequest):
         most = self.audio_frames
         if not isinstance(self.frames, int) or isinstance(self.frames, bool) or not 1 <= self.frames <= most:
             raise RequestError(
-                "frames", f"Frames must be between 1 and {most} (the audio's {self._audio_s:.2f} s at {record.fps} fps); "
-                f"got {self.frames!r}. Leave it empty to follow the audio.",
+                "frames", f"Frames must be between 1 and {most} (the audio's {self._audio_s:.2f} s at "
+                f"{record.fps} fps); got {self.frames!r}. Leave it empty to follow the audio.",
             )
 
     @property

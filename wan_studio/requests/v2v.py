@@ -7,28 +7,43 @@ from typing import ClassVar
 
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.memory.step_cache import no_step_cache
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
 from wan_studio.requests.long_video import LongVideoRequest, max_video_seconds
+from wan_studio.requests.modes import ExampleFile, ModeInfo, extendable_modes, register_mode
 from wan_studio.requests.prepared import InputFacts
 
 
+@register_mode
 @dataclass
 class V2VRequest(VideoInput, LongVideoRequest):
     mode: ClassVar[str] = "v2v"
+    mode_info: ClassVar[ModeInfo] = ModeInfo(
+        label="Video to video (restyle)", short="V2V", order=50, prompt_label="Prompt (the new look)",
+        placeholder="The same scene as a watercolour painting", size_from_input=True, frames_from_input=True,
+        examples=({"prompt": "The same scene as a watercolour painting", "video": ExampleFile("clip")},
+                  {"prompt": "Turn it into a pencil sketch", "video": ExampleFile("bars")},
+                  {"prompt": "Cyberpunk neon colours", "video": ExampleFile("clip")}),
+        send_to="video", parallel=True,
+        step_cache=no_step_cache("diffusers' V2V pipeline runs its cond and uncond passes without cache contexts"),
+    )
 
     video: str | None = request_field(label="Source video", file="video", help="the video to restyle")
-    strength: float = request_field(0.8, label="Strength (how much is repainted)", bounds=(0.05, 1.0, 0.05), help="above 0 and at most 1")
+    strength: float = request_field(0.8, label="Strength (how much is repainted)", bounds=(0.05, 1.0, 0.05),
+                                    help="above 0 and at most 1")
 
     def _check_fields(self, record: Checkpoint) -> None:
         self._require_video("video")
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
             raise RequestError(
                 "strength",
-                f"Strength must be a number above 0 and at most 1 (how much of the input is repainted); got {self.strength!r}.",
+                "Strength must be a number above 0 and at most 1 (how much of the input is repainted); "
+                f"got {self.strength!r}.",
             )
         if self.continue_from:
-            raise RequestError("continue_from", "V2V follows its input video; Extend continues T2V, I2V and TI2V videos.")
+            raise RequestError("continue_from", f"V2V follows its input video; Extend continues {extendable_modes()} "
+                                                "videos.")
 
     def _read_inputs(self, record: Checkpoint, inputs: InputFacts) -> None:
         self._info = inputs.video_info("video", self.video)

@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from wan_studio.errors import RequestError
 
 
@@ -14,7 +16,7 @@ def annotator_of(kind: str, annotator_id: str | None, options: dict | None = Non
     """The named annotator (it must make `kind`), or the real one for `kind`; `options` (point,
     box, mask_shape, character) must be ones `kind` takes."""
     from wan_studio import catalog
-    from wan_studio.media.extract import KINDS, annotator_for
+    from wan_studio.extract import KINDS, annotator_for
 
     if kind not in KINDS:
         raise RequestError("kind", f"No annotator makes {kind!r} controls; these can be made: {', '.join(KINDS)}.")
@@ -62,11 +64,9 @@ def _numbers(value, count: int, field: str, what: str) -> tuple | None:
 def extract_to_file(kind: str, video, output: Path, annotator, device: str, settings,
                     progress: Callable[[int, int], None] | None = None, **options) -> Path:
     """The `kind` control of `video` (same frame count and fps) written to `output` (.mp4);
-    `options` as media.extract.controls() takes them (point, box, mask_shape, character)."""
-    import numpy as np
-
+    `options` as extract.controls() takes them (point, box, mask_shape, character)."""
     from wan_studio import media
-    from wan_studio.media.extract import control
+    from wan_studio.extract import control
     from wan_studio.runtime.library import write_mp4
 
     if Path(output).suffix.lower() != ".mp4":

@@ -20,7 +20,7 @@ def _gib(value: float) -> float:
 def _cache_summary(request, record) -> dict:
     from wan_studio.memory import step_cache
 
-    method, reason = step_cache.method_for(record, request.mode, step_cache.conditioning_of(request))
+    method, reason = step_cache.method_for(record, request.mode_info.step_cache, step_cache.conditioning_of(request))
     found = {"setting": request.cache, "method": method if request.cache != "off" else None,
              "expected_skip": step_cache.expected_skip(request.cache, method)}
     if request.cache != "off" and reason:
@@ -46,7 +46,8 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         "preset": request.preset, "loras": [lora.as_recipe() for lora in request.resolved_loras],
         "inputs": request.input_files(), "messages": request.preset_messages,
         "cache": _cache_summary(request, record),
-        "scheduler": record.scheduler if record.scheduler != "dmd" else f"dmd ({', '.join(map(str, record.timesteps))})",
+        "scheduler": (record.scheduler if record.scheduler != "dmd"
+                      else f"dmd ({', '.join(map(str, record.timesteps))})"),
     }
     if record.is_moe:  # diffusers: guidance_scale drives `transformer` (high noise), guidance_scale_2 `transformer_2`
         summary["experts"] = {"high_noise": {"guidance": request.guidance, "boundary_ratio": record.boundary_ratio},
@@ -63,7 +64,8 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
     if windows is not None:  # a long video: made in windows, each continuing from the one before
         from wan_studio.runtime.windows import prompt_for
 
-        summary["windows"] = {**windows.as_dict(), "prompts": [prompt_for(request.prompt, i) for i in range(windows.count)]}
+        summary["windows"] = {**windows.as_dict(),
+                              "prompts": [prompt_for(request.prompt, i) for i in range(windows.count)]}
     from wan_studio.models import single_file
 
     files = single_file.describe(record, settings)
@@ -71,7 +73,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         summary["files"] = files
     wanted = request.controls_to_extract()
     if wanted:  # what annotator models will make first, from which input
-        from wan_studio.media.extract import annotator_for
+        from wan_studio.extract import annotator_for
 
         summary["extract"] = {field: {"kind": kind, "from": source, "annotator": annotator_for(kind, record.is_tiny).id}
                               for field, (kind, source) in wanted.items()}

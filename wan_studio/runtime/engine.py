@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
@@ -32,13 +33,15 @@ import numpy as np
 from wan_studio import __version__
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.media.previews import latent_preview
-from wan_studio.memory import compile as compiled, step_cache
+from wan_studio.memory import compile as compiled
+from wan_studio.memory import step_cache
 from wan_studio.queue.status import JobStatus
-from wan_studio.runtime.library import OutputLibrary, Result, new_result_id
+from wan_studio.requests import FinishingRequest, GenerationRequest
+from wan_studio.runtime import parallel
+from wan_studio.runtime.library import OutputLibrary, Result, new_result_id, write_mp4
 from wan_studio.runtime.parallel import torchrun_rank
-from wan_studio.requests import GenerationRequest
-from wan_studio.settings import Settings, load_settings
 from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
+from wan_studio.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,39 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, oom):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@dataclasses.dataclass
+class GenerationRun:
+    """One generation on its way from a chosen plan to a saved result: what it makes, with what,
+    who hears of it, and what happened on the way (fallbacks, steps down) for its recipe."""
+
+    request: GenerationRequest  # prepared; with the controls made from plain videos once they are
+    record: object  # its checkpoint (catalog.Checkpoint)
+    wrapper: object  # its mode's wrapper (pipelines/)
+    choice: object  # the memory plan chosen for this machine, and why (memory/choose.py)
+    plan: object  # the plan it runs with now: the choice's, then uncompiled or a rung down
+    report: ProgressFn
+    cancel: threading.Event | None
+    previews: bool  # latent previews with the steps: someone watches
+    started: float  # time.perf_counter() when the job began
+    made_dir: Path | None = None  # controls made from plain videos are written here, if it has any
+    messages: list[str] = dataclasses.field(default_factory=list)  # for the recipe and the job's messages
+    steps_down: list[dict] = dataclasses.field(default_factory=list)  # each out-of-memory step down
+
+
+@dataclasses.dataclass
+class Denoised:
+    """What denoising made, and what the recipe says of how it went."""
+
+    frames: object  # uint8 frames (F, H, W, 3)
+    total_steps: int  # the job's denoising steps, every window's
+    loaded_at: float  # time.perf_counter() once the pipeline was ready
+    per_step_s: float | None
+    cache: step_cache.StepCache  # the step cache it ran with
+    windows: dict | None = None  # a long video's account of its windows
+    compiling: object = None  # what compiling blocks took this job (memory/compile.py); None: not compiled
+    parallel: dict | None = None  # a split job's account of its ranks
 
 
 class Engine:
@@ -92,8 +128,6 @@ class Engine:
 
     def run(self, request, on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Result:
         """A queued job's work: a generation, or finishing a result (upscale, interpolate)."""
-        from wan_studio.requests import FinishingRequest
-
         if isinstance(request, FinishingRequest):
             return self.finish(request, on_progress, cancel)
         return self.generate(request, on_progress, cancel)
@@ -118,31 +152,34 @@ class Engine:
         report = on_progress or (lambda event: None)
         previews = self.previews and on_progress is not None  # a preview nobody sees is wasted work
         record = request.checkpoint
-        wrapper = pipelines.wrapper_for(request.mode)
+        wrapper = pipelines.wrapper_for(request)
         started = time.perf_counter()
         choice = self.choose_plan(request)  # NoPlanFits says what would fit, before anything loads
-        plan, messages, steps_down = choice.plan, list(choice.messages), []
         self._fetch_model(record, report, cancel)
         # controls made from plain videos are written here, then copied with the result like any input
-        made_dir = Path(tempfile.mkdtemp(prefix="extracting-", dir=self._scratch_root())) if request.controls_to_extract() else None
+        made_dir = None
+        if request.controls_to_extract():
+            made_dir = Path(tempfile.mkdtemp(prefix="extracting-", dir=self._scratch_root()))
+        run = GenerationRun(request, record, wrapper, choice, choice.plan, report, cancel, previews, started, made_dir,
+                            messages=list(choice.messages))
         try:
-            return self._generate(request, record, wrapper, choice, plan, messages, steps_down, started, report,
-                                  cancel, previews, made_dir)
+            return self._generate(run)
         finally:
             if made_dir is not None:
                 shutil.rmtree(made_dir, ignore_errors=True)
 
-    def _compiled_or_not(self, plan, request, record, messages: list[str]):
-        """`plan`, uncompiled where compiled blocks would be wrong for this job: ZeroGPU's hold the weights
-        without the job's LoRAs; this checkpoint's compiled blocks failed earlier in this process."""
-        if plan.compile == "aoti" and request.resolved_loras:
+    def _compiled_or_not(self, run: GenerationRun):
+        """The run's plan, uncompiled where compiled blocks would be wrong for this job: ZeroGPU's hold the
+        weights without the job's LoRAs; this checkpoint's compiled blocks failed earlier in this process."""
+        plan = run.plan
+        if plan.compile == "aoti" and run.request.resolved_loras:
             note = "Compiled blocks off for this job: they would run without its LoRAs."
-        elif plan.compile != "none" and record.id in self.compile_failed:
+        elif plan.compile != "none" and run.record.id in self.compile_failed:
             note = "Compiled blocks off: they failed for this checkpoint earlier; running uncompiled."
         else:
             return plan
-        if note not in messages:
-            messages.append(note)
+        if note not in run.messages:
+            run.messages.append(note)
         return dataclasses.replace(plan, compile="none")
 
     def _fetch_model(self, record, report, cancel) -> None:
@@ -160,34 +197,43 @@ class Engine:
         root.mkdir(parents=True, exist_ok=True)
         return root
 
-    def _generate(self, request, record, wrapper, choice, plan, messages, steps_down, started, report, cancel,
-                  previews, made_dir: Path | None):
-        import pipelines
+    def _generate(self, run: GenerationRun) -> Result | None:
+        """Make the controls it wants, denoise (falling back as needed), then save the result."""
+        made, extracted = ({}, {}) if run.made_dir is None else \
+            self.make_controls(run.request, run.made_dir, run.report, run.cancel)
+        if made:
+            run.request = run.request.with_extracted(made)
+        denoised = self._denoise_with_fallbacks(run)
+        if denoised.parallel and torchrun_rank() not in (None, 0):
+            return None  # one job across machines (torchrun): rank 0 keeps the result
+        return self._save(run, denoised, extracted)
+
+    def _denoise_with_fallbacks(self, run: GenerationRun) -> Denoised:
+        """Denoise with the run's plan; compiled blocks that fail run again uncompiled, and running out
+        of memory steps one rung down and runs again, each noted in the run's messages."""
         from wan_studio.memory.plans import next_rung
 
-        made, extracted = self.make_controls(request, made_dir, report, cancel) if made_dir is not None else ({}, {})
-        request = request.with_extracted(made) if made else request
+        request, record = run.request, run.record
         while True:
-            plan = self._compiled_or_not(plan, request, record, messages)
+            run.plan = plan = self._compiled_or_not(run)
             try:
-                frames, timings = self._denoise(request, record, wrapper, plan, report, cancel, previews)
-                break
+                return self._denoise(run)
             except Exception as exc:
-                stopped = isinstance(exc, (StudioError, Cancelled)) or (cancel is not None and cancel.is_set())
+                stopped = isinstance(exc, (StudioError, Cancelled)) or (run.cancel is not None and run.cancel.is_set())
                 if (plan.compile != "none" and request.parallel <= 1 and not stopped and not is_out_of_memory(exc)
                         and compiled.raised_by_compiler(exc)):
                     first_line = str(exc).splitlines()[0][:160] if str(exc) else ""
                     note = f"The compiled blocks failed ({type(exc).__name__}: {first_line}); ran again uncompiled."
                     log.warning(note)
-                    messages.append(note)
+                    run.messages.append(note)
                     self.compile_failed.add(record.id)  # later jobs of this checkpoint run uncompiled at once
-                    plan = dataclasses.replace(plan, compile="none")
+                    run.plan = dataclasses.replace(plan, compile="none")
                     continue
                 # a split job's ranks chose their own plans; a rank out of memory ends the job
                 if not is_out_of_memory(exc) or request.parallel > 1:
                     raise
                 self.swap.release()  # frees the accelerator before the smaller plan loads
-                smaller = next_rung(record, choice.machine, plan)
+                smaller = next_rung(record, run.choice.machine, plan)
                 if smaller is None:
                     raise OutOfMemory(
                         f"Out of memory even with the {plan.label} memory plan ({exc.__class__.__name__}). "
@@ -196,32 +242,34 @@ class Engine:
                     ) from exc
                 note = f"Out of memory with the {plan.label} plan; ran again with {smaller.label}."
                 log.warning(note)
-                messages.append(note)
-                steps_down.append({"from": plan.name, "to": smaller.name, "error": str(exc).splitlines()[0][:200]})
-                plan = smaller
-        generated = time.perf_counter()
-        total = timings["total"]
-        if timings.get("parallel") and torchrun_rank() not in (None, 0):
-            return None  # one job across machines (torchrun): rank 0 keeps the result
+                run.messages.append(note)
+                run.steps_down.append({"from": plan.name, "to": smaller.name, "error": str(exc).splitlines()[0][:200]})
+                run.plan = smaller
 
-        # save: inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically
-        report(JobStatus("saving", step=total, total=total, elapsed_s=generated - timings["loaded_at"]))
+    def _save(self, run: GenerationRun, denoised: Denoised, extracted: dict) -> Result:
+        """Inputs copied beside the result, then mp4 (or png) + thumbnail + recipe, atomically."""
+        import pipelines
+
+        request, record, wrapper, report = run.request, run.record, run.wrapper, run.report
+        generated = time.perf_counter()
+        total = denoised.total_steps
+        report(JobStatus("saving", step=total, total=total, elapsed_s=generated - denoised.loaded_at))
         result_id = new_result_id(request.mode)
-        recipe = self._recipe(request, record, timings={
-            "load_s": round(timings["loaded_at"] - started, 3), "generate_s": round(generated - timings["loaded_at"], 3),
-            "per_step_s": timings["per_step_s"],
-        }, plan=plan, choice=choice, steps_down=steps_down)
-        recipe["cache"] = timings["cache"].as_recipe()
-        if timings.get("compiling") is not None and timings["compiling"].note():  # this job compiled or read graphs
-            recipe["memory"]["compile_s"] = timings["compiling"].seconds
-            recipe["memory"]["notes"].append(timings["compiling"].note())
-        if timings.get("windows"):
-            recipe["windows"] = timings["windows"]
-        if timings.get("parallel"):  # the ranks it was split over
-            recipe["parallel"] = timings["parallel"]
+        recipe = self._recipe(run, timings={
+            "load_s": round(denoised.loaded_at - run.started, 3),
+            "generate_s": round(generated - denoised.loaded_at, 3), "per_step_s": denoised.per_step_s,
+        })
+        recipe["cache"] = denoised.cache.as_recipe()
+        if denoised.compiling is not None and denoised.compiling.note():  # this job compiled or read graphs
+            recipe["memory"]["compile_s"] = denoised.compiling.seconds
+            recipe["memory"]["notes"].append(denoised.compiling.note())
+        if denoised.windows:
+            recipe["windows"] = denoised.windows
+        if denoised.parallel:  # the ranks it was split over
+            recipe["parallel"] = denoised.parallel
         if request.extra.get("parent"):  # made from another result (Extend): its id, for the lineage
             recipe["parent"] = request.extra["parent"]
-        recipe["messages"] = messages + ([timings["cache"].message] if timings["cache"].message else [])
+        recipe["messages"] = run.messages + ([denoised.cache.message] if denoised.cache.message else [])
         try:
             copied = self.library.copy_inputs(result_id, request.input_files())
             for name, paths in copied.items():
@@ -230,16 +278,16 @@ class Engine:
             if extracted:  # the control videos made for this run are its inputs now: a re-run uses them
                 recipe["extracted"] = extracted
             if getattr(wrapper, "OUTPUT", "video") == "image":
-                result = self.library.save_image(frames[0], recipe, result_id)
+                result = self.library.save_image(denoised.frames[0], recipe, result_id)
             else:
-                result = self.library.save_video(frames, record.fps, recipe, result_id,
+                result = self.library.save_video(denoised.frames, record.fps, recipe, result_id,
                                                  audio=pipelines.audio_track(wrapper, request))
         except BaseException:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise
-        if timings.get("windows"):
+        if denoised.windows:
             self._saved_windows(request).clear()  # the result has them now
-        report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - started, remaining_s=0.0))
+        report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - run.started, remaining_s=0.0))
         return result
 
     def make_controls(self, request, folder: Path, report=None, cancel=None) -> tuple[dict, dict]:
@@ -248,12 +296,11 @@ class Engine:
         a look. Returns field -> the control video written in `folder`, and what the recipe says of
         each. Controls from the same video share one pass (pose and face: one person search)."""
         import pipelines
-        from wan_studio.media import extract
-        from wan_studio.runtime.library import write_mp4
+        from wan_studio import extract
 
         request = request.prepare()
         record = request.checkpoint
-        wrapper = pipelines.wrapper_for(request.mode)
+        wrapper = pipelines.wrapper_for(request)
         report = report or (lambda event: None)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -292,13 +339,15 @@ class Engine:
                     extracted[field]["fitted_to"] = Path(options["character"]).name
         return made, extracted
 
-    def _denoise(self, request, record, wrapper, plan, report, cancel, previews):
-        """Activate the pipeline with `plan`, then denoise and decode, reporting every step."""
+    def _denoise(self, run: GenerationRun) -> Denoised:
+        """Activate the pipeline with the run's plan, then denoise and decode, reporting every step."""
         import pipelines
         from wan_studio.runtime import windows
 
-        if request.parallel > 1:  # split over several GPUs, in processes of their own
-            return self._denoise_in_parallel(request, wrapper, report, cancel)
+        if run.request.parallel > 1:  # split over several GPUs, in processes of their own
+            return self._denoise_in_parallel(run)
+        request, record, wrapper, plan = run.request, run.record, run.wrapper, run.plan
+        report, cancel, previews = run.report, run.cancel, run.previews
         long_video = request.windows(record) if getattr(request, "long_video", False) else None  # None: one pass
         total = pipelines.total_steps(wrapper, request) * (long_video.count if long_video else 1)
         window_now, skipped = [None], [0]  # the window being made; steps of windows kept from an earlier run
@@ -341,23 +390,23 @@ class Engine:
                     if resumed:  # made before a restart or a Stop: its steps count as done
                         skipped[0] += total // long_video.count
 
-                frames, account = windows.run(request, record, wrapper, activate, on_step_end, self._saved_windows(request),
-                                              report_window, budget=self.windows_per_run)
+                frames, account = windows.run(request, record, wrapper, activate, on_step_end,
+                                              self._saved_windows(request), report_window,
+                                              budget=self.windows_per_run)
         finally:
             cache.remove()
         compiling = compiled.so_far() - compiling_before if compiling_before is not None else None
         if compiling is not None and (compiling.compiled or compiling.cached):  # keep them for the next start
             compiled.save_artifacts(self.swap.compiled_graphs)
         per_step = round((step_times[-1] - loaded) / len(step_times), 4) if step_times else None
-        return frames, {"total": total, "loaded_at": loaded, "per_step_s": per_step, "cache": cache, "windows": account,
-                        "compiling": compiling}
+        return Denoised(frames, total, loaded, per_step, cache, windows=account, compiling=compiling)
 
-    def _denoise_in_parallel(self, request, wrapper, report, cancel):
+    def _denoise_in_parallel(self, run: GenerationRun) -> Denoised:
         """The job's ranks load and run it on their GPUs (runtime/parallel.py): this process's
         pipeline is released first, so the first GPU has room for rank 0."""
         import pipelines
-        from wan_studio.runtime import parallel
 
+        request, report = run.request, run.report
         self.swap.release()
         report(JobStatus("loading"))
         loaded = time.perf_counter()
@@ -367,11 +416,10 @@ class Engine:
 
             frames, account = run_group(request, self.settings, report if rank == 0 else None)
         else:
-            frames, account = parallel.run(request, self.settings, self._scratch_root(), report, cancel,
+            frames, account = parallel.run(request, self.settings, self._scratch_root(), report, run.cancel,
                                            self.parallel_devices)
         cache = step_cache.StepCache.from_recipe(account.pop("cache"))  # as rank 0 ran it
-        return frames, {"total": pipelines.total_steps(wrapper, request), "loaded_at": loaded,
-                        "per_step_s": None, "cache": cache, "windows": None, "parallel": account}
+        return Denoised(frames, pipelines.total_steps(run.wrapper, request), loaded, None, cache, parallel=account)
 
     def _saved_windows(self, request):
         """Where a long job keeps its finished windows until its result is saved."""
@@ -379,9 +427,11 @@ class Engine:
 
         return SavedWindows(self._scratch_root() / "windows" / job_key(request))
 
-    def _recipe(self, request: GenerationRequest, record, timings: dict, plan, choice, steps_down) -> dict:
+    def _recipe(self, run: GenerationRun, timings: dict) -> dict:
+        """What the result's recipe says of the run; `timings`: how long loading and generating took."""
         from wan_studio.memory.apply import vae_tiling_in_use
 
+        request, record, plan, choice = run.request, run.record, run.plan, run.choice
         backend = self.swap.backend
         estimate = choice.estimate
         return {
@@ -399,7 +449,7 @@ class Engine:
                 "device": backend.device, "machine": choice.machine.describe(),
                 "vae_tiling_used": vae_tiling_in_use(self.swap.active_pipeline),
                 "estimate": {"peak_gb": estimate.peak_gb, "ram_gb": estimate.ram_gb, "seconds": estimate.seconds},
-                "steps_down": steps_down, "notes": list(self.swap.plan_notes),
+                "steps_down": run.steps_down, "notes": list(self.swap.plan_notes),
             },
             **({"files": self.swap.files} if self.swap.files else {}),  # the user's own files, as loaded
             "timings": timings,
@@ -421,8 +471,6 @@ class Engine:
 
 @functools.cache  # installed versions do not change while the studio runs; reading them scans site-packages
 def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {"wan_studio": __version__, "python": platform.python_version()}
     for name in ("torch", "diffusers", "transformers", "accelerate", "imageio-ffmpeg"):
         try:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import httpx
+
 from wan_studio.errors import RequestError
 
 log = logging.getLogger(__name__)
@@ -110,8 +112,6 @@ def usable_reply(reply, prompt: str) -> str | None:
 
 def ask_endpoint(prompt: str, mode: str, settings) -> str:
     """One chat completion from an OpenAI-compatible server; raises on any failure."""
-    import httpx
-
     url = settings.enhancer_url.rstrip("/")
     if not url.endswith("/chat/completions"):
         url += "/chat/completions"
@@ -156,14 +156,15 @@ def ask_local(prompt: str, mode: str, settings, swap=None) -> str:
 
 def enhance(prompt: str, mode: str = "t2v", llm: str | None = "rules", settings=None, swap=None) -> Enhanced:
     """The engine call behind the UI's Enhance button, the API's /enhance and the CLI's `enhance`."""
-    from wan_studio.catalog import MODES
+    from wan_studio.requests import request_types
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise RequestError("prompt", "The prompt is empty: write a few words to enhance.")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise RequestError("prompt", f"The prompt is {len(prompt)} characters; the enhancer takes at most {MAX_PROMPT_CHARS}.")
-    if mode not in MODES:
-        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(MODES)}.")
+        raise RequestError("prompt", f"The prompt is {len(prompt)} characters; "
+                                     f"the enhancer takes at most {MAX_PROMPT_CHARS}.")
+    if mode not in request_types():
+        raise RequestError("mode", f"Unknown mode {mode!r}; known modes: {', '.join(request_types())}.")
     llm = llm or "rules"
     if llm not in METHODS:
         raise RequestError("llm", f"Unknown enhancer {llm!r}; choose rules, local or endpoint.")
@@ -180,7 +181,10 @@ def enhance(prompt: str, mode: str = "t2v", llm: str | None = "rules", settings=
         why = "no local model is configured (set enhancer_model in config.json or WAN_STUDIO_ENHANCER_MODEL)"
     else:
         try:
-            reply = ask_endpoint(prompt, mode, settings) if llm == "endpoint" else ask_local(prompt, mode, settings, swap)
+            if llm == "endpoint":
+                reply = ask_endpoint(prompt, mode, settings)
+            else:
+                reply = ask_local(prompt, mode, settings, swap)
             text = usable_reply(reply, prompt)
             if text is not None:
                 return Enhanced(text, llm, detect_language(prompt))

@@ -11,8 +11,9 @@ from wan_studio.errors import RequestError
 def extension_request(result: Path, seconds: float, prompt: str | None = None, seed: int | None = None):
     """The request that continues `result` (an .mp4 with its recipe, or the recipe .json beside one)."""
     from wan_studio import catalog
-    from wan_studio.requests import absolutize_inputs, request_from_dict
-    from wan_studio.runtime.library import load_recipe
+    from wan_studio.media.recipe import load_recipe
+    from wan_studio.requests import absolutize_inputs, modes_where, request_from_dict
+    from wan_studio.requests.modes import extendable_modes
 
     result = Path(result)
     recipe = load_recipe(result)
@@ -20,8 +21,8 @@ def extension_request(result: Path, seconds: float, prompt: str | None = None, s
     if not video.is_file():
         raise RequestError("result", f"{result.name} has no video beside it ({video.name}) to continue.")
     data = absolutize_inputs(recipe["request"], video.resolve().parent)
-    if data.get("mode") not in ("t2v", "i2v", "ti2v"):
-        raise RequestError("result", f"Extend continues T2V, I2V and TI2V videos; {video.name} is a "
+    if data.get("mode") not in modes_where(lambda info: info.extendable):
+        raise RequestError("result", f"Extend continues {extendable_modes()} videos; {video.name} is a "
                                      f"{str(data.get('mode')).upper()} result.")
     if not seconds > 0:
         raise RequestError("frames", f"--seconds must be more than 0; got {seconds:g}.")

@@ -37,7 +37,7 @@ def helper_of(kind: str, model_id: str | None, tiny: bool, scale: int = 0):
 def finish(library, request, settings, device: str = "cpu", report: Callable[[JobStatus], None] | None = None,
            cancel=None, make_room: Callable[[float], None] | None = None):
     """Run a finishing request (prepared or not) and save its result."""
-    from wan_studio.runtime.library import read_embedded_recipe
+    from wan_studio.media.recipe import read_embedded_recipe
 
     request = request.prepare()
     recipe = read_embedded_recipe(Path(request.result)) or {}

@@ -9,6 +9,7 @@ missing, a reload whose input copies are gone says which file is missing.
 from __future__ import annotations
 
 import math
+import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +108,8 @@ def reload_request(library: OutputLibrary, result_id: str) -> dict:
         value = data.get(name)
         for path in value if isinstance(value, list) else [value] if value else []:
             if not Path(path).is_file():
-                raise StudioError(f"The {name.replace('_', ' ')} of result {result_id} ({Path(path).name}) was deleted; "
-                                  "upload it again to re-run this recipe.")
+                raise StudioError(f"The {name.replace('_', ' ')} of result {result_id} ({Path(path).name}) "
+                                  "was deleted; upload it again to re-run this recipe.")
     return data
 
 
@@ -135,8 +136,6 @@ def export_zip(library: OutputLibrary, result_id: str, dest_dir: Path) -> Path:
 
 def save_last_frame(video: Path | str, dest: Path) -> Path:
     """The last frame of a video as a PNG (for "send to I2V / FLF2V"); decodes only the final second."""
-    import subprocess
-
     import imageio_ffmpeg
 
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ them relative to the output folder, so reloading a recipe re-runs it exactly.
   the recipe is renamed last, so a result with a recipe is always complete, and a crash leaves
   only hidden `.partial` files that listing ignores and `sweep_partials` removes.
 - The mp4 is H.264 (CRF 17), yuv420p, +faststart, at the model's native fps, with the recipe
-  embedded in its comment tag, so the file alone is enough to reproduce it.
+  embedded in its comment tag, so the file alone is enough to reproduce it (media/recipe.py reads it back).
 - Listing and deleting tolerate files removed by hand: a result whose video is gone is listed as
   missing, never raises.
 """
@@ -18,14 +18,17 @@ import errno
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from PIL import Image, PngImagePlugin
 
 from wan_studio.disk import QUEUE_ROOM, free_space
 from wan_studio.media import facts
@@ -126,7 +129,8 @@ def _checked(stream: FrameStream) -> Iterator[np.ndarray]:
     made = 0
     for frame in stream.frames:
         if frame.dtype != np.uint8 or frame.shape != (stream.height, stream.width, 3):
-            raise ValueError(f"expected uint8 frames ({stream.height}, {stream.width}, 3), got {frame.dtype} {frame.shape}")
+            raise ValueError(f"expected uint8 frames ({stream.height}, {stream.width}, 3), "
+                             f"got {frame.dtype} {frame.shape}")
         made += 1
         yield frame
     if made != stream.count:
@@ -155,10 +159,6 @@ def _whole_or_nothing(*written: Path):
 
 
 def write_thumbnail(path: Path, frame: np.ndarray) -> None:
-    from io import BytesIO
-
-    from PIL import Image
-
     image = Image.fromarray(frame)
     if image.width > THUMB_WIDTH:
         image = image.resize((THUMB_WIDTH, max(2, round(image.height * THUMB_WIDTH / image.width))))
@@ -183,8 +183,6 @@ class OutputLibrary:
 
     def copy_inputs(self, result_id: str, files: dict[str, list[str]]) -> dict[str, list[str]]:
         """Copy a request's input files beside the result; return their paths relative to the library."""
-        import shutil
-
         if not files:
             return {}
         folder = self.root / f"{result_id}.inputs"
@@ -234,16 +232,12 @@ class OutputLibrary:
 
     def save_image(self, frame: np.ndarray, recipe: dict, result_id: str | None = None) -> Result:
         """A one-frame result (preview) as PNG, with thumbnail and recipe."""
-        from io import BytesIO
-
-        from PIL import Image, PngImagePlugin
-
         self.root.mkdir(parents=True, exist_ok=True)
         result_id = result_id or new_result_id(recipe.get("mode", "image"))
         media, thumb, recipe_path = self._paths(result_id, ".png")
         frame = np.asarray(frame)
-        recipe = {"format": RECIPE_FORMAT, "id": result_id, **recipe,
-                  "output": {"file": media.name, "frames": 1, "width": int(frame.shape[1]), "height": int(frame.shape[0])}}
+        output = {"file": media.name, "frames": 1, "width": int(frame.shape[1]), "height": int(frame.shape[0])}
+        recipe = {"format": RECIPE_FORMAT, "id": result_id, **recipe, "output": output}
         buf = BytesIO()
         info = PngImagePlugin.PngInfo()
         info.add_itxt("wan_studio_recipe", json.dumps(recipe, ensure_ascii=False, default=str))
@@ -331,8 +325,6 @@ class OutputLibrary:
                 pass
         inputs = self.root / f"{result_id}.inputs"
         if inputs.is_dir():
-            import shutil
-
             shutil.rmtree(inputs, ignore_errors=True)
             removed = True
         return removed
@@ -345,68 +337,3 @@ class OutputLibrary:
                 path.unlink(missing_ok=True)
                 count += 1
         return count
-
-
-def read_embedded_recipe(mp4: Path) -> dict | None:
-    """The recipe stored in an mp4's comment tag, read back with the bundled ffmpeg."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    out = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(mp4), "-f", "ffmetadata", "-"],
-        capture_output=True, text=True, check=False,
-    ).stdout
-    # ffmetadata escapes '=', ';', '#', '\\' and newlines with a backslash
-    for line in _join_continuations(out):
-        if line.startswith("comment="):
-            value = _unescape(line[len("comment="):])
-            try:
-                return json.loads(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _join_continuations(text: str) -> list[str]:
-    lines, current = [], ""
-    for raw in text.split("\n"):
-        current += raw
-        if raw.endswith("\\") and not raw.endswith("\\\\"):
-            current = current[:-1] + "\n"
-            continue
-        lines.append(current)
-        current = ""
-    return lines
-
-
-def _unescape(value: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "\\" and i + 1 < len(value):
-            out.append(value[i + 1])
-            i += 2
-        else:
-            out.append(value[i])
-            i += 1
-    return "".join(out)
-
-
-def load_recipe(path: Path) -> dict:
-    """A result's recipe: its .json, or the one embedded in its .mp4; RequestError when it is neither."""
-    from wan_studio.errors import RequestError
-
-    if not path.is_file():
-        raise RequestError("recipe", f"Recipe file not found: {path}")
-    if path.suffix.lower() == ".mp4":
-        recipe = read_embedded_recipe(path)
-        if recipe is None:
-            raise RequestError("recipe", f"{path} carries no Wan Studio recipe in its metadata.")
-        return recipe
-    try:
-        recipe = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError("recipe", f"{path} is not a valid recipe JSON file ({exc}).")
-    if not isinstance(recipe, dict) or "request" not in recipe:
-        raise RequestError("recipe", f"{path} is not a Wan Studio recipe (it has no 'request').")
-    return recipe

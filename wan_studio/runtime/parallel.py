@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.queue.status import JobStatus
@@ -49,8 +52,6 @@ def run(request, settings, scratch: Path, report, cancel=None, devices=None) -> 
     """The frames of a prepared request made by `request.parallel` ranks, and what the recipe says.
     The ranks read the same folders as this process (`settings`, flags included). `devices`: the
     GPUs of a pool's group (queue/pool.py seats) the ranks run on; None: this process's GPUs."""
-    import numpy as np
-
     from wan_studio.settings import child_environment
 
     ranks = request.parallel
@@ -98,8 +99,6 @@ def run(request, settings, scratch: Path, report, cancel=None, devices=None) -> 
         account = json.loads((folder / "account.json").read_text())
     finally:
         _end(processes)
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     account["seconds"] = round(time.perf_counter() - started, 3)
     return frames, account

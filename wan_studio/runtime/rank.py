@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 from wan_studio.errors import StudioError
 from wan_studio.runtime.parallel import FRAMES_FILE, PROGRESS_PREFIX, REQUEST_FILE
@@ -71,8 +74,6 @@ def split_transformers(pipe, world: int) -> list[str]:
 
 def _end_with_parent() -> None:
     """A rank whose engine is gone (killed, crashed) ends too, rather than hold its GPU."""
-    import threading
-
     parent = os.getppid()
 
     def watch():
@@ -91,14 +92,13 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
     import torch.distributed as dist
 
     import pipelines
+    from wan_studio import models
     from wan_studio.backend import import_ml
     from wan_studio.loras import apply as lora_apply
     from wan_studio.memory.choose import attention_of, choose
     from wan_studio.memory.plans import machine_from_backend
     from wan_studio.queue.status import JobStatus
     from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
-
-    from wan_studio import models
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = _check_devices(world)
@@ -113,7 +113,7 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
         swap = SwapManager(settings)
-        record, wrapper = request.checkpoint, pipelines.wrapper_for(request.mode)
+        record, wrapper = request.checkpoint, pipelines.wrapper_for(request)
         pinned = request.memory_plan if request.memory_plan != "auto" else settings.memory_plan
         machine = machine_from_backend(swap.backend, settings.memory_limit_gb, settings.compile)
         limit_gpu_memory(swap.backend, machine)
@@ -161,8 +161,6 @@ def split_step_cache(pipe, request, record):
 def run(folder: Path) -> None:
     """A rank the engine started (runtime/parallel.py): the request from the folder; rank 0 reports
     the steps on its stdout and writes the frames there."""
-    import numpy as np
-
     from wan_studio.requests import request_from_dict
     from wan_studio.settings import load_settings
 

@@ -12,26 +12,31 @@ Nothing starts on construction; `start()` opens the worker and the sampler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from typing import Callable
 
-from wan_studio.backend import is_zerogpu
-from wan_studio.runtime.engine import Engine
+from wan_studio.backend import import_ml, is_zerogpu
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus, watch
 from wan_studio.queue.store import CANCELLED, DONE, QUEUED, Job, JobStore
-from wan_studio.runtime.library import Result
-from wan_studio.requests import GenerationRequest
-from wan_studio.settings import Settings
-from wan_studio.runtime.stats import get_sampler
 from wan_studio.queue.worker import QueueWorker
+from wan_studio.requests import FinishingRequest, GenerationRequest, mode_info
+from wan_studio.runtime.engine import Engine
+from wan_studio.runtime.library import Result
+from wan_studio.runtime.stats import get_sampler
+from wan_studio.settings import Settings
 
 log = logging.getLogger(__name__)
-# ZeroGPU: the modes whose checkpoints a start can compile (a text-only run reaches the first block)
-COMPILED_AT_START = ("t2v", "ti2v")
+
+
+def compiles_at_start(record) -> bool:
+    """ZeroGPU: whether a start can compile the checkpoint's blocks (its first mode runs from text alone,
+    so a start's run reaches the first block: ModeInfo.compiles_at_start)."""
+    return mode_info(record.modes[0]).compiles_at_start
 
 
 class JobFailed(StudioError):
@@ -65,14 +70,12 @@ class Studio:
         return self.store.warning or self._preload_warning
 
     def start(self, stats_interval_s: float = 1.0) -> None:
-        from wan_studio.backend import import_ml
-
         if self.pool is not None or self.settings.ray_address:
             if not self.worker.serving.acquire():
                 raise StudioError("Another process serves this output folder's queue; stop it before starting "
                                   "workers on several GPUs or a cluster.")
         if self.settings.ray_address:
-            from wan_studio.queue.cluster import ClusterDispatcher, connect
+            from wan_studio.runtime.cluster import ClusterDispatcher, connect
 
             try:
                 connect(self.settings.ray_address)
@@ -120,8 +123,8 @@ class Studio:
         (CUDA must never be initialised here); the GPU reservation then starts with them in place."""
         from wan_studio import catalog
         from wan_studio.catalog.defaults import default_model_id
-        from wan_studio.memory.estimate import shape_for
         from wan_studio.memory.choose import choose
+        from wan_studio.memory.estimate import shape_for
 
         loaded = []
         machine = self.engine.machine
@@ -131,10 +134,10 @@ class Studio:
             choice = choose(record, shape, machine)
             if machine.compiles:
                 if choice.plan.compile == "aoti":  # the catalog's repo first; compiling only if it fails
-                    record = self._fetch_blocks(record, choice)
+                    self._fetch_blocks(record, choice)
                     choice = choose(record, shape, machine)
-                if choice.plan.compile == "none" and record.modes[0] in COMPILED_AT_START:
-                    record = self._compile_blocks(record, shape, choice)
+                if choice.plan.compile == "none" and compiles_at_start(record):
+                    self._compile_blocks(record, shape, choice)
                     choice = choose(record, shape, machine)  # with the compiled blocks, if compiling worked
             self.engine.swap.activate(record, record.modes[0], choice.plan)
             loaded.append(record.id)
@@ -143,41 +146,39 @@ class Studio:
     def _warn_at_start(self, message: str) -> None:
         self._preload_warning = f"{self._preload_warning} {message}" if self._preload_warning else message
 
-    def _fetch_blocks(self, record, choice):
+    def _fetch_blocks(self, record, choice) -> None:
         """ZeroGPU: the compiled blocks of the Hub repo the catalog names for the plan's weights, loaded on
-        the weights at start (memory/aoti.py); the record, naming the repo's blocks as unfetchable (for
-        this process, the reason in the start warning) if they could not be fetched."""
-        import dataclasses
-
-        from wan_studio import catalog
+        the weights at start (memory/aoti.py); if they could not be fetched, this process's plans stop
+        counting on them (memory/plans.py `add_unfetched_blocks`; the reason in the start warning)."""
         from wan_studio.memory import aoti
         from wan_studio.memory.apply import transformers_of
+        from wan_studio.memory.plans import add_unfetched_blocks, blocks_of
 
         plan = choice.plan
-        source = aoti.repo_blocks(record.extra.get("aoti"), plan.quantization)
+        source = aoti.repo_blocks(blocks_of(record), plan.quantization)
         if source is None:  # blocks compiled here at an earlier start of this process
-            return record
+            return
         pipe = self.engine.swap.activate(record, record.modes[0], dataclasses.replace(plan, compile="none"))
         try:
             aoti.load_from_repo(transformers_of(pipe), *source)
         except Exception as exc:
             reason = aoti.why_not_fetched(exc)
             log.warning("AOTI blocks from %s could not be fetched: %s", aoti.repo_name(*source), exc)
-            instead = ("compiling on this Space instead" if record.modes[0] in COMPILED_AT_START
+            instead = ("compiling on this Space instead" if compiles_at_start(record)
                        else "its jobs run uncompiled")
             self._warn_at_start(f"AOTI blocks from {aoti.repo_name(*source)} could not be fetched: {reason}; "
                                 f"{instead}.")
-            return catalog.add_unfetched_blocks(record.id, plan.quantization, reason)
+            add_unfetched_blocks(record.id, plan.quantization, reason)
         finally:  # the plan's own activation puts them on (from the Hub cache now)
             aoti.detach(transformers_of(pipe))
-        return record
 
-    def _compile_blocks(self, record, shape, choice):
+    def _compile_blocks(self, record, shape, choice) -> None:
         """ZeroGPU: the checkpoint's blocks compiled ahead of time (memory/aoti.py) for the plan's weights:
-        by an earlier start, else now, in a GPU reservation of their own; the record naming them
-        (unchanged if compiling failed, now or at an earlier start)."""
-        from wan_studio import catalog
+        by an earlier start, else now, in a GPU reservation of their own; this process's plans count on
+        them from then on (memory/plans.py `add_compiled_blocks`; not if compiling failed, now or at an
+        earlier start)."""
         from wan_studio.memory import aoti
+        from wan_studio.memory.plans import add_compiled_blocks
 
         plan = choice.plan
         folder = aoti.package_dir(self.settings.models_dir, record, plan)
@@ -185,7 +186,7 @@ class Studio:
         if failure is not None:
             self._warn_at_start(f"Compiling {record.name}'s blocks failed at an earlier start ({failure['error']}); "
                                 f"jobs run uncompiled. Delete {folder} to try again.")
-            return record
+            return
         if done is None:
             pipe = self.engine.swap.activate(record, record.modes[0], plan)  # kept: the compiled plan reuses it
             try:
@@ -194,8 +195,8 @@ class Studio:
             except Exception as exc:  # a block that will not export or compile, or no reservation: eager
                 log.warning("compiling %s's blocks at start failed: %s", record.id, exc)
                 self._warn_at_start(f"Could not compile {record.name}'s blocks at start ({exc}); jobs run uncompiled.")
-                return record
-        return catalog.add_compiled_blocks(record.id, plan.quantization, str(folder), done["seconds"])
+                return
+        add_compiled_blocks(record.id, plan.quantization, str(folder), done["seconds"])
 
     def estimate_cost(self, request: GenerationRequest) -> str:
         """The line the interface shows under Generate: checkpoint, frames x size, time, memory, plan."""
@@ -264,7 +265,6 @@ def zerogpu_reservation(engine: Engine, job: Job) -> tuple[str, int]:
     """(size, seconds) to ask ZeroGPU for: the size the chosen plan needs (large before xlarge)
     and the estimated run time plus a margin; loading counts only when the checkpoint is not in place."""
     from wan_studio.memory.estimate import finishing_seconds, zerogpu_duration
-    from wan_studio.requests import FinishingRequest
 
     request = job.typed_request()
     if isinstance(request, FinishingRequest):  # a small model, frame by frame: the smaller size is plenty

@@ -22,16 +22,17 @@ Policy
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from wan_studio import models
-from wan_studio.models import single_file
 from wan_studio.backend import Backend, detect, torch_dtype
 from wan_studio.catalog import Checkpoint
-from wan_studio.memory.plans import Plan
+from wan_studio.memory.plans import Plan, blocks_of
+from wan_studio.models import OWN_PIPELINES, single_file
 from wan_studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,7 @@ class ActiveKey:
 def pipeline_class(name: str):
     import diffusers
 
-    from wan_studio.models import OWN_PIPELINES
-
     if name in OWN_PIPELINES:  # ours (S2V): diffusers has no such pipeline
-        import importlib
-
         return getattr(importlib.import_module(OWN_PIPELINES[name]), name)
     return getattr(diffusers, name)
 
@@ -144,7 +141,7 @@ class SwapManager:
 
                 notes.append(why_uncompiled(record, plan, self.settings.compile))
             notes += plan_apply.attach_runtime(pipe, plan, self.backend.device, self.attention.name,
-                                               record.extra.get("aoti"))
+                                               blocks_of(record))
             self._active, self._active_key, self._active_plan = pipe, key, plan
             self.plan_notes = notes
             return pipe

@@ -33,11 +33,17 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from wan_studio.errors import Paused
 from wan_studio.requests.long_video import (
-    DEFAULT_COLOR_CORRECTION, FRAMES, LAST_FRAME, SEGMENT_FRAMES, VACE_FRAMES, Windows,
+    DEFAULT_COLOR_CORRECTION,
+    FRAMES,
+    LAST_FRAME,
+    SEGMENT_FRAMES,
+    VACE_FRAMES,
+    Windows,
 )
-
 
 
 def prompt_lines(prompt: str) -> list[str]:
@@ -178,10 +184,7 @@ def run(request, record, wrapper, activate, callback, saved: SavedWindows, repor
     and whether it was kept from an earlier run. With a `budget`, at most that many windows are made
     by this call: past it `Paused` is raised with the rest still to make (the windows made are
     saved, so the next call goes on from there). Returns the frames and the recipe's account."""
-    from PIL import Image
-
     import pipelines
-    from wan_studio.errors import Paused
 
     windows = request.windows(record)
     strength = request.color_correction if request.color_correction is not None else DEFAULT_COLOR_CORRECTION

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from wan_studio.errors import RequestError
+from wan_studio.errors import ModelNotAvailable, RequestError
 
 KINDS = ("depth", "pose", "face", "mask", "background", "layout")
 # face crops come from the pose keypoints; masks from the segmenter; layout from the detector
@@ -69,7 +69,8 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
 
     unknown = [kind for kind in kinds if kind not in KINDS]
     if unknown:
-        raise RequestError("kind", f"No annotator makes {unknown[0]!r} controls; these can be made: {', '.join(KINDS)}.")
+        raise RequestError("kind", f"No annotator makes {unknown[0]!r} controls; "
+                                   f"these can be made: {', '.join(KINDS)}.")
     if not frames:
         raise RequestError(field, f"{name} has no frames to make a control from.")
     if mask_shape not in MASK_SHAPES:
@@ -80,12 +81,12 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
     chosen = {kind: (annotators or {}).get(kind) or annotator_for(kind, tiny) for kind in kinds}
     made, people = {}, None
     if "depth" in kinds:
-        from wan_studio.media.extract.depth import depth_frames, depth_maps
+        from wan_studio.extract.depth import depth_frames, depth_maps
 
         made["depth"] = depth_frames(depth_maps(frames, models.resolve(chosen["depth"], settings), device, progress))
     people_kinds = [kind for kind in kinds if MODEL_KIND[kind] == "pose"]
     if people_kinds:
-        from wan_studio.media.extract.people import People, face_crops
+        from wan_studio.extract.people import People, face_crops
 
         record = chosen[people_kinds[0]]
         detector = catalog.annotator(record.detector)
@@ -105,7 +106,7 @@ def controls(kinds, frames: list[Image.Image], tiny: bool, device="cpu", setting
         boxes = [person.box for person in people] if people is not None else None
         _masks(made, frames, record, point, box, boxes, mask_shape, device, settings, field, name, progress)
     if "layout" in kinds:
-        from wan_studio.media.extract import layout
+        from wan_studio.extract import layout
 
         detections = _detections(frames, chosen["layout"], device, settings, progress)
         tracks = layout.tracks_of(detections)
@@ -121,7 +122,7 @@ def _skeletons(frames, people, threshold: float, finder, character, output_size)
     """The pose video: each frame's skeleton; with a character picture, fitted to its proportions and
     moved to where it stands in the `output_size` frame (default: the video's own size)."""
     from wan_studio import media
-    from wan_studio.media.extract import retarget, skeleton
+    from wan_studio.extract import retarget, skeleton
 
     width, height = frames[0].size
     poses = []  # OpenPose points and which are seen, per frame (None: nobody yet)
@@ -167,10 +168,11 @@ def _check_prompt(size: tuple[int, int], point, box, name: str) -> None:
                                       f"frame of {name}: give x0,y0,x1,y1 with x0 < x1 and y0 < y1.")
 
 
-def _masks(made: dict, frames, record, point, box, person_boxes, shape, device, settings, field, name, progress) -> None:
+def _masks(made: dict, frames, record, point, box, person_boxes, shape, device, settings, field, name,
+           progress) -> None:
     """Mask and background of the clicked or boxed object, or of the main person, as SAM2 follows it."""
     from wan_studio import catalog
-    from wan_studio.media.extract.outline import CHUNK, Segmenter, shaped
+    from wan_studio.extract.outline import CHUNK, Segmenter, shaped
 
     if point is not None or box is not None:
         (folder,) = _resolve_all([record], settings)
@@ -197,13 +199,15 @@ def _masks(made: dict, frames, record, point, box, person_boxes, shape, device, 
                            "animal or a thing that is in view there.")
     masks = shaped(outlines, shape)
     made["mask"] = [Image.fromarray(mask).convert("RGB") for mask in masks]
-    made["background"] = [Image.fromarray(np.where(mask[..., None] > 0, 0, np.asarray(frame.convert("RGB"))).astype(np.uint8))
-                          for frame, mask in zip(frames, masks)]
+    made["background"] = [
+        Image.fromarray(np.where(mask[..., None] > 0, 0, np.asarray(frame.convert("RGB"))).astype(np.uint8))
+        for frame, mask in zip(frames, masks)
+    ]
 
 
 def _main_person_boxes(frames, folder, threshold: float, device, progress) -> list:
     """The main person's box in every frame (None before they are found), by the detector alone."""
-    from wan_studio.media.extract.people import CHUNK, Detector, follow
+    from wan_studio.extract.people import CHUNK, Detector, follow
 
     detector = Detector(folder, device, threshold)
     boxes, box = [], None
@@ -217,7 +221,7 @@ def _main_person_boxes(frames, folder, threshold: float, device, progress) -> li
 
 
 def _detections(frames, record, device, settings, progress) -> list:
-    from wan_studio.media.extract.people import CHUNK, Detector
+    from wan_studio.extract.people import CHUNK, Detector
 
     (folder,) = _resolve_all([record], settings)
     detector = Detector(folder, device, record.threshold)
@@ -232,7 +236,6 @@ def _detections(frames, record, device, settings, progress) -> list:
 def _resolve_all(records, settings) -> list:
     """Every record's folder; when some are missing, one message naming each with its download command."""
     from wan_studio import models
-    from wan_studio.errors import ModelNotAvailable
 
     folders, problems = [], []
     for record in records:

@@ -21,10 +21,13 @@ queue when it starts again, like any job whose process is gone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +74,6 @@ def _runner_class():
     @ray.remote(max_concurrency=4)  # run, and progress, stop and offers while it runs
     class JobRunner:
         def __init__(self):
-            import dataclasses
-
             from wan_studio.runtime.engine import Engine
             from wan_studio.settings import load_settings
 
@@ -102,8 +103,6 @@ def _runner_class():
                 self.engine.library.delete(result.id)
                 return made
             finally:
-                import shutil
-
                 shutil.rmtree(folder, ignore_errors=True)  # the job's inputs: the head keeps its own copies
 
         def offer(self, request: dict, preparation: dict | None) -> dict:
@@ -295,8 +294,6 @@ class ClusterDispatcher:
         """Each worker's offer for the job so far, and whether it is complete: every worker answered,
         or OFFER_WAIT_S went by (a worker still starting, or gone). Asked once per worker (a worker
         busy with another job answers too) and again for an edited job; never waited on here."""
-        import time
-
         import ray
         from ray.exceptions import RayActorError
 

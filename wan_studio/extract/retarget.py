@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wan_studio.extract.skeleton import LIMBS
 from wan_studio.media import cover_transform
-from wan_studio.media.extract.skeleton import LIMBS
 
 NECK = 1
 PAIRS = (((2, 3), (5, 6)), ((3, 4), (6, 7)), ((8, 9), (11, 12)), ((9, 10), (12, 13)), ((1, 2), (1, 5)),
@@ -65,7 +65,8 @@ def retarget(points: np.ndarray, seen: np.ndarray, ratios: dict) -> np.ndarray:
     moved = points.astype(float).copy()
     for parent, child in outward_bones():
         if seen[parent] and seen[child]:
-            moved[child] = moved[parent] + (points[child] - points[parent]) * ratios.get(frozenset((parent, child)), 1.0)
+            ratio = ratios.get(frozenset((parent, child)), 1.0)
+            moved[child] = moved[parent] + (points[child] - points[parent]) * ratio
     return moved
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wan_studio.media.extract.people import overlap
+from wan_studio.extract.people import overlap
 
 MIN_OVERLAP = 0.3
 GAP = 3  # frames a track may go unseen (missed detections) and still be continued

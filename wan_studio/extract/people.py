@@ -94,7 +94,8 @@ class People:
         found = self.pose_processor.post_process_pose_estimation(outputs, boxes=coco)
         return [(f[0]["keypoints"].numpy(), f[0]["scores"].numpy()) for f in found]
 
-    def follow_main_person(self, frames: list[Image.Image], progress: Callable[[int, int], None] | None = None) -> list[Person]:
+    def follow_main_person(self, frames: list[Image.Image],
+                           progress: Callable[[int, int], None] | None = None) -> list[Person]:
         people, box = [], None
         for start in range(0, len(frames), CHUNK):
             chunk = [frame.convert("RGB") for frame in frames[start:start + CHUNK]]

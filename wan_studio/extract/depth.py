@@ -27,7 +27,8 @@ def depth_maps(frames: list[Image.Image], folder, device="cpu", progress: Callab
         pixels = processor(images=chunk, return_tensors="pt").pixel_values.to(device)
         with torch.no_grad():
             predicted = model(pixel_values=pixels).predicted_depth.float()
-        maps.append(F.interpolate(predicted[:, None], size=(height, width), mode="bicubic", align_corners=False)[:, 0].cpu())
+        resized = F.interpolate(predicted[:, None], size=(height, width), mode="bicubic", align_corners=False)
+        maps.append(resized[:, 0].cpu())
         if progress is not None:
             progress(min(start + CHUNK, len(frames)), len(frames))
     return torch.cat(maps)

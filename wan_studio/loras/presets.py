@@ -8,6 +8,8 @@
   serves the run; otherwise Quality values with a message naming the reason (the fallback rule).
 - fast-hybrid (Wan 2.2 I2V only): the Wan 2.1 lightx2v I2V LoRA on both experts.
 A value the user typed always wins; `overrides` records which ones differed from the preset.
+Beside the LoRA manager, above models/: Fast names Lightning LoRAs, or a FastWan checkpoint when it is
+downloaded.
 """
 
 from __future__ import annotations
@@ -107,8 +109,9 @@ def resolve(record: Checkpoint | str, mode: str, preset: str | None, user_values
     else:
         entry = _fast_entry(record, mode, preset)
         if preset == "fast-hybrid" and entry is None:
+            offered = ", ".join(p["name"] for p in list_presets(record, mode))
             raise RequestError("preset", f"The fast-hybrid preset exists only for Wan 2.2 I2V; {record.name} "
-                                         f"{mode.upper()} offers: {', '.join(p['name'] for p in list_presets(record, mode))}.")
+                                         f"{mode.upper()} offers: {offered}.")
         if entry and entry.get("checkpoint"):
             serving = _fastwan_if_local(record, mode, entry["checkpoint"], result, settings)
         if entry and entry.get("loras"):
@@ -142,7 +145,8 @@ def _fastwan_if_local(record: Checkpoint, mode: str, fast_id: str, result: Prese
         return fast
     result.messages.append(
         f"Lightning unavailable for {record.name} {mode.upper()}: {_no_fast_reason(record, mode)}; "
-        f"{fast.name} is not downloaded ({models.download_command(fast)}). Using the Quality preset ({record.steps} steps)."
+        f"{fast.name} is not downloaded ({models.download_command(fast)}). "
+        f"Using the Quality preset ({record.steps} steps)."
     )
     return record
 
