@@ -657,7 +657,9 @@ def test_no_page_has_a_serious_accessibility_violation(studio, browser, scheme):
             if section != "t2v":
                 page.evaluate("(id) => document.getElementById(id).click()", f"nav-{section}")
                 page.wait_for_selector(f"#panel-{section}", state="visible")
-            page.wait_for_function("() => !document.querySelector('.pending')")  # no output faded while it loads
+            # no output faded while it loads, and no fade back still running (axe would read its colours midway)
+            page.wait_for_function("() => !document.querySelector('.pending')"
+                                   " && !document.getAnimations().some((a) => a instanceof CSSTransition)")
             found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
                 .filter((v) => ['serious', 'critical'].includes(v.impact))
                 .map((v) => v.id + ': ' + v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | '))""")
