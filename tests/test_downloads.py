@@ -80,6 +80,24 @@ def test_a_download_that_cannot_reach_the_hub_says_so(settings, monkeypatch):
         Downloads().start(catalog.get("wan2.1-t2v-1.3b"))
 
 
+def test_a_refused_hub_is_said_at_once_and_a_proxy_is_left_to_decide(monkeypatch):
+    """A machine with no network gets its answer from one try, not from the library's five retries;
+    behind a proxy the direct address says nothing, so no verdict is given there."""
+    import huggingface_hub.constants as constants
+
+    from wan_studio.models.hub import unreachable_reason
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert "127.0.0.1:9 cannot be reached (ConnectionRefusedError" in unreachable_reason()
+    monkeypatch.setattr(constants, "ENDPOINT", "https://no-such-host.invalid")
+    assert "no-such-host.invalid:443 cannot be reached (gaierror" in unreachable_reason()
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert unreachable_reason() is None
+
+
 def test_a_job_for_a_model_not_here_downloads_it_first_and_shows_its_bytes(hub_with_a_model, settings):
     """A queued job whose model this machine lacks (a studio's first run of it, a cluster node
     without it): the queue shows the download's bytes, then the job runs on the downloaded files."""

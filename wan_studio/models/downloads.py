@@ -96,9 +96,12 @@ def needed_bytes(record) -> int:
     """The sizes of the files the model needs, as its repository lists them."""
     from huggingface_hub import HfApi
 
-    from wan_studio.models.hub import needed_files
+    from wan_studio.models.hub import needed_files, unreachable_reason
 
     patterns = needed_files(record)
+    reason = unreachable_reason()
+    if reason:
+        raise ModelNotAvailable(f"Could not list {record.repo_id} on the Hugging Face Hub ({reason}).")
     try:
         entries = HfApi().list_repo_tree(record.repo_id, revision=record.revision, recursive=True)
         return sum(entry.size or 0 for entry in entries if getattr(entry, "size", None) is not None

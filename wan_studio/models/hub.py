@@ -11,6 +11,9 @@ Resolution order (Tiny records are built locally instead: wan_studio.models):
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from wan_studio.catalog import Annotator, Checkpoint, raw_record
@@ -94,11 +97,34 @@ def resolve(record: Checkpoint, settings: Settings | None = None, allow_download
     return download(record, settings)
 
 
+def unreachable_reason() -> str | None:
+    """Why the Hub's address certainly cannot be reached from here (no such host, connection refused),
+    found in one quick try; None when it may be reachable. huggingface_hub retries such a failure for
+    about 23 s before it gives up, which a user with no network should not wait for. Behind a proxy
+    only the proxy can tell, so nothing is tried there."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or urllib.request.getproxies():
+        return None
+    address = urllib.parse.urlsplit(constants.ENDPOINT)
+    port = address.port or (443 if address.scheme == "https" else 80)
+    try:
+        socket.create_connection((address.hostname, port), timeout=5).close()
+    except (socket.gaierror, ConnectionRefusedError) as exc:
+        return f"{address.hostname}:{port} cannot be reached ({type(exc).__name__}: {exc.strerror or exc})"
+    except OSError:  # slow or filtered: the library's own retries decide
+        return None
+    return None
+
+
 def download(record: Checkpoint, settings: Settings | None = None) -> Path:
     """Fetch the files the pipeline needs into the Hugging Face cache (tqdm progress bars)."""
     settings = settings or load_settings()
     from huggingface_hub import snapshot_download
 
+    reason = unreachable_reason()
+    if reason:
+        raise ModelNotAvailable(_missing_message(record, settings, f"the Hugging Face Hub is unreachable ({reason})"))
     try:
         return Path(snapshot_download(record.repo_id, revision=record.revision, allow_patterns=needed_files(record)))
     except Exception as exc:  # offline mode, DNS failure, HTTP errors, gated repo: one clear message
