@@ -12,12 +12,14 @@ import pytest
 
 from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_video
+from tests.test_app import running_app  # noqa: F401  (the launched studio, one fixture with test_app)
 from wan_studio.cli import main as cli_main
 
 
-def _t2v_result(capsys, frames: int = 9, size: int = 64) -> Path:
+def _t2v_result(capsys, frames: int = 9, size: int | str = 64) -> Path:
+    size = f"{size}x{size}" if isinstance(size, int) else size
     assert cli_main(["generate", "--mode", "t2v", "--model", "tiny-t2v", "--prompt", "a red kite", "--frames",
-                     str(frames), "--size", f"{size}x{size}", "--steps", "2", "--seed", "3", "--quiet"]) == 0
+                     str(frames), "--size", size, "--steps", "2", "--seed", "3", "--quiet"]) == 0
     return Path(capsys.readouterr().out.strip())
 
 
@@ -191,6 +193,120 @@ def test_upscale_refuses_files_that_are_not_upscalers_and_names_what_to_download
     assert cli_main(["upscale", str(parent), "--model", "realesrgan-x2"]) == 2  # no Hub here: what to download
     assert "python -m wan_studio download realesrgan-x2" in capsys.readouterr().err
     assert len(list(parent.parent.glob("*.mp4"))) == 1  # nothing was queued or half-made
+
+
+# -- to a target size ----------------------------------------------------------------------------
+def _size_in_file(path: Path) -> tuple[int, int]:
+    """The width and height the mp4 itself declares, read by PyAV (not by the studio's own reader)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.width, stream.codec_context.height
+
+
+def test_target_sizes_keep_the_aspect_on_even_sides():
+    from wan_studio.requests.finishing import target_size, targets_above
+
+    assert target_size(1280, 720, "1080p") == (1920, 1080)
+    assert target_size(720, 1280, "1080p") == (1080, 1920)  # portrait: the width is the short side
+    assert target_size(1280, 720, "4k") == (3840, 2160)
+    assert target_size(832, 480, "1440p") == (2496, 1440)
+    assert target_size(854, 480, "1080p") == (1922, 1080)  # 1921.5 wide: even, for H.264
+    assert target_size(96, 64, "1080p") == (1620, 1080)
+    assert targets_above(1920, 1080) == ["1440p", "4k"] and targets_above(3840, 2160) == []
+
+
+def test_a_4k_target_reserves_more_zerogpu_time_than_twice_the_size():
+    """The model works on the result's frames either way; encoding 3744x2160 frames takes longer."""
+    from types import SimpleNamespace
+
+    from wan_studio.memory.estimate import finishing_seconds
+
+    video = SimpleNamespace(width=832, height=480, frames=81)
+    twice = SimpleNamespace(mode="upscale", video=video, output_size=(1664, 960))
+    to_4k = SimpleNamespace(mode="upscale", video=video, output_size=(3744, 2160))
+    assert finishing_seconds(to_4k) > finishing_seconds(twice) > 30
+
+
+def test_upscale_to_1080p_runs_the_model_then_shrinks_to_the_exact_size(settings, capsys):
+    """A 768x576 result (4:3): the x2 model passes 1080p (1536x1152) and the frames are shrunk to
+    1440x1080; the aspect is kept and the picture is its parent's."""
+    from PIL import Image
+
+    from wan_studio.runtime.gallery import gallery_page
+    from wan_studio.runtime.library import OutputLibrary
+
+    small = _t2v_result(capsys, frames=5, size="192x144")
+    assert cli_main(["upscale", str(small), "--scale", "4", "--quiet"]) == 0
+    parent = Path(capsys.readouterr().out.strip())
+    assert _size_in_file(parent) == (768, 576)
+    assert cli_main(["upscale", str(parent), "--target", "1080p", "--quiet"]) == 0
+    child = Path(capsys.readouterr().out.strip())
+    assert _size_in_file(child) == (1440, 1080)
+    made, before = read_video(child), read_video(parent)
+    assert made["count"] == before["count"] == 5 and made["fps"] == before["fps"]
+    for frame, original in zip(made["frames"], before["frames"]):
+        back = np.asarray(Image.fromarray(frame).resize((768, 576), Image.BOX), dtype=float)
+        assert np.abs(back - original).mean() < 6
+    recipe = json.loads(child.with_suffix(".json").read_text())
+    assert recipe["finishing"]["target"] == "1080p" and recipe["finishing"]["size"] == "1440x1080"
+    assert recipe["finishing"]["model_scale"] == 2 and recipe["finishing"]["scale"] == 2  # x2 was enough
+    assert recipe["parent"] == parent.stem
+    captions = [entry.caption for entry in gallery_page(OutputLibrary(settings.output_dir))[0]]
+    assert captions[0] == "[T2V · upscaled to 1080p] a red kite"
+    # already 1080p: refused before anything is queued
+    assert cli_main(["upscale", str(child), "--target", "1080p"]) == 2
+    assert "This video is already 1440x1080; 1080p would not make it larger. Choose 1440p or 4k." in (
+        capsys.readouterr().err)
+    assert len(list(settings.output_dir.glob("*.mp4"))) == 3
+
+
+def test_a_portrait_target_and_a_target_given_with_a_scale(settings, capsys):
+    """64x96 to 1080p is 1080x1620 (the short side is the width); the target wins over --scale."""
+    parent = _t2v_result(capsys, size="64x96")
+    assert cli_main(["upscale", str(parent), "--scale", "2", "--target", "1080p", "--quiet"]) == 0
+    child = Path(capsys.readouterr().out.strip())
+    assert _size_in_file(child) == (1080, 1620)
+    finishing = json.loads(child.with_suffix(".json").read_text())["finishing"]
+    assert finishing["target"] == "1080p" and finishing["size"] == "1080x1620"
+
+
+def test_a_bad_or_too_small_target_exits_2_with_a_sentence(settings, cli_env, capsys):
+    import subprocess
+    import sys
+
+    parent = _t2v_result(capsys, size="96x64")
+    command = [sys.executable, "-m", "wan_studio", "upscale", str(parent), "--target"]
+    bad = subprocess.run([*command, "720p"], env=cli_env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "argument --target: invalid choice: '720p' (choose from '1080p', '1440p', '4k')" in bad.stderr
+    assert cli_main(["upscale", str(parent), "--target", "1080p", "--quiet"]) == 0
+    child = Path(capsys.readouterr().out.strip())
+    same = subprocess.run([*command[:4], str(child), "--target", "1080p"], env=cli_env, capture_output=True,
+                          text=True)
+    assert same.returncode == 2 and "Traceback" not in same.stderr
+    assert same.stderr.strip() == ("error: This video is already 1620x1080; 1080p would not make it larger. "
+                                   "Choose 1440p or 4k.")
+    assert len(list(settings.output_dir.glob("*.mp4"))) == 2  # the parent and its 1080p version
+
+
+def test_the_upscale_endpoint_takes_a_target(running_app, settings, capsys):  # noqa: F811
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    parent = _t2v_result(capsys, size="96x64")
+    client = Client(running_app, verbose=False)
+    out, recipe = client.predict(parent.stem, None, {"target": "1080p"}, api_name="/upscale")
+    assert _size_in_file(Path(out)) == (1620, 1080)
+    assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == parent.stem
+    with pytest.raises(AppError, match=r"The target size is one of 1080p, 1440p, 4k .*; got '720p'"):
+        client.predict(parent.stem, 2, {"target": "720p"}, api_name="/upscale")
+    with pytest.raises(AppError, match="This video is already 1620x1080; 1080p would not make it larger"):
+        client.predict(recipe["id"], 2, {"target": "1080p"}, api_name="/upscale")
+    with pytest.raises(AppError, match="Unknown option for /upscale: 'size'; the options are 'model', 'tile', "
+                                       "'target'"):
+        client.predict(parent.stem, 2, {"size": "1080p"}, api_name="/upscale")
 
 
 # -- as a queued job -----------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_a_stopped_long_job_continues_from_its_last_finished_window_and_matches_
 
 
 @pytest.mark.parametrize("fields, field, message", [
-    (dict(frames=961), "frames", "at most 960 (60 s at 16 fps"),
+    (dict(frames=961), "frames", "between 5 and 960 (60 s at 16 fps"),
     (dict(frames=99, window_overlap=17), "window_overlap", "shorter than the window (17 frames"),
     (dict(frames=99, window_overlap=4), "window_overlap", "4k+1 (whole latents); got 4, nearest legal: 1 or 5"),
     (dict(frames=99, window_overlap=0), "window_overlap", "at least 1"),

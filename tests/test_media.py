@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.media_fixtures import make_video
 from wan_studio import media
 from wan_studio.errors import RequestError
+from wan_studio.media import cuts
 
 
 def ffmpeg(*args: str) -> None:
@@ -118,7 +120,7 @@ def test_exif_rotation_is_applied(tmp_path):
     "make, fragments",
     [
         (lambda p: (p / "notes.png").write_text("hello, not a picture"),
-         ("notes.png could not be read", "not an image or it is damaged")),
+         ("notes.png isn't an image we can read: PNG, JPEG or WebP", "not an image, or it is damaged")),
         (lambda p: (p / "empty.png").write_bytes(b""), ("empty.png is empty", "upload it again")),
         (lambda p: None, ("gone.png was not found",)),
         (lambda p: (p / "folder.png").mkdir(), ("folder.png is a folder",)),
@@ -134,7 +136,7 @@ def test_bad_image_files(tmp_path, make, fragments):
 def test_truncated_image_and_video_given_as_image(tmp_path):
     Image.new("RGB", (64, 64), (1, 2, 3)).save(tmp_path / "full.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "full.png").read_bytes()[:60])
-    with raises("image", "cut.png could not be read"):
+    with raises("image", "cut.png isn't an image we can read"):
         media.load_image(tmp_path / "cut.png")
     clip = lavfi_video(tmp_path / "clip.mp4", seconds=0.2)
     with raises("image", "clip.mp4 is a video, not an image"):
@@ -317,3 +319,87 @@ def test_mask_video(tmp_path):
     assert values[30, 40] == 255 and values[2, 2] == 0
     with raises("mask", "has 16 frames at 16 fps; this needs 33"):
         media.load_mask_video(clip, 33, 80, 60, fps=16, field="mask")
+
+
+# -- a frame of a video, a part of a video --------------------------------------------------------
+def decoded(path: Path) -> list[tuple[float, np.ndarray]]:
+    """(timestamp, RGB pixels) of every frame, read with PyAV: not the code under test."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        start = stream.start_time or 0
+        return [(float((frame.pts - start) * stream.time_base), frame.to_ndarray(format="rgb24"))
+                for frame in container.decode(stream)]
+
+
+def closest(picture: np.ndarray, frames: list) -> tuple[int, float]:
+    """The index of the frame that looks most like the picture, and their mean difference."""
+    differences = [np.abs(picture.astype(int) - pixels.astype(int)).mean() for _, pixels in frames]
+    return int(np.argmin(differences)), min(differences)
+
+
+@pytest.mark.parametrize("container", ["mp4", "ts"])  # an MPEG-TS starts at 1.4 s and its seek finds no picture
+def test_frame_at_is_the_frame_a_player_shows_at_that_time(tmp_path, container):
+    clip = make_video(tmp_path / "clip.mp4", (96, 64), fps=16, seconds=1.0)  # frames every 0.0625 s
+    if container == "ts":
+        ffmpeg("-i", str(clip), "-c", "copy", str(tmp_path / "clip.ts"))
+        clip = tmp_path / "clip.ts"
+    frames = decoded(clip)
+    assert len(frames) == 16
+    # on a frame's own time, between two frames (the earlier one shows), the last frame up to the end
+    for seconds, index in ((0.0, 0), (0.5, 8), (0.53, 8), (0.5625, 9), (0.97, 15), (1.0, 15)):
+        path = cuts.frame_at(clip, seconds, tmp_path / "frames" / f"at-{seconds}.png")
+        picture = np.asarray(Image.open(path))
+        assert picture.shape == (64, 96, 3)
+        assert closest(picture, frames) == (index, pytest.approx(0, abs=0.5)), seconds
+
+
+def test_frame_at_shows_the_video_as_displayed_and_refuses_a_time_outside_it(tmp_path):
+    clip = make_video(tmp_path / "clip.mp4", (96, 64), fps=16, seconds=1.0)
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(clip), "-c", "copy", str(rotated))
+    assert Image.open(cuts.frame_at(rotated, 0.5, tmp_path / "upright.png")).size == (64, 96)
+    for seconds in (1.5, -0.1):
+        with raises("video", "clip.mp4 is 1.00 s long", "choose a time from 0 to 1.00 s"):
+            cuts.frame_at(clip, seconds, tmp_path / "outside.png")
+    with raises("image_video", "No image video was given"):
+        cuts.frame_at(None, 0, tmp_path / "none.png", field="image_video")
+    assert not (tmp_path / "outside.png").exists()
+
+
+def test_trim_keeps_the_frames_from_start_to_end(tmp_path):
+    clip = tmp_path / "talk.mp4"  # 1 s at 16 fps, with a sound track
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=16", "-f", "lavfi", "-i", "sine=frequency=440",
+           "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    source = decoded(clip)
+    part = cuts.trim_video(clip, 0.25, 0.75, tmp_path / "trims" / "part.mp4")
+    import av
+
+    with av.open(str(part)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.average_rate == 16
+        assert float(stream.duration * stream.time_base) == pytest.approx(0.5, abs=0.01)
+        assert container.streams.audio and container.duration / 1e6 == pytest.approx(0.5, abs=0.1)
+    kept = decoded(part)
+    assert len(kept) == 8  # the frames at 0.25, 0.3125, ... 0.6875: [start, end)
+    assert [closest(pixels, source)[0] for _, pixels in kept] == list(range(4, 12))
+    rest = cuts.trim_video(clip, 0.5, None, tmp_path / "rest.mp4")  # no end: up to the video's end
+    assert [closest(pixels, source)[0] for _, pixels in decoded(rest)] == list(range(8, 16))
+
+
+@pytest.mark.parametrize("start, end, fragments", [
+    (0.75, 0.25, ("The end (0.25 s) must be after the start (0.75 s)",)),
+    (0.25, 3, ("clip.mp4 is 1.00 s long", "choose an end of at most 1.00 s (got 3 s)")),
+    (2, None, ("clip.mp4 is 1.00 s long", "choose a start before 1.00 s (got 2 s)")),
+    (-1, 0.5, ("The start must be 0 s or later",)),
+    (0.51, 0.55, ("No frame of clip.mp4 lies between 0.51 s and 0.55 s", "a frame lasts 0.0625 s at 16 fps")),
+    ("half", 0.5, ("The start must be a number of seconds; got 'half'",)),
+])
+def test_trim_refuses_a_part_that_is_not_in_the_video(tmp_path, start, end, fragments):
+    clip = make_video(tmp_path / "clip.mp4", (96, 64), fps=16, seconds=1.0)
+    with raises("video", *fragments):
+        cuts.trim_video(clip, start, end, tmp_path / "part.mp4")
+    assert not (tmp_path / "part.mp4").exists() and not (tmp_path / "part.part.mp4").exists()
+    with raises("video", "No video was given; upload a video"):
+        cuts.trim_video(None, 0, 1, tmp_path / "part.mp4")

@@ -126,7 +126,7 @@ def test_a_mode_from_a_module_of_its_own_reaches_every_front_end(opener, setting
     # the page and the named API, from one build of the studio (not launched)
     demo = build_studio(settings)
     ids = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
-    assert ids[f"nav-{MODE}"].value == "Opener" and ids[f"nav-{MODE}"].icon  # its sidebar entry, with an icon
+    assert ids[f"nav-{MODE}"].value == "Opens on a still\nOpener" and ids[f"nav-{MODE}"].icon  # its entry: label, short
     assert "Opens on a still" in ids[f"{MODE}-title"].value
     assert ids[f"{MODE}-prompt"].label == "What happens after the still"
     assert ids[f"{MODE}-still"].label == "Opening still"  # its declared input, an upload box on its panel

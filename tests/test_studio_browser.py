@@ -20,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 120_000  # every wait is on a condition; this only bounds it on a loaded machine
 LONG_RUN = "a very long run"  # the prompt of the run the stop test stops
+LONG_VIDEO = "a river through two windows"  # held in its second window, so its first is kept when stopped
 
 # In the app's process: a run prompted LONG_RUN, once it has shown a live preview, waits at its next
 # step until Stop is pressed for it, so the page can always stop it mid-denoising however fast the CPU.
@@ -36,7 +37,12 @@ def stop_job(self, job_id):
     return job
 
 def hold_long_run(job, event):
-    if job.request.get("prompt") != {LONG_RUN!r} or event.kind != "progress" or event.progress.stage != "denoising":
+    prompt = job.request.get("prompt")
+    if prompt not in ({LONG_RUN!r}, {LONG_VIDEO!r}) or event.kind != "progress" or event.progress.stage != "denoising":
+        return
+    if prompt == {LONG_VIDEO!r}:  # (a long video shows no live preview) held from its second window on
+        if (event.progress.clip or 0) >= 2:
+            stop_pressed.setdefault(job.id, threading.Event()).wait(600)
         return
     if event.progress.preview is not None:
         previewed.add(job.id)
@@ -158,6 +164,24 @@ def watch_progress(page, mode: str) -> None:
     }""", mode)
 
 
+def watch_toolbar(page, mode: str) -> None:
+    """Record each time the result's toolbar (Smooth, Upscale, ...) goes or comes back."""
+    page.evaluate("""(mode) => {
+        window.__toolbar = [];
+        const smooth = () => document.querySelector('#' + mode + '-smooth');
+        const note = () => { const b = smooth(); const s = b && b.offsetParent !== null ? 'shown' : 'hidden';
+            if (window.__toolbar.at(-1) !== s) window.__toolbar.push(s); };
+        new MutationObserver(note).observe(document.body,
+            {subtree: true, childList: true, attributes: true});
+    }""", mode)
+
+
+def toolbar_states(page) -> list:
+    """What the toolbar did since the action's click (which itself shows it as it was, pressed)."""
+    states = page.evaluate("window.__toolbar")
+    return states[1:] if states[:1] == ["shown"] else states
+
+
 def played_duration(page, mode: str, previous_src: str | None = None) -> tuple[float, str]:
     """Wait until the player holds a new video the browser can play; its duration in seconds."""
     page.wait_for_function(
@@ -224,20 +248,28 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     first = newest_recipe(outputs, "t2v")
     set_number(page, "t2v-extend-seconds", 1)
     page.wait_for_function("() => document.querySelector('#t2v-extend-seconds input').value === '1'")
+    watch_toolbar(page, "t2v")
     page.click("#t2v-extend")
     page.wait_for_function("(id) => { const r = document.querySelector('#t2v-status')?.innerText || '';"
                            " return r.includes('29 frames'); }", arg=first["id"])
     extended = newest_recipe(outputs, "t2v")
     assert extended["parent"] == first["id"] and extended["output"]["frames"] == 29
+    # while a follow-on job runs, the result's toolbar waits for its result: the next action is on that one
+    assert toolbar_states(page) == ["hidden", "shown"]
     # Smooth: the video shown at twice its frame rate, as a new result shown in its place
+    watch_toolbar(page, "t2v")
     page.click("#t2v-smooth")
     expect(page.locator("#t2v-status")).to_contain_text("57 frames, 64x64, 32 fps")
     smoothed = newest_recipe(outputs, "t2v")
     assert smoothed["parent"] == extended["id"] and smoothed["finishing"]["factor"] == 2
+    assert toolbar_states(page) == ["hidden", "shown"]
     # Upscale: the smoothed video twice as large, as a queued job whose progress shows frame by frame
     page.click("#t2v-upscale")
     expect(page.locator("#t2v-status")).to_contain_text("57 frames, 128x128, 32 fps")
-    expect(page.locator("#t2v-progress")).to_contain_text(f"Done: upscaled ×2 from {smoothed['id']}")
+    done = page.locator("#t2v-progress [data-state=done]")
+    expect(done).to_contain_text("Done: upscaled ×2")
+    expect(done).to_contain_text("from “a lighthouse in a storm”")  # its source by its prompt, not an id
+    assert smoothed["id"] not in done.inner_text()
     upscaled = newest_recipe(outputs, "t2v")
     assert upscaled["parent"] == smoothed["id"] and upscaled["finishing"]["scale"] == 2
     # the prompt history: type to search the mode's earlier prompts, pick one to use it again
@@ -293,9 +325,11 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     upload(page, "animate-image", media["image"], "img")
     upload(page, "animate-pose_video", media["pose"], "video")
     upload(page, "animate-face_video", media["face"], "video")
-    page.fill("#animate-prompt textarea", "the figure dances")
+    # its prompt is optional, as its label says: an empty one runs as upstream's own
+    expect(page.locator("#animate-prompt textarea")).to_have_value("")
     screenshot(page, "mode-animate")
-    assert generate_and_play(page, outputs, "animate")["output"]["fps"] == 30
+    animated = generate_and_play(page, outputs, "animate")
+    assert animated["output"]["fps"] == 30 and animated["request"]["prompt"] == "视频中的人在做动作"
 
     open_mode(page, "s2v")  # Tiny has S2V (test_sidebar_follows_the_generation)
     upload(page, "s2v-image", media["image"], "img")
@@ -309,12 +343,89 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     open_mode(page, "gallery")
     screenshot(page, "page-gallery")
     open_mode(page, "queue")
-    page.wait_for_function("() => ['t2v', 'i2v', 'vace', 'animate']"
-                           ".every(m => document.querySelector('#queue-table').innerText.includes(m))")
+    page.click("#queue-finished button.label-wrap")  # finished jobs are folded under the active ones
+    page.wait_for_function("() => ['T2V', 'I2V', 'VACE', 'Animate']"
+                           ".every(m => document.querySelector('#queue-finished')?.innerText.includes(m))")
     screenshot(page, "page-queue")
     open_mode(page, "settings")
     page.wait_for_function("() => document.querySelector('#settings-about').innerText.includes('Backend')")
     screenshot(page, "page-settings")
+
+
+def test_three_quick_generates_each_get_their_own_card(page, studio):
+    """Generate pressed three times in a row: one card per job, each always showing its own job, a
+    count of what runs and waits, and the three results with their own prompts."""
+    outputs = studio[1]
+    prompts = ["a red kite over dunes", "a green boat at dawn", "a blue tram in snow"]
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 30)
+    page.evaluate("""() => {
+        window.__cards = {}; window.__heads = [];
+        const list = document.querySelector('#t2v-progress');
+        const note = () => {
+            for (const card of list.querySelectorAll('.progress-card[data-job]')) {
+                const id = card.dataset.job, words = card.querySelector('.job-what')?.innerText;
+                (window.__cards[id] = window.__cards[id] || []).includes(words) || window.__cards[id].push(words);
+            }
+            const head = list.querySelector('.job-list-head')?.innerText;
+            if (head && window.__heads.at(-1) !== head) window.__heads.push(head);
+        };
+        new MutationObserver(note).observe(list, {subtree: true, childList: true, characterData: true});
+    }""")
+    for prompt in prompts:
+        page.fill("#t2v-prompt textarea", prompt)
+        page.click("#t2v-generate")
+        page.wait_for_function("(p) => [...document.querySelectorAll('#t2v-progress .job-what')]"
+                               ".some(e => e.innerText === p)", arg=prompt)  # its card is there at once
+    expect(page.locator("#t2v-progress .progress-card[data-job]")).to_have_count(1)  # all ended: the last one
+    expect(page.locator("#t2v-progress [data-state=done] .job-what")).to_have_text(prompts[-1])
+    cards = page.evaluate("window.__cards")
+    assert sorted(words for shown in cards.values() for words in shown) == sorted(prompts), cards  # never swapped
+    heads = page.evaluate("window.__heads")
+    assert any(sum(int(n) for n in head.split() if n.isdigit()) == 3 for head in heads), heads  # "running 1 · queued 2"
+    made = [json.loads(path.read_text())["request"]["prompt"] for path in outputs.glob("*-t2v-*.json")]
+    assert all(made.count(prompt) == 1 for prompt in prompts), made
+    set_number(page, "t2v-steps", 2)
+
+
+def test_variations_vary_reuse_seed_and_upscale_to_a_size(page, studio):
+    """Two variations from one Generate (the next seed after the chosen one), then from the result
+    shown: Reuse this seed, Vary (same request, a new seed), and Upscale to 1080p."""
+    outputs = studio[1]
+    before = set(outputs.glob("*-t2v-*.json"))
+    page.fill("#t2v-prompt textarea", "two paper cranes")
+    page.locator("#t2v-variations").get_by_text("2", exact=True).click()
+    open_advanced(page, "t2v")
+    page.locator("#t2v-randomize input").uncheck()
+    set_number(page, "t2v-seed", 7)
+    page.click("#t2v-generate")
+    expect(page.locator("#t2v-status")).to_contain_text("seed 8.")  # the second, made after the first
+    made = [json.loads(path.read_text()) for path in set(outputs.glob("*-t2v-*.json")) - before]
+    assert sorted(recipe["request"]["seed"] for recipe in made) == [7, 8], made
+    assert {recipe["request"]["prompt"] for recipe in made} == {"two paper cranes"}
+    # Reuse this seed: the seed of the result shown, Random off
+    set_number(page, "t2v-seed", 0)
+    page.locator("#t2v-randomize input").check()
+    page.click("#t2v-reuse-seed")
+    expect(page.locator("#t2v-randomize input")).not_to_be_checked()
+    expect(page.locator("#t2v-seed input")).to_have_value("8")  # the last one made is the one shown
+    # Vary: the same request as the result shown, with a new seed
+    before = set(outputs.glob("*-t2v-*.json"))
+    page.click("#t2v-vary")
+    page.wait_for_function("(b) => document.querySelector('#t2v-status').innerText.includes('Saved') &&"
+                           " !document.querySelector('#t2v-status').innerText.includes(b)",
+                           arg=newest_recipe(outputs, "t2v")["id"])
+    varied = [json.loads(path.read_text()) for path in set(outputs.glob("*-t2v-*.json")) - before]
+    assert len(varied) == 1 and varied[0]["request"]["prompt"] == "two paper cranes"
+    assert varied[0]["request"]["seed"] not in (7, 8)
+    # Upscale to a standard size: 1080p is the short side
+    page.locator("#t2v-upscale-to input").click()
+    page.get_by_role("option", name="1080p (Full HD)").click()
+    page.click("#t2v-upscale")
+    expect(page.locator("#t2v-status")).to_contain_text("1080x1080")
+    upscaled = newest_recipe(outputs, "t2v")
+    assert upscaled["finishing"]["target"] == "1080p" and upscaled["parent"] == varied[0]["id"]
+    page.locator("#t2v-variations").get_by_text("1", exact=True).click()
 
 
 def test_animate_makes_pose_and_face_from_a_plain_video_for_a_look_first(page, studio, media):
@@ -353,6 +464,40 @@ def test_vace_inpaint_takes_a_click_on_the_first_frame(page, studio, media):
     page.wait_for_function("(src) => document.querySelector('#vace-point-picker img').getAttribute('src') !== src",
                            arg=plain)  # redrawn with the marker
     screenshot(page, "vace-click-the-object")
+
+
+# what each VACE sub-mode asks for (besides the reference pictures and the strength, always there)
+VACE_SUBMODE_SHOWS = {
+    "Control · depth": {"video", "control_source"},
+    "Edit · outpaint (widen the frame)": {"video", "outpaint_directions", "outpaint_ratio"},
+    "Control · pose": {"video", "control_source"},
+    "Edit · extension (frames before or after)": {"extension", "image", "last_image", "video"},
+    "Edit · reference images only": set(),
+    "Edit · inpaint (redo an area)": {"video", "mask", "bbox", "point", "point-picker"},
+    "Control · edges": {"video", "control_source"},
+}
+VACE_SWITCHED = {"video", "control_source", "mask", "bbox", "point", "point-picker", "outpaint_directions",
+                 "outpaint_ratio", "extension", "image", "last_image"}
+
+
+def test_vace_sub_modes_each_show_their_own_inputs(page, studio):
+    """Going from sub-mode to sub-mode, each shows what it needs, with a line saying what it does."""
+    open_mode(page, "vace")
+    for words, shown in VACE_SUBMODE_SHOWS.items():
+        page.click("#vace-vace_mode input")
+        page.get_by_role("option", name=words, exact=True).click()
+        for name in sorted(VACE_SWITCHED):
+            box = page.locator(f"#vace-{name}")
+            if name in shown:
+                expect(box, f"{words}: {name}").to_be_visible()
+            else:
+                expect(box, f"{words}: {name}").to_be_hidden()
+        for name in ("reference", "conditioning_scale"):
+            expect(page.locator(f"#vace-{name}")).to_be_visible()
+        expect(page.locator("#vace-vace_mode-help")).not_to_be_empty()
+    help_line = page.locator("#vace-vace_mode-help").inner_text()
+    assert "keeps the outlines" in help_line, help_line
+    assert "Traceback" not in studio[2].read_text()
 
 
 def test_send_to_v2v_and_i2v_fill_the_input_and_run(page, studio):
@@ -449,6 +594,7 @@ def test_gallery_compares_two_results_side_by_side(page, studio):
     expect(differences).to_contain_text("a red kite")
     text = differences.inner_text()
     assert "a blue kite" in text and "steps" in text and "model" not in text  # only what differs
+    assert not any(word in text for word in ("extra", "continue", "None")), text  # no bookkeeping, no "None"
     for side in ("compare-a", "compare-b"):
         page.wait_for_function("(id) => { const v = document.querySelector('#' + id + ' video');"
                                " return v && v.readyState >= 1 && v.duration > 0; }", arg=side)
@@ -525,7 +671,7 @@ def test_favourite_settings_are_saved_by_name_and_put_back(page, studio):
     expect(page.locator("#t2v-cost")).to_contain_text("17 frames")  # the estimate follows
 
 
-def test_stop_and_bad_input_leave_the_page_working(page, studio):
+def test_stop_and_bad_input_leave_the_page_working(page, studio, tmp_path):
     outputs = studio[1]
     before = set(outputs.glob("*.mp4"))
     # a bad input: its message beside the prompt, nothing queued or written
@@ -545,9 +691,15 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     page.click("#t2v-generate")
     page.locator("#t2v-error-steps").wait_for(state="visible")
     assert "Steps must be at most 200; got 400." in page.locator("#t2v-error-steps").inner_text()
-    set_number(page, "t2v-frames", 999)  # a slider: the typed value reaches the request, which names it
-    expect(page.locator("#t2v-cost")).to_contain_text(
-        "Frames must be at most 960 (60 s at 16 fps, the studio's longest video); got 999.")
+    # frames typed past the range: refused with the API's own message, on the cost line and on Generate
+    # (never clamped to the top and queued)
+    set_number(page, "t2v-steps", 2)
+    set_number(page, "t2v-frames", 2000)
+    too_many = "Frames must be between 5 and 960 (60 s at 16 fps, the studio's longest video); got 2000."
+    expect(page.locator("#t2v-cost")).to_contain_text(too_many)
+    page.click("#t2v-generate")
+    expect(page.locator("#t2v-error-frames")).to_contain_text(too_many)
+    expect(page.locator("#t2v-frames input[type=number]")).to_have_value("2000")
     set_number(page, "t2v-frames", 9)
     log = studio[2].read_text()
     assert "greater than maximum" not in log and "Traceback" not in log, log[-2000:]
@@ -580,6 +732,44 @@ def test_stop_and_bad_input_leave_the_page_working(page, studio):
     page.locator("#i2v-error-image").wait_for(state="visible")
     assert "needs an input image" in page.locator("#i2v-error-image").inner_text()
     assert not page.locator("#i2v-error-prompt").is_visible()
+    # a file that is not a picture: said under its box as soon as it is dropped, and again on Generate
+    notes = tmp_path / "notes.png"
+    notes.write_text("shopping: milk, eggs")
+    page.locator("#i2v-image input[type=file]").set_input_files(str(notes))
+    unreadable = "notes.png isn't an image we can read: PNG, JPEG or WebP."
+    expect(page.locator("#i2v-error-image")).to_contain_text(unreadable)
+    page.click("#i2v-generate")
+    expect(page.locator("#i2v-progress")).to_contain_text("Not queued")
+    expect(page.locator("#i2v-error-image")).to_contain_text(unreadable)
+    log = studio[2].read_text()
+    assert "Traceback" not in log and "ComponentProcessingError" not in log, log[-2000:]
+    assert set(outputs.glob("*.mp4")) == before | set(outputs.glob("*-t2v-*.mp4"))
+
+
+def test_a_long_video_stopped_midway_keeps_its_windows_and_resumes(page, studio):
+    """Stopped in its second window, a long video says what it kept and offers Resume, which makes
+    only the rest."""
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", LONG_VIDEO)
+    set_number(page, "t2v-frames", 41)  # past Tiny T2V's 33: three windows
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 8)
+    page.click("#t2v-generate")
+    expect(page.locator("#t2v-progress [data-state=running]")).to_contain_text("clip 2/3")
+    page.click("#t2v-stop")
+    stopped = page.locator("#t2v-progress [data-state=stopped]")
+    expect(stopped).to_contain_text("Stopped after window 1 of 3; the window made is kept, and Resume goes on "
+                                    "from window 2.")
+    resume = page.locator("#t2v-resume")
+    expect(resume).to_be_visible()
+    resume.click()
+    expect(page.locator("#t2v-progress [data-state=done]")).to_be_visible()
+    expect(resume).to_be_hidden()
+    expect(page.locator("#t2v-status")).to_contain_text("41 frames")
+    recipe = newest_recipe(outputs, "t2v")
+    assert recipe["request"]["prompt"] == LONG_VIDEO and recipe["windows"]["resumed_windows"] == 1
+    set_number(page, "t2v-steps", 2)
+    set_number(page, "t2v-frames", 9)
 
 
 def test_the_chime_sounds_when_a_job_ends_once_switched_on(page, studio):
@@ -627,12 +817,55 @@ def test_every_page_fits_a_phone_a_laptop_and_a_wide_screen(studio, browser, wid
         if width < 768:
             gaps = page.evaluate("""() => {
                 const toggle = document.querySelector('button.toggle-button').getBoundingClientRect();
-                const title = document.querySelector('#studio-name h2').getBoundingClientRect();
+                const title = document.querySelector('#studio-name h3').getBoundingClientRect();
                 const input = document.querySelector('#generation input'), box = input.getBoundingClientRect();
                 const caret = document.querySelector('#generation .icon-wrap').getBoundingClientRect();
                 const textRight = box.right - parseFloat(getComputedStyle(input).paddingRight);
                 return {title: title.left - toggle.right, caret: caret.left - textRight}; }""")
             assert gaps["title"] >= 0 and gaps["caret"] >= 0, gaps
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (390, 844)])
+def test_generate_is_on_the_first_screen_of_every_mode(studio, browser, width, height):
+    """Without scrolling, every mode's Generate is on the screen, on a laptop and on a phone; the
+    T2V page shows the prompt, the LoRA picker and the variations beside it on a laptop."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": height})
+    page.set_default_timeout(WAIT_MS)
+
+    def on_screen(selector: str) -> dict:
+        return page.evaluate("""(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+            return {top: r.top, bottom: r.bottom, height: r.height, inside: r.height > 0 && r.top >= 0
+                    && r.bottom <= window.innerHeight}; }""", selector)
+
+    try:
+        page.goto(studio[0])
+        page.wait_for_function("() => document.querySelector('#t2v-cost')?.innerText.includes('frames')")
+        for mode in ("t2v", "i2v", "ti2v", "flf2v", "v2v", "vace", "s2v", "animate"):
+            if mode != "t2v":
+                page.evaluate("(id) => { delete document.body.dataset.opened; document.getElementById(id).click(); }",
+                              f"nav-{mode}")
+                page.wait_for_function("(key) => document.body.dataset.opened === key", arg=mode)
+            page.wait_for_selector(f"#panel-{mode}", state="visible")
+            page.evaluate("() => window.scrollTo(0, 0)")
+            assert page.evaluate("() => window.scrollY") == 0
+            found = on_screen(f"#{mode}-generate")
+            assert found["inside"], (mode, width, found)
+            if width < 768:  # the sidebar went once the page was picked: nothing lies over Generate
+                covered = page.evaluate("""(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+                    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                    return !(hit && hit.closest(sel)); }""", f"#{mode}-generate")
+                assert not covered, mode
+            screenshot(page, f"first-screen-{width}-{mode}")
+        if width >= 1024:
+            page.evaluate("(id) => { delete document.body.dataset.opened; document.getElementById(id).click(); }",
+                          "nav-t2v")
+            page.wait_for_function("(key) => document.body.dataset.opened === key", arg="t2v")
+            page.evaluate("() => window.scrollTo(0, 0)")
+            for selector in ("#t2v-prompt textarea", "#t2v-loras", "#t2v-variations", "#t2v-generate"):
+                assert on_screen(selector)["inside"], (selector, on_screen(selector))
     finally:
         page.close()
 
@@ -689,7 +922,8 @@ def test_the_keyboard_reaches_every_control_in_reading_order(page):
         visited.append(name)
     assert [name for name in visited if name in controls] == controls
     ids = [name.split()[0] for name in visited]
-    assert ids.index("nav-t2v") < ids.index("t2v-prompt") < ids.index("t2v-generate") < ids.index("t2v-upscale")
+    assert ids.index("nav-t2v") < ids.index("t2v-prompt") < ids.index("t2v-loras") < ids.index("t2v-generate")
+    assert "t2v-upscale" not in ids  # the result's toolbar: not there before a result
 
 
 def test_the_theme_follows_the_system_until_the_toggle_picks_one(studio, browser):
@@ -714,18 +948,21 @@ def test_the_theme_follows_the_system_until_the_toggle_picks_one(studio, browser
         page.close()
 
 
-def test_sidebar_follows_the_generation(page):
+def test_sidebar_follows_the_generation(page, studio):
     def choose_generation(label):
         page.click("#generation input")
         page.get_by_role("option", name=label).first.click()
 
     assert page.locator("#nav-t2v").is_enabled() and page.locator("#nav-s2v").is_enabled()  # Tiny has every mode
+    page.fill("#t2v-prompt textarea", "a chip to turn off")  # a result, so its "Send to" chips are there
+    generate_and_play(page, studio[1], "t2v")
     # every sidebar and header icon is an SVG picture that loaded: nothing needs an emoji font
-    buttons = "#studio-sidebar button[id^='nav-'], #header-history, #header-settings"  # (the theme toggle has no icon)
+    buttons = "#studio-sidebar button[id^='nav-'], #header-icons button"
     page.wait_for_function("(sel) => [...document.querySelectorAll(sel)].every(b => { const i = b.querySelector('img');"
                            " return i && i.complete && i.naturalWidth > 0 && i.src.includes('.svg'); })", arg=buttons)
     labels = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(b => b.innerText.trim())", buttons)
-    assert len(labels) == 13 and all(label and all(ord(ch) < 0x2190 for ch in label) for label in labels), labels
+    assert len(labels) == 14 and all(label and all(ord(ch) < 0x2190 or ch == "→" for ch in label)
+                                     for label in labels), labels
     choose_generation("Wan 2.2")
     page.wait_for_function("() => document.querySelector('#nav-vace').disabled")
     assert page.locator("#nav-v2v").is_disabled() and page.locator("#nav-animate").is_enabled()
@@ -778,35 +1015,328 @@ def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studi
     page.wait_for_function("() => document.querySelector('#gallery-info').innerText.includes('Select a result')")
     assert not (outputs / f"{exported['id']}.mp4").exists() and not (outputs / f"{exported['id']}.json").exists()
     expect(page.locator("#gallery-grid")).not_to_contain_text("export me")
+    # a delete can be undone: the result comes back in its place, with its file, and plays
+    expect(page.locator("#gallery-deleted-note")).to_contain_text("Deleted “export me” · T2V")
+    page.click("#gallery-undo")
+    expect(thumbnails.nth(1)).to_contain_text("export me")
+    expect(page.locator("#gallery-deleted")).to_be_hidden()
+    assert (outputs / f"{exported['id']}.mp4").is_file() and (outputs / f"{exported['id']}.json").is_file()
+    expect(page.locator("#gallery-info")).to_contain_text("export me")
+    page.wait_for_function("""(id) => { const v = document.querySelector('#gallery-player video');
+        return v && v.currentSrc.includes(id) && v.readyState >= 1 && v.duration > 0; }""", arg=exported["id"])
+
+
+def test_gallery_tells_a_finished_result_from_its_source(page, studio):
+    """An upscale keeps its source's request (64x64): the details say what its file holds and what was
+    done to which result; compared with its source, the size and the finishing differ (never "the same
+    recipe"), internal fields are not shown, and on a phone the table's words stay whole."""
+    outputs = studio[1]
+    page.fill("#t2v-prompt textarea", "a kite to enlarge")
+    set_number(page, "t2v-frames", 9)
+    page.wait_for_function("() => document.querySelector('#t2v-cost').innerText.includes('9 frames')")
+    source = generate_and_play(page, outputs, "t2v")
+    set_number(page, "t2v-extend-seconds", 1)
+    page.wait_for_function("() => document.querySelector('#t2v-extend-seconds input').value === '1'")
+    page.click("#t2v-extend")
+    expect(page.locator("#t2v-status")).to_contain_text("25 frames, 64x64")  # 9 + 16 frames at 16 fps
+    extended = newest_recipe(outputs, "t2v")
+    page.click("#t2v-upscale")
+    expect(page.locator("#t2v-status")).to_contain_text("25 frames, 128x128")
+    upscaled = newest_recipe(outputs, "t2v")
+    assert upscaled["parent"] == extended["id"] and extended["parent"] == source["id"]
+    assert (upscaled["request"]["width"], upscaled["request"]["frames"]) == (64, 16)  # what made the extension
+
+    open_mode(page, "gallery")
+    tiles = page.locator("#gallery-grid button.thumbnail-item")
+    expect(tiles.first).to_contain_text("upscaled ×2")
+    tiles.first.click()
+    info = page.locator("#gallery-info")
+    expect(info).to_contain_text("output: 128x128 · 25 frames · 16 fps · 1.56 s")
+    expect(info).to_contain_text("upscaled ×2 with tiny-upscaler from “a kite to enlarge” · T2V · extended")
+    assert "64x64" not in info.inner_text() and extended["id"] not in info.inner_text()  # its parent by name
+
+    def select(tile: int, recipe: dict) -> None:
+        tiles.nth(tile).click()
+        expect(info).to_contain_text(recipe["output"]["file"])
+
+    def compare(a: int, b: int) -> list[list[str]]:  # tiles: 0 the upscale, 1 the extension, 2 the first
+        recipes = (upscaled, extended, source)
+        select(a, recipes[a])
+        page.click("#gallery-pick")
+        expect(page.locator("#gallery-differences")).to_contain_text("Picked")
+        select(b, recipes[b])
+        page.click("#gallery-compare")
+        expect(page.locator("#gallery-differences")).to_contain_text("A “a kite to enlarge”")
+        return page.evaluate("""() => [...document.querySelectorAll('#gallery-differences tbody tr')]
+            .map(r => [...r.cells].map(c => c.innerText.trim()))""")
+
+    # the upscale and its source (the extension): the same request, another size, and what was done
+    rows = compare(1, 0)
+    assert rows[1:] == [["size", "64x64", "128x128"]], rows
+    assert rows[0][0] == "made" and rows[0][1].startswith("extended by 16 frames from “a kite to enlarge”"), rows
+    assert rows[0][2] == "upscaled ×2 with tiny-upscaler from A", rows
+    # the first result and the upscale of its extension: no bookkeeping rows, no "None"
+    rows = compare(2, 0)
+    labels = [row[0] for row in rows]
+    assert labels[:5] == ["made", "size", "frames", "duration", "seed"], rows
+    shown = page.locator("#gallery-differences").inner_text()
+    assert not any(word in shown for word in ("extra", "continue", "None", "parent", "the same recipe")), shown
+    assert source["id"] not in shown and extended["id"] not in shown
+    # on a phone every word of the table is on one line (a long name may wrap, a word never breaks)
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.wait_for_function("() => document.documentElement.clientWidth === 390")
+    page.wait_for_function(  # the sidebar has slid aside: the page is laid out at its new width
+        "() => document.getAnimations().every(a => !(a instanceof CSSTransition) || a.playState !== 'running')")
+    broken = page.evaluate("""() => {
+        const broken = [];
+        for (const cell of document.querySelectorAll('#gallery-differences td, #gallery-differences th')) {
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode())
+                for (const word of node.textContent.matchAll(/[\\p{L}\\p{N}]+/gu)) {
+                    const range = document.createRange();
+                    range.setStart(node, word.index);
+                    range.setEnd(node, word.index + word[0].length);
+                    const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                    if (lines.size > 1) broken.push(word[0]);
+                }
+        }
+        return broken; }""")
+    screenshot(page, "gallery-compare-phone")
+    assert broken == [], broken
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], wide
+
+
+def test_gallery_searches_filters_stars_and_acts_on_several_results(page, studio, tmp_path):
+    """Search by prompt words, filter by mode and by star, then select two results at once: Delete
+    selected moves both to the trash and one Undo brings both back; Export selected zips both."""
+    import zipfile
+
+    import numpy as np
+
+    from wan_studio.runtime.library import OutputLibrary, new_result_id
+
+    outputs = studio[1]
+    open_advanced(page, "t2v")
+    set_number(page, "t2v-steps", 2)
+    page.fill("#t2v-prompt textarea", "quokka on a red bike")
+    bike = generate_and_play(page, outputs, "t2v")
+    page.fill("#t2v-prompt textarea", "quokka under blue rain")
+    rain = generate_and_play(page, outputs, "t2v")
+    # two I2V results written into the output folder (as the CLI does), one with an input copy
+    library = OutputLibrary(outputs)
+    frames = np.random.default_rng(0).integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
+    snow_id = new_result_id("i2v")
+    copied = library.copy_inputs(snow_id, {"image": [str(make_image(tmp_path / "snow.png", (64, 64)))]})
+    snow = library.save_video(frames, 16, {"mode": "i2v", "inputs": copied, "request": {
+        "mode": "i2v", "prompt": "Quokka in RED snow", "image": copied["image"][0], "steps": 2}}, result_id=snow_id)
+    library.save_video(frames, 16, {"mode": "i2v", "request": {"mode": "i2v", "prompt": "a heron at dawn"}})
+
+    open_mode(page, "gallery")
+    tiles = page.locator("#gallery-grid button.thumbnail-item")
+    expect(tiles.first).to_contain_text("a heron at dawn")  # the newest: the grid has refreshed
+
+    def shown() -> list[str]:
+        return [text.strip() for text in tiles.all_inner_texts()]
+
+    search = page.locator("#gallery-search input, #gallery-search textarea")
+    search.fill("quokka red")  # every word, in any case
+    expect(tiles).to_have_count(2)
+    assert shown() == ["[I2V] Quokka in RED snow", "[T2V] quokka on a red bike"], shown()
+    expect(page.locator("#gallery-page")).to_contain_text("2 of ")
+    page.click("#gallery-mode input")
+    page.get_by_role("option", name="I2V", exact=True).click()
+    expect(tiles).to_have_count(1)
+    assert shown() == ["[I2V] Quokka in RED snow"]
+    search.fill("heron")
+    expect(tiles.first).to_contain_text("[I2V] a heron at dawn")
+    expect(tiles).to_have_count(1)
+    page.click("#gallery-mode input")
+    page.get_by_role("option", name="Every mode", exact=True).click()
+    search.fill("quokka")
+    expect(tiles).to_have_count(3)
+
+    # a star on the selected result: shown in its caption, kept in its recipe, and filtered by
+    tiles.filter(has_text="quokka under blue rain").click()
+    expect(page.locator("#gallery-info")).to_contain_text("quokka under blue rain")
+    page.click("#gallery-star")
+    expect(tiles.filter(has_text="quokka under blue rain")).to_contain_text("★ [T2V] quokka under blue rain")
+    expect(page.locator("#gallery-star")).to_have_text("★ Unstar")
+    assert json.loads((outputs / f"{rain['id']}.json").read_text())["starred"] is True
+    page.locator("#gallery-starred-only input").check()
+    expect(tiles).to_have_count(1)
+    assert shown() == ["★ [T2V] quokka under blue rain"]
+    page.locator("#gallery-starred-only input").uncheck()
+    expect(tiles).to_have_count(3)
+
+    # select several: two clicks, "2 selected", then Delete selected and one Undo
+    page.click("#gallery-choose")
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("0 selected")
+    tiles.filter(has_text="Quokka in RED snow").click()
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("1 selected")
+    tiles.filter(has_text="quokka on a red bike").click()
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("2 selected")
+    assert shown() == ["✓ [I2V] Quokka in RED snow", "★ [T2V] quokka under blue rain",
+                       "✓ [T2V] quokka on a red bike"], shown()
+    page.click("#gallery-delete-chosen")
+    expect(tiles).to_have_count(1)
+    expect(page.locator("#gallery-deleted-note")).to_contain_text("Deleted 2 results")
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("0 selected")
+    for gone in (snow.id, bike["id"]):
+        assert not (outputs / f"{gone}.mp4").exists() and not (outputs / f"{gone}.json").exists()
+    page.click("#gallery-undo")
+    expect(tiles).to_have_count(3)
+    expect(page.locator("#gallery-deleted")).to_be_hidden()
+    for back in (snow.id, bike["id"]):
+        assert (outputs / f"{back}.mp4").is_file() and (outputs / f"{back}.json").is_file()
+    assert (outputs / f"{snow.id}.inputs" / "image.png").is_file()
+
+    # Export selected: one zip holding each one's video, recipe, thumbnail and inputs
+    tiles.filter(has_text="Quokka in RED snow").click()
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("1 selected")
+    tiles.filter(has_text="quokka on a red bike").click()
+    expect(page.locator("#gallery-chosen-note")).to_contain_text("2 selected")
+    page.click("#gallery-export-chosen")
+    link = page.locator("#gallery-export-file a[download]").first
+    link.wait_for(state="attached")
+    with page.expect_download() as download:
+        link.click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        names = set(archive.namelist())
+        assert json.loads(archive.read(f"{snow.id}.json"))["request"]["prompt"] == "Quokka in RED snow"
+    assert names == {f"{rid}{ext}" for rid in (snow.id, bike["id"]) for ext in (".mp4", ".json", ".jpg")} | {
+        f"{snow.id}.inputs/image.png"}, names
+    screenshot(page, "gallery-select-several")
+    page.click("#gallery-choose")  # done selecting: the marks go
+    expect(page.locator("#gallery-chosen-bar")).to_be_hidden()
+    expect(tiles.first).to_have_text("[I2V] Quokka in RED snow")
 
 
 def test_queue_page_takes_a_batch_and_acts_on_jobs(page, studio, tmp_path):
+    """A batch file queues its jobs; once run they are folded under "Finished (N)", newest first, each
+    with how it ended; Remove on a row removes that job; a bad batch queues nothing and says which row."""
     batch = tmp_path / "batch.json"
     batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": f"batch shot {n}", "steps": 2,
                                   "seed": n} for n in (1, 2)]))
     open_mode(page, "queue")
     assert_upload_box_fits(page, "queue-batch")
     page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
-    page.wait_for_function("() => document.querySelector('#queue-batch-status').innerText.includes('Queued 2 job')")
-    page.wait_for_function(
-        "() => (document.querySelector('#queue-table').innerText.match(/batch shot/g) || []).length == 2")
-    # the worker runs them; the table follows on the stats timer
-    page.wait_for_function("""() => [...document.querySelectorAll('#queue-table [role=row]')]
-        .filter(r => r.innerText.includes('batch shot') && r.innerText.includes('done')).length == 2""")
-    page.wait_for_function("() => document.querySelector('#stats-text').innerText.includes('CPU')")
-    row = page.locator("#queue-table [role=row]", has_text="batch shot 1").first
-    job_id = row.inner_text().split()[0]
-    page.fill("#queue-job textarea, #queue-job input", job_id)
-    page.click("#queue-remove")
-    page.wait_for_function("(id) => document.querySelector('#queue-action-status').innerText.includes(id)", arg=job_id)
-    expect(page.locator("#queue-table")).not_to_contain_text("batch shot 1")
-    page.fill("#queue-job textarea, #queue-job input", "nope")
-    page.click("#queue-cancel")
-    page.wait_for_function("() => document.querySelector('#queue-action-status').innerText.includes('no job')")
+    expect(page.locator("#queue-batch-status")).to_contain_text("Queued 2 job")
+    # the worker runs them in turn; each then leaves the cards for the list of finished jobs, folded
+    expect(page.locator("#queue-finished .queue-card").first).to_be_hidden()
+    page.locator("#queue-finished button.label-wrap").click()
+    ended = page.locator("#queue-finished .queue-card", has_text="batch shot")
+    expect(ended).to_have_count(2)
+    expect(page.locator("#queue-active")).not_to_contain_text("batch shot")
+    expect(page.locator("#stats-text")).to_contain_text("CPU")
+    expect(ended.nth(0)).to_contain_text("batch shot 2")  # newest first: it ran second
+    for row in (ended.nth(0), ended.nth(1)):
+        expect(row).to_contain_text("Done")
+        expect(row).to_contain_text("Saved as")
+        expect(row.locator(".queue-thumb img")).to_have_attribute("alt", "Thumbnail of the result")
+    shown = page.locator("#queue-finished .queue-card").count()
+    expect(page.locator("#queue-finished button.label-wrap")).to_contain_text(f"Finished ({shown})")
+    ended.filter(has_text="batch shot 1").get_by_role("button", name="Remove").click()
+    expect(ended).to_have_count(1)
+    expect(page.locator("#queue-finished button.label-wrap")).to_contain_text(f"Finished ({shown - 1})")
+    expect(page.locator("#queue-action-status")).to_contain_text("Removed “batch shot 1”")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": "ok"},
                                {"mode": "t2v", "model": "tiny-t2v", "prompt": "", "frames": 14}]))
     page.locator("#queue-batch input[type=file]").set_input_files(str(bad))
-    page.wait_for_function(
-        "() => document.querySelector('#queue-batch-status').innerText.includes('Nothing was queued')")
+    expect(page.locator("#queue-batch-status")).to_contain_text("Nothing was queued")
     assert "row 2" in page.locator("#queue-batch-status").inner_text()
+
+
+def test_queue_cards_act_on_their_own_jobs_and_the_tray_counts_them_on_every_page(page, studio, tmp_path):
+    """One job held running and three waiting: each is a card with its whole prompt, mode and checkpoint;
+    the arrows reorder the waiting ones, Cancel and Stop act on their own card's job, Resume and Retry
+    queue a finished one again; the header's tray counts them from another page and opens the Queue page."""
+    told = ("a lighthouse keeper climbs the spiral stair at dusk, counts the steps aloud, trims the wick, "
+            "and lights the great lamp as the fishing boats turn for home")  # longer than any cut
+    waiting = ["first in line", told, "third in line"]
+    batch = tmp_path / "held.json"
+    batch.write_text(json.dumps([{"mode": "t2v", "model": "tiny-t2v", "prompt": LONG_VIDEO, "frames": 41, "steps": 8,
+                                  "seed": 1}]
+                                + [{"mode": "t2v", "model": "tiny-t2v", "prompt": prompt, "steps": 2, "seed": 2}
+                                   for prompt in waiting]))
+    open_mode(page, "queue")
+    page.locator("#queue-batch input[type=file]").set_input_files(str(batch))
+    expect(page.locator("#queue-batch-status")).to_contain_text("Queued 4 job")
+
+    def card(words):
+        return page.locator("#queue-active .queue-card", has=page.locator(".queue-prompt", has_text=words))
+
+    def prompts():
+        return page.locator("#queue-active .queue-prompt")
+
+    # the app holds the long video in its second window, so the other three wait behind it
+    running = card(LONG_VIDEO)
+    expect(running.locator(".queue-thumb img")).to_have_attribute("alt", "Live preview of the job")
+    expect(running.locator(".queue-meta")).to_contain_text("Running")
+    expect(running.locator(".queue-time")).to_contain_text("clip 2/3")
+    expect(running.locator("progress")).to_be_visible()
+    expect(prompts()).to_have_text([LONG_VIDEO, *waiting])  # each prompt whole, in the order they run
+    expect(card(told).locator(".queue-meta")).to_have_text("Queued: 2nd in line · T2V · Tiny T2V (random weights)")
+    expect(card("first in line").locator(".queue-meta")).to_contain_text("Queued: next in line")
+    expect(card("first in line").get_by_role("button", name="↑ Up")).to_be_disabled()
+    expect(card("third in line").get_by_role("button", name="↓ Down")).to_be_disabled()
+    screenshot(page, "page-queue-cards")
+
+    card("third in line").get_by_role("button", name="↑ Up").click()
+    expect(prompts()).to_have_text([LONG_VIDEO, "first in line", "third in line", told])
+    card("third in line").get_by_role("button", name="↑ Up").click()
+    expect(prompts()).to_have_text([LONG_VIDEO, "third in line", "first in line", told])
+    card(told).get_by_role("button", name="↑ Up").click()
+    expect(prompts()).to_have_text([LONG_VIDEO, "third in line", told, "first in line"])
+
+    # the tray, from another page: the counts and the running job's bar; a click opens the Queue page
+    open_mode(page, "t2v")
+    tray = page.locator("#queue-tray button")
+    counts = tray.locator("span").first  # (the words after it, for a screen reader, are hidden)
+    expect(counts).to_have_text("1 running · 3 queued")
+    expect(tray.locator("progress")).to_be_visible()
+    assert tray.bounding_box()["height"] <= 34
+    page.evaluate("() => { delete document.body.dataset.opened; }")
+    tray.click()
+    page.wait_for_function("() => document.body.dataset.opened === 'queue'")
+    expect(page.locator("#panel-queue")).to_be_visible()
+    expect(page.locator("#panel-t2v")).to_be_hidden()
+
+    # on a phone: the cards and the tray fit, nothing runs past the edge
+    page.set_viewport_size({"width": 390, "height": 900})
+    expect(counts).to_have_text("1 running · 3 queued")
+    assert tray.bounding_box()["height"] <= 34 and tray.bounding_box()["x"] + tray.bounding_box()["width"] <= 390
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], wide
+    screenshot(page, "page-queue-cards-phone")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # Cancel and Stop act on their own card; the jobs they end are folded under "Finished"
+    card("first in line").get_by_role("button", name="Cancel").click()
+    expect(prompts()).to_have_text([LONG_VIDEO, "third in line", told])
+    expect(counts).to_have_text("1 running · 2 queued")
+    card(LONG_VIDEO).get_by_role("button", name="Stop").click()
+    expect(page.locator("#queue-active .queue-card")).to_have_count(0)  # the other two ran, one after the other
+    expect(page.locator("#queue-none")).to_be_visible()
+    expect(counts).to_have_text("Queue idle")
+    page.locator("#queue-finished button.label-wrap").click()
+    ended = page.locator("#queue-finished .queue-prompt")
+    expect(ended.first).to_be_visible()
+    assert ended.all_inner_texts()[:4] == [told, "third in line", LONG_VIDEO, "first in line"]  # newest first
+    rows = page.locator("#queue-finished .queue-card")
+    expect(rows.nth(0).locator(".queue-meta")).to_contain_text("Done")
+    expect(rows.nth(0).get_by_role("button")).to_have_text(["Remove"])  # a done job has nothing to run again
+    expect(rows.nth(2).locator(".queue-meta")).to_contain_text("Stopped")
+    expect(rows.nth(2)).to_contain_text("Stopped after window 1 of 3")
+    expect(rows.nth(3).locator(".queue-meta")).to_contain_text("Cancelled")
+    expect(rows.nth(3)).to_contain_text("Cancelled before it ran.")
+
+    # Resume and Retry on a finished row queue that job again; each runs and comes back to the top
+    rows.nth(2).get_by_role("button", name="Resume").click()
+    expect(ended.first).to_have_text(LONG_VIDEO)
+    expect(rows.nth(0).locator(".queue-meta")).to_contain_text("Done")
+    rows.filter(has=page.locator(".queue-prompt", has_text="first in line")).get_by_role("button", name="Retry").click()
+    expect(ended.first).to_have_text("first in line")
+    expect(rows.nth(0).locator(".queue-meta")).to_contain_text("Done")
+    expect(counts).to_have_text("Queue idle")

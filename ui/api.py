@@ -12,12 +12,15 @@ error's message. They return the result file and its recipe. Each call is one jo
 persistent queue, so calls from many clients run one at a time, in order, and none is lost.
 
 Also: `/stats` (the latest CPU / RAM / GPU / VRAM sample), `/queue` (the caller's jobs; every
-job on a single-user studio) and `/stop` (stop one of them by id). `/rerun` (result id) runs a
+job on a single-user studio), `/stop` (stop one of them by id) and `/resume` (a long job stopped
+after some windows, `resumable` in `/queue`, goes on from the next window). `/rerun` (result id) runs a
 result's recipe again; `/extend` (result id, seconds, options {prompt, seed}) continues a T2V,
 I2V or TI2V result by that many seconds, as a new result whose recipe names its parent;
 `/interpolate` (result id, factor 2 or 4, options {model}) smooths a result with RIFE, as a new
-result with its parent's sound; `/upscale` (result id, scale 2 or 4, options {model, tile}) makes
-it 2 or 4 times larger with Real-ESRGAN. Both are jobs of the queue like a generation.
+result with its parent's sound; `/upscale` (result id, scale 2 or 4, options {model, tile, target}) makes
+it 2 or 4 times larger with Real-ESRGAN, or with {"target": "1080p" | "1440p" | "4k"} that size (its
+short side 1080, 1440 or 2160 px; the target wins over the scale). A finishing endpoint's options are
+its request's declared fields. Both are jobs of the queue like a generation.
 
 Presets and LoRAs go through `options` like any request field: `{"preset": "fast", "loras":
 [{"source": "style.safetensors", "weight": 0.8, "expert": "both"}]}`; over the API a LoRA is named
@@ -155,9 +158,10 @@ def register_api(settings: Settings, get_studio) -> None:
         studio = get_studio(settings)
         rows = []
         for job in studio.store.list(owner=owner_of(settings, request)):
-            status = studio.status(job.id).as_dict()
-            rows.append({"id": job.id, **status, "mode": job.mode, "model": job.model, "result": job.result_path,
-                         "error": job.error_message, "messages": job.messages})
+            status = studio.status(job.id)
+            rows.append({"id": job.id, **status.as_dict(), "resumable": status.resumable, "mode": job.mode,
+                         "model": job.model, "result": job.result_path, "error": job.error_message,
+                         "messages": job.messages})
         return rows
 
     def stop(job_id: str, request: gr.Request):
@@ -170,6 +174,24 @@ def register_api(settings: Settings, get_studio) -> None:
             return studio.worker.stop_job(job.id).state
         except StudioError as exc:
             raise gr.Error(str(exc))
+
+    def resume(job_id: str, request: gr.Request):
+        """Queue a long job stopped after some windows again (`/queue` says `resumable`); it goes on from the
+        next window. Returns its state: queued (`/queue` follows it); on ZeroGPU it runs in this call, which
+        returns its final state."""
+        studio = get_studio(settings)
+        job = studio.store.get(str(job_id))
+        owner = owner_of(settings, request)
+        if job is None or (owner is not None and job.owner != owner):
+            raise gr.Error(f"There is no job {job_id} of yours in the queue.")
+        try:
+            job = studio.resume(job.id)
+            if studio.gpu_call is not None:  # ZeroGPU: GPU work runs inside the request
+                studio.gpu_call(job.id)
+                job = studio.store.get(job.id)
+        except StudioError as exc:
+            raise gr.Error(str(exc))
+        return job.state
 
     def extend(result_id: str, seconds, options: dict | None, request: gr.Request):
         """Continue a result of the library by `seconds` (options: prompt, seed): a new result."""
@@ -196,11 +218,17 @@ def register_api(settings: Settings, get_studio) -> None:
             raise gr.Error(str(exc))
         return str(new.media), new.recipe
 
-    def finishing(mode: str, amount: str, option_names: tuple[str, ...]):
-        """An endpoint that finishes a result as a queued job: (result id, amount, options) -> a new result."""
+    def finishing(mode: str, amount: str):
+        """An endpoint that finishes a result as a queued job: (result id, amount, options) -> a new result;
+        the options are the request's other declared fields (its result and parent are the endpoint's)."""
+        from wan_studio.requests import job_types
+        from wan_studio.requests.fields import meta
+
+        cls = job_types()[mode]
+        option_names = tuple(f.name for f in dataclasses.fields(cls)
+                             if f.name not in ("result", amount) and meta(cls, f.name).get("page", True))
 
         def finish(result_id: str, value, options: dict | None, request: gr.Request):
-            from wan_studio.requests import job_types
             from wan_studio.safety import check_inside
 
             studio = get_studio(settings)
@@ -219,7 +247,8 @@ def register_api(settings: Settings, get_studio) -> None:
                 if result is None or result.recipe is None or result.media.suffix != ".mp4":
                     raise StudioError(f"There is no video result {result_id!r} in the library.")
                 value = int(value) if isinstance(value, (int, float)) and float(value).is_integer() else value
-                typed = job_types()[mode](result=str(result.media), **{amount: value}, **options)
+                amounts = {} if value is None else {amount: value}  # none given: the declared default
+                typed = cls(result=str(result.media), **amounts, **options)
                 made = studio.run(typed, owner=owner_of(settings, request))
             except StudioError as exc:
                 raise gr.Error(str(exc))
@@ -293,15 +322,16 @@ def register_api(settings: Settings, get_studio) -> None:
         gr.Button("api extend").click(extend, extend_in, [gr.File(), gr.JSON()], api_name="extend",
                                       concurrency_limit=None)
         smooth_in = [gr.Textbox(label="result"), gr.Number(label="factor"), gr.JSON(label="options")]
-        gr.Button("api interpolate").click(finishing("interpolate", "factor", ("model",)), smooth_in,
+        gr.Button("api interpolate").click(finishing("interpolate", "factor"), smooth_in,
                                            [gr.File(), gr.JSON()], api_name="interpolate", concurrency_limit=None)
         upscale_in = [gr.Textbox(label="result"), gr.Number(label="scale"), gr.JSON(label="options")]
-        gr.Button("api upscale").click(finishing("upscale", "scale", ("model", "tile")), upscale_in,
+        gr.Button("api upscale").click(finishing("upscale", "scale"), upscale_in,
                                        [gr.File(), gr.JSON()], api_name="upscale", concurrency_limit=None)
         gr.Button("api stats").click(stats, None, stats_out, api_name="stats", queue=False)
         # through gradio's queue (never behind a job: no concurrency limit) so the caller's session is known
         gr.Button("api queue").click(queue, None, queue_out, api_name="queue", concurrency_limit=None)
         gr.Button("api stop").click(stop, job_box, state_out, api_name="stop", concurrency_limit=None)
+        gr.Button("api resume").click(resume, job_box, state_out, api_name="resume", concurrency_limit=None)
         from wan_studio.requests import request_types
         from wan_studio.requests.fields import meta
 

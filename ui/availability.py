@@ -37,6 +37,14 @@ def mode_label(mode: str) -> str:
     return mode_info(mode).short
 
 
+def mode_words(mode: str) -> str:
+    """What the mode does, in a newcomer's words ("Text → Video"): the sidebar's first line."""
+    from wan_studio.requests import mode_info
+
+    info = mode_info(mode)
+    return info.words or info.label
+
+
 def icon(name: str) -> str | None:
     """The sidebar's and header's icons: SVG files drawn by the browser without any font. A mode's is
     the one its ModeInfo names (a file of ui/icons/ or a path), else ui/icons/<mode>.svg; None if there is none."""

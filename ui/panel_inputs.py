@@ -1,9 +1,12 @@
 """A mode panel's own inputs, as its request class declares them: each field's component (from
 its kind, label, choices and bounds), its error slot, and the placements its ModeInfo asks for
 (`Placement`: an input beside another, FLF2V's end-frame tabs, Animate's driving video first, the
-button that makes controls now, VACE's point picker, S2V's duration line)."""
+button that makes controls now, VACE's point picker, S2V's duration line, a frame taken from a video,
+a trim)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -30,15 +33,35 @@ def FieldSlider(*args, **kwargs) -> gr.Slider:
     return slider
 
 
+def tolerant(upload):
+    """An upload box that hands a file it cannot convert to the studio as it is, so the request's own
+    check says what is wrong with it, under the box ("notes.png isn't an image we can read: PNG,
+    JPEG or WebP."). gradio's conversion failure reached the page as nothing at all."""
+    convert = upload.preprocess
+
+    def preprocess(payload):
+        try:
+            return convert(payload)
+        except Exception:  # any decoder's error: the studio's check names the file and the formats
+            path = getattr(payload, "path", None) or getattr(getattr(payload, "video", None), "path", None)
+            if path is None:
+                raise
+            return path
+
+    upload.preprocess = preprocess
+    return upload
+
+
 def component(mode: str, item: PageInput, height: int = 200):
     """The page's input for a declared field: its kind, label, choices and first value from the request class."""
     common = dict(label=item.label, visible=item.visible, elem_id=f"{mode}-{item.name}")
     if item.kind == "image" and item.multiple:
         return gr.File(file_count="multiple", type="filepath", file_types=["image"], height=160, **common)
     if item.kind == "image":
-        return gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height, **common)
+        return tolerant(gr.Image(type="filepath", sources=["upload", "clipboard"], image_mode="RGB", height=height,
+                                 **common))
     if item.kind == "video":
-        return gr.Video(sources=["upload"], height=height, **common)
+        return tolerant(gr.Video(sources=["upload"], height=height, **common))
     if item.kind == "image-or-video":
         return gr.File(type="filepath", file_types=["image", "video"], height=160, **common)
     if item.kind == "audio":
@@ -68,7 +91,7 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
     placed as its ModeInfo's `placement` says; (inputs, the audio's duration box if one is asked for)."""
     inputs: dict = {}
     declared = {item.name: item for item in page_inputs(mode)}
-    placement = spec(mode).placement
+    placement, switch = spec(mode).placement, spec(mode).switch
     names = [name for name in declared if name not in LONG_VIDEO_FIELDS]
 
     def add(name, **options):
@@ -76,6 +99,14 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
             names.remove(name)
         inputs[name] = component(mode, declared[name], **options)
         error_slot(errors, mode, name)
+        where = placement.get(name, Placement())
+        if where.frame_picker:
+            extras.setdefault("frame_pickers", {})[name] = _frame_picker(mode, name, declared[name].visible)
+        if where.trim:
+            extras.setdefault("trims", {})[name] = _trim(mode, name, declared[name].visible)
+        if switch and name == switch.field and switch.explains:  # one line on what the chosen one does
+            extras["switch_help"] = gr.Markdown(switch.explains.get(declared[name].value, ""),
+                                                elem_id=f"{mode}-{name}-help", elem_classes="switch-help")
 
     def place(name):
         where = placement.get(name, Placement())
@@ -109,6 +140,56 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
     while names:
         place(names[0])
     return inputs, duration_box[0] if duration_box else None
+
+
+@dataclass
+class FramePicker:
+    """Under an image input: a video, a time in it, that frame, and a button that puts it into the input."""
+
+    box: gr.Accordion
+    video: gr.Video
+    seconds: gr.Slider
+    frame: gr.Image
+    use: gr.Button
+    note: gr.Markdown
+
+
+def _frame_picker(mode: str, name: str, visible: bool) -> FramePicker:
+    key = f"{mode}-{name}"
+    with gr.Accordion("Take a frame from a video", open=False, visible=visible, elem_id=f"{key}-from-video") as box:
+        video = tolerant(gr.Video(label="Video", sources=["upload"], height=140, elem_id=f"{key}-frame-video"))
+        with gr.Row(equal_height=True):
+            frame = gr.Image(label="Frame", interactive=False, height=120, min_width=120, elem_id=f"{key}-frame")
+            with gr.Column(scale=2, min_width=160):
+                # its top becomes the video's length once one is given
+                seconds = FieldSlider(0, 1, value=0, step=0.01, label="Time (s)", elem_id=f"{key}-frame-time")
+                use = gr.Button("Use this frame", size="sm", elem_id=f"{key}-use-frame")
+        note = gr.Markdown(visible=False, elem_id=f"{key}-frame-note")
+    return FramePicker(box, video, seconds, frame, use, note)
+
+
+@dataclass
+class Trim:
+    """Under a video input: keep the part from start to end, as a new video in the input."""
+
+    box: gr.Accordion
+    start: gr.Number
+    end: gr.Number
+    trim: gr.Button
+    note: gr.Markdown
+    made: gr.State  # the name of the last file trimmed here, to say so when the input shows it
+
+
+def _trim(mode: str, name: str, visible: bool) -> Trim:
+    key = f"{mode}-{name}"
+    with gr.Accordion("Trim", open=False, visible=visible, elem_id=f"{key}-trim-box") as box:
+        with gr.Row():
+            # number boxes without bounds: a value out of range reaches the trim, which says why beside it
+            start = gr.Number(0, label="Start (s)", min_width=90, elem_id=f"{key}-trim-start")
+            end = gr.Number(None, label="End (s)", min_width=90, elem_id=f"{key}-trim-end")  # empty: the end
+        trim = gr.Button("Trim", size="sm", elem_id=f"{key}-trim")
+        note = gr.Markdown(visible=False, elem_id=f"{key}-trim-note")
+    return Trim(box, start, end, trim, note, gr.State(""))
 
 
 def _end_frame_tabs(mode: str, name: str, add, extras: dict) -> None:

@@ -22,7 +22,7 @@ from wan_studio.requests.long_video import (
 
 MATCH_INPUT = "Match input"
 COMMON_FIELDS = ("model", "prompt", "size", "frames", "frames_auto", "steps", "guidance", "guidance_2", "flow_shift",
-                 "seed", "randomize", "negative_prompt", "preset", "cache", "parallel")
+                 "seed", "randomize", "negative_prompt", "preset", "cache", "parallel", "loras", "variations")
 
 
 def spec(mode: str):
@@ -165,6 +165,8 @@ def request_kwargs(mode: str, values: dict) -> dict:
     for name in ("preset", "cache"):
         if values.get(name):
             kwargs[name] = values[name]
+    if values.get("loras"):  # "name" or "name:strength", as the CLI's --lora takes them
+        kwargs["loras"] = [str(item).strip() for item in values["loras"] if str(item).strip()]
     if values.get("parallel") not in (None, "", 1, 1.0):  # one GPU is the request's default
         kwargs["parallel"] = _number(values["parallel"])
     for name, value in values.items():
@@ -205,6 +207,15 @@ def frames_ceiling(mode: str, record) -> int:
     if getattr(request_class(mode), "long_video", False) and not spec(mode).frames_from_input:
         return int(max_video_seconds() * record.fps)
     return max(record.frames_max, record.frames_min + 4)
+
+
+def frames_label(mode: str, record) -> str:
+    """The Frames box's label: the whole range a request takes, so what is typed past it is refused
+    with the request's own message (a slider would clamp it to its top without a word)."""
+    if record is None:
+        return "Frames (4k+1)"
+    rule = "4k+1, " if record.frame_rule == "4k+1" else ""
+    return f"Frames ({rule}{record.frames_min}–{frames_ceiling(mode, record)})"
 
 
 def size_choices(record, info) -> list[str]:

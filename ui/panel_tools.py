@@ -1,17 +1,20 @@
 """The tools beside a mode panel's inputs and result: the first frame to click (VACE inpaint), the
 controls made now (VACE, Animate), the end frame drawn by a preview run (FLF2V), the audio's length
-(S2V), favourite settings and recent prompts (every mode), and Smooth (a result at twice its frame
-rate). ui/panels.py builds the panels and wires these to them."""
+(S2V), favourite settings and recent prompts (every mode), Smooth (a result at twice its frame
+rate), a frame of a video as an image input and a trimmed video input. ui/panels.py builds the
+panels and wires these to them."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from ui.panel_specs import build_request, frames_ceiling, size_choices, spec
-from ui.progress_cards import final_card, progress_card
+from ui.panel_specs import build_request, frames_label, is_shown, size_choices, spec
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.errors import StudioError
@@ -127,7 +130,7 @@ def wire_favourites(panel, names: list, components: list, settings: Settings) ->
             elif key == "size" and record is not None:  # the saved checkpoint's sizes
                 updates.append(gr.update(choices=size_choices(record, spec(mode)), value=saved[key]))
             elif key == "frames" and record is not None:
-                updates.append(gr.update(maximum=frames_ceiling(mode, record), value=saved[key]))
+                updates.append(gr.update(label=frames_label(mode, record), value=saved[key]))
             else:
                 updates.append(gr.update(value=saved[key]))
         return updates
@@ -147,24 +150,53 @@ def recent_prompts(mode: str, settings: Settings):
     return recent
 
 
+def lora_names(settings: Settings):
+    def names():
+        from wan_studio import loras
+
+        return gr.update(choices=loras.available_names(settings))
+
+    return names
+
+
 def finish_shown(settings: Settings, mode: str, **values):
-    """Queue a finishing job (upscale, interpolate) on the result shown; the panel then waits on it."""
+    """Queue a finishing job (upscale, interpolate) on the result shown; the panel then follows it."""
 
     def finish_shown(recipe, request: gr.Request):
         from wan_studio.requests import job_types
 
         studio = get_studio(settings)
-        try:
-            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
-            if result is None or result.media.suffix != ".mp4":
-                raise StudioError("Generate a video first: this makes a new result from the one shown here.")
-            job = studio.submit(job_types()[mode](result=str(result.media), **values),
-                                owner=owner_of(settings, request))
-        except StudioError as exc:
-            return None, final_card("refused", f"Not queued: {exc}")
-        return job.id, progress_card(studio.status(job.id))
+        result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
+        if result is None or result.media.suffix != ".mp4":
+            raise StudioError("Generate a video first: this makes a new result from the one shown here.")
+        return studio.submit(job_types()[mode](result=str(result.media), **values), owner=owner_of(settings, request))
 
     return finish_shown
+
+
+def check_image(field: str):
+    """The message under an image box: why its file cannot be used, or nothing."""
+    def check(path):
+        from wan_studio import media
+
+        if not path:
+            return gr.update(value="", visible=False)
+        try:
+            media.load_image(path, field=field)
+        except StudioError as exc:
+            return gr.update(value=f"⚠ {exc}", visible=True)
+        return gr.update(value="", visible=False)
+
+    return check
+
+
+def upscale_shown(settings: Settings):
+    """Upscale the result shown ×2 or ×4, or to a standard size ("1080p": its short side)."""
+    def upscale_shown(recipe, size, request: gr.Request):
+        factor = {"x2": 2, "x4": 4}.get(size)
+        return finish_shown(settings, "upscale", **({"scale": factor} if factor else {"target": size}))(recipe, request)
+
+    return upscale_shown
 
 
 def audio_duration(path, model_id):
@@ -198,3 +230,111 @@ def make_end_frame(settings: Settings):
         return str(result.media), gr.Tabs(selected="upload")
 
     return make_end_frame
+
+
+# -- a frame of a video as an image input; a video input trimmed ---------------------------------
+def made_from(settings: Settings, folder: str, source, asked: str, suffix: str) -> Path:
+    """Where the page puts a file it makes from a user's file: OUTPUT/.ui/<folder>/, named after the
+    source, with a digest of the source's version and of what was asked (two sources never share a name)."""
+    from wan_studio.media.facts import identity
+
+    stem = re.sub(r"(-[0-9a-f]{10})+$", "", Path(source).stem)[:60]  # a trim of a trim: one digest
+    digest = hashlib.sha1(repr((identity(source) or str(source), asked)).encode()).hexdigest()[:10]
+    return settings.output_dir / ".ui" / folder / f"{stem}-{digest}{suffix}"
+
+
+def _said(text: str):
+    return gr.update(value=text, visible=bool(text))
+
+
+def _length_words(info) -> str:
+    return f"{round(info.duration_s, 2):g} s ({info.frames} frames at {info.fps:g} fps)"
+
+
+def wire_frame_tools(panel, settings: Settings) -> None:
+    """Wire what ui/panel_inputs.py placed under the inputs: "Take a frame from a video" under an image
+    input (a time in the video, that frame, "Use this frame"), and "Trim" under a video input. A bad
+    value is said beside the tool, never raised."""
+    from wan_studio.media import cuts, facts
+
+    private = dict(api_visibility="private", show_progress="hidden")
+    pickers, trims = panel.extras.get("frame_pickers", {}), panel.extras.get("trims", {})
+
+    def frame_at(video, seconds) -> str:
+        seconds = float(seconds or 0)
+        dest = made_from(settings, "frames", video, f"{seconds:.3f}", f"-at-{round(seconds * 1000)}ms.png")
+        return str(cuts.frame_at(video, seconds, dest))
+
+    def loaded(video):
+        """A new video: the slider spans it, and its first frame shows."""
+        if not video:
+            return gr.update(value=0, maximum=1), None, _said("")
+        try:
+            top = math.floor(facts.video_info(video, "video").duration_s * 100) / 100
+            return gr.update(value=0, maximum=max(top, 0.01)), frame_at(video, 0), _said("")
+        except StudioError as exc:
+            return gr.update(value=0), None, _said(f"⚠ {exc}")
+
+    def shown(video, seconds):
+        if not video:
+            return None, _said("")
+        try:
+            return frame_at(video, seconds), _said("")
+        except StudioError as exc:
+            return None, _said(f"⚠ {exc}")
+
+    for field, picker in pickers.items():
+        target = panel.inputs[field]
+
+        def use(video, seconds, label=target.label):
+            if not video:
+                return gr.update(), _said("⚠ Upload a video first, then pick the time of the frame to use.")
+            try:
+                path = frame_at(video, seconds)
+            except StudioError as exc:
+                return gr.update(), _said(f"⚠ {exc}")
+            return path, _said(f"Put the frame at {float(seconds or 0):g} s into “{label}”.")
+
+        picker.video.change(loaded, picker.video, [picker.seconds, picker.frame, picker.note], queue=False, **private)
+        # .change: a drag, arrow keys and a typed time all move it (the last of a drag is the one drawn)
+        picker.seconds.change(shown, [picker.video, picker.seconds], [picker.frame, picker.note], queue=False,
+                              **private)
+        picker.use.click(use, [picker.video, picker.seconds], [target, picker.note], queue=False, **private)
+
+    for field, trim in trims.items():
+        target = panel.inputs[field]
+
+        def described(video, made, field=field):
+            """The input's video, in the trim's boxes: from 0 to its length; "Trimmed to ..." when it is the
+            one just trimmed."""
+            if not video:
+                return 0, None, _said("")
+            try:
+                info = facts.video_info(video, field)
+            except StudioError:
+                return 0, None, _said("")  # its own message shows under the input on Generate
+            words = "Trimmed to" if made and Path(video).name == made else "This video:"
+            return 0, round(info.duration_s, 3), _said(f"{words} {_length_words(info)}.")
+
+        def cut(video, start, end, field=field):
+            try:
+                start = 0 if start is None else start
+                asked = f"{start!r}-{end!r}"
+                dest = made_from(settings, "trims", video or "", asked, ".mp4") if video else None
+                made = cuts.trim_video(video, start, end, dest, field=field)
+                info = facts.video_info(made, field)
+            except StudioError as exc:
+                return gr.update(), _said(f"⚠ {exc}"), gr.update()
+            return str(made), _said(f"Trimmed to {_length_words(info)}."), made.name
+
+        target.change(described, [target, trim.made], [trim.start, trim.end, trim.note], queue=False, **private)
+        trim.trim.click(cut, [target, trim.start, trim.end], [target, trim.note, trim.made], concurrency_limit=None,
+                        **private)
+
+    switch = spec(panel.mode).switch
+    for field, tool in [*pickers.items(), *trims.items()]:
+        if switch and field in switch.switched:  # the tool goes with its input when the sub-mode hides it (VACE)
+            def follow(choice, field=field):
+                return gr.update(visible=is_shown(panel.mode, field, {switch.field: choice}))
+
+            panel.inputs[switch.field].change(follow, panel.inputs[switch.field], tool.box, queue=False, **private)

@@ -13,19 +13,21 @@ ui/panel_specs.py.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 
 import gradio as gr
 
 import pipelines
+from ui import job_cards
 from ui import panel_tools as tools
 from ui.availability import mode_label
 from ui.panel_inputs import FieldSlider, error_slot, mode_inputs, window_inputs
 from ui.panel_specs import (
     COMMON_FIELDS,
     build_request,
-    frames_ceiling,
+    frames_label,
     is_shown,
     request_class,
     send_targets,
@@ -33,7 +35,7 @@ from ui.panel_specs import (
     size_choices,
     spec,
 )
-from ui.progress_cards import final_card, idle_card, progress_card
+from ui.progress_cards import final_card, idle_card
 from ui.runtime import get_studio, owner_of
 from wan_studio import catalog
 from wan_studio.backend import gpu_count
@@ -42,6 +44,7 @@ from wan_studio.requests.animate import MADE_FROM_DRIVING
 from wan_studio.requests.base import MAX_STEPS
 from wan_studio.requests.fields import label as field_label
 from wan_studio.requests.fields import meta as field_meta
+from wan_studio.requests.finishing import UPSCALE_TARGET_WORDS
 from wan_studio.settings import Settings
 
 
@@ -53,7 +56,7 @@ class Panel:
     model: gr.Dropdown
     prompt: gr.Textbox
     size: gr.Dropdown
-    frames: gr.Slider
+    frames: gr.Number
     frames_auto: gr.Checkbox
     duration: gr.Markdown
     negative_prompt: gr.Textbox
@@ -84,6 +87,9 @@ class Panel:
     preset: gr.State | None = None  # "quality" | "fast" | "fast-hybrid", set by the header's Preset radio
     cache: gr.Radio | None = None  # the step cache: off | balanced | aggressive
     parallel: gr.Slider | None = None  # GPUs one job is split over (shown on a machine with several)
+    loras: gr.Dropdown | None = None  # LoRA names (name:strength), each checked against the checkpoint
+    variations: gr.Radio | None = None  # jobs per Generate, each with its own seed
+    loras_loader: tuple | None = None  # (fn, inputs, output) that lists the LoRAs when the page loads
 
     def request_components(self) -> list:
         """Every component the request is built from, in a fixed order named by `request_fields`."""
@@ -97,6 +103,9 @@ class Panel:
 
 
 # -- choices and defaults ---------------------------------------------------------------------
+# Upscale's sizes: twice or four times, or a standard size (the short side; the request picks the model's factor)
+UPSCALE_CHOICES = [("×2", "x2"), ("×4", "x4"), *((words, target) for target, words in UPSCALE_TARGET_WORDS.items())]
+
 def model_choices(mode: str, generation: str) -> list[tuple[str, str]]:
     return [(c.name, c.id) for c in catalog.for_mode(mode, generation)]
 
@@ -140,8 +149,7 @@ def panel_defaults(mode: str, record) -> list:
         title_text(mode, record),
         gr.update(choices=sizes, value=sizes[0]),
         # a fixed-length checkpoint (S2V clips) still needs minimum < maximum for the slider
-        gr.update(minimum=record.frames_min, maximum=frames_ceiling(mode, record), step=4,
-                  value=record.frames_default),
+        gr.update(label=frames_label(mode, record), value=record.frames_default),
         duration_text(record.frames_default, record),
         gr.update(value=record.steps),
         gr.update(value=record.guidance, label="Guidance (high-noise expert)" if record.is_moe else "Guidance"),
@@ -159,28 +167,38 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
         title = gr.Markdown(title_text(mode, record), elem_id=f"{mode}-title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
+                # the prompt first, then what shapes every run (LoRAs, how many), then the mode's own inputs
+                extras: dict = {}
+                prompt = gr.Textbox(label=info.prompt_label, lines=3, placeholder=info.placeholder,
+                                    elem_id=f"{mode}-prompt")
+                error_slot(errors, mode, "prompt")
+                with gr.Row(equal_height=True):
+                    # the mode's earlier prompts, newest first; type to search, pick one to use it again
+                    extras["recent"] = gr.Dropdown([], value=None, label="Recent prompts (type to search)",
+                                                   filterable=True, scale=3, elem_id=f"{mode}-recent")
+                    variations = gr.Radio([1, 2, 3, 4], value=1, label="Variations",
+                                          info="videos per Generate, each with its own seed", scale=2,
+                                          elem_id=f"{mode}-variations")
+                # filled when the page loads: the LoRAs in the loras folder; "name:0.8" sets a strength
+                loras = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, label="LoRAs",
+                                    info="from the loras folder; type name:strength (e.g. my-style:0.8) to set "
+                                         "its strength; each is checked against the checkpoint before the run",
+                                    elem_id=f"{mode}-loras")
+                error_slot(errors, mode, "loras")
                 model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
                                     elem_id=f"{mode}-model")
                 error_slot(errors, mode, "model")
                 if info.note:
                     gr.Markdown(info.note, elem_classes="mode-note")
-                extras: dict = {}
                 inputs, audio_duration = mode_inputs(mode, errors, extras)
-                prompt = gr.Textbox(label=info.prompt_label, lines=3, placeholder=info.placeholder,
-                                    elem_id=f"{mode}-prompt")
-                error_slot(errors, mode, "prompt")
-                # the mode's earlier prompts, newest first; type to search, pick one to use it again
-                extras["recent"] = gr.Dropdown([], value=None, label="Recent prompts (type to search)", filterable=True,
-                                               elem_id=f"{mode}-recent")
                 sizes = size_choices(record, info) if record else []
                 with gr.Row():
                     size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
-                    frames = FieldSlider(record.frames_min if record else 5,
-                                       frames_ceiling(mode, record) if record else 81,
-                                       value=record.frames_default if record else 81, step=4,
-                                       label="Frames (4k+1)", elem_id=f"{mode}-frames", visible=info.frames_control,
-                                       interactive=not info.frames_from_input)
+                    # a number box: a value typed past the range reaches the request, which refuses it
+                    frames = gr.Number(value=record.frames_default if record else 81, precision=0, step=4,
+                                       label=frames_label(mode, record), elem_id=f"{mode}-frames",
+                                       visible=info.frames_control, interactive=not info.frames_from_input)
                 error_slot(errors, mode, "size")
                 frames_auto = gr.Checkbox(info.frames_from_input, label="Frames from the input video (its length)",
                                           visible=info.frames_from_input, elem_id=f"{mode}-frames_auto")
@@ -194,25 +212,32 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 window_inputs(mode, errors, inputs)
                 with gr.Accordion("Advanced", open=False):
                     negative_prompt = gr.Textbox(label="Negative prompt (empty = Wan's standard one)", lines=2,
+                                                 info="what to keep out of the video",
                                                  elem_id=f"{mode}-negative_prompt")
                     # a number box, not a slider: a slider's page clamps what is typed to its range without a word
                     steps = gr.Number(value=record.steps if record else 30, precision=0, label=f"Steps (1-{MAX_STEPS})",
+                                      info="more steps: finer detail, but slower; the checkpoint's own is a good start",
                                       elem_id=f"{mode}-steps")
                     error_slot(errors, mode, "steps")
                     moe = bool(record and record.is_moe)
                     guidance = FieldSlider(0, 20, value=record.guidance if record else 5.0, step=0.1,
                                          label="Guidance (high-noise expert)" if moe else "Guidance",
+                                         info="how closely the video follows the prompt; too high looks harsh",
                                          elem_id=f"{mode}-guidance")
                     guidance_2 = FieldSlider(0, 20, value=(record.guidance_2 or record.guidance) if record else 5.0,
                                            step=0.1, label="Guidance (low-noise expert)", visible=moe,
+                                           info="the same for the second expert, which draws the fine detail",
                                            elem_id=f"{mode}-guidance_2")
                     error_slot(errors, mode, "guidance")
                     flow_shift = FieldSlider(0.5, 30,
                                              value=record.flow_shift_for(*record.default_size) if record else 5.0,
-                                             step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift")
+                                             step=0.5, label="Flow shift", elem_id=f"{mode}-flow_shift",
+                                             info="where the steps spend their effort: higher for big sizes and "
+                                                  "motion, lower for fine detail")
                     error_slot(errors, mode, "flow_shift")
                     with gr.Row():
-                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed")
+                        seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed",
+                                         info="the same seed and settings make the same video")
                         randomize = gr.Checkbox(value=True, label="Random seed", elem_id=f"{mode}-randomize")
                     error_slot(errors, mode, "seed")
                     cache = gr.Radio(list(field_meta(request_class(mode), "cache")["choices"]), value="off",
@@ -238,44 +263,58 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                         extras["favourite_save"] = gr.Button("Save", size="sm", scale=1,
                                                              elem_id=f"{mode}-favourite-save")
                 general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
-                with gr.Row():
-                    generate = gr.Button("Generate", variant="primary", size="lg", scale=3, elem_id=f"{mode}-generate")
-                    stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id=f"{mode}-stop")
-                cost = gr.Markdown(elem_id=f"{mode}-cost", elem_classes="cost-line")
+                # always in view: pinned to the bottom of the screen while the inputs scroll under it
+                with gr.Column(elem_id=f"{mode}-action-bar", elem_classes="action-bar"):
+                    with gr.Row():
+                        generate = gr.Button("Generate", variant="primary", size="lg", scale=3,
+                                             elem_id=f"{mode}-generate")
+                        stop = gr.Button("Stop", variant="stop", size="lg", scale=1, elem_id=f"{mode}-stop")
+                    cost = gr.Markdown(elem_id=f"{mode}-cost", elem_classes="cost-line")
                 job_id = gr.State(None)
-            with gr.Column(scale=3, min_width=320):
+            with gr.Column(scale=3, min_width=320, elem_classes="result-column"):
                 progress = gr.HTML(idle_card(), elem_id=f"{mode}-progress")
-                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
-                                 buttons=["download"], elem_id=f"{mode}-result")
-                preview = gr.Image(label="Live preview (approximate, from the latents)", height=140,
-                                   interactive=False, elem_id=f"{mode}-preview")
+                resume = gr.Button("Resume: make the rest", size="sm", visible=False, elem_id=f"{mode}-resume")
+                # the live preview stands in the result's place while a job runs, and goes when it ends
+                preview = gr.Image(label="Live preview (approximate, from the latents)", height=180,
+                                   interactive=False, visible=False, elem_id=f"{mode}-preview")
+                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False, visible=False,
+                                 buttons=["download"], elem_id=f"{mode}-result", elem_classes="result-video")
                 status = gr.Markdown(elem_id=f"{mode}-status")
                 send = {}
-                with gr.Row(elem_classes="send-chips"):
-                    gr.Markdown("Send to:", elem_classes="send-label")
-                    for target in send_targets():
-                        what = "last frame" if sends_last_frame(target) else "video"
-                        send[target] = gr.Button(f"{mode_label(target)} ({what})", size="sm",
-                                                 elem_id=f"{mode}-send-{target}")
-                if info.extendable:  # continue the result shown, with the long-video windows
-                    with gr.Row(elem_classes="extend-row"):
-                        extras["extend_seconds"] = gr.Number(5, minimum=0.5, maximum=60, step=0.5, label="Seconds more",
-                                                             scale=1, elem_id=f"{mode}-extend-seconds")
-                        extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
-                                                     size="sm", scale=3, elem_id=f"{mode}-extend")
-                # new results from the video shown: twice the frame rate (RIFE), twice the size
-                if getattr(pipelines.wrapper_for(request_class(mode)), "OUTPUT", "video") == "video":
-                    with gr.Row(elem_classes="finish-row"):
-                        extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
-                                                     elem_id=f"{mode}-smooth")
-                        extras["upscale"] = gr.Button("Upscale: twice the size (a new result)", size="sm",
-                                                      elem_id=f"{mode}-upscale")
-                with gr.Accordion("Recipe", open=False):
-                    recipe = gr.JSON(elem_id=f"{mode}-recipe")
+                # what can be done with the result shown: there once there is one, bound to it
+                with gr.Column(visible=False, elem_id=f"{mode}-actions", elem_classes="result-toolbar") as actions:
+                    with gr.Row(elem_classes="send-chips"):
+                        gr.Markdown("Send to:", elem_classes="send-label")
+                        for target in send_targets():
+                            what = "last frame" if sends_last_frame(target) else "video"
+                            send[target] = gr.Button(f"{mode_label(target)} ({what})", size="sm",
+                                                     elem_id=f"{mode}-send-{target}")
+                    if info.extendable:  # continue the result shown, with the long-video windows
+                        with gr.Row(elem_classes="extend-row"):
+                            extras["extend_seconds"] = gr.Number(5, minimum=0.5, maximum=60, step=0.5,
+                                                                 label="Seconds more", scale=1,
+                                                                 elem_id=f"{mode}-extend-seconds")
+                            extras["extend"] = gr.Button("Extend this video (the prompt above says what happens next)",
+                                                         size="sm", scale=3, elem_id=f"{mode}-extend")
+                    # new results from the video shown: twice the frame rate (RIFE), twice the size
+                    if getattr(pipelines.wrapper_for(request_class(mode)), "OUTPUT", "video") == "video":
+                        with gr.Row(elem_classes="finish-row"):
+                            extras["smooth"] = gr.Button("Smooth: twice the frame rate (a new result)", size="sm",
+                                                         elem_id=f"{mode}-smooth")
+                            extras["upscale_to"] = gr.Dropdown(UPSCALE_CHOICES, value="x2", label="Upscale to",
+                                                               scale=1, min_width=120, elem_id=f"{mode}-upscale-to")
+                            extras["upscale"] = gr.Button("Upscale (a new result)", size="sm",
+                                                          elem_id=f"{mode}-upscale")
+                    with gr.Row(elem_classes="seed-row"):  # the same request again: a new seed, or this one kept
+                        extras["vary"] = gr.Button("Vary: the same with a new seed", size="sm", elem_id=f"{mode}-vary")
+                        extras["reuse_seed"] = gr.Button("Reuse this seed", size="sm", elem_id=f"{mode}-reuse-seed")
+                    with gr.Accordion("Recipe", open=False):
+                        recipe = gr.JSON(elem_id=f"{mode}-recipe")
+    extras.update(resume=resume, actions=actions)
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
                   video, status, recipe, inputs, errors, general_error, send, audio_duration, extras=extras,
-                  preset=gr.State("quality"), cache=cache, parallel=parallel)
+                  preset=gr.State("quality"), cache=cache, parallel=parallel, loras=loras, variations=variations)
     return panel
 
 
@@ -306,6 +345,8 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     recent = panel.extras["recent"]
     recent.input(lambda chosen: gr.update() if not chosen else chosen, recent, panel.prompt, queue=False, **private)
     panel.recent_loader = (tools.recent_prompts(mode, settings), None, recent)  # the shell fills it when the page loads
+    panel.loras_loader = (tools.lora_names(settings), None, panel.loras)
+    tools.wire_frame_tools(panel, settings)
 
     def on_model(model_id, preset):
         record = catalog.get(model_id) if model_id else None
@@ -363,14 +404,17 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     if switch:
         switchable = [name for name in panel.inputs if name != switch]
 
-        picker = [panel.extras["point_picker"]] if "point_picker" in panel.extras else []
+        point_pickers = [panel.extras["point_picker"]] if "point_picker" in panel.extras else []
 
         def show_inputs(choice):
             shown = [gr.update(visible=is_shown(mode, name, {switch: choice})) for name in switchable]
-            return shown + [gr.update(visible=is_shown(mode, point, {switch: choice}))] * len(picker)
+            return shown + [gr.update(visible=is_shown(mode, point, {switch: choice}))] * len(point_pickers)
 
-        panel.inputs[switch].change(show_inputs, panel.inputs[switch], [panel.inputs[n] for n in switchable] + picker,
-                                    queue=False, **private)
+        panel.inputs[switch].change(show_inputs, panel.inputs[switch],
+                                    [panel.inputs[n] for n in switchable] + point_pickers, queue=False, **private)
+        if "switch_help" in panel.extras:
+            panel.inputs[switch].change(lambda choice: info.switch.explains.get(choice, ""), panel.inputs[switch],
+                                        panel.extras["switch_help"], queue=False, show_progress="hidden", **private)
     if "point_picker" in panel.extras:
         picker, frame = panel.extras["point_picker"], panel.extras["point_frame"]
         for trigger in (panel.inputs["video"], panel.size, *([panel.inputs[switch]] if switch else [])):
@@ -397,32 +441,33 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     slot_inputs = {"size": panel.size, "frames": panel.frames, "steps": panel.steps, "guidance": panel.guidance,
                    "prompt": panel.prompt, "model": panel.model, **panel.inputs}
     for name, slot in panel.errors.items():
-        if name in slot_inputs:
-            component = slot_inputs[name]
-            changed = getattr(component, "input", None) or component.change  # File has no .input
-            changed(lambda: gr.update(value="", visible=False), None, slot, queue=False, show_progress="hidden",
-                    **private)
+        if name not in slot_inputs:
+            continue
+        component = slot_inputs[name]
+        if isinstance(component, gr.Image) and component.interactive is not False:
+            # an upload is read at once: an unreadable one is said under its box, not on Generate
+            component.change(tools.check_image(name), component, slot, queue=False, show_progress="hidden",
+                             **private)
+            continue
+        changed = getattr(component, "input", None) or component.change  # File has no .input
+        changed(lambda: gr.update(value="", visible=False), None, slot, queue=False, show_progress="hidden",
+                **private)
 
-    def submit(*values):
-        *values, request = values
-        named = dict(zip(names, values))
-        try:
-            typed = build_request(mode, named)
-            studio = get_studio(settings)
-            job = studio.submit(typed, owner=owner_of(settings, request))
-        except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
-            return [None, final_card("refused", "Not queued: fix the marked input.")] + error_updates(panel, exc)
-        position = studio.store.queue_position(job.id)
-        card = progress_card(studio.status(job.id)) if position is None else \
-            f'<div class="progress-card" data-state="queued">Queued as job {job.id}: position {position} in line</div>'
-        return [job.id, card] + error_updates(panel, None)
+    resume, actions = panel.extras["resume"], panel.extras["actions"]
+    # what following a job updates: the last job started, the job list, the live preview, the result,
+    # its line, its recipe, the result's toolbar, Resume
+    followed = [panel.job_id, panel.progress, panel.preview, panel.video, panel.status, panel.recipe, actions, resume]
 
-    def wait(job_id):
-        keep = gr.update()
-        if not job_id:
-            yield keep, keep, keep, keep, keep
-            return
+    def follow(job_id: str, session: str, toolbar_meanwhile=None):
+        """Each change of one job, drawn with the panel's other jobs, then its result (a generator per job)."""
         studio = get_studio(settings)
+        keep = gr.update()
+
+        def cards():
+            return job_cards.render(studio, session, mode)
+
+        toolbar = keep if toolbar_meanwhile is None else gr.update(visible=toolbar_meanwhile)
+        yield [job_id, cards(), keep, keep, keep, keep, toolbar, gr.update(visible=False)]
         if studio.gpu_call is not None:  # ZeroGPU: the job runs here, inside the GPU reservation
             try:
                 studio.gpu_call(job_id)
@@ -434,86 +479,140 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             for status in studio.watch(job_id, min_interval_s=0.1):
                 if status.is_final:
                     break
-                new_preview = (status.preview if status.preview is not None and status.preview is not shown_preview
-                               else None)
-                if new_preview is not None:
-                    shown_preview = new_preview
-                yield progress_card(status), new_preview if new_preview is not None else keep, keep, keep, keep
-        except StudioError as exc:  # removed from the queue while waiting
-            yield final_card("failed", str(exc)), keep, keep, keep, keep
-            return
+                preview = keep
+                if status.preview is not None and status.preview is not shown_preview:
+                    shown_preview = status.preview
+                    preview = gr.update(value=status.preview, visible=True)
+                yield [keep, cards(), preview, keep, keep, keep, keep, keep]
+        except StudioError:  # removed from the queue while waiting: its card goes with it
+            pass
+        job_cards.ended(session, mode, job_id)
+        gone = gr.update(value=None, visible=False)
         job = studio.store.get(job_id)
         if job is None:
-            yield final_card("failed", f"Job {job_id} was removed from the queue."), keep, keep, keep, keep
+            yield [keep, final_card("failed", f"Job {job_id} was removed from the queue."), gone, keep, keep, keep,
+                   gr.update(visible=True), keep]
             return
         try:
             result = studio.result_of(job)
-        except Cancelled as exc:
-            yield final_card("stopped", str(exc)), keep, keep, f"Job {job_id} stopped.", keep
+        except Cancelled:
+            yield [keep, cards(), gone, keep, f"Job {job_id} stopped.", keep, gr.update(visible=True),
+                   gr.update(visible=job.resumable)]
             return
         except StudioError as exc:
-            yield final_card("failed", f"Failed: {exc}"), keep, keep, f"**Failed:** {exc}", keep
+            yield [keep, cards(), gone, keep, f"**Failed:** {exc}", keep, gr.update(visible=True), keep]
             return
         out = result.recipe.get("output", {})
         seed = result.recipe.get("request", {}).get("seed")
         text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
                 f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
-        # the live preview goes: the video takes its place
-        yield final_card("done", _done_text(result.recipe)), None, str(result.media), text, result.recipe
+        yield [keep, cards(), gone, gr.update(value=str(result.media), visible=True), text, result.recipe,
+               gr.update(visible=True), keep]
 
-    def extend_shown(recipe, seconds, prompt, request: gr.Request):
+    def generate(*values):
+        *values, request = values
+        named = dict(zip(names, values))
+        keep = gr.update()
+        try:
+            typed = build_request(mode, named)
+            studio = get_studio(settings)
+            jobs = studio.worker.add_many(variations_of(typed, int(named.get("variations") or 1)),
+                                          owner=owner_of(settings, request))
+        except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
+            yield ([keep, final_card("refused", "Not queued: fix the marked input.")] + [keep] * 6
+                   + error_updates(panel, exc))
+            return
+        session = _session(request)
+        for job in jobs:
+            job_cards.add(session, mode, job.id)
+        for job in jobs:  # one after another, as the queue runs them; every card shows meanwhile
+            for update in follow(job.id, session):
+                yield update + [keep] * len(panel.error_components())
+        yield [keep] * len(followed) + error_updates(panel, None)
+
+    def following_on(queue_it):
+        """A job made from the result shown (Extend, Smooth, Upscale) or a stopped one resumed: its
+        toolbar waits for the new result, so the next action is on that one, never on the one before."""
+        def run(*values):
+            *values, request = values
+            try:
+                job = queue_it(*values, request)
+            except StudioError as exc:
+                yield [gr.update(), final_card("refused", f"Not queued: {exc}")] + [gr.update()] * 6
+                return
+            session = _session(request)
+            job_cards.add(session, mode, job.id)
+            yield from follow(job.id, session, toolbar_meanwhile=False)
+
+        return run
+
+    def extend_shown(recipe, seconds, prompt, request):
         """Continue the result shown by `seconds`, as a new job (the prompt box says what comes next)."""
         from wan_studio.runtime.extend import extension_request
 
         studio = get_studio(settings)
-        try:
-            result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
-            if result is None:
-                raise StudioError("Generate a video first: Extend continues the result shown here.")
-            typed = extension_request(result.media, float(seconds or 0), prompt or None)
-            job = studio.submit(typed, owner=owner_of(settings, request))
-        except StudioError as exc:
-            return None, final_card("refused", f"Not queued: {exc}")
-        return job.id, progress_card(studio.status(job.id))
+        result = studio.engine.library.get(str((recipe or {}).get("id") or ""))
+        if result is None:
+            raise StudioError("Generate a video first: Extend continues the result shown here.")
+        return studio.submit(extension_request(result.media, float(seconds or 0), prompt or None),
+                             owner=owner_of(settings, request))
 
-    # an explicit signature, so gradio passes one value per component and the gr.Request last
+    def resume_stopped(request):
+        studio = get_studio(settings)
+        with_windows = [job_id for job_id in job_cards.jobs_of(_session(request), mode)[::-1]
+                        if (job := studio.store.get(job_id)) is not None and job.resumable]
+        if not with_windows:
+            raise StudioError("No stopped job of this page has windows to go on from.")
+        return studio.resume(with_windows[0])
+
+    # explicit signatures, so gradio passes one value per component and the gr.Request last
     P = inspect.Parameter
-    submit.__signature__ = inspect.Signature(
-        [P(f"v_{name}", P.POSITIONAL_OR_KEYWORD) for name in names]
-        + [P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
 
-    # our own queue orders the work, so these handlers may run side by side: each only waits on its job
-    panel.generate.click(submit, components, [panel.job_id, panel.progress, *panel.error_components()],
-                         concurrency_limit=None, show_progress="hidden", **private).then(
-        wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
-        concurrency_limit=None, show_progress="hidden", **private).then(
+    def signed(fn, count: int):
+        fn.__signature__ = inspect.Signature(
+            [P(f"v_{k}", P.POSITIONAL_OR_KEYWORD) for k in range(count)]
+            + [P("request", P.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
+        fn.__annotations__ = {"request": gr.Request}  # (gradio finds the gr.Request by its type hint)
+        return fn
+
+    # our own queue orders the work, so these handlers may run side by side: each follows its own job
+    # ("multiple": a click while an earlier one still follows its job queues another, as a person expects)
+    panel.generate.click(signed(generate, len(components)), components, followed + panel.error_components(),
+                         concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", **private).then(
         tools.recent_prompts(mode, settings), None, recent, queue=False, show_progress="hidden", **private)
-    if "extend" in panel.extras:
-        panel.extras["extend"].click(  # (named apart from the API's /extend: private events take names too)
-            extend_shown, [panel.recipe, panel.extras["extend_seconds"], panel.prompt], [panel.job_id, panel.progress],
-            concurrency_limit=None, show_progress="hidden", **private).then(
-            wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
-            concurrency_limit=None, show_progress="hidden", **private)
-    finishing = {"smooth": tools.finish_shown(settings, "interpolate", factor=2),
-                 "upscale": tools.finish_shown(settings, "upscale", scale=2)}
-    for name, queue_it in finishing.items():
-        if name in panel.extras:
-            panel.extras[name].click(queue_it, panel.recipe, [panel.job_id, panel.progress], concurrency_limit=None,
-                                     show_progress="hidden", **private).then(
-                wait, panel.job_id, [panel.progress, panel.preview, panel.video, panel.status, panel.recipe],
-                concurrency_limit=None, show_progress="hidden", **private)
+    if "extend" in panel.extras:  # (named apart from the API's /extend: private events take names too)
+        panel.extras["extend"].click(signed(following_on(extend_shown), 3),
+                                     [panel.recipe, panel.extras["extend_seconds"], panel.prompt], followed,
+                                     concurrency_limit=None, show_progress="hidden", trigger_mode="multiple",
+                                     **private)
+    if "smooth" in panel.extras:
+        panel.extras["smooth"].click(signed(following_on(tools.finish_shown(settings, "interpolate", factor=2)), 1),
+                                     panel.recipe, followed, concurrency_limit=None, show_progress="hidden",
+                                     trigger_mode="multiple", **private)
+    if "upscale" in panel.extras:
+        panel.extras["upscale"].click(signed(following_on(tools.upscale_shown(settings)), 2),
+                                      [panel.recipe, panel.extras["upscale_to"]], followed, concurrency_limit=None,
+                                      show_progress="hidden", trigger_mode="multiple", **private)
+
+    def vary_shown(recipe, request):
+        """The result shown, made again with a new seed (its own inputs, as its recipe keeps them)."""
+        from wan_studio.requests import request_from_dict
+        from wan_studio.runtime.gallery import reload_request
+
+        studio = get_studio(settings)
+        data = reload_request(studio.engine.library, str((recipe or {}).get("id") or ""))
+        data.pop("seed", None)
+        return studio.submit(request_from_dict(data), owner=owner_of(settings, request))
+
+    panel.extras["vary"].click(signed(following_on(vary_shown), 1), panel.recipe, followed, concurrency_limit=None,
+                               show_progress="hidden", trigger_mode="multiple", **private)
+    panel.extras["reuse_seed"].click(
+        lambda recipe: [gr.update(value=((recipe or {}).get("request") or {}).get("seed")), False],
+        panel.recipe, [panel.seed, panel.randomize], queue=False, **private)
+    resume.click(signed(following_on(resume_stopped), 0), None, followed, concurrency_limit=None,
+                 show_progress="hidden", **private)
     # the stop event never waits behind a job
-    panel.stop.click(_stop_job(settings), panel.job_id, None, queue=False, **private)
-
-
-def _done_text(recipe: dict) -> str:
-    finishing = recipe.get("finishing")
-    if finishing and recipe.get("parent"):
-        operations = {"upscale": f"upscaled ×{finishing.get('scale')}",
-                      "interpolate": f"smoothed to ×{finishing.get('factor')} the frame rate"}
-        how = operations.get(finishing.get("operation"), "made")
-        return f"Done: {how} from {recipe['parent']}"
-    return f"Done: generated in {recipe.get('timings', {}).get('generate_s', '?')} s"
+    panel.stop.click(_stop_job(settings, mode), None, None, queue=False, **private)
 
 
 def _cost(request, settings: Settings) -> str:
@@ -541,12 +640,28 @@ def _windows_text(request) -> str:
     return text + ":\n" + "\n".join(f"- {line}" for line in lines)
 
 
-def _stop_job(settings: Settings):
-    def stop_job(job_id):
+def variations_of(request, count: int) -> list:
+    """The request `count` times, each with its own seed: the next seeds after a chosen one, else
+    random ones (each run picks its own)."""
+    if not 1 <= count <= 4:
+        raise StudioError(f"Variations must be 1 to 4; got {count}.")
+    return [request] + [dataclasses.replace(request, seed=None if request.seed is None else request.seed + k)
+                        for k in range(1, count)]
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser tab's session (one job list per tab and mode); a call without one shares a list."""
+    return getattr(request, "session_hash", None) or "-"
+
+
+def _stop_job(settings: Settings, mode: str):
+    def stop_job(request: gr.Request):
+        studio = get_studio(settings)
+        job_id = job_cards.to_stop(studio, _session(request), mode)
         if not job_id:
             return
         try:
-            get_studio(settings).worker.stop_job(job_id)
+            studio.worker.stop_job(job_id)
         except StudioError as exc:
             gr.Warning(str(exc), duration=4)
 

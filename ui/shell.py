@@ -10,11 +10,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from ui.availability import api_only_note, generation_choices, icon, mode_label, sidebar_modes, sidebar_status
+from ui.availability import (
+    api_only_note,
+    generation_choices,
+    icon,
+    mode_label,
+    mode_words,
+    sidebar_modes,
+    sidebar_status,
+)
 from ui.gallery_page import GalleryPage, build_gallery, wire_gallery
-from ui.panel_specs import frames_ceiling, sends_last_frame, size_choices, spec
+from ui.panel_specs import frames_label, sends_last_frame, size_choices, spec
 from ui.panels import Panel, build_panel, model_choices, panel_defaults, preset_values, wire_panel
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
+from ui.queue_tray import build_tray, wire_tray
 from ui.runtime import banner_text, get_studio, theme
 from ui.settings_page import SettingsPage, build_settings_page, wire_settings
 from wan_studio import catalog
@@ -38,6 +47,36 @@ CSS = """
 .progress-card { padding: 10px 12px; border-radius: 8px; background: var(--block-background-fill);
                  border: 1px solid var(--border-color-primary); }
 .progress-card progress { width: 100%; height: 12px; }
+/* the Queue page: a card per running or waiting job, its words wrapped whole, its buttons beside it
+   (under it on a phone); the header's tray: one slim line with the running job's bar */
+.queue-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px !important;
+              background: var(--block-background-fill); align-items: center !important; gap: 10px !important;
+              flex-wrap: wrap !important; }
+.queue-card > .queue-card-body { flex: 1 1 300px !important; min-width: 0 !important; }
+.queue-card > .queue-card-actions { flex: 0 0 auto !important; width: max-content !important; max-width: 100%;
+                                    min-width: 0 !important; justify-content: flex-end;
+                                    gap: 6px !important; align-items: center !important; margin-left: auto; }
+.queue-card-actions button { flex: 0 0 auto !important; min-width: 72px !important; }
+.queue-job { display: flex; gap: 12px; align-items: flex-start; }
+.queue-thumb { flex: 0 0 96px; width: 96px; height: 54px; border-radius: 6px; overflow: hidden; display: flex;
+               align-items: center; justify-content: center; background: var(--background-fill-secondary);
+               color: var(--body-text-color-subdued); }
+.queue-thumb img { width: 100%; height: 100%; object-fit: cover; margin: 0 !important; }
+.queue-words { flex: 1 1 auto; min-width: 0; }
+.queue-words p { margin: 0 !important; }
+.queue-prompt { white-space: pre-wrap; overflow-wrap: anywhere; font-weight: 600; }
+.queue-meta, .queue-time { color: var(--body-text-color-subdued); font-size: 0.88em; }
+.queue-words progress { width: 100%; height: 10px; margin-top: 6px; display: block; }
+@media (max-width: 640px) { .queue-thumb { flex-basis: 64px; width: 64px; height: 36px; } }
+#queue-tray { flex: 0 0 auto !important; min-width: 0 !important; align-self: center; }
+.queue-tray { display: inline-flex; align-items: center; gap: 8px; height: 32px; padding: 0 12px;
+              border-radius: 16px; border: 1px solid var(--border-color-primary);
+              background: var(--block-background-fill); color: var(--body-text-color); font-size: 0.85em;
+              white-space: nowrap; cursor: pointer; }
+.queue-tray:hover { border-color: var(--color-accent); }
+.queue-tray progress { width: 56px; height: 6px; }
+.queue-tray-what { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+                   white-space: nowrap; }
 .send-chips { align-items: center; }
 .send-label { flex: 0 0 auto !important; min-width: 60px !important; }
 #api-only-note, #api-only-note p { color: var(--body-text-color-subdued); font-size: 0.85em; }
@@ -56,6 +95,46 @@ body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
 #gallery-grid .caption-label { opacity: 0.95; max-width: none; left: 0; right: 0; bottom: 0; border-radius: 0;
                                white-space: normal; display: -webkit-box; -webkit-line-clamp: 3;
                                -webkit-box-orient: vertical; }
+/* the header: one slim bar; its icon buttons keep their words for screen readers and tooltips */
+#studio-header { align-items: center; gap: 8px; flex-wrap: wrap; }
+#studio-name h3 { margin: 0; }
+#header-icons { flex: 0 0 auto !important; gap: 4px; align-items: center; flex-wrap: nowrap; }
+.icon-button { font-size: 0 !important; gap: 0 !important; padding: 6px !important; min-width: 36px !important;
+               width: 36px !important; height: 36px; flex: 0 0 36px !important; }
+.icon-button img { width: 20px !important; height: 20px !important; margin: 0 !important; }
+#notices { align-items: center; }
+/* the sidebar's entries in two lines: what it does, then its short name */
+#studio-sidebar button[id^="nav-"] { white-space: pre-line; text-align: left; line-height: 1.25; }
+/* (clipped, not hidden: a hidden overflow would make the page's box the scroller, and the action bar
+   would stick to it instead of to the screen) */
+.gradio-container { overflow-x: clip !important; overflow-y: visible !important; }
+/* Generate, Stop and the estimate stay in view, pinned to the bottom while the inputs scroll under them */
+.action-bar { position: sticky !important; bottom: 0; z-index: 30; background: var(--background-fill-primary);
+              padding: 8px 0 6px !important; border-top: 1px solid var(--border-color-primary); }
+/* beside the inputs, the result stays in view while they scroll */
+@media (min-width: 1024px) { .result-column { position: sticky; top: 8px; align-self: flex-start; } }
+.job-list-head { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.job-list .progress-card + .progress-card { margin-top: 6px; }
+.job-what { display: block; font-weight: 600; margin-bottom: 4px; overflow-wrap: anywhere; }
+.switch-help p { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0; }
+/* the keyboard shortcuts, over the page */
+#wan-shortcuts { position: fixed; inset: 0; background: rgba(0, 0, 0, 0.55); z-index: 1000; display: flex;
+                 align-items: center; justify-content: center; }
+#wan-shortcuts > div { background: var(--background-fill-primary); color: var(--body-text-color);
+                       padding: 20px 24px; border-radius: 12px; max-width: min(440px, 92vw); }
+#wan-shortcuts kbd { border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 1px 6px;
+                     font-family: inherit; }
+#wan-shortcuts li { margin: 6px 0; }
+@media (max-width: 640px) { #preset [data-testid="block-info"] { display: none; } }
+/* the compare table wraps between words, never inside one; on a phone each row stacks (what, then
+   A and B side by side), and only a word too long for its half of the line breaks */
+#gallery-differences table, #gallery-differences td, #gallery-differences th {
+  word-break: normal !important; overflow-wrap: break-word !important; }
+@media (max-width: 640px) {
+  #gallery-differences table, #gallery-differences thead, #gallery-differences tbody { display: block; }
+  #gallery-differences tr { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
+  #gallery-differences tr > :first-child { grid-column: 1 / -1; }
+  #gallery-differences thead tr > :first-child { display: none; } }
 """
 # the header's toggle: the other theme, remembered in this browser
 THEME_TOGGLE_JS = """() => {
@@ -68,9 +147,21 @@ THEME_TOGGLE_JS = """() => {
 CHIME_TOGGLE_JS = """() => {
   const on = localStorage.getItem('wan-studio-chime') !== 'on';
   localStorage.setItem('wan-studio-chime', on ? 'on' : 'off');
-  document.querySelector('#header-chime').innerText = on ? 'Chime: on' : 'Chime: off';
+  // its words only: the icon beside them stays
+  const button = document.querySelector('#header-chime');
+  const words = [...button.childNodes].find((n) => n.nodeType === 3 && n.textContent.trim());
+  if (words) words.textContent = on ? 'Chime: on' : 'Chime: off';
   return [];
 }"""
+# the notices go, for good in this browser, until their words change
+DISMISS_NOTICES_JS = """() => {
+  const notices = document.querySelector('#notices');
+  localStorage.setItem('wan-studio-notices', notices.innerText.replace('Dismiss', '').trim());
+  notices.classList.add('wan-hidden');
+  return [];
+}"""
+# the keyboard shortcuts, over the page (Esc or a click closes it); "?" opens it too
+SHORTCUTS_JS = """() => { window.wanShortcuts && window.wanShortcuts(); return []; }"""
 # hover text on the sidebar entries that are off: the reason (buttons have no tooltip of their own)
 REASONS_JS = """(reasons) => {
   for (const [mode, why] of Object.entries(reasons || {})) {
@@ -99,6 +190,52 @@ PAGE_JS = """() => {
     };
     closeSidebar();
   }
+  // the notices stay dismissed until their words change
+  const hideNotices = () => {
+    const notices = document.querySelector('#notices');
+    if (!notices) { setTimeout(hideNotices, 200); return; }
+    const words = notices.innerText.replace('Dismiss', '').trim();
+    if (!words || localStorage.getItem('wan-studio-notices') === words) notices.classList.add('wan-hidden');
+  };
+  hideNotices();
+  const toggleSidebar = () => {
+    const toggle = document.querySelector('button.toggle-button[aria-label="Toggle Sidebar"]');
+    if (toggle) toggle.click();
+  };
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest) return;
+    // on a phone the sidebar goes once a page is picked: it lies over the page
+    const sidebar = document.querySelector('#studio-sidebar');
+    if (window.innerWidth < 768 && event.target.closest('#studio-sidebar button[id^="nav-"]')
+        && sidebar && sidebar.classList.contains('open')) setTimeout(toggleSidebar, 0);
+    // once a job starts, its card comes into view (on a narrow screen it is under the inputs)
+    const generate = event.target.closest('[id$="-generate"]');
+    const card = generate && document.getElementById(generate.id.replace(/-generate$/, '-progress'));
+    if (card && window.innerWidth < 1024) setTimeout(() => card.scrollIntoView({block: 'start'}), 400);
+  });
+  // a small result is never blown up past twice its own size
+  document.addEventListener('loadedmetadata', (event) => {
+    const video = event.target;
+    if (video.tagName === 'VIDEO' && video.closest('.result-video') && video.videoWidth)
+      video.style.maxWidth = Math.max(320, 2 * video.videoWidth) + 'px';
+  }, true);
+  // the keyboard shortcuts: the header's keyboard button or "?" shows them, Esc or a click closes them
+  const shortcuts = [['Ctrl / ⌘ + Enter', 'in a prompt: Generate'], ['Esc', 'stop the job shown'],
+                     ['?', 'show or hide these shortcuts'], ['Tab / Shift + Tab', 'next / previous control']];
+  window.wanShortcuts = () => {
+    const open = document.getElementById('wan-shortcuts');
+    if (open) { open.remove(); return; }
+    const overlay = document.createElement('div');
+    overlay.id = 'wan-shortcuts';
+    overlay.innerHTML = '<div role="dialog" aria-modal="true" aria-labelledby="wan-shortcuts-title">' +
+      '<h2 id="wan-shortcuts-title">Keyboard shortcuts</h2><ul>' +
+      shortcuts.map(([keys, what]) => '<li><kbd>' + keys + '</kbd> ' + what + '</li>').join('') +
+      '</ul><button class="lg secondary" id="wan-shortcuts-close">Close</button></div>';
+    overlay.addEventListener('click', (e) => { if (e.target === overlay || e.target.id === 'wan-shortcuts-close')
+      overlay.remove(); });
+    document.body.appendChild(overlay);
+    overlay.querySelector('button').focus();
+  };
   const visible = (el) => el && el.offsetParent !== null;
   const shownPanel = () => [...document.querySelectorAll('[id^="panel-"]')].find(visible);
   document.addEventListener('keydown', (event) => {
@@ -106,6 +243,11 @@ PAGE_JS = """() => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && prompt) {
       const generate = document.getElementById(prompt.id.replace(/-prompt$/, '-generate'));
       if (generate) { event.preventDefault(); generate.click(); }
+    } else if (event.key === 'Escape' && document.getElementById('wan-shortcuts')) {
+      document.getElementById('wan-shortcuts').remove();
+    } else if (event.key === '?' && !event.target.closest('input, textarea, [contenteditable="true"]')) {
+      event.preventDefault();
+      window.wanShortcuts();
     } else if (event.key === 'Escape') {
       const panel = shownPanel();
       const running = panel && panel.querySelector(
@@ -137,7 +279,8 @@ PAGE_JS = """() => {
   const chimeButton = () => document.querySelector('#header-chime');
   const showChime = () => {
     const b = chimeButton();
-    if (b) b.innerText = localStorage.getItem('wan-studio-chime') === 'on' ? 'Chime: on' : 'Chime: off';
+    const words = b && [...b.childNodes].find((n) => n.nodeType === 3 && n.textContent.trim());
+    if (words) words.textContent = localStorage.getItem('wan-studio-chime') === 'on' ? 'Chime: on' : 'Chime: off';
     else setTimeout(showChime, 200);
   };
   showChime();
@@ -231,7 +374,7 @@ def off_text(generation: str) -> str:
 
 
 # one line for both choices: a hint naming only Fast read wrong while Quality was chosen
-PRESET_HINT = "Quality: each checkpoint's own steps · Fast: a Lightning LoRA, 4 steps (Quality where a mode has none)"
+PRESET_HINT = "Quality: each checkpoint's own steps · Fast: a Lightning LoRA, 4 steps"
 
 
 def build_layout(settings: Settings) -> Shell:
@@ -241,30 +384,39 @@ def build_layout(settings: Settings) -> Shell:
     status = sidebar_status(generation)
     modes = sidebar_modes()
     first = next((m for m in modes if status[m].enabled), modes[0])
+    # one slim bar: the name, what runs (generation, preset) and three icon buttons; the pages are in the sidebar
     with gr.Row(elem_id="studio-header", equal_height=True):
-        gr.Markdown("## Wan Studio", elem_id="studio-name")
+        gr.Markdown("### Wan Studio", elem_id="studio-name")
         generation_box = gr.Dropdown(generation_choices(), value=generation, label="Generation",
-                                     elem_id="generation", scale=2)
+                                     elem_id="generation", scale=2, min_width=150)
         preset = gr.Radio([("Fast", "fast"), ("Quality", "quality")], value="quality", label="Preset",
-                          info=PRESET_HINT, elem_id="preset",
-                          scale=2)
-        history = gr.Button("History", icon=icon("history"), size="sm", elem_id="header-history", scale=0,
-                            min_width=110)
-        settings_link = gr.Button("Settings", icon=icon("settings"), size="sm", elem_id="header-settings", scale=0,
-                                  min_width=110)
-        theme_toggle = gr.Button("Light / dark", size="sm", elem_id="header-theme", scale=0, min_width=110)
-        theme_toggle.click(None, None, None, js=THEME_TOGGLE_JS)
-        chime = gr.Button("Chime: off", size="sm", elem_id="header-chime", scale=0, min_width=100)
-        chime.click(None, None, None, js=CHIME_TOGGLE_JS)
-    gr.Markdown(api_only_note(), elem_id="api-only-note")
-    gr.Markdown(banner_text(), elem_id="backend-banner")
-    # filled when the page loads: the studio (queue database, engine) is created after the page is up
+                          info=PRESET_HINT, elem_id="preset", scale=2, min_width=150)
+        wire_tray(build_tray(), settings)  # "1 running · 2 queued" on every page; a click opens the Queue page
+        with gr.Row(elem_id="header-icons"):
+            # the words stay for screen readers and tooltips; the page shows the icon
+            keys = gr.Button("Keyboard shortcuts", icon=icon("keyboard"), size="sm", elem_id="header-keys",
+                             elem_classes="icon-button", scale=0, min_width=40)
+            theme_toggle = gr.Button("Light / dark", icon=icon("theme"), size="sm", elem_id="header-theme",
+                                     elem_classes="icon-button", scale=0, min_width=40)
+            theme_toggle.click(None, None, None, js=THEME_TOGGLE_JS)
+            chime = gr.Button("Chime: off", icon=icon("chime"), size="sm", elem_id="header-chime",
+                              elem_classes="icon-button", scale=0, min_width=40)
+            chime.click(None, None, None, js=CHIME_TOGGLE_JS)
+    keys.click(None, None, None, js=SHORTCUTS_JS)
+    # notices: read once, then dismissed for good in this browser (until their words change)
+    with gr.Row(elem_id="notices", equal_height=True):
+        with gr.Column(scale=1, min_width=0):
+            gr.Markdown(api_only_note(), elem_id="api-only-note")
+            gr.Markdown(banner_text(), elem_id="backend-banner")
+        dismiss = gr.Button("Dismiss", size="sm", scale=0, min_width=80, elem_id="notices-dismiss")
+    dismiss.click(None, None, None, js=DISMISS_NOTICES_JS)
+    history = settings_link = None
     queue_warning = gr.Markdown(visible=False, elem_id="queue-warning")
     nav = {}
     with gr.Sidebar(position="left", open=True, width=240, elem_id="studio-sidebar"):
         gr.Markdown("**Modes**")
         for mode in modes:
-            nav[mode] = gr.Button(mode_label(mode), icon=icon(mode),
+            nav[mode] = gr.Button(f"{mode_words(mode)}\n{mode_label(mode)}", icon=icon(mode),
                                   variant="primary" if mode == first else "secondary",
                                   size="md", interactive=status[mode].enabled, elem_id=f"nav-{mode}")
         gr.Markdown("---")
@@ -362,9 +514,7 @@ def fill_values(panel: Panel, data: dict) -> list:
         "model": gr.update(choices=model_choices(panel.mode, record.generation), value=record.id),
         "prompt": data.get("prompt", ""),
         "size": gr.update(choices=sizes, value=size),
-        "frames": gr.update(minimum=record.frames_min,
-                            maximum=max(frames_ceiling(panel.mode, record), data.get("frames") or 0),
-                            value=data.get("frames")),
+        "frames": gr.update(label=frames_label(panel.mode, record), value=data.get("frames")),
         "frames_auto": False,
         "steps": data.get("steps"),
         "guidance": data.get("guidance"),
@@ -376,6 +526,8 @@ def fill_values(panel: Panel, data: dict) -> list:
         "preset": data.get("preset") or "quality",
         "cache": data.get("cache") or "off",
         "parallel": data.get("parallel") or 1,
+        "loras": gr.update(value=[lora_text(item) for item in data.get("loras") or []]),
+        "variations": 1,
     }
     for name in panel.inputs:
         value = data.get(name)
@@ -383,6 +535,17 @@ def fill_values(panel: Panel, data: dict) -> list:
             value = ", ".join(str(v) for v in value) if value else ""
         values[name] = value
     return [values[name] for name in panel.request_fields()]
+
+
+def lora_text(item) -> str:
+    """A recipe's LoRA as the picker (and the CLI's --lora) writes it: name[:strength[:expert]]."""
+    if not isinstance(item, dict):
+        return str(item)
+    text = str(item.get("source", ""))
+    weight, expert = item.get("weight", 1.0), item.get("expert") or "both"
+    if weight != 1.0 or expert != "both":
+        text += f":{weight:g}"
+    return text + (f":{expert}" if expert != "both" else "")
 
 
 def wire_preset(shell: Shell) -> None:
@@ -431,8 +594,7 @@ def wire(shell: Shell, settings: Settings) -> None:
             event = event.then(fn, inputs, outputs, queue=False, **private)
         # the page is open and filled in (for a look from outside, as the tests take)
         event.then(None, None, None, js=f"() => {{ document.body.dataset.opened = '{key}'; }}", **private)
-    for link, key in ((shell.history, "gallery"), (shell.settings_link, "settings"),
-                      (shell.gallery.go_generate, next(iter(shell.panels)))):
+    for link, key in ((shell.gallery.go_generate, next(iter(shell.panels))),):
         event = link.click(go(key), None, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
@@ -522,7 +684,7 @@ def build_studio(settings: Settings) -> gr.Blocks:
         for panel in shell.panels.values():
             fn, inputs, output = panel.estimate
             demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
-            for fn, inputs, output in (panel.recent_loader, panel.favourites_loader):
+            for fn, inputs, output in (panel.recent_loader, panel.favourites_loader, panel.loras_loader):
                 demo.load(fn, inputs, output, queue=False, show_progress="hidden", api_visibility="private")
         register_api(settings, get_studio)
     return demo

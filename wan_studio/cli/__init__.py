@@ -5,7 +5,7 @@
     python -m wan_studio generate --recipe RESULT.json     (or the result's .mp4: its recipe is embedded)
     python -m wan_studio models [--generation G] [--json]
     python -m wan_studio download MODEL
-    python -m wan_studio queue list|add FILE|cancel ID|retry ID|remove ID|run
+    python -m wan_studio queue list|add FILE|cancel ID|retry ID|resume ID|remove ID|run
     python -m wan_studio plan --model M [--size WxH] [--frames N] [--vram 16GiB] [--backend cuda|mps|zerogpu-large|...]
     python -m wan_studio generate ... --preset fast|quality --lora PATH_OR_NAME[:WEIGHT[:high|low|both]] (repeatable)
     python -m wan_studio loras [--json]
@@ -14,7 +14,7 @@
         [--quiet]
     python -m wan_studio extend RESULT.mp4 --seconds S [--prompt "..."] [--seed N]
     python -m wan_studio interpolate RESULT.mp4 --factor 2|4 [--model ID]
-    python -m wan_studio upscale RESULT.mp4 --scale 2|4 [--model ID|FILE]
+    python -m wan_studio upscale RESULT.mp4 --scale 2|4 [--target 1080p|1440p|4k] [--model ID|FILE]
     python -m wan_studio cluster start|status|stop
 
 `generate` prints the output path on stdout (progress goes to stderr), so scripts can use it. It
@@ -123,7 +123,7 @@ def request_from_args(args, settings):
     cls = types.get(args.mode)
     if cls is None:
         raise RequestError("mode", f"Unknown mode {args.mode!r}; available: {', '.join(types)}.")
-    if args.prompt is None:
+    if args.prompt is None and not cls.default_prompt:
         raise RequestError("prompt", "The prompt is empty: pass --prompt \"describe the video you want\".")
     values = request_values(args, cls)
     values["model"] = args.model or default_model_id(args.mode, settings)

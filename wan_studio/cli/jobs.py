@@ -43,6 +43,9 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
     if final.state == DONE:
         return store.get(job.id)
     if final.state == CANCELLED:
+        stopped = store.get(job.id)
+        if stopped is not None and stopped.resumable:  # a long job stopped after some windows: they are kept
+            raise Cancelled(f"{stopped.messages[-1]} Resume it: python -m wan_studio queue resume {job.id}")
         raise Cancelled(final.message or "Stopped; nothing was saved.")
     raise StudioError(final.message or f"Job {job.id} ended as {final.state}.")
 

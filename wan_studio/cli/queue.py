@@ -4,6 +4,7 @@
     queue add FILE                   a batch file (.json or .csv); all rows or none are queued
     queue cancel ID                  a queued job will not run (a running one is asked to stop)
     queue retry ID                   a failed, interrupted or cancelled job goes back in the queue
+    queue resume ID                  a long job stopped after some windows goes on from the next
     queue remove ID                  forget a job that is not running
     queue run [--quiet]              work through the queue here until it is empty
     queue work --device D            one worker of a studio's pool (--gpus): run jobs on device D
@@ -46,7 +47,8 @@ def open_store(settings, fallback_on_lock: bool = False) -> JobStore:
 
 
 def add_queue_parser(subparsers):
-    queue = subparsers.add_parser("queue", help="the job queue: list, add a batch file, cancel, retry, remove, run")
+    queue = subparsers.add_parser("queue", help="the job queue: list, add a batch file, cancel, retry, resume, "
+                                                "remove, run")
     actions = queue.add_subparsers(dest="queue_command", required=True)
     listing = actions.add_parser("list", help="running, queued and recent jobs")
     listing.add_argument("--all", action="store_true", help="every finished job, not only the latest")
@@ -55,6 +57,7 @@ def add_queue_parser(subparsers):
     add.add_argument("file", type=Path)
     for name, text in (("cancel", "cancel a queued job (or ask a running one to stop)"),
                        ("retry", "queue a failed, interrupted or cancelled job again"),
+                       ("resume", "queue a long job stopped after some windows again: it goes on from the next"),
                        ("remove", "forget a job that is not running, with its input copies")):
         action = actions.add_parser(name, help=text)
         action.add_argument("id")
@@ -76,8 +79,8 @@ def cmd_queue(args, settings) -> int:
     store = open_store(settings)
     try:
         return {
-            "list": _list, "add": _add, "cancel": _cancel, "retry": _retry, "remove": _remove, "run": _run,
-            "work": _work,
+            "list": _list, "add": _add, "cancel": _cancel, "retry": _retry, "resume": _resume, "remove": _remove,
+            "run": _run, "work": _work,
         }[args.queue_command](args, settings, store)
     finally:
         store.close()
@@ -132,8 +135,15 @@ def _cancel(args, settings, store: JobStore) -> int:
 
 
 def _retry(args, settings, store: JobStore) -> int:
-    job = store.retry(args.id)
-    print(f"{job.id} {job.state} (attempt {job.attempts}, place {store.queue_position(job.id)})")
+    job = store.get(args.id)
+    job = store.resume(args.id) if job is not None and job.resumable else store.retry(args.id)
+    print(f"{job.id} {job.state} (attempt {job.attempts}, place {store.queue_position(job.id)}): {job.messages[-1]}")
+    return 0
+
+
+def _resume(args, settings, store: JobStore) -> int:
+    job = store.resume(args.id)
+    print(f"{job.id} {job.state} (attempt {job.attempts}, place {store.queue_position(job.id)}): {job.messages[-1]}")
     return 0
 
 

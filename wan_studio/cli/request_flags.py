@@ -51,6 +51,12 @@ def _add(group, cls, f: dataclasses.Field, help_text: str) -> None:
     group.add_argument(_flag(f), **options)
 
 
+def add_field_flag(parser, cls, name: str) -> None:
+    """One field's flag, from its declaration, on a command of its own (`upscale --target`)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    _add(parser, cls, f, f.metadata.get("help") or None)
+
+
 def mode_fields() -> dict[str, list[tuple[str, type, dataclasses.Field]]]:
     """Each mode-specific field name -> the (mode, class, field) that declare it."""
     shared = {f.name for f in dataclasses.fields(GenerationRequest)}

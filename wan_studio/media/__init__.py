@@ -63,8 +63,8 @@ def _open_path(path: Path, field: str) -> Image.Image:
             raise RequestError(
                 field, f"The file {name} is a video, not an image; choose a still image (PNG, JPEG or WebP)."
             ) from exc
-        raise RequestError(field, f"The image file {name} could not be read: it is not an image or it is "
-                                  "damaged.") from exc
+        raise RequestError(field, f"{name} isn't an image we can read: PNG, JPEG or WebP. It is not an image, "
+                                  "or it is damaged.") from exc
     return image
 
 

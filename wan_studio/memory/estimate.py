@@ -441,17 +441,22 @@ def zerogpu_duration(est: Estimate, margin: float = 1.25, floor_s: int = 30, cei
 FINISHING_TFLOPS = 100.0
 UPSCALER_PARAMS = 16.7e6  # Real-ESRGAN's RRDBNet, run at the input's size: the slowest we ship
 INTERPOLATOR_PARAMS = 5.7e6  # RIFE 4.25's IFNet; most of it runs at 1/4 to 1/16 of the frame
+ENCODE_PIXELS_PER_S = 50e6  # H.264 on the CPU as the frames come: about 1080p at 25 fps (assumed, not measured)
 
 
 def finishing_seconds(request, margin: float = 1.5, floor_s: int = 30, ceiling_s: int = 1800) -> int:
-    """Seconds to reserve on ZeroGPU for a finishing job (upscale, interpolate) on its result."""
+    """Seconds to reserve on ZeroGPU for a finishing job (upscale, interpolate) on its result: the
+    model's work on the result's frames, plus encoding the new result's (an upscale's target size)."""
     video = request.video
     pixels = video.width * video.height * video.frames
     if request.mode == "upscale":
         flops = 2 * UPSCALER_PARAMS * pixels
+        width, height = request.output_size
+        made = width * height * video.frames
     else:
         flops = 2 * INTERPOLATOR_PARAMS * pixels / 4 * (request.factor - 1)
-    run = flops / (FINISHING_TFLOPS * 1e12)
+        made = video.width * video.height * (request.factor * (video.frames - 1) + 1)
+    run = flops / (FINISHING_TFLOPS * 1e12) + made / ENCODE_PIXELS_PER_S
     return int(min(ceiling_s, max(floor_s, math.ceil(run * margin + 20))))
 
 

@@ -46,6 +46,19 @@ class Job:
         return self.state in FINAL_STATES
 
     @property
+    def kept_windows(self) -> int:
+        """A long job stopped after some windows: how many of its first windows are kept (its final
+        progress says), so a retry goes on after them; 0 for any other job."""
+        if self.state not in RETRYABLE_STATES:
+            return 0
+        return int((self.progress or {}).get("kept_windows") or 0)
+
+    @property
+    def resumable(self) -> bool:
+        """Resume (`JobStore.resume`) goes on from the windows it kept."""
+        return self.kept_windows > 0
+
+    @property
     def prompt(self) -> str:
         return str(self.request.get("prompt") or "")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wan_studio.errors import StudioError
+from wan_studio.queue.job import RETRYABLE_STATES
 
 FINAL = frozenset({"done", "failed", "cancelled", "interrupted"})
 
@@ -37,6 +38,13 @@ class JobStatus:
     preview: Any = field(default=None, compare=False)  # uint8 (H, W, 3) picture of the latents, every few steps
     message: str | None = None  # why it failed or stopped; what a finished job reported
     result_path: str | None = None
+    # a long job stopped after some windows: its first `kept_windows` of `clips` are kept, and Resume goes on after them
+    kept_windows: int = 0
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped with finished windows kept: Resume (`Studio.resume`, `queue resume ID`) goes on after them."""
+        return self.state in RETRYABLE_STATES and self.kept_windows > 0
 
     @property
     def is_final(self) -> bool:
@@ -90,7 +98,9 @@ def status_of(job, position: int | None = None) -> JobStatus:
         saved = {k: v for k, v in (job.progress or {}).items() if k in _FIELDS and k not in ("job_id", "preview")}
         return JobStatus(**{"state": "running", **saved, "job_id": job.id})
     message = job.error_message or ("; ".join(job.messages) if job.messages else None)
-    return JobStatus(job.state, job_id=job.id, message=message, result_path=job.result_path)
+    kept = job.kept_windows
+    return JobStatus(job.state, job_id=job.id, message=message, result_path=job.result_path, kept_windows=kept,
+                     clips=(job.progress or {}).get("clips") if kept else None)
 
 
 def watch(store, job_id: str, worker=None, poll_s: float = 0.5, min_interval_s: float = 0.0, repeat: bool = False):

@@ -339,8 +339,9 @@ class JobStore:
             if str(path.resolve()) not in used:
                 path.unlink(missing_ok=True)
 
-    def retry(self, job_id: str) -> Job:
-        """Queue a failed, interrupted or cancelled job again, at the tail, with the same request and inputs."""
+    def retry(self, job_id: str, note: str | None = None) -> Job:
+        """Queue a failed, interrupted or cancelled job again, at the tail, with the same request and inputs
+        (so a long job goes on after the windows it kept). `note` joins its messages instead of the usual one."""
         with self._write() as conn:
             row = self._row(conn, job_id)
             if row["state"] not in RETRYABLE_STATES:
@@ -349,7 +350,7 @@ class JobStore:
             ended = row["state"]
             if row["error_type"]:
                 ended = f"failed: {row['error_type']}: {row['error_message']}"
-            note = f"Retry {row['attempts'] + 1} (the previous attempt was {ended})."
+            note = note or f"Retry {row['attempts'] + 1} (the previous attempt was {ended})."
             conn.execute(
                 "UPDATE jobs SET state = ?, position = ?, attempts = attempts + 1, requeued_after_interrupt = 0, "
                 "started = NULL, finished = NULL, result_id = NULL, result_path = NULL, error_type = NULL, "
@@ -357,6 +358,17 @@ class JobStore:
                 (QUEUED, self._tail_position(conn), _with_message(row, note), job_id),
             )
         return self._require(job_id)
+
+    def resume(self, job_id: str) -> Job:
+        """Queue a long job stopped after some windows again: the windows it kept are not made again
+        (its result's recipe counts them as `resumed_windows`)."""
+        job = self._require(job_id)
+        if not job.resumable:
+            raise QueueError(f"Job {job_id} is {job.state} and kept no finished windows to go on from; only a long "
+                             f"job stopped after a window can be resumed. Retry it to run it again from the start.")
+        kept, count = job.kept_windows, (job.progress or {}).get("clips")
+        made = f"window 1 of {count} is" if kept == 1 else f"windows 1-{kept} of {count} are"
+        return self.retry(job_id, note=f"Resumed: {made} kept; it goes on from window {kept + 1}.")
 
     # -- the worker's updates -----------------------------------------------------------------
     def claim(self, job_id: str | None = None, runner: Runner | None = None, seat: Seat | None = None,
@@ -438,8 +450,14 @@ class JobStore:
         return self._finish(job_id, FAILED, error_type=type(exc).__name__, error_message=str(exc),
                             traceback=traceback_text)
 
-    def mark_cancelled(self, job_id: str, message: str = "Stopped by the user; nothing was saved.") -> Job:
-        return self._finish(job_id, CANCELLED, message)
+    def mark_cancelled(self, job_id: str, message: str = "Stopped by the user; nothing was saved.",
+                       kept_windows: int = 0, windows: int | None = None) -> Job:
+        """Stopped; a long job stopped after some windows gives how many of its `windows` it kept
+        (`Job.kept_windows`: the job can be resumed)."""
+        if not kept_windows:
+            return self._finish(job_id, CANCELLED, message)
+        return self._finish(job_id, CANCELLED, message,
+                            progress=json.dumps({"kept_windows": kept_windows, "clips": windows}))
 
     def mark_interrupted(self, job_id: str, message: str) -> Job:
         return self._finish(job_id, INTERRUPTED, message)

@@ -10,8 +10,9 @@ Policy
   from another process, and jobs a dead process left running.
 - Memory commands (`request_unload`, `request_free_memory`) are queued and run between jobs.
 - Stopping a job sets its cancel event; the engine checks it after every denoising step and
-  writes nothing. Stopping the worker (`stop()`) puts a running job back at the head of the
-  queue instead of counting it as cancelled.
+  writes nothing; a long job stopped after some windows keeps them and is marked resumable.
+  Stopping the worker (`stop()`) puts a running job back at the head of the queue instead of
+  counting it as cancelled.
 - A job that raises is recorded as failed (type, message, traceback) and the next one runs.
 - A full disk fails no job: one the output folder has no room for stays queued (DiskFull says so),
   one that fills the disk goes back to the head of the queue, and the loop waits for the room.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from wan_studio.disk import QUEUE_ROOM, DiskFull, free_space, is_disk_full, space_needed
-from wan_studio.errors import Cancelled, Paused, StudioError
+from wan_studio.errors import Cancelled, Paused, StudioError, WindowsKept
 from wan_studio.queue.seats import Seat
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.status import JobStatus
@@ -439,9 +440,11 @@ class QueueWorker:
             result = self.engine.run(request, on_progress=on_progress, cancel=running.cancel)
         except Paused as exc:  # its window budget is spent: back first in line, its windows kept
             final = self.store.requeue_at_head(job.id, str(exc))
-        except Cancelled:
+        except Cancelled as exc:
             if running.shutting_down:
                 final = self.store.requeue_at_head(job.id, SHUTDOWN_MESSAGE)
+            elif isinstance(exc, WindowsKept):  # a long job's finished windows stay: it can be resumed
+                final = self.store.mark_cancelled(job.id, str(exc), kept_windows=exc.kept, windows=exc.count)
             else:
                 final = self.store.mark_cancelled(job.id)
         except Exception as exc:  # recorded structurally; the queue goes on with the next job

@@ -33,14 +33,15 @@ class AnimateRequest(VideoInput, GenerationRequest):
 
     mode: ClassVar[str] = "animate"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Character animation", short="Animate", order=80, prompt_label="Optional prompt",
+        label="Character animation", short="Animate", words="Character → Animation",
+        order=80, prompt_label="Optional prompt",
         placeholder="A person dancing", size_from_input=True, frames_from_input=True,
         note="Give a plain driving video of a person (pose and face are made from it), or your own pre-processed "
              "pose and face videos.",
         # a plain driving video first; the pre-processed inputs below it are made from it, or your own
         placement={"pose_video": Placement(before="driving_video"),
                    "driving_video": Placement(make_controls="Make the inputs now: pose and face (and mask and "
-                                                            "background for replace), to look first")},
+                                                            "background for replace), to look first", trim=True)},
         switch=InputSwitch("animate_mode", {"replace": REPLACE_INPUTS}),
         examples=tuple({"prompt": prompt, "image": ExampleFile(picture), "pose_video": ExampleFile("pose"),
                         "face_video": ExampleFile("face")}
@@ -54,6 +55,9 @@ class AnimateRequest(VideoInput, GenerationRequest):
     window_conditioning: ClassVar[str] = SEGMENT_FRAMES
     # the colours come from the character picture (and the background, replacing): none are pulled
     color_correction: ClassVar[float] = 0.0
+    # upstream runs an empty prompt as its config's own ("the person in the video is moving";
+    # wan/configs/wan_animate_14B.py) and advises against custom ones
+    default_prompt: ClassVar[str] = "视频中的人在做动作"
 
     image: str | None = request_field(label="Character reference", file="image", help="the character to bring to life")
     animate_mode: str = request_field(

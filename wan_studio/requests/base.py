@@ -49,6 +49,8 @@ class GenerationRequest(PreparedOnce):
 
     #: fields holding paths to user files (images, videos, masks, audio), from their declarations
     file_fields: ClassVar[tuple[str, ...]] = FileFields()
+    # the prompt an empty one stands for, in a mode whose prompt is optional (Animate); "" = required
+    default_prompt: ClassVar[str] = ""
 
     model: str = request_field(MISSING, label="Checkpoint",
                                help="catalog id (see `models`); default: the machine's default for the mode")
@@ -321,6 +323,8 @@ class GenerationRequest(PreparedOnce):
                                            f"yet (--parallel works for {', '.join(splittable)}).")
 
     def _check_prompt_text(self) -> None:
+        if self.default_prompt and (self.prompt is None or (isinstance(self.prompt, str) and not self.prompt.strip())):
+            self.prompt = self.default_prompt
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise RequestError("prompt", "The prompt is empty: describe the video you want.")
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):

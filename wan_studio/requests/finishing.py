@@ -18,6 +18,9 @@ from wan_studio.requests.fields import request_field
 from wan_studio.requests.prepared import InputFacts, Preparation, PreparedOnce
 
 UPSCALE_FACTORS = (2, 4)
+# a target size: the new result's short side in pixels (a portrait video's width, a landscape one's height)
+UPSCALE_TARGETS = {"1080p": 1080, "1440p": 1440, "4k": 2160}
+UPSCALE_TARGET_WORDS = {"1080p": "1080p (Full HD)", "1440p": "1440p (QHD)", "4k": "4K (2160p, UHD)"}
 INTERPOLATE_FACTORS = (2, 4)
 MAX_OUTPUT_SIDE = 7680  # 8K: past it H.264 players give up, and so does the memory of most machines
 
@@ -114,7 +117,10 @@ class FinishingRequest(PreparedOnce):
 
 @dataclass
 class UpscaleRequest(FinishingRequest):
-    """A result made 2 or 4 times larger, frame by frame, by an image super-resolution model."""
+    """A result made 2 or 4 times larger, frame by frame, by an image super-resolution model; or
+    made a target size (1080p, 1440p, 4k): the model runs at the first of its factors that reaches
+    the target and the frames are then shrunk to it exactly. A target wins over the scale (the
+    prepared request's scale is the factor the model ran at)."""
 
     mode: ClassVar[str] = "upscale"
     kind: ClassVar[str] = "upscaler"
@@ -123,11 +129,19 @@ class UpscaleRequest(FinishingRequest):
     scale: int = request_field(2, label="Scale", choices=UPSCALE_FACTORS,
                                help="2 or 4: the width and height times this")
     tile: int | None = request_field(label="Tile", help="input pixels per tile side (default: what the memory allows)")
+    target: str | None = request_field(label="Target size", choices=UPSCALE_TARGET_WORDS,
+                                       help="1080p, 1440p or 4k: the short side becomes 1080, 1440 or 2160 px, the "
+                                            "aspect kept (1280x720 becomes 1920x1080); wins over the scale")
 
     def _check(self) -> None:
         if not is_whole_number(self.scale) or self.scale not in UPSCALE_FACTORS:
             raise RequestError("scale", f"The scale is 2 or 4 (twice or four times the width and height); "
                                         f"got {self.scale!r}.")
+        if isinstance(self.target, str):
+            self.target = self.target.strip().lower() or None  # "4K" as typed; "" is no target
+        if self.target is not None and (not isinstance(self.target, str) or self.target not in UPSCALE_TARGETS):
+            raise RequestError("target", f"The target size is one of {', '.join(UPSCALE_TARGETS)} (the short side "
+                                         f"becomes 1080, 1440 or 2160 px); got {self.target!r}.")
         if self.tile is not None and (not is_whole_number(self.tile) or not 32 <= self.tile <= 4096):
             raise RequestError("tile", f"The tile is 32 to 4096 input pixels a side; got {self.tile!r}.")
 
@@ -139,15 +153,53 @@ class UpscaleRequest(FinishingRequest):
     def _check_prepared(self, inputs: InputFacts) -> None:
         if self.model_is_file():
             inputs.upscaler_file("model", self.model)
-        side = max(self._video.width, self._video.height) * self.scale
+        width, height = self._video.width, self._video.height
+        if self.target is not None:
+            if min(width, height) >= UPSCALE_TARGETS[self.target]:
+                larger = targets_above(width, height)
+                then = f"Choose {' or '.join(larger)}." if larger else "It is 4K already; no target makes it larger."
+                raise RequestError("target", f"This video is already {width}x{height}; {self.target} would not make "
+                                             f"it larger. {then}")
+            # the target wins over the scale: the model's factor is the first that reaches it (x4 when x2 falls short)
+            self.scale = next((f for f in UPSCALE_FACTORS if min(width, height) * f >= UPSCALE_TARGETS[self.target]),
+                              UPSCALE_FACTORS[-1])
+        side = max(self._size_of(width, height))
         if side > MAX_OUTPUT_SIDE:
-            raise RequestError("scale", f"{Path(self.result).name} is {self._video.width}x{self._video.height}; "
-                                        f"x{self.scale} would be {side} px on its long side, over the "
-                                        f"{MAX_OUTPUT_SIDE} px players take. Use a smaller scale.")
+            asked = self.target or f"x{self.scale}"
+            raise RequestError("target" if self.target else "scale",
+                               f"{Path(self.result).name} is {width}x{height}; {asked} would be {side} px on its long "
+                               f"side, over the {MAX_OUTPUT_SIDE} px players take. Use a smaller "
+                               f"{'target' if self.target else 'scale'}.")
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the new result: the target's size, else the result's times the scale."""
+        return self.prepare()._size_of(self.video.width, self.video.height)
+
+    def _size_of(self, width: int, height: int) -> tuple[int, int]:
+        if self.target is not None:
+            return target_size(width, height, self.target)
+        return width * self.scale, height * self.scale
 
     @classmethod
     def summary_of(cls, data: dict) -> str:
+        if data.get("target"):
+            return f"upscale to {data['target']} of {_parent_name(data)}"
         return f"upscale x{data.get('scale')} of {_parent_name(data)}"
+
+
+def target_size(width: int, height: int, target: str) -> tuple[int, int]:
+    """The size a target makes of a width x height video: its short side the target's, the aspect
+    kept, both sides even (H.264's 4:2:0 needs it). 1280x720 -> 1920x1080, 720x1280 -> 1080x1920."""
+    short = UPSCALE_TARGETS[target]
+    if width <= height:
+        return short, 2 * round(height * short / width / 2)
+    return 2 * round(width * short / height / 2), short
+
+
+def targets_above(width: int, height: int) -> list[str]:
+    """The targets that make a width x height video larger (what an upscale page may offer for it)."""
+    return [target for target, short in UPSCALE_TARGETS.items() if short > min(width, height)]
 
 
 @dataclass

@@ -20,11 +20,14 @@ from wan_studio.requests.prepared import InputFacts
 class FLF2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "flf2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="First-last frame to video", short="FLF2V", order=40, prompt_label="Transition prompt",
+        label="First-last frame to video", short="FLF2V", words="First + last frame → Video",
+        order=40, prompt_label="Transition prompt",
         placeholder="A penguin spreads its wings and takes flight", size_from_input=True,
         note="The output takes the start frame's aspect ratio.",
-        # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint
-        placement={"image": Placement(beside="last_image", end_frame_generator=True)},
+        # the end frame is uploaded, or drawn by a one-frame preview run of a T2V checkpoint; either frame
+        # can also be any frame of a video
+        placement={"image": Placement(beside="last_image", end_frame_generator=True, frame_picker=True),
+                   "last_image": Placement(frame_picker=True)},
         examples=({"prompt": "The sky turns from day to night", "image": ExampleFile("sunset"),
                    "last_image": ExampleFile("sea")},
                   {"prompt": "The ball rolls across the frame", "image": ExampleFile("sea"),

@@ -11,7 +11,7 @@ from wan_studio.memory.step_cache import SKIP_BLOCKS
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import size_from
 from wan_studio.requests.long_video import LAST_FRAME, LongVideoRequest
-from wan_studio.requests.modes import ExampleFile, ModeInfo, register_mode
+from wan_studio.requests.modes import ExampleFile, ModeInfo, Placement, register_mode
 from wan_studio.requests.prepared import InputFacts
 
 
@@ -20,11 +20,12 @@ from wan_studio.requests.prepared import InputFacts
 class I2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "i2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Image to video", short="I2V", order=20, prompt_label="Motion prompt",
+        label="Image to video", short="I2V", words="Image → Video", order=20, prompt_label="Motion prompt",
         placeholder="Slow zoom in, leaves rustling in the wind", size_from_input=True,
         examples=({"prompt": "Slow zoom in, the sun sinks below the horizon", "image": ExampleFile("sunset")},
                   {"prompt": "Waves roll gently, camera pans right", "image": ExampleFile("sea")},
                   {"prompt": "The ball bounces once and rolls away", "image": ExampleFile("field")}),
+        placement={"image": Placement(frame_picker=True)},  # or any frame of a video
         send_to="image", extendable=True, parallel=True, step_cache=SKIP_BLOCKS,
     )
     window_conditioning: ClassVar[str] = LAST_FRAME  # each window starts from the last frame before it

@@ -130,14 +130,16 @@ class LongVideoRequest(GenerationRequest):
     def _check_frames(self, record: Checkpoint) -> None:
         if self.continue_from and (not is_whole_number(self.frames) or self.frames < 1):
             raise RequestError("frames", f"Extend adds frames after the video: at least 1; got {self.frames!r}.")
+        longest = int(max_video_seconds() * record.fps)
+        if is_whole_number(self.frames) and not self.continue_from and \
+                not record.frames_min <= self.frames <= longest:  # one range, low and high, as the page shows it
+            raise RequestError("frames", f"Frames must be between {record.frames_min} and {longest} "
+                                         f"({max_video_seconds():g} s at {record.fps} fps, the studio's longest "
+                                         f"video); got {self.frames}.")
         if not self.is_long(record):
             super()._check_frames(record)
             self._check_window_fields(record, long=False)
             return
-        longest = int(max_video_seconds() * record.fps)
-        if self.frames > longest:
-            raise RequestError("frames", f"Frames must be at most {longest} ({max_video_seconds():g} s at {record.fps} "
-                                         f"fps, the studio's longest video); got {self.frames}.")
         # any count: the windows are 4k+1 each and the last is cut to the frames asked for
         self._check_window_fields(record, long=True)
 

@@ -37,6 +37,8 @@ class Placement:
     make_controls: str = ""  # a button after this input that makes the controls from it now: its words
     point_picker: bool = False  # this input (x, y) can be clicked on the first frame of the source video
     audio_duration: bool = False  # the audio's length, shown under this input
+    frame_picker: bool = False  # this image input can also be a frame taken from a video, under it (folded)
+    trim: bool = False  # this video input can be cut to a part of itself first, under it (folded)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class InputSwitch:
 
     field: str
     shows: Mapping[str, tuple[str, ...]]  # each choice -> the switched inputs it shows
+    explains: Mapping[str, str] = field(default_factory=dict)  # each choice -> one line a newcomer reads under it
 
     @property
     def switched(self) -> frozenset[str]:
@@ -68,6 +71,7 @@ class ModeInfo:
     label: str  # "Text to video": the panel's title
     short: str  # "T2V": the sidebar entry and the "Send to" chips
     order: int  # its place in every list of modes (sidebar, CLI, API); ties keep the order of registration
+    words: str = ""  # "Text → Video": what it does in a newcomer's words, the sidebar's first line (default: label)
     icon: str = ""  # its sidebar icon: a name in ui/icons/ (default: the mode's own) or the path of an SVG
     sidebar: bool = True  # a page of its own (the one-frame preview has none: FLF2V's end-frame tab runs it)
     # -- its panel -------------------------------------------------------------------------------

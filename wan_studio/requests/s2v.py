@@ -76,7 +76,8 @@ class S2VRequest(GenerationRequest):
 
     mode: ClassVar[str] = "s2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Speech to video", short="S2V", order=70, prompt_label="Scene / style prompt",
+        label="Speech to video", short="S2V", words="Speech → Talking video",
+        order=70, prompt_label="Scene / style prompt",
         placeholder="A cinematic close-up of a woman singing", size_from_input=True,
         note="The video is as long as the audio.", frames_control=False,
         placement={"audio": Placement(audio_duration=True)},

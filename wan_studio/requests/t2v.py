@@ -15,7 +15,7 @@ from wan_studio.requests.modes import ModeInfo, register_mode
 class T2VRequest(LongVideoRequest):
     mode: ClassVar[str] = "t2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Text to video", short="T2V", order=10,
+        label="Text to video", short="T2V", words="Text → Video", order=10,
         placeholder="A red fox runs through fresh snow at dawn, tracking shot",
         examples=({"prompt": "A red fox runs through fresh snow at dawn, tracking shot"},
                   {"prompt": "Macro shot of a dew drop sliding down a leaf, soft morning light"},

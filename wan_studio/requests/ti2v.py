@@ -10,7 +10,7 @@ from wan_studio.memory.step_cache import SKIP_BLOCKS
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.i2v import I2VRequest
 from wan_studio.requests.long_video import FRAMES
-from wan_studio.requests.modes import ExampleFile, ModeInfo, register_mode
+from wan_studio.requests.modes import ExampleFile, ModeInfo, Placement, register_mode
 from wan_studio.requests.prepared import InputFacts
 
 
@@ -21,12 +21,13 @@ class TI2VRequest(I2VRequest):
 
     mode: ClassVar[str] = "ti2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Text+image to video", short="TI2V", order=30,
+        label="Text+image to video", short="TI2V", words="Text + image → Video", order=30,
         placeholder="A paper boat drifts down a rainy street", size_from_input=True,
         note="The image is optional: without one TI2V is text to video.",
         examples=({"prompt": "A paper boat drifts down a rainy street", "image": ExampleFile("sunset")},
                   {"prompt": "Clouds race over the hills, timelapse", "image": ExampleFile("sea")},
                   {"prompt": "The lantern flickers and sways", "image": ExampleFile("field")}),
+        placement={"image": Placement(frame_picker=True)},  # or any frame of a video
         extendable=True, parallel=True, step_cache=SKIP_BLOCKS, compiles_at_start=True,
     )
     window_conditioning: ClassVar[str] = FRAMES  # later windows hold the frames before, through the latents

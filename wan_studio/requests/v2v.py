@@ -11,7 +11,7 @@ from wan_studio.memory.step_cache import no_step_cache
 from wan_studio.requests.fields import request_field
 from wan_studio.requests.inputs import VideoInput, size_from
 from wan_studio.requests.long_video import LongVideoRequest, max_video_seconds
-from wan_studio.requests.modes import ExampleFile, ModeInfo, extendable_modes, register_mode
+from wan_studio.requests.modes import ExampleFile, ModeInfo, Placement, extendable_modes, register_mode
 from wan_studio.requests.prepared import InputFacts
 
 
@@ -20,11 +20,13 @@ from wan_studio.requests.prepared import InputFacts
 class V2VRequest(VideoInput, LongVideoRequest):
     mode: ClassVar[str] = "v2v"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="Video to video (restyle)", short="V2V", order=50, prompt_label="Prompt (the new look)",
+        label="Video to video (restyle)", short="V2V", words="Video → Restyled video",
+        order=50, prompt_label="Prompt (the new look)",
         placeholder="The same scene as a watercolour painting", size_from_input=True, frames_from_input=True,
         examples=({"prompt": "The same scene as a watercolour painting", "video": ExampleFile("clip")},
                   {"prompt": "Turn it into a pencil sketch", "video": ExampleFile("bars")},
                   {"prompt": "Cyberpunk neon colours", "video": ExampleFile("clip")}),
+        placement={"video": Placement(trim=True)},  # a part of it: cut first
         send_to="video", parallel=True,
         step_cache=no_step_cache("diffusers' V2V pipeline runs its cond and uncond passes without cache contexts"),
     )

@@ -29,6 +29,27 @@ SUBMODE_INPUTS = {
     "extension": ("extension", "image", "last_image", "video"),
     "reference": (),
 }
+# the sub-mode chooser groups them: Control follows a video's structure, Edit changes a video or builds on pictures
+SUBMODE_WORDS = {
+    "depth": "Control · depth", "pose": "Control · pose", "flow": "Control · motion (optical flow)",
+    "scribble": "Control · scribble", "edges": "Control · edges", "grayscale": "Control · colourise (grayscale)",
+    "layout": "Control · layout (moving boxes)", "inpaint": "Edit · inpaint (redo an area)",
+    "outpaint": "Edit · outpaint (widen the frame)", "extension": "Edit · extension (frames before or after)",
+    "reference": "Edit · reference images only",
+}
+SUBMODE_HELP = {
+    "depth": "The new video keeps the depth (near and far) of the control video; the prompt sets the look.",
+    "pose": "People in the new video move as the skeletons of the control video move.",
+    "flow": "The new video moves the way the control video moves (its optical flow).",
+    "scribble": "The new video follows a rough line drawing of the control video's shapes.",
+    "edges": "The new video keeps the outlines (edges) of the control video.",
+    "grayscale": "Colours a grayscale video as the prompt describes.",
+    "layout": "Objects go where the moving boxes of the layout video go.",
+    "inpaint": "Redraws one area of the video (a mask, a box or a clicked point) and keeps the rest.",
+    "outpaint": "Widens the frame on the sides you choose and fills the new border.",
+    "extension": "Makes frames before or after a clip or between two pictures.",
+    "reference": "A new video of the subjects in the reference pictures, no video needed.",
+}
 ANY_SUBMODE_INPUTS = ("reference", "conditioning_scale")  # used with every sub-mode
 LONG_SUBMODES = (*VACE_CONTROL_MODES, "inpaint", "outpaint")  # past one pass: windows over the input video
 
@@ -41,14 +62,15 @@ class VACERequest(VideoInput, LongVideoRequest):
 
     mode: ClassVar[str] = "vace"
     mode_info: ClassVar[ModeInfo] = ModeInfo(
-        label="VACE control & editing", short="VACE", order=60, placeholder="A river in autumn, golden light",
+        label="VACE control & editing", short="VACE", words="Control & edit a video",
+        order=60, placeholder="A river in autumn, golden light",
         size_from_input=True, frames_from_input=True, starts_with={"vace_mode": "inpaint"},
         placeholders={"bbox": "8, 8, 56, 40"},
-        placement={"video": Placement(make_controls="Make the control now (to look before generating)"),
+        placement={"video": Placement(make_controls="Make the control now (to look before generating)", trim=True),
                    "point": Placement(point_picker=True),
                    "image": Placement(beside="last_image")},
         # the sub-mode shows its own inputs; the reference images and the strength go with every one
-        switch=InputSwitch("vace_mode", SUBMODE_INPUTS),
+        switch=InputSwitch("vace_mode", SUBMODE_INPUTS, SUBMODE_HELP),
         examples=({"prompt": "A river in autumn, golden light", "vace_mode": "edges", "video": ExampleFile("clip"),
                    "bbox": ""},
                   {"prompt": "A robot walks through the scene", "vace_mode": "grayscale", "video": ExampleFile("bars"),
@@ -60,7 +82,7 @@ class VACERequest(VideoInput, LongVideoRequest):
     )
     window_conditioning: ClassVar[str] = VACE_FRAMES
 
-    vace_mode: str = request_field("reference", label="Sub-mode", choices=VACE_MODES, help=", ".join(VACE_MODES))
+    vace_mode: str = request_field("reference", label="Sub-mode", choices=SUBMODE_WORDS, help=", ".join(VACE_MODES))
     video: str | None = request_field(label="Source video", file="video", help="control or source video")
     control_source: str = request_field("raw", label="Control source",
                                         choices={"raw": "Extract the control from a normal video",

@@ -5,7 +5,8 @@
 
 Progress is reported through a callback with `JobStatus` events (queue/status.py); cancelling is a
 `threading.Event` checked after every denoising step, which stops the run within one step and
-writes nothing. The UI, the Gradio API and the CLI all call `Engine.generate`.
+writes nothing (a long job keeps the windows it finished: `WindowsKept` says how many, and running
+the same job again goes on after them). The UI, the Gradio API and the CLI all call `Engine.generate`.
 
 Memory: before loading, the engine picks the memory plan (wan_studio/memory/) for the machine,
 or the one the job or the settings pin. An out-of-memory error (CUDA or MPS) frees memory, steps
@@ -31,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from wan_studio import __version__
-from wan_studio.errors import Cancelled, StudioError
+from wan_studio.errors import Cancelled, StudioError, WindowsKept
 from wan_studio.media.previews import latent_preview
 from wan_studio.memory import compile as compiled
 from wan_studio.memory import step_cache
@@ -77,6 +78,9 @@ class GenerationRun:
     previews: bool  # latent previews with the steps: someone watches
     started: float  # time.perf_counter() when the job began
     made_dir: Path | None = None  # controls made from plain videos are written here, if it has any
+    # a long job's finished windows, kept under the request as queued (the controls made for it are
+    # written to a new folder each run, so the request with them would not find them again)
+    saved_windows: object = None  # runtime.windows.SavedWindows
     messages: list[str] = dataclasses.field(default_factory=list)  # for the recipe and the job's messages
     steps_down: list[dict] = dataclasses.field(default_factory=list)  # each out-of-memory step down
 
@@ -161,7 +165,7 @@ class Engine:
         if request.controls_to_extract():
             made_dir = Path(tempfile.mkdtemp(prefix="extracting-", dir=self._scratch_root()))
         run = GenerationRun(request, record, wrapper, choice, choice.plan, report, cancel, previews, started, made_dir,
-                            messages=list(choice.messages))
+                            saved_windows=self._saved_windows(request), messages=list(choice.messages))
         try:
             return self._generate(run)
         finally:
@@ -286,7 +290,7 @@ class Engine:
             self.library.delete(result_id)  # no half-saved result, inputs included
             raise
         if denoised.windows:
-            self._saved_windows(request).clear()  # the result has them now
+            run.saved_windows.clear()  # the result has them now
         report(JobStatus("done", step=total, total=total, elapsed_s=time.perf_counter() - run.started, remaining_s=0.0))
         return result
 
@@ -390,9 +394,14 @@ class Engine:
                     if resumed:  # made before a restart or a Stop: its steps count as done
                         skipped[0] += total // long_video.count
 
-                frames, account = windows.run(request, record, wrapper, activate, on_step_end,
-                                              self._saved_windows(request), report_window,
-                                              budget=self.windows_per_run)
+                try:
+                    frames, account = windows.run(request, record, wrapper, activate, on_step_end, run.saved_windows,
+                                                  report_window, budget=self.windows_per_run)
+                except Cancelled:
+                    kept = run.saved_windows.kept()
+                    if kept:  # stopped after some windows: they stay, and the message says so
+                        raise WindowsKept(kept, long_video.count) from None
+                    raise
         finally:
             cache.remove()
         compiling = compiled.so_far() - compiling_before if compiling_before is not None else None
@@ -425,7 +434,7 @@ class Engine:
         """Where a long job keeps its finished windows until its result is saved."""
         from wan_studio.runtime.windows import SavedWindows, job_key
 
-        return SavedWindows(self._scratch_root() / "windows" / job_key(request))
+        return SavedWindows(self.library.root / ".scratch" / "windows" / job_key(request))  # made when one is saved
 
     def _recipe(self, run: GenerationRun, timings: dict) -> dict:
         """What the result's recipe says of the run; `timings`: how long loading and generating took."""

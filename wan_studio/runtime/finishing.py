@@ -127,8 +127,9 @@ def _interpolated(request, settings, device: str):
 
 # -- upscaling ----------------------------------------------------------------------------------
 def _upscaled(request, settings, device: str, make_room):
-    """Each frame through the super-resolution model, in tiles sized to the memory there is; a
-    model of another factor than the one asked for is followed by a resize to it."""
+    """Each frame through the super-resolution model, in tiles sized to the memory there is; then a
+    resize to the size asked for when the model's factor does not give it exactly (a target size,
+    or a model of another factor than the scale): area averaging to shrink, bicubic to enlarge."""
     import cv2
 
     from wan_studio import models
@@ -151,18 +152,22 @@ def _upscaled(request, settings, device: str, make_room):
     if make_room is not None:
         make_room(upscaler.working_bytes_per_pixel() * 512 * 512 / GIB)  # room for a 512 px tile at least
     tile = request.tile or upscaler.tile_for(_tile_budget(device))
-    width, height = video.width * scale, video.height * scale
+    width, height = request.output_size
 
     def frames():
         for frame in _frames_of(Path(request.result)):
             made = upscaler.upscale(frame, tile)
-            if made.shape[:2] != (height, width):  # an x4 model asked for x2, or the other way
+            # to the exact size: a target between the model's factors, or an x4 model asked for x2 (or the other way)
+            if made.shape[:2] != (height, width):
                 shrink = made.shape[0] > height
                 made = cv2.resize(made, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
             yield made
 
-    return (FrameStream(video.frames, width, height, frames()), 1,
-            {"operation": "upscale", "scale": scale, "model": model_name, "model_scale": upscaler.scale, "tile": tile})
+    finishing = {"operation": "upscale", "scale": scale, "model": model_name, "model_scale": upscaler.scale,
+                 "tile": tile}
+    if request.target is not None:
+        finishing.update(target=request.target, size=f"{width}x{height}")
+    return FrameStream(video.frames, width, height, frames()), 1, finishing
 
 
 def _tile_budget(device: str) -> float:

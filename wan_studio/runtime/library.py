@@ -10,6 +10,13 @@ them relative to the output folder, so reloading a recipe re-runs it exactly.
   embedded in its comment tag, so the file alone is enough to reproduce it (media/recipe.py reads it back).
 - Listing and deleting tolerate files removed by hand: a result whose video is gone is listed as
   missing, never raises.
+- The gallery's Delete moves a result into the hidden `.trash/<id>/` (listing ignores it), from where
+  `restore` puts every file back as it was; `empty_trash` removes what has been there over a day
+  (the studio does at start). `trash_all` / `restore_all` do the same for several at once.
+- A star is a `"starred": true` key in the result's own recipe, rewritten atomically (`set_starred`):
+  it goes where the recipe goes (the trash and back, an export, another machine's library), needs no
+  second file kept in step with deletes, and the gallery's search reads it with the recipe it reads
+  anyway. The request is untouched, so the recipe reproduces the result as before.
 """
 
 from __future__ import annotations
@@ -31,10 +38,13 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from wan_studio.disk import QUEUE_ROOM, free_space
+from wan_studio.errors import StudioError
 from wan_studio.media import facts
 
 RECIPE_FORMAT = "wan-studio-recipe/1"
 THUMB_WIDTH = 320
+TRASH = ".trash"  # deleted results, restorable until emptied
+TRASH_KEEP_S = 24 * 3600
 
 
 @dataclass
@@ -53,9 +63,14 @@ class Result:
     def mode(self) -> str:
         return (self.recipe or {}).get("mode", "?")
 
+    @property
+    def starred(self) -> bool:
+        return bool((self.recipe or {}).get("starred"))
+
 
 _last_ms = 0
 _id_lock = threading.Lock()
+_edit_lock = threading.Lock()  # a recipe rewritten (a star) is never moved to the trash halfway
 
 
 def new_result_id(mode: str) -> str:
@@ -279,17 +294,19 @@ class OutputLibrary:
 
     def list(self) -> list[Result]:
         """Every result, newest first. Recipes without media and media without recipes are kept."""
+        return [self._load(result_id) for result_id in self.result_ids()]
+
+    def result_ids(self) -> list[str]:
+        """Every result's id, newest first, from the folder's file names alone (nothing is opened)."""
         if not self.root.is_dir():
             return []
-        results: dict[str, Result] = {}
-        for path in self.root.iterdir():
-            if path.name.startswith(".") or path.suffix not in (".json", ".mp4", ".png") or not path.is_file():
-                continue
-            result_id = path.stem
-            if result_id in results:
-                continue
-            results[result_id] = self._load(result_id)
-        return sorted(results.values(), key=lambda r: r.id, reverse=True)
+        found = set()
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                stem, dot, suffix = entry.name.rpartition(".")
+                if dot and not entry.name.startswith(".") and suffix in ("json", "mp4", "png") and entry.is_file():
+                    found.add(stem)
+        return sorted(found, reverse=True)
 
     def _load(self, result_id: str) -> Result:
         _, thumb, recipe_path = self._paths(result_id)
@@ -328,6 +345,88 @@ class OutputLibrary:
             shutil.rmtree(inputs, ignore_errors=True)
             removed = True
         return removed
+
+    def set_starred(self, result_id: str, starred: bool) -> Result:
+        """Star or unstar a result: its recipe's `starred` key, the recipe rewritten atomically
+        (unstarred, the key is removed: the recipe is as it was saved)."""
+        with _edit_lock:
+            result = self.get(result_id)
+            if result is None or not result.recipe:
+                raise StudioError(f"Result {result_id} has no recipe in the output folder (deleted, or made by hand), "
+                                  "so it cannot be starred.")
+            recipe = {key: value for key, value in result.recipe.items() if key != "starred"}
+            if starred:
+                recipe["starred"] = True
+            if recipe != result.recipe:
+                text = json.dumps(recipe, indent=2, ensure_ascii=False, default=str)
+                _write_atomic(result.recipe_path, text.encode("utf-8"))
+            return Result(result.id, result.media, result.thumbnail, result.recipe_path, recipe)
+
+    def trash(self, result_id: str) -> bool:
+        """Move a result's files (media, thumbnail, input copies, the recipe last) into the trash,
+        from where `restore` puts them back. Files already gone are fine. True if anything was moved."""
+        result = self.get(result_id)
+        if result is None:
+            return False
+        folder = self.root / TRASH / result_id
+        with _edit_lock:
+            shutil.rmtree(folder, ignore_errors=True)  # an older delete of the same result, restored since
+            folder.mkdir(parents=True)
+            moved = False
+            for path in (result.media, result.thumbnail, self.root / f"{result_id}.inputs", result.recipe_path):
+                if path.exists():
+                    os.replace(path, folder / path.name)
+                    moved = True
+            if not moved:
+                folder.rmdir()
+        return moved
+
+    def trash_all(self, result_ids: Iterable[str]) -> list[str]:
+        """`trash` for several results; the ids of those moved (one Undo gives them to `restore_all`)."""
+        return [result_id for result_id in dict.fromkeys(result_ids) if self.trash(result_id)]
+
+    def _restorable(self, result_id: str) -> list[str]:
+        """The names of a trashed result's files, the recipe last; raises if they cannot go back."""
+        folder = self.root / TRASH / result_id
+        if "/" in result_id or "\\" in result_id or result_id.startswith(".") or not folder.is_dir():
+            raise StudioError(f"Result {result_id} is no longer in the trash (it is emptied when the studio starts, "
+                              "a day after a delete), so it cannot be restored.")
+        names = sorted((path.name for path in folder.iterdir()), key=lambda name: (name == f"{result_id}.json", name))
+        taken = [name for name in names if (self.root / name).exists()]
+        if taken:
+            raise StudioError(f"Cannot restore result {result_id}: {', '.join(taken)} is in the output folder again; "
+                              "move it away, then press Undo again.")
+        return names
+
+    def restore(self, result_id: str) -> Result:
+        """Put a trashed result's files back where they were (the recipe last, so a listing never
+        shows half of it)."""
+        return self.restore_all([result_id])[0]
+
+    def restore_all(self, result_ids: Iterable[str]) -> list[Result]:
+        """`restore` for several results, all or none: if one cannot go back (gone from the trash, or
+        its name taken again), nothing is moved and the error says which."""
+        result_ids = list(dict.fromkeys(result_ids))
+        with _edit_lock:
+            names = {result_id: self._restorable(result_id) for result_id in result_ids}
+            for result_id, files in names.items():
+                folder = self.root / TRASH / result_id
+                for name in files:
+                    os.replace(folder / name, self.root / name)
+                folder.rmdir()
+        return [self._load(result_id) for result_id in result_ids]
+
+    def empty_trash(self, older_than_s: float = TRASH_KEEP_S) -> int:
+        """Remove the results deleted more than `older_than_s` ago; how many were removed."""
+        trash = self.root / TRASH
+        if not trash.is_dir():
+            return 0
+        count, now = 0, time.time()
+        for folder in trash.iterdir():
+            if folder.is_dir() and now - folder.stat().st_mtime > older_than_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                count += 1
+        return count
 
     def sweep_partials(self) -> int:
         """Remove leftovers of writes that were interrupted (a crash mid-encode)."""

@@ -70,6 +70,7 @@ class Studio:
         return self.store.warning or self._preload_warning
 
     def start(self, stats_interval_s: float = 1.0) -> None:
+        self.engine.library.empty_trash()  # results deleted in the gallery over a day ago
         if self.pool is not None or self.settings.ray_address:
             if not self.worker.serving.acquire():
                 raise StudioError("Another process serves this output folder's queue; stop it before starting "
@@ -240,9 +241,17 @@ class Studio:
             if result is None:
                 raise StudioError(f"Job {job.id} finished but its result {job.result_id} is no longer in the library.")
             return result
-        if job.state == CANCELLED:
-            raise Cancelled("Stopped; nothing was saved.")
+        if job.state == CANCELLED:  # a long job stopped after some windows says how many it kept
+            raise Cancelled(job.messages[-1] if job.resumable else "Stopped; nothing was saved.")
         raise JobFailed(job.error_message or f"Job {job.id} ended as {job.state}.")
+
+    def resume(self, job_id: str) -> Job:
+        """Queue a long job stopped after some windows again (`status(job_id).resumable`): the windows it
+        kept are not made again, and its result's recipe counts them (`windows.resumed_windows`). Wait for
+        it with `wait_for_result` like a submitted job (on ZeroGPU that is what runs it)."""
+        job = self.store.resume(job_id)
+        self.worker.notify()
+        return job
 
     def run(self, request: GenerationRequest, owner: str | None = None,
             on_update: Callable[[JobStatus], None] | None = None) -> Result:

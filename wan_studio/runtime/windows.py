@@ -144,6 +144,13 @@ class SavedWindows:
         np.save(partial, frames)
         partial.replace(self._path(index))  # a window is there whole or not at all
 
+    def kept(self) -> int:
+        """How many windows are saved in a row from the first: a run of the job makes none of them again."""
+        count = 0
+        while self._path(count).exists():
+            count += 1
+        return count
+
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
