@@ -44,10 +44,10 @@ def test_two_ray_workers_run_the_heads_jobs_each_once_and_a_killed_worker_is_rep
     store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
     library = OutputLibrary(settings.output_dir)
     image = make_image(tmp_path / "start.png", (64, 64))
-    # the first job is long (200 steps, several seconds even alone on a fast CPU): the worker is killed
-    # in its first three quarters, well before it can end by itself (progress is read about twice a
-    # second); it runs whole a second time, so it is no longer than that needs
-    long = {"steps": 200, "frames": 17, "width": 64}
+    # the first job is long (200 steps at the Tiny model's largest size and length, each step several
+    # times a short job's): the worker is killed in its first three quarters, well before it can end
+    # by itself (progress is read about twice a second)
+    long = {"steps": 200, "frames": 33, "width": 96}
     jobs = [store.add(T2VRequest(model="tiny-t2v", prompt=f"shot {k}", height=64,
                                  **(long if k == 0 else {"steps": 12, "frames": 9, "width": 64}), seed=k))
             for k in range(5)]
