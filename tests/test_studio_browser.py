@@ -774,6 +774,71 @@ def test_a_long_video_stopped_midway_keeps_its_windows_and_resumes(page, studio)
     set_number(page, "t2v-frames", 9)
 
 
+def test_a_frame_of_a_video_starts_i2v_and_a_trimmed_clip_feeds_v2v(page, studio, media):
+    """I2V: "Take a frame from a video" shows the frame at the time chosen and "Use this frame" makes it
+    the source image, which the run starts from. V2V: "Trim" refuses an end past the clip's, beside
+    itself, then keeps 0.25-0.75 s of it and says so; the run follows the trimmed length."""
+    import re
+
+    import av
+    import numpy as np
+    from PIL import Image
+
+    outputs = studio[1]
+
+    def generated(mode: str) -> dict:
+        """Generate, and the recipe of the result the page says it saved (what is checked here is what
+        went in; playing results is every other test's)."""
+        page.click(f"#{mode}-generate")
+        expect(page.locator(f"#{mode}-status")).to_contain_text("Saved")
+        saved = re.search(r"Saved (\S+)\.mp4", page.locator(f"#{mode}-status").inner_text()).group(1)
+        return json.loads((outputs / f"{saved}.json").read_text())
+
+    with av.open(str(media["clip"])) as container:  # the clip's own frames, read apart from the studio
+        frames = [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+    assert len(frames) == 16  # 1 s at 16 fps: the frame at 0.5 s is the ninth
+
+    open_mode(page, "i2v")
+    page.locator("#i2v-image-from-video button.label-wrap").first.click()
+    upload(page, "i2v-image-frame-video", media["clip"], "video")
+    frame = page.locator("#i2v-image-frame img")
+    frame.wait_for(state="visible")  # the first frame, once the video is in
+    first = frame.get_attribute("src")
+    set_number(page, "i2v-image-frame-time", 0.5)
+    page.wait_for_function("(src) => document.querySelector('#i2v-image-frame img')?.getAttribute('src') !== src",
+                           arg=first)
+    page.click("#i2v-image-use-frame")
+    page.locator("#i2v-image img").wait_for(state="visible")
+    expect(page.locator("#i2v-image-frame-note")).to_contain_text("Put the frame at 0.5 s into")
+    screenshot(page, "i2v-frame-from-a-video")
+    page.fill("#i2v-prompt textarea", "the frame comes alive")
+    recipe = generated("i2v")
+    started = np.asarray(Image.open(outputs / recipe["request"]["image"]).convert("RGB")).astype(int)
+    differences = [np.abs(started - pixels).mean() for pixels in frames]
+    assert int(np.argmin(differences)) == 8 and min(differences) < 1, differences
+
+    open_mode(page, "v2v")
+    upload(page, "v2v-video", media["clip"], "video")
+    page.locator("#v2v-video-trim-box button.label-wrap").first.click()
+    note = page.locator("#v2v-video-trim-note")
+    expect(note).to_contain_text("This video: 1 s (16 frames at 16 fps)")
+    expect(page.locator("#v2v-video-trim-end input")).to_have_value("1")
+    set_number(page, "v2v-video-trim-end", 3)  # past the clip's end: said beside the tool
+    page.click("#v2v-video-trim")
+    expect(note).to_contain_text("clip.mp4 is 1.00 s long; choose an end of at most 1.00 s")
+    set_number(page, "v2v-video-trim-start", 0.25)
+    set_number(page, "v2v-video-trim-end", 0.75)
+    page.click("#v2v-video-trim")
+    expect(note).to_contain_text("Trimmed to 0.5 s (8 frames at 16 fps).")
+    page.wait_for_function("() => { const v = document.querySelector('#v2v-video video');"
+                           " return v && v.readyState >= 1 && Math.abs(v.duration - 0.5) < 0.05; }")
+    expect(page.locator("#v2v-video-trim-end input")).to_have_value("0.5")  # the boxes span the video now in
+    screenshot(page, "v2v-trimmed")
+    page.fill("#v2v-prompt textarea", "the trimmed part, as a sketch")
+    assert generated("v2v")["output"]["frames"] == 5  # 8 frames, as 4k+1 (the clip: 13)
+    assert "Traceback" not in studio[2].read_text()
+
+
 def test_the_chime_sounds_when_a_job_ends_once_switched_on(page, studio):
     """Off at first; "Chime: on" in the header, and a finished job plays it (counted on the page,
     as no ear is here); the choice is remembered in this browser."""

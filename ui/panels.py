@@ -277,7 +277,8 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 # the live preview stands in the result's place while a job runs, and goes when it ends
                 preview = gr.Image(label="Live preview (approximate, from the latents)", height=180,
                                    interactive=False, visible=False, elem_id=f"{mode}-preview")
-                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False, visible=False,
+                # (always there: one made visible and given its video in the same update sometimes kept neither)
+                video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
                                  buttons=["download"], elem_id=f"{mode}-result", elem_classes="result-video")
                 status = gr.Markdown(elem_id=f"{mode}-status")
                 send = {}
