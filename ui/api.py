@@ -164,12 +164,17 @@ def register_api(settings: Settings, get_studio) -> None:
                          "messages": job.messages})
         return rows
 
-    def stop(job_id: str, request: gr.Request):
-        studio = get_studio(settings)
+    def own_job(studio, job_id, request):
+        """The caller's job (on a shared studio, another session's is not there for them)."""
         job = studio.store.get(str(job_id))
         owner = owner_of(settings, request)
         if job is None or (owner is not None and job.owner != owner):
             raise gr.Error(f"There is no job {job_id} of yours in the queue.")
+        return job
+
+    def stop(job_id: str, request: gr.Request):
+        studio = get_studio(settings)
+        job = own_job(studio, job_id, request)
         try:
             return studio.worker.stop_job(job.id).state
         except StudioError as exc:
@@ -180,10 +185,7 @@ def register_api(settings: Settings, get_studio) -> None:
         next window. Returns its state: queued (`/queue` follows it); on ZeroGPU it runs in this call, which
         returns its final state."""
         studio = get_studio(settings)
-        job = studio.store.get(str(job_id))
-        owner = owner_of(settings, request)
-        if job is None or (owner is not None and job.owner != owner):
-            raise gr.Error(f"There is no job {job_id} of yours in the queue.")
+        job = own_job(studio, job_id, request)
         try:
             job = studio.resume(job.id)
             if studio.gpu_call is not None:  # ZeroGPU: GPU work runs inside the request
