@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wan_studio.requests import FinishingRequest, GenerationRequest, job_types, request_from_dict
+
+if TYPE_CHECKING:  # (the page lists jobs without opening the database: sqlite3 waits for the studio)
+    import sqlite3
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
