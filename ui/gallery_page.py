@@ -131,7 +131,9 @@ def build_gallery(visible: bool) -> GalleryPage:
         picked = gr.State(None)
         trashed = gr.State([])
         differences = gr.Markdown(visible=False, elem_id="gallery-differences")
-        with gr.Row(visible=False, elem_id="gallery-compare-view") as compare_view:  # played in step (PAGE_JS)
+        # (shown by the stylesheet once it holds videos: a Row made visible in the update that fills its
+        # players could be read back with the old, empty ones)
+        with gr.Row(elem_id="gallery-compare-view") as compare_view:  # played in step (PAGE_JS)
             compare_a = gr.Video(label="A (picked)", autoplay=True, loop=True, interactive=False, elem_id="compare-a")
             compare_b = gr.Video(label="B (selected)", autoplay=True, loop=True, interactive=False, elem_id="compare-b")
     return GalleryPage(column, search, mode, made, starred_only, choose, choosing, chosen, chosen_bar, chosen_note,
@@ -340,7 +342,7 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
         library = get_studio(settings).engine.library
         first, second = (library.get(i) if i else None for i in (picked, selected))
         if first is None or second is None or picked == selected:
-            return (gr.update(visible=False), None, None,
+            return (gr.update(), None, None,
                     gr.update(value="Pick a result, select another, then Compare.", visible=True))
         rows = result_differences(library, first, second)
         table = ["| | A (picked) | B (selected) |", "|---|---|---|"]
@@ -348,7 +350,7 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
         count = f"{len(rows)} difference{'s' if len(rows) != 1 else ''}" if rows else "the same recipe"
         text = (f"**A** {_md(result_label(library, first.id))} · **B** {_md(result_label(library, second.id))}: "
                 + count + ("\n\n" + "\n".join(table) if rows else ""))
-        return (gr.update(visible=True), None if first.missing else str(first.media),
+        return (gr.update(), None if first.missing else str(first.media),
                 None if second.missing else str(second.media), gr.update(value=text, visible=True))
 
     g.compare.click(compare, [g.picked, g.selected], [g.compare_view, g.compare_a, g.compare_b, g.differences],

@@ -22,17 +22,23 @@ KEPT = 12  # jobs a list remembers: the active ones and the few finished last
 _lock = threading.Lock()
 _jobs: dict[tuple[str, str], list[str]] = {}  # (session, mode) -> job ids, oldest first
 _finished: dict[tuple[str, str], list[str]] = {}  # (session, mode) -> job ids in the order they ended
+_follow_ons: set[str] = set()  # jobs made from the result shown (Extend, Smooth, ...), while they run
 
 
-def add(session: str, mode: str, job_id: str) -> None:
+def add(session: str, mode: str, job_id: str, follow_on: bool = False) -> None:
+    """`follow_on`: made from the result shown; its card tells the page to keep the result's toolbar
+    out of sight until its own result comes."""
     with _lock:
         jobs = _jobs.setdefault((session, mode), [])
         jobs.append(job_id)
         del jobs[:-KEPT]
+        if follow_on:
+            _follow_ons.add(job_id)
 
 
 def ended(session: str, mode: str, job_id: str) -> None:
     with _lock:
+        _follow_ons.discard(job_id)
         finished = _finished.setdefault((session, mode), [])
         if job_id in finished:
             finished.remove(job_id)
@@ -82,12 +88,12 @@ def render(studio, session: str, mode: str) -> str:
             continue
         active += status.state != "queued"
         queued += status.state == "queued"
-        cards.append(_labelled(progress_card(status), job))
+        cards.append(_labelled(progress_card(status), job, follow_on=job_id in _follow_ons))
     with _lock:
         last = (_finished.get((session, mode)) or [None])[-1]
     job = studio.store.get(last) if last else None
     if job is not None:
-        cards.append(_labelled(final_for(studio, job), job))
+        cards.append(_labelled(final_for(studio, job), job, resumable=job.resumable))
     if not cards:
         return '<div class="progress-card idle">Generate to preview here.</div>'
     head = (f'<div class="job-list-head">running {active} · queued {queued}</div>'
@@ -113,9 +119,13 @@ def done_text(library, result) -> str:
     return f"Done: generated in {recipe.get('timings', {}).get('generate_s', '?')} s"
 
 
-def _labelled(card: str, job) -> str:
-    """The card with its job's words first and its id on it (the page's tests and scripts find it so)."""
+def _labelled(card: str, job, follow_on: bool = False, resumable: bool = False) -> str:
+    """The card with its job's words first and its id on it (the page's tests and scripts find it so).
+    The page's stylesheet reads the marks: a running follow-on hides the result's toolbar, a stopped
+    job with windows kept shows Resume (updates never show or hide them: see ui/panels.py build_panel)."""
     words = f'<span class="job-what">{html.escape(what(job))}</span>'
     opening = card.index(">") + 1
-    tag = card[:opening].replace('class="progress-card', f'data-job="{html.escape(job.id)}" class="progress-card', 1)
+    marks = f'data-job="{html.escape(job.id)}"' + (" data-follow-on" if follow_on else "") + (
+        " data-resumable" if resumable else "")
+    tag = card[:opening].replace('class="progress-card', f'{marks} class="progress-card', 1)
     return tag + words + card[opening:]

@@ -10,6 +10,7 @@ CSS = """
 /* the page's entry is marked at once: a fading colour is, for a moment, one that is hard to read */
 [id^="nav-"] { transition: none !important; }
 .field-error { color: #f87171; font-weight: 600; }
+.field-error:not(:has(p)) { display: none !important; }
 /* quieter text is a darker grey, never a faded one: it keeps a contrast of 4.5:1 */
 .cost-line { color: var(--body-text-color-subdued); font-size: 0.92em; }
 .mode-note { color: var(--body-text-color-subdued); font-size: 0.9em; }
@@ -82,6 +83,15 @@ body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
               padding: 8px 0 6px !important; border-top: 1px solid var(--border-color-primary); }
 /* beside the inputs, the result stays in view while they scroll */
 @media (min-width: 1024px) { .result-column { position: sticky; top: 8px; align-self: flex-start; } }
+/* the live preview while it holds a picture; the recipe once there is a result (never toggled by updates) */
+.live-preview:not(:has(img)) { display: none !important; }
+.result-column:not(:has(.result-video video)) .result-recipe { display: none !important; }
+#gallery-compare-view:not(:has(video)) { display: none !important; }
+/* the result's toolbar once there is a result, but not while a job made from it runs; Resume for a
+   stopped job with windows kept (the job list marks them; updates that show and hide race with values) */
+.result-column:not(:has(.result-video video)) .result-toolbar,
+.result-column:has([data-follow-on]) .result-toolbar { display: none !important; }
+.result-column:not(:has([data-resumable])) .resume-button { display: none !important; }
 .job-list-head { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
 .job-list .progress-card + .progress-card { margin-top: 6px; }
 .job-what { display: block; font-weight: 600; margin-bottom: 4px; overflow-wrap: anywhere; }

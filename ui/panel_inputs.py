@@ -16,7 +16,7 @@ from wan_studio.requests.long_video import LONG_VIDEO_FIELDS
 
 
 def error_slot(panel_errors: dict, mode: str, name: str) -> None:
-    panel_errors[name] = gr.Markdown(visible=False, elem_id=f"{mode}-error-{name}", elem_classes="field-error")
+    panel_errors[name] = gr.Markdown(elem_id=f"{mode}-error-{name}", elem_classes="field-error")  # (CSS: hidden empty)
 
 
 def FieldSlider(*args, **kwargs) -> gr.Slider:

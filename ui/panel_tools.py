@@ -180,12 +180,12 @@ def check_image(field: str):
         from wan_studio import media
 
         if not path:
-            return gr.update(value="", visible=False)
+            return ""
         try:
             media.load_image(path, field=field)
         except StudioError as exc:
-            return gr.update(value=f"⚠ {exc}", visible=True)
-        return gr.update(value="", visible=False)
+            return f"⚠ {exc}"
+        return ""
 
     return check
 

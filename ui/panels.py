@@ -262,7 +262,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                                               elem_id=f"{mode}-favourite-name")
                         extras["favourite_save"] = gr.Button("Save", size="sm", scale=1,
                                                              elem_id=f"{mode}-favourite-save")
-                general_error = gr.Markdown(visible=False, elem_id=f"{mode}-error", elem_classes="field-error")
+                general_error = gr.Markdown(elem_id=f"{mode}-error", elem_classes="field-error")
                 # always in view: pinned to the bottom of the screen while the inputs scroll under it
                 with gr.Column(elem_id=f"{mode}-action-bar", elem_classes="action-bar"):
                     with gr.Row():
@@ -273,17 +273,22 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 job_id = gr.State(None)
             with gr.Column(scale=3, min_width=320, elem_classes="result-column"):
                 progress = gr.HTML(idle_card(), elem_id=f"{mode}-progress")
-                resume = gr.Button("Resume: make the rest", size="sm", visible=False, elem_id=f"{mode}-resume")
-                # the live preview stands in the result's place while a job runs, and goes when it ends
+                # shown by the stylesheet while the last card is a stopped job with windows kept
+                resume = gr.Button("Resume: make the rest", size="sm", elem_id=f"{mode}-resume",
+                                   elem_classes="resume-button")
+                # The live preview shows while a job runs and goes when it ends. It and the player are never
+                # hidden or shown by an update: gradio applies `visible` after `value` and then reads the value
+                # back from the component, which can still hold the old one, so the new video was sometimes lost.
+                # The stylesheet hides the preview while it holds no picture.
                 preview = gr.Image(label="Live preview (approximate, from the latents)", height=180,
-                                   interactive=False, visible=False, elem_id=f"{mode}-preview")
-                # (always there: one made visible and given its video in the same update sometimes kept neither)
+                                   interactive=False, elem_id=f"{mode}-preview", elem_classes="live-preview")
                 video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
                                  buttons=["download"], elem_id=f"{mode}-result", elem_classes="result-video")
                 status = gr.Markdown(elem_id=f"{mode}-status")
                 send = {}
-                # what can be done with the result shown: there once there is one, bound to it
-                with gr.Column(visible=False, elem_id=f"{mode}-actions", elem_classes="result-toolbar") as actions:
+                # what can be done with the result shown, bound to it: the stylesheet shows it once there is
+                # one, and not while a job made from it runs (so the next action is on the new one)
+                with gr.Column(elem_id=f"{mode}-actions", elem_classes="result-toolbar") as actions:
                     with gr.Row(elem_classes="send-chips"):
                         gr.Markdown("Send to:", elem_classes="send-label")
                         for target in send_targets():
@@ -309,8 +314,10 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                     with gr.Row(elem_classes="seed-row"):  # the same request again: a new seed, or this one kept
                         extras["vary"] = gr.Button("Vary: the same with a new seed", size="sm", elem_id=f"{mode}-vary")
                         extras["reuse_seed"] = gr.Button("Reuse this seed", size="sm", elem_id=f"{mode}-reuse-seed")
-                    with gr.Accordion("Recipe", open=False):
-                        recipe = gr.JSON(elem_id=f"{mode}-recipe")
+                # outside the toolbar: showing the toolbar would read the recipe back too (see the player above);
+                # the stylesheet hides it until there is a result
+                with gr.Accordion("Recipe", open=False, elem_classes="result-recipe"):
+                    recipe = gr.JSON(elem_id=f"{mode}-recipe")
     extras.update(resume=resume, actions=actions)
     panel = Panel(mode, column, title, model, prompt, size, frames, frames_auto, duration, negative_prompt, steps,
                   guidance, guidance_2, flow_shift, seed, randomize, generate, stop, cost, job_id, progress, preview,
@@ -327,13 +334,9 @@ def error_updates(panel: Panel, exc: Exception | None) -> list:
     if field_name == "guidance_2":
         field_name = "guidance"
     slot = field_name if field_name in panel.errors else None
-    updates = []
-    for name in panel.errors:
-        shown = exc is not None and name == slot
-        updates.append(gr.update(value=f"⚠ {exc}" if shown else "", visible=shown))
-    general = exc is not None and slot is None
-    updates.append(gr.update(value=f"⚠ {exc}" if general else "", visible=general))
-    return updates
+    # (values only: an empty slot is hidden by the stylesheet; see the result player in build_panel)
+    updates = [f"⚠ {exc}" if exc is not None and name == slot else "" for name in panel.errors]
+    return updates + [f"⚠ {exc}" if exc is not None and slot is None else ""]
 
 
 # -- wiring -----------------------------------------------------------------------------------
@@ -451,15 +454,14 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                              **private)
             continue
         changed = getattr(component, "input", None) or component.change  # File has no .input
-        changed(lambda: gr.update(value="", visible=False), None, slot, queue=False, show_progress="hidden",
-                **private)
+        changed(lambda: "", None, slot, queue=False, show_progress="hidden", **private)
 
-    resume, actions = panel.extras["resume"], panel.extras["actions"]
+    resume = panel.extras["resume"]
     # what following a job updates: the last job started, the job list, the live preview, the result,
-    # its line, its recipe, the result's toolbar, Resume
-    followed = [panel.job_id, panel.progress, panel.preview, panel.video, panel.status, panel.recipe, actions, resume]
+    # its line, its recipe (values only: the toolbar and Resume follow the job list by the stylesheet)
+    followed = [panel.job_id, panel.progress, panel.preview, panel.video, panel.status, panel.recipe]
 
-    def follow(job_id: str, session: str, toolbar_meanwhile=None):
+    def follow(job_id: str, session: str):
         """Each change of one job, drawn with the panel's other jobs, then its result (a generator per job)."""
         studio = get_studio(settings)
         keep = gr.update()
@@ -467,8 +469,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
         def cards():
             return job_cards.render(studio, session, mode)
 
-        toolbar = keep if toolbar_meanwhile is None else gr.update(visible=toolbar_meanwhile)
-        yield [job_id, cards(), keep, keep, keep, keep, toolbar, gr.update(visible=False)]
+        yield [job_id, cards(), keep, keep, keep, keep]
         if studio.gpu_call is not None:  # ZeroGPU: the job runs here, inside the GPU reservation
             try:
                 studio.gpu_call(job_id)
@@ -483,32 +484,29 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                 preview = keep
                 if status.preview is not None and status.preview is not shown_preview:
                     shown_preview = status.preview
-                    preview = gr.update(value=status.preview, visible=True)
-                yield [keep, cards(), preview, keep, keep, keep, keep, keep]
+                    preview = gr.update(value=status.preview)
+                yield [keep, cards(), preview, keep, keep, keep]
         except StudioError:  # removed from the queue while waiting: its card goes with it
             pass
         job_cards.ended(session, mode, job_id)
-        gone = gr.update(value=None, visible=False)
+        gone = gr.update(value=None)
         job = studio.store.get(job_id)
         if job is None:
-            yield [keep, final_card("failed", f"Job {job_id} was removed from the queue."), gone, keep, keep, keep,
-                   gr.update(visible=True), keep]
+            yield [keep, final_card("failed", f"Job {job_id} was removed from the queue."), gone, keep, keep, keep]
             return
         try:
             result = studio.result_of(job)
         except Cancelled:
-            yield [keep, cards(), gone, keep, f"Job {job_id} stopped.", keep, gr.update(visible=True),
-                   gr.update(visible=job.resumable)]
+            yield [keep, cards(), gone, keep, f"Job {job_id} stopped.", keep]
             return
         except StudioError as exc:
-            yield [keep, cards(), gone, keep, f"**Failed:** {exc}", keep, gr.update(visible=True), keep]
+            yield [keep, cards(), gone, keep, f"**Failed:** {exc}", keep]
             return
         out = result.recipe.get("output", {})
         seed = result.recipe.get("request", {}).get("seed")
         text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
                 f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
-        yield [keep, cards(), gone, gr.update(value=str(result.media), visible=True), text, result.recipe,
-               gr.update(visible=True), keep]
+        yield [keep, cards(), gone, gr.update(value=str(result.media)), text, result.recipe]
 
     def generate(*values):
         *values, request = values
@@ -520,16 +518,19 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             jobs = studio.worker.add_many(variations_of(typed, int(named.get("variations") or 1)),
                                           owner=owner_of(settings, request))
         except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
-            yield ([keep, final_card("refused", "Not queued: fix the marked input.")] + [keep] * 6
+            yield ([keep, final_card("refused", "Not queued: fix the marked input.")] + [keep] * (len(followed) - 2)
                    + error_updates(panel, exc))
             return
         session = _session(request)
         for job in jobs:
             job_cards.add(session, mode, job.id)
-        for job in jobs:  # one after another, as the queue runs them; every card shows meanwhile
+        # one after another, as the queue runs them; every card shows meanwhile. The marks of an earlier
+        # refusal go with the first update (the last one carries the result, and nothing else changes with it)
+        errors = error_updates(panel, None)
+        for job in jobs:
             for update in follow(job.id, session):
-                yield update + [keep] * len(panel.error_components())
-        yield [keep] * len(followed) + error_updates(panel, None)
+                yield update + errors
+                errors = [keep] * len(errors)
 
     def following_on(queue_it):
         """A job made from the result shown (Extend, Smooth, Upscale) or a stopped one resumed: its
@@ -539,11 +540,11 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             try:
                 job = queue_it(*values, request)
             except StudioError as exc:
-                yield [gr.update(), final_card("refused", f"Not queued: {exc}")] + [gr.update()] * 6
+                yield [gr.update(), final_card("refused", f"Not queued: {exc}")] + [gr.update()] * (len(followed) - 2)
                 return
             session = _session(request)
-            job_cards.add(session, mode, job.id)
-            yield from follow(job.id, session, toolbar_meanwhile=False)
+            job_cards.add(session, mode, job.id, follow_on=True)
+            yield from follow(job.id, session)
 
         return run
 
