@@ -38,7 +38,7 @@ CSS = """
 .queue-meta, .queue-time { color: var(--body-text-color-subdued); font-size: 0.88em; }
 .queue-words progress { width: 100%; height: 10px; margin-top: 6px; display: block; }
 @media (max-width: 640px) { .queue-thumb { flex-basis: 64px; width: 64px; height: 36px; } }
-#queue-tray { flex: 0 0 auto !important; min-width: 0 !important; align-self: center; }
+#queue-tray { flex: 0 0 auto !important; width: auto !important; min-width: 0 !important; align-self: center; }
 .queue-tray { display: inline-flex; align-items: center; gap: 8px; height: 32px; padding: 0 12px;
               border-radius: 16px; border: 1px solid var(--border-color-primary);
               background: var(--block-background-fill); color: var(--body-text-color); font-size: 0.85em;
@@ -67,8 +67,11 @@ body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
                                -webkit-box-orient: vertical; }
 /* the header: one slim bar; its icon buttons keep their words for screen readers and tooltips */
 #studio-header { align-items: center; gap: 8px; flex-wrap: wrap; }
-#studio-name h3 { margin: 0; }
-#header-icons { flex: 0 0 auto !important; gap: 4px; align-items: center; flex-wrap: nowrap; }
+#studio-name { flex: 0 0 auto !important; width: auto !important; min-width: 0 !important; }
+#studio-name h3 { margin: 0; white-space: nowrap; }
+/* the Generation and Preset boxes share one box that takes what the name, tray and icons leave */
+#studio-header > .form { flex: 1 1 420px !important; min-width: min(420px, 100%) !important; }
+#header-icons { flex: 0 0 auto !important; width: auto !important; gap: 4px; align-items: center; flex-wrap: nowrap; }
 .icon-button { font-size: 0 !important; gap: 0 !important; padding: 6px !important; min-width: 36px !important;
                width: 36px !important; height: 36px; flex: 0 0 36px !important; }
 .icon-button img { width: 20px !important; height: 20px !important; margin: 0 !important; }
