@@ -193,6 +193,15 @@ def played_duration(page, mode: str, previous_src: str | None = None) -> tuple[f
         return [v.duration, v.currentSrc, v.loop, v.autoplay]; }""", mode)[:2]
 
 
+def exported_zip(page) -> str:
+    """The zip the gallery's Export link gives, downloaded as a person would; its path."""
+    link = page.locator("#gallery-export-file a[download]").first
+    link.wait_for(state="attached")
+    with page.expect_download() as download:
+        link.click()
+    return download.value.path()
+
+
 def newest_recipe(outputs: Path, mode: str) -> dict:
     recipes = sorted(outputs.glob(f"*-{mode}-*.json"))
     assert recipes, f"no {mode} result in {outputs}"
@@ -1071,11 +1080,7 @@ def test_gallery_exports_deletes_and_shows_a_deleted_file_as_missing(page, studi
     expect(page.locator("#gallery-reload")).to_have_text("Reload into T2V")
     expect(page.locator("#gallery-export")).to_be_enabled()
     page.click("#gallery-export")
-    link = page.locator("#gallery-export-file a[download]").first
-    link.wait_for(state="attached")
-    with page.expect_download() as download:
-        link.click()
-    with zipfile.ZipFile(download.value.path()) as archive:
+    with zipfile.ZipFile(exported_zip(page)) as archive:
         assert f"{exported['id']}.mp4" in archive.namelist() and f"{exported['id']}.json" in archive.namelist()
 
     page.click("#gallery-delete")
@@ -1264,11 +1269,7 @@ def test_gallery_searches_filters_stars_and_acts_on_several_results(page, studio
     tiles.filter(has_text="quokka on a red bike").click()
     expect(page.locator("#gallery-chosen-note")).to_contain_text("2 selected")
     page.click("#gallery-export-chosen")
-    link = page.locator("#gallery-export-file a[download]").first
-    link.wait_for(state="attached")
-    with page.expect_download() as download:
-        link.click()
-    with zipfile.ZipFile(download.value.path()) as archive:
+    with zipfile.ZipFile(exported_zip(page)) as archive:
         names = set(archive.namelist())
         assert json.loads(archive.read(f"{snow.id}.json"))["request"]["prompt"] == "Quokka in RED snow"
     assert names == {f"{rid}{ext}" for rid in (snow.id, bike["id"]) for ext in (".mp4", ".json", ".jpg")} | {
