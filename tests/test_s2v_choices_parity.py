@@ -59,7 +59,7 @@ IMAGES = [(1920, 1080), (1080, 1920), (1280, 720), (720, 1280), (1024, 1024), (6
           (512, 512), (240, 120), (120, 240), (96, 96), (4000, 500), (500, 4000), (1600, 900), (900, 1600), (777, 555)]
 
 
-@pytest.mark.parametrize("area", [832 * 480, 1024 * 704])  # S2V-14B's 480p and 720p buckets
+@pytest.mark.parametrize("area", [832 * 480, 1024 * 704, 1280 * 720])  # S2V-14B's 480p, 720p and 720p-full buckets
 def test_the_output_size_is_the_one_the_reference_picks(area):
     reference = reference_size_function()
     for width, height in IMAGES:
@@ -71,10 +71,14 @@ def test_a_16_by_9_photo_at_both_resolutions(tmp_path):
     photo = make_image(tmp_path / "photo.jpg", (1920, 1080))
     audio = write_wav(tmp_path / "speech.wav", speech_like(2.0), 16000)
     sizes = {resolution: S2VRequest(model="wan2.2-s2v-14b", prompt="she sings", image=str(photo), audio=str(audio),
-                                    resolution=resolution).prepare() for resolution in ("480p", "720p")}
+                                    resolution=resolution).prepare() for resolution in ("480p", "720p", "720p-full")}
     # the sizes the issue measured on the reference (ours used to be 768x448 and 1088x576)
     assert (sizes["480p"].width, sizes["480p"].height) == (832, 448)
     assert (sizes["720p"].width, sizes["720p"].height) == (1088, 640)
+    # upstream's largest area (--size 1280*720), which we used to refuse
+    full = sizes["720p-full"]
+    assert (full.width, full.height) == reference_size_function()(1080, 1920, 1280 * 720)[::-1]
+    assert full.width * full.height > sizes["720p"].width * sizes["720p"].height
 
 
 def test_the_default_negative_prompt_is_s2vs_own_and_an_empty_one_means_it(tmp_path):
@@ -128,6 +132,22 @@ def test_clip_and_frame_counts_near_every_clip_boundary_match_the_reference(tmp_
         clips = reference(seconds)
         assert request.clips == clips, seconds
         assert request.frames == min(math.ceil(seconds * 16 - 1e-6), clips * 80 - 3), seconds  # trimmed with the audio
+
+
+@pytest.mark.parametrize("clip_frames", [48, 64])
+def test_shorter_clips_follow_the_reference_clip_count(tmp_path, clip_frames):
+    """Upstream's infer_frames takes any multiple of 4 (48 for less memory): its bucket count for
+    each length, near each clip boundary, is ours."""
+    reference = reference_audio_buckets()
+    image = make_image(tmp_path / "face.png", (120, 120))
+    clip_s = clip_frames / 16
+    for seconds in [round(k * clip_s + delta, 3) for k in (1, 2) for delta in (-0.1, 0.0, 0.06, 0.2)]:
+        audio = write_wav(tmp_path / f"speech-{seconds}.wav", speech_like(seconds), 16000)
+        request = S2VRequest(model="tiny-s2v", prompt="x", image=str(image), audio=str(audio),
+                             clip_frames=clip_frames).prepare()
+        clips = reference(seconds, clip_frames)
+        assert request.clips == clips, seconds
+        assert request.frames == min(math.ceil(seconds * 16 - 1e-6), clips * clip_frames - 3), seconds
 
 
 def test_five_seconds_of_audio_make_one_clip_and_a_little_more_makes_two(tmp_path):

@@ -197,8 +197,12 @@ def test_wan22_checkpoints_match_upstream_configs(model_id):
     if task == "s2v-14B":  # upstream keeps the reference image's aspect within an area
         assert record.frames_default == _signature_defaults("speech2video", "WanS2V")["infer_frames"]
         areas = raw["s2v"]["areas"]
-        assert areas == {"480p": tables["MAX_AREA_CONFIGS"]["832*480"], "720p": tables["MAX_AREA_CONFIGS"]["1024*704"]}
-        assert all(w * h <= areas["720p"] and w % 64 == h % 64 == 0 for w, h in record.sizes)
+        assert areas == {"480p": tables["MAX_AREA_CONFIGS"]["832*480"], "720p": tables["MAX_AREA_CONFIGS"]["1024*704"],
+                         "720p-full": tables["MAX_AREA_CONFIGS"]["1280*720"]}
+        # upstream's largest supported area is our largest bucket, and every size offered fits within it
+        assert areas["720p-full"] == max(tables["MAX_AREA_CONFIGS"][s] for s in tables["SUPPORTED_SIZES"][task])
+        assert all(w * h <= areas["720p-full"] and w % 64 == h % 64 == 0 for w, h in record.sizes)
+        assert max(w * h for w, h in record.sizes) > areas["720p"]
         assert "sizes" in choices
     else:
         assert record.frames_default == cfg["frame_num"]
@@ -264,6 +268,33 @@ WAN21_HELD = {
     ("wan2.1-flf2v-14b-720p", "guidance"): lambda: 5.5,
     ("wan2.1-flf2v-14b-720p", "flow_shift"): lambda: 16.0,
 }
+
+
+# Wan 2.1's own sizes per task (Wan-Video/Wan2.1 wan/configs/__init__.py SUPPORTED_SIZES; the package is not
+# on PyPI, so held as published), for the checkpoints whose diffusers repo does not say
+WAN21_SUPPORTED_SIZES = {"wan2.1-flf2v-14b-720p": ("720*1280", "1280*720", "480*832", "832*480")}
+
+
+@pytest.mark.parametrize("model_id", sorted(WAN21_SUPPORTED_SIZES))
+def test_wan21_checkpoints_offer_every_size_upstream_supports(model_id, tmp_path):
+    from tests.media_fixtures import make_image
+    from wan_studio.requests import FLF2VRequest
+    from wan_studio.runtime.dry_run import prepared_summary
+    from wan_studio.settings import Settings
+
+    record = catalog.get(model_id)
+    assert set(record.sizes) == {_size(s) for s in WAN21_SUPPORTED_SIZES[model_id]}
+    # upstream's generate.py samples FLF2V at shift 16 whatever the size
+    assert {record.flow_shift_for(w, h) for w, h in record.sizes} == {16.0}
+    first, last = make_image(tmp_path / "a.png", (1280, 720)), make_image(tmp_path / "b.png", (1280, 720))
+    settings = Settings(output_dir=tmp_path / "out", models_dir=tmp_path / "models", tiny_models_dir=tmp_path / "tiny")
+    made = {size: prepared_summary(FLF2VRequest(model=model_id, prompt="a bird takes off", image=str(first),
+                                                last_image=str(last), width=size[0], height=size[1]), settings)
+            for size in ((832, 480), (1280, 720))}
+    small, large = made[(832, 480)], made[(1280, 720)]
+    assert (small["width"], small["height"], small["flow_shift"], small["steps"]) == (832, 480, 16.0, 50)
+    assert small["estimate"]["peak_gib"] < large["estimate"]["peak_gib"]
+    assert small["estimate"]["seconds"] < large["estimate"]["seconds"] / 2
 
 
 @pytest.mark.parametrize("model_id", [m for m in REAL if catalog.raw_record(m)["source"]["from"] == "diffusers"])

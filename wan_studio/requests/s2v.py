@@ -18,7 +18,7 @@ from wan_studio.requests.modes import ExampleFile, ModeInfo, Placement, register
 from wan_studio.requests.prepared import InputFacts
 
 S2V_MIN_AUDIO_S = 0.5
-S2V_RESOLUTIONS = ("480p", "720p")
+S2V_RESOLUTIONS = ("480p", "720p", "720p-full")  # the area buckets of the record's "s2v" "areas"
 S2V_SOLVERS = ("unipc", "dpm++")
 SIZE_STEPS = 100  # scales tried between the largest and the smallest, as Wan's S2V reference does
 # wav2vec2 reads 16 kHz audio in 400-sample windows every 320 samples (nominally 50 features a second);
@@ -102,8 +102,10 @@ class S2VRequest(GenerationRequest):
                                                 "(upstream's init_first_frame)")
     solver: str = request_field("unipc", label="Sampler", choices=S2V_SOLVERS,
                                 help="unipc (the default) or dpm++ (multistep DPM-Solver++ on the same flow sigmas)")
-    resolution: str = request_field("480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False,
-                                    help="area bucket: 480p or 720p; the aspect follows the image")
+    resolution: str = request_field(
+        "480p", label="Resolution", choices=S2V_RESOLUTIONS, page=False,
+        help="area bucket, the aspect follows the image: 480p (832x480 pixels), 720p (1024x704, the reference's "
+             "example) or 720p-full (1280x720, upstream's largest, a quarter more pixels than 720p)")
 
     def _check_fields(self, record: Checkpoint) -> None:
         if not isinstance(self.init_first_frame, bool):
@@ -150,9 +152,10 @@ class S2VRequest(GenerationRequest):
         super()._fill_defaults(record)
 
     def _suggested_size(self, record: Checkpoint) -> tuple[int, int]:
-        # the area of the resolution bucket (832x480 or 1024x704 on S2V-14B), as the reference picks it
+        # the area of the resolution bucket (832x480, 1024x704 or 1280x720 on S2V-14B), as the reference picks it
+        largest = max(w * h for w, h in record.sizes)
         areas = catalog.raw_record(record.id).get("s2v", {}).get("areas") or {
-            "480p": native_area(record), "720p": max(w * h for w, h in record.sizes)}
+            "480p": native_area(record), "720p": largest, "720p-full": largest}
         g = record.spatial_granularity
         width, height = size_within_area(*self._image_size, areas[self.resolution], g)
         return max(width, 2 * g), max(height, 2 * g)  # a side the model takes, for a very small or thin picture
