@@ -211,6 +211,10 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
             from wan_studio.media import probe_video
 
             assert recipe["output"]["frames"] == 16 and probe_video(out).has_audio
+    # VACE on the Wan 2.2 MoE twin, its depth control made by the studio from the plain clip
+    out, recipe = client.predict("tiny-vace-moe", "a dancer", clip, None, None, None, None,
+                                 {"seed": 1, "vace_mode": "depth", "frames": 9}, api_name="/vace")
+    assert read_video(out)["count"] == 9 and recipe["request"]["guidance_2"] == 5.0 and "video" in recipe["extracted"]
     # Animate from a plain driving video: the studio makes the pose and face videos itself
     driving = handle_file(str(make_video(tmp_path / "dance.mp4", (96, 64), fps=30, seconds=0.3)))
     out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, {"seed": 1},

@@ -103,7 +103,9 @@ def test_modes_follow_the_catalog_and_the_engine():
         assert not tiny["s2v"].enabled and "not wired into the engine" in tiny["s2v"].reason
     wan21 = sidebar_status("2.1")
     assert not wan21["animate"].enabled and wan21["animate"].reason.startswith("Wan 2.1 has no ANIMATE checkpoint")
-    assert not sidebar_status("2.2")["vace"].enabled
+    wan22 = sidebar_status("2.2")
+    assert wan22["vace"].enabled  # VACE-Fun A14B
+    assert not wan22["v2v"].enabled and wan22["v2v"].reason.startswith("Wan 2.2 has no V2V checkpoint")
     # the same rule turns S2V on once the engine has a request type for it (issue 9)
     wired = {"t2v", "s2v"}
     assert mode_status("s2v", "2.2", wired).enabled

@@ -37,8 +37,9 @@ def _generate(capsys, argv) -> Path:
 def test_parallel_2_gives_the_frames_one_gpu_gives(settings, tmp_path, capsys, cpu_ranks, mode):
     image = make_image(tmp_path / "start.png", (64, 64))
     source = make_video(tmp_path / "source.mp4", (64, 64), fps=16, seconds=1.0)
+    # VACE on the Wan 2.2 mixture of experts: both experts split, each with the VACE plan
     own = {"t2v": ["--model", "tiny-t2v"], "i2v": ["--model", "tiny-i2v", "--image", str(image)],
-           "vace": ["--model", "tiny-vace", "--vace-mode", "grayscale", "--video", str(source)]}[mode]
+           "vace": ["--model", "tiny-vace-moe", "--vace-mode", "grayscale", "--video", str(source)]}[mode]
     argv = ["--mode", mode, *own, "--prompt", "a boat at dawn", "--frames", "9", "--size", "64x64", "--steps", "3",
             "--seed", "7"]
     one, two = _generate(capsys, argv), _generate(capsys, [*argv, "--parallel", "2"])

@@ -100,14 +100,18 @@ def test_weight_sizes_match_the_published_models():
     # VACE is its base model plus control blocks (no count of its own is published): bigger than the base
     for vace, base in (("wan2.1-vace-1.3b", "wan2.1-t2v-1.3b"), ("wan2.1-vace-14b", "wan2.1-t2v-14b")):
         assert footprint_gb(catalog.get(vace))["transformer"] > footprint_gb(catalog.get(base))["transformer"]
-    assert set(NAMED_BILLIONS) | {"wan2.1-vace-1.3b", "wan2.1-vace-14b"} == {
+    # VACE-Fun A14B: each expert is Wan2.1-VACE-14B's layout; its converted repo's transformer folder is 34.7 GB
+    fun = footprint_gb(catalog.get("wan2.2-vace-fun-a14b"), "bfloat16")
+    assert fun["transformer"] == fun["transformer_2"] == pytest.approx(34.7, rel=0.01)
+    assert set(NAMED_BILLIONS) | {"wan2.1-vace-1.3b", "wan2.1-vace-14b", "wan2.2-vace-fun-a14b"} == {
         c.id for c in catalog.checkpoints() if not c.is_tiny}
 
 
 def test_mode_matrix_is_derived_from_records():
     matrix = mode_matrix()
     assert matrix["t2v"]["2.2"] == ["wan2.2-ti2v-5b", "wan2.2-t2v-a14b", "fastwan2.2-ti2v-5b"]
-    assert matrix["vace"]["2.2"] == [] and matrix["vace"]["2.1"] == ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]
+    assert matrix["vace"]["2.2"] == ["wan2.2-vace-fun-a14b"]
+    assert matrix["vace"]["2.1"] == ["wan2.1-vace-1.3b", "wan2.1-vace-14b"]
     assert matrix["s2v"]["2.2"] == ["wan2.2-s2v-14b"] and matrix["s2v"]["2.1"] == []
     assert matrix["flf2v"]["2.1"] == ["wan2.1-flf2v-14b-720p"]
     for mode in ("t2v", "i2v", "flf2v", "v2v", "vace", "ti2v", "animate"):

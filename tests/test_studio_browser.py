@@ -324,6 +324,9 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     assert generate_and_play(page, outputs, "v2v")["output"]["frames"] == 13  # 1 s at 16 fps, as 4k+1
 
     open_mode(page, "vace")
+    # the Wan 2.2 MoE VACE's twin: both experts, each with its own guidance
+    page.click("#vace-model input")
+    page.get_by_role("option", name="Tiny VACE MoE (random weights, two experts)").click()
     upload(page, "vace-video", media["clip"], "video")
     for box in ("vace-mask", "vace-reference"):  # tall enough for their words
         assert_upload_box_fits(page, box)
@@ -332,6 +335,7 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     screenshot(page, "mode-vace")
     recipe = generate_and_play(page, outputs, "vace")
     assert recipe["request"]["vace_mode"] == "inpaint" and recipe["request"]["bbox"] == [16, 16, 64, 48]
+    assert recipe["request"]["model"] == "tiny-vace-moe" and recipe["request"]["guidance_2"] == 5.0
 
     open_mode(page, "animate")
     upload(page, "animate-image", media["image"], "img")
@@ -1040,9 +1044,9 @@ def test_sidebar_follows_the_generation(page, studio):
     assert len(labels) == 14 and all(label and all(ord(ch) < 0x2190 or ch == "→" for ch in label)
                                      for label in labels), labels
     choose_generation("Wan 2.2")
-    page.wait_for_function("() => document.querySelector('#nav-vace').disabled")
-    assert page.locator("#nav-v2v").is_disabled() and page.locator("#nav-animate").is_enabled()
-    assert "Wan 2.2 has no VACE checkpoint" in page.locator("#nav-vace").get_attribute("title")
+    page.wait_for_function("() => document.querySelector('#nav-v2v').disabled")
+    assert page.locator("#nav-vace").is_enabled() and page.locator("#nav-animate").is_enabled()  # VACE-Fun A14B
+    assert "Wan 2.2 has no V2V checkpoint" in page.locator("#nav-v2v").get_attribute("title")
     assert "— Wan 2.2" in page.locator("#t2v-title").inner_text()  # the panel took a 2.2 checkpoint
     screenshot(page, "sidebar-wan22")
     choose_generation("Wan 2.1")

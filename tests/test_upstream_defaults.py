@@ -173,7 +173,7 @@ def test_every_real_checkpoint_cites_a_checked_source():
     assert len(REAL) >= 14
     for model_id in REAL:
         source = catalog.raw_record(model_id).get("source", {})
-        assert source.get("from") in ("wan22", "fastvideo", "diffusers"), f"{model_id} cites no source"
+        assert source.get("from") in ("wan22", "fastvideo", "diffusers", "videox-fun"), f"{model_id} cites no source"
         assert source.get("cites"), model_id
 
 
@@ -268,6 +268,31 @@ WAN21_HELD = {
     ("wan2.1-flf2v-14b-720p", "guidance"): lambda: 5.5,
     ("wan2.1-flf2v-14b-720p", "flow_shift"): lambda: 16.0,
 }
+
+
+# VideoX-Fun (alibaba-pai's trainer of the Fun models; not on PyPI, so held as published): the example
+# script examples/wan2.2_vace_fun/predict_v2v_control.py and config/wan2.2/wan_civitai_t2v.yaml
+VIDEOX_FUN_PUBLISHED = {
+    "wan2.2-vace-fun-a14b": {"steps": 50, "guidance": 5.0, "shift": 12.0, "boundary": 0.875, "frames": 81, "fps": 16,
+                             "sample_size": (832, 480)},
+}
+
+
+@pytest.mark.parametrize("model_id", [m for m in REAL if catalog.raw_record(m)["source"]["from"] == "videox-fun"])
+def test_videox_fun_checkpoints_run_at_their_published_settings(model_id):
+    record, raw, published = catalog.get(model_id), catalog.raw_record(model_id), VIDEOX_FUN_PUBLISHED[model_id]
+    assert record.steps == published["steps"]
+    assert record.guidance == record.guidance_2 == published["guidance"]  # one guidance_scale for both experts
+    assert set(record.flow_shift.values()) == {published["shift"]}
+    assert (record.frames_default, record.fps) == (published["frames"], published["fps"])
+    assert record.boundary_ratio == published["boundary"]
+    assert set(published["sample_size"]) == set(record.default_size)  # the example runs it portrait
+    # trained on Wan2.2-T2V-A14B: the boundary and shift are the base model's own (wan22's t2v-A14B config)
+    base = _wan22_config(_wan22_tables()["modules"]["t2v-A14B"])
+    assert (record.boundary_ratio, published["shift"]) == (base["boundary"], base["sample_shift"])
+    assert {(w, h) for w, h in record.sizes} == {_size(s) for s in _wan22_tables()["SUPPORTED_SIZES"]["t2v-A14B"]}
+    assert record.repo_id.endswith("-diffusers") and "alibaba-pai/" in raw["weights_from"]
+    assert {"scheduler", "sizes"} <= set(raw["choices"])
 
 
 # Wan 2.1's own sizes per task (Wan-Video/Wan2.1 wan/configs/__init__.py SUPPORTED_SIZES; the package is not
