@@ -57,6 +57,34 @@ def _few_step_class():
     return FewStepScheduler
 
 
+def euler_scheduler(shift: float):
+    """Flow Euler as the Lightning and LightX2V distills sample: `n` steps at sigmas evenly spaced
+    from 1 down (1, 0.75, 0.5, 0.25 at four steps), bent by `shift`; at shift 5 that is timesteps
+    1000, 937.5, 833.3 and 625, the ones they were distilled at."""
+    return _even_euler_class()(shift=shift)
+
+
+@lru_cache(maxsize=1)
+def _even_euler_class():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    class EvenEuler(FlowMatchEulerDiscreteScheduler):
+        def set_timesteps(self, num_inference_steps=None, device=None, sigmas=None, **kwargs):
+            if sigmas is None and num_inference_steps:  # the pipelines pass only a step count
+                sigmas = np.linspace(1.0, 0.0, num_inference_steps + 1)[:-1]
+            return super().set_timesteps(num_inference_steps, device=device, sigmas=sigmas, **kwargs)
+
+    return EvenEuler
+
+
+def own_scheduler(pipe):
+    """The scheduler the checkpoint loaded with, kept aside the first time a run swaps it, so a
+    Quality run after a distill preset's samples as the checkpoint does."""
+    if "_studio_own_scheduler" not in pipe.__dict__:
+        pipe.__dict__["_studio_own_scheduler"] = pipe.scheduler
+    return pipe.__dict__["_studio_own_scheduler"]
+
+
 def generator_for(seed: int):
     """A CPU generator: the same seed gives the same noise on CUDA, MPS and CPU."""
     import torch
@@ -67,10 +95,13 @@ def generator_for(seed: int):
 def call_pipeline(pipe, request, callback, **kwargs) -> np.ndarray:
     """Run the pipeline with the request's shared fields plus the mode's own kwargs."""
     generator = generator_for(request.seed)
-    record = request.checkpoint
-    if record.scheduler == "dmd":  # the run's one generator draws the start noise and each step's new noise
+    record, sampler, own = request.checkpoint, request.sampler, own_scheduler(pipe)
+    if sampler == "dmd":  # the run's one generator draws the start noise and each step's new noise
         pipe.scheduler = few_step_scheduler(record.timesteps, request.flow_shift, generator)
+    elif sampler == "euler":
+        pipe.scheduler = euler_scheduler(request.flow_shift)
     else:
+        pipe.scheduler = own
         set_flow_shift(pipe, request.flow_shift)
     output = pipe(
         prompt=request.prompt,

@@ -12,14 +12,16 @@ from pathlib import Path
 
 LAYOUTS_FILE = Path(__file__).resolve().parent / "data" / "lora_layouts.json"
 LAYOUTS = json.loads(LAYOUTS_FILE.read_text())
-WAN21_1_3B = {"dim": 1536, "ffn_dim": 8960}  # Wan 2.1 T2V 1.3B: 12 heads x 128, FFN 8960
-WAN21_14B = {"dim": 5120, "ffn_dim": 13824}  # Wan 2.1 14B: 40 heads x 128, FFN 13824
+# the output head maps dim to 16 latent channels x a 1x2x2 patch: 64 outputs on every Wan 2.1 / A14B model
+WAN21_1_3B = {"dim": 1536, "ffn_dim": 8960, "head_out": 64}  # Wan 2.1 T2V 1.3B: 12 heads x 128, FFN 8960
+WAN21_14B = {"dim": 5120, "ffn_dim": 13824, "head_out": 64}  # Wan 2.1 14B (and each A14B expert): 40 heads x 128
 
 
 def dims_of(config: dict) -> dict:
     """The sizes a LoRA of this transformer config has: dim, ffn_dim and its block count."""
+    patch = config["patch_size"]
     return {"dim": config["num_attention_heads"] * config["attention_head_dim"], "ffn_dim": config["ffn_dim"],
-            "blocks": config["num_layers"]}
+            "blocks": config["num_layers"], "head_out": config["out_channels"] * patch[0] * patch[1] * patch[2]}
 
 
 def tiny_dims(model_id: str, settings, component: str = "transformer") -> dict:
@@ -48,6 +50,8 @@ def lora_keys(layout: str, blocks, image_attention: bool = False) -> dict[str, t
         extras = dict(spec.get("per_block", {}), **(spec.get("per_block_image", {}) if image_attention else {}))
         for template, shape in extras.items():
             keys[template.format(block=block)] = tuple(shape)
+    for key, shape in spec.get("once", {}).items():  # outside the blocks (the output head)
+        keys[key] = tuple(shape)
     return keys
 
 
@@ -58,7 +62,7 @@ def write_lora_file(path: Path, layout: str, dims: dict, rank: int = 4, seed: in
     from safetensors.torch import save_file
 
     blocks = range(dims["blocks"]) if blocks is None else blocks
-    sizes = {"rank": rank, "dim": dims["dim"], "ffn_dim": dims["ffn_dim"]}
+    sizes = {"rank": rank, "dim": dims["dim"], "ffn_dim": dims["ffn_dim"], "head_out": dims.get("head_out", 64)}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for key, pattern in lora_keys(layout, blocks, image_attention).items():

@@ -79,7 +79,9 @@ def test_fast_is_lightning_4_steps_cfg_1_or_falls_back_with_the_reason(model_id,
 
 def test_every_fast_lora_names_a_known_file_with_rank_and_licence():
     table = presets.table()
-    for per_mode in list(table["fast"].values()) + list(table["fast_hybrid"].values()):
+    distills = [{mode: {"loras": names} for mode, names in per_mode.items()}
+                for entry in table["distills"].values() for per_mode in entry["for"].values()]
+    for per_mode in list(table["fast"].values()) + list(table["fast_hybrid"].values()) + distills:
         for entry in per_mode.values():
             for item in entry.get("loras", []):
                 name = item if isinstance(item, str) else item["lora"]
@@ -90,6 +92,67 @@ def test_every_fast_lora_names_a_known_file_with_rank_and_licence():
     assert table["loras"]["lightning-t2v-a14b-low"]["rank"] == 64
     causvid = table["loras"]["causvid-t2v-14b"]
     assert causvid["licence"] == "cc-by-nc-4.0" and causvid["non_commercial"]
+
+
+# the newer Wan 2.2 distills, as their releases publish them (LightX2V's configs/distill/wan22 and the
+# Wan2.2-Lightning configs): 4 steps of flow Euler at shift 5, one pass (guidance 1) for both experts
+DISTILLS = {
+    "lightx2v-1022": ("wan2.2-i2v-a14b", "i2v", "configs/distill/wan22/wan_moe_i2v_distill_with_lora.json",
+                      ["wan2.2_i2v_A14b_high_noise_lora_rank64_lightx2v_4step_1022.safetensors",
+                       "wan2.2_i2v_A14b_low_noise_lora_rank64_lightx2v_4step_1022.safetensors"]),
+    "lightx2v-720p": ("wan2.2-i2v-a14b", "i2v", "configs/distill/wan22/wan_moe_i2v_distill_with_lora.json",
+                      ["LoRAs/Wan22_Lightx2v/Wan_2_2_I2V_A14B_HIGH_lightx2v_4step_lora_260412_rank_64_fp16.safetensors",
+                       "LoRAs/Wan22_Lightx2v/Wan_2_2_I2V_A14B_LOW_lightx2v_4step_lora_260412_rank_64_fp16.safetensors"]),
+    "lightx2v-1217": ("wan2.2-t2v-a14b", "t2v", "configs/distill/wan22/wan_moe_t2v_distill_lora.json",
+                      ["wan2.2_t2v_A14b_high_noise_lora_rank64_lightx2v_4step_1217.safetensors",
+                       "wan2.2_t2v_A14b_low_noise_lora_rank64_lightx2v_4step_1217.safetensors"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISTILLS))
+def test_each_distill_preset_runs_at_its_releases_published_values(name):
+    model_id, mode, config, files = DISTILLS[name]
+    resolution = presets.resolve(model_id, mode, name)
+    assert resolution.values == {"steps": 4, "guidance": 1.0, "guidance_2": 1.0, "flow_shift": 5.0, "sampler": "euler",
+                                 "scheduler": "FlowMatchEulerDiscreteScheduler"}
+    assert config in resolution.source and "sample_shift 5.0" in resolution.source
+    assert [(presets.lora_record(lora["source"])["file"], lora["expert"]) for lora in resolution.loras] == \
+        [(files[0], "high"), (files[1], "low")]
+    with pytest.raises(RequestError, match=f"The {name} preset is for Wan 2.2 .* offers: quality"):
+        presets.resolve("wan2.1-t2v-14b", "t2v", name)
+    # the request takes the preset's shift (typed values still win) and the recipe records the source
+    assert presets.resolve(model_id, mode, name, {"flow_shift": 3.0}).overrides == {"flow_shift": 3.0}
+
+
+def test_a_distill_preset_samples_at_the_distilled_timesteps_two_per_expert(engine, settings, monkeypatch):
+    """lightx2v-1022 on the Tiny I2V MoE twin: its stand-in pair (the real files' lightx2v layout), four
+    Euler steps at 1000, 937.5, 833.3 and 625 (LightX2V's denoising_step_list 1000, 750, 500, 250 bent by
+    shift 5, the timesteps it was distilled at), the first two by the high-noise expert."""
+    import diffusers
+
+    from tests.media_fixtures import make_image
+
+    timesteps = []
+    forward = diffusers.WanTransformer3DModel.forward
+
+    def spy(module, *args, **kwargs):
+        timesteps.append((round(float(kwargs["timestep"].flatten()[0]), 1), id(module)))
+        return forward(module, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.WanTransformer3DModel, "forward", spy)
+    image = make_image(settings.output_dir.parent / "start.png", (64, 64))
+    request = request_types()["i2v"](model="tiny-i2v-moe", prompt="it moves", image=str(image), preset="lightx2v-1022",
+                                     width=64, height=64, frames=5, seed=3).prepare()
+    assert [lora.layout for lora in request.resolved_loras] == ["lightx2v", "lightx2v"]
+    result = engine.generate(request)
+    pipe = engine.swap._active
+    by_expert = {which: sorted({t for t, m in timesteps if m == id(model)}, reverse=True)
+                 for which, model in (("high", pipe.transformer), ("low", pipe.transformer_2))}
+    assert by_expert == {"high": [1000.0, 937.5], "low": [833.3, 625.0]}
+    assert pipe.transformer.active_adapters() == [request.resolved_loras[0].adapter_name]
+    recipe = json.loads(result.recipe_path.read_text())
+    assert recipe["preset"]["name"] == "lightx2v-1022" and recipe["request"]["flow_shift"] == 5.0
+    assert "LightX2V" in recipe["preset"]["source"]
 
 
 def test_fastwan_serves_fast_when_downloaded(settings):
@@ -113,7 +176,8 @@ def test_hybrid_only_where_defined_and_unknown_preset_refused():
     assert loras == [{"source": "lightx2v-i2v-14b", "weight": 1.0, "expert": "both"}] and values["steps"] == 4
     with pytest.raises(RequestError, match="fast-hybrid preset exists only for Wan 2.2 I2V"):
         presets.resolve("wan2.1-t2v-14b", "t2v", "fast-hybrid")
-    with pytest.raises(RequestError, match="Unknown preset 'turbo'; choose one of: fast, quality, fast-hybrid"):
+    with pytest.raises(RequestError, match="Unknown preset 'turbo'; choose one of: fast, quality, fast-hybrid, "
+                                           "lightx2v-1022, lightx2v-720p, lightx2v-1217"):
         T2VRequest(model="tiny-t2v", prompt="a fox", preset="turbo")
 
 
@@ -121,7 +185,9 @@ def test_list_presets_for_the_radio():
     vace = {p["name"]: p for p in presets.list_presets("wan2.1-vace-14b", "vace")}
     assert not vace["fast"]["available"] and "VACE" in vace["fast"]["note"]
     i2v = [p["name"] for p in presets.list_presets("wan2.2-i2v-a14b", "i2v")]
-    assert i2v == ["quality", "fast", "fast-hybrid"]
+    assert i2v == ["quality", "fast", "fast-hybrid", "lightx2v-1022", "lightx2v-720p"]
+    t2v = [p["name"] for p in presets.list_presets("wan2.2-t2v-a14b", "t2v")]
+    assert t2v == ["quality", "fast", "lightx2v-1217"]
 
 
 def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine, monkeypatch):
@@ -142,10 +208,13 @@ def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine
                          seed=1).prepare()
     high, low = request.resolved_loras
     result = engine.generate(request)
+    # Wan2.2-Lightning's own sampling: flow Euler at shift 5, not the checkpoint's UniPC at 12
     assert seen == {"steps": 4, "guidance": 1.0, "guidance_2": 1.0, "high": [high.adapter_name],
-                    "low": [low.adapter_name], "scheduler": "UniPCMultistepScheduler"}
+                    "low": [low.adapter_name], "scheduler": "EvenEuler"}
+    assert request.flow_shift == 5.0 and request.sampler == "euler"
     recipe = json.loads(result.recipe_path.read_text())
     assert recipe["preset"]["name"] == "fast" and recipe["preset"]["overrides"] == {}
+    assert recipe["preset"]["values"]["sampler"] == "euler" and "Wan2.2-Lightning" in recipe["preset"]["source"]
     assert [lora["expert"] for lora in recipe["preset"]["loras"]] == ["high", "low"]
     assert all(len(lora["sha256"]) == 64 for lora in recipe["preset"]["loras"])
 
@@ -156,6 +225,7 @@ def test_fast_on_tiny_moe_runs_4_steps_at_cfg_1_with_both_adapters_active(engine
     quality_result = engine.generate(quality)
     assert engine.swap.loads == loads
     assert seen["steps"] == 3 and seen["guidance"] == 4.0 and seen["guidance_2"] == 3.0
+    assert seen["scheduler"] == "UniPCMultistepScheduler" and quality.flow_shift == 12.0  # the checkpoint's own
     pipe = engine.swap._active
     assert not pipe.transformer._hf_peft_config_loaded or all(
         not layer.merged and layer.disable_adapters for layer in _lora_layers(pipe.transformer))

@@ -7,6 +7,8 @@
   where none exists but a FastWan full checkpoint does (and is on this machine) that checkpoint
   serves the run; otherwise Quality values with a message naming the reason (the fallback rule).
 - fast-hybrid (Wan 2.2 I2V only): the Wan 2.1 lightx2v I2V LoRA on both experts.
+- the named distills (lightx2v-1022, lightx2v-720p, lightx2v-1217): a newer Wan 2.2 distill LoRA pair
+  each, at the steps, guidance, shift and sampler its release publishes (presets.json distill_values).
 A value the user typed always wins; `overrides` records which ones differed from the preset.
 Beside the LoRA manager, above models/: Fast names Lightning LoRAs, or a FastWan checkpoint when it is
 downloaded.
@@ -24,14 +26,19 @@ from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
 
 PRESETS_FILE = Path(__file__).resolve().parents[2] / "presets" / "presets.json"
-PRESETS = ("fast", "quality", "fast-hybrid")
-PRESET_FIELDS = ("steps", "guidance", "guidance_2")
-LABELS = {"fast": "Fast (Lightning, 4 steps)", "quality": "Quality", "fast-hybrid": "Fast, hybrid I2V LoRA (advanced)"}
+PRESET_FIELDS = ("steps", "guidance", "guidance_2", "flow_shift")
 
 
 @lru_cache(maxsize=1)
 def table() -> dict:
     return json.loads(PRESETS_FILE.read_text())
+
+
+# the named distill presets (a newer Wan 2.2 distill LoRA pair each) come after the three kinds
+DISTILLS = tuple(table()["distills"])
+PRESETS = ("fast", "quality", "fast-hybrid", *DISTILLS)
+LABELS = {"fast": "Fast (Lightning, 4 steps)", "quality": "Quality", "fast-hybrid": "Fast, hybrid I2V LoRA (advanced)",
+          **{name: entry["label"] for name, entry in table()["distills"].items()}}
 
 
 def lora_record(name: str) -> dict | None:
@@ -42,17 +49,25 @@ def lora_record(name: str) -> dict | None:
 class PresetResolution:
     preset: str | None
     model: str  # the checkpoint that serves the run (a FastWan checkpoint may stand in)
-    values: dict = field(default_factory=dict)  # steps, guidance, guidance_2 (MoE), scheduler
+    values: dict = field(default_factory=dict)  # steps, guidance, guidance_2 (MoE), flow_shift, sampler, scheduler
     loras: list[dict] = field(default_factory=list)  # {source, weight, expert}
     messages: list[str] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)  # user values that differ from the preset's
+    source: str = ""  # where the values were published
 
     def __iter__(self):  # values, loras, messages = resolve(...)
         return iter((self.values, self.loras, self.messages))
 
+    @property
+    def sampler(self) -> str:
+        """How the run samples: "euler" where a distill release samples with flow Euler, else the
+        checkpoint's own scheduler ("unipc")."""
+        return self.values.get("sampler", "unipc")
+
     def as_recipe(self) -> dict:
-        return {"name": self.preset, "model": self.model, "values": self.values, "overrides": self.overrides,
-                "messages": self.messages}
+        found = {"name": self.preset, "model": self.model, "values": self.values, "overrides": self.overrides,
+                 "messages": self.messages}
+        return {**found, "source": self.source} if self.source else found
 
 
 def _fast_entry(record: Checkpoint, mode: str, preset: str) -> dict | None:
@@ -80,12 +95,21 @@ def _quality_values(record: Checkpoint) -> dict:
     return values
 
 
-def _fast_values(record: Checkpoint) -> dict:
-    fast = table()["fast_values"]
-    values = {"steps": fast["steps"], "guidance": fast["guidance"], "scheduler": fast["scheduler"]}
-    if record.is_moe:
-        values["guidance_2"] = fast["guidance_2"]
-    return values
+def _fast_values(record: Checkpoint, release: str | None = None) -> tuple[dict, str]:
+    """Fast's values, or those a distill release publishes (`distill_values`: steps, guidance, shift,
+    sampler), with their source."""
+    if release:
+        published = table()["distill_values"][release]
+        values, source = dict(published["values"]), published["source"]
+    else:
+        values, source = dict(table()["fast_values"]), ""
+    if not record.is_moe:
+        values.pop("guidance_2", None)
+    return values, source
+
+
+def _distill_entry(record: Checkpoint, mode: str, preset: str) -> list | None:
+    return table()["distills"][preset]["for"].get(record.id, {}).get(mode)
 
 
 def _no_fast_reason(record: Checkpoint, mode: str) -> str:
@@ -106,6 +130,16 @@ def resolve(record: Checkpoint | str, mode: str, preset: str | None, user_values
     serving = record
     if preset == "quality":
         result.values = _quality_values(record)
+    elif preset in DISTILLS:
+        names = _distill_entry(record, mode, preset)
+        if names is None:
+            offered = ", ".join(p["name"] for p in list_presets(record, mode))
+            fits = ", ".join(f"{catalog.get(m).name} {'/'.join(x.upper() for x in modes)}"
+                             for m, modes in table()["distills"][preset]["for"].items() if not catalog.get(m).is_tiny)
+            raise RequestError("preset", f"The {preset} preset is for {fits}; {record.name} {mode.upper()} "
+                                         f"offers: {offered}.")
+        result.values, result.source = _fast_values(record, table()["distills"][preset]["values"])
+        result.loras = _lora_specs(names)
     else:
         entry = _fast_entry(record, mode, preset)
         if preset == "fast-hybrid" and entry is None:
@@ -115,7 +149,7 @@ def resolve(record: Checkpoint | str, mode: str, preset: str | None, user_values
         if entry and entry.get("checkpoint"):
             serving = _fastwan_if_local(record, mode, entry["checkpoint"], result, settings)
         if entry and entry.get("loras"):
-            result.values = _fast_values(record)
+            result.values, result.source = _fast_values(record, entry.get("values"))
             result.loras = _lora_specs(entry["loras"])
             if entry.get("note"):
                 result.messages.append(entry["note"])
@@ -163,4 +197,8 @@ def list_presets(record: Checkpoint | str, mode: str) -> list[dict]:
     if _fast_entry(record, mode, "fast-hybrid"):
         offered.append({"name": "fast-hybrid", "label": LABELS["fast-hybrid"], "available": True,
                         "note": "the Wan 2.1 lightx2v I2V LoRA on both experts"})
+    for name in DISTILLS:
+        if _distill_entry(record, mode, name) is not None:
+            offered.append({"name": name, "label": LABELS[name], "available": True,
+                            "note": table()["distills"][name]["about"]})
     return offered

@@ -19,6 +19,8 @@ from typing import ClassVar
 from wan_studio import catalog
 from wan_studio.catalog import Checkpoint
 from wan_studio.errors import RequestError
+from wan_studio.loras import presets
+from wan_studio.loras.presets import DISTILLS, PRESETS
 from wan_studio.memory import attention as attention_backends
 from wan_studio.memory import step_cache
 from wan_studio.requests.fields import FileFields, meta, request_field
@@ -79,9 +81,10 @@ class GenerationRequest(PreparedOnce):
                                   help="split the job over this many GPUs of this machine "
                                        "(context parallelism, Ulysses); 1: one GPU")
     extra: dict = request_field(factory=dict, label="Extra", help="reserved for pipeline-specific options")
-    preset: str | None = request_field(label="Preset", choices=("fast", "quality", "fast-hybrid"),
+    preset: str | None = request_field(label="Preset", choices=PRESETS,
                                        help="fast: Lightning LoRA, 4 steps, guidance 1 (falls back to quality where "
-                                            "none exists); quality; fast-hybrid")
+                                            "none exists); quality; fast-hybrid; or a named Wan 2.2 distill at its "
+                                            "published values: " + ", ".join(DISTILLS))
     loras: list = request_field(factory=list, label="LoRAs", text="lora", flag="--lora", multiple=True,
                                 help="a LoRA file or name (see `loras`) as NAME[:WEIGHT[:high|low|both]]; "
                                      "EXPERT on Wan 2.2 A14B")
@@ -203,8 +206,6 @@ class GenerationRequest(PreparedOnce):
 
     # -- presets and LoRAs (checked here, so a LoRA that cannot fit never reaches the queue) -----
     def _apply_preset(self, record: Checkpoint) -> Checkpoint:
-        from wan_studio.loras import presets
-
         user_values = {name: getattr(self, name) for name in presets.PRESET_FIELDS}
         self._preset = presets.resolve(record, self.mode, self.preset, user_values)
         if self._preset.model != record.id:  # a FastWan checkpoint serves Fast
@@ -225,6 +226,15 @@ class GenerationRequest(PreparedOnce):
     def resolved_loras(self) -> list:
         """The preset's and the user's LoRAs, found and shape-checked (`loras.ResolvedLora`)."""
         return list(getattr(self, "_resolved_loras", []))
+
+    @property
+    def sampler(self) -> str:
+        """How the run samples: "dmd" (a FastWan checkpoint's distilled timesteps), "euler" (a Lightning
+        or LightX2V preset's flow Euler, as its release samples) or "unipc" (the checkpoint's own)."""
+        if self.checkpoint.scheduler == "dmd":
+            return "dmd"
+        resolution = getattr(self, "_preset", None)
+        return resolution.sampler if resolution is not None else "unipc"
 
     @property
     def preset_messages(self) -> list[str]:

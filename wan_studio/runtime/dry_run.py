@@ -46,7 +46,7 @@ def prepared_summary(request: GenerationRequest, settings: Settings, machine=Non
         "preset": request.preset, "loras": [lora.as_recipe() for lora in request.resolved_loras],
         "inputs": request.input_files(), "messages": request.preset_messages,
         "cache": _cache_summary(request, record),
-        "scheduler": (record.scheduler if record.scheduler != "dmd"
+        "scheduler": (request.sampler if request.sampler != "dmd"
                       else f"dmd ({', '.join(map(str, record.timesteps))})"),
     }
     if record.is_moe:  # diffusers: guidance_scale drives `transformer` (high noise), guidance_scale_2 `transformer_2`
