@@ -220,6 +220,22 @@ def test_hybrid_wan21_i2v_lora_fits_wan22_i2v_without_its_image_attention(lora_s
     assert loras.check(catalog.get("wan2.1-i2v-14b-480p"), loras.normalize_specs([str(path)]), lora_settings)
 
 
+@pytest.mark.parametrize("layout, image_attention", [("lightx2v-extract", True), ("kjnodes-extract", False)])
+def test_the_newer_distill_files_fit_the_a14b_experts(lora_settings, layout, image_attention):
+    """Block 0 and the head of a LightX2V 1022 low-noise file (with the Wan 2.1 image attention its
+    size shows) and of Kijai's 260412 extraction, at A14B's real sizes, pass the check on each expert."""
+    path = write_lora_file(lora_settings.loras_dir / f"{layout}-block0.safetensors", layout, WAN21_14B, rank=2,
+                           blocks=[0], image_attention=image_attention)
+    record = catalog.get("wan2.2-i2v-a14b")
+    for expert, targets in (("high", ["transformer"]), ("low", ["transformer_2"])):
+        fitted = loras.check(record, loras.normalize_specs([{"source": str(path), "expert": expert}]), lora_settings)
+        assert fitted[0].layout == "lightx2v" and fitted[0].targets(record) == targets
+    smaller = write_lora_file(lora_settings.loras_dir / f"{layout}-1.3b.safetensors", layout, WAN21_1_3B, rank=2,
+                              blocks=[0])
+    with pytest.raises(RequestError, match="does not fit"):
+        loras.check(record, loras.normalize_specs([str(smaller)]), lora_settings)
+
+
 def test_fast_i2v_on_tiny_moe_loads_the_seko_pair(engine, lora_settings):
     from tests.media_fixtures import make_image
     from wan_studio.requests import request_types
