@@ -1,4 +1,5 @@
-"""Animate (Wan 2.2 Animate-14B) through WanAnimatePipeline, in `animate` or `replace` mode.
+"""Animate (Wan 2.2 Animate-14B) through WanAnimatePipeline, in `animate` or `replace` mode; and
+Wan 2.2 Animate-2, which reads the plain driving video itself (`run_animate2`).
 
 Inputs are the pre-processed videos (pose skeletons, face crops; background and mask for
 replace; uploaded, or made by the engine from a plain driving video first), resampled to the
@@ -13,8 +14,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
+from PIL import Image
 
-from pipelines.common import call_pipeline
+from pipelines.common import call_pipeline, generator_for, set_flow_shift
 from wan_studio import media
 
 
@@ -85,7 +87,29 @@ def continuing_from(pipe, held: np.ndarray):
         del pipe.prepare_prev_segment_cond_latents  # the class's own again
 
 
+def run_animate2(pipe, request, record, callback) -> np.ndarray:
+    """Animate-2 reads the plain driving video itself (at the model's 24 fps here) and makes its
+    segments in one call: the picture and every frame letterboxed into the asked area, the result
+    cropped back to the picture's aspect and brought to the asked size."""
+    driving = media.fit_frames(media.load_video_frames(request.driving_video, fps=record.fps,
+                                                       max_frames=request.frames, field="driving_video"),
+                               request.frames)
+    set_flow_shift(pipe, request.flow_shift)
+    frames = pipe(prompt=request.prompt, negative_prompt=request.negative_prompt, image=media.load_image(request.image),
+                  driving_video=driving, height=request.height, width=request.width,
+                  num_inference_steps=request.steps, guidance_scale=request.guidance,
+                  generator=generator_for(request.seed), segment_frame_length=request.segment_frame_length,
+                  prev_segment_conditioning_frames=request.prev_segment_conditioning_frames,
+                  segments=request.segments, callback_on_step_end=callback)
+    if frames.shape[1:3] != (request.height, request.width):  # the crop to the picture is a few pixels off
+        frames = np.stack([np.asarray(media.resize_to(Image.fromarray(f), request.width, request.height))
+                           for f in frames])
+    return frames
+
+
 def run(pipe, request, record, callback):
+    if request.reads_driving_video(record):
+        return run_animate2(pipe, request, record, callback)
     held = getattr(request, "held_frames", None)
     if held is None:
         return call_pipeline(pipe, request, callback, **pipeline_kwargs(request, record))
@@ -94,4 +118,5 @@ def run(pipe, request, record, callback):
 
 
 def total_steps(request) -> int:
-    return request.steps  # one segment a call: a long video's windows are counted by the engine
+    # one segment a call (a long video's windows are counted by the engine); Animate-2: all its segments
+    return request.steps * (request.segments if request.reads_driving_video(request.checkpoint) else 1)

@@ -220,6 +220,10 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
     out, recipe = client.predict("tiny-animate", "a dancer", image, None, None, None, None, {"seed": 1},
                                  driving_video=driving, api_name="/animate")
     assert read_video(out)["count"] == 9 and set(recipe["extracted"]) == {"pose_video", "face_video"}
+    # Animate-2 reads the plain driving video itself: 0.3 s at 24 fps, nothing extracted
+    out, recipe = client.predict("tiny-animate-2", "a dancer", image, None, None, None, None, {"seed": 1},
+                                 driving_video=driving, api_name="/animate")
+    assert read_video(out)["count"] == recipe["output"]["frames"] == 7 and "extracted" not in recipe
     # /extract: a control video on its own, as long as the input, at its fps
     made, info = client.predict("depth", clip, {"annotator": "tiny-depth"}, api_name="/extract")
     assert info == {"kind": "depth", "frames": 16, "fps": 16.0} and read_video(made)["count"] == 16

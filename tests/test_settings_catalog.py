@@ -57,6 +57,9 @@ def test_every_open_checkpoint_of_the_brief_is_in_the_catalog():
         "Wan-AI/Wan2.2-Animate-14B-Diffusers",
         # FastWan full distilled checkpoints serve the Fast preset where no Lightning LoRA exists
         "FastVideo/FastWan2.1-T2V-1.3B-Diffusers", "FastVideo/FastWan2.2-TI2V-5B-FullAttn-Diffusers",
+        # the rest of the Wan 2.2 family: Animate-2 (base and distilled) and VACE-Fun A14B's diffusers conversion
+        "Wan-AI/Wan2.2-Animate-2-14B-Diffusers", "Wan-AI/Wan2.2-Animate-2-14B-Distilled-Diffusers",
+        "linoyts/Wan2.2-VACE-Fun-14B-diffusers",
     }
     assert {s.generation for s in catalog.api_only_slots()} == {"2.5", "2.6", "2.7"}
     assert not any(c.generation in ("2.5", "2.6", "2.7") for c in catalog.checkpoints())
@@ -79,7 +82,7 @@ NAMED_BILLIONS = {
     "wan2.1-t2v-1.3b": 1.3, "fastwan2.1-t2v-1.3b": 1.3, "wan2.2-ti2v-5b": 5, "fastwan2.2-ti2v-5b": 5,
     "wan2.1-t2v-14b": 14, "wan2.1-i2v-14b-480p": 14, "wan2.1-i2v-14b-720p": 14, "wan2.1-flf2v-14b-720p": 14,
     "wan2.2-t2v-a14b": 14, "wan2.2-i2v-a14b": 14,  # A14B: 14B per expert
-    "wan2.2-s2v-14b": 14, "wan2.2-animate-14b": 14,
+    "wan2.2-s2v-14b": 14, "wan2.2-animate-14b": 14, "wan2.2-animate-2-14b": 14, "wan2.2-animate-2-14b-distilled": 14,
 }
 # the shared files as Wan-AI publishes them: umt5-xxl-enc-bf16 11.36 GB, Wan2.1_VAE.pth 508 MB (fp32),
 # Wan2.2_VAE.pth 2.82 GB (fp32)

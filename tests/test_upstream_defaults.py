@@ -173,7 +173,8 @@ def test_every_real_checkpoint_cites_a_checked_source():
     assert len(REAL) >= 14
     for model_id in REAL:
         source = catalog.raw_record(model_id).get("source", {})
-        assert source.get("from") in ("wan22", "fastvideo", "diffusers", "videox-fun"), f"{model_id} cites no source"
+        assert source.get("from") in ("wan22", "fastvideo", "diffusers", "videox-fun", "diffusers-modular"), \
+            f"{model_id} cites no source"
         assert source.get("cites"), model_id
 
 

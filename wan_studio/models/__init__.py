@@ -21,7 +21,8 @@ from wan_studio.models.hub import download_command, needed_files  # noqa: F401  
 from wan_studio.settings import Settings, load_settings
 
 # pipeline classes of our own (not in diffusers): class name -> module
-OWN_PIPELINES = {"WanS2VPipeline": "wan_studio.models.s2v_pipeline"}
+OWN_PIPELINES = {"WanS2VPipeline": "wan_studio.models.s2v_pipeline",
+                 "WanAnimate2Pipeline": "wan_studio.models.animate2_pipeline"}
 
 _lock = threading.Lock()
 

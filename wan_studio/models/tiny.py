@@ -186,6 +186,44 @@ def build_s2v_pipeline(record: Checkpoint):
     )
 
 
+def make_animate2_image_encoder():
+    """Animate-2's CLIP vision tower: its projection into the transformer is fixed at ViT-H's 1280
+    wide (diffusers' MLPProj), and its input at 224 pixels, so the tiny one keeps both and is one
+    thin layer deep."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    _seeded()
+    config = CLIPVisionConfig(hidden_size=1280, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                              image_size=224, patch_size=32)
+    return CLIPVisionModel(config).eval()
+
+
+def make_animate2_transformer(seed: int = 0):
+    import diffusers
+
+    _seeded(seed)
+    return diffusers.WanAnimate2Transformer3DModel(
+        patch_size=(1, 2, 2), text_len=16, in_dim=36, dim=24, ffn_dim=32, freq_dim=64, text_dim=TEXT_DIM, out_dim=16,
+        num_heads=2, num_layers=2, cross_attn_norm=True, use_img_emb=True,
+    )
+
+
+def build_animate2_pipeline(record: Checkpoint):
+    """Animate-2 samples with a scheduler whose step takes the run's generator (not UniPC): flow
+    DPM-Solver++, as its base release."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    from wan_studio.models.animate2_pipeline import WanAnimate2Pipeline
+
+    tokenizer = make_tokenizer()
+    return WanAnimate2Pipeline(
+        tokenizer=tokenizer, text_encoder=make_text_encoder(len(tokenizer)), vae=make_vae(),
+        image_encoder=make_animate2_image_encoder(), transformer=make_animate2_transformer(),
+        scheduler=DPMSolverMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                              flow_shift=next(iter(record.flow_shift.values()))),
+    )
+
+
 def build_pipeline(record: Checkpoint):
     """The tiny pipeline object for a catalog record (not yet saved)."""
     import diffusers
@@ -193,6 +231,8 @@ def build_pipeline(record: Checkpoint):
     kind = record.tiny
     if kind == "s2v":
         return build_s2v_pipeline(record)
+    if kind == "animate2":
+        return build_animate2_pipeline(record)
     tokenizer = make_tokenizer()
     components = dict(
         tokenizer=tokenizer,

@@ -16,6 +16,7 @@ from wan_studio.requests.modes import ExampleFile, InputSwitch, ModeInfo, Placem
 from wan_studio.requests.prepared import InputFacts
 
 ANIMATE_MODES = ("animate", "replace")
+ANIMATE_2_PIPELINE = "WanAnimate2Pipeline"  # wan_studio/models/animate2_pipeline.py
 REPLACE_INPUTS = ("background_video", "mask_video")  # only replace mode uses these
 PREPROCESS_HINT = "Or give a plain driving video of a person and the studio makes them."
 # the pre-processed inputs the studio makes from a plain driving video, and the control kind of each
@@ -83,10 +84,33 @@ class AnimateRequest(VideoInput, GenerationRequest):
     prev_segment_conditioning_frames: int = request_field(1, label="Frames carried between segments", page=False,
                                                           help="1 or 5")
 
+    @staticmethod
+    def reads_driving_video(record: Checkpoint) -> bool:
+        """Wan 2.2 Animate-2 takes the plain driving video itself: no pose, face, mask or background."""
+        return record.pipeline_class("animate") == ANIMATE_2_PIPELINE
+
+    def _check_animate2(self, record: Checkpoint) -> None:
+        if not self.driving_video:
+            raise RequestError("driving_video", f"{record.name} needs a driving video: a plain video of a person "
+                                                "moving (it makes no use of pose or face videos).")
+        for name in MADE_FROM_DRIVING:
+            if getattr(self, name):
+                raise RequestError(name, f"{record.name} reads the driving video itself and takes no "
+                                         f"{name.replace('_', ' ')}; the pre-processed inputs are Wan 2.2 Animate "
+                                         "14B's. Leave it empty.")
+        if self.animate_mode != "animate":
+            raise RequestError("animate_mode", f"{record.name} animates the character; putting it in a person's "
+                                               "place (replace) is Wan 2.2 Animate 14B's.")
+        if self.retarget:
+            raise RequestError("retarget", f"{record.name} takes the driving video as it is: there is no pose to "
+                                           "fit to the character.")
+
     def _check_fields(self, record: Checkpoint) -> None:
         if not self.image:
             raise RequestError("image", "Animate needs a character image: the person or figure to bring to life.")
-        if not self.driving_video:
+        if self.reads_driving_video(record):
+            self._check_animate2(record)
+        elif not self.driving_video:
             for name, what in (("pose_video", "pose video (skeleton renders)"),
                                ("face_video", "face video (face crops)")):
                 if not getattr(self, name):
@@ -96,7 +120,7 @@ class AnimateRequest(VideoInput, GenerationRequest):
                                    ("mask_video", "mask video (white = the character to replace)")):
                     if not getattr(self, name):
                         raise RequestError(name, f"Replace mode needs a pre-processed {what}. {PREPROCESS_HINT}")
-        if not isinstance(self.retarget, bool):
+        if not isinstance(self.retarget, bool):  # (checked after Animate-2's own, which names the checkpoint)
             raise RequestError("retarget", f"Fit the pose must be true or false; got {self.retarget!r}.")
         if self.retarget and not self.driving_video:  # (a pose video given with it was made, and fitted, from it)
             raise RequestError("retarget", "Fitting the pose to the character works on the pose the studio makes "
@@ -115,8 +139,8 @@ class AnimateRequest(VideoInput, GenerationRequest):
         return ("pose_video", "face_video", *(REPLACE_INPUTS if self.animate_mode == "replace" else ()))
 
     def controls_to_extract(self) -> dict[str, tuple[str, str]]:
-        """The pre-processed inputs not given, made from the driving video."""
-        if not self.driving_video:
+        """The pre-processed inputs not given, made from the driving video (none for Animate-2)."""
+        if not self.driving_video or self.reads_driving_video(self.checkpoint):
             return {}
         return {name: (MADE_FROM_DRIVING[name], "driving_video") for name in self._needed() if not getattr(self, name)}
 
@@ -163,13 +187,20 @@ class AnimateRequest(VideoInput, GenerationRequest):
                                          f"at {record.fps} fps); got {self.frames!r}.")
 
     def windows(self, record: Checkpoint | None = None) -> Windows | None:
-        """The segments of a driving video longer than one, each a window of its own; None for one segment."""
+        """The segments of a driving video longer than one, each a window of its own; None for one segment,
+        and for Animate-2, whose pipeline makes all its segments in one call."""
         if not isinstance(self.frames, int) or self.frames <= self.segment_frame_length:
+            return None
+        if self.reads_driving_video(record or self.checkpoint):
             return None
         return cut_into_windows(self.frames, self.segment_frame_length, self.prev_segment_conditioning_frames,
                                 SEGMENT_FRAMES)
 
     @property
     def segments(self) -> int:
+        if self.reads_driving_video(self.checkpoint) and isinstance(self.frames, int):
+            # diffusers' Animate-2: each segment after the first adds its length less the frames carried
+            new = self.segment_frame_length - self.prev_segment_conditioning_frames
+            return max(1, -(-(self.frames - self.prev_segment_conditioning_frames) // new))
         windows = self.windows()
         return windows.count if windows is not None else 1
