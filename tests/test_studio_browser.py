@@ -461,6 +461,20 @@ def test_animate_makes_pose_and_face_from_a_plain_video_for_a_look_first(page, s
     assert "extracted" not in recipe and recipe["output"]["frames"] == 18  # 0.6 s at 30 fps, made beforehand
 
 
+def test_animate_2_takes_the_plain_driving_video_itself(page, studio, media):
+    """Wan 2.2 Animate-2's twin on the Animate page: a picture and a plain driving video, nothing
+    made first; the video is as long as the driving one at Animate-2's 24 fps."""
+    open_mode(page, "animate")
+    page.click("#animate-model input")
+    page.get_by_role("option", name="Tiny Animate-2 (random weights)").click()
+    upload(page, "animate-image", media["image"], "img")
+    upload(page, "animate-driving_video", media["dance"], "video")
+    page.fill("#animate-prompt textarea", "the figure dances on its own")
+    recipe = generate_and_play(page, studio[1], "animate")
+    assert recipe["request"]["model"] == "tiny-animate-2" and "extracted" not in recipe
+    assert (recipe["output"]["fps"], recipe["output"]["frames"]) == (24, 14)  # 0.6 s at 24 fps
+
+
 def test_vace_inpaint_takes_a_click_on_the_first_frame(page, studio, media):
     """The first frame shows at the output size once a video is given; a click there is the point
     (output pixels) of the object to regenerate, and a marker shows where it landed."""
