@@ -5,6 +5,7 @@ a restart; and the real checkpoints' defaults against the installed diffusers' A
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -111,6 +112,29 @@ def test_the_real_checkpoints_take_the_defaults_of_diffusers_animate_2_blocks(tm
         assert (summary["frames"], summary["fps"], summary["segments"]) == (192, 24, 3)
         assert (summary["steps"], summary["guidance"], summary["segment_frame_length"]) == \
             (inputs["num_inference_steps"], guider.config["guidance_scale"], 81)
+
+
+def test_the_estimate_holds_the_reference_kv_cache_of_a_segment():
+    """Animate-2 keeps the K/V of a whole segment's reference tokens at every layer while it denoises
+    (diffusers' WanAnimate2KVCache); its docs run it on an 80 GB card with the transformer offloaded.
+    Per segment, not per video: a longer driving video needs no more memory, only more time."""
+    from wan_studio import catalog
+    from wan_studio.memory.choose import choose
+    from wan_studio.memory.estimate import estimate, shape_for
+    from wan_studio.memory.plans import NoPlanFits, ladder, simulated_machine
+
+    record, older = catalog.get("wan2.2-animate-2-14b"), catalog.get("wan2.2-animate-14b")
+    big = simulated_machine("cuda", 80, (9, 0))
+    shape = shape_for(record)
+    kept = estimate(record, shape, ladder(big, record)[0], big).breakdown["reference_kv_cache"]
+    assert 25 < kept < 45  # GB, bf16: 21 latent frames of 50 x 40 tokens, 40 layers of 5120
+    assert "reference_kv_cache" not in estimate(older, shape_for(older), ladder(big, older)[0], big).breakdown
+    with pytest.raises(NoPlanFits):
+        choose(record, shape, simulated_machine("cuda", 24, (8, 9)))
+    assert choose(record, shape, big).estimate.fits(big)
+    longer = dataclasses.replace(shape, passes=shape.passes * 3)
+    assert estimate(record, longer, ladder(big, record)[-1], big).peak_gb == \
+        estimate(record, shape, ladder(big, record)[-1], big).peak_gb
 
 
 def test_cli_and_a_queue_restart(cli_env, settings, media, engine):

@@ -138,7 +138,9 @@ def _checkpoint_from(raw: dict) -> Checkpoint:
         boundary_ratio=raw.get("boundary_ratio"), expand_timesteps=raw.get("expand_timesteps", False),
         tiny=raw.get("tiny"),
         scheduler=defaults.get("scheduler", "unipc"), timesteps=tuple(defaults.get("timesteps", ())),
-        extra={key: raw[key] for key in ("aoti",) if raw.get(key)},  # ZeroGPU: {"repo", "variants"} of compiled blocks
+        # aoti: ZeroGPU's compiled blocks {"repo", "variants"}; reference_kv_cache: the transformer keeps the K/V of a
+        # segment's reference tokens at every layer while it denoises (Animate-2), which the estimate counts
+        extra={key: raw[key] for key in ("aoti", "reference_kv_cache") if raw.get(key)},
     )
 
 

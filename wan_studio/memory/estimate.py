@@ -230,7 +230,11 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
         cal["activation"]["hidden_copies"] * hidden + cal["activation"]["ffn_copies"] * ffn) / GB
     latents_gb = 4 * tokens * 4 * 16 * 3 / GB  # fp32 latents, noise prediction, scheduler state
     expert_gb = sum(resident[n] for n in experts) if everything else max(resident[n] for n in experts)
-    denoise_peak = expert_gb + act_gb + latents_gb + others(set(experts))
+    # a reference pass's K/V, kept at every layer for the whole segment (as many reference tokens as generated)
+    reference_gb = 0.0
+    if record.extra.get("reference_kv_cache"):
+        reference_gb = 2 * attention_layers * tokens * hidden * act_bytes / GB
+    denoise_peak = expert_gb + act_gb + latents_gb + reference_gb + others(set(experts))
     # decode
     vae_key = next((sid for comp, sid in record.shared.items() if comp == "vae"), "wan2.1-vae")
     per_pixel = cal["vae_decode_bytes_per_pixel"].get(vae_key, cal["vae_decode_bytes_per_pixel"]["wan2.1-vae"])
@@ -246,6 +250,7 @@ def estimate(record: Checkpoint, request, plan: Plan, machine: Machine, loaded: 
         "weights_" + name: round(gb, 3) for name, gb in weights.items()
     } | {
         "encode_phase": round(encode_peak, 3), "denoise_activations": round(act_gb, 3),
+        **({"reference_kv_cache": round(reference_gb, 3)} if reference_gb else {}),
         "denoise_phase": round(denoise_peak, 3), "vae_decode_working": round(decode_act, 3),
         "decode_phase": round(decode_peak, 3), "allocator_overhead": overhead,
     }

@@ -197,6 +197,15 @@ class AnimateRequest(VideoInput, GenerationRequest):
                                 SEGMENT_FRAMES)
 
     @property
+    def clip_frames(self) -> int | None:
+        """Frames of one pass for the estimate: Animate-2's segment (its segments run one after another)."""
+        return self.segment_frame_length if self.reads_driving_video(self.checkpoint) else None
+
+    @property
+    def clips(self) -> int | None:
+        return self.segments if self.reads_driving_video(self.checkpoint) else None
+
+    @property
     def segments(self) -> int:
         if self.reads_driving_video(self.checkpoint) and isinstance(self.frames, int):
             # diffusers' Animate-2: each segment after the first adds its length less the frames carried
