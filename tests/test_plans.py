@@ -649,8 +649,10 @@ def test_cost_line_names_checkpoint_frames_time_memory_and_plan():
     request = T2VRequest(model="wan2.1-t2v-14b", prompt="a fox", width=1280, height=720, frames=81).prepare()
     line = cost_line(request, MACHINES["rtx4080-16gb"], attention="native")
     assert line.startswith("Wan 2.1 T2V 14B · 81 frames (5.1 s) at 1280x720 · about ")
-    assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan$", line)
-    assert cost_line(request, MACHINES["rtx4080-16gb"], attention="sage").endswith("Low VRAM plan · SageAttention")
+    # the plan's name with one line on what it does, for someone who has never met the word
+    assert re.search(r"peak [0-9.]+ GiB · Low VRAM plan \(8-bit weights brought to the GPU a block at a time\)$", line)
+    assert cost_line(request, MACHINES["rtx4080-16gb"], attention="sage").endswith(
+        "Low VRAM plan (8-bit weights brought to the GPU a block at a time) · SageAttention")
     too_big = cost_line(dataclasses.replace(request, frames=121).prepare(), MACHINES["8gb"])
     assert "does not fit" in too_big and "What would fit" in too_big
 

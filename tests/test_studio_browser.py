@@ -348,6 +348,7 @@ def test_every_mode_generates_a_playable_video(page, studio, media):
     assert animated["output"]["fps"] == 30 and animated["request"]["prompt"] == "视频中的人在做动作"
 
     open_mode(page, "s2v")  # Tiny has S2V (test_sidebar_follows_the_generation)
+    expect(page.locator("#s2v-solver")).to_be_hidden()  # the sampler waits in the closed Advanced section
     upload(page, "s2v-image", media["image"], "img")
     # the waveform player keeps its <audio> hidden; the read-only duration shows the upload arrived
     page.locator("#s2v-audio input[type=file]").set_input_files(str(media["voice"]))

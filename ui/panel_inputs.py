@@ -92,7 +92,8 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
     inputs: dict = {}
     declared = {item.name: item for item in page_inputs(mode)}
     placement, switch = spec(mode).placement, spec(mode).switch
-    names = [name for name in declared if name not in LONG_VIDEO_FIELDS]
+    names = [name for name in declared
+             if name not in LONG_VIDEO_FIELDS and not placement.get(name, Placement()).advanced]  # advanced_inputs
 
     def add(name, **options):
         if name in names:
@@ -140,6 +141,15 @@ def mode_inputs(mode: str, errors: dict, extras: dict) -> tuple[dict, gr.Textbox
     while names:
         place(names[0])
     return inputs, duration_box[0] if duration_box else None
+
+
+def advanced_inputs(mode: str, errors: dict, inputs: dict) -> None:
+    """The mode's inputs its ModeInfo places in the Advanced section (e.g. S2V's sampler), in order."""
+    placement = spec(mode).placement
+    for item in page_inputs(mode):
+        if placement.get(item.name, Placement()).advanced:
+            inputs[item.name] = component(mode, item)
+            error_slot(errors, mode, item.name)
 
 
 @dataclass

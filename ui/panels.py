@@ -23,7 +23,7 @@ import pipelines
 from ui import job_cards
 from ui import panel_tools as tools
 from ui.availability import mode_label
-from ui.panel_inputs import FieldSlider, error_slot, mode_inputs, window_inputs
+from ui.panel_inputs import FieldSlider, advanced_inputs, error_slot, mode_inputs, window_inputs
 from ui.panel_specs import (
     COMMON_FIELDS,
     build_request,
@@ -235,6 +235,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                              info="where the steps spend their effort: higher for big sizes and "
                                                   "motion, lower for fine detail")
                     error_slot(errors, mode, "flow_shift")
+                    advanced_inputs(mode, errors, inputs)
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, elem_id=f"{mode}-seed",
                                          info="the same seed and settings make the same video")

@@ -139,7 +139,7 @@ def cost_line(request, machine: Machine | None = None, pinned: str | None = None
     seconds_run = (parallel_seconds(est, record, request, choice.plan, choice.machine, split, _link(choice.machine))
                    if split > 1 else est.seconds)
     took = "under a second" if seconds_run < 1 else f"about {_duration(seconds_run)}"
-    line = f"{head} · {took} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan"
+    line = f"{head} · {took} · peak {est.peak_gb:.1f} GiB · {choice.plan.label} plan ({choice.plan.hint})"
     if choice.plan.attention != "native":
         from wan_studio.memory.attention import LABELS
 

@@ -36,6 +36,13 @@ PLAN_LABELS = {
     "auto": "Auto", "max-speed": "Max speed", "balanced": "Balanced", "balanced-quantized": "Balanced (quantized)",
     "low-vram": "Low VRAM", "minimum": "Minimum",
 }
+# one line each for a newcomer reading the estimate line: what the plan does to fit
+PLAN_HINTS = {
+    "max-speed": "everything on the GPU", "balanced": "one model on the GPU at a time, the rest waits in RAM",
+    "balanced-quantized": "one model at a time, its weights in 8 bits",
+    "low-vram": "8-bit weights brought to the GPU a block at a time",
+    "minimum": "every layer brought from RAM as it runs: the slowest",
+}
 QUANTIZATIONS = ("none", "fp8-storage", "fp8-weight", "fp8-dynamic", "int8-weight")
 OFFLOADS = ("none", "model", "group", "sequential")
 BACKENDS = ("cuda", "mps", "zerogpu-large", "zerogpu-xlarge", "cpu")
@@ -144,6 +151,10 @@ class Plan:
     @property
     def label(self) -> str:
         return PLAN_LABELS[self.name]
+
+    @property
+    def hint(self) -> str:
+        return PLAN_HINTS[self.name]
 
     @property
     def weights_key(self) -> tuple:

@@ -39,6 +39,7 @@ class Placement:
     audio_duration: bool = False  # the audio's length, shown under this input
     frame_picker: bool = False  # this image input can also be a frame taken from a video, under it (folded)
     trim: bool = False  # this video input can be cut to a part of itself first, under it (folded)
+    advanced: bool = False  # a fine-tuning input: in the Advanced section, not up front
 
 
 @dataclass(frozen=True)

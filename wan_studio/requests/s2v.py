@@ -80,7 +80,8 @@ class S2VRequest(GenerationRequest):
         order=70, prompt_label="Scene / style prompt",
         placeholder="A cinematic close-up of a woman singing", size_from_input=True,
         note="The video is as long as the audio.", frames_control=False,
-        placement={"audio": Placement(audio_duration=True)},
+        # the sampler is for those who compare them: in Advanced with the steps and guidance
+        placement={"audio": Placement(audio_duration=True), "solver": Placement(advanced=True)},
         examples=tuple({"prompt": prompt, "image": ExampleFile(picture), "audio": ExampleFile("voice")}
                        for prompt, picture in (("A woman sings on a stage, close-up", "sunset"),
                                                ("A man speaks to the camera in a studio", "sea"),
