@@ -1226,6 +1226,10 @@ def test_gallery_searches_filters_stars_and_acts_on_several_results(page, studio
     open_mode(page, "gallery")
     tiles = page.locator("#gallery-grid button.thumbnail-item")
     expect(tiles.first).to_contain_text("a heron at dawn")  # the newest: the grid has refreshed
+    # the grid is as tall as its tiles: nothing scrolls inside it (the page does)
+    inner = page.evaluate("""() => { const w = document.querySelector('#gallery-grid .grid-wrap');
+        return [w.scrollHeight, w.clientHeight, getComputedStyle(w).overflowY, getComputedStyle(w).maxHeight]; }""")
+    assert inner[0] <= inner[1] + 2 and inner[2:] == ["visible", "none"], inner
 
     def shown() -> list[str]:
         return [text.strip() for text in tiles.all_inner_texts()]

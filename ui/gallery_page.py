@@ -99,7 +99,8 @@ def build_gallery(visible: bool) -> GalleryPage:
         chosen = gr.State([])
         empty = gr.Markdown("Nothing yet — generate something!", visible=False, elem_id="gallery-empty")
         go_generate = gr.Button("Go to T2V", size="sm", visible=False, elem_id="gallery-go")
-        grid = gr.Gallery(columns=4, height=420, allow_preview=False, object_fit="cover", label="Results",
+        # as tall as its page of results (the stylesheet lifts Gradio's cap): the page scrolls, not the grid
+        grid = gr.Gallery(columns=4, allow_preview=False, object_fit="cover", label="Results",
                           elem_id="gallery-grid")
         with gr.Row():
             previous = gr.Button("◀ Newer", size="sm", elem_id="gallery-prev")

@@ -62,6 +62,9 @@ body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
 #gallery-grid .grid-container { grid-template-columns: repeat(auto-fill, minmax(160px, 220px)) !important;
                                 grid-template-rows: none !important; grid-auto-rows: auto !important;
                                 justify-content: start; }
+/* the grid is as tall as its page of tiles: the page scrolls, never a box inside it (Gradio caps it at 55vh) */
+#gallery-grid .grid-wrap { height: auto !important; max-height: none !important; min-height: 0 !important;
+                           overflow-y: visible !important; }
 #gallery-grid .caption-label { opacity: 0.95; max-width: none; left: 0; right: 0; bottom: 0; border-radius: 0;
                                white-space: normal; display: -webkit-box; -webkit-line-clamp: 3;
                                -webkit-box-orient: vertical; }
