@@ -27,7 +27,11 @@ def inputs(tmp_path_factory):
     }
 
 
-def mode_flags(mode: str, inputs) -> list[str]:
+def mode_flags(mode: str, inputs, model: str) -> list[str]:
+    from wan_studio.requests import AnimateRequest
+
+    if mode == "animate" and AnimateRequest.reads_driving_video(catalog.get(model)):  # Animate-2: the plain video
+        return ["--image", inputs["image"], "--driving-video", inputs["pose"]]
     return {
         "t2v": [], "preview": [], "ti2v": [],
         "i2v": ["--image", inputs["image"]],
@@ -44,7 +48,7 @@ PAIRS = [(c.id, mode) for c in catalog.checkpoints() for mode in c.modes]
 
 @pytest.mark.parametrize(("model", "mode"), PAIRS, ids=[f"{m}-{mode}" for m, mode in PAIRS])
 def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mode):
-    flags = [str(v) for v in mode_flags(mode, inputs)]
+    flags = [str(v) for v in mode_flags(mode, inputs, model)]
     built_before = sorted(settings.tiny_models_dir.rglob("*")) if settings.tiny_models_dir.exists() else []
     code = cli_main(["generate", "--mode", mode, "--model", model, "--prompt", "a lighthouse at dusk", "--seed", "7",
                      "--dry-run", *flags])
@@ -70,8 +74,8 @@ def test_dry_run_prints_the_prepared_request(settings, inputs, capsys, model, mo
         long = available > record.frames_max
         assert data["frames"] == (available if long else (available - 1) // 4 * 4 + 1)
         assert ("windows" in data) == long
-    elif mode == "animate":  # as long as the 3 s pose video at 30 fps
-        assert data["frames"] == 90
+    elif mode == "animate":  # as long as the 3 s pose (or driving) video at the model's fps: 30, Animate-2's 24
+        assert data["frames"] == 3 * record.fps
     elif record.frame_rule == "4k+1":
         assert data["frames"] == record.frames_default and (data["frames"] - 1) % 4 == 0
     # nothing was loaded, built, queued or written
