@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 # every exact version installed here is in constraints.txt: pip reads it with -c, npm's axe-core from its "# npm:" line
 CONSTRAINTS := constraints.txt
-# the accessibility check of the browser tests (tests/test_studio_browser.py) injects npm's axe-core
+# the accessibility check of the browser tests (tests/browser/test_browser_pages.py) injects npm's axe-core
 AXE := .cache/axe/node_modules/axe-core/axe.min.js
 AXE_VERSION := $(shell sed -n 's/.*npm: axe-core@//p' $(CONSTRAINTS))
 

@@ -63,8 +63,9 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
                 pass
         shown_preview = None
         try:
-            # driven by the worker's events; at most ten page updates a second
-            for status in studio.watch(job_id, min_interval_s=0.1):
+            # driven by the worker's events; at most four page updates a second (each one costs the page a
+            # walk of its ~700 components, and a person reads no faster)
+            for status in studio.watch(job_id, min_interval_s=0.25):
                 if status.is_final:
                     break
                 preview = keep
@@ -88,11 +89,7 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
         except StudioError as exc:
             yield [keep, cards(), gone, keep, f"**Failed:** {exc}", keep]
             return
-        out = result.recipe.get("output", {})
-        seed = result.recipe.get("request", {}).get("seed")
-        text = (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
-                f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
-        yield [keep, cards(), gone, gr.update(value=str(result.media)), text, result.recipe]
+        yield [keep, cards(), gone, gr.update(value=str(result.media)), saved_text(result), result.recipe]
 
     def generate(*values):
         *values, request = values
@@ -105,18 +102,33 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
                                           owner=owner_of(settings, request))
         except StudioError as exc:  # said beside its input (no toast: it would outlive the fix)
             yield ([keep, final_card("refused", "Not queued: fix the marked input.")] + [keep] * (len(followed) - 2)
-                   + error_updates(panel, exc))
+                   + error_updates(panel, exc) + [keep, keep])
             return
         session = _session(request)
         for job in jobs:
             job_cards.add(session, mode, job.id)
         # one after another, as the queue runs them; every card shows meanwhile. The marks of an earlier
-        # refusal go with the first update (the last one carries the result, and nothing else changes with it)
+        # refusal and the last Generate's variations go with the first update (the last one carries the
+        # result, and nothing else changes with it); each variation made joins the grid after its result
         errors = error_updates(panel, None)
+        grid, ids = [], []
+        variants = [grid, ids]
         for job in jobs:
             for update in follow(job.id, session):
-                yield update + errors
-                errors = [keep] * len(errors)
+                yield update + errors + variants
+                errors, variants = [keep] * len(errors), [keep, keep]
+            if len(jobs) > 1 and (result := _result(studio, job.id)) is not None:
+                seed = result.recipe.get("request", {}).get("seed")
+                grid.append((str(result.media), f"seed {seed}"))
+                ids.append(result.id)
+                yield [keep] * (len(followed) + len(errors)) + [list(grid), list(ids)]
+
+    def show_variant(ids, evt: gr.SelectData):
+        """The variation clicked, in the player with its line and recipe (the toolbar then acts on it)."""
+        result = get_studio(settings).engine.library.get(ids[evt.index]) if 0 <= evt.index < len(ids) else None
+        if result is None:
+            return gr.update(), "That variation is no longer in the gallery.", gr.update()
+        return str(result.media), saved_text(result), result.recipe
 
     def following_on(queue_it):
         """A job made from the result shown (Extend, Smooth, Upscale) or a stopped one resumed: its
@@ -165,7 +177,9 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
 
     # our own queue orders the work, so these handlers may run side by side: each follows its own job
     # ("multiple": a click while an earlier one still follows its job queues another, as a person expects)
-    panel.generate.click(signed(generate, len(components)), components, followed + panel.error_components(),
+    variants = [panel.extras["variants"], panel.extras["variant_ids"]]
+    panel.generate.click(signed(generate, len(components)), components,
+                         followed + panel.error_components() + variants,
                          concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", **private).then(
         tools.recent_prompts(mode, settings), None, recent, queue=False, show_progress="hidden", **private)
     if "extend" in panel.extras:  # (named apart from the API's /extend: private events take names too)
@@ -197,10 +211,29 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
     panel.extras["reuse_seed"].click(
         lambda recipe: [gr.update(value=((recipe or {}).get("request") or {}).get("seed")), False],
         panel.recipe, [panel.seed, panel.randomize], queue=False, **private)
+    panel.extras["variants"].select(show_variant, panel.extras["variant_ids"],
+                                    [panel.video, panel.status, panel.recipe], show_progress="hidden", **private)
     resume.click(signed(following_on(resume_stopped), 0), None, followed, concurrency_limit=None,
                  show_progress="hidden", **private)
     # the stop event never waits behind a job
     panel.stop.click(_stop_job(settings, mode), None, None, queue=False, **private)
+
+
+def saved_text(result) -> str:
+    """The line under the player: the file and what it is."""
+    out = result.recipe.get("output", {})
+    seed = result.recipe.get("request", {}).get("seed")
+    return (f"Saved **{result.media.name}**: {out.get('frames')} frames, {out.get('width')}x{out.get('height')}, "
+            f"{out.get('fps')} fps ({out.get('duration_s')} s), seed {seed}.")
+
+
+def _result(studio, job_id: str):
+    """A job's result, or None when it has none (stopped, failed, removed)."""
+    job = studio.store.get(job_id)
+    try:
+        return studio.result_of(job) if job is not None else None
+    except StudioError:
+        return None
 
 
 def variations_of(request, count: int) -> list:

@@ -93,6 +93,7 @@ body:not(.dark) button img[src$=".svg"] { filter: invert(0.85); }
 .live-preview:not(:has(img)) { display: none !important; }
 .result-column:not(:has(.result-video video)) .result-recipe { display: none !important; }
 #gallery-compare-view:not(:has(video)) { display: none !important; }
+.variant-grid:not(:has(video, img)) { display: none !important; }
 /* the result's toolbar once there is a result, but not while a job made from it runs; Resume for a
    stopped job with windows kept (the job list marks them; updates that show and hide race with values) */
 .result-column:not(:has(.result-video video)) .result-toolbar,

@@ -284,6 +284,12 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 video = gr.Video(label="Result", autoplay=True, loop=True, interactive=False,
                                  buttons=["download"], elem_id=f"{mode}-result", elem_classes="result-video")
                 status = gr.Markdown(elem_id=f"{mode}-status")
+                # a Generate's variations side by side; a click puts one in the player (and the toolbar on it).
+                # The stylesheet hides the grid while it is empty; the ids say which result each tile is
+                extras["variants"] = gr.Gallery(label="Variations: click one to work on it", columns=4,
+                                                height="auto", allow_preview=False, interactive=False,
+                                                elem_id=f"{mode}-variants", elem_classes="variant-grid")
+                extras["variant_ids"] = gr.State([])
                 send = {}
                 # what can be done with the result shown, bound to it: the stylesheet shows it once there is
                 # one, and not while a job made from it runs (so the next action is on the new one)

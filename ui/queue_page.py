@@ -417,8 +417,11 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
                                            elem_id=f"queue-{name}-{card.job_id}")
                         button.click(action(name, card.job_id), None, [*lists, q.action_status], **quiet)
 
+    # the two lists are drawn one at a time: gradio 6.31 runs renders unlimited by default, and two of one
+    # session at once race on its blocks ("dictionary changed size during iteration" in attach_load_events)
+    one_at_a_time = dict(concurrency_limit=1, concurrency_id="queue-cards", show_progress="hidden")
     with q.active_box:
-        @gr.render(inputs=q.active, show_progress="hidden")  # on load, and each time the list changes
+        @gr.render(inputs=q.active, **one_at_a_time)  # on load, and each time the list changes
         def draw_active(cards):
             if cards is None:
                 gr.Markdown("Reading the queue…", key="active-reading")
@@ -428,7 +431,7 @@ def wire_queue_page(q: QueuePage, settings: Settings) -> None:
             draw(cards or (), "card")
 
     with q.finished_box:
-        @gr.render(inputs=q.finished, show_progress="hidden")
+        @gr.render(inputs=q.finished, **one_at_a_time)
         def draw_finished(cards):
             if cards == ():
                 gr.Markdown("No job has ended yet.", key="finished-none")

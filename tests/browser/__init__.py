@@ -1,0 +1,1 @@
+"""The studio in a real browser: Playwright driving Debian's Chromium against a launched app."""
