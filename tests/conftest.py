@@ -20,6 +20,20 @@ if XDIST_WORKER:
         os.environ.setdefault(name, "1")
 
 
+# The files that take longest (worker-seconds of a 2-core run, 2026-12-06) run first: pytest-xdist hands
+# out whole files in collection order, and a long file started last would leave the other worker idle
+LONGEST_FIRST = ("browser/test_browser_create", "browser/test_browser_library", "browser/test_browser_pages",
+                 "test_parallel", "test_cluster", "test_compile", "test_app", "test_pool", "test_modes")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return next((k for k, name in enumerate(LONGEST_FIRST) if path == f"tests/{name}.py"), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # (stable: the order within a file and among the rest stays)
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """The Tiny models, built once per run: the xdist workers share one folder (the builder
