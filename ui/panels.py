@@ -21,6 +21,7 @@ import pipelines
 from ui import job_events
 from ui import panel_tools as tools
 from ui.availability import mode_label
+from ui.catalog_dropdown import CatalogDropdown
 from ui.panel_inputs import FieldSlider, advanced_inputs, error_slot, mode_inputs, window_inputs
 from ui.panel_specs import (
     COMMON_FIELDS,
@@ -183,7 +184,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                          "its strength; each is checked against the checkpoint before the run",
                                     elem_id=f"{mode}-loras")
                 error_slot(errors, mode, "loras")
-                model = gr.Dropdown(choices, value=record.id if record else None, label="Checkpoint",
+                model = CatalogDropdown(choices, value=record.id if record else None, label="Checkpoint",
                                     elem_id=f"{mode}-model")
                 error_slot(errors, mode, "model")
                 if info.note:
@@ -191,7 +192,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 inputs, audio_duration = mode_inputs(mode, errors, extras)
                 sizes = size_choices(record, info) if record else []
                 with gr.Row():
-                    size = gr.Dropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
+                    size = CatalogDropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
                                        elem_id=f"{mode}-size")
                     # a number box: a value typed past the range reaches the request, which refuses it
                     frames = gr.Number(value=record.frames_default if record else 81, precision=0, step=4,
