@@ -21,9 +21,11 @@ if XDIST_WORKER:
 
 
 # The files that take longest (worker-seconds of a 2-core run, 2026-12-06) run first: pytest-xdist hands
-# out whole files in collection order, and a long file started last would leave the other worker idle
-LONGEST_FIRST = ("browser/test_browser_create", "browser/test_browser_library", "browser/test_browser_pages",
-                 "test_parallel", "test_cluster", "test_compile", "test_app", "test_pool", "test_modes")
+# out whole files in collection order (the Makefile's --no-loadscope-reorder; by default it orders them by
+# their number of tests), and a long file started last would leave the other worker idle
+LONGEST_FIRST = ("browser/test_browser_library", "browser/test_browser_create", "test_parallel",
+                 "browser/test_browser_pages", "test_compile", "test_cluster", "test_app", "test_pool", "test_modes",
+                 "test_models", "test_cli", "test_long_video")
 
 
 def pytest_collection_modifyitems(items):

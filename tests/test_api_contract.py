@@ -76,7 +76,7 @@ def test_a_client_of_the_previous_release_calls_animate_and_hears_the_valid_opti
     image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
     pose = handle_file(str(make_video(tmp_path / "pose.mp4", (64, 64), fps=30, seconds=0.5)))
     face = handle_file(str(make_video(tmp_path / "face.mp4", (64, 64), fps=30, seconds=0.5, source="testsrc")))
-    client = Client(running_app, verbose=False)
+    client = Client(running_app.url, verbose=False)
     out, recipe = client.predict("tiny-animate", "a dancer", image, pose, face, None, None, {"seed": 1},
                                  api_name="/animate")
     assert recipe["mode"] == "animate" and read_video(out)["count"] == recipe["output"]["frames"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,10 +49,14 @@ def launch(env, *flags, prelude: str | None = None):
     return proc, url
 
 
-@pytest.fixture
-def running_app(cli_env):
-    proc, url = launch(cli_env, "--max-upload", "200KB")
-    yield url
+@pytest.fixture(scope="module")
+def running_app(tmp_path_factory, tiny_dir):
+    """One app (uploads up to 200 KB) for the module's API tests; each checks only the jobs it made."""
+    base = tmp_path_factory.mktemp("app")
+    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"), WAN_STUDIO_MODELS_DIR=str(base / "models"),
+               WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir))
+    proc, url = launch(env, "--max-upload", "200KB")
+    yield SimpleNamespace(url=url, outputs=base / "outputs")
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -63,19 +69,19 @@ def shared_app(cli_env):
     proc.wait(timeout=30)
 
 
-def test_page_generates_t2v_and_reports_bad_input(running_app, settings):
+def test_page_generates_t2v_and_reports_bad_input(running_app):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    page = urllib.request.urlopen(running_app).read().decode()
+    page = urllib.request.urlopen(running_app.url).read().decode()
     assert "Wan Studio" in page
-    client = Client(running_app, verbose=False)
+    client = Client(running_app.url, verbose=False)
     options = {"width": 96, "height": 64, "frames": 13, "steps": 3, "seed": 21}
     video, recipe = client.predict("tiny-t2v", "a glass of water", options, api_name="/t2v")
     got = read_video(video)
     assert (got["count"], got["width"], got["height"], got["fps"]) == (13, 96, 64, 16.0)
     assert recipe["request"]["seed"] == 21
-    assert (settings.output_dir / recipe["output"]["file"]).is_file()
+    assert (running_app.outputs / recipe["output"]["file"]).is_file()
 
     with pytest.raises(AppError, match="The prompt is empty"):
         client.predict("tiny-t2v", "  ", options, api_name="/t2v")
@@ -88,7 +94,7 @@ def test_page_generates_t2v_and_reports_bad_input(running_app, settings):
     assert read_video(video)["count"] == 13
 
 
-def test_three_clients_five_jobs_each_run_exactly_once(running_app, settings):
+def test_three_clients_five_jobs_each_run_exactly_once(running_app):
     import json
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
@@ -96,7 +102,7 @@ def test_three_clients_five_jobs_each_run_exactly_once(running_app, settings):
     from gradio_client import Client
 
     def client_jobs(n):
-        client = Client(running_app, verbose=False)
+        client = Client(running_app.url, verbose=False)
         pending = [client.submit("tiny-t2v", f"client {n} job {k}", {"seed": 100 * n + k, "steps": 2},
                                  api_name="/t2v") for k in range(5)]
         return [job.result(timeout=300) for job in pending]
@@ -106,20 +112,22 @@ def test_three_clients_five_jobs_each_run_exactly_once(running_app, settings):
     seeds = sorted(recipe["request"]["seed"] for _, recipe in results)
     assert seeds == sorted(100 * n + k for n in range(3) for k in range(5))
     files = {recipe["output"]["file"] for _, recipe in results}
-    assert len(files) == 15 and all((settings.output_dir / f).is_file() for f in files)
-    with sqlite3.connect(settings.output_dir / "queue.db") as db:
-        rows = db.execute("SELECT state, attempts, request FROM jobs").fetchall()
+    assert len(files) == 15 and all((running_app.outputs / f).is_file() for f in files)
+    with sqlite3.connect(running_app.outputs / "queue.db") as db:  # (the module's other tests' jobs aside)
+        rows = [row for row in db.execute("SELECT state, attempts, request FROM jobs").fetchall()
+                if json.loads(row[2])["prompt"].startswith("client ")]
     assert len(rows) == 15
     assert all(state == "done" and attempts == 1 for state, attempts, _ in rows)
     assert sorted(json.loads(r)["seed"] for _, _, r in rows) == seeds
 
 
-def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp_path):
+def test_api_inputs_uploads_stats_queue_and_traversal(running_app, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     from PIL import Image
 
-    client = Client(running_app, verbose=False)
+    client = Client(running_app.url, verbose=False)
+    earlier = {job["id"] for job in client.predict(api_name="/queue")}  # the module's other tests' jobs
     small = tmp_path / "small.png"
     Image.new("RGB", (120, 90), (200, 40, 40)).save(small)
     video, recipe = client.predict("tiny-i2v", "it moves", handle_file(str(small)), {"seed": 4}, api_name="/i2v")
@@ -170,7 +178,7 @@ def test_api_inputs_uploads_stats_queue_and_traversal(running_app, settings, tmp
 
     stats = client.predict(api_name="/stats")
     assert stats["text"]["GPU"] == "n/a" and stats["sample"]["ram_total_gb"] > 0
-    jobs = client.predict(api_name="/queue")
+    jobs = [job for job in client.predict(api_name="/queue") if job["id"] not in earlier]
     # the I2V video, its re-run, its extension, its smoothed and its upscaled versions
     assert [j["state"] for j in jobs] == ["done"] * 5
     with pytest.raises(AppError, match="no job nope"):
@@ -188,7 +196,7 @@ def test_every_mode_endpoint_returns_its_file(running_app, tmp_path):
     face = handle_file(str(make_video(tmp_path / "face.mp4", (64, 64), fps=30, seconds=0.5, source="testsrc")))
     mask = handle_file(str(make_mask_video(tmp_path / "mask.mp4", (96, 64), fps=16, seconds=1.0)))
     speech = handle_file(str(write_wav(tmp_path / "speech.wav", speech_like(1.0, 48000, channels=2), 48000)))
-    client = Client(running_app, verbose=False)
+    client = Client(running_app.url, verbose=False)
     calls = {
         "t2v": ("tiny-t2v", None), "preview": ("tiny-t2v", None),
         "i2v": ("tiny-i2v", [image]), "ti2v": ("tiny-ti2v", [image]),

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_video
-from tests.test_app import running_app  # noqa: F401  (the launched studio, one fixture with test_app)
+from tests.test_app import launch
 from wan_studio.cli import main as cli_main
 
 
@@ -291,12 +291,21 @@ def test_a_bad_or_too_small_target_exits_2_with_a_sentence(settings, cli_env, ca
     assert len(list(settings.output_dir.glob("*.mp4"))) == 2  # the parent and its 1080p version
 
 
-def test_the_upscale_endpoint_takes_a_target(running_app, settings, capsys):  # noqa: F811
+@pytest.fixture
+def app_on_these_outputs(cli_env):
+    """The app on this test's output folder, where the CLI made the result it finishes."""
+    proc, url = launch(cli_env)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_the_upscale_endpoint_takes_a_target(app_on_these_outputs, settings, capsys):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     parent = _t2v_result(capsys, size="96x64")
-    client = Client(running_app, verbose=False)
+    client = Client(app_on_these_outputs, verbose=False)
     out, recipe = client.predict(parent.stem, None, {"target": "1080p"}, api_name="/upscale")
     assert _size_in_file(Path(out)) == (1620, 1080)
     assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == parent.stem

@@ -22,6 +22,10 @@ from ui.runtime import get_studio, owner_of
 from wan_studio.errors import Cancelled, StudioError
 from wan_studio.settings import Settings
 
+# a job's progress reaches the page at most this often (driven by the worker's events): each update
+# costs the page a walk of its ~700 components, and a person reads no faster
+PROGRESS_INTERVAL_S = 0.25
+
 
 def error_updates(panel, exc: Exception | None) -> list:
     """Show the message next to the input that caused it; hide every other error slot."""
@@ -63,9 +67,7 @@ def wire_jobs(panel, settings: Settings, names: list[str], components: list) -> 
                 pass
         shown_preview = None
         try:
-            # driven by the worker's events; at most four page updates a second (each one costs the page a
-            # walk of its ~700 components, and a person reads no faster)
-            for status in studio.watch(job_id, min_interval_s=0.25):
+            for status in studio.watch(job_id, min_interval_s=PROGRESS_INTERVAL_S):
                 if status.is_final:
                     break
                 preview = keep
