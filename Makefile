@@ -43,12 +43,11 @@ $(REFERENCE): scripts/fetch_test_data.py $(PY)
 	$(PY) scripts/fetch_test_data.py
 	touch $@
 
-# one pytest worker per core, each taking whole files (a file's shared app, browser or cluster starts once),
-# in collection order: tests/conftest.py puts the longest files first (xdist would order them by test count)
+# one pytest worker per core, each taking whole files (a file's shared app, browser or cluster starts once)
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev $(AXE) $(REFERENCE)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/overhead.py

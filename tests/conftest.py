@@ -20,9 +20,9 @@ if XDIST_WORKER:
         os.environ.setdefault(name, "1")
 
 
-# The files that take longest (worker-seconds of a 2-core run, 2026-12-06) run first: pytest-xdist hands
-# out whole files in collection order (the Makefile's --no-loadscope-reorder; by default it orders them by
-# their number of tests), and a long file started last would leave the other worker idle
+# The files that take longest, by worker-seconds of a 2-core run. pytest-xdist hands out whole files in
+# this order only with --no-loadscope-reorder (by default it orders them by their number of tests); the
+# Makefile does not pass it (see docs/development.md#tests), so today the order is a record, not in force
 LONGEST_FIRST = ("browser/test_browser_library", "browser/test_browser_create", "test_parallel",
                  "browser/test_browser_pages", "test_compile", "test_cluster", "test_app", "test_pool", "test_modes",
                  "test_models", "test_cli", "test_long_video")
