@@ -185,7 +185,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                                     elem_id=f"{mode}-loras")
                 error_slot(errors, mode, "loras")
                 model = CatalogDropdown(choices, value=record.id if record else None, label="Checkpoint",
-                                    elem_id=f"{mode}-model")
+                                        elem_id=f"{mode}-model")
                 error_slot(errors, mode, "model")
                 if info.note:
                     gr.Markdown(info.note, elem_classes="mode-note")
@@ -193,7 +193,7 @@ def build_panel(mode: str, generation: str, visible: bool) -> Panel:
                 sizes = size_choices(record, info) if record else []
                 with gr.Row():
                     size = CatalogDropdown(sizes, value=sizes[0] if sizes else None, label="Size (W x H)",
-                                       elem_id=f"{mode}-size")
+                                           elem_id=f"{mode}-size")
                     # a number box: a value typed past the range reaches the request, which refuses it
                     frames = gr.Number(value=record.frames_default if record else 81, precision=0, step=4,
                                        label=frames_label(mode, record), elem_id=f"{mode}-frames",
