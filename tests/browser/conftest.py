@@ -63,9 +63,19 @@ def browser():
             str(profile), executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 1000},
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"])
+        context.add_init_script(PLAY_RESULTS_ONCE)
         yield context
         context.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# A result video looping in a headless tab costs its renderer about a fifth of a core for the rest of
+# the walk (docs/development.md#tests): the walks' result and gallery players play once. The compare
+# players keep looping, as their synced-playback check needs.
+PLAY_RESULTS_ONCE = """document.addEventListener('play', (event) => {
+  const video = event.target;
+  if (video.closest && video.closest('[id$="-result"], #gallery-player')) video.loop = false;
+}, true);"""
 
 
 @pytest.fixture
