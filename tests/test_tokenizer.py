@@ -134,6 +134,20 @@ def test_the_pipeline_pads_and_truncates_at_512_like_a_real_checkpoint(reference
     assert inputs.input_ids[0] == reference.encode(long).ids[: LIMIT - 1] + [1]
 
 
+def test_a_tiny_jobs_tokenizer_is_its_own_copy_and_tokenizes_as_the_checkpoints_files(settings):
+    from transformers import AutoTokenizer
+
+    folder = models.resolve(catalog.get("tiny-t2v"), settings)
+    for_jobs = models.pipeline_tokenizer(folder)
+    # prompt counting calls the shared one while a job runs: a call sets padding on the Rust object
+    shared = tiny.make_tokenizer()
+    assert for_jobs is not shared and for_jobs.backend_tokenizer is not shared.backend_tokenizer
+    from_files = AutoTokenizer.from_pretrained(folder / "tokenizer")
+    for prompt in PROMPTS:
+        assert for_jobs(prompt, padding="max_length", max_length=LIMIT, truncation=True).input_ids == from_files(
+            prompt, padding="max_length", max_length=LIMIT, truncation=True).input_ids, prompt[:40]
+
+
 def test_the_prompt_limit_is_checked_with_the_real_count(reference, settings):
     fits, over = "snow " * 510 + "snow", "snow " * 511 + "snow"
     assert (len(reference.encode(fits).ids), len(reference.encode(over).ids)) == (LIMIT, LIMIT + 1)

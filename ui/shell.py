@@ -387,7 +387,7 @@ def build_studio(settings: Settings) -> gr.Blocks:
 def fill_page_on_load(shell: Shell, settings: Settings, demo: gr.Blocks) -> None:
     """The queue warning and every panel's cost line, recent prompts, saved settings and LoRAs, in
     one load event: the page's script pays, on every event, for each component an earlier event
-    updated, so 34 small load events cost the browser seconds where one costs a fraction."""
+    updated, so 33 small load events cost the browser seconds where one costs a fraction."""
     loaders = [(lambda: queue_warning_update(settings), [], [shell.queue_warning])]
     for panel in shell.panels.values():
         for fn, inputs, output in (panel.estimate, panel.recent_loader, panel.favourites_loader, panel.loras_loader):
