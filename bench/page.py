@@ -1,9 +1,9 @@
 """What one browser tab of the studio costs: CPU seconds of headless Chromium and of the app for
-loading the page, for a Tiny T2V Generate, and for 10 s idle before and after a job (the result
-then plays in the player). app.py on the Tiny generation, Playwright's Chromium (/usr/bin/chromium
-unless --chromium). Medians over --runs tabs, each loading the page anew; the app's first page load
-(imports, the first estimates) is reported apart. These are the costs the browser tests pay per
-step, and a creator's laptop pays per open tab.
+loading the page, for a Tiny T2V Generate, for 10 s idle before and after a job (the result then
+plays in the player), and for a walk through every page of the sidebar. app.py on the Tiny
+generation, Playwright's Chromium (/usr/bin/chromium unless --chromium). Medians over --runs tabs,
+each loading the page anew; the app's first page load (imports, the first estimates) is reported
+apart. These are the costs the browser tests pay per step, and a creator's laptop pays per open tab.
 
     python bench/page.py [--runs 3]
 """
@@ -104,6 +104,16 @@ def measure(chromium_path: str, runs: int) -> dict[str, list[float]]:
 
                     span("Tiny T2V Generate", generate)
                     span("10 s idle, result playing", lambda: time.sleep(10))
+                    page.evaluate("() => document.querySelectorAll('video').forEach((v) => v.pause())")
+
+                    def visit_every_page():
+                        keys = page.eval_on_selector_all("#studio-sidebar button[id^=nav-]:not([disabled])",
+                                                         "(all) => all.map((b) => b.id.slice(4))")
+                        for key in keys[1:] + keys[:1]:
+                            page.click(f"#nav-{key}")
+                            page.wait_for_function("(key) => document.body.dataset.opened === key", arg=key)
+
+                    span("visit every page", visit_every_page)
                     page.close()
                 browser.close()
         finally:

@@ -33,3 +33,40 @@ def test_a_generation_pick_sent_twice_with_the_old_checkpoints_switches_once_and
         assert model["value"] == "wan2.2-ti2v-5b", model  # Wan 2.2's T2V default, on the first and second
         assert {catalog.get(choice[1]).generation for choice in model["choices"]} == {"2.2"}
         assert "tiny" not in str(answer["data"][t2v_size])
+
+
+def test_the_page_load_fills_each_cost_line_as_the_panel_estimates_the_values_the_page_holds(settings):
+    """The load event reads no inputs (each input an event reads costs the page's script a walk of the
+    tree on every later event), so it takes the values the studio was built with. Each panel's cost line
+    from it must be the one the panel's own estimate gives when the page sends those values."""
+    from gradio.state_holder import SessionState
+
+    from ui.shell import build_studio
+
+    demo = build_studio(settings)
+    by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    costs = {block._id: block for block in by_id.values() if block.elem_id.endswith("-cost")}
+    assert len(costs) >= 8  # one per mode's panel
+    fill = next(fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load" and fn.fn
+                and {block._id for block in fn.outputs} >= set(costs))
+    assert fill.inputs == []
+    size_events = [fn for fn in demo.fns.values() if len(fn.outputs) == 1 and fn.outputs[0]._id in costs
+                   and any(by_id.get(f"{fn.outputs[0].elem_id[:-5]}-size") is not None
+                           and target == (by_id[f"{fn.outputs[0].elem_id[:-5]}-size"]._id, "input")
+                           for target in fn.targets)]
+    assert len(size_events) == len(costs)
+
+    async def replay():
+        state = SessionState(demo)
+        loaded = await demo.process_api(fill, [], state)
+        own = {fn.outputs[0]._id: await demo.process_api(fn, [block.value for block in fn.inputs], state)
+               for fn in size_events}
+        return loaded, own
+
+    loaded, own = asyncio.run(replay())
+    for index, block in enumerate(fill.outputs):
+        if block._id in costs:
+            line = loaded["data"][index]
+            assert line == own[block._id]["data"][0], block.elem_id
+            assert "frames" in line, (block.elem_id, line)  # an estimate, or what it waits for
+    assert "Estimate:" in loaded["data"][fill.outputs.index(by_id["t2v-cost"])]  # T2V needs no input file

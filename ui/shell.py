@@ -5,6 +5,7 @@ banner; one section per entry, of which one is visible. Layout first, wiring aft
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,16 +151,20 @@ def add_examples(shell: Shell, settings: Settings) -> None:
 
 
 # -- navigation -------------------------------------------------------------------------------
-def navigation_updates(shell: Shell, key: str, status: dict | None = None) -> list:
+def navigation_updates(shell: Shell, key: str, shown: str | None = None, status: dict | None = None) -> list:
     """Show one section; light its sidebar entry (and, with `status`, turn mode entries on or off);
-    the stats timer only ticks on its page."""
+    the stats timer only ticks on its page. With `shown`, the section on screen now, only it and `key`
+    are updated: gradio's page script walks the whole tree for each section it is sent, hidden or not."""
+    def changes(k):
+        return shown is None or k in (key, shown)
+
     def entry(k):
         if status is not None and k in status:
             return gr.update(variant="primary" if k == key else "secondary", interactive=status[k].enabled)
-        return gr.update(variant="primary" if k == key else "secondary")
+        return gr.update(variant="primary" if k == key else "secondary") if changes(k) else gr.update()
 
-    return ([gr.update(visible=k == key) for k in shell.sections] + [entry(k) for k in shell.sections]
-            + [key, gr.Timer(active=key == "queue")])
+    return ([gr.update(visible=k == key) if changes(k) else gr.update() for k in shell.sections]
+            + [entry(k) for k in shell.sections] + [key, gr.Timer(active=key == "queue")])
 
 
 def navigation_outputs(shell: Shell) -> list:
@@ -187,7 +192,7 @@ def generation_updates(shell: Shell, generation: str, current: str, models: list
         updates += [gr.update(interactive=status[t].enabled) for t in panel.send]
     target = current if current not in status or status[current].enabled else \
         next((m for m in shell.panels if status[m].enabled), "gallery")
-    return updates + navigation_updates(shell, target, status)
+    return updates + navigation_updates(shell, target, current, status)
 
 
 def generation_outputs(shell: Shell) -> list:
@@ -282,19 +287,19 @@ def wire(shell: Shell, settings: Settings) -> None:
     wire_queue_page(shell.queue, settings)
 
     def go(key):
-        return lambda: navigation_updates(shell, key)
+        return lambda shown: navigation_updates(shell, key, shown)
 
     openers = {"gallery": shell.gallery.opener, "settings": shell.settings_page.opener,
                "queue": shell.queue.opener}
     for key in shell.sections:
-        event = shell.nav[key].click(go(key), None, nav_out, queue=False, **private)
+        event = shell.nav[key].click(go(key), shell.current, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
             event = event.then(fn, inputs, outputs, queue=False, **private)
         # the page is open and filled in (for a look from outside, as the tests take)
         event.then(None, None, None, js=f"() => {{ document.body.dataset.opened = '{key}'; }}", **private)
     for link, key in ((shell.gallery.go_generate, next(iter(shell.panels))),):
-        event = link.click(go(key), None, nav_out, queue=False, **private)
+        event = link.click(go(key), shell.current, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
             event.then(fn, inputs, outputs, queue=False, **private)
@@ -312,7 +317,7 @@ def wire(shell: Shell, settings: Settings) -> None:
         for target, chip in source.send.items():
             target_input = shell.panels[target].inputs[spec(target).send_to]
 
-            def send(video, target=target, source=source.mode):
+            def send(video, shown, target=target, source=source.mode):
                 if not video:
                     gr.Warning("Generate a video first; then send it on.", duration=4)
                     return [gr.update()] + [gr.update()] * len(nav_out)
@@ -325,16 +330,16 @@ def wire(shell: Shell, settings: Settings) -> None:
                     except StudioError as exc:
                         gr.Warning(str(exc), duration=4)
                         return [gr.update()] + [gr.update()] * len(nav_out)
-                return [video] + navigation_updates(shell, target)
+                return [video] + navigation_updates(shell, target, shown)
 
-            chip.click(send, source.video, [target_input, *nav_out], queue=False, **private)
+            chip.click(send, [source.video, shell.current], [target_input, *nav_out], queue=False, **private)
 
     # gallery "Reload into <mode>": every parameter and input file back into its panel
     all_fields = []
     for panel in shell.panels.values():
         all_fields += panel.request_components()
 
-    def reload(result_id):
+    def reload(result_id, shown):
         from wan_studio.runtime.gallery import reload_request
 
         try:
@@ -349,10 +354,10 @@ def wire(shell: Shell, settings: Settings) -> None:
             count = len(panel.request_fields())
             updates += fill_values(panel, data) if panel.mode == mode else [gr.update()] * count
         generation = catalog.get(data["model"]).generation
-        return updates + [generation] + navigation_updates(shell, mode)
+        return updates + [generation] + navigation_updates(shell, mode, shown)
 
-    reloaded = shell.gallery.reload.click(reload, shell.gallery.selected, [*all_fields, shell.generation, *nav_out],
-                                          queue=False, **private).success(
+    reloaded = shell.gallery.reload.click(reload, [shell.gallery.selected, shell.current],
+                                          [*all_fields, shell.generation, *nav_out], queue=False, **private).success(
         lambda g, c, *m: generation_updates(shell, g, c, list(m)), [shell.generation, shell.current, *models],
         generation_outputs(shell), queue=False, **private)
     reloaded.then(None, shell.reasons, None, js=REASONS_JS, **private)
@@ -381,27 +386,52 @@ def build_studio(settings: Settings) -> gr.Blocks:
         demo.load(None, shell.reasons, None, js=REASONS_JS)
         fill_page_on_load(shell, settings, demo)
         register_api(settings, get_studio)
+    track_progress_only_where_shown(demo)
     return demo
+
+
+def track_progress_only_where_shown(demo: gr.Blocks) -> None:
+    """gradio's page script keeps a loading status for every output of every event that has run, and on
+    each later event re-sends all of them, finding each component by a walk of the whole tree (and, for
+    a layout, of its subtree too): after a few mode switches (eleven sections each) and a gallery reload
+    (205 outputs) every click walked the page hundreds of times. So progress is tracked only where a
+    spinner means something: the queued events, which do work (a control video, an extraction, a
+    finish), on their outputs that can show one (not layouts). An event that does not queue is an
+    instant page update, and one with its progress hidden shows none: neither is tracked."""
+    from gradio.blocks import BlockContext
+
+    for fn in demo.fns.values():
+        if fn.show_progress_on is not None:  # chosen where the event was wired
+            continue
+        if fn.show_progress == "hidden" or not fn.queue:
+            fn.show_progress, fn.show_progress_on = "hidden", []
+        else:
+            fn.show_progress_on = [block for block in fn.outputs if not isinstance(block, BlockContext)]
 
 
 def fill_page_on_load(shell: Shell, settings: Settings, demo: gr.Blocks) -> None:
     """The queue warning and every panel's cost line, recent prompts, saved settings and LoRAs, in
     one load event: the page's script pays, on every event, for each component an earlier event
-    updated, so 33 small load events cost the browser seconds where one costs a fraction."""
+    updated, so 33 small load events cost the browser seconds where one costs a fraction. It reads
+    no inputs: a page that has just loaded holds the values the studio was built with, and the page
+    script pays the same for each input an event has read as for each output (180 here)."""
     loaders = [(lambda: queue_warning_update(settings), [], [shell.queue_warning])]
     for panel in shell.panels.values():
         for fn, inputs, output in (panel.estimate, panel.recent_loader, panel.favourites_loader, panel.loras_loader):
             loaders.append((fn, list(inputs or []), [output]))
 
-    def fill(*values):
-        updates, start = [], 0
-        for fn, inputs, _ in loaders:
-            updates.append(fn(*values[start:start + len(inputs)]))
-            start += len(inputs)
-        return updates
+    def fill():
+        return [fn(*[built_value(component) for component in inputs]) for fn, inputs, _ in loaders]
 
-    demo.load(fill, [c for _, inputs, _ in loaders for c in inputs], [c for _, _, out in loaders for c in out],
-              queue=False, show_progress="hidden", api_visibility="private")
+    demo.load(fill, None, [c for _, _, out in loaders for c in out], queue=False, show_progress="hidden",
+              api_visibility="private")
+
+
+def built_value(component):
+    """A component's value as the page holds it before any event, as an event's handler receives it."""
+    if isinstance(component, gr.State):
+        return copy.deepcopy(component.value)
+    return component.preprocess(component.value)
 
 
 # gradio's queue looks for work every 1 ms while it has none (every 10 ms for progress), on Linux and
