@@ -291,11 +291,13 @@ def wire(shell: Shell, settings: Settings) -> None:
 
     openers = {"gallery": shell.gallery.opener, "settings": shell.settings_page.opener,
                "queue": shell.queue.opener}
+    # a large library takes a moment to list: its grid shows a spinner (the other pages fill at once)
+    spinners = {"gallery": shell.gallery.grid}
     for key in shell.sections:
         event = shell.nav[key].click(go(key), shell.current, nav_out, queue=False, **private)
         if key in openers:
             fn, inputs, outputs = openers[key]
-            event = event.then(fn, inputs, outputs, queue=False, **private)
+            event = event.then(fn, inputs, outputs, queue=False, show_progress_on=spinners.get(key), **private)
         # the page is open and filled in (for a look from outside, as the tests take)
         event.then(None, None, None, js=f"() => {{ document.body.dataset.opened = '{key}'; }}", **private)
     for link, key in ((shell.gallery.go_generate, next(iter(shell.panels))),):
@@ -397,7 +399,8 @@ def track_progress_only_where_shown(demo: gr.Blocks) -> None:
     (205 outputs) every click walked the page hundreds of times. So progress is tracked only where a
     spinner means something: the queued events, which do work (a control video, an extraction, a
     finish), on their outputs that can show one (not layouts). An event that does not queue is an
-    instant page update, and one with its progress hidden shows none: neither is tracked."""
+    instant page update, and one with its progress hidden shows none: neither is tracked, unless its
+    wiring names where its spinner shows (the gallery's grid)."""
     from gradio.blocks import BlockContext
 
     for fn in demo.fns.values():
