@@ -50,10 +50,11 @@ def test_the_page_load_fills_each_cost_line_as_the_panel_estimates_the_values_th
     fill = next(fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load" and fn.fn
                 and {block._id for block in fn.outputs} >= set(costs))
     assert fill.inputs == []
-    size_events = [fn for fn in demo.fns.values() if len(fn.outputs) == 1 and fn.outputs[0]._id in costs
-                   and any(by_id.get(f"{fn.outputs[0].elem_id[:-5]}-size") is not None
-                           and target == (by_id[f"{fn.outputs[0].elem_id[:-5]}-size"]._id, "input")
-                           for target in fn.targets)]
+    def size_event(cost):  # the estimate a size pick runs: the page's values in, the cost line out
+        size = by_id[cost.elem_id.removesuffix("-cost") + "-size"]
+        return next(fn for fn in demo.fns.values() if (size._id, "input") in fn.targets and fn.outputs == [cost])
+
+    size_events = [size_event(cost) for cost in costs.values()]
     assert len(size_events) == len(costs)
 
     async def replay():

@@ -393,8 +393,8 @@ def build_studio(settings: Settings) -> gr.Blocks:
 
 
 def track_progress_only_where_shown(demo: gr.Blocks) -> None:
-    """gradio's page script keeps a loading status for every output of every event that has run, and on
-    each later event re-sends all of them, finding each component by a walk of the whole tree (and, for
+    """gradio's page script keeps a loading status for every component an event that has run read or
+    wrote, and on each later event re-sends all of them, finding each component by a walk of the whole tree (and, for
     a layout, of its subtree too): after a few mode switches (eleven sections each) and a gallery reload
     (205 outputs) every click walked the page hundreds of times. So progress is tracked only where a
     spinner means something: the queued events, which do work (a control video, an extraction, a
