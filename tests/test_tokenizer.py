@@ -142,6 +142,8 @@ def test_a_tiny_jobs_tokenizer_is_its_own_copy_and_tokenizes_as_the_checkpoints_
     # prompt counting calls the shared one while a job runs: a call sets padding on the Rust object
     shared = tiny.make_tokenizer()
     assert for_jobs is not shared and for_jobs.backend_tokenizer is not shared.backend_tokenizer
+    # one copy serves every Tiny checkpoint (they hold the same files): a job on another loads none
+    assert models.pipeline_tokenizer(models.resolve(catalog.get("tiny-i2v"), settings)) is for_jobs
     from_files = AutoTokenizer.from_pretrained(folder / "tokenizer")
     for prompt in PROMPTS:
         assert for_jobs(prompt, padding="max_length", max_length=LIMIT, truncation=True).input_ids == from_files(

@@ -79,21 +79,28 @@ def pipeline_tokenizer(folder: Path):
     files. Only the worker's pipelines use this copy, one job at a time; prompt counting keeps its
     own (`_tokenizer_for`), since a call sets padding and truncation on the shared Rust object.
     """
-    files = folder / "tokenizer"
-    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files.glob("*") if p.is_file()))
     from wan_studio.models import tiny
 
-    return _pipeline_tokenizer(str(files), stamp, tiny.is_built(folder))
+    if tiny.is_built(folder):
+        return _tiny_pipeline_tokenizer()
+    files = folder / "tokenizer"
+    stamp = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files.glob("*") if p.is_file()))
+    return _pipeline_tokenizer(str(files), stamp)
+
+
+@lru_cache(maxsize=1)
+def _tiny_pipeline_tokenizer():
+    """One copy for every Tiny checkpoint: their `tokenizer/` folders all hold make_tokenizer's files,
+    which every Tiny job's process reads anyway (prompt counting, the estimate's vocabulary). A copy
+    takes 0.9 s and a second read 2.7 s; a copy per folder, evicted as jobs moved between the dozen
+    Tiny models, cost one per switch (and a quarter second more to free it)."""
+    from wan_studio.models import tiny
+
+    return copy.deepcopy(tiny.make_tokenizer())
 
 
 @lru_cache(maxsize=4)
-def _pipeline_tokenizer(folder: str, stamp: tuple, tiny_files: bool):  # stamp: a rebuilt folder is read again
-    if tiny_files:
-        # a Tiny checkpoint's files are make_tokenizer's, which every Tiny job's process reads anyway
-        # (prompt counting, the estimate's vocabulary): a copy takes 0.9 s, a second read 2.7 s
-        from wan_studio.models import tiny
-
-        return copy.deepcopy(tiny.make_tokenizer())
+def _pipeline_tokenizer(folder: str, stamp: tuple):  # stamp: a changed folder is read again
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(folder)

@@ -11,6 +11,7 @@ derived from these declarations.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import field
 
@@ -95,9 +96,14 @@ def file_fields_of(cls) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("file"))
 
 
+@functools.cache
+def _type_hints(cls) -> dict:  # (typing resolves every annotation's string on each call: the CLI asks ~80 times)
+    return typing.get_type_hints(cls)
+
+
 def value_type(cls, name: str) -> type:
     """The field's scalar Python type (int, float, str) from its annotation; lists give their item type."""
-    hint = typing.get_type_hints(cls)[name]
+    hint = _type_hints(cls)[name]
     kinds = [k for k in (typing.get_args(hint) or (hint,)) if k is not type(None)]
     for kind in kinds:
         origin = typing.get_origin(kind) or kind
