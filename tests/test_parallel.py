@@ -81,18 +81,41 @@ def test_a_split_job_runs_without_a_cache_whose_choice_depends_on_each_gpus_toke
         "Ran without a step cache: FirstBlockCache (this model's) decides on each GPU's share of the tokens")
 
 
+def _ranks() -> list:
+    return [p for p in psutil.Process().children(recursive=True) if "wan_studio.runtime.rank" in " ".join(p.cmdline())]
+
+
+def test_split_jobs_one_after_another_run_on_the_same_ranks_and_each_matches_one_gpu(engine, cpu_ranks):
+    """A batch of split jobs starts its ranks once: the second job finds them waiting, forms its
+    group again on them, and makes what one GPU makes."""
+    import dataclasses
+
+    from wan_studio.runtime import parallel
+
+    request = T2VRequest(model="tiny-t2v", prompt="a kite over a beach", frames=9, width=64, height=64, steps=3,
+                         seed=1, parallel=2)
+    made = [engine.generate(request)]
+    first_ranks = sorted(p.pid for p in _ranks())
+    assert len(first_ranks) == 2  # they wait for the next split job
+    second = dataclasses.replace(request, prompt="a kite over a lake", seed=2)
+    made.append(engine.generate(second))
+    assert sorted(p.pid for p in _ranks()) == first_ranks
+    alone = engine.generate(dataclasses.replace(second, parallel=1))
+    difference = np.abs(read_video(made[1].media)["frames"].astype(int)
+                        - read_video(alone.media)["frames"].astype(int)).max()
+    assert difference <= 2 and made[1].recipe["parallel"]["ranks"] == 2
+    parallel.end_warm_groups()  # (what a one-GPU job does first on a GPU, and this process at exit)
+    assert not _ranks()
+
+
 def test_a_rank_that_dies_fails_the_job_with_its_name_and_ends_the_others(engine, cpu_ranks):
     from wan_studio.runtime.parallel import RankFailed
-
-    def ranks():
-        return [p for p in psutil.Process().children(recursive=True)
-                if "wan_studio.runtime.rank" in " ".join(p.cmdline())]
 
     killed = []
 
     def kill_rank_1(status):
         if status.state == "running" and status.step >= 1 and not killed:
-            victim = next(p for p in ranks() if p.environ().get("RANK") == "1")
+            victim = next(p for p in _ranks() if p.environ().get("RANK") == "1")
             victim.kill()
             killed.append(victim.pid)
 
@@ -100,7 +123,7 @@ def test_a_rank_that_dies_fails_the_job_with_its_name_and_ends_the_others(engine
     with pytest.raises(RankFailed,
                        match="Rank 1 of 2 stopped \\(killed by signal 9\\); the job was ended on every GPU"):
         engine.generate(request, on_progress=kill_rank_1)
-    assert killed and not ranks()  # rank 0 was ended too
+    assert killed and not _ranks()  # rank 0 was ended too
     assert not list(engine.library.root.glob("*.mp4"))  # nothing saved
 
 

@@ -350,6 +350,8 @@ class Engine:
 
         if run.request.parallel > 1:  # split over several GPUs, in processes of their own
             return self._denoise_in_parallel(run)
+        if self.swap.backend.has_gpu:
+            parallel.end_warm_groups()  # their GPU memory is this job's
         request, record, wrapper, plan = run.request, run.record, run.wrapper, run.plan
         report, cancel, previews = run.report, run.cancel, run.previews
         long_video = request.windows(record) if getattr(request, "long_video", False) else None  # None: one pass

@@ -1,7 +1,7 @@
-"""One rank of a parallel job: `python -m wan_studio.runtime.rank FOLDER`, started by the engine
-on one machine (runtime/parallel.py), or `generate` itself under torchrun, one command per machine
-(run_group); either way with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR,
-MASTER_PORT).
+"""One rank of a parallel job: `python -m wan_studio.runtime.rank --serve IDLE_S`, started by the
+engine on one machine (runtime/parallel.py) and serving its split jobs one after another, or
+`generate` itself under torchrun, one command per machine (run_group); either way with torchrun's
+environment (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 
 Each rank loads the pipeline on its GPU with the memory plan chosen for that GPU, splits its
 transformer(s) with diffusers' context parallelism (Ulysses over all ranks) and runs the same call
@@ -11,8 +11,10 @@ rank, so each decodes the whole video; rank 0 reports the steps (its stdout) and
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import select
 import sys
 import threading
 import time
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from wan_studio.errors import StudioError
-from wan_studio.runtime.parallel import FRAMES_FILE, PROGRESS_PREFIX, REQUEST_FILE
+from wan_studio.runtime.parallel import DONE_LINE, FRAMES_FILE, PROGRESS_PREFIX, REQUEST_FILE
 
 
 def vace_plan(model) -> dict:
@@ -159,12 +161,11 @@ def split_step_cache(pipe, request, record):
 
 
 def run(folder: Path) -> None:
-    """A rank the engine started (runtime/parallel.py): the request from the folder; rank 0 reports
-    the steps on its stdout and writes the frames there."""
+    """A job the engine sent (runtime/parallel.py): the request from the folder; rank 0 reports the
+    steps on its stdout and writes the frames there."""
     from wan_studio.requests import request_from_dict
     from wan_studio.settings import load_settings
 
-    _end_with_parent()
     data = json.loads((folder / REQUEST_FILE).read_text())
     request = request_from_dict(data["request"], data["preparation"])
     first = int(os.environ["RANK"]) == 0
@@ -178,10 +179,36 @@ def run(folder: Path) -> None:
         (folder / "account.json").write_text(json.dumps(account))
 
 
+def serve(idle_s: float) -> None:
+    """Jobs from stdin, one JSON line each (its folder, and the environment it runs in: this
+    process's settings and its group's address come with the job), until stdin ends or no job comes
+    for `idle_s`. A job that fails ends the process, and with it the group."""
+    _end_with_parent()
+    place = {name: os.environ[name] for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}  # this rank's, for good
+    while select.select([sys.stdin], [], [], idle_s)[0]:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        job = json.loads(line)
+        os.environ.clear()
+        os.environ.update({**job["env"], **place})
+        run(Path(job["folder"]))
+        gc.collect()  # this job's pipeline, before the next one loads its own
+        _empty_gpu_cache()
+        print(DONE_LINE, flush=True)
+
+
+def _empty_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        run(Path(argv[0]))
+        serve(float(argv[argv.index("--serve") + 1]))
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
