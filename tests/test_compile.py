@@ -33,8 +33,19 @@ def _generate(cli_env: dict, compile_setting: str, inductor_cache: Path, **extra
     return {"recipe": json.loads(video.with_suffix(".json").read_text()), "video": video}
 
 
+def _generate_here(settings, compile_setting: str) -> dict:
+    """The same job on an engine in this process, where a fresh start is not what is checked."""
+    from wan_studio.requests import T2VRequest
+    from wan_studio.runtime.engine import Engine
+
+    engine = Engine(dataclasses.replace(settings, compile=compile_setting))
+    result = engine.generate(T2VRequest(model="tiny-t2v", prompt="a red fox runs through snow", width=64, height=64,
+                                        frames=9, steps=3, seed=7))
+    return {"recipe": result.recipe, "video": result.media}
+
+
 def test_compiled_blocks_make_the_same_video_and_the_next_start_compiles_nothing(cli_env, settings, tmp_path):
-    eager = _generate(cli_env, "off", tmp_path / "inductor-eager")
+    eager = _generate_here(settings, "off")
     first = _generate(cli_env, "on", tmp_path / "inductor-first")
     memory = first["recipe"]["memory"]
     assert memory["compile"] == "repeated-blocks"
@@ -59,8 +70,9 @@ def test_compiled_blocks_make_the_same_video_and_the_next_start_compiles_nothing
     assert len(kept) == 1 and kept[0] != first_file
 
 
-def test_without_a_cpp_compiler_the_job_runs_uncompiled_and_says_why(cli_env, tmp_path):
-    made = _generate(cli_env, "on", tmp_path / "inductor", CXX="no-such-compiler")
+def test_without_a_cpp_compiler_the_job_runs_uncompiled_and_says_why(settings, monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    made = _generate_here(settings, "on")
     memory = made["recipe"]["memory"]
     assert "compile skipped: torch.compile on the CPU needs a C++ compiler (no-such-compiler)" in memory["notes"]
     assert read_video(made["video"])["count"] == 9
