@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,17 @@ def engine(settings):
 def cli_env(settings) -> dict:
     """Environment for a CLI subprocess that uses this test's folders."""
     return dict(os.environ)
+
+
+def run_cli_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The command line's own main in this process, with the exit code, stdout and stderr a run of it
+    shows: for checks of what a command does, where a fresh process is not the point."""
+    from wan_studio.cli import main
+
+    capsys.readouterr()  # (what the test printed before)
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def read_video(path: Path) -> dict:

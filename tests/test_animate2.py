@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_video
+from tests.conftest import read_video, run_cli_here
 from tests.media_fixtures import make_image, make_video
-from tests.test_cli import run_cli
 from wan_studio.errors import RequestError
 from wan_studio.requests import AnimateRequest
 
@@ -137,13 +136,13 @@ def test_the_estimate_holds_the_reference_kv_cache_of_a_segment():
         estimate(record, shape, ladder(big, record)[-1], big).peak_gb
 
 
-def test_cli_and_a_queue_restart(cli_env, settings, media, engine):
-    proc = run_cli(cli_env, "generate", "--mode", "animate", "--model", MODEL, "--prompt", "a dancer",
+def test_cli_and_a_queue_restart(settings, media, engine, capsys):
+    proc = run_cli_here(capsys, "generate", "--mode", "animate", "--model", MODEL, "--prompt", "a dancer",
                    "--image", str(media["image"]), "--driving-video", str(media["pose"]), "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     out = Path(proc.stdout.strip())
     assert (read_video(out)["count"], read_video(out)["fps"]) == (12, 24.0)  # 0.5 s at 24 fps
-    refused = run_cli(cli_env, "generate", "--mode", "animate", "--model", MODEL, "--prompt", "x",
+    refused = run_cli_here(capsys, "generate", "--mode", "animate", "--model", MODEL, "--prompt", "x",
                       "--image", str(media["image"]), "--pose-video", str(media["pose"]),
                       "--driving-video", str(media["pose"]))
     assert refused.returncode == 2 and "takes no pose video" in refused.stderr

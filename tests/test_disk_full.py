@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli_here
 
 FILLER = "filler.bin"
 # the stand-in: the disk of the output folder has no room while the filler is there
@@ -69,11 +69,23 @@ class SmallDisk:
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmp_path, monkeypatch):
+    """The small disk; where it is the stand-in, this process's commands (tests/conftest.py's
+    run_cli_here) see it too."""
+    import shutil
+
     root = tmp_path / "small"
     root.mkdir()
     mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(root)],
                                                    capture_output=True).returncode == 0
+    if not mounted:
+        usage = shutil.disk_usage
+
+        def full_while_filled(path):
+            found = usage(path)
+            return found._replace(free=0) if (root / FILLER).exists() else found
+
+        monkeypatch.setattr(shutil, "disk_usage", full_while_filled)
     try:
         yield SmallDisk(root, mounted)
     finally:
@@ -81,17 +93,22 @@ def small_disk(tmp_path):
             subprocess.run(["umount", "-l", str(root)], check=False)
 
 
-def test_generate_on_a_full_disk_says_so_keeps_everything_and_runs_once_space_is_freed(small_disk, cli_env, tmp_path):
+def test_generate_on_a_full_disk_says_so_keeps_everything_and_runs_once_space_is_freed(small_disk, cli_env, tmp_path,
+                                                                                      capsys, monkeypatch):
+    """The full disk met by a `generate` process of its own; the steps around it run the same commands
+    in this process (run_cli_here)."""
     out = small_disk.root / "outputs"
     env = dict(cli_env, WAN_STUDIO_OUTPUT_DIR=str(out))
-    first = small_disk.cli(env, "generate", "--model", "tiny-t2v", "--prompt", "a lighthouse", "--frames", "9",
-                           "--size", "64x64", "--seed", "1", "--quiet")
+    monkeypatch.setenv("WAN_STUDIO_OUTPUT_DIR", str(out))
+    first = run_cli_here(capsys, "generate", "--model", "tiny-t2v", "--prompt", "a lighthouse", "--frames", "9",
+                         "--size", "64x64", "--seed", "1", "--quiet")
     assert first.returncode == 0, first.stderr
-    earlier = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file() and path.suffix != ".db"}
+    earlier = {path.name: path.read_bytes() for path in out.iterdir()  # (not the queue's database and journal)
+               if path.is_file() and not path.name.startswith("queue.db")}
     batch = tmp_path / "later.json"  # a job queued before the disk filled, waiting for a server
     batch.write_text(json.dumps([{"model": "tiny-t2v", "prompt": "a queued boat", "frames": 9, "size": "64x64",
                                   "seed": 2}]))
-    assert small_disk.cli(env, "queue", "add", str(batch)).returncode == 0
+    assert run_cli_here(capsys, "queue", "add", str(batch)).returncode == 0
 
     small_disk.fill()
     full = small_disk.cli(env, "generate", "--model", "tiny-t2v", "--prompt", "a second lighthouse", "--frames", "9",
@@ -102,7 +119,7 @@ def test_generate_on_a_full_disk_says_so_keeps_everything_and_runs_once_space_is
     assert message.startswith(f"error: The disk holding {out} is full: "), message
     assert "this needs about " in message and "earlier results and the queue are kept" in message, message
     # the queue's own server finds the same full disk and says so, the waiting job untouched
-    served = small_disk.cli(env, "queue", "run", "--quiet")
+    served = run_cli_here(capsys, "queue", "run", "--quiet")
     assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
     assert f"The disk holding {out} is full: " in served.stderr
     assert not list(out.rglob("*.partial*")) and not list(out.rglob(".*partial*"))
@@ -111,11 +128,11 @@ def test_generate_on_a_full_disk_says_so_keeps_everything_and_runs_once_space_is
 
     small_disk.free_up()
     assert queue_states(out) == {"a lighthouse": "done", "a queued boat": "queued"}
-    again = small_disk.cli(env, "generate", "--model", "tiny-t2v", "--prompt", "a second lighthouse", "--frames", "9",
-                           "--size", "64x64", "--seed", "3", "--quiet")
+    again = run_cli_here(capsys, "generate", "--model", "tiny-t2v", "--prompt", "a second lighthouse", "--frames",
+                         "9", "--size", "64x64", "--seed", "3", "--quiet")
     assert again.returncode == 0, again.stderr
     assert Path(again.stdout.strip()).is_file()
-    ran = small_disk.cli(env, "queue", "run", "--quiet")
+    ran = run_cli_here(capsys, "queue", "run", "--quiet")
     assert ran.returncode == 0, ran.stderr
     assert queue_states(out) == {"a lighthouse": "done", "a queued boat": "done", "a second lighthouse": "done"}
 

@@ -168,13 +168,12 @@ def test_recipe_records_each_lora_with_its_sha256_and_reruns(engine, lora_settin
     assert [lora.sha256 for lora in again.resolved_loras] == [recorded["sha256"]]
 
 
-def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_settings):
-    from tests.test_cli import run_cli
+def test_cli_generate_with_preset_and_lora_and_the_loras_listing(lora_settings, capsys):
+    from tests.conftest import run_cli_here
 
-    env = dict(cli_env, WAN_STUDIO_LORAS_DIR=str(lora_settings.loras_dir))
     write_lora_file(lora_settings.loras_dir / "style.safetensors", "kohya", tiny_dims("tiny-t2v-moe", lora_settings),
                     rank=2, metadata={"modelspec.trigger_phrase": "paper craft"})
-    proc = run_cli(env, "generate", "--model", "tiny-t2v-moe", "--prompt", "a paper boat", "--preset", "fast",
+    proc = run_cli_here(capsys, "generate", "--model", "tiny-t2v-moe", "--prompt", "a paper boat", "--preset", "fast",
                    "--lora", "style:0.5:low", "--size", "64x64", "--frames", "5", "--quiet")
     assert proc.returncode == 0, proc.stderr
     recipe = json.loads(Path(proc.stdout.strip()).with_suffix(".json").read_text())
@@ -182,11 +181,11 @@ def test_cli_generate_with_preset_and_lora_and_the_loras_listing(cli_env, lora_s
     assert [(lora["source"], lora["expert"], lora["weight"]) for lora in recipe["preset"]["loras"]] == [
         ("tiny-lightning-t2v-moe-high", "high", 1.0), ("tiny-lightning-t2v-moe-low", "low", 1.0), ("style", "low", 0.5)]
 
-    refused = run_cli(env, "generate", "--model", "tiny-t2v", "--prompt", "a boat", "--lora", "missing-one")
+    refused = run_cli_here(capsys, "generate", "--model", "tiny-t2v", "--prompt", "a boat", "--lora", "missing-one")
     assert refused.returncode == 2 and "error: LoRA 'missing-one' not found" in refused.stderr
     assert "Traceback" not in refused.stderr
 
-    listing = run_cli(env, "loras")
+    listing = run_cli_here(capsys, "loras")
     assert listing.returncode == 0, listing.stderr
     line = next(row for row in listing.stdout.splitlines() if row.startswith("style.safetensors"))
     assert "kohya" in line and "tiny-t2v-moe" in line and "trigger: paper craft" in line

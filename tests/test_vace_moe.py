@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import read_video
+from tests.conftest import read_video, run_cli_here
 from tests.media_fixtures import make_image, make_video
-from tests.test_cli import run_cli
 from wan_studio import catalog
 from wan_studio.requests import VACERequest
 
@@ -108,8 +107,8 @@ def test_the_real_checkpoint_takes_its_published_defaults_and_cp_plan(tmp_path):
     assert summary["estimate"]["peak_gib"] > 0
 
 
-def test_cli_run_and_a_queue_restart(cli_env, settings, media, engine):
-    proc = run_cli(cli_env, "generate", "--mode", "vace", "--model", MODEL, "--prompt", "a dancer",
+def test_cli_run_and_a_queue_restart(settings, media, engine, capsys):
+    proc = run_cli_here(capsys, "generate", "--mode", "vace", "--model", MODEL, "--prompt", "a dancer",
                    "--vace-mode", "grayscale", "--video", str(media["clip"]), "--frames", "9", "--seed", "2")
     assert proc.returncode == 0, proc.stderr
     out = Path(proc.stdout.strip())
