@@ -56,7 +56,7 @@ def running_app(tmp_path_factory, tiny_dir):
     env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"), WAN_STUDIO_MODELS_DIR=str(base / "models"),
                WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir))
     proc, url = launch(env, "--max-upload", "200KB")
-    yield SimpleNamespace(url=url, outputs=base / "outputs")
+    yield SimpleNamespace(url=url, outputs=base / "outputs", log_path=proc.log_path)
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -263,21 +263,18 @@ def test_shared_deployment_keeps_each_sessions_queue_apart(shared_app):
         bob.predict(alice_jobs[0]["id"], api_name="/stop")
 
 
-def test_the_start_up_lines_name_the_apps_own_flags(cli_env, tmp_path):
+def test_the_start_up_lines_name_the_apps_own_flags(running_app, tmp_path):
     """Not gradio's "set share=True in launch()": the app has --share; and no library complains, at
-    start or in a first I2V run (transformers' note that it has no torchvision is our choice)."""
+    start or in an I2V run (transformers' note that it has no torchvision is our choice). The module's
+    app: its log holds its start and every job the module's tests ran on it."""
     from gradio_client import Client, handle_file
 
     from tests.media_fixtures import make_image
 
-    proc, url = launch(cli_env)
-    try:
-        image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
-        Client(url, verbose=False).predict("tiny-i2v", "a boat", image, {"seed": 1}, api_name="/i2v")
-        printed = open(proc.log_path).read()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    url = running_app.url
+    image = handle_file(str(make_image(tmp_path / "a.png", (96, 64))))
+    Client(url, verbose=False).predict("tiny-i2v", "a boat", image, {"seed": 1}, api_name="/i2v")
+    printed = open(running_app.log_path).read()
     assert f"Wan Studio is running at {url}" in printed
     assert "start it with --share" in printed and "share=True" not in printed and "launch()" not in printed
     assert "torchvision" not in printed and "Traceback" not in printed, printed

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from ui.runtime import owner_of, refused
 from wan_studio.errors import RequestError, StudioError
 from wan_studio.settings import Settings
 
@@ -114,8 +115,6 @@ def _paths(value):
 
 
 def make_endpoint(mode: str, settings: Settings, get_studio):
-    from ui.runtime import owner_of
-
     parameters = endpoint_parameters(mode)
 
     def endpoint(*values):
@@ -127,7 +126,7 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
             typed = build_request(mode, model, prompt, files, options)
             result = get_studio(settings).run(typed, owner=owner_of(settings, request))
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return str(result.media), result.recipe
 
     endpoint.__name__ = f"api_{mode}"
@@ -145,8 +144,6 @@ def make_endpoint(mode: str, settings: Settings, get_studio):
 
 def register_api(settings: Settings, get_studio) -> None:
     """Hidden components and the named endpoints; call inside a gr.Blocks context."""
-    from ui.runtime import owner_of
-
     def stats():
         from wan_studio.runtime.stats import format_sample
 
@@ -169,7 +166,7 @@ def register_api(settings: Settings, get_studio) -> None:
         job = studio.store.get(str(job_id))
         owner = owner_of(settings, request)
         if job is None or (owner is not None and job.owner != owner):
-            raise gr.Error(f"There is no job {job_id} of yours in the queue.")
+            raise refused(f"There is no job {job_id} of yours in the queue.")
         return job
 
     def stop(job_id: str, request: gr.Request):
@@ -178,7 +175,7 @@ def register_api(settings: Settings, get_studio) -> None:
         try:
             return studio.worker.stop_job(job.id).state
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
 
     def resume(job_id: str, request: gr.Request):
         """Queue a long job stopped after some windows again (`/queue` says `resumable`); it goes on from the
@@ -192,7 +189,7 @@ def register_api(settings: Settings, get_studio) -> None:
                 studio.gpu_call(job.id)
                 job = studio.store.get(job.id)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return job.state
 
     def extend(result_id: str, seconds, options: dict | None, request: gr.Request):
@@ -217,7 +214,7 @@ def register_api(settings: Settings, get_studio) -> None:
             typed = extension_request(result.media, seconds, options.get("prompt"), options.get("seed"))
             new = studio.run(typed, owner=owner_of(settings, request))
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return str(new.media), new.recipe
 
     def finishing(mode: str, amount: str):
@@ -253,7 +250,7 @@ def register_api(settings: Settings, get_studio) -> None:
                 typed = cls(result=str(result.media), **amounts, **options)
                 made = studio.run(typed, owner=owner_of(settings, request))
             except StudioError as exc:
-                raise gr.Error(str(exc))
+                raise refused(str(exc))
             return str(made.media), made.recipe
 
         return finish
@@ -276,7 +273,7 @@ def register_api(settings: Settings, get_studio) -> None:
                     check_inside(settings.output_dir, path, "input file")
             new = studio.run(typed, owner=owner_of(settings, request))
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return str(new.media), new.recipe
 
     def enhance_prompt(prompt: str, mode: str, llm: str):
@@ -285,7 +282,7 @@ def register_api(settings: Settings, get_studio) -> None:
         try:
             return enhance_in_studio(get_studio(settings), prompt, mode or "t2v", llm or "rules").as_dict()
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
 
     def extract(kind: str, video, options: dict | None):
         from wan_studio import media
@@ -303,7 +300,7 @@ def register_api(settings: Settings, get_studio) -> None:
                                      options.get("point"), options.get("box"), options.get("mask_shape"))
             info = media.probe_video(made)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return str(made), {"kind": kind, "frames": info.frames, "fps": info.fps}
 
     with gr.Column(visible=False):

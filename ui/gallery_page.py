@@ -13,7 +13,7 @@ from html import escape
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from ui.runtime import get_studio
+from ui.runtime import get_studio, refused
 from wan_studio.errors import StudioError
 from wan_studio.runtime.gallery import (
     MADE_WITHIN,
@@ -272,11 +272,11 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
     def star(result_id, *shown):
         result = studio_library().get(result_id) if result_id else None
         if result is None:
-            raise gr.Error("Select a result to star it.")
+            raise refused("Select a result to star it.")
         try:
             result = studio_library().set_starred(result.id, not result.starred)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return {**show(*shown), **star_updates(result)}
 
     g.star.click(star, [g.selected, *view], listing + [g.recipe, g.info, g.star], **private)
@@ -307,11 +307,11 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
 
     def undo(trashed, *shown):
         if not trashed:
-            raise gr.Error("Nothing to undo: no result was deleted since the gallery opened.")
+            raise refused("Nothing to undo: no result was deleted since the gallery opened.")
         try:
             studio_library().restore_all(trashed)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         updates = {**show(*shown), g.trashed: [], g.deleted: gr.update(visible=False),
                    g.deleted_note: gr.update(value="")}
         if len(trashed) == 1:  # the result deleted is shown again, as it was
@@ -324,7 +324,7 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
         try:
             path = export_zip(studio_library(), result_ids, settings.output_dir / ".ui" / "exports")
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return gr.update(value=str(path), visible=True)
 
     g.export.click(lambda result_id: export([result_id] if result_id else []), g.selected, g.export_file,

@@ -15,7 +15,7 @@ import gradio as gr
 from PIL import Image, ImageDraw
 
 from ui.panel_specs import build_request, frames_label, is_shown, size_choices, spec
-from ui.runtime import get_studio, owner_of
+from ui.runtime import get_studio, owner_of, refused
 from wan_studio import catalog
 from wan_studio.errors import StudioError
 from wan_studio.settings import Settings
@@ -107,7 +107,7 @@ def wire_favourites(panel, names: list, components: list, settings: Settings) ->
         try:
             favourites.save(settings.output_dir, mode, name, kept)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         gr.Info(f"Saved as \"{' '.join(name.split())}\".")
         return gr.update(choices=favourites.names(settings.output_dir, mode), value=None), ""
 
@@ -121,7 +121,7 @@ def wire_favourites(panel, names: list, components: list, settings: Settings) ->
         try:
             saved = favourites.get(settings.output_dir, mode, name)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         record = catalog.get(saved["model"]) if saved.get("model") in {c.id for c in catalog.checkpoints()} else None
         updates = []
         for key in names:
@@ -221,12 +221,12 @@ def make_end_frame(settings: Settings):
         generation = catalog.get(model_id).generation if model_id else "tiny"
         record = catalog.default_model("preview", generation)
         if record is None:
-            raise gr.Error("No checkpoint of this generation draws single frames; upload the end frame instead.")
+            raise refused("No checkpoint of this generation draws single frames; upload the end frame instead.")
         try:
             preview = PreviewRequest(model=record.id, prompt=prompt or "")
             result = get_studio(settings).run(preview, owner=owner_of(settings, request))
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         return str(result.media), gr.Tabs(selected="upload")
 
     return make_end_frame

@@ -17,6 +17,13 @@ _studio = None
 _studio_lock = threading.Lock()
 
 
+def refused(message: str) -> gr.Error:
+    """The page's and the API's answer to a request the studio turns down (bad input, a missing
+    job): the message, shown to whoever asked, without a traceback in the app's log, since nothing
+    failed."""
+    return gr.Error(message, print_exception=False)
+
+
 def get_studio(settings: Settings):
     """The process's studio runtime (engine, queue, worker, stats). Torch loads with the first job."""
     global _studio

@@ -34,7 +34,7 @@ from ui.panel_specs import frames_label, sends_last_frame, size_choices, spec
 from ui.panels import Panel, build_panel, model_choices, panel_defaults, preset_values, wire_panel
 from ui.queue_page import QueuePage, build_queue_page, wire_queue_page
 from ui.queue_tray import build_tray, wire_tray
-from ui.runtime import banner_text, get_studio, theme
+from ui.runtime import banner_text, get_studio, refused, theme
 from ui.settings_page import SettingsPage, build_settings_page, wire_settings
 from wan_studio import catalog
 from wan_studio.errors import StudioError
@@ -347,10 +347,10 @@ def wire(shell: Shell, settings: Settings) -> None:
         try:
             data = reload_request(get_studio(settings).engine.library, result_id)
         except StudioError as exc:
-            raise gr.Error(str(exc))
+            raise refused(str(exc))
         mode = data["mode"]
         if mode not in shell.panels:
-            raise gr.Error(f"{mode.upper()} results cannot be reloaded into a panel.")
+            raise refused(f"{mode.upper()} results cannot be reloaded into a panel.")
         updates = []
         for panel in shell.panels.values():
             count = len(panel.request_fields())
