@@ -104,8 +104,10 @@ class RankGroup:
             env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(ranks)},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for rank in range(ranks)]
+        self.readers = [threading.Thread(target=_keep_tail, args=(p.stderr, self.errors[rank]), daemon=True)
+                        for rank, p in enumerate(self.processes)]
         for rank, process in enumerate(self.processes):
-            threading.Thread(target=_keep_tail, args=(process.stderr, self.errors[rank]), daemon=True).start()
+            self.readers[rank].start()
             threading.Thread(target=self._read_stdout, args=(rank, process.stdout), daemon=True).start()
 
     def start_job(self, folder: Path, env: dict, report) -> None:
@@ -128,6 +130,7 @@ class RankGroup:
                 # a rank killed from outside is the cause; the others only lost their peer
                 rank = next((r for r in failed if codes[r] < 0), failed[0])
                 self.end()
+                self.readers[rank].join(5)  # (its last words)
                 code = codes[rank]
                 why = (f"killed by signal {-code}" if code < 0
                        else self.errors[rank][-1] if self.errors[rank] else f"exit code {code}")
