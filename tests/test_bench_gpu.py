@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli_here
 
 
 def test_smoke_run_writes_the_result_format(tmp_path, cli_env):
@@ -37,7 +37,7 @@ def test_smoke_run_writes_the_result_format(tmp_path, cli_env):
     assert "tiny-t2v 96x64x13 x2 steps" in run.stdout and f"wrote {out}" in run.stdout
 
 
-def test_the_fit_reads_measured_runs_and_leaves_out_what_it_cannot_use(tmp_path, cli_env):
+def test_the_fit_reads_measured_runs_and_leaves_out_what_it_cannot_use(tmp_path, capsys):
     results = tmp_path / "gpu-rtx-4090.json"
     results.write_text(json.dumps({"gpu": "NVIDIA GeForce RTX 4090", "runs": [
         {"model": "wan2.1-t2v-1.3b", "mode": "t2v", "size": "832x480", "frames": 81, "steps": 2,
@@ -49,8 +49,7 @@ def test_the_fit_reads_measured_runs_and_leaves_out_what_it_cannot_use(tmp_path,
         {"model": "tiny-t2v", "mode": "t2v", "size": "64x64", "frames": 9, "steps": 2, "gpu": "CPU",
          "attention": "native", "cache": "off", "offload": "none", "only": "denoise", "seconds": 0.02},
     ]}))
-    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--fit", str(results)], cwd=ROOT, env=cli_env,
-                         capture_output=True, text=True, timeout=300)
+    run = run_cli_here(capsys, "plan", "--fit", str(results))
     assert run.returncode == 0, run.stderr
     assert f"left out: {results}: tiny-t2v on CPU (not a GPU of the table)" in run.stdout
     rows = [line for line in run.stdout.splitlines() if line.startswith("wan2.1-t2v-1.3b 832x480x81")]
@@ -60,7 +59,7 @@ def test_the_fit_reads_measured_runs_and_leaves_out_what_it_cannot_use(tmp_path,
     assert set(found) == {"vae", "default", "hopper"} and found["default"]["linear"] > 0
 
 
-def test_the_fit_prints_each_plan_variants_speed_up_over_its_plain_twin(tmp_path, cli_env):
+def test_the_fit_prints_each_plan_variants_speed_up_over_its_plain_twin(tmp_path, capsys):
     gpu = "NVIDIA GeForce RTX 4090"
     case = {"model": "wan2.1-t2v-1.3b", "mode": "t2v", "frames": 81, "steps": 2, "gpu": gpu, "attention": "native",
             "cache": "off", "only": "denoise", "compile": "none", "quantization": "none", "offload": "none"}
@@ -73,8 +72,7 @@ def test_the_fit_prints_each_plan_variants_speed_up_over_its_plain_twin(tmp_path
         {**case, "size": "1280x720", "offload": "group", "seconds": 40.0},
         {**case, "size": "640x480", "compile": "repeated-blocks", "seconds": 3.0},  # no plain twin: not counted
     ]}))
-    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--fit", str(results)], cwd=ROOT, env=cli_env,
-                         capture_output=True, text=True, timeout=300)
+    run = run_cli_here(capsys, "plan", "--fit", str(results))
     assert run.returncode == 0, run.stderr
     assert (f"measured speed-up, compile repeated-blocks on {gpu}: x1.40 (median of 2: 1.20, 1.60)"
             in run.stdout)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import run_cli_here
 from wan_studio import catalog
 from wan_studio.memory import footprints, plans
 from wan_studio.memory.choose import choose
@@ -271,10 +270,9 @@ def test_readme_gpu_table_matches_the_plans_the_studio_picks():
     ("wan2.1-t2v-1.3b", "832x480", "81", 261.4),  # Wan 2.1 README: RTX 4090, --offload_model True --t5_cpu
     ("wan2.2-ti2v-5b", "1280x704", "121", 534.7),  # Wan 2.2 README: RTX 4090, --offload_model True --t5_cpu
 ])
-def test_a_named_gpu_reproduces_wans_published_times(cli_env, model, size, frames, published_s):
-    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--gpu", "RTX 4090", "--model", model, "--size",
-                          size, "--frames", frames, "--plan", "balanced", "--attention", "native", "--json"],
-                         capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+def test_a_named_gpu_reproduces_wans_published_times(capsys, model, size, frames, published_s):
+    run = run_cli_here(capsys, "plan", "--gpu", "RTX 4090", "--model", model, "--size", size, "--frames", frames,
+                       "--plan", "balanced", "--attention", "native", "--json")
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout)
     assert (found["plan"], found["attention"], found["cache"]) == ("balanced", "native", "off")
@@ -345,17 +343,14 @@ def test_the_stored_time_model_is_the_fit_of_the_timed_runs():
         fit.fit(calibration()["published_runs"][:1])
 
 
-def test_plan_refuses_an_unknown_gpu(cli_env):
-    run = subprocess.run([sys.executable, "-m", "wan_studio", "plan", "--gpu", "RTX 9999",
-                          "--model", "wan2.1-t2v-1.3b"],
-                         capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+def test_plan_refuses_an_unknown_gpu(capsys):
+    run = run_cli_here(capsys, "plan", "--gpu", "RTX 9999", "--model", "wan2.1-t2v-1.3b")
     assert run.returncode == 2
     assert "Unknown GPU 'RTX 9999'" in run.stderr and "RTX 4080" in run.stderr and "H100" in run.stderr
 
 
-def test_plan_cli_prints_choice_and_rejects_bad_machine(cli_env):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "wan_studio", "plan", *a],  # noqa: E731
-                                    capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=300)
+def test_plan_cli_prints_choice_and_rejects_bad_machine(capsys):
+    run = lambda *a: run_cli_here(capsys, "plan", *a)  # noqa: E731
     ok = run("--model", "wan2.1-t2v-14b", "--size", "1280x720", "--frames", "81", "--vram", "16GiB",
              "--backend", "cuda")
     assert ok.returncode == 0, ok.stderr
