@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.conftest import ROOT, read_video
+from tests.conftest import ROOT, read_video, run_cli_here
 from wan_studio.queue.serving import ServingLock
 from wan_studio.queue.store import JobStore
 from wan_studio.runtime.studio import Studio
@@ -94,15 +94,15 @@ def test_generate_runs_in_the_studio_that_serves_the_queue_and_shows_its_steps(s
     assert (video["count"], video["width"], video["height"]) == (9, 64, 64)
 
 
-def test_generate_alone_serves_its_own_job_and_leaves_the_rest(settings, cli_env):
+def test_generate_alone_serves_its_own_job_and_leaves_the_rest(settings, capsys):
     store = JobStore(settings.output_dir / "queue.db", settings.output_dir / ".queue" / "inputs")
     from wan_studio.requests import T2VRequest
 
     waiting = store.add(T2VRequest(model="tiny-t2v", prompt="queued earlier", frames=9, width=64, height=64, steps=2))
-    proc = generate_cli(cli_env, "--quiet")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert Path(out.strip()).suffix == ".mp4"
+    run = run_cli_here(capsys, "generate", "--model", "tiny-t2v", "--prompt", "a paper boat", "--seed", "4",
+                       "--frames", "9", "--size", "64x64", "--steps", "3", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()).suffix == ".mp4"
     assert store.get(waiting.id).state == "queued"  # not the CLI's job: it stays for a studio or `queue run`
 
 
