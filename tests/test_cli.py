@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import ROOT, read_video
-from wan_studio.cli import main as cli_main
+from tests.conftest import ROOT, read_video, run_cli_here
 
 
 def run_cli(env, *args, timeout=300):
@@ -33,8 +32,7 @@ def test_generate_prints_the_path_and_recipe_rerun_reproduces(cli_env, settings,
         if recipe.suffix == ".json":
             again = run_cli(cli_env, "generate", "--recipe", str(recipe), "--quiet")
         else:
-            code = cli_main(["generate", "--recipe", str(recipe), "--quiet"])
-            again = subprocess.CompletedProcess([], code, *capsys.readouterr())
+            again = run_cli_here(capsys, "generate", "--recipe", str(recipe), "--quiet")
         assert again.returncode == 0, again.stderr
         assert "it/s]" not in again.stderr, again.stderr  # --quiet: no library progress bars either
         rerun = Path(again.stdout.strip())

@@ -21,10 +21,9 @@ from wan_studio.memory import plans
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _generate(cli_env: dict, compile_setting: str, inductor_cache: Path, **extra_env) -> dict:
+def _generate(cli_env: dict, compile_setting: str, inductor_cache: Path) -> dict:
     """`generate` in a process of its own (one studio start); the recipe of what it made."""
-    env = {**cli_env, "WAN_STUDIO_COMPILE": compile_setting, "TORCHINDUCTOR_CACHE_DIR": str(inductor_cache),
-           **extra_env}
+    env = {**cli_env, "WAN_STUDIO_COMPILE": compile_setting, "TORCHINDUCTOR_CACHE_DIR": str(inductor_cache)}
     done = subprocess.run([sys.executable, "-m", "wan_studio", "generate", "--model", "tiny-t2v", "--prompt",
                            "a red fox runs through snow", "--size", "64x64", "--frames", "9", "--steps", "3",
                            "--seed", "7"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

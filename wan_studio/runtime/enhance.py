@@ -149,9 +149,9 @@ def ask_local(prompt: str, mode: str, settings, swap=None) -> str:
         return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     finally:
         del model
-        from wan_studio.runtime.swap import _free_memory
+        from wan_studio.runtime.swap import free_memory
 
-        _free_memory()
+        free_memory()
 
 
 def enhance(prompt: str, mode: str = "t2v", llm: str | None = "rules", settings=None, swap=None) -> Enhanced:

@@ -11,7 +11,6 @@ rank, so each decodes the whole video; rank 0 reports the steps (its stdout) and
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import select
@@ -24,6 +23,7 @@ import numpy as np
 
 from wan_studio.errors import StudioError
 from wan_studio.runtime.parallel import DONE_LINE, FRAMES_FILE, PROGRESS_PREFIX, REQUEST_FILE
+from wan_studio.runtime.swap import SwapManager, free_memory, limit_gpu_memory
 
 
 def vace_plan(model) -> dict:
@@ -100,7 +100,6 @@ def run_group(request, settings, report=None) -> tuple[object, dict]:
     from wan_studio.memory.choose import attention_of, choose
     from wan_studio.memory.plans import machine_from_backend
     from wan_studio.queue.status import JobStatus
-    from wan_studio.runtime.swap import SwapManager, limit_gpu_memory
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = _check_devices(world)
@@ -193,16 +192,8 @@ def serve(idle_s: float) -> None:
         os.environ.clear()
         os.environ.update({**job["env"], **place})
         run(Path(job["folder"]))
-        gc.collect()  # this job's pipeline, before the next one loads its own
-        _empty_gpu_cache()
+        free_memory()  # this job's pipeline, before the next one loads its own
         print(DONE_LINE, flush=True)
-
-
-def _empty_gpu_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,7 +213,7 @@ class SwapManager:
                     module.to("cpu")
             self._active, self._active_key, self._active_plan = None, None, None
             self.plan_notes, self._weight_notes = [], []
-            _free_memory()
+            free_memory()
 
     def make_room(self, gb: float) -> None:
         """Release the active pipeline when the GPU has less than `gb` GiB free: annotators making a
@@ -232,7 +232,7 @@ class SwapManager:
         with self._lock:
             self.release()
             self._shared.clear()
-            _free_memory()
+            free_memory()
 
     def resident_bytes(self) -> dict[str, int]:
         """Weights held: of the active pipeline's own modules, and of the shared cache."""
@@ -250,7 +250,8 @@ def _is_quantized(module) -> bool:
     return any(type(p).__module__.startswith("torchao") for p in module.parameters())
 
 
-def _free_memory() -> None:
+def free_memory() -> None:
+    """What released models held: their cyclic garbage, then the accelerator's cached blocks."""
     gc.collect()
     import torch
 
