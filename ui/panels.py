@@ -388,12 +388,14 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
     tools.wire_favourites(panel, names, components, settings)
     # user edits only (.input): a generation switch or a reload re-estimates once, after its updates
     model_event.then(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
-    for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps):
-        trigger.input(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
-    for name in ("image", "last_image", "video", "pose_video", "audio"):
-        if name in panel.inputs:
-            # .change: uploads, examples, "Send to" and the end-frame generator all set these
-            panel.inputs[name].change(estimate, components, panel.cost, queue=False, show_progress="hidden", **private)
+    # one event for every edit, not one a field: its runs never overlap and the last edit is estimated
+    # last, so a slow estimate of an earlier edit (steps, then frames) cannot overwrite a later one's
+    edits = [trigger.input for trigger in (panel.size, panel.frames, panel.frames_auto, panel.steps)]
+    # .change: uploads, examples, "Send to" and the end-frame generator all set these
+    edits += [panel.inputs[name].change for name in ("image", "last_image", "video", "pose_video", "audio")
+              if name in panel.inputs]
+    gr.on(edits, estimate, components, panel.cost, queue=False, show_progress="hidden", trigger_mode="always_last",
+          **private)
 
     # an input the chosen sub-mode (VACE) or mode (Animate) does not use is hidden
     switch = info.switch.field if info.switch else None
