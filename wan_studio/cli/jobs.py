@@ -15,7 +15,7 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
     from wan_studio.cli.queue import open_store
     from wan_studio.disk import require_space, space_needed
     from wan_studio.queue.serving import ServingLock
-    from wan_studio.queue.status import watch
+    from wan_studio.queue.status import status_of, watch
     from wan_studio.queue.store import CANCELLED, DONE, QUEUED
 
     require_space(settings.output_dir, space_needed(request))  # named with the job's needs, before the queue is opened
@@ -28,6 +28,10 @@ def run_through_queue(request, settings, quiet: bool = False, poll_s: float = 0.
         for status in watch(store, job.id, poll_s=poll_s, repeat=True):
             if status.state == QUEUED and serving.acquire():
                 _serve_own_job(store, serving, job.id, settings, quiet)
+                served = store.get(job.id)
+                if served is not None and served.is_final:  # its end is known now, not a poll later
+                    final = status_of(served)
+                    break
                 continue
             line = (f"{job.id} queued at place {status.position}; another process serves this queue"
                     if status.state == QUEUED else f"{job.id} {status.describe()}")
