@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -46,6 +47,21 @@ def tiny_dir(tmp_path_factory) -> Path:
         shared.mkdir(exist_ok=True)
         return shared
     return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory, tiny_dir):
+    """One app (uploads up to 200 KB, a LoRA folder of its own) per pytest worker, for the API tests of
+    every module; each test checks only the jobs it made. An app start costs ~10 CPU-seconds."""
+    from tests.test_app import launch  # (test_app imports this module)
+
+    base = tmp_path_factory.mktemp("app")
+    env = dict(os.environ, WAN_STUDIO_OUTPUT_DIR=str(base / "outputs"), WAN_STUDIO_MODELS_DIR=str(base / "models"),
+               WAN_STUDIO_TINY_MODELS_DIR=str(tiny_dir), WAN_STUDIO_LORAS_DIR=str(base / "loras"))
+    proc, url = launch(env, "--max-upload", "200KB")
+    yield SimpleNamespace(url=url, outputs=base / "outputs", loras=base / "loras", log_path=proc.log_path)
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 @pytest.fixture

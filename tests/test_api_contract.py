@@ -9,7 +9,6 @@ import pytest
 
 from tests.api_snapshot import REFRESH, SNAPSHOT, additions, breaking_changes, current_api
 from tests.conftest import read_video
-from tests.test_app import running_app  # noqa: F401  (the launched studio, one fixture with test_app)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def test_the_check_names_each_kind_of_break_and_allows_optional_additions():
     assert additions(old, grown) == ["/b (new endpoint)", "/a: optional parameter 'driving_video'"]
 
 
-def test_a_client_of_the_previous_release_calls_animate_and_hears_the_valid_options(running_app, tmp_path):  # noqa: F811
+def test_a_client_of_the_previous_release_calls_animate_and_hears_the_valid_options(running_app, tmp_path):
     """Before the plain driving video, /animate took (model, prompt, image, pose, face, background,
     mask, options): that call works as it did, by position and by name, and the driving video is
     an optional parameter after options."""

@@ -12,7 +12,6 @@ import pytest
 
 from tests.conftest import read_video
 from tests.media_fixtures import make_image, make_video
-from tests.test_app import launch
 from wan_studio.cli import main as cli_main
 
 
@@ -291,31 +290,23 @@ def test_a_bad_or_too_small_target_exits_2_with_a_sentence(settings, cli_env, ca
     assert len(list(settings.output_dir.glob("*.mp4"))) == 2  # the parent and its 1080p version
 
 
-@pytest.fixture
-def app_on_these_outputs(cli_env):
-    """The app on this test's output folder, where the CLI made the result it finishes."""
-    proc, url = launch(cli_env)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def test_the_upscale_endpoint_takes_a_target(app_on_these_outputs, settings, capsys):
+def test_the_upscale_endpoint_takes_a_target(running_app):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    parent = _t2v_result(capsys, size="96x64")
-    client = Client(app_on_these_outputs, verbose=False)
-    out, recipe = client.predict(parent.stem, None, {"target": "1080p"}, api_name="/upscale")
+    client = Client(running_app.url, verbose=False)
+    _, made = client.predict("tiny-t2v", "a red kite", {"width": 96, "height": 64, "frames": 9, "steps": 2, "seed": 3},
+                             api_name="/t2v")
+    out, recipe = client.predict(made["id"], None, {"target": "1080p"}, api_name="/upscale")
     assert _size_in_file(Path(out)) == (1620, 1080)
-    assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == parent.stem
+    assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == made["id"]
     with pytest.raises(AppError, match=r"The target size is one of 1080p, 1440p, 4k .*; got '720p'"):
-        client.predict(parent.stem, 2, {"target": "720p"}, api_name="/upscale")
+        client.predict(made["id"], 2, {"target": "720p"}, api_name="/upscale")
     with pytest.raises(AppError, match="This video is already 1620x1080; 1080p would not make it larger"):
         client.predict(recipe["id"], 2, {"target": "1080p"}, api_name="/upscale")
     with pytest.raises(AppError, match="Unknown option for /upscale: 'size'; the options are 'model', 'tile', "
                                        "'target'"):
-        client.predict(parent.stem, 2, {"size": "1080p"}, api_name="/upscale")
+        client.predict(made["id"], 2, {"size": "1080p"}, api_name="/upscale")
 
 
 # -- as a queued job -----------------------------------------------------------------------------

@@ -255,32 +255,26 @@ def _lora_layers(module):
     return [m for m in module.modules() if isinstance(m, LoraLayer)]
 
 
-def test_api_takes_preset_and_loras_in_options_and_enhances(cli_env, settings, tmp_path):
+def test_api_takes_preset_and_loras_in_options_and_enhances(running_app, settings):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
     from tests.lora_fixtures import tiny_dims, write_lora_file
-    from tests.test_app import launch
 
-    folder = tmp_path / "loras"
-    write_lora_file(folder / "style.safetensors", "wan", tiny_dims("tiny-t2v", settings), rank=2)
-    proc, url = launch(dict(cli_env, WAN_STUDIO_LORAS_DIR=str(folder)))
-    try:
-        client = Client(url, verbose=False)
-        video, recipe = client.predict("tiny-t2v", "a paper boat", {
-            "preset": "fast", "loras": [{"source": "style.safetensors", "weight": 0.7}], "width": 64, "height": 64,
-            "frames": 5}, api_name="/t2v")
-        assert recipe["request"]["steps"] == 4 and recipe["preset"]["name"] == "fast"
-        assert [lora["source"] for lora in recipe["preset"]["loras"]] == ["tiny-lightning-t2v", "style.safetensors"]
-        with pytest.raises(AppError, match="over the API a LoRA is named"):
-            client.predict("tiny-t2v", "x", {"loras": [{"source": "/etc/ssl/x.safetensors"}]}, api_name="/t2v")
-        with pytest.raises(AppError, match="LoRA 'nope' not found"):
-            client.predict("tiny-t2v", "x", {"loras": ["nope"]}, api_name="/t2v")
-        enhanced = client.predict("a fox", "i2v", "rules", api_name="/enhance")
-        assert enhanced["method"] == "rules" and enhanced["prompt"].startswith("a fox. ")
-        with pytest.raises(AppError, match="The prompt is empty"):
-            client.predict("", "t2v", "rules", api_name="/enhance")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert len(list(settings.output_dir.glob("*.mp4"))) == 1  # refused jobs wrote nothing
+    write_lora_file(running_app.loras / "style.safetensors", "wan", tiny_dims("tiny-t2v", settings), rank=2)
+    earlier = set(running_app.outputs.glob("*.mp4"))  # other modules' jobs on the worker's app
+    client = Client(running_app.url, verbose=False)
+    video, recipe = client.predict("tiny-t2v", "a paper boat", {
+        "preset": "fast", "loras": [{"source": "style.safetensors", "weight": 0.7}], "width": 64, "height": 64,
+        "frames": 5}, api_name="/t2v")
+    assert recipe["request"]["steps"] == 4 and recipe["preset"]["name"] == "fast"
+    assert [lora["source"] for lora in recipe["preset"]["loras"]] == ["tiny-lightning-t2v", "style.safetensors"]
+    with pytest.raises(AppError, match="over the API a LoRA is named"):
+        client.predict("tiny-t2v", "x", {"loras": [{"source": "/etc/ssl/x.safetensors"}]}, api_name="/t2v")
+    with pytest.raises(AppError, match="LoRA 'nope' not found"):
+        client.predict("tiny-t2v", "x", {"loras": ["nope"]}, api_name="/t2v")
+    enhanced = client.predict("a fox", "i2v", "rules", api_name="/enhance")
+    assert enhanced["method"] == "rules" and enhanced["prompt"].startswith("a fox. ")
+    with pytest.raises(AppError, match="The prompt is empty"):
+        client.predict("", "t2v", "rules", api_name="/enhance")
+    assert len(set(running_app.outputs.glob("*.mp4")) - earlier) == 1  # refused jobs wrote nothing

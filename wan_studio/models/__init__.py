@@ -90,13 +90,15 @@ def pipeline_tokenizer(folder: Path):
 
 @lru_cache(maxsize=1)
 def _tiny_pipeline_tokenizer():
-    """One copy for every Tiny checkpoint: their `tokenizer/` folders all hold make_tokenizer's files,
-    which every Tiny job's process reads anyway (prompt counting, the estimate's vocabulary). Pickled
-    and read back, a copy takes 0.7 s (deepcopy 1.0 s, a second read 1.7 s); a copy per folder,
-    evicted as jobs moved between the dozen Tiny models, cost one per switch."""
+    """One copy for every Tiny checkpoint: their `tokenizer/` folders all hold make_tokenizer's files.
+    Read once (1.7 s), or, where this process read them already (a prompt counted, a Tiny model
+    built), that copy pickled and read back (0.65 s; deepcopy takes 1.0 s). A copy per folder, evicted
+    as jobs moved between the dozen Tiny models, cost one per switch."""
     from wan_studio.models import tiny
 
-    return pickle.loads(pickle.dumps(tiny.make_tokenizer()))
+    if tiny.make_tokenizer.cache_info().currsize:
+        return pickle.loads(pickle.dumps(tiny.make_tokenizer()))
+    return tiny.load_tokenizer()
 
 
 @lru_cache(maxsize=4)

@@ -41,12 +41,20 @@ def _seeded(seed: int = 0):
 
 
 UMT5_TOKENIZER = Path(__file__).resolve().parent.parent / "data" / "umt5-xxl"
+# the pieces of that tokenizer, len(make_tokenizer()) (tests/test_tokenizer.py checks): the Tiny text
+# encoder's vocabulary, which a Tiny plan's estimate needs without reading 256k pieces
+UMT5_VOCAB_SIZE = 256_300
 
 
 @lru_cache(maxsize=1)
 def make_tokenizer():
     """The real UMT5-XXL tokenizer (256k pieces, `</s>` appended), loaded the way a checkpoint's
     `tokenizer/` folder is. Made once per process (about 2 s) and shared: never change its settings."""
+    return load_tokenizer()
+
+
+def load_tokenizer():
+    """A tokenizer of its own (make_tokenizer's, read again)."""
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory(prefix="umt5-tokenizer-") as folder:
