@@ -290,23 +290,25 @@ def test_a_bad_or_too_small_target_exits_2_with_a_sentence(settings, cli_env, ca
     assert len(list(settings.output_dir.glob("*.mp4"))) == 2  # the parent and its 1080p version
 
 
-def test_the_upscale_endpoint_takes_a_target(running_app):
+def test_the_upscale_endpoint_takes_a_target(running_app, settings, monkeypatch, capsys):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
+    # the parent from the command line, on the app's folder: the job joins the queue the app serves
+    monkeypatch.setenv("WAN_STUDIO_OUTPUT_DIR", str(running_app.outputs))
+    parent = _t2v_result(capsys, size="96x64")
+    assert parent.parent == running_app.outputs
     client = Client(running_app.url, verbose=False)
-    _, made = client.predict("tiny-t2v", "a red kite", {"width": 96, "height": 64, "frames": 9, "steps": 2, "seed": 3},
-                             api_name="/t2v")
-    out, recipe = client.predict(made["id"], None, {"target": "1080p"}, api_name="/upscale")
+    out, recipe = client.predict(parent.stem, None, {"target": "1080p"}, api_name="/upscale")
     assert _size_in_file(Path(out)) == (1620, 1080)
-    assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == made["id"]
+    assert recipe["finishing"]["target"] == "1080p" and recipe["parent"] == parent.stem
     with pytest.raises(AppError, match=r"The target size is one of 1080p, 1440p, 4k .*; got '720p'"):
-        client.predict(made["id"], 2, {"target": "720p"}, api_name="/upscale")
+        client.predict(parent.stem, 2, {"target": "720p"}, api_name="/upscale")
     with pytest.raises(AppError, match="This video is already 1620x1080; 1080p would not make it larger"):
         client.predict(recipe["id"], 2, {"target": "1080p"}, api_name="/upscale")
     with pytest.raises(AppError, match="Unknown option for /upscale: 'size'; the options are 'model', 'tile', "
                                        "'target'"):
-        client.predict(made["id"], 2, {"size": "1080p"}, api_name="/upscale")
+        client.predict(parent.stem, 2, {"size": "1080p"}, api_name="/upscale")
 
 
 # -- as a queued job -----------------------------------------------------------------------------
