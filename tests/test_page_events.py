@@ -71,3 +71,19 @@ def test_the_page_load_fills_each_cost_line_as_the_panel_estimates_the_values_th
             assert line == own[block._id]["data"][0], block.elem_id
             assert "frames" in line, (block.elem_id, line)  # an estimate, or what it waits for
     assert "Estimate:" in loaded["data"][fill.outputs.index(by_id["t2v-cost"])]  # T2V needs no input file
+
+
+def test_the_gallery_answers_its_search_and_filters_in_the_order_they_were_changed(settings):
+    """Two events that fill the grid each run as they arrive, so an earlier one's answer can land last:
+    the grid showed the results of a filter changed before the search that came after it (a fresh-clone
+    browser run of test_gallery_searches_filters_stars_and_acts_on_several_results). The search and
+    the filters are one event that never overlaps itself and then runs once with the latest values."""
+    from ui.shell import build_studio
+
+    demo = build_studio(settings)
+    by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    filters = {by_id[name]._id for name in ("gallery-search", "gallery-mode", "gallery-made", "gallery-starred-only")}
+    filling = [fn for fn in demo.fns.values() if by_id["gallery-grid"] in fn.outputs
+               and any(target in filters for target, _ in fn.targets)]
+    assert len(filling) == 1, [fn.targets for fn in filling]
+    assert {target for target, _ in filling[0].targets} == filters and filling[0].trigger_mode == "always_last"

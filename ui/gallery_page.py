@@ -214,9 +214,10 @@ def wire_gallery(g: GalleryPage, settings: Settings) -> None:
     g.previous.click(lambda p, *rest: show(int(p) - 1, *rest), view, listing, **private)
     g.next.click(lambda p, *rest: show(int(p) + 1, *rest), view, listing, **private)
     first_page = dict(fn=lambda _, *rest: show(1, *rest), inputs=view, outputs=listing, **private)
-    g.search.change(trigger_mode="always_last", **first_page)  # found as it is typed (or pasted)
-    for control in (g.mode, g.made, g.starred_only):
-        control.input(**first_page)
+    # found as it is typed (or pasted) and as a filter changes: one event that never overlaps itself and
+    # always reads the latest values, so an earlier filter's answer can never land after a later one's
+    gr.on([g.search.change, g.mode.input, g.made.input, g.starred_only.input], trigger_mode="always_last",
+          **first_page)
 
     # -- one result: its details, star, delete with Undo, export -----------------------------------
     details = [g.selected, g.player, g.recipe, g.info, g.reload, g.star, g.delete, g.export, g.export_file]
