@@ -101,7 +101,11 @@ def build_queue_page(visible: bool) -> QueuePage:
                                       elem_id="stats-memory")
         stats_at = gr.State(0.0)
         opened = gr.Number(elem_classes="wan-hidden", container=False, show_label=False)
-        timer = gr.Timer(1.0, active=visible)
+    # outside the page's column, so it is on the page from the start: gradio mounts a hidden column's
+    # children only when it shows, and a timer mounted by the update that also switches it on gets the
+    # switch from gradio's store for components not yet mounted (had it missed it, the lists would never
+    # refresh)
+    timer = gr.Timer(1.0, active=visible)
     return QueuePage(column, action_status, active, finished, active_box, finished_box, batch, batch_status,
                      stats_text, percent_plot, memory_plot, stats_at, opened, timer)
 
