@@ -436,7 +436,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
             [*(panel.inputs[name] for name in targets), panel.extras["controls_note"]], concurrency_limit=None,
             **private)
 
-    # a marked input's message goes as soon as the input changes
+    # a marked input's message goes as soon as the input changes, in the page itself (no request a keystroke)
     slot_inputs = {"size": panel.size, "frames": panel.frames, "steps": panel.steps, "guidance": panel.guidance,
                    "prompt": panel.prompt, "model": panel.model, **panel.inputs}
     for name, slot in panel.errors.items():
@@ -449,7 +449,7 @@ def wire_panel(panel: Panel, settings: Settings) -> None:
                              **private)
             continue
         changed = getattr(component, "input", None) or component.change  # File has no .input
-        changed(lambda: "", None, slot, queue=False, show_progress="hidden", **private)
+        changed(None, None, slot, js="() => ''", **private)
 
     job_events.wire_jobs(panel, settings, names, components)
 
