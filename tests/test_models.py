@@ -71,6 +71,25 @@ def test_missing_model_with_download_off_names_size_and_command(settings):
     assert "python -m wan_studio download wan2.1-t2v-14b" in text
 
 
+def test_a_missing_model_that_cannot_be_fetched_fails_before_the_ml_libraries_load(cli_env):
+    """The job says so in about a second: torch, diffusers and transformers (about 4 s) are not loaded."""
+    code = ("import sys\n"
+            "from wan_studio.errors import ModelNotAvailable\n"
+            "from wan_studio.requests import T2VRequest\n"
+            "from wan_studio.runtime.engine import Engine\n"
+            "from wan_studio.settings import load_settings\n"
+            "try:\n"
+            "    Engine(load_settings()).generate(T2VRequest(model='wan2.1-t2v-1.3b', prompt='a fox'))\n"
+            "except ModelNotAvailable as exc:\n"
+            "    print(sorted(name for name in ('torch', 'diffusers', 'transformers') if name in sys.modules))\n"
+            "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(cli_env, HF_HUB_OFFLINE="1"),
+                          capture_output=True, text=True, timeout=120)
+    loaded, message = done.stdout.split("\n", 1)
+    assert loaded == "[]", done.stderr[-2000:]
+    assert "is not on this machine" in message and "python -m wan_studio download wan2.1-t2v-1.3b" in message
+
+
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
 def test_missing_model_with_no_hub_gives_one_clear_error(cli_env, hub):
     env = dict(cli_env)

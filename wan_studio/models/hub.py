@@ -97,6 +97,20 @@ def resolve(record: Checkpoint, settings: Settings | None = None, allow_download
     return download(record, settings)
 
 
+def fail_if_unfetchable(record: Checkpoint, settings: Settings | None = None) -> None:
+    """ModelNotAvailable, saying why and how to download it, for a model that is not on this machine and
+    certainly cannot be fetched now (automatic download off, the Hub offline, or its address refused);
+    nothing for one that is here or may be downloaded. It loads no ML library, so a job for such a model
+    fails in about a second, not after torch and diffusers have loaded (about 4 s)."""
+    from huggingface_hub import constants
+
+    settings = settings or load_settings()
+    if record.is_tiny or find_local(record, settings) is not None:
+        return
+    if not settings.auto_download or constants.HF_HUB_OFFLINE or unreachable_reason() is not None:
+        resolve(record, settings)  # raises, with the reason and the command
+
+
 def unreachable_reason() -> str | None:
     """Why the Hub's address certainly cannot be reached from here (no such host, connection refused),
     found in one quick try; None when it may be reachable. huggingface_hub retries such a failure for

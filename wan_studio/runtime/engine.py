@@ -150,9 +150,11 @@ class Engine:
     ) -> Result:
         import pipelines
         from wan_studio.backend import import_ml
+        from wan_studio.models.hub import fail_if_unfetchable
 
-        import_ml()
         request = request.prepare()  # a no-op for a queued job's request (prepared at submit)
+        fail_if_unfetchable(request.checkpoint, self.settings)  # before the ML libraries load
+        import_ml()
         report = on_progress or (lambda event: None)
         previews = self.previews and on_progress is not None  # a preview nobody sees is wasted work
         record = request.checkpoint
