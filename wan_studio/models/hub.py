@@ -101,7 +101,7 @@ def fail_if_unfetchable(record: Checkpoint, settings: Settings | None = None) ->
     """ModelNotAvailable, saying why and how to download it, for a model that is not on this machine and
     certainly cannot be fetched now (automatic download off, the Hub offline, or its address refused);
     nothing for one that is here or may be downloaded. It loads no ML library, so a job for such a model
-    fails in about a second, not after torch and diffusers have loaded (about 4 s)."""
+    fails without waiting for torch, diffusers and transformers to load (about 4 s)."""
     from huggingface_hub import constants
 
     settings = settings or load_settings()
